@@ -1,0 +1,1 @@
+"""Typer commands: thin wrappers that compose a config and call the library."""

@@ -1,0 +1,3 @@
+"""The list of command modules; each has `register(app: typer.Typer) -> None`."""
+
+MODULES: list = []

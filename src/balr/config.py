@@ -1,0 +1,64 @@
+"""Structured configs (dataclasses) composed with Hydra: `key=value` overrides on the CLI.
+
+Each command registers its dataclass under a config name in Hydra's ConfigStore (and
+option groups, e.g. `scorer/beta`), then calls `compose_config(name, overrides)`. The full
+Hydra override grammar works: `trainer.epochs=50`, `'trainer.losses=[mse, arcface]'`,
+`scorer=maxllr`, `+new.key=1`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from hydra import compose, initialize
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
+
+from balr.errors import ConfigError
+from balr.fileio import atomic_write_text
+
+
+def register_config(name: str, node: Any, group: str | None = None, package: str | None = None):
+    """Register a structured config (a dataclass or its instance) in Hydra's ConfigStore."""
+    ConfigStore.instance().store(name=name, node=node, group=group, package=package)
+
+
+def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictConfig:
+    """Compose the registered config `name` with Hydra `key=value` overrides.
+
+    A malformed override or an unknown key raises ConfigError with Hydra's one-line reason.
+    """
+    overrides = list(overrides or [])
+    for item in overrides:
+        if "=" not in item and not item.startswith("~"):
+            raise ConfigError(f"override '{item}' is not of the form key=value")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize(version_base=None, config_path=None):
+            return compose(config_name=name, overrides=overrides)
+    except Exception as exc:  # hydra and omegaconf raise many exception types
+        message = str(exc).strip().splitlines()
+        raise ConfigError(f"config '{name}': {message[0] if message else exc!r}") from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def save_config(cfg: DictConfig | dict, path: str | os.PathLike) -> None:
+    """Write a resolved config as YAML, atomically."""
+    if not isinstance(cfg, DictConfig):
+        cfg = OmegaConf.create(cfg)
+    atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def load_config(path: str | os.PathLike) -> DictConfig:
+    """Read a YAML/JSON config written by `save_config` (plain data, no code executed)."""
+    try:
+        cfg = OmegaConf.load(str(path))
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"{path}: config must be a mapping")
+    return cfg

@@ -1,0 +1,78 @@
+"""Device strings and torchrun (DDP) set-up shared by every training/inference command.
+
+Device strings: `cpu`, `cuda`, `cuda:1`, or `cuda:0,1` (a list of GPUs, one per torchrun
+process, picked by LOCAL_RANK). Under torchrun, WORLD_SIZE/RANK/LOCAL_RANK are set and the
+process group uses gloo on CPU and nccl on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+from balr.errors import ConfigError
+
+
+def local_rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def world_size() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def rank() -> int:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0"))
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (or when not distributed): only this process writes files."""
+    return rank() == 0
+
+
+def launched_by_torchrun() -> bool:
+    return "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+
+
+def resolve_device(spec: str | None) -> torch.device:
+    """Turn a device string into this process's torch.device.
+
+    `cuda:0,1` gives process LOCAL_RANK the GPU at that position of the list; `cuda` gives
+    it `cuda:LOCAL_RANK`. A CUDA request on a machine without CUDA is an error.
+    """
+    spec = (spec or ("cuda" if torch.cuda.is_available() else "cpu")).strip().lower()
+    if spec == "cpu":
+        return torch.device("cpu")
+    if not spec.startswith("cuda"):
+        raise ConfigError(f"device '{spec}': expected cpu, cuda, cuda:N or cuda:N,M,...")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"device '{spec}': CUDA is not available on this machine")
+    if spec == "cuda":
+        return torch.device("cuda", local_rank() % torch.cuda.device_count())
+    ids = [int(x) for x in spec.split(":", 1)[1].split(",") if x.strip()]
+    if not ids:
+        raise ConfigError(f"device '{spec}': no GPU index given")
+    return torch.device("cuda", ids[local_rank() % len(ids)])
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Start the process group when launched by torchrun; returns True if distributed."""
+    if not launched_by_torchrun():
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=backend)
+    return True
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
