@@ -19,7 +19,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=(target.suffix if suffix is None else suffix) + ".tmp",
+        prefix=f".{target.name}.",
+        suffix=(target.suffix if suffix is None else suffix) + ".tmp",
         dir=target.parent,
     )
     os.close(fd)

@@ -1,6 +1,6 @@
 """The `balr` command. Also runnable as a script/module for torchrun:
 
-    torchrun --nproc_per_node 2 -m balr.cli.main train TRAIN VAL --device cuda:0,1
+torchrun --nproc_per_node 2 -m balr.cli.main train TRAIN VAL --device cuda:0,1
 """
 
 from __future__ import annotations

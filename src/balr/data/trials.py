@@ -1,0 +1,112 @@
+"""Trial lists: tab-separated `enrollment` / `test` cells of comma-separated item ids."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from balr.errors import TrialsError
+
+TARGET, NONTARGET, UNKNOWN = 1, 0, -1
+
+
+@dataclass
+class Trials:
+    """A trials list as read: the original frame plus the parsed id lists of both sides."""
+
+    frame: pd.DataFrame
+    enrollment: list[list[str]]
+    test: list[list[str]]
+    source: str = "trials"
+    sep: str = "\t"
+    has_header: bool = True
+
+    def __len__(self) -> int:
+        return len(self.enrollment)
+
+    def unique_ids(self) -> list[str]:
+        """Every id used by some cell, in first-seen order."""
+        return list(dict.fromkeys(i for cell in (*self.enrollment, *self.test) for i in cell))
+
+    def check_ids(self, known_ids: Sequence[str] | Mapping[str, object]) -> None:
+        """TrialsError naming the first id not in `known_ids`."""
+        known = known_ids if isinstance(known_ids, Mapping) else set(known_ids)
+        for side, cells in (("enrollment", self.enrollment), ("test", self.test)):
+            for row, cell in enumerate(cells):
+                for item_id in cell:
+                    if item_id not in known:
+                        raise TrialsError(
+                            f"{self.source}: unknown id '{item_id}' in the {side} cell of trial "
+                            f"{row + 1}"
+                        )
+
+    def labels(self, dataset) -> np.ndarray:
+        """1 target / 0 non-target / -1 speaker unknown, from the dataset's speakers."""
+        return self.labels_from_speakers(dict(zip(dataset.ids, dataset.speakers, strict=True)))
+
+    def labels_from_speakers(self, speaker_of: Mapping[str, str | None]) -> np.ndarray:
+        """Labels from an id -> speaker map; unknown ids and mixed-speaker cells are errors."""
+        self.check_ids(speaker_of)
+        enroll = [
+            self._cell_speaker(c, r, "enrollment", speaker_of)
+            for r, c in enumerate(self.enrollment)
+        ]
+        test = [self._cell_speaker(c, r, "test", speaker_of) for r, c in enumerate(self.test)]
+        labels = np.full(len(self), UNKNOWN, dtype=np.int8)
+        for row, (e, t) in enumerate(zip(enroll, test, strict=True)):
+            if e is not None and t is not None:
+                labels[row] = TARGET if e == t else NONTARGET
+        return labels
+
+    def _cell_speaker(
+        self, cell: list[str], row: int, side: str, speaker_of: Mapping[str, str | None]
+    ) -> str | None:
+        speakers = {speaker_of[i] for i in cell}
+        if len(speakers) > 1:
+            names = ", ".join(sorted(str(s) for s in speakers))
+            raise TrialsError(
+                f"{self.source}: the {side} cell '{','.join(cell)}' of trial {row + 1} mixes "
+                f"speakers ({names})"
+            )
+        return speakers.pop()
+
+
+def load_trials(path: str | os.PathLike, sep: str = "\t") -> Trials:
+    """Read a trials file; the header is optional (then column 1 = enrollment, 2 = test)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise TrialsError(f"{path}: trials file not found") from None
+    except Exception as exc:
+        raise TrialsError(f"{path}: cannot read trials ({exc})") from None
+    if frame.shape[1] < 2:
+        raise TrialsError(
+            f"{path}: expected 2 columns separated by {sep!r}, found {frame.shape[1]}"
+        )
+    first = [str(v).strip().lower() for v in frame.iloc[0]]
+    has_header = "enrollment" in first and "test" in first
+    if has_header:
+        frame.columns = [str(v).strip() for v in frame.iloc[0]]
+        frame = frame.iloc[1:].reset_index(drop=True)
+        enroll_col = frame.columns[first.index("enrollment")]
+        test_col = frame.columns[first.index("test")]
+    else:
+        names = ["enrollment", "test"] + [f"column{i + 3}" for i in range(frame.shape[1] - 2)]
+        frame.columns = names
+        enroll_col, test_col = "enrollment", "test"
+    enrollment = [_split_cell(v, path, r, "enrollment") for r, v in enumerate(frame[enroll_col])]
+    test = [_split_cell(v, path, r, "test") for r, v in enumerate(frame[test_col])]
+    return Trials(frame, enrollment, test, str(path), sep, has_header)
+
+
+def _split_cell(value: str, path: Path, row: int, side: str) -> list[str]:
+    ids = [v.strip() for v in str(value).split(",") if v.strip()]
+    if not ids:
+        raise TrialsError(f"{path}: empty {side} cell in trial {row + 1}")
+    return ids
