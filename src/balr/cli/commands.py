@@ -1,3 +1,5 @@
 """The list of command modules; each has `register(app: typer.Typer) -> None`."""
 
-MODULES: list = []
+from balr.cli import vectors
+
+MODULES: list = [vectors]
