@@ -1,0 +1,17 @@
+"""Speaker-embedding models behind one interface (see base.py); importing registers them."""
+
+from balr.embeddings.base import (
+    EmbeddingModel,
+    build_embedding_model,
+    register_embedding_model,
+    registered_models,
+    select_model_overrides,
+)
+
+__all__ = [
+    "EmbeddingModel",
+    "build_embedding_model",
+    "register_embedding_model",
+    "registered_models",
+    "select_model_overrides",
+]

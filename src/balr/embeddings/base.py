@@ -1,0 +1,124 @@
+"""The embedding-model interface and registry shared by every speaker encoder.
+
+Contract (what a model module provides):
+
+- A config dataclass with a field ``name: str`` whose default is the registered name, plus the
+  model's own keys (``model_dir``, ``device``...). ``min_duration_s`` is optional (default 0).
+- A factory ``build(cfg) -> EmbeddingModel`` decorated with
+  ``@register_embedding_model(NAME, ConfigCls)``. Registration also stores the config in Hydra's
+  ConfigStore under group ``embeddings/model`` (package ``embeddings.model``). A command config
+  declares ``embeddings.model: Any = None`` and the defaults list
+  ``["_self_", {"embeddings/model": "ge2e"}]`` (``_self_`` first, so the group fills the node);
+  passing its overrides through ``select_model_overrides`` makes ``embeddings.model=NAME``
+  choose a model and ``embeddings.model.KEY=V`` set its keys (unknown keys are errors).
+- ``EmbeddingModel.embed(waves, lengths)``: waves ``(B, samples)`` float32 in [-1, 1] at
+  ``self.sample_rate``, zero-padded after each item's ``lengths[i]`` samples -> ``(B,
+  embedding_dim)`` float32. Items of any length >= ``min_samples`` must be accepted; the padding
+  must not change an item's embedding (up to float error).
+- ``build_embedding_model(cfg)`` dispatches on ``cfg.name`` (cfg: the ``embeddings.model`` node).
+
+Weights are loaded with ``torch.load(..., weights_only=True)`` or safetensors: never pickle.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from balr.config import register_config
+from balr.errors import ConfigError
+
+MODEL_GROUP = "embeddings/model"
+
+_FACTORIES: dict[str, Callable[[Any], EmbeddingModel]] = {}
+
+
+class EmbeddingModel(torch.nn.Module, abc.ABC):
+    """A speaker encoder: a batch of padded waveforms in, one vector per item out."""
+
+    name: str = ""
+    sample_rate: int = 16000
+    embedding_dim: int = 0
+    min_duration_s: float = 0.0
+
+    @abc.abstractmethod
+    def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, samples) float32 in [-1, 1], (B,) lengths in samples -> (B, embedding_dim)."""
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest input (in samples) the model accepts; shorter items are reported, not run."""
+        return max(1, int(round(self.min_duration_s * self.sample_rate)))
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters (CPU for a model without any)."""
+        for tensor in self.parameters():
+            return tensor.device
+        return torch.device("cpu")
+
+    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Alias of `embed`, so the model works under DistributedDataParallel and hooks."""
+        return self.embed(waves, lengths)
+
+
+def register_embedding_model(name: str, config_cls: type) -> Callable:
+    """Decorator: register `build(cfg) -> EmbeddingModel` under `name` and its config in Hydra."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    if "name" not in fields or fields["name"].default != name:
+        raise ConfigError(f"config {config_cls.__name__} needs a field name: str = '{name}'")
+
+    def decorator(factory: Callable[[Any], EmbeddingModel]) -> Callable[[Any], EmbeddingModel]:
+        _FACTORIES[name] = factory
+        register_config(name=name, node=config_cls, group=MODEL_GROUP)
+        return factory
+
+    return decorator
+
+
+def registered_models() -> list[str]:
+    """Names accepted by `embeddings.model=NAME`."""
+    _import_model_modules()
+    return sorted(_FACTORIES)
+
+
+def build_embedding_model(cfg: DictConfig | Any) -> EmbeddingModel:
+    """Build the model named by `cfg.name` (cfg: the `embeddings.model` config node)."""
+    _import_model_modules()
+    name = cfg.get("name") if isinstance(cfg, DictConfig) else getattr(cfg, "name", None)
+    if name not in _FACTORIES:
+        known = ", ".join(sorted(_FACTORIES))
+        raise ConfigError(f"unknown embedding model '{name}' (known: {known})")
+    return _FACTORIES[name](cfg)
+
+
+def select_model_overrides(overrides: Sequence[str] | None) -> list[str]:
+    """Turn `embeddings.model=NAME` into Hydra's group choice `embeddings/model=NAME`."""
+    _import_model_modules()
+    result = []
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "embeddings.model":
+            if value.strip() not in _FACTORIES:
+                known = ", ".join(sorted(_FACTORIES))
+                raise ConfigError(f"unknown embedding model '{value.strip()}' (known: {known})")
+            item = f"{MODEL_GROUP}={value.strip()}"
+        result.append(item)
+    return result
+
+
+def config_to_dict(cfg: DictConfig | Any) -> dict:
+    """A model config as a plain dict (for logging and saving next to outputs)."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dataclasses.asdict(cfg)
+
+
+def _import_model_modules() -> None:
+    """Import the package so every model module registers itself."""
+    import balr.embeddings  # noqa: F401
