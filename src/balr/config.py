@@ -40,8 +40,8 @@ def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictCon
         with initialize(version_base=None, config_path=None):
             return compose(config_name=name, overrides=overrides)
     except Exception as exc:  # hydra and omegaconf raise many exception types
-        message = str(exc).strip().splitlines()
-        raise ConfigError(f"config '{name}': {message[0] if message else exc!r}") from None
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise ConfigError(f"config '{name}': {message or repr(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
 

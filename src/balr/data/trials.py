@@ -30,7 +30,7 @@ class Trials:
         return len(self.enrollment)
 
     def unique_ids(self) -> list[str]:
-        """Every id used by some cell, in first-seen order."""
+        """Every id used by some cell, once: enrollment cells first, then test cells."""
         return list(dict.fromkeys(i for cell in (*self.enrollment, *self.test) for i in cell))
 
     def check_ids(self, known_ids: Sequence[str] | Mapping[str, object]) -> None:

@@ -1,0 +1,128 @@
+"""Vector files in every format, the single-file store, crash safety and safe unpickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from balr.data import AudioDataset, VectorStore, VectorStoreWriter, read_vector, write_vector
+from balr.data.vectors import store_paths
+from balr.errors import DataError
+from tests.conftest import VOXCELEB2, requires_shared_data
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("fmt", ["txt", "npy", "pkl"])
+def test_vector_file_round_trip(tmp_path, fmt):
+    emb = RNG.normal(size=256).astype(np.float32)
+    ba = np.stack([b := RNG.integers(0, 2, 512), 1 - b], axis=1)
+    write_vector(tmp_path / f"x_emb.{fmt}", emb)
+    write_vector(tmp_path / f"x_ba.{fmt}", ba)
+    # text keeps 8 significant digits; binary formats are exact
+    np.testing.assert_allclose(read_vector(tmp_path / f"x_emb.{fmt}"), emb, rtol=1e-7)
+    np.testing.assert_array_equal(read_vector(tmp_path / f"x_ba.{fmt}"), ba)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"x_ba.{fmt}", f"x_emb.{fmt}"]
+
+
+def test_malicious_pickle_is_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil_emb.pkl"
+    path.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(DataError, match=r"evil_emb\.pkl: cannot read vector .*refusing to load"):
+        read_vector(path)
+    assert not marker.exists()
+
+
+def test_unknown_suffix_and_garbage_text(tmp_path):
+    with pytest.raises(DataError, match=r"unknown vector format '\.csv'"):
+        read_vector(tmp_path / "x.csv")
+    (tmp_path / "bad_emb.txt").write_text("1.0 abc\n")
+    with pytest.raises(DataError, match=r"bad_emb\.txt: cannot read vector"):
+        read_vector(tmp_path / "bad_emb.txt")
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    with pytest.raises(DataError):
+        write_vector(tmp_path / "x_emb.xyz", np.ones(3))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_store_round_trip_and_last_write_wins(tmp_path):
+    base = tmp_path / "embeddings"
+    first = RNG.normal(size=(5, 8)).astype(np.float32)
+    with VectorStoreWriter(base) as writer:
+        for i, v in enumerate(first):
+            writer.put(f"u{i}", v)
+    with VectorStoreWriter(base) as writer:  # a second run rewrites u2 and adds u5
+        writer.put("u2", np.full(8, 9.0))
+        writer.put("u5", np.full(8, -1.0))
+    store = VectorStore.open(base)
+    assert sorted(store.ids) == ["u0", "u1", "u2", "u3", "u4", "u5"]
+    np.testing.assert_array_equal(store.get("u2"), np.full(8, 9.0))
+    np.testing.assert_array_equal(store.gather(["u4", "u0"]), first[[4, 0]])
+    assert isinstance(store.array, np.memmap)
+    assert not store_paths(base)["partial"].exists()
+    with pytest.raises(DataError, match="no vector for id 'zz'"):
+        store.gather(["u1", "zz"])
+
+
+def test_store_survives_a_crash_mid_write(tmp_path):
+    base = tmp_path / "embeddings"
+    writer = VectorStoreWriter(base)
+    for i in range(3):
+        writer.put(f"u{i}", np.full(4, float(i)))
+    writer._data.flush()
+    writer._ids.flush()
+    # simulate a crash while writing a 4th row: half a row and a cut-off id line
+    writer._data.write(np.full(2, 3.0, np.float32).tobytes())
+    writer._ids.write("u3")
+    writer._data.close()
+    writer._ids.close()
+    partial = VectorStore.open_partial(base)
+    assert partial.ids == ["u0", "u1", "u2"]  # the incomplete row is ignored
+    with VectorStoreWriter(base) as resumed:  # a new run merges what the crashed one saved
+        resumed.put("u3", np.full(4, 3.0))
+    store = VectorStore.open(base)
+    np.testing.assert_array_equal(store.gather(["u0", "u1", "u2", "u3"])[:, 0], [0, 1, 2, 3])
+
+
+@requires_shared_data
+@pytest.mark.parametrize("fmt", ["txt", "npy", "pkl", "store"])
+def test_dataset_vectors_in_every_format_mirror_the_tree(tmp_path, fmt):
+    csv = VOXCELEB2 / "metadata.csv"
+    ds = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format=fmt)
+    emb = RNG.normal(size=(len(ds), 32)).astype(np.float32)
+    bits = RNG.integers(0, 2, size=(len(ds), 64))
+    ba = np.stack([bits, 1 - bits], axis=-1)
+    ds.save_vectors("emb", range(len(ds)), emb)
+    ds.save_vectors("ba", range(len(ds)), ba)
+    if fmt == "store":
+        assert (tmp_path / "embeddings.npy").is_file() and (
+            tmp_path / "binary_attributes.npy"
+        ).is_file()
+    else:  # output dir mirrors SPEAKER/UTT.wav
+        assert (tmp_path / "id03701" / f"00128_emb.{fmt}").is_file()
+    reread = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format=fmt)
+    idx, got = reread.stack_vectors("emb")
+    assert idx.tolist() == list(range(27))
+    np.testing.assert_allclose(got, emb, rtol=1e-7)
+    idx, got_ba = reread.stack_vectors("ba", indices=[3, 1])
+    np.testing.assert_array_equal(got_ba, ba[[3, 1]])
+    np.testing.assert_array_equal(reread.get_vector(5, "ba"), ba[5])
+
+
+@requires_shared_data
+def test_stack_vectors_skips_missing_items(tmp_path, caplog):
+    ds = AudioDataset.from_path(VOXCELEB2 / "metadata.csv", output_dir=tmp_path)
+    ds.save_vectors("emb", [0, 2], [np.ones(3), np.full(3, 2.0)])
+    idx, got = ds.stack_vectors("emb", indices=[0, 1, 2])
+    assert idx.tolist() == [0, 2] and got[:, 0].tolist() == [1.0, 2.0]
+    assert "1 of 3 items have no embeddings vector (first: id03701/00001)" in caplog.text

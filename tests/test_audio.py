@@ -1,0 +1,75 @@
+"""Audio decoding, resampling and the one-line errors, on real files from ../shared/data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from balr.audio import load_audio, load_audio_with_rate
+from balr.errors import AudioError
+from tests.conftest import LIBRISPEECH, VOXCELEB2, requires_shared_data
+
+
+@requires_shared_data
+def test_voxceleb2_24k_file_is_resampled_to_16k():
+    path = VOXCELEB2 / "id03701" / "00128.wav"
+    info = sf.info(str(path))
+    assert info.samplerate == 24000
+    wave = load_audio(path, 16000)
+    # 24 kHz -> 16 kHz keeps the duration: 2/3 of the samples (soxr rounds to the nearest).
+    assert abs(wave.shape[0] - info.frames * 2 / 3) <= 1
+    assert wave.dtype == np.float32 and wave.ndim == 1
+    assert 0.01 < np.abs(wave).max() <= 1.0
+
+
+@requires_shared_data
+def test_native_rate_and_int16_scale():
+    path = next(LIBRISPEECH.glob("*.flac"))
+    native, rate = load_audio_with_rate(path)
+    assert rate == 16000 and native.shape[0] == sf.info(str(path)).frames
+    scaled = load_audio(path, 16000, int16_scale=True)
+    np.testing.assert_allclose(scaled, native * 32768.0, rtol=1e-6)
+
+
+@requires_shared_data
+def test_partial_read_matches_slice_of_full_read():
+    path = next(LIBRISPEECH.glob("*.flac"))
+    full = load_audio(path, None)
+    part = load_audio(path, None, offset_s=0.5, duration_s=1.0)
+    np.testing.assert_array_equal(part, full[8000:24000])
+
+
+def test_stereo_is_averaged(tmp_path):
+    left = np.linspace(-0.5, 0.5, 1600, dtype=np.float32)
+    right = np.full(1600, 0.25, dtype=np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path, 16000), (left + right) / 2, atol=1e-7)
+
+
+def test_corrupt_file_error_names_file(tmp_path):
+    path = tmp_path / "corrupt.wav"
+    path.write_bytes(b"RIFF\x00\x01garbage that is not audio" * 10)
+    with pytest.raises(AudioError, match=r"corrupt\.wav: cannot read audio"):
+        load_audio(path)
+
+
+def test_empty_and_zero_length_files(tmp_path):
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(AudioError, match=r"empty\.wav: audio file is empty \(0 bytes\)"):
+        load_audio(empty)
+    silent = tmp_path / "zero.wav"
+    sf.write(silent, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match=r"zero\.wav: audio is empty \(0 samples\)"):
+        load_audio(silent)
+
+
+def test_missing_and_too_short(tmp_path):
+    with pytest.raises(AudioError, match=r"nope\.wav: audio file not found"):
+        load_audio(tmp_path / "nope.wav")
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(800, dtype=np.float32), 16000)  # 0.05 s
+    with pytest.raises(AudioError, match=r"short\.wav: audio is too short \(0\.05 s < 0\.5 s\)"):
+        load_audio(short, min_duration_s=0.5)
