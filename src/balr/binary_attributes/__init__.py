@@ -1,0 +1,43 @@
+"""Binary-attribute encoder (BAE): auto-encoder, losses, NxM samplers and trainer."""
+
+from balr.binary_attributes.losses import (
+    BAELoss,
+    CodeArcFaceLoss,
+    CodeTripletLoss,
+    ReconstructionMSE,
+    SparsityLoss,
+    WeightedLosses,
+    build_losses,
+)
+from balr.binary_attributes.model import (
+    BinaryAttributeEncoder,
+    binarize_ste,
+    load_encoder,
+    save_encoder,
+)
+from balr.binary_attributes.samplers import (
+    ExhaustiveNxMSampler,
+    NxMSampler,
+    RandomNxMSampler,
+    sampler_class,
+)
+from balr.binary_attributes.trainer import BAETrainer
+
+__all__ = [
+    "BAELoss",
+    "BAETrainer",
+    "BinaryAttributeEncoder",
+    "CodeArcFaceLoss",
+    "CodeTripletLoss",
+    "ExhaustiveNxMSampler",
+    "NxMSampler",
+    "RandomNxMSampler",
+    "ReconstructionMSE",
+    "SparsityLoss",
+    "WeightedLosses",
+    "binarize_ste",
+    "build_losses",
+    "load_encoder",
+    "sampler_class",
+    "save_encoder",
+]

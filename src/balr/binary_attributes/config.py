@@ -1,0 +1,135 @@
+"""Hydra structured configs of `balr train` and `balr binarize`.
+
+Each loss is an option of the config group `trainer/losses` placed at
+`trainer.losses.<name>`, so `'trainer.losses=[mse, arcface]'` selects losses and
+`trainer.losses.arcface.margin=0.5` tunes one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig
+
+from balr.config import compose_config, register_config
+
+TRAIN_CONFIG = "bae_train"
+BINARIZE_CONFIG = "bae_binarize"
+DEFAULT_LOSSES = ["mse", "triplet", "sparsity"]
+
+
+@dataclass
+class MSELossConfig:
+    weight: float = 1.0
+
+
+@dataclass
+class TripletLossConfig:
+    weight: float = 1.0
+    margin: float = 0.3
+    triplets: str = "all"  # all, hard, semihard or easy
+
+
+@dataclass
+class ArcFaceLossConfig:
+    weight: float = 1.0
+    margin: float = 0.5  # angular margin in radians
+    scale: float = 64.0
+
+
+@dataclass
+class SparsityLossConfig:
+    weight: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    input_dim: int | None = None  # None: the embeddings' dimension
+    latent_dim: int = 512
+
+
+@dataclass
+class DataConfig:
+    N_classes_per_batch: int = 32
+    M_samples_per_class: int = 16
+    sampler: str = "RandomNxMSampler"  # or ExhaustiveNxMSampler, or a dotted class path
+    val_sampler: str = "ExhaustiveNxMSampler"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    seed: int = 0
+    val_period: int = 1  # validate every k epochs (0: never)
+    log_period: int = 50  # log step losses to TensorBoard every k steps (0: never)
+    save_period: int = 0  # also keep weights/epochN every k epochs (0: only last and best)
+    resume: bool = False  # continue from <save_dir>/weights/last
+    progress: bool = True
+    losses: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    defaults: list[Any] = field(
+        default_factory=lambda: [{"trainer/losses": list(DEFAULT_LOSSES)}, "_self_"]
+    )
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+@dataclass
+class EncoderModelConfig:
+    checkpoint_path: str | None = None
+
+
+@dataclass
+class EncoderConfig:
+    model: EncoderModelConfig = field(default_factory=EncoderModelConfig)
+    batch_size: int = 4096
+
+
+@dataclass
+class BinarizeConfig:
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    vector_format: str = "txt"  # txt, npy, pkl or store
+
+
+LOSS_CONFIGS = {
+    "mse": MSELossConfig,
+    "triplet": TripletLossConfig,
+    "arcface": ArcFaceLossConfig,
+    "sparsity": SparsityLossConfig,
+}
+
+
+def register_bae_configs() -> None:
+    """Register the train/binarize configs and one `trainer/losses` option per loss."""
+    register_config(TRAIN_CONFIG, TrainConfig)
+    register_config(BINARIZE_CONFIG, BinarizeConfig)
+    for name, node in LOSS_CONFIGS.items():
+        register_config(name, node, group="trainer/losses", package=f"trainer.losses.{name}")
+
+
+_LOSS_SELECTION = re.compile(r"^trainer\.losses=")
+
+
+def _as_group_override(item: str) -> str:
+    """`trainer.losses=[..]` selects options of the group `trainer/losses`."""
+    return _LOSS_SELECTION.sub("trainer/losses=", item)
+
+
+def train_config(overrides: Sequence[str] | None = None) -> DictConfig:
+    """The `balr train` config with Hydra overrides applied."""
+    register_bae_configs()
+    return compose_config(TRAIN_CONFIG, [_as_group_override(o) for o in overrides or []])
+
+
+def binarize_config(overrides: Sequence[str] | None = None) -> DictConfig:
+    """The `balr binarize` config with Hydra overrides applied."""
+    register_bae_configs()
+    return compose_config(BINARIZE_CONFIG, overrides)

@@ -1,0 +1,162 @@
+"""Training losses of the binary-attribute encoder, all with one call signature.
+
+Each loss is called as `loss(inputs, labels, codes, reconstruction, z)` and returns a scalar;
+`WeightedLosses` sums them with per-loss weights and reports each part.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from pytorch_metric_learning import losses as pml_losses
+from pytorch_metric_learning import miners as pml_miners
+from torch import nn
+
+from balr.errors import ConfigError
+
+TRIPLET_TYPES = ("all", "hard", "semihard", "easy")
+
+
+class BAELoss(nn.Module):
+    """Base class: a named loss over one batch of the auto-encoder's outputs."""
+
+    name = "loss"
+    # True when the loss only makes sense for the training speakers (class weights).
+    needs_training_classes = False
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        codes: torch.Tensor,
+        reconstruction: torch.Tensor,
+        z: torch.Tensor,
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ReconstructionMSE(BAELoss):
+    """Mean squared error between the embedding and its reconstruction from the bits."""
+
+    name = "mse"
+
+    def forward(self, inputs, labels, codes, reconstruction, z):
+        return torch.mean((reconstruction - inputs) ** 2)
+
+
+class CodeTripletLoss(BAELoss):
+    """Triplet margin loss on the bits, over triplets mined in the batch."""
+
+    name = "triplet"
+
+    def __init__(self, margin: float = 0.3, triplets: str = "all"):
+        super().__init__()
+        if triplets not in TRIPLET_TYPES:
+            raise ConfigError(f"triplet type '{triplets}': expected one of {TRIPLET_TYPES}")
+        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=triplets)
+        self.loss = pml_losses.TripletMarginLoss(margin=margin)
+
+    def forward(self, inputs, labels, codes, reconstruction, z):
+        return self.loss(codes, labels, self.miner(codes, labels))
+
+
+class CodeArcFaceLoss(BAELoss):
+    """ArcFace on the bits; its class-weight matrix is a trained parameter."""
+
+    name = "arcface"
+    needs_training_classes = True
+
+    def __init__(self, num_classes: int, latent_dim: int, margin: float = 0.5, scale: float = 64):
+        super().__init__()
+        # pytorch-metric-learning takes the angular margin in degrees; ours is in radians.
+        self.loss = pml_losses.ArcFaceLoss(
+            num_classes, latent_dim, margin=math.degrees(margin), scale=scale
+        )
+
+    def forward(self, inputs, labels, codes, reconstruction, z):
+        return self.loss(codes, labels)
+
+
+class SparsityLoss(BAELoss):
+    """Penalise speakers whose summed Z exceeds a per-attribute target (SPEC section 3).
+
+    Rows come in blocks of M utterances of one speaker (NxM samplers). For block s and
+    attribute j: `S_sj = sum of the M rows of Z`; the loss is the mean over s, j of
+    `clamp(S_sj - target_j, 0, 1) ** 2`, `target_j` a random integer in [0, M) drawn once.
+    Unlike the reference, the result stays in the graph, so it trains the encoder.
+    """
+
+    name = "sparsity"
+
+    def __init__(self, latent_dim: int, samples_per_class: int, seed: int = 0):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        target = torch.randint(0, samples_per_class, (latent_dim,), generator=generator)
+        self.samples_per_class = samples_per_class
+        self.register_buffer("target", target.to(torch.float32))
+
+    def forward(self, inputs, labels, codes, reconstruction, z):
+        m = self.samples_per_class
+        if z.shape[0] % m:
+            raise ConfigError(f"batch of {z.shape[0]} rows is not made of blocks of M={m}")
+        per_speaker = z.reshape(-1, m, z.shape[1]).sum(dim=1)
+        return torch.mean(torch.clamp(per_speaker - self.target, 0, 1) ** 2)
+
+
+class WeightedLosses(nn.Module):
+    """A weighted sum of named losses; returns the total and each unweighted part."""
+
+    def __init__(self, losses: Mapping[str, BAELoss], weights: Mapping[str, float]):
+        super().__init__()
+        self.losses = nn.ModuleDict(losses)
+        self.weights = dict(weights)
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        codes: torch.Tensor,
+        reconstruction: torch.Tensor,
+        z: torch.Tensor,
+        training_classes: bool = True,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`training_classes=False` (validation on other speakers) skips class-weight losses."""
+        parts = {
+            name: loss(inputs, labels, codes, reconstruction, z)
+            for name, loss in self.losses.items()
+            if training_classes or not loss.needs_training_classes
+        }
+        total = sum(self.weights[name] * value for name, value in parts.items())
+        return total, parts
+
+
+def build_losses(
+    specs: Mapping[str, Mapping],
+    num_classes: int,
+    latent_dim: int,
+    samples_per_class: int,
+    seed: int = 0,
+) -> WeightedLosses:
+    """Losses from the config `{name: {weight: .., other params}}` (names: LOSS_NAMES)."""
+    if not specs:
+        raise ConfigError("trainer.losses is empty: select at least one loss")
+    losses, weights = {}, {}
+    for name, params in specs.items():
+        params = dict(params)
+        weights[name] = float(params.pop("weight", 1.0))
+        if name == "mse":
+            losses[name] = ReconstructionMSE()
+        elif name == "triplet":
+            losses[name] = CodeTripletLoss(**params)
+        elif name == "arcface":
+            losses[name] = CodeArcFaceLoss(num_classes, latent_dim, **params)
+        elif name == "sparsity":
+            losses[name] = SparsityLoss(latent_dim, samples_per_class, seed=seed)
+        else:
+            raise ConfigError(f"unknown loss '{name}': expected one of {LOSS_NAMES}")
+    return WeightedLosses(losses, weights)
+
+
+LOSS_NAMES = ("mse", "triplet", "arcface", "sparsity")

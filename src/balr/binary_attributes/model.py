@@ -1,0 +1,179 @@
+"""The binary-attribute auto-encoder (SPEC section 3): embedding -> Z in (-1, 1) -> bits.
+
+Layer indices follow the original balr library, so its plain state dicts load strictly:
+`encoder = [Linear(d, m), ReLU, BatchNorm1d(m), Linear(m, m), Tanh]` and
+`decoder = [Linear(m, m), Tanh, Linear(m, d)]`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from balr.errors import ModelError
+from balr.fileio import atomic_path, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+SAFETENSORS_SUFFIX = ".safetensors"
+TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+
+class BinarizeSTE(torch.autograd.Function):
+    """`b = 1[z > 0]`; backward passes the gradient where |z| <= 1 (hard-tanh clip)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        return (z > 0).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        (z,) = ctx.saved_tensors
+        return grad_output * (z.abs() <= 1).to(grad_output.dtype)
+
+
+def binarize_ste(z: torch.Tensor) -> torch.Tensor:
+    """Hard bits in the forward pass, straight-through gradient in the backward pass."""
+    return BinarizeSTE.apply(z)
+
+
+class EncoderOutput(NamedTuple):
+    """What one forward pass gives the losses."""
+
+    z: torch.Tensor  # (B, m) continuous codes in (-1, 1)
+    codes: torch.Tensor  # (B, m) bits {0, 1} with a straight-through gradient
+    reconstruction: torch.Tensor  # (B, d) decoded embedding
+
+
+class BinaryAttributeEncoder(nn.Module):
+    """Auto-encoder turning a d-dim speaker embedding into m binary attributes."""
+
+    def __init__(self, input_dim: int = 256, latent_dim: int = 512):
+        super().__init__()
+        self.input_dim = input_dim
+        self.latent_dim = latent_dim
+        self.encoder = nn.Sequential(
+            nn.Linear(input_dim, latent_dim),
+            nn.ReLU(),
+            nn.BatchNorm1d(latent_dim),
+            nn.Linear(latent_dim, latent_dim),
+            nn.Tanh(),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, latent_dim),
+            nn.Tanh(),
+            nn.Linear(latent_dim, input_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> EncoderOutput:
+        z = self.encoder(x)
+        codes = binarize_ste(z)
+        return EncoderOutput(z, codes, self.decoder(codes))
+
+    def config(self) -> dict:
+        """The constructor arguments, saved beside the weights."""
+        return {"input_dim": self.input_dim, "latent_dim": self.latent_dim}
+
+    @torch.no_grad()
+    def binarize(
+        self, embeddings: np.ndarray, batch_size: int = 4096, device: torch.device | None = None
+    ) -> np.ndarray:
+        """Bits of each embedding as `(n, m, 2)` int8 counts `[b, 1 - b]` (eval mode)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.ndim != 2 or embeddings.shape[1] != self.input_dim:
+            raise ModelError(
+                f"embeddings of shape {embeddings.shape}: the encoder expects (n, {self.input_dim})"
+            )
+        device = device or next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        bits = np.empty((len(embeddings), self.latent_dim), dtype=np.int8)
+        for start in range(0, len(embeddings), batch_size):
+            chunk = torch.from_numpy(embeddings[start : start + batch_size]).to(device)
+            bits[start : start + len(chunk)] = (self.encoder(chunk) > 0).cpu().numpy()
+        self.train(was_training)
+        return np.stack([bits, 1 - bits], axis=-1)
+
+
+def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """Remove the `module.` prefix that DDP adds, if every key has it (error if only some)."""
+    prefixed = [key.startswith("module.") for key in state]
+    if not any(prefixed):
+        return dict(state)
+    if not all(prefixed):
+        raise ModelError(f"{source}: state dict mixes 'module.'-prefixed and plain keys")
+    logger.info("%s: stripping the DDP 'module.' prefix from %d keys", source, len(state))
+    return {key[len("module.") :]: value for key, value in state.items()}
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file or a `torch.save`d state dict (weights_only, no code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    try:
+        if path.suffix == SAFETENSORS_SUFFIX:
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot read checkpoint ({str(exc).splitlines()[0]})") from None
+    if (
+        isinstance(state, Mapping)
+        and "state_dict" in state
+        and isinstance(state["state_dict"], Mapping)
+    ):
+        state = state["state_dict"]
+    if not isinstance(state, Mapping) or not all(
+        isinstance(v, torch.Tensor) for v in state.values()
+    ):
+        raise ModelError(f"{path}: not a state dict of tensors")
+    return strip_ddp_prefix(state, str(path))
+
+
+def _dims_from_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[int, int]:
+    """`(d, m)` read from the first Linear layer's weight, shape (m, d)."""
+    weight = state.get("encoder.0.weight")
+    if weight is None or weight.ndim != 2:
+        raise ModelError(f"{source}: no 'encoder.0.weight' matrix: not a binary-attribute encoder")
+    return int(weight.shape[1]), int(weight.shape[0])
+
+
+def load_encoder(
+    path: str | os.PathLike, device: torch.device | str = "cpu"
+) -> BinaryAttributeEncoder:
+    """Load a checkpoint (ours or the original balr's plain state dict) strictly, in eval mode."""
+    state = read_state_dict(path)
+    input_dim, latent_dim = _dims_from_state(state, str(path))
+    model = BinaryAttributeEncoder(input_dim, latent_dim)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())
+        raise ModelError(
+            f"{path}: state dict does not match the encoder ({detail[:300]})"
+        ) from None
+    return model.to(device).eval()
+
+
+def save_encoder(model: BinaryAttributeEncoder, path: str | os.PathLike, **meta) -> None:
+    """Write weights as safetensors and `<path>.json` with the model config, atomically."""
+    path = Path(path)
+    if path.suffix != SAFETENSORS_SUFFIX:
+        raise ModelError(f"{path}: encoder weights are saved as {SAFETENSORS_SUFFIX}")
+    module = model.module if hasattr(model, "module") else model
+    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    info = {"model": module.config(), **meta}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, default=str))

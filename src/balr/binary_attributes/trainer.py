@@ -1,0 +1,294 @@
+"""Training loop of the binary-attribute encoder: Adam, NxM batches, DDP under torchrun.
+
+Files in the save dir (rank 0 only, each written atomically except TensorBoard's stream):
+`config.yaml`, `weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses),
+`weights/last_state.pt` (optimiser and loss state, tensors only: loaded with
+weights_only=True), `weights/epochN.safetensors` every `save_period` epochs,
+`history.json`, and TensorBoard event files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from balr.binary_attributes.losses import WeightedLosses, build_losses
+from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict, save_encoder
+from balr.binary_attributes.samplers import NxMSampler, sampler_class
+from balr.config import save_config
+from balr.distributed import init_distributed, is_main_process, rank, world_size
+from balr.errors import ConfigError, DataError, ModelError
+from balr.fileio import atomic_path, atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+class _TrainStep(nn.Module):
+    """Model and losses in one module, so DDP synchronises ArcFace's weights too."""
+
+    def __init__(self, model: BinaryAttributeEncoder, losses: WeightedLosses):
+        super().__init__()
+        self.model = model
+        self.losses = losses
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, training_classes: bool = True):
+        out = self.model(x)
+        return self.losses(x, y, out.codes, out.reconstruction, out.z, training_classes)
+
+
+def _check_arrays(x: np.ndarray, y: np.ndarray, what: str) -> None:
+    if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
+        raise DataError(
+            f"{what} data: expected embeddings (n, d) and n labels, got {x.shape} and {y.shape}"
+        )
+
+
+class BAETrainer:
+    """Fits a BinaryAttributeEncoder on embeddings and integer speaker labels."""
+
+    def __init__(self, cfg: DictConfig, save_dir: str | Path, device: torch.device | str = "cpu"):
+        self.cfg = cfg
+        self.save_dir = Path(save_dir)
+        self.weights_dir = self.save_dir / "weights"
+        self.device = torch.device(device)
+        self.main = is_main_process()
+        self.history: list[dict] = []
+        self.best_loss = math.inf
+        self.start_epoch = 0
+        self.global_step = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self, input_dim: int, num_classes: int) -> None:
+        """Model, losses, optimiser (and DDP wrapper when launched by torchrun)."""
+        cfg = self.cfg
+        if cfg.model.input_dim not in (None, input_dim):
+            raise ConfigError(
+                f"model.input_dim={cfg.model.input_dim} but the embeddings have {input_dim} dims"
+            )
+        torch.manual_seed(cfg.trainer.seed)
+        self.model = BinaryAttributeEncoder(input_dim, cfg.model.latent_dim)
+        specs = OmegaConf.to_container(cfg.trainer.losses, resolve=True)
+        self.losses = build_losses(
+            specs,
+            num_classes,
+            cfg.model.latent_dim,
+            cfg.data.M_samples_per_class,
+            seed=cfg.trainer.seed,
+        )
+        self.step_module = _TrainStep(self.model, self.losses).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.step_module.parameters(), lr=cfg.trainer.learning_rate
+        )
+        self.distributed = init_distributed(self.device)
+        self.runner: nn.Module = self.step_module
+        if self.distributed:
+            self.runner = DistributedDataParallel(
+                self.step_module,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters="mse" not in specs,
+            )
+        logger.info(
+            "rank %d of %d on %s: %d classes, losses %s",
+            rank(),
+            world_size(),
+            self.device,
+            num_classes,
+            ", ".join(specs),
+        )
+
+    def _sampler(self, name: str, labels: np.ndarray, train: bool) -> NxMSampler:
+        data = self.cfg.data
+        return sampler_class(name)(
+            labels,
+            data.N_classes_per_batch,
+            data.M_samples_per_class,
+            seed=self.cfg.trainer.seed,
+            shuffle=train,
+            drop_last=train,
+        )
+
+    # ------------------------------------------------------------------ public
+    def fit(
+        self,
+        train_x: np.ndarray,
+        train_y: np.ndarray,
+        val_x: np.ndarray | None = None,
+        val_y: np.ndarray | None = None,
+    ) -> list[dict]:
+        """Train for `trainer.epochs` epochs; returns the per-epoch history."""
+        train_x, train_y = np.asarray(train_x, np.float32), np.asarray(train_y)
+        _check_arrays(train_x, train_y, "training")
+        classes, train_labels = np.unique(train_y, return_inverse=True)
+        self._build(train_x.shape[1], len(classes))
+        sampler = self._sampler(self.cfg.data.sampler, train_labels, train=True)
+        if len(sampler) == 0:
+            raise DataError(
+                f"training data: {len(classes)} speakers cannot fill one batch of "
+                f"N={self.cfg.data.N_classes_per_batch} speakers per process"
+            )
+        validation = self._validation_data(val_x, val_y)
+        if self.cfg.trainer.resume:
+            self._resume()
+        writer = self._open_outputs()
+        x = torch.from_numpy(train_x).to(self.device)
+        y = torch.from_numpy(train_labels.astype(np.int64)).to(self.device)
+        try:
+            for epoch in range(self.start_epoch, self.cfg.trainer.epochs):
+                record = {
+                    "epoch": epoch + 1,
+                    "train": self._train_epoch(sampler, x, y, epoch, writer),
+                }
+                if validation is not None and self._is_period(epoch, self.cfg.trainer.val_period):
+                    record["val"] = self._evaluate(*validation)
+                self._end_epoch(record, writer)
+        finally:
+            if writer is not None:
+                writer.close()
+        return self.history
+
+    # ------------------------------------------------------------------ epochs
+    def _train_epoch(self, sampler, x, y, epoch: int, writer) -> dict[str, float]:
+        self.step_module.train()
+        sampler.set_epoch(epoch)
+        sums: dict[str, torch.Tensor] = {}
+        batches = tqdm(
+            sampler,
+            desc=f"epoch {epoch + 1}/{self.cfg.trainer.epochs}",
+            unit="batch",
+            disable=not (self.main and self.cfg.trainer.progress),
+            leave=False,
+        )
+        for batch in batches:
+            index = torch.as_tensor(batch, device=self.device)
+            total, parts = self.runner(x[index], y[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            self.global_step += 1
+            self._accumulate(sums, total, parts)
+            if writer is not None and self._is_period(
+                self.global_step - 1, self.cfg.trainer.log_period
+            ):
+                writer.add_scalar("step/total", total.item(), self.global_step)
+        return self._mean(sums, len(sampler))
+
+    @torch.no_grad()
+    def _evaluate(self, sampler: NxMSampler, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Validation losses (class-weight losses skipped: other speakers)."""
+        self.step_module.eval()
+        sums: dict[str, torch.Tensor] = {}
+        for batch in sampler:
+            index = torch.as_tensor(batch, device=self.device)
+            total, parts = self.step_module(x[index], y[index], training_classes=False)
+            self._accumulate(sums, total, parts)
+        return self._mean(sums, len(sampler))
+
+    def _validation_data(self, val_x, val_y):
+        """Sampler and device tensors for validation, or None without validation data."""
+        if val_x is None or val_y is None or self.cfg.trainer.val_period <= 0:
+            return None
+        val_x, val_y = np.asarray(val_x, np.float32), np.asarray(val_y)
+        _check_arrays(val_x, val_y, "validation")
+        _, labels = np.unique(val_y, return_inverse=True)
+        sampler = self._sampler(self.cfg.data.val_sampler, labels, train=False)
+        x = torch.from_numpy(val_x).to(self.device)
+        return sampler, x, torch.from_numpy(labels.astype(np.int64)).to(self.device)
+
+    @staticmethod
+    def _accumulate(sums: dict, total: torch.Tensor, parts: dict) -> None:
+        for name, value in {"total": total, **parts}.items():
+            sums[name] = sums.get(name, 0) + value.detach()
+
+    def _mean(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        """Mean loss per batch, averaged over all processes."""
+        names = sorted(sums)
+        values = torch.stack([sums[n].float().reshape(()) for n in names]) / max(count, 1)
+        if self.distributed:
+            dist.all_reduce(values)
+            values /= world_size()
+        return dict(zip(names, values.tolist(), strict=True))
+
+    @staticmethod
+    def _is_period(index: int, period: int) -> bool:
+        return period > 0 and (index + 1) % period == 0
+
+    # ------------------------------------------------------------------ outputs
+    def _open_outputs(self):
+        """Config file and TensorBoard writer (rank 0 only)."""
+        if not self.main:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.save_dir / "config.yaml")
+        return SummaryWriter(log_dir=str(self.save_dir))
+
+    def _end_epoch(self, record: dict, writer) -> None:
+        """Log, keep history and write checkpoints (best: val total, else train total)."""
+        self.history.append(record)
+        epoch = record["epoch"]
+        score = record.get("val", record["train"])["total"]
+        improved = score < self.best_loss
+        self.best_loss = min(self.best_loss, score)
+        logger.info(
+            "epoch %d: %s", epoch, json.dumps({k: v for k, v in record.items() if k != "epoch"})
+        )
+        if not self.main:
+            return
+        for split in ("train", "val"):
+            for name, value in record.get(split, {}).items():
+                writer.add_scalar(f"{split}/{name}", value, epoch)
+        writer.flush()
+        meta = {"epoch": epoch, "losses": record, "config": OmegaConf.to_container(self.cfg)}
+        save_encoder(self.model, self.weights_dir / "last.safetensors", **meta)
+        self._save_state(epoch)
+        if improved:
+            save_encoder(self.model, self.weights_dir / "best.safetensors", **meta)
+        if self._is_period(epoch - 1, self.cfg.trainer.save_period):
+            save_encoder(self.model, self.weights_dir / f"epoch{epoch}.safetensors", **meta)
+        atomic_write_text(self.save_dir / "history.json", json.dumps(self.history, indent=2))
+
+    def _save_state(self, epoch: int) -> None:
+        """Optimiser and loss state (ArcFace weights, sparsity targets) for resuming."""
+        state = {
+            "epoch": torch.tensor(epoch),
+            "global_step": torch.tensor(self.global_step),
+            "best_loss": torch.tensor(self.best_loss, dtype=torch.float64),
+            "optimizer": self.optimizer.state_dict(),
+            "losses": self.losses.state_dict(),
+        }
+        with atomic_path(self.weights_dir / "last_state.pt") as tmp:
+            torch.save(state, tmp)
+
+    def _resume(self) -> None:
+        """Load `last` weights and state; training continues after the saved epoch."""
+        weights = self.weights_dir / "last.safetensors"
+        state_path = self.weights_dir / "last_state.pt"
+        if not weights.is_file() or not state_path.is_file():
+            raise ModelError(
+                f"{self.weights_dir}: nothing to resume (no last.safetensors/last_state.pt)"
+            )
+        try:
+            self.model.load_state_dict(read_state_dict(weights), strict=True)
+            state = torch.load(state_path, map_location=self.device, weights_only=True)
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.losses.load_state_dict(state["losses"], strict=True)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ModelError(f"{weights}: cannot resume ({str(exc).splitlines()[0]})") from None
+        self.start_epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best_loss = float(state["best_loss"])
+        history = self.save_dir / "history.json"
+        if history.is_file():
+            self.history = json.loads(history.read_text())[: self.start_epoch]
+        logger.info("resuming %s after epoch %d", self.save_dir, self.start_epoch)
