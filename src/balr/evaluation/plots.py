@@ -1,0 +1,129 @@
+"""DET and Tippett plots as PNG files: headless (Agg, no pyplot state), written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+from balr.evaluation.metrics import check_scores, eer_from_sweep, score_sweep
+from balr.fileio import atomic_path
+
+MAX_PLOT_POINTS = 2000
+DET_TICKS = (0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
+LN10 = float(np.log(10.0))
+
+
+def _new_figure() -> Figure:
+    """A figure bound to the Agg canvas directly, so no GUI backend is ever touched."""
+    figure = Figure(figsize=(6.0, 5.0), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_png(figure: Figure, path: str | os.PathLike) -> Path:
+    """Render `figure` to `path` as PNG via a temporary file + rename."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        figure.savefig(tmp, format="png", bbox_inches="tight")
+    return path
+
+
+def _det_indices(frr: np.ndarray, far: np.ndarray) -> np.ndarray:
+    """Indices of the operating points where FRR or FAR crosses an even probit grid.
+
+    Keeps the shape of a DET curve of any length with at most ~2 * MAX_PLOT_POINTS points.
+    """
+    if frr.size <= 2 * MAX_PLOT_POINTS:
+        return np.arange(frr.size)
+    grid = norm.cdf(np.linspace(-5.0, 5.0, MAX_PLOT_POINTS))
+    by_frr = np.searchsorted(frr, grid)  # frr is non-decreasing
+    by_far = far.size - 1 - np.searchsorted(far[::-1], grid)  # far is non-increasing
+    picked = np.concatenate((by_frr, by_far, [0, frr.size - 1]))
+    return np.unique(np.clip(picked, 0, frr.size - 1))
+
+
+def _det_limits(frr: np.ndarray, far: np.ndarray, eer_value: float) -> tuple[float, float]:
+    """Axis range in probability: from half the smallest non-zero rate (within 0.01%..0.5%)
+    to 50%, or to 99% for a system whose EER is above 30%."""
+    rates = np.concatenate((frr, far))
+    low = float(np.clip(0.5 * rates[rates > 0].min(), 1e-4, 5e-3))
+    return low, 0.5 if eer_value <= 0.3 else 0.99
+
+
+def plot_det(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+             title: str = "DET curve") -> Path:
+    """Detection error trade-off curve (miss vs false-alarm rate on normal-deviate axes),
+    with the EER point marked; written as a PNG at `path`."""
+    sweep = score_sweep(scores, labels)
+    eer_value, _ = eer_from_sweep(sweep)
+    keep = _det_indices(sweep.frr, sweep.far)
+    low, high = _det_limits(sweep.frr, sweep.far, eer_value)
+    epsilon = low / 10.0  # zero rates are drawn just outside the axes, not at -infinity
+    x = norm.ppf(np.clip(sweep.far[keep], epsilon, 1.0 - epsilon))
+    y = norm.ppf(np.clip(sweep.frr[keep], epsilon, 1.0 - epsilon))
+
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    axes.plot(x, y, color="tab:blue", linewidth=1.5, label="system")
+    bounds = norm.ppf([low, high])
+    axes.plot(bounds, bounds, color="grey", linestyle=":", linewidth=0.8)
+    point = norm.ppf(np.clip(eer_value, epsilon, 1.0 - epsilon))
+    axes.plot([point], [point], "o", color="tab:red", label=f"EER = {100 * eer_value:.2f}%")
+    ticks = [t for t in DET_TICKS if low <= t <= high]
+    labels_text = [f"{100 * t:g}" for t in ticks]
+    axes.set_xticks(norm.ppf(ticks), labels_text)
+    axes.set_yticks(norm.ppf(ticks), labels_text)
+    axes.set_xlim(*bounds)
+    axes.set_ylim(*bounds)
+    axes.set_xlabel("False acceptance rate (%)")
+    axes.set_ylabel("False rejection rate (%)")
+    axes.set_title(title)
+    axes.grid(True, linewidth=0.4, alpha=0.6)
+    axes.legend(loc="lower left")
+    return _save_png(figure, path)
+
+
+def _tippett_curve(log10_lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values and the proportion of values >= each (a 'pre' step curve)."""
+    values = np.sort(log10_lrs)
+    n = values.size
+    ranks = np.arange(n)
+    if n > MAX_PLOT_POINTS:
+        ranks = np.unique(np.linspace(0, n - 1, MAX_PLOT_POINTS).round().astype(int))
+    return values[ranks], (n - ranks) / n
+
+
+def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+                 title: str = "Tippett plot") -> Path:
+    """Tippett plot: proportion of target and non-target LRs >= x against x = log10(LR),
+    reading scores as natural-log LLRs; written as a PNG at `path`."""
+    llrs, is_target = check_scores(scores, labels)
+    log10_lrs = llrs / LN10
+    finite = log10_lrs[np.isfinite(log10_lrs)]
+    low, high = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+    margin = max(0.05 * (high - low), 0.5)
+    low, high = low - margin, high + margin
+    log10_lrs = np.clip(log10_lrs, low, high)  # infinite LRs are drawn at the edges
+
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    for mask, name, color in ((is_target, "target", "tab:blue"),
+                              (~is_target, "non-target", "tab:red")):
+        x, y = _tippett_curve(log10_lrs[mask])
+        x = np.concatenate(([low], x, [high]))
+        y = np.concatenate(([1.0], y, [0.0]))
+        axes.step(x, y, where="pre", color=color, label=f"{name} ({int(mask.sum())})")
+    axes.axvline(0.0, color="grey", linestyle=":", linewidth=0.8)
+    axes.set_xlim(low, high)
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel("log10(LR)")
+    axes.set_ylabel("Proportion of LRs >= x")
+    axes.set_title(title)
+    axes.grid(True, linewidth=0.4, alpha=0.6)
+    axes.legend(loc="lower left")
+    return _save_png(figure, path)
