@@ -1,5 +1,5 @@
 """The list of command modules; each has `register(app: typer.Typer) -> None`."""
 
-from balr.cli import vectors
+from balr.cli import binarize, train, vectors
 
-MODULES: list = [vectors]
+MODULES: list = [binarize, train, vectors]

@@ -1,0 +1,59 @@
+"""`balr binarize`: turn a dataset's embeddings into binary-attribute (`_ba`) vectors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import typer
+from tqdm import tqdm
+
+from balr.binary_attributes.config import binarize_config
+from balr.binary_attributes.model import load_encoder
+from balr.data import AudioDataset
+from balr.distributed import resolve_device
+from balr.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 65536  # embeddings held in memory at once
+
+
+def binarize(
+    input_data: Path = typer.Argument(..., help="Dataset with embeddings (CSV, dir, Kaldi)."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Write vectors here."),
+    force: bool = typer.Option(False, "--force", help="Recompute existing _ba vectors."),
+    device: str | None = typer.Option(None, help="cpu, cuda or cuda:N."),
+    overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
+) -> None:
+    """Encode each item's embedding as binary attributes with a trained encoder."""
+    cfg = binarize_config(overrides)
+    checkpoint = cfg.encoder.model.checkpoint_path
+    if not checkpoint:
+        raise ConfigError(
+            "no binary-attribute encoder yet: pass encoder.model.checkpoint_path=PATH "
+            "(weights from `balr train`, e.g. runs/train1/weights/best.safetensors)"
+        )
+    torch_device = resolve_device(device)
+    model = load_encoder(checkpoint, torch_device)
+    ds = AudioDataset.from_path(input_data, output_dir=save_dir, vector_format=cfg.vector_format)
+    todo = np.array([i for i in range(len(ds)) if force or not ds.has_vector(i, "ba")], np.int64)
+    done = 0
+    with ds.vector_writer("ba") as writer:
+        for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
+            indices, embeddings = ds.stack_vectors("emb", todo[start : start + CHUNK])
+            if len(indices) == 0:
+                continue
+            counts = model.binarize(embeddings, cfg.encoder.batch_size, torch_device)
+            for index, vector in zip(indices, counts, strict=True):
+                writer.put(int(index), vector)
+            done += len(indices)
+    typer.echo(
+        f"binarized {done} items; {len(ds) - len(todo)} already had _ba vectors; "
+        f"{len(todo) - done} without an embedding were skipped"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("binarize")(binarize)
