@@ -1,0 +1,208 @@
+"""GE2E speaker encoder (3-layer LSTM, 256-dim) with the weights shipped in the resemblyzer wheel.
+
+The default model: it needs no download. The pretrained file `resemblyzer/pretrained.pt`
+(Apache-2.0) holds only tensors and numbers, so it loads with `torch.load(weights_only=True)`;
+the `resemblyzer` package itself is never imported (only its installed file is located).
+
+Utterance recipe (as resemblyzer's `embed_utterance`): volume raised to -30 dBFS if quieter,
+40-band mel power spectrogram (Slaney mel, 25/10 ms Hann, centred frames), partial windows of
+160 frames (1.6 s) every 1/1.3 s, the last one kept if it covers >= 75 %, LSTM -> last hidden
+state -> Linear -> ReLU -> L2 norm per partial, mean of partials, L2 norm. Unlike resemblyzer,
+the partials of a whole batch of utterances go through the LSTM together.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from balr.embeddings.base import EmbeddingModel, register_embedding_model
+from balr.errors import ModelError
+
+SAMPLE_RATE = 16000
+N_FFT = 400  # 25 ms
+HOP = 160  # 10 ms
+N_MELS = 40
+PARTIAL_FRAMES = 160  # 1.6 s
+HIDDEN = 256
+LAYERS = 3
+TARGET_DBFS = -30.0
+
+
+@dataclass
+class GE2EConfig:
+    """`embeddings.model=ge2e` settings."""
+
+    name: str = "ge2e"
+    weights: str = ""  # a pretrained.pt; empty: the file inside the installed resemblyzer wheel
+    partials_per_second: float = 1.3
+    min_coverage: float = 0.75
+    normalize_volume: bool = True
+    max_partials: int = 512  # partials per LSTM call (bounds memory)
+    min_duration_s: float = 0.3
+
+
+class GE2EEncoder(EmbeddingModel):
+    """GE2E LSTM encoder with its mel front-end and partial-window utterance averaging."""
+
+    name = "ge2e"
+    sample_rate = SAMPLE_RATE
+    embedding_dim = HIDDEN
+
+    def __init__(self, cfg: GE2EConfig | None = None):
+        super().__init__()
+        cfg = cfg or GE2EConfig()
+        self.cfg = cfg
+        self.min_duration_s = float(cfg.min_duration_s)
+        self.lstm = torch.nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
+        self.linear = torch.nn.Linear(HIDDEN, HIDDEN)
+        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
+        self.register_buffer("mel_basis", slaney_mel_filterbank(), persistent=False)
+        self.frame_step = int(round(SAMPLE_RATE / cfg.partials_per_second / HOP))
+        if not 0 < self.frame_step <= PARTIAL_FRAMES:
+            raise ModelError(f"ge2e: partials_per_second={cfg.partials_per_second} out of range")
+
+    @torch.no_grad()
+    def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, samples) in [-1, 1] -> (B, 256) unit vectors."""
+        waves, lengths = self._prepare(waves, lengths)
+        item, start = self._partial_starts(lengths)
+        needed = int((start.max().item() + PARTIAL_FRAMES) * HOP)
+        if waves.shape[1] < needed:
+            waves = torch.nn.functional.pad(waves, (0, needed - waves.shape[1]))
+        mels = self.mel_spectrogram(waves)
+        offsets = torch.arange(PARTIAL_FRAMES, device=mels.device)
+        partial_embeds = torch.cat(
+            [
+                self.embed_partials(mels[item[s, None], start[s, None] + offsets])
+                for s in _chunks(len(item), self.cfg.max_partials)
+            ]
+        )
+        sums = torch.zeros(len(lengths), HIDDEN, device=partial_embeds.device)
+        sums.index_add_(0, item, partial_embeds)
+        return torch.nn.functional.normalize(sums, dim=1)
+
+    def embed_partials(self, mels: torch.Tensor) -> torch.Tensor:
+        """(P, 160, 40) mel power frames -> (P, 256) unit vectors."""
+        _, (hidden, _) = self.lstm(mels)
+        return torch.nn.functional.normalize(torch.relu(self.linear(hidden[-1])), dim=1)
+
+    def mel_spectrogram(self, waves: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, frames, 40) mel power spectrogram (centred, zero-padded frames)."""
+        spec = torch.stft(
+            waves,
+            N_FFT,
+            HOP,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()
+        return (power.transpose(1, 2) @ self.mel_basis).contiguous()
+
+    def _prepare(self, waves: torch.Tensor, lengths: torch.Tensor):
+        """Zero the padding and raise each quiet item to -30 dBFS (never lowered)."""
+        waves = waves.to(self.device, torch.float32)
+        lengths = lengths.to(self.device, torch.long).clamp(min=1, max=waves.shape[1])
+        mask = torch.arange(waves.shape[1], device=waves.device)[None] < lengths[:, None]
+        waves = waves * mask
+        if self.cfg.normalize_volume:
+            rms = torch.sqrt(waves.square().sum(dim=1) / lengths)
+            gain = 10 ** (TARGET_DBFS / 20) / rms.clamp(min=1e-12)
+            gain = torch.where((rms > 0) & (gain > 1), gain, torch.ones_like(gain))
+            waves = waves * gain[:, None]
+        return waves, lengths
+
+    def _partial_starts(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(item index, first frame) of every partial window of every item, flattened."""
+        n_frames = torch.div(lengths + 1 + HOP - 1, HOP, rounding_mode="floor")
+        steps = torch.clamp(n_frames - PARTIAL_FRAMES + self.frame_step + 1, min=1)
+        counts = torch.div(steps + self.frame_step - 1, self.frame_step, rounding_mode="floor")
+        last_start = (counts - 1) * self.frame_step * HOP
+        coverage = (lengths - last_start).float() / (PARTIAL_FRAMES * HOP)
+        counts = counts - ((coverage < self.cfg.min_coverage) & (counts > 1)).long()
+        item = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), counts)
+        first = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(item), device=lengths.device) - first[item]
+        return item, rank * self.frame_step
+
+
+def slaney_mel_filterbank(
+    sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS
+) -> torch.Tensor:
+    """`(n_fft // 2 + 1, n_mels)` Slaney-scale, area-normalised triangles from 0 to Nyquist."""
+    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
+    mel_edges = torch.linspace(
+        _hz_to_slaney(0.0), _hz_to_slaney(sample_rate / 2), n_mels + 2, dtype=torch.float64
+    )
+    hz_edges = _slaney_to_hz(mel_edges)
+    widths = torch.diff(hz_edges)
+    ramps = hz_edges[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = torch.clamp(torch.minimum(lower, upper), min=0)
+    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
+    return weights.T.to(torch.float32).contiguous()
+
+
+def _hz_to_slaney(hz: float) -> float:
+    """Slaney mel: linear (3 mel per 200 Hz) below 1 kHz, logarithmic above."""
+    if hz < 1000:
+        return 3.0 * hz / 200.0
+    return 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
+
+
+def _slaney_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    linear = 200.0 * mel / 3.0
+    log = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mel - 15.0))
+    return torch.where(mel >= 15.0, log, linear)
+
+
+def _chunks(total: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, total)) for i in range(0, total, max(1, size))]
+
+
+def default_weights_path() -> Path:
+    """`pretrained.pt` inside the installed resemblyzer wheel, found without importing it."""
+    spec = importlib.util.find_spec("resemblyzer")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for folder in locations:
+        candidate = Path(folder) / "pretrained.pt"
+        if candidate.is_file():
+            return candidate
+    raise ModelError(
+        "ge2e: the default weights come with the resemblyzer wheel, which is not installed "
+        "(pip install --no-deps resemblyzer==0.1.4), or set embeddings.model.weights=FILE"
+    )
+
+
+def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read the LSTM + linear weights from a resemblyzer checkpoint (tensors only, no code)."""
+    path = Path(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelError(f"{path}: GE2E weights file not found") from None
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load GE2E weights safely ({exc})") from None
+    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not a GE2E checkpoint (no model_state)")
+    return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+
+
+@register_embedding_model("ge2e", GE2EConfig)
+def build(cfg: GE2EConfig) -> GE2EEncoder:
+    """The GE2E encoder with its pretrained weights, in eval mode."""
+    model = GE2EEncoder(cfg)
+    path = Path(cfg.weights) if cfg.weights else default_weights_path()
+    try:
+        model.load_state_dict(load_ge2e_state(path), strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: weights do not fit the GE2E encoder ({exc})") from None
+    return model.eval()
