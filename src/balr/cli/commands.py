@@ -1,5 +1,5 @@
 """The list of command modules; each has `register(app: typer.Typer) -> None`."""
 
-from balr.cli import binarize, train, vectors
+from balr.cli import binarize, evaluate, train, vectors
 
-MODULES: list = [binarize, train, vectors]
+MODULES: list = [binarize, train, evaluate, vectors]
