@@ -1,0 +1,247 @@
+"""The scorer interface: fit on speaker statistics, score count tensors, save/load safely.
+
+Shapes: statistics are `(speakers, attributes, states)` sums of BA count vectors (states = 2
+for bits: `[activations, non-activations]`); a trial side is `(trials, attributes, states)`.
+Learned state lives in attributes ending in `_`; it is saved as safetensors (hyper-parameters
+as JSON in the file's metadata) or as a plain `.pt` state dict read with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from balr.errors import DataError, ModelError, TrialsError
+from balr.fileio import atomic_path
+
+CHECKPOINT_NAME = "scorer.safetensors"
+_TINY = np.finfo(np.float64).tiny
+
+
+class Scorer:
+    """Base of all scorers: `fit(stats)`, `score(enroll, test)`, `save(path)`, `load(path)`."""
+
+    name: ClassVar[str] = ""
+    #: learned attributes (ending in `_`) saved with the scorer
+    state_names: ClassVar[tuple[str, ...]] = ()
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters given to `__init__` (JSON-serialisable)."""
+        return {key: getattr(self, key) for key in self._param_names()}
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        signature = inspect.signature(cls.__init__)
+        return [p for p in signature.parameters if p != "self"]
+
+    @property
+    def is_fitted(self) -> bool:
+        return all(getattr(self, n, None) is not None for n in self.state_names)
+
+    def check_fitted(self) -> None:
+        """ModelError when the scorer has no learned state yet."""
+        if not self.is_fitted:
+            raise ModelError(f"scorer '{self.name}' is not fitted: call fit() or load a checkpoint")
+
+    def fit(self, stats: np.ndarray) -> Scorer:
+        """Learn the scorer's parameters from `(speakers, attributes, states)` statistics."""
+        raise NotImplementedError
+
+    def score(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """One score per trial from two `(trials, attributes, states)` count tensors."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict[str, np.ndarray]:
+        self.check_fitted()
+        return {n: np.ascontiguousarray(getattr(self, n)) for n in self.state_names}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the scorer (`.safetensors`, or `.pt` plain state dict) atomically."""
+        self.check_fitted()
+        path = Path(path)
+        if path.suffix not in (".safetensors", ".pt"):
+            path = path / CHECKPOINT_NAME
+        header = {"scorer": self.name, "params": json.dumps(self.get_params())}
+        with atomic_path(path) as tmp:
+            if path.suffix == ".pt":
+                tensors = {k: torch.from_numpy(v) for k, v in self.state_dict().items()}
+                torch.save({**header, "state": tensors}, tmp)
+            else:
+                save_file(self.state_dict(), str(tmp), metadata=header)
+        return path
+
+    @classmethod
+    def from_state(cls, params: dict[str, Any], state: dict[str, np.ndarray]) -> Scorer:
+        """Build a fitted scorer from hyper-parameters and learned arrays."""
+        scorer = cls(**params)
+        for key, value in state.items():
+            if key in cls.state_names:
+                setattr(scorer, key, np.asarray(value, dtype=np.float64))
+        return scorer
+
+
+class LRScorer(Scorer):
+    """A likelihood-ratio scorer: `log LR = sum_i term_i`, the terms are its explanation."""
+
+    #: parameter arrays shown next to each attribute in explanations
+    explain_names: ClassVar[tuple[str, ...]] = ()
+
+    def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """Direct formula: `(trials, attributes)` per-attribute natural-log LRs."""
+        raise NotImplementedError
+
+    def explain(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """Per-attribute log-LR terms of each trial; they sum exactly to `score`."""
+        self.check_fitted()
+        enroll, test = check_counts(enroll, test, self.n_attributes)
+        return self.log_lr_terms(enroll, test)
+
+    def score(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return self.explain(enroll, test).sum(axis=1)
+
+    @property
+    def n_attributes(self) -> int:
+        self.check_fitted()
+        return int(np.shape(getattr(self, self.state_names[0]))[0])
+
+    def attribute_parameters(self) -> dict[str, np.ndarray]:
+        """Fitted per-attribute parameters, named, for explanations."""
+        self.check_fitted()
+        params: dict[str, np.ndarray] = {}
+        for name in self.explain_names:
+            value = np.asarray(getattr(self, name + "_"))
+            if value.ndim == 2:
+                for k in range(value.shape[1]):
+                    params[f"{name}_{k}"] = value[:, k]
+            else:
+                params[name] = value
+        return params
+
+    def bit_table(self) -> np.ndarray:
+        """`(attributes, 2, 2)` log-LR of each attribute for bits `(e, t)` of one recording each.
+
+        With one recording per side every scorer reduces to this table, which makes a trial
+        score bilinear in the two bit vectors (see `balr.scoring.fast`).
+        """
+        self.check_fitted()
+        k = self.n_attributes
+        table = np.empty((k, 2, 2))
+        for e in (0, 1):
+            for t in (0, 1):
+                table[:, e, t] = self.log_lr_terms(one_recording(e, k), one_recording(t, k))[0]
+        return table
+
+
+def one_recording(bit: int, n_attributes: int) -> np.ndarray:
+    """Counts `(1, attributes, 2)` of one recording whose every attribute has value `bit`."""
+    counts = np.zeros((1, n_attributes, 2))
+    counts[..., 0 if bit else 1] = 1.0
+    return counts
+
+
+def as_counts(values: np.ndarray) -> np.ndarray:
+    """float64 `(trials, attributes, states)`; a 2-D array of bits becomes `[b, 1 - b]` counts."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 2:
+        return np.stack([values, 1.0 - values], axis=-1)
+    return values
+
+
+def check_counts(
+    enroll: np.ndarray, test: np.ndarray, n_attributes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides as float64 `(trials, attributes, states)` with matching shapes."""
+    enroll, test = as_counts(enroll), as_counts(test)
+    if enroll.ndim != 3 or enroll.shape != test.shape:
+        raise DataError(
+            f"enrollment {enroll.shape} and test {test.shape} counts must both be "
+            "(trials, attributes, states)"
+        )
+    if enroll.shape[1] != n_attributes:
+        raise DataError(
+            f"vectors have {enroll.shape[1]} attributes, the scorer was fitted on {n_attributes}"
+        )
+    return enroll, test
+
+
+def check_single_recording(enroll: np.ndarray, test: np.ndarray, scorer: str) -> None:
+    """TrialsError unless each side of each trial is exactly one recording (counts sum to 1)."""
+    for side, counts in (("enrollment", enroll), ("test", test)):
+        totals = counts.sum(axis=2)
+        bad = np.flatnonzero(np.any(np.abs(totals - 1.0) > 1e-9, axis=1))
+        if bad.size:
+            raise TrialsError(
+                f"scorer '{scorer}' takes one {side} recording per trial; trial {bad[0] + 1} has "
+                f"{totals[bad[0]].max():g} (use maxllr or beta for several)"
+            )
+
+
+def safe_log(values: np.ndarray) -> np.ndarray:
+    """Natural log floored at the smallest float64, so no term is -inf."""
+    return np.log(np.maximum(values, _TINY))
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    """`(scorer name, hyper-parameters, learned arrays)` from a checkpoint; no code executed."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise ModelError(f"{path}: scorer checkpoint not found")
+    try:
+        if path.suffix == ".pt":
+            content = torch.load(path, map_location="cpu", weights_only=True)
+            header = {k: content[k] for k in ("scorer", "params")}
+            state = {k: v.numpy() for k, v in content.get("state", {}).items()}
+        else:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as handle:
+                header = handle.metadata() or {}
+            state = load_file(str(path))
+        params = header["params"]
+        params = json.loads(params) if isinstance(params, str) else dict(params)
+        return str(header["scorer"]), params, state
+    except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelError(f"{path}: not a balr scorer checkpoint ({exc})") from None
+
+
+class MarginalScorer(LRScorer):
+    """An LR of the form `h(e + t) - h(e) - h(t) + h(0)` with `h` a per-attribute log marginal.
+
+    `h(x)` is the log probability of counts `x` under the speaker model (MaxLLR: latent
+    presence; Beta: Dirichlet-multinomial), so small integer counts can be tabulated.
+    """
+
+    def log_marginal(self, counts: np.ndarray) -> np.ndarray:
+        """`(trials, attributes)` log marginal of `(trials, attributes, states)` counts."""
+        raise NotImplementedError
+
+    def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        zero = self.log_marginal(np.zeros((1, *enroll.shape[1:])))
+        return (
+            self.log_marginal(enroll + test)
+            - self.log_marginal(enroll)
+            - self.log_marginal(test)
+            + zero
+        )
+
+    def marginal_table(self, max_count: int) -> np.ndarray:
+        """`(attributes, M+1, M+1)` of `h(a, n)` for 2-state counts `0 <= a, n <= M`."""
+        self.check_fitted()
+        grid = np.arange(max_count + 1, dtype=np.float64)
+        a, n = np.meshgrid(grid, grid, indexing="ij")
+        counts = np.stack([a.ravel(), n.ravel()], axis=-1)  # (cells, 2)
+        k = self.n_attributes
+        values = self.log_marginal(np.broadcast_to(counts[:, None, :], (len(counts), k, 2)))
+        return values.T.reshape(k, max_count + 1, max_count + 1)

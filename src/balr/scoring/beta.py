@@ -1,0 +1,90 @@
+"""Dirichlet-multinomial (Beta-Bernoulli for bits) scorer; alpha by Minka's fixed point."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+from balr.errors import DataError
+from balr.scoring.base import MarginalScorer
+
+logger = logging.getLogger(__name__)
+
+
+def moment_alpha(stats: np.ndarray, min_alpha: float = 1e-6) -> np.ndarray:
+    """Moment-matching start `(attributes, states)` from per-speaker proportions."""
+    totals = stats.sum(axis=2, keepdims=True)
+    seen = totals[..., 0] > 0  # (speakers, attributes)
+    shares = np.divide(stats, totals, out=np.zeros_like(stats), where=totals > 0)
+    n_seen = np.maximum(seen.sum(axis=0), 1)[:, None]
+    mean = shares.sum(axis=0) / n_seen
+    first = shares[..., 0]
+    variance = (((first - mean[None, :, 0]) ** 2) * seen).sum(axis=0) / n_seen[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = mean[:, 0] * (1 - mean[:, 0]) / variance - 1
+    precision = np.clip(np.nan_to_num(precision, nan=1.0, posinf=1e4, neginf=1.0), 1e-2, 1e4)
+    precision[precision <= 1e-2] = 1.0
+    return np.maximum(mean * precision[:, None], min_alpha)
+
+
+def fit_dirichlet(
+    stats: np.ndarray, n_iterations: int = 1000, tol: float = 1e-7, min_alpha: float = 1e-6
+) -> np.ndarray:
+    """Maximum-likelihood Dirichlet-multinomial `alpha (attributes, states)`.
+
+    Minka's fixed point `alpha_k <- alpha_k sum_l [psi(x_lk + alpha_k) - psi(alpha_k)] /
+    sum_l [psi(N_l + alpha_0) - psi(alpha_0)]`, vectorised over attributes.
+    """
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.ndim != 3 or stats.shape[2] < 2:
+        raise DataError(f"beta needs (speakers, attributes, states) statistics, got {stats.shape}")
+    totals = stats.sum(axis=2)
+    alpha = moment_alpha(stats, min_alpha)
+    for iteration in range(n_iterations):
+        alpha0 = alpha.sum(axis=1)
+        numerator = (digamma(stats + alpha) - digamma(alpha)).sum(axis=0)
+        denominator = (digamma(totals + alpha0) - digamma(alpha0)).sum(axis=0)
+        update = np.divide(
+            numerator, denominator[:, None], out=np.ones_like(alpha), where=denominator[:, None] > 0
+        )
+        new_alpha = np.maximum(alpha * update, min_alpha)
+        change = np.max(np.abs(new_alpha - alpha) / alpha)
+        alpha = new_alpha
+        if change < tol:
+            logger.debug("Dirichlet fixed point converged after %d iterations", iteration + 1)
+            break
+    return alpha
+
+
+def log_beta(values: np.ndarray) -> np.ndarray:
+    """Multivariate log Beta over the last axis: `sum_k lgamma(v_k) - lgamma(sum_k v_k)`."""
+    return gammaln(values).sum(axis=-1) - gammaln(values.sum(axis=-1))
+
+
+class BetaScorer(MarginalScorer):
+    """`log LR = log B(alpha+e+t) + log B(alpha) - log B(alpha+e) - log B(alpha+t)`."""
+
+    name = "beta"
+    state_names = ("alpha_",)
+    explain_names = ("alpha",)
+
+    def __init__(self, n_iterations: int = 1000, tol: float = 1e-7, min_alpha: float = 1e-6):
+        self.n_iterations, self.tol, self.min_alpha = (
+            int(n_iterations),
+            float(tol),
+            float(min_alpha),
+        )
+        self.alpha_: np.ndarray | None = None
+
+    def fit(self, stats: np.ndarray) -> BetaScorer:
+        self.alpha_ = fit_dirichlet(stats, self.n_iterations, self.tol, self.min_alpha)
+        return self
+
+    def log_marginal(self, counts: np.ndarray) -> np.ndarray:
+        if counts.shape[-1] != self.alpha_.shape[1]:
+            raise DataError(
+                f"beta was fitted on {self.alpha_.shape[1]} states, counts have {counts.shape[-1]}"
+            )
+        return log_beta(self.alpha_ + counts)

@@ -1,0 +1,114 @@
+"""MaxLLR: latent attribute presence per speaker, fitted by EM (f, p, q per attribute)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.special import expit
+
+from balr.errors import DataError
+from balr.scoring.base import MarginalScorer
+
+logger = logging.getLogger(__name__)
+
+
+def _log_likelihoods(
+    active: np.ndarray, inactive: np.ndarray, f: np.ndarray, p: np.ndarray, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Log of `f p^a (1-p)^n` (present) and `(1-f) q^a (1-q)^n` (absent)."""
+    present = np.log(f) + active * np.log(p) + inactive * np.log1p(-p)
+    absent = np.log1p(-f) + active * np.log(q) + inactive * np.log1p(-q)
+    return present, absent
+
+
+def _weighted_rate(active: np.ndarray, total: np.ndarray, w: np.ndarray, old: np.ndarray):
+    """`sum a w / sum (a + n) w`, keeping the old value where no count carries weight."""
+    denominator = (total * w).sum(axis=0)
+    return np.divide((active * w).sum(axis=0), denominator, out=old.copy(), where=denominator > 0)
+
+
+def fit_maxllr(
+    stats: np.ndarray,
+    f: float = 0.5,
+    p: float = 0.9,
+    q: float = 0.1,
+    n_iterations: int = 50,
+    tol: float = 1e-6,
+    eps: float = 1e-6,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EM for `(f, p, q)` of each attribute from `(speakers, attributes, 2)` statistics.
+
+    `p > q` is kept by swapping the labels of the two latent classes when EM crosses them;
+    every probability stays in `[eps, 1 - eps]` so that no LLR is infinite or NaN.
+    """
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.ndim != 3 or stats.shape[2] != 2:
+        raise DataError(f"maxllr needs (speakers, attributes, 2) statistics, got {stats.shape}")
+    if not p > q:
+        raise DataError(f"maxllr needs p > q to start, got p={p}, q={q}")
+    active, inactive = stats[..., 0], stats[..., 1]
+    total = active + inactive
+    k = stats.shape[1]
+    f_, p_, q_ = (np.full(k, float(v)) for v in (f, p, q))
+    for iteration in range(n_iterations):
+        present, absent = _log_likelihoods(active, inactive, f_, p_, q_)
+        w = expit(present - absent)  # posterior that the speaker has the attribute
+        new_f = np.clip(w.mean(axis=0), eps, 1 - eps)
+        new_p = np.clip(_weighted_rate(active, total, w, p_), eps, 1 - eps)
+        new_q = np.clip(_weighted_rate(active, total, 1 - w, q_), eps, 1 - eps)
+        new_f, new_p, new_q = _order_classes(new_f, new_p, new_q, eps)
+        change = max(np.abs(new_f - f_).max(), np.abs(new_p - p_).max(), np.abs(new_q - q_).max())
+        f_, p_, q_ = new_f, new_p, new_q
+        if change < tol:
+            logger.debug("maxllr EM converged after %d iterations", iteration + 1)
+            break
+    return f_, p_, q_
+
+
+def _order_classes(f: np.ndarray, p: np.ndarray, q: np.ndarray, eps: float):
+    """Swap the latent classes where `p < q`, and separate `p == q` by `eps`."""
+    swap = p < q
+    f = np.where(swap, 1 - f, f)
+    p, q = np.where(swap, q, p), np.where(swap, p, q)
+    tie = p <= q
+    p = np.where(tie, np.minimum(q + eps, 1 - eps), p)
+    q = np.where(tie, p - eps, q)
+    return f, p, q
+
+
+class MaxLLRScorer(MarginalScorer):
+    """MaxLLR: `log LR = log L(e + t) - log L(e) - log L(t)`, any number of recordings."""
+
+    name = "maxllr"
+    state_names = ("f_", "p_", "q_")
+    explain_names = ("f", "p", "q")
+
+    def __init__(
+        self,
+        f: float = 0.5,
+        p: float = 0.9,
+        q: float = 0.1,
+        n_iterations: int = 50,
+        tol: float = 1e-6,
+        eps: float = 1e-6,
+    ):
+        self.f, self.p, self.q = float(f), float(p), float(q)
+        self.n_iterations, self.tol, self.eps = int(n_iterations), float(tol), float(eps)
+        self.f_: np.ndarray | None = None
+        self.p_: np.ndarray | None = None
+        self.q_: np.ndarray | None = None
+
+    def fit(self, stats: np.ndarray) -> MaxLLRScorer:
+        self.f_, self.p_, self.q_ = fit_maxllr(
+            stats, self.f, self.p, self.q, self.n_iterations, self.tol, self.eps
+        )
+        return self
+
+    def log_marginal(self, counts: np.ndarray) -> np.ndarray:
+        if counts.shape[-1] != 2:
+            raise DataError(f"maxllr scores 2-state counts, got {counts.shape[-1]} states")
+        present, absent = _log_likelihoods(
+            counts[..., 0], counts[..., 1], self.f_, self.p_, self.q_
+        )
+        return np.logaddexp(present, absent)

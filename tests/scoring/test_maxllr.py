@@ -1,0 +1,61 @@
+"""MaxLLR: EM recovers f, p, q from simulated speakers; LLRs stay finite; p > q."""
+
+import numpy as np
+
+from balr.scoring import MaxLLRScorer
+from balr.scoring.maxllr import fit_maxllr
+
+
+def simulate(f, p, q, n_speakers, n_recordings, rng):
+    """(speakers, attributes, 2) counts: presence ~ Bernoulli(f), activations ~ Bin(m, p or q)."""
+    f, p, q = (np.asarray(v, dtype=float) for v in (f, p, q))
+    present = rng.random((n_speakers, len(f))) < f
+    active = rng.binomial(n_recordings, np.where(present, p, q))
+    return np.stack([active, n_recordings - active], axis=-1).astype(float)
+
+
+def test_em_recovers_known_parameters():
+    rng = np.random.default_rng(7)
+    f, p, q = [0.1, 0.3, 0.5, 0.7], [0.9, 0.8, 0.7, 0.95], [0.05, 0.2, 0.1, 0.3]
+    stats = simulate(f, p, q, n_speakers=2000, n_recordings=8, rng=rng)
+    f_, p_, q_ = fit_maxllr(stats, f=0.5, p=0.9, q=0.1, n_iterations=200)
+    np.testing.assert_allclose(f_, f, atol=0.05)
+    np.testing.assert_allclose(p_, p, atol=0.05)
+    np.testing.assert_allclose(q_, q, atol=0.05)
+
+
+def test_p_above_q_and_finite_llrs_on_degenerate_data():
+    # attribute 0 always active, attribute 1 never: EM drives p, q to 0/1 -> clamped by eps
+    stats = np.zeros((20, 2, 2))
+    stats[:, 0, 0] = 5
+    stats[:, 1, 1] = 5
+    scorer = MaxLLRScorer(n_iterations=100, eps=1e-6).fit(stats)
+    assert np.all(scorer.p_ > scorer.q_)
+    for values in (scorer.f_, scorer.p_, scorer.q_):
+        assert np.all((values >= 1e-6) & (values <= 1 - 1e-6))
+    enroll = np.array([[1, 1], [0, 0], [1, 0]])
+    test = np.array([[0, 1], [1, 1], [1, 0]])
+    assert np.all(np.isfinite(scorer.explain(enroll, test)))
+
+
+def test_class_swap_keeps_p_above_q():
+    # started with the classes the wrong way round in the data (most speakers "absent" with a
+    # high rate): the fitted p must still exceed q, with f the share of the high-rate class
+    rng = np.random.default_rng(3)
+    stats = simulate([0.8], [0.9], [0.2], n_speakers=1500, n_recordings=10, rng=rng)
+    scorer = MaxLLRScorer(f=0.5, p=0.6, q=0.5, n_iterations=300).fit(stats)
+    assert scorer.p_[0] > scorer.q_[0]
+    np.testing.assert_allclose(
+        [scorer.f_[0], scorer.p_[0], scorer.q_[0]], [0.8, 0.9, 0.2], atol=0.05
+    )
+
+
+def test_llr_formula_by_hand():
+    # f = 0.5, p = 0.8, q = 0.2, one recording each side, both active:
+    #   L(1, 0) = 0.5 * 0.8 + 0.5 * 0.2 = 0.5 ; L(2, 0) = 0.5 * 0.64 + 0.5 * 0.04 = 0.34
+    #   log LR = log 0.34 - 2 log 0.5 = log 1.36
+    scorer = MaxLLRScorer()
+    scorer.f_, scorer.p_, scorer.q_ = np.array([0.5]), np.array([0.8]), np.array([0.2])
+    np.testing.assert_allclose(scorer.score([[1]], [[1]]), [np.log(1.36)], rtol=1e-12)
+    # one active, one not: L(1, 1) = 0.5 * 0.8 * 0.2 + 0.5 * 0.2 * 0.8 = 0.16 -> log(0.16 / 0.25)
+    np.testing.assert_allclose(scorer.score([[1]], [[0]]), [np.log(0.64)], rtol=1e-12)
