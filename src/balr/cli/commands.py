@@ -1,5 +1,5 @@
 """The list of command modules; each has `register(app: typer.Typer) -> None`."""
 
-from balr.cli import binarize, evaluate, train, vectors
+from balr.cli import binarize, evaluate, extract, train, vectors
 
-MODULES: list = [binarize, train, evaluate, vectors]
+MODULES: list = [extract, binarize, train, evaluate, vectors]

@@ -14,7 +14,8 @@ Contract (what a model module provides):
 - ``EmbeddingModel.embed(waves, lengths)``: waves ``(B, samples)`` float32 in [-1, 1] at
   ``self.sample_rate``, zero-padded after each item's ``lengths[i]`` samples -> ``(B,
   embedding_dim)`` float32. Items of any length >= ``min_samples`` must be accepted; the padding
-  must not change an item's embedding (up to float error).
+  must not change an item's embedding (up to float error). ``normalized = True`` declares unit
+  outputs, so the average over the windows of a long recording is renormalised.
 - ``build_embedding_model(cfg)`` dispatches on ``cfg.name`` (cfg: the ``embeddings.model`` node).
 
 Weights are loaded with ``torch.load(..., weights_only=True)`` or safetensors: never pickle.
@@ -45,6 +46,7 @@ class EmbeddingModel(torch.nn.Module, abc.ABC):
     sample_rate: int = 16000
     embedding_dim: int = 0
     min_duration_s: float = 0.0
+    normalized: bool = False  # outputs are unit vectors (averages of windows are renormalised)
 
     @abc.abstractmethod
     def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ class GE2EEncoder(EmbeddingModel):
     name = "ge2e"
     sample_rate = SAMPLE_RATE
     embedding_dim = HIDDEN
+    normalized = True
 
     def __init__(self, cfg: GE2EConfig | None = None):
         super().__init__()
