@@ -1,0 +1,86 @@
+"""Checkpoints without pickle: tensors and plain values (torch.save, read with weights_only=True).
+
+A checkpoint holds the model weights, the optimiser state, the settings as a JSON string,
+the epoch, the step and the trainer's early-stopping state. `best.pt` is the best
+validation EER so far, `last.pt` the latest state (what `resume` continues from).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from balr.errors import ModelError
+from balr.extractor.model import ModelSettings, SpeakerClassifier
+from balr.fileio import atomic_path, atomic_write_text
+
+BEST_NAME = "best.pt"
+LAST_NAME = "last.pt"
+SETTINGS_NAME = "settings.json"
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    settings: dict,
+    epoch: int,
+    step: int,
+    **state: Any,
+) -> None:
+    """Write one checkpoint atomically (plus `settings.json` beside it)."""
+    path = Path(path)
+    payload = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else {},
+        "settings": json.dumps(settings, sort_keys=True),
+        "epoch": int(epoch),
+        "step": int(step),
+        "state": dict(state),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    atomic_write_text(path.parent / SETTINGS_NAME, json.dumps(settings, indent=2, sort_keys=True))
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint (no code is executed); `settings` comes back as a dict."""
+    path = resolve_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+        payload["settings"] = json.loads(payload["settings"])
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()
+        raise ModelError(f"{path}: not a readable extractor checkpoint ({reason[0]})") from None
+    return payload
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a training directory (its best.pt, else last.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST_NAME, LAST_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise ModelError(f"{path}: no {BEST_NAME} or {LAST_NAME} in this directory")
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    return path
+
+
+def load_extractor(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[SpeakerClassifier, dict]:
+    """The trained classifier in eval mode and its settings."""
+    payload = load_checkpoint(path, device)
+    model = SpeakerClassifier(ModelSettings.from_dict(payload["settings"]))
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ModelError(f"{path}: weights do not match the settings ({first})") from None
+    return model.to(device).eval(), payload["settings"]

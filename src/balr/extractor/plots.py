@@ -1,0 +1,61 @@
+"""The explainability view of a DoubleMHA embedding: where in time each head listens, and how
+much each head counts, drawn over the spectrogram (PNG, headless, written atomically)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from balr.fileio import atomic_path
+
+FRAME_SHIFT_S = 0.01
+
+
+def plot_attention(
+    feats: np.ndarray,
+    time_weights: np.ndarray,
+    head_weights: np.ndarray,
+    path: str | os.PathLike,
+    title: str = "",
+) -> None:
+    """Spectrogram `(T, F)` with the head-weighted attention over it, the `(T', H)` per-head
+    attention as a heatmap, and the `(H,)` head weights as bars beside their rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    duration = feats.shape[0] * FRAME_SHIFT_S
+    frames, heads = time_weights.shape
+    centres = (np.arange(frames) + 0.5) * duration / frames
+    overall = time_weights @ head_weights
+    fig, axes = plt.subplots(
+        2, 2, figsize=(12, 7), sharex="col",
+        gridspec_kw={"width_ratios": [6, 1], "height_ratios": [1, 1.4]},
+    )
+    spec_ax, heat_ax, bar_ax = axes[0, 0], axes[1, 0], axes[1, 1]
+    axes[0, 1].axis("off")
+    spec_ax.imshow(feats.T, origin="lower", aspect="auto", cmap="magma",
+                   extent=(0, duration, 0, feats.shape[1]))
+    spec_ax.set_ylabel("mel band")
+    line_ax = spec_ax.twinx()
+    line_ax.plot(centres, overall, color="cyan", linewidth=1.5, label="head-weighted attention")
+    line_ax.set_ylim(0, max(float(overall.max()) * 1.1, 1e-6))
+    line_ax.set_ylabel("attention")
+    line_ax.legend(loc="upper right", fontsize=8)
+    spec_ax.set_title(title or "DoubleMHA attention")
+    image = heat_ax.imshow(time_weights.T, origin="lower", aspect="auto", cmap="viridis",
+                           extent=(0, duration, -0.5, heads - 0.5), interpolation="nearest")
+    heat_ax.set_xlabel("time (s)")
+    heat_ax.set_ylabel("head")
+    fig.colorbar(image, ax=heat_ax, location="bottom", fraction=0.05, pad=0.15,
+                 label="attention over time (per head, sums to 1)")
+    bar_ax.barh(np.arange(heads), head_weights, color="tab:orange")
+    bar_ax.set_ylim(-0.5, heads - 0.5)
+    bar_ax.set_xlabel("head weight")
+    bar_ax.yaxis.set_visible(False)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
