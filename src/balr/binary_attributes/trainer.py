@@ -240,11 +240,11 @@ class BAETrainer:
         score = record.get("val", record["train"])["total"]
         improved = score < self.best_loss
         self.best_loss = min(self.best_loss, score)
+        if not self.main:
+            return
         logger.info(
             "epoch %d: %s", epoch, json.dumps({k: v for k, v in record.items() if k != "epoch"})
         )
-        if not self.main:
-            return
         for split in ("train", "val"):
             for name, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{name}", value, epoch)
