@@ -6,7 +6,8 @@ With one recording per side every LR scorer is a `(attributes, 2, 2)` table `T` 
 
 with `c = sum T00`, `u = T10 - T00`, `v = T01 - T00`, `W = T11 - T10 - T01 + T00`: bilinear in
 the two bit vectors. Trial lists use per-recording scalars plus the interaction term read from
-byte lookup tables over packed bits (`AND` of the two packed vectors, 8 attributes per read);
+16-bit lookup tables over packed bits (`AND` of the two packed vectors, 16 attributes
+per read);
 an all-vs-all matrix is one matrix product. Several recordings per side (MaxLLR, Beta) read
 per-attribute tables of the log marginal over small counts.
 """
@@ -24,7 +25,7 @@ from balr.scoring.base import LRScorer, MarginalScorer, Scorer, as_counts
 from balr.scoring.cosine import CosineScorer, unit_rows
 from balr.scoring.typicality import TypicalityScorer
 
-DEFAULT_CHUNK = 1 << 16
+DEFAULT_CHUNK = 1 << 15
 MAX_TABLE_COUNT = 256
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float64)
 
@@ -44,12 +45,18 @@ class BilinearForm:
         t00, t01, t10, t11 = table[:, 0, 0], table[:, 0, 1], table[:, 1, 0], table[:, 1, 1]
         return cls(float(t00.sum()), t10 - t00, t01 - t00, t11 - t10 - t01 + t00)
 
-    def byte_lookup(self) -> np.ndarray:
-        """`(bytes, 256)`: interaction summed over the set bits of each packed byte value."""
-        n_bytes = -(-len(self.interaction) // 8)
-        padded = np.zeros(n_bytes * 8)
+    def pair_lookup(self) -> np.ndarray:
+        """`(byte pairs, 65536)`: interaction summed over the set bits of each 16-bit word.
+
+        Words are read little-endian from the packed bytes (`'<u2'`): byte `2j` is the low
+        half. One lookup then covers 16 attributes.
+        """
+        n_words = -(-len(self.interaction) // 16)
+        padded = np.zeros(n_words * 16)
         padded[: len(self.interaction)] = self.interaction
-        return padded.reshape(n_bytes, 8) @ _BYTE_BITS.T
+        per_byte = padded.reshape(n_words * 2, 8) @ _BYTE_BITS.T  # (bytes, 256)
+        word = np.arange(65536)
+        return per_byte[0::2][:, word & 255] + per_byte[1::2][:, word >> 8]
 
 
 def as_bits(vectors: np.ndarray) -> np.ndarray:
@@ -75,6 +82,14 @@ def is_single_recording(vectors: np.ndarray) -> bool:
     return binary
 
 
+def pack_words(bits: np.ndarray) -> np.ndarray:
+    """`(rows, ceil(attributes / 16))` little-endian 16-bit words of packed bits."""
+    packed = np.packbits(np.asarray(bits).astype(bool), axis=1)
+    if packed.shape[1] % 2:
+        packed = np.concatenate([packed, np.zeros((len(packed), 1), np.uint8)], axis=1)
+    return np.ascontiguousarray(packed).view("<u2")
+
+
 class PairScorer:
     """Scores `(enroll row, test row)` pairs of two bit matrices from a log-LR table."""
 
@@ -83,15 +98,11 @@ class PairScorer:
         test_bits = enroll_bits if test_bits is None else test_bits
         self.enroll_side = form.offset + enroll_bits @ form.enroll_weight
         self.test_side = test_bits @ form.test_weight
-        self.enroll_packed = np.packbits(enroll_bits.astype(bool), axis=1)
-        self.test_packed = (
-            self.enroll_packed
-            if test_bits is enroll_bits
-            else np.packbits(test_bits.astype(bool), axis=1)
-        )
-        lookup = form.byte_lookup()
+        self.enroll_packed = pack_words(enroll_bits)
+        self.test_packed = self.enroll_packed if test_bits is enroll_bits else pack_words(test_bits)
+        lookup = form.pair_lookup()
         self.lookup = lookup.ravel()
-        self.byte_offsets = (np.arange(lookup.shape[0]) * 256).astype(np.intp)
+        self.word_offsets = (np.arange(lookup.shape[0]) * 65536).astype(np.intp)
 
     def score(self, enroll: np.ndarray, test: np.ndarray, chunk: int = DEFAULT_CHUNK):
         """Scores of pairs given as row indices, `chunk` pairs at a time (bounded memory)."""
@@ -100,8 +111,7 @@ class PairScorer:
         for start in range(0, len(enroll), chunk):
             e, t = enroll[start : start + chunk], test[start : start + chunk]
             both = self.enroll_packed[e] & self.test_packed[t]
-            index = both.astype(np.intp)
-            index += self.byte_offsets
+            index = np.add(both, self.word_offsets)  # one pass: uint16 + intp -> intp
             interaction = self.lookup.take(index).sum(axis=1)
             scores[start : start + chunk] = self.enroll_side[e] + self.test_side[t] + interaction
         return scores
@@ -188,49 +198,72 @@ def _small_integer_counts(enroll: np.ndarray, test: np.ndarray) -> bool:
 # ---------------------------------------------------------------------- trial lists
 
 
-@dataclass
+class CellSide:
+    """One side of every trial: cell `c` sums rows `rows[offsets[c]:offsets[c + 1]]`."""
+
+    def __init__(self, cells: Sequence[Sequence[int]] | np.ndarray):
+        if isinstance(cells, np.ndarray) and (cells.ndim == 1 or cells.shape[1:] == (1,)):
+            self.rows = cells.reshape(-1).astype(np.intp)  # one recording per cell
+            self.offsets = np.arange(len(self.rows) + 1, dtype=np.intp)
+        else:
+            lengths = np.fromiter((len(c) for c in cells), np.intp, len(cells))
+            self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
+            self.rows = np.fromiter((i for c in cells for i in c), np.intp, int(self.offsets[-1]))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def cell(self, index: int) -> np.ndarray:
+        return self.rows[self.offsets[index] : self.offsets[index + 1]]
+
+    def membership(self, start: int, stop: int, n_rows: int) -> scipy.sparse.csr_matrix:
+        """Sparse `(cells, rows)` 0/1 matrix of cells `start:stop`; times vectors = sums."""
+        offsets = self.offsets[start : stop + 1]
+        columns = self.rows[offsets[0] : offsets[-1]]
+        return scipy.sparse.csr_matrix(
+            (np.ones(len(columns)), columns, offsets - offsets[0]), shape=(stop - start, n_rows)
+        )
+
+
 class TrialCells:
     """Trials as rows of a vector matrix: each side a list of row indices (summed)."""
 
-    enroll: Sequence[Sequence[int]]
-    test: Sequence[Sequence[int]]
+    def __init__(self, enroll, test):
+        self.enroll = enroll if isinstance(enroll, CellSide) else CellSide(enroll)
+        self.test = test if isinstance(test, CellSide) else CellSide(test)
+        if len(self.enroll) != len(self.test):
+            raise DataError(f"{len(self.enroll)} enrollment cells for {len(self.test)} test cells")
 
     def __len__(self) -> int:
         return len(self.enroll)
 
     @property
     def single(self) -> bool:
-        return all(len(c) == 1 for c in self.enroll) and all(len(c) == 1 for c in self.test)
+        return bool(np.all(self.enroll.lengths == 1) and np.all(self.test.lengths == 1))
 
     def first_multi(self) -> int | None:
         """Index of the first trial with several recordings on a side, if any."""
-        for row, (e, t) in enumerate(zip(self.enroll, self.test, strict=True)):
-            if len(e) != 1 or len(t) != 1:
-                return row
-        return None
+        multi = np.flatnonzero((self.enroll.lengths != 1) | (self.test.lengths != 1))
+        return int(multi[0]) if multi.size else None
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
         """Row index arrays (single-recording trials only)."""
-        return (
-            np.fromiter((c[0] for c in self.enroll), np.intp, len(self.enroll)),
-            np.fromiter((c[0] for c in self.test), np.intp, len(self.test)),
-        )
+        return self.enroll.rows, self.test.rows
 
 
-def _membership(cells: Sequence[Sequence[int]], n_rows: int) -> scipy.sparse.csr_matrix:
-    """Sparse `(cells, rows)` 0/1 matrix whose product with the vectors sums each cell."""
-    lengths = np.fromiter((len(c) for c in cells), np.intp, len(cells))
-    columns = np.fromiter((i for c in cells for i in c), np.intp, int(lengths.sum()))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    data = np.ones(len(columns))
-    return scipy.sparse.csr_matrix((data, columns, indptr), shape=(len(cells), n_rows))
-
-
-def cell_counts(vectors: np.ndarray, cells: Sequence[Sequence[int]]) -> np.ndarray:
-    """Summed vectors of each cell: `(cells, *vector shape)`, by a sparse product."""
+def cell_counts(
+    vectors: np.ndarray, cells: CellSide | Sequence[Sequence[int]], start: int = 0, stop=None
+) -> np.ndarray:
+    """Summed vectors of cells `start:stop`: `(cells, *vector shape)`, by a sparse product."""
+    cells = cells if isinstance(cells, CellSide) else CellSide(cells)
+    stop = len(cells) if stop is None else stop
     flat = np.asarray(vectors, dtype=np.float64).reshape(len(vectors), -1)
-    sums = _membership(cells, len(vectors)) @ flat
-    return np.asarray(sums).reshape(len(cells), *np.shape(vectors)[1:])
+    sums = cells.membership(start, stop, len(vectors)) @ flat
+    return np.asarray(sums).reshape(stop - start, *np.shape(vectors)[1:])
 
 
 def check_cells(scorer: Scorer, cells: TrialCells) -> None:
@@ -239,7 +272,7 @@ def check_cells(scorer: Scorer, cells: TrialCells) -> None:
     if row is not None:
         raise TrialsError(
             f"scorer '{scorer.name}' takes one enrollment and one test recording per trial; "
-            f"trial {row + 1} has {len(cells.enroll[row])} and {len(cells.test[row])} "
+            f"trial {row + 1} has {len(cells.enroll.cell(row))} and {len(cells.test.cell(row))} "
             "(use maxllr or beta for several)"
         )
 
@@ -282,8 +315,8 @@ def _count_chunks(vectors: np.ndarray, cells: TrialCells, chunk: int):
     counts = as_counts(vectors)
     for start in range(0, len(cells), chunk):
         stop = min(start + chunk, len(cells))
-        enroll = cell_counts(counts, cells.enroll[start:stop])
-        test = cell_counts(counts, cells.test[start:stop])
+        enroll = cell_counts(counts, cells.enroll, start, stop)
+        test = cell_counts(counts, cells.test, start, stop)
         yield start, stop, enroll, test
 
 
@@ -300,7 +333,8 @@ def _cosine_trials(scorer: CosineScorer, vectors: np.ndarray, cells: TrialCells,
     for start in range(0, len(cells), chunk):
         stop = min(start + chunk, len(cells))
         scores[start:stop] = scorer.score(
-            cell_counts(plain, cells.enroll[start:stop]), cell_counts(plain, cells.test[start:stop])
+            cell_counts(plain, cells.enroll, start, stop),
+            cell_counts(plain, cells.test, start, stop),
         )
     return scores
 
