@@ -33,8 +33,8 @@ def check_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
         bad = ~np.isin(labels, (0, 1))
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise DataError(f"labels must be 1 (target) or 0 (non-target); "
-                            f"index {first} has {labels[first].item()!r}")
+            raise DataError(f"labels must be 1 (target) or 0 (non-target); index {first} has "
+                            f"{labels[first].item()!r} (drop unknown-speaker trials, -1, first)")
     is_target = labels.astype(bool)
     if not is_target.any():
         raise DataError(f"no target trials among {labels.size} trials (need labels 1 and 0)")
