@@ -1,0 +1,115 @@
+"""Default GE2E model: offline, safe weights, same as resemblyzer, separates real speakers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from balr.audio import load_audio
+from balr.embeddings import build_embedding_model
+from balr.embeddings.resemblyzer_ge2e import GE2EConfig, GE2EEncoder, load_ge2e_state
+from balr.errors import ModelError
+
+
+def batch_of(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    lengths = torch.tensor([len(w) for w in waves])
+    padded = torch.zeros(len(waves), int(lengths.max()))
+    for row, wave in enumerate(waves):
+        padded[row, : len(wave)] = torch.from_numpy(wave)
+    return padded, lengths
+
+
+def voxceleb_clips(root: Path, seconds: float = 5.0) -> tuple[list[np.ndarray], list[str]]:
+    """Every VoxCeleb2 clip (its first `seconds`: keeps the tests fast on 2 cores), speakers."""
+    paths = sorted(root.glob("*/*.wav"))
+    waves = [load_audio(p, 16000, duration_s=seconds) for p in paths]
+    return waves, [p.parent.name for p in paths]
+
+
+def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    model = build_embedding_model(GE2EConfig())
+    waves, speakers = voxceleb_clips(voxceleb2)
+    emb = model.embed(*batch_of(waves)).numpy()
+    assert emb.shape == (len(waves), 256)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    scores = emb @ emb.T
+    same = np.equal.outer(speakers, speakers)
+    off_diagonal = ~np.eye(len(waves), dtype=bool)
+    target, non_target = scores[same & off_diagonal], scores[~same]
+    assert target.mean() > non_target.mean() + 0.1
+    # per speaker too: its own clips score higher on average than other speakers' clips
+    for spk in set(speakers):
+        rows = np.array(speakers) == spk
+        assert scores[np.ix_(rows, rows)][off_diagonal[np.ix_(rows, rows)]].mean() > scores[
+            np.ix_(rows, ~rows)
+        ].mean()
+
+
+def test_matches_resemblyzer_embed_utterance(ge2e, voxceleb2):
+    resemblyzer = pytest.importorskip("resemblyzer", reason="resemblyzer is the reference")
+    from resemblyzer.audio import normalize_volume
+
+    reference = resemblyzer.VoiceEncoder("cpu", verbose=False)
+    waves, _ = voxceleb_clips(voxceleb2)
+    waves = waves[::9]  # one clip of 3 speakers
+    ours = ge2e.embed(*batch_of(waves)).numpy()
+    for wave, vector in zip(waves, ours, strict=True):
+        theirs = reference.embed_utterance(normalize_volume(wave, -30, increase_only=True))
+        assert float(vector @ theirs) > 0.999
+
+
+def test_padding_does_not_change_an_embedding(ge2e, voxceleb2):
+    waves, _ = voxceleb_clips(voxceleb2)
+    short, long = waves[0][: 2 * 16000], waves[1]
+    together = ge2e.embed(*batch_of([long, short]))
+    alone = ge2e.embed(*batch_of([short]))
+    assert torch.allclose(together[1], alone[0], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "seconds, starts",
+    [
+        # n = 48000: frames ceil(48001/160) = 301, steps 301 - 160 + 77 + 1 = 219 -> 0, 77, 154;
+        # last partial starts at 154 * 160 = 24640, coverage (48000 - 24640) / 25600 = 0.91
+        (3.0, [0, 77, 154]),
+        # n = 32000: 201 frames, steps 119 -> 0, 77; coverage (32000 - 12320) / 25600 = 0.77
+        (2.0, [0, 77]),
+        # n = 30400: 191 frames, steps 109 -> 0, 77; coverage 18080 / 25600 = 0.71 < 0.75: drop
+        (1.9, [0]),
+        # shorter than one partial: always one (zero-padded)
+        (0.5, [0]),
+    ],
+)
+def test_partial_windows_follow_the_ge2e_recipe(seconds, starts):
+    model = GE2EEncoder(GE2EConfig())
+    item, start = model._partial_starts(torch.tensor([int(seconds * 16000)]))
+    assert start.tolist() == starts
+    assert item.tolist() == [0] * len(starts)
+
+
+def test_weights_load_without_pickle_code(tmp_path):
+    bad = tmp_path / "evil.pt"
+    torch.save({"model_state": {"lstm.x": torch.zeros(1)}, "obj": GE2EConfig()}, bad)
+    with pytest.raises(ModelError, match="safely"):
+        load_ge2e_state(bad)
+    with pytest.raises(ModelError, match="not found"):
+        load_ge2e_state(tmp_path / "missing.pt")
+
+
+def test_quiet_recording_is_raised_to_minus_30_dbfs(ge2e, voxceleb2):
+    waves, _ = voxceleb_clips(voxceleb2)
+    wave = waves[0] / np.sqrt(np.mean(waves[0] ** 2))  # RMS 1 (0 dBFS)
+    # copies at -50 and -40 dBFS are both raised to -30 dBFS: identical inputs to the LSTM;
+    # one at -20 dBFS is louder than the target and is left as is (never lowered)
+    at_50, at_40, at_20 = ge2e.embed(*batch_of([wave * 10**-2.5, wave * 10**-2, wave * 0.1]))
+    assert float(at_50 @ at_40) > 0.99999
+    assert float(at_50 @ at_20) < 0.9999
