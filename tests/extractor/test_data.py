@@ -1,0 +1,87 @@
+"""The seed's list formats, feature files, random windows, generated pairs and the EER."""
+
+import random
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from balr.errors import DataError
+from balr.extractor import data
+
+
+def test_seed_train_labels_and_pairs_are_parsed(tmp_path):
+    labels = tmp_path / "train.ndx"
+    labels.write_text("spk1/a 0 -1\nspk1/b 0 -1\n\nspk2/a 1 -1\n")
+    assert data.read_train_labels(labels) == [("spk1/a", 0), ("spk1/b", 0), ("spk2/a", 1)]
+    clients = tmp_path / "clients.ndx"
+    clients.write_text("spk1/a spk1/b\nspk2/a spk2/b\n")
+    assert data.read_pairs(clients) == [("spk1/a", "spk1/b"), ("spk2/a", "spk2/b")]
+    files = tmp_path / "files.lst"
+    files.write_text("audios/a1\naudios/a2\n")
+    assert data.read_file_list(files) == ["audios/a1", "audios/a2"]
+
+
+def test_malformed_lists_name_file_and_line(tmp_path):
+    labels = tmp_path / "train.ndx"
+    labels.write_text("a 0 -1\nb zero -1\n")
+    with pytest.raises(DataError, match=r"train.ndx:2: label 'zero'"):
+        data.read_train_labels(labels)
+    pairs = tmp_path / "clients.ndx"
+    pairs.write_text("a b c\n")
+    with pytest.raises(DataError, match=r"clients.ndx:1: expected 'pathA pathB'"):
+        data.read_pairs(pairs)
+    with pytest.raises(DataError, match="not found"):
+        data.read_pairs(tmp_path / "missing.ndx")
+
+
+def test_seed_item_finds_flac_when_no_wav(tmp_path):
+    (tmp_path / "spk").mkdir()
+    sf.write(tmp_path / "spk" / "utt.flac", np.zeros(1600, np.float32), 16000)
+    item = data.seed_item(tmp_path, "spk/utt", 3)
+    assert item.audio_path == tmp_path / "spk" / "utt.flac"
+    assert item.features_path == tmp_path / "spk" / "utt.npy"
+    assert item.label == 3
+    assert data.seed_item(tmp_path, "spk/none").audio_path is None
+
+
+def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, librispeech, caplog):
+    good = data.audio_item("good", librispeech / "103-1240-0000.flac", features_dir=tmp_path,
+                           root=librispeech)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio at all")
+    bad = data.audio_item("bad", broken)
+    counts = data.precompute_features([good, bad])
+    assert counts == {"written": 1, "existing": 0, "failed": 1}
+    assert "broken.wav" in caplog.text
+    saved = np.load(tmp_path / "103-1240-0000.npy", allow_pickle=False)
+    assert saved.dtype == np.float32 and saved.shape == (225360 // 160 + 1, 80)
+    assert data.precompute_features([good])["existing"] == 1
+    loaded = data.FeatureLoader("cmn")(good)
+    np.testing.assert_allclose(loaded, saved - saved.mean(0), atol=1e-4)
+
+
+def test_random_window_repeats_short_recordings():
+    feats = np.arange(10, dtype=np.float32)[:, None].repeat(80, 1)
+    window = data.random_window(feats, 25, random.Random(0))
+    assert window.shape == (25, 80)
+    assert set(np.unique(window[:, 0])) == set(range(10))
+    long = data.random_window(np.arange(50, dtype=np.float32)[:, None], 20, random.Random(1))
+    assert np.all(np.diff(long[:, 0]) == 1)  # one contiguous piece
+
+
+def test_generated_pairs_have_correct_labels():
+    speakers = ["a", "a", "b", "b", "b", "c"]
+    first, second, labels = data.generate_pairs(speakers, max_pairs=100)
+    spk = np.array(speakers)
+    np.testing.assert_array_equal(labels, (spk[first] == spk[second]).astype(np.int8))
+    assert labels.sum() == 4  # a: 1 pair, b: 3 pairs
+    assert (labels == 0).sum() == 4
+
+
+def test_equal_error_rate_values():
+    assert data.equal_error_rate([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0]) == 0.0
+    # accepting {0.9, 0.6}: FRR 1/2 (0.4 rejected), FAR 1/2 (0.6 accepted) -> EER 0.5
+    assert data.equal_error_rate([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0]) == 0.5
+    # all scores tied: the only thresholds give (FAR, FRR) = (0, 1) or (1, 0) -> 0.5
+    assert data.equal_error_rate([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == 0.5
