@@ -31,6 +31,8 @@ class Scorer:
     name: ClassVar[str] = ""
     #: learned attributes (ending in `_`) saved with the scorer
     state_names: ClassVar[tuple[str, ...]] = ()
+    #: hyper-parameters that only act at scoring time (may be changed on a fitted scorer)
+    scoring_params: ClassVar[tuple[str, ...]] = ()
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters given to `__init__` (JSON-serialisable)."""

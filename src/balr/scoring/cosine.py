@@ -19,6 +19,7 @@ class CosineScorer(Scorer):
     """Cosine similarity; no fitting. 3-D BA counts use the activation counts `a`."""
 
     name = "cosine"
+    scoring_params = ("vectors",)
 
     def __init__(self, vectors: str = "ba"):
         if vectors not in ("ba", "emb"):

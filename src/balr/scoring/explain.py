@@ -67,14 +67,21 @@ def write_explanations(
     test_names: Sequence[str],
     k: int,
     chunk: int = DEFAULT_CHUNK,
+    trial_numbers: np.ndarray | None = None,
 ) -> None:
-    """Write the top-k attributes of every trial as CSV, chunk by chunk, atomically."""
+    """Write the top-k attributes of every trial as CSV, chunk by chunk, atomically.
+
+    `trial_numbers` (default 1..n) label the trials, e.g. their row in the trials file.
+    """
     parameters = scorer.attribute_parameters()
+    if trial_numbers is None:
+        trial_numbers = np.arange(1, len(cells) + 1)
     with atomic_path(path) as tmp:
         header = True
         for start, terms, enroll, test in explain_trials(scorer, vectors, cells, chunk):
             frame = explanation_frame(start, terms, enroll, test, k, parameters)
             rows = frame["trial"].to_numpy() - 1
+            frame["trial"] = np.asarray(trial_numbers)[rows]
             frame.insert(1, "enrollment", np.asarray(enroll_names, dtype=object)[rows])
             frame.insert(2, "test", np.asarray(test_names, dtype=object)[rows])
             frame.insert(3, "score", terms.sum(axis=1)[rows - start])

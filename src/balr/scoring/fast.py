@@ -210,6 +210,24 @@ class CellSide:
             self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
             self.rows = np.fromiter((i for c in cells for i in c), np.intp, int(self.offsets[-1]))
 
+    @classmethod
+    def from_flat(cls, rows: np.ndarray, lengths: np.ndarray) -> CellSide:
+        """Cells from concatenated row indices and the number of rows of each cell."""
+        side = cls.__new__(cls)
+        side.rows = np.asarray(rows, dtype=np.intp)
+        side.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
+        return side
+
+    def valid(self) -> np.ndarray:
+        """Per cell: all its rows are known (>= 0; -1 marks a missing vector)."""
+        if not len(self):
+            return np.zeros(0, bool)
+        return np.minimum.reduceat(self.rows, self.offsets[:-1]) >= 0
+
+    def subset(self, keep: np.ndarray) -> CellSide:
+        """The cells where `keep` is true."""
+        return CellSide.from_flat(self.rows[np.repeat(keep, self.lengths)], self.lengths[keep])
+
     def __len__(self) -> int:
         return len(self.offsets) - 1
 

@@ -57,6 +57,7 @@ class TypicalityScorer(LRScorer):
 
     state_names = ("typicality_", "dropout_")
     explain_names = ("typicality", "dropout")
+    scoring_params = ("drop_in", "typicality_threshold")  # may change after fitting
 
     def __init__(self, drop_in: float = 0.12, typicality_threshold: float = 1e-4):
         if not 0.0 <= drop_in < 1.0:

@@ -1,0 +1,205 @@
+"""CLI round trip on the VoxCeleb2 sample with generated BA vectors: score train / test / matrix."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from balr.cli.main import app, main
+from balr.data import AudioDataset
+from balr.scoring import load_scorer
+from tests.conftest import VOXCELEB2, requires_shared_data
+
+N_ATTRIBUTES = 64
+
+
+@pytest.fixture(scope="module")
+def vectors_dir(tmp_path_factory):
+    """BA vectors for every VoxCeleb2 clip: speaker-dependent Bernoulli profiles, seed 0.
+
+    Each speaker has attributes at activation rate 0.9 (its profile, ~30 %) or 0.05; each
+    recording draws its bits from its speaker's rates. Written with the data layer's writer
+    into a separate vectors dir that mirrors the audio tree.
+    """
+    if not VOXCELEB2.is_dir():
+        pytest.skip("../shared/data/voxceleb/voxceleb2 is not present beside this checkout")
+    out = tmp_path_factory.mktemp("vectors")
+    dataset = AudioDataset.from_path(VOXCELEB2 / "metadata.csv", output_dir=out)
+    rng = np.random.default_rng(0)
+    speakers = sorted(set(dataset.speakers))
+    rates = np.where(rng.random((len(speakers), N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
+    with dataset.vector_writer("ba") as writer:
+        for index, item in enumerate(dataset.items):
+            bits = rng.random(N_ATTRIBUTES) < rates[speakers.index(item.speaker)]
+            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
+    return out
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+@requires_shared_data
+@pytest.mark.parametrize("name", ["beta", "maxllr", "dna", "speech"])
+def test_train_then_test(name, vectors_dir, tmp_path):
+    model_dir = tmp_path / "model"
+    extra = ["scorer.f=0.3", "scorer.n_iterations=30"] if name == "maxllr" else []
+    run(
+        "score",
+        "train",
+        VOXCELEB2 / "train.csv",
+        "--save-dir",
+        model_dir,
+        "--vectors-dir",
+        vectors_dir,
+        f"scorer={name}",
+        *extra,
+    )
+    checkpoint = model_dir / "scorer.safetensors"
+    scorer = load_scorer(checkpoint)
+    assert scorer.name == name and scorer.n_attributes == N_ATTRIBUTES
+    if name == "maxllr":
+        assert scorer.f == 0.3 and scorer.n_iterations == 30
+    assert (model_dir / "config.yaml").is_file()
+
+    out = tmp_path / "test"
+    result = run(
+        "score",
+        "test",
+        VOXCELEB2 / "test.csv",
+        VOXCELEB2 / "trials.csv",
+        "--save-dir",
+        out,
+        "--vectors-dir",
+        vectors_dir,
+        "--explain",
+        "3",
+        "--explain-plot",
+        "1",
+        f"scorer.checkpoint_path={checkpoint}",
+    )
+    assert "18 trials scored" in result.output
+    trials = pd.read_csv(VOXCELEB2 / "trials.csv", sep="\t")
+    scores = pd.read_csv(out / "scores.csv", sep="\t")
+    assert list(scores.columns) == ["enrollment", "test", "scores"]
+    assert scores[["enrollment", "test"]].equals(trials)
+    # the 9 first trials compare a recording with itself (targets), the 9 last two speakers
+    target, nontarget = scores.scores[:9], scores.scores[9:]
+    assert target.min() > nontarget.max()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["eer"] == 0.0 and metrics["n_target"] == 9 and metrics["n_nontarget"] == 9
+    assert metrics["min_cllr"] < 0.05
+    for png in ("det.png", "tippett.png", "explanation_trial1.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    explanations = pd.read_csv(out / "explanations.csv")
+    assert len(explanations) == 18 * 2 * 3
+    # each trial's top "same" attribute is its largest term; terms come from the saved scorer
+    first = explanations[(explanations.trial == 10) & (explanations.direction == "same")]
+    assert first.enrollment.iloc[0] == trials.enrollment[9]
+    np.testing.assert_allclose(first.score.iloc[0], scores.scores[9])
+    assert first.llr.is_monotonic_decreasing
+
+
+@requires_shared_data
+def test_matrix_and_cosine(vectors_dir, tmp_path):
+    out = tmp_path / "matrix"
+    run(
+        "score",
+        "matrix",
+        VOXCELEB2 / "test.csv",
+        "--save-dir",
+        out,
+        "--vectors-dir",
+        vectors_dir,
+        "scorer=cosine",
+    )
+    matrix = np.load(out / "scores.npy")
+    ids = (out / "ids.txt").read_text().split()
+    assert matrix.shape == (9, 9) and len(ids) == 9
+    np.testing.assert_allclose(np.diag(matrix), 1.0)  # a recording against itself
+    assert np.all(matrix <= 1.0 + 1e-12)
+    # the trial list's cosine scores are entries of the matrix
+    run(
+        "score",
+        "test",
+        VOXCELEB2 / "test.csv",
+        VOXCELEB2 / "trials.csv",
+        "--save-dir",
+        tmp_path / "t",
+        "--vectors-dir",
+        vectors_dir,
+        "scorer=cosine",
+    )
+    scores = pd.read_csv(tmp_path / "t" / "scores.csv", sep="\t")
+    row = scores.iloc[9]
+    np.testing.assert_allclose(row.scores, matrix[ids.index(row.enrollment), ids.index(row.test)])
+
+
+@requires_shared_data
+def test_unknown_speakers_are_scored_without_metrics(vectors_dir, tmp_path):
+    run(
+        "score",
+        "train",
+        VOXCELEB2 / "train.csv",
+        "--save-dir",
+        tmp_path / "m",
+        "--vectors-dir",
+        vectors_dir,
+    )  # default scorer: beta
+    scorer = load_scorer(tmp_path / "m")
+    assert scorer.name == "beta"
+    # a dataset without speakers whose vectors are given explicitly (the generated files)
+    ids = ["id03701/00077", "id03701/00128", "id03701/00001", "id07417/00028"]
+    paths = [vectors_dir / f"{i}_ba.txt" for i in ids]
+    pd.DataFrame({"id": ids, "binary_attributes": paths}).to_csv(tmp_path / "set.csv", index=False)
+    trials = tmp_path / "trials.txt"  # no header, ';' separator, two recordings enrolled
+    trials.write_text(f"{ids[1]},{ids[2]};{ids[0]}\n{ids[1]},{ids[2]};{ids[3]}\n")
+    result = run(
+        "score",
+        "test",
+        tmp_path / "set.csv",
+        trials,
+        "--sep",
+        ";",
+        "--save-dir",
+        tmp_path / "out",
+        f"scorer.checkpoint_path={tmp_path / 'm'}",
+    )
+    assert "no metrics" in result.output
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv", sep=";")
+    vectors = [np.loadtxt(p) for p in paths]
+    enrolled = (vectors[1] + vectors[2])[None]
+    expected = scorer.score(np.repeat(enrolled, 2, 0), np.stack([vectors[0], vectors[3]]))
+    np.testing.assert_allclose(scores.scores, expected, atol=1e-9)
+    assert scores.scores[0] > scores.scores[1]  # same speaker above the other speaker
+
+
+@requires_shared_data
+def test_errors_are_one_line(vectors_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "test", str(VOXCELEB2 / "test.csv"), str(VOXCELEB2 / "trials.csv")])
+    assert exit_info.value.code == 1
+    assert "needs scorer.checkpoint_path" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["score", "train", str(VOXCELEB2 / "train.csv"), "--save-dir", str(tmp_path)])
+    assert "has no binary-attribute vector" in capsys.readouterr().err
+    mixed = tmp_path / "mixed.tsv"
+    mixed.write_text("enrollment\ttest\nid03701/00077,id03184/00053\tid07417/00028\n")
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "score",
+                "test",
+                str(VOXCELEB2 / "test.csv"),
+                str(mixed),
+                "scorer=cosine",
+                "--vectors-dir",
+                str(vectors_dir),
+            ]
+        )
+    assert "mixes speakers" in capsys.readouterr().err
