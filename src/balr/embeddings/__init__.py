@@ -1,7 +1,10 @@
 """Speaker-embedding models behind one interface (see base.py); importing registers them."""
 
-from balr.embeddings import resemblyzer_ge2e, wespeaker_resnet  # noqa: F401  (register models)
-from balr.embeddings import doublemha  # noqa: F401  (registers "doublemha")
+from balr.embeddings import (  # noqa: F401  (each module registers its model)
+    doublemha,
+    resemblyzer_ge2e,
+    wespeaker_resnet,
+)
 from balr.embeddings.base import (
     EmbeddingModel,
     build_embedding_model,

@@ -47,7 +47,7 @@ class ExtractionOptions:
     min_duration_s: float = 0.5  # shorter recordings (after VAD) are reported, not embedded
     vad: str = "none"  # none, energy or webrtc
     bucket_batches: int = 8  # batches' worth of items sorted by length together
-    max_batch_seconds: float = 900.0  # audio seconds per model call (bounds memory)
+    max_batch_seconds: float = 300.0  # audio seconds per model call (bounds memory)
     force: bool = False
 
     def check(self) -> None:
@@ -224,8 +224,12 @@ class Extractor:
         )
 
     def _consume(self, loader) -> None:
+        """Pool decoded items until `bucket_batches` batches (or that much audio) are ready."""
         pool: list[Segment] = []
+        pooled_samples = 0
         pool_size = self.opts.batch_size * self.opts.bucket_batches
+        pool_samples = self.opts.max_batch_seconds * self.opts.bucket_batches
+        pool_samples *= self.model.sample_rate
         for segment in loader:
             if segment.error is not None:
                 self._fail(segment.index, segment.error)
@@ -233,9 +237,10 @@ class Extractor:
                 self._finish(segment.index, None, segment.parts, 0)
             else:
                 pool.append(segment)
-                if len(pool) >= pool_size:
+                pooled_samples += len(segment.wave)
+                if len(pool) >= pool_size or pooled_samples >= pool_samples:
                     self._run_pool(pool)
-                    pool = []
+                    pool, pooled_samples = [], 0
         self._run_pool(pool)
 
     def _run_pool(self, pool: list[Segment]) -> None:

@@ -1,0 +1,158 @@
+"""Batched extraction: error report, resume, interruption, long recordings, torchrun shards."""
+
+from __future__ import annotations
+
+import csv
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from balr.audio import load_audio
+from balr.data import AudioDataset
+from balr.embeddings.extraction import ExtractionOptions, extract_embeddings
+from tests.conftest import VOXCELEB2, requires_shared_data
+
+pytestmark = requires_shared_data
+
+SR = 16000
+GOOD = ["a1", "a2", "b1", "b2"]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """4 real 3 s clips (2 speakers), a corrupt file, an empty file and a 0.2 s clip."""
+    folder = tmp_path_factory.mktemp("clips")
+    paths = sorted(VOXCELEB2.glob("*/*.wav"))
+    for name, path in zip(GOOD, [paths[0], paths[1], paths[3], paths[4]], strict=True):
+        sf.write(folder / f"{name}.wav", load_audio(path, SR, duration_s=3.0), SR)
+    sf.write(folder / "short.wav", load_audio(paths[0], SR, duration_s=0.2), SR)
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
+    (folder / "empty.flac").write_bytes(b"")
+    return folder
+
+
+def read_errors(path) -> dict[str, str]:
+    with open(path, newline="") as handle:
+        return {row["id"]: row["reason"] for row in csv.DictReader(handle, delimiter="\t")}
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model, counts embedded items and can interrupt after `stop_after` calls."""
+
+    def __init__(self, model, stop_after: int | None = None):
+        super().__init__()
+        self.model, self.stop_after, self.calls, self.items = model, stop_after, 0, 0
+        self.name, self.sample_rate = model.name, model.sample_rate
+        self.normalized, self.min_samples = model.normalized, model.min_samples
+
+    @property
+    def device(self):
+        return self.model.device
+
+    def embed(self, waves, lengths):
+        if self.stop_after is not None and self.calls >= self.stop_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.items += len(waves)
+        return self.model.embed(waves, lengths)
+
+
+def test_bad_files_are_reported_and_the_rest_succeed(clips, ge2e, tmp_path):
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path)
+    opts = ExtractionOptions(num_workers=2, batch_size=3)
+    report = extract_embeddings(ds, ge2e, opts, tmp_path / "extract_errors.tsv", progress=False)
+    assert report.succeeded == 4 and report.skipped == 0
+    errors = read_errors(tmp_path / "extract_errors.tsv")
+    assert set(errors) == {"corrupt", "empty", "short"}
+    assert "empty" in errors["empty"] and "too short" in errors["short"]
+    assert "cannot read" in errors["corrupt"]
+    for name in GOOD:  # each saved vector is the model's embedding of that file alone
+        wave = load_audio(clips / f"{name}.wav", SR)
+        expected = ge2e.embed(torch.from_numpy(wave)[None], torch.tensor([len(wave)]))[0]
+        saved = np.loadtxt(tmp_path / f"{name}_emb.txt")
+        assert saved.shape == (256,)
+        assert np.allclose(saved, expected.numpy(), atol=1e-4)
+    assert report.audio_seconds == pytest.approx(12.0, abs=0.01)  # 4 clips x 3 s
+
+
+def test_second_run_skips_existing_and_force_recomputes(clips, ge2e, tmp_path):
+    opts = ExtractionOptions(num_workers=0)
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path)
+    extract_embeddings(ds, ge2e, opts, progress=False)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_emb.txt")}
+    counting = CountingModel(ge2e)
+    again = extract_embeddings(ds, counting, opts, progress=False)
+    assert (again.succeeded, again.skipped, counting.items) == (0, 4, 0)
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*_emb.txt")}
+    forced = extract_embeddings(ds, counting, ExtractionOptions(num_workers=0, force=True))
+    assert forced.succeeded == 4 and counting.items == 4
+
+
+def test_interrupted_run_resumes_without_recomputing(clips, ge2e, tmp_path):
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path)
+    opts = ExtractionOptions(num_workers=0, batch_size=2, bucket_batches=1)
+    with pytest.raises(KeyboardInterrupt):
+        extract_embeddings(ds, CountingModel(ge2e, stop_after=1), opts, progress=False)
+    assert len(list(tmp_path.glob("*_emb.txt"))) == 2  # the first batch was saved
+    assert not list(tmp_path.glob(".*tmp"))  # and no half-written file is left
+    counting = CountingModel(ge2e)
+    report = extract_embeddings(ds, counting, opts, progress=False)
+    assert (report.succeeded, report.skipped, counting.items) == (2, 2, 2)
+
+
+def test_long_recording_is_windowed_with_bounded_memory(voxceleb2, ge2e, tmp_path):
+    clip = load_audio(sorted(voxceleb2.glob("*/*.wav"))[1], SR, duration_s=6.0)
+    wave = np.tile(clip, 15)  # 90 s of real speech
+    sf.write(tmp_path / "long.wav", wave, SR, subtype="PCM_16")
+    full_decode_bytes = wave.size * 4  # 5.76 MB as float32
+    ds = AudioDataset.from_path(tmp_path / "long.wav", output_dir=tmp_path / "out")
+    opts = ExtractionOptions(
+        num_workers=0, max_duration_s=20, window_s=10, max_batch_seconds=10, bucket_batches=1
+    )
+    tracemalloc.start()
+    report = extract_embeddings(ds, ge2e, opts, progress=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert report.succeeded == 1 and report.audio_seconds == pytest.approx(90, abs=0.1)
+    print(f"peak traced memory {peak / 1e6:.2f} MB")
+    # a 10 s window is 0.64 MB; at most two are alive (one decoding, one just embedded)
+    assert peak < full_decode_bytes / 3
+    saved = np.loadtxt(tmp_path / "out" / "long_emb.txt")
+    stored = load_audio(tmp_path / "long.wav", SR)
+    whole = ge2e.embed(torch.from_numpy(stored)[None], torch.tensor([len(stored)]))[0].numpy()
+    assert np.linalg.norm(saved) == pytest.approx(1.0, abs=1e-5)
+    assert float(saved @ whole) > 0.99
+
+
+def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
+    clips, tmp_path, monkeypatch
+):
+    from balr.cli.main import app
+
+    runner = CliRunner()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["extract", str(clips), "--save-dir", str(out), "embeddings.num_workers=0"]
+    )
+    assert result.exit_code == 0, result.output
+    ds = AudioDataset.from_path(clips, output_dir=out)
+    has = [ds.has_vector(i, "emb") for i in range(len(ds))]
+    mine = [i for i in range(len(ds)) if i % 2 == 1]
+    good = {i for i, item in enumerate(ds.items) if item.id in GOOD}
+    assert [i for i, h in enumerate(has) if h] == sorted(good & set(mine))
+    assert (out / "extract_errors.rank1.tsv").is_file()
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    bad_only = tmp_path / "bad"
+    bad_only.mkdir()
+    (bad_only / "x.wav").write_bytes(b"garbage")
+    result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
+    assert result.exit_code == 1
+    assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x"}
