@@ -203,3 +203,31 @@ def test_errors_are_one_line(vectors_dir, tmp_path, capsys):
             ]
         )
     assert "mixes speakers" in capsys.readouterr().err
+
+
+def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeypatch):
+    from balr.cli.score import _find_trial, trial_vectors
+    from balr.data import load_trials
+
+    (tmp_path / "set.csv").write_text("id,speaker\na,s1\nb,s1\nc,s2\nd,s2\n")
+    dataset = AudioDataset.from_path(tmp_path / "set.csv")
+    with dataset.vector_writer("ba") as writer:
+        for index in range(3):  # d has no vector
+            bit = index % 2
+            writer.put(index, np.array([[bit, 1 - bit], [1, 0]], dtype=np.float32))
+    (tmp_path / "trials.tsv").write_text("a\tb\na\tc\nb,a\tc\nc\td\n")
+    trials = load_trials(tmp_path / "trials.tsv")
+    requested = []
+    original = dataset.stack_vectors
+
+    def spy(kind, indices=None):
+        requested.append(list(indices))
+        return original(kind, indices)
+
+    monkeypatch.setattr(dataset, "stack_vectors", spy)
+    vectors, cells, valid = trial_vectors(dataset, trials, "ba")
+    assert requested == [[0, 1, 2, 3]]  # one read, each distinct recording once
+    assert vectors.shape == (3, 2, 2)
+    np.testing.assert_array_equal(valid, [True, True, True, False])
+    assert [list(cells.enroll.cell(i)) for i in range(3)] == [[0], [0], [1, 0]]
+    assert _find_trial(trials, "b,a::c") == 2 and _find_trial(trials, "4") == 3

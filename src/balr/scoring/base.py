@@ -8,6 +8,7 @@ as JSON in the file's metadata) or as a plain `.pt` state dict read with `weight
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from balr.errors import DataError, ModelError, TrialsError
@@ -40,8 +41,6 @@ class Scorer:
 
     @classmethod
     def _param_names(cls) -> list[str]:
-        import inspect
-
         signature = inspect.signature(cls.__init__)
         return [p for p in signature.parameters if p != "self"]
 
@@ -206,8 +205,6 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
             header = {k: content[k] for k in ("scorer", "params")}
             state = {k: v.numpy() for k, v in content.get("state", {}).items()}
         else:
-            from safetensors import safe_open
-
             with safe_open(str(path), framework="numpy") as handle:
                 header = handle.metadata() or {}
             state = load_file(str(path))

@@ -24,8 +24,8 @@ def moment_alpha(stats: np.ndarray, min_alpha: float = 1e-6) -> np.ndarray:
     variance = (((first - mean[None, :, 0]) ** 2) * seen).sum(axis=0) / n_seen[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = mean[:, 0] * (1 - mean[:, 0]) / variance - 1
-    precision = np.clip(np.nan_to_num(precision, nan=1.0, posinf=1e4, neginf=1.0), 1e-2, 1e4)
-    precision[precision <= 1e-2] = 1.0
+    unusable = ~np.isfinite(precision) | (precision <= 0)  # no spread, or wider than binomial
+    precision = np.clip(np.where(unusable, 1.0, precision), 1e-2, 1e4)
     return np.maximum(mean * precision[:, None], min_alpha)
 
 
