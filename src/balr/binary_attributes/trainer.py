@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,10 +145,10 @@ class BAETrainer:
         y = torch.from_numpy(train_labels.astype(np.int64)).to(self.device)
         try:
             for epoch in range(self.start_epoch, self.cfg.trainer.epochs):
-                record = {
-                    "epoch": epoch + 1,
-                    "train": self._train_epoch(sampler, x, y, epoch, writer),
-                }
+                started = time.perf_counter()
+                train = self._train_epoch(sampler, x, y, epoch, writer)
+                seconds = round(time.perf_counter() - started, 3)
+                record = {"epoch": epoch + 1, "train": train, "train_seconds": seconds}
                 if validation is not None and self._is_period(epoch, self.cfg.trainer.val_period):
                     record["val"] = self._evaluate(*validation)
                 self._end_epoch(record, writer)
