@@ -20,7 +20,6 @@ class DoubleMHAConfig:
 
     name: str = NAME
     checkpoint_path: str = ""
-    device: str = "cpu"
     min_duration_s: float = 0.1
 
 
@@ -34,7 +33,7 @@ class DoubleMHAEmbedder(EmbeddingModel):
         super().__init__()
         if not cfg.checkpoint_path:
             raise ConfigError("doublemha: set embeddings.model.checkpoint_path=CHECKPOINT")
-        self.extractor, settings = load_extractor(cfg.checkpoint_path, cfg.device)
+        self.extractor, settings = load_extractor(cfg.checkpoint_path)
         self.normalization = settings.get("normalization", "cmn")
         self.embedding_dim = self.extractor.settings.embedding_size
         self.min_duration_s = float(cfg.min_duration_s)
