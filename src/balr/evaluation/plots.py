@@ -99,12 +99,16 @@ def _tippett_curve(log10_lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-                 title: str = "Tippett plot") -> Path:
+                 title: str = "Tippett plot", mark: float | None = None,
+                 mark_label: str = "this comparison") -> Path:
     """Tippett plot: proportion of target and non-target LRs >= x against x = log10(LR),
-    reading scores as natural-log LLRs; written as a PNG at `path`."""
+    reading scores as natural-log LLRs; written as a PNG at `path`. `mark` (a natural-log
+    LLR) draws a vertical line, e.g. where a case's LR falls among the reference LRs."""
     llrs, is_target = check_scores(scores, labels)
     log10_lrs = llrs / LN10
     finite = log10_lrs[np.isfinite(log10_lrs)]
+    if mark is not None and np.isfinite(mark):
+        finite = np.append(finite, mark / LN10)
     low, high = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
     margin = max(0.05 * (high - low), 0.5)
     low, high = low - margin, high + margin
@@ -119,6 +123,9 @@ def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike
         y = np.concatenate(([1.0], y, [0.0]))
         axes.step(x, y, where="pre", color=color, label=f"{name} ({int(mask.sum())})")
     axes.axvline(0.0, color="grey", linestyle=":", linewidth=0.8)
+    if mark is not None:
+        axes.axvline(float(np.clip(mark / LN10, low, high)), color="black", linewidth=1.6,
+                     label=f"{mark_label} (log10 LR = {mark / LN10:.2f})")
     axes.set_xlim(low, high)
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel("log10(LR)")

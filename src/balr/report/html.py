@@ -1,0 +1,159 @@
+"""A single self-contained HTML file describing one comparison (plots embedded as PNG).
+
+It opens in any browser with no server and no network: styles are inline and every image
+is a base64 `data:` URI. The page only renders what the comparison computed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from balr import __version__
+from balr.fileio import atomic_write_text
+from balr.report.verbal import format_lr, verbal_scale
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+.result { font-size: 1.3em; padding: 0.8em; background: #f5f8ff; border: 1px solid #9ab; }
+.note { color: #555; font-size: 0.9em; } img { max-width: 100%; }
+"""
+
+
+@dataclass
+class Recording:
+    """One input file and its duration in seconds."""
+
+    path: str
+    duration_s: float
+
+
+@dataclass
+class ComparisonReport:
+    """Everything the report shows; built by `balr compare`."""
+
+    enrollment: list[Recording]
+    test: list[Recording]
+    llr: float
+    attributes: pd.DataFrame
+    contribution_plot: Callable[[Path], object]
+    reference_target_llrs: np.ndarray
+    reference_nontarget_llrs: np.ndarray
+    models: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+
+def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
+    """Render `report` to `path` atomically and return the path."""
+    path = Path(path)
+    atomic_write_text(path, render_report(report))
+    return path
+
+
+def render_report(report: ComparisonReport) -> str:
+    """The report as one HTML string."""
+    from balr.evaluation import plot_tippett
+
+    verdict = verbal_scale(report.llr)
+    reference_scores = np.concatenate(
+        [report.reference_target_llrs, report.reference_nontarget_llrs]
+    )
+    reference_labels = np.r_[
+        np.ones(len(report.reference_target_llrs)), np.zeros(len(report.reference_nontarget_llrs))
+    ]
+    contribution_png = _png(report.contribution_plot)
+    tippett_png = _png(lambda p: plot_tippett(
+        reference_scores, reference_labels, p, title="Reference population LRs", mark=report.llr,
+    ))
+    sections = [
+        f"<h1>Speaker comparison report</h1><p class='note'>balr {__version__}, "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        _inputs_section(report),
+        _result_section(report.llr, verdict),
+        "<h2>Attribute contributions</h2>"
+        "<p>The log-LR is a sum over binary voice attributes; these pushed it most towards "
+        "same speaker (positive) and different speaker (negative).</p>"
+        f"{_img(contribution_png, 'attribute contributions')}"
+        f"{report.attributes.to_html(index=False, float_format=lambda v: f'{v:.3f}')}",
+        "<h2>Where this LR falls in the reference population</h2>"
+        f"{_img(tippett_png, 'Tippett plot')}"
+        f"<p>{_reference_sentence(report)}</p>",
+        "<h2>Models and reference population</h2>" + _table(report.models),
+    ]
+    if report.notes:
+        sections.append("<h2>Notes</h2><ul>" + "".join(
+            f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
+    body = "\n".join(sections)
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>balr comparison: {html.escape(verdict.sentence)}</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def _inputs_section(report: ComparisonReport) -> str:
+    rows = [
+        (side, html.escape(r.path), f"{r.duration_s:.2f} s")
+        for side, recs in (("enrollment", report.enrollment), ("test", report.test))
+        for r in recs
+    ]
+    cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+    return (
+        "<h2>Inputs</h2><table><tr><th>side</th><th>file</th><th>duration</th></tr>"
+        f"{cells}</table>"
+    )
+
+
+def _result_section(llr: float, verdict) -> str:
+    return (
+        "<h2>Result</h2><div class='result'>"
+        f"LR = {format_lr(llr)} &nbsp; (log10 LR = {verdict.log10_lr:.2f}, natural log = "
+        f"{llr:.3f})<br><b>{html.escape(verdict.sentence)}</b> (ENFSI verbal scale)</div>"
+    )
+
+
+def _reference_sentence(report: ComparisonReport) -> str:
+    target = np.asarray(report.reference_target_llrs)
+    nontarget = np.asarray(report.reference_nontarget_llrs)
+    above_non = float(np.mean(nontarget >= report.llr)) if len(nontarget) else float("nan")
+    below_tar = float(np.mean(target <= report.llr)) if len(target) else float("nan")
+    return (
+        f"Among {len(nontarget)} different-speaker reference comparisons, {above_non:.1%} have an "
+        f"LR at least this large; among {len(target)} same-speaker reference comparisons, "
+        f"{below_tar:.1%} have an LR at most this large."
+    )
+
+
+def _table(mapping: dict[str, str]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td style='text-align:left'>{html.escape(str(v))}"
+        "</td></tr>"
+        for k, v in mapping.items()
+    )
+    return f"<table>{rows}</table>"
+
+
+def _png(draw: Callable[[Path], object]) -> bytes:
+    """Run a plotting function that writes a PNG path; return the PNG bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "figure.png"
+        draw(path)
+        return path.read_bytes()
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f"<p><img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'></p>"
