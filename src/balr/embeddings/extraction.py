@@ -46,8 +46,8 @@ class ExtractionOptions:
     window_s: float = 30.0
     min_duration_s: float = 0.5  # shorter recordings (after VAD) are reported, not embedded
     vad: str = "none"  # none, energy or webrtc
-    bucket_batches: int = 8  # batches' worth of items sorted by length together
-    max_batch_seconds: float = 300.0  # audio seconds per model call (bounds memory)
+    bucket_batches: int = 4  # batches' worth of items sorted by length together
+    max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
     force: bool = False
 
     def check(self) -> None:

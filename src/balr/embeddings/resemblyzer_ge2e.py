@@ -42,7 +42,7 @@ class GE2EConfig:
     partials_per_second: float = 1.3
     min_coverage: float = 0.75
     normalize_volume: bool = True
-    max_partials: int = 512  # partials per LSTM call (bounds memory)
+    max_partials: int = 128  # partials per LSTM call: as fast as 512 on CPU, 1/4 the memory
     min_duration_s: float = 0.3
 
 
