@@ -12,7 +12,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +75,27 @@ def render_report(report: ComparisonReport) -> str:
         np.ones(len(report.reference_target_llrs)), np.zeros(len(report.reference_nontarget_llrs))
     ]
     contribution_png = _png(report.contribution_plot)
-    tippett_png = _png(lambda p: plot_tippett(
-        reference_scores, reference_labels, p, title="Reference population LRs", mark=report.llr,
-    ))
+    if len(report.reference_target_llrs) and len(report.reference_nontarget_llrs):
+        tippett = (
+            _img(
+                _png(
+                    lambda p: plot_tippett(
+                        reference_scores,
+                        reference_labels,
+                        p,
+                        title="Reference population LRs",
+                        mark=report.llr,
+                    )
+                ),
+                "Tippett plot",
+            )
+            + f"<p>{_reference_sentence(report)}</p>"
+        )
+    else:
+        tippett = "<p>No reference LLRs were given for these models: no Tippett plot.</p>"
     sections = [
         f"<h1>Speaker comparison report</h1><p class='note'>balr {__version__}, "
-        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
         _inputs_section(report),
         _result_section(report.llr, verdict),
         "<h2>Attribute contributions</h2>"
@@ -88,14 +103,15 @@ def render_report(report: ComparisonReport) -> str:
         "same speaker (positive) and different speaker (negative).</p>"
         f"{_img(contribution_png, 'attribute contributions')}"
         f"{report.attributes.to_html(index=False, float_format=lambda v: f'{v:.3f}')}",
-        "<h2>Where this LR falls in the reference population</h2>"
-        f"{_img(tippett_png, 'Tippett plot')}"
-        f"<p>{_reference_sentence(report)}</p>",
+        f"<h2>Where this LR falls in the reference population</h2>{tippett}",
         "<h2>Models and reference population</h2>" + _table(report.models),
     ]
     if report.notes:
-        sections.append("<h2>Notes</h2><ul>" + "".join(
-            f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
+        sections.append(
+            "<h2>Notes</h2><ul>"
+            + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
+            + "</ul>"
+        )
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -112,8 +128,7 @@ def _inputs_section(report: ComparisonReport) -> str:
     ]
     cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
     return (
-        "<h2>Inputs</h2><table><tr><th>side</th><th>file</th><th>duration</th></tr>"
-        f"{cells}</table>"
+        f"<h2>Inputs</h2><table><tr><th>side</th><th>file</th><th>duration</th></tr>{cells}</table>"
     )
 
 

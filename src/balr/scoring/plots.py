@@ -28,7 +28,7 @@ def plot_explanation(
     chosen = np.concatenate([high[0], low[0][::-1]])
     chosen = np.array(list(dict.fromkeys(chosen.tolist())))  # k may exceed half the attributes
     values = terms[chosen]
-    labels = [f"attr {a}  (e={enroll_bits[a]:g}, t={test_bits[a]:g})" for a in chosen]
+    labels = [f"BA{a}  (e={enroll_bits[a]:g}, t={test_bits[a]:g})" for a in chosen]
     figure, axes = plt.subplots(figsize=(7, 0.3 * len(chosen) + 1.5))
     axes.barh(np.arange(len(chosen)), values, color=np.where(values >= 0, "tab:green", "tab:red"))
     axes.set_yticks(np.arange(len(chosen)), labels, fontsize=8)
