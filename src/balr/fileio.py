@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -52,3 +54,18 @@ def next_run_dir(base: str | os.PathLike, prefix: str = "train") -> Path:
     while (base / f"{prefix}{n}").exists():
         n += 1
     return base / f"{prefix}{n}"
+
+
+def atomic_write_json(target: str | os.PathLike, data: object) -> None:
+    """Write strict JSON atomically; non-finite floats become "inf", "-inf" or "nan"."""
+    atomic_write_text(target, json.dumps(_finite_json(data), indent=2, allow_nan=False) + "\n")
+
+
+def _finite_json(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: _finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(item) for item in value]
+    return value

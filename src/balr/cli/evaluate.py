@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from rich.table import Table
 
 from balr.errors import ConfigError, DataError
 from balr.evaluation import compute_metrics, plot_det, plot_tippett
-from balr.fileio import atomic_write_text, next_run_dir
+from balr.fileio import atomic_write_json, next_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +139,7 @@ def evaluate(
     except DataError as exc:
         raise DataError(f"{scores_csv}: {exc}") from None
     out = save_dir if save_dir is not None else next_run_dir("runs/evaluate", prefix="eval")
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    atomic_write_json(out / "metrics.json", metrics)
     plot_det(scores, labels, out / "det.png", title=f"DET: {scores_csv.name}")
     plot_tippett(scores, labels, out / "tippett.png", title=f"Tippett: {scores_csv.name}")
     console = Console()

@@ -1,0 +1,33 @@
+"""Atomic writes and strict JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from balr.fileio import atomic_path, atomic_write_json, next_run_dir
+
+
+def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_strict_json_for_non_finite_numbers(tmp_path):
+    atomic_write_json(tmp_path / "m.json", {"cllr": math.inf, "x": [-math.inf, math.nan, 1.5]})
+    text = (tmp_path / "m.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {"cllr": "inf", "x": ["-inf", "nan", 1.5]}
+
+
+def test_next_run_dir_counts_up(tmp_path):
+    assert next_run_dir(tmp_path) == tmp_path / "train1"
+    (tmp_path / "train1").mkdir()
+    assert next_run_dir(tmp_path, "eval") == tmp_path / "eval1"
+    assert next_run_dir(tmp_path) == tmp_path / "train2"
