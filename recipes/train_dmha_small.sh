@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Small DoubleMHA extractor on CPU in a few minutes: VGG3L, kernel 128, 8 heads, embedding 128.
-# Trains on 200 LibriSpeech speakers (one whole utterance each, random 2 s windows) and
+# Trains on 200 LibriSpeech speakers (one whole utterance each, random 1 s windows) and
 # validates by cosine EER on 3.5 s segments of 51 held-out speakers. Client pairs are
 # segments of the same utterance: easier than real cross-session trials.
 # Usage: bash recipes/train_dmha_small.sh [extra key=value overrides]
@@ -20,8 +20,9 @@ balr extractor train \
     --valid_clients "$DATA/clients.txt" --valid_impostors "$DATA/impostors.txt" \
     --valid_data_dir "$DATA/valid" --out_dir "$OUT" \
     --front_end VGG3L --kernel_size 128 --heads_number 8 --embedding_size 128 \
-    --window_size 2.0 --batch_size 32 --gradientAccumulation 1 --learning_rate 0.001 \
-    --max_steps 60 --validate_every 15 --print_every 5 --validate_at_start \
+    --window_size 1.0 --batch_size 16 --gradientAccumulation 1 --learning_rate 0.001 \
+    --weight_decay 0 --annealing --max_steps 240 --validate_every 60 --print_every 20 \
+    --validate_at_start \
     --num_workers 0 --threads 2 "$@" 2>&1 | tr '\r' '\n' | grep -v '^train:' | tee "$LOG"
 AUDIO=$DATA/valid/$(head -1 "$DATA/clients.txt" | cut -d' ' -f1).wav
 balr extractor embed --audio "$AUDIO" --checkpoint "$OUT" | cut -c1-100

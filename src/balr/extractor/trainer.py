@@ -229,12 +229,14 @@ class Trainer:
         self.distributed = distributed.init_distributed(self.device)
         self.main = distributed.is_main_process()
         self.settings = {**asdict(cfg), "num_spkrs": data.num_speakers}
+        torch.manual_seed(cfg.seed)  # reproducible initial weights
         self.model = SpeakerClassifier(model_settings(cfg, data.num_speakers)).to(self.device)
         self.optimizer = self._optimizer()
         self.loader = FeatureLoader(cfg.normalization, cfg.cache_features)
         self.rng = random.Random(cfg.seed + distributed.rank())
         self.epoch, self.step, self.best_eer, self.stopping = 0, 0, math.inf, 0
         self.history: list[dict] = []
+        self.validated_step = -1
         if cfg.requeue:
             self._resume()
         self.net = self._wrap(self.model)
@@ -303,7 +305,7 @@ class Trainer:
             done = self._epoch(loader, bar)
             self.epoch += 1
         bar.close()
-        if not self.history or self.history[-1]["step"] != self.step:
+        if self.validated_step != self.step:
             self._validate()
         self._save(LAST_NAME)
         summary = {"best_eer": self.best_eer, "steps": self.step, "epochs": self.epoch,
@@ -353,6 +355,7 @@ class Trainer:
 
     def _validate(self) -> bool:
         """EER on the pairs (main process), checkpoints, LR halving; True to stop early."""
+        self.validated_step = self.step  # on every rank: all of them join the broadcast below
         flags = torch.zeros(2)
         if self.main:
             flags[0] = float(self._validate_main())
