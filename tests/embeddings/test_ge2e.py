@@ -13,6 +13,7 @@ from balr.audio import load_audio
 from balr.embeddings import build_embedding_model
 from balr.embeddings.resemblyzer_ge2e import GE2EConfig, GE2EEncoder, load_ge2e_state
 from balr.errors import ModelError
+from tests.conftest import VOXCELEB1
 
 
 def batch_of(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,6 +31,13 @@ def voxceleb_clips(root: Path, seconds: float = 5.0) -> tuple[list[np.ndarray], 
     return waves, [p.parent.name for p in paths]
 
 
+def voxceleb1_clips(seconds: float = 5.0) -> tuple[list[np.ndarray], list[str]]:
+    """The VoxCeleb1 clips (`SPEAKER+VIDEO+UTT.wav`), if present."""
+    paths = sorted(VOXCELEB1.glob("*.wav")) if VOXCELEB1.is_dir() else []
+    waves = [load_audio(p, 16000, duration_s=seconds) for p in paths]
+    return waves, [p.name.split("+")[0] for p in paths]
+
+
 def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
     def no_network(*args, **kwargs):
         raise OSError("network disabled by the test")
@@ -38,6 +46,8 @@ def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
     monkeypatch.setattr(socket, "create_connection", no_network)
     model = build_embedding_model(GE2EConfig())
     waves, speakers = voxceleb_clips(voxceleb2)
+    more_waves, more_speakers = voxceleb1_clips()
+    waves, speakers = waves + more_waves, speakers + more_speakers
     emb = model.embed(*batch_of(waves)).numpy()
     assert emb.shape == (len(waves), 256)
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
@@ -94,6 +104,16 @@ def test_partial_windows_follow_the_ge2e_recipe(seconds, starts):
     item, start = model._partial_starts(torch.tensor([int(seconds * 16000)]))
     assert start.tolist() == starts
     assert item.tolist() == [0] * len(starts)
+
+
+def test_embed_features_runs_one_partial_per_item(ge2e, voxceleb2):
+    waves, _ = voxceleb_clips(voxceleb2, seconds=1.6)
+    # 25599 samples: 1 + 25599 // 160 = 160 centred frames, exactly one partial window
+    wave = torch.from_numpy(waves[0][: 160 * 160 - 1])[None]
+    length = torch.tensor([wave.shape[1]])
+    mels = ge2e.mel_spectrogram(ge2e._prepare(wave, length)[0])
+    assert mels.shape == (1, 160, 40)
+    assert torch.allclose(ge2e.embed_features(mels), ge2e.embed(wave, length), atol=1e-5)
 
 
 def test_weights_load_without_pickle_code(tmp_path):

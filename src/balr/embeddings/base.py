@@ -16,6 +16,8 @@ Contract (what a model module provides):
   embedding_dim)`` float32. Items of any length >= ``min_samples`` must be accepted; the padding
   must not change an item's embedding (up to float error). ``normalized = True`` declares unit
   outputs, so the average over the windows of a long recording is renormalised.
+- Optionally ``embed_features(feats)``: ``(B, frames, bins)`` features of the model's own
+  front-end (equal lengths) -> ``(B, embedding_dim)``, for callers that compute features once.
 - ``build_embedding_model(cfg)`` dispatches on ``cfg.name`` (cfg: the ``embeddings.model`` node).
 
 Weights are loaded with ``torch.load(..., weights_only=True)`` or safetensors: never pickle.
@@ -32,7 +34,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from balr.config import register_config
-from balr.errors import ConfigError
+from balr.errors import ConfigError, ModelError
 
 MODEL_GROUP = "embeddings/model"
 
@@ -51,6 +53,10 @@ class EmbeddingModel(torch.nn.Module, abc.ABC):
     @abc.abstractmethod
     def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, samples) float32 in [-1, 1], (B,) lengths in samples -> (B, embedding_dim)."""
+
+    def embed_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """Optional: (B, frames, bins) features of the model's own front-end -> (B, dim)."""
+        raise ModelError(f"embedding model '{self.name}' takes waveforms only")
 
     @property
     def min_samples(self) -> int:

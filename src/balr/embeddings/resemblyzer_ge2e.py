@@ -87,6 +87,11 @@ class GE2EEncoder(EmbeddingModel):
         sums.index_add_(0, item, partial_embeds)
         return torch.nn.functional.normalize(sums, dim=1)
 
+    @torch.no_grad()
+    def embed_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, 160, 40) mel power frames, one partial window per item -> (B, 256)."""
+        return self.embed_partials(feats.to(self.device, torch.float32))
+
     def embed_partials(self, mels: torch.Tensor) -> torch.Tensor:
         """(P, 160, 40) mel power frames -> (P, 256) unit vectors."""
         _, (hidden, _) = self.lstm(mels)

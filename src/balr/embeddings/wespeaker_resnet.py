@@ -189,8 +189,9 @@ class WespeakerEncoder(EmbeddingModel):
             out[rows] = self.network(mean_normalize(feats, variance=self.variance_norm))
         return out
 
+    @torch.no_grad()
     def embed_features(self, feats: torch.Tensor) -> torch.Tensor:
-        """(B, frames, bins) normalised fbank features of equal length -> (B, embed_dim)."""
+        """(B, frames, bins) mean-normalised fbank features of equal length -> (B, embed_dim)."""
         return self.network(feats.to(self.device))
 
 
