@@ -30,3 +30,22 @@ def require(path: Path, what: str) -> Path:
             "`bash recipes/default_models.sh` or pass a checkpoint explicitly"
         )
     return path
+
+
+#: scorers shipped fitted on the default reference population, by scorer name
+SHIPPED_SCORERS = {"beta": SCORER_CHECKPOINT, "speech": TYPICALITY_CHECKPOINT}
+
+
+def shipped_scorer(name: str) -> Path | None:
+    """The shipped checkpoint of scorer `name` (beta, speech), or None if none is shipped."""
+    path = SHIPPED_SCORERS.get(name)
+    return require(path, f"'{name}' scorer") if path is not None else None
+
+
+def shipped_calibration(scorer: str, vectors: str | None = None) -> Path | None:
+    """The shipped calibrator of a shipped scorer's scores (beta; cosine of embeddings)."""
+    if scorer == "beta":
+        return require(CALIBRATION, "calibration of the beta scorer")
+    if scorer == "cosine" and vectors == "emb":
+        return require(COSINE_CALIBRATION, "calibration of cosine scores of embeddings")
+    return None

@@ -9,11 +9,11 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
+from balr import defaults
 from balr.binary_attributes.config import binarize_config
 from balr.binary_attributes.model import load_encoder
 from balr.data import AudioDataset
 from balr.distributed import resolve_device
-from balr.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +31,12 @@ def binarize(
     cfg = binarize_config(overrides)
     checkpoint = cfg.encoder.model.checkpoint_path
     if not checkpoint:
-        raise ConfigError(
-            "no binary-attribute encoder yet: pass encoder.model.checkpoint_path=PATH "
-            "(weights from `balr train`, e.g. runs/train1/weights/best.safetensors)"
+        checkpoint = defaults.require(defaults.BAE_CHECKPOINT, "binary-attribute encoder")
+        logger.info(
+            "no encoder.model.checkpoint_path: using the shipped encoder %s (trained on %s "
+            "embeddings)",
+            checkpoint,
+            defaults.EMBEDDING_MODEL,
         )
     torch_device = resolve_device(device)
     model = load_encoder(checkpoint, torch_device)

@@ -12,6 +12,8 @@ import pandas as pd
 import typer
 from omegaconf import DictConfig
 
+from balr import defaults
+from balr.calibration import METHODS, Calibrator, fit_calibrator
 from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
 from balr.errors import ConfigError, DataError
@@ -41,14 +43,20 @@ def _vector_kind(scorer: Scorer) -> str:
 
 
 def resolve_scorer(cfg: DictConfig, overrides: list[str]) -> Scorer:
-    """The scorer to test with: the checkpoint's, or a cosine scorer (needs no fitting)."""
+    """The scorer to test with: the checkpoint's, the shipped one (beta, speech), or a
+    cosine scorer (needs no fitting)."""
     checkpoint = cfg.scorer.checkpoint_path
     if not checkpoint:
         if cfg.scorer.name == "cosine":
             return make_scorer("cosine", **scorer_params(cfg))
-        raise ConfigError(
-            f"scorer '{cfg.scorer.name}' needs scorer.checkpoint_path=PATH (a scorer.safetensors "
-            "from `balr score train`); no default scorer is shipped yet"
+        checkpoint = defaults.shipped_scorer(cfg.scorer.name)
+        if checkpoint is None:
+            raise ConfigError(
+                f"scorer '{cfg.scorer.name}' needs scorer.checkpoint_path=PATH (a "
+                "scorer.safetensors from `balr score train`); balr ships only beta and speech"
+            )
+        logger.info(
+            "no scorer.checkpoint_path: using the shipped %s scorer %s", cfg.scorer.name, checkpoint
         )
     scorer = load_scorer(checkpoint)
     chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("scorer=")]
@@ -59,6 +67,38 @@ def resolve_scorer(cfg: DictConfig, overrides: list[str]) -> Scorer:
         if key in scorer.scoring_params:
             setattr(scorer, key, type(getattr(scorer, key))(cfg.scorer[key]))
     return scorer
+
+
+def resolve_calibration(
+    cfg: DictConfig, scorer: Scorer, path: Path | None, disabled: bool
+) -> tuple[Calibrator | None, str]:
+    """The calibrator to apply and where it came from: `--calibration PATH`, else the shipped
+    one matching a shipped scorer (beta; cosine of embeddings), else none."""
+    if disabled:
+        if path is not None:
+            raise ConfigError("--calibration and --no-calibration exclude each other")
+        return None, "none (--no-calibration)"
+    if path is not None:
+        return Calibrator.load(path), str(path)
+    if cfg.scorer.checkpoint_path:
+        logger.warning(
+            "scorer.checkpoint_path given without --calibration: scores are not calibrated "
+            "(fit a calibrator with `balr score calibrate`)"
+        )
+        return None, "none (user checkpoint without --calibration)"
+    shipped = defaults.shipped_calibration(scorer.name, getattr(scorer, "vectors", None))
+    if shipped is None:
+        logger.warning(
+            "no shipped calibration for scorer '%s': scores are not calibrated", scorer.name
+        )
+        return None, f"none (no shipped calibration for {scorer.name})"
+    if scorer.name == "cosine":
+        logger.info(
+            "cosine of embeddings: the shipped calibration assumes the default %s embeddings",
+            defaults.EMBEDDING_MODEL,
+        )
+    logger.info("calibrating with the shipped %s", shipped)
+    return Calibrator.load(shipped), str(shipped)
 
 
 @score_app.command("train")
@@ -116,15 +156,26 @@ def trial_vectors(dataset: AudioDataset, trials: Trials, kind: str):
     return vectors, TrialCells(enroll.subset(valid), test.subset(valid)), valid
 
 
-def _write_scores(trials: Trials, scores: np.ndarray, path: Path) -> None:
+def _write_scores(trials: Trials, scores: np.ndarray, raw: np.ndarray | None, path: Path) -> None:
+    """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated) and `raw_score`."""
     frame = trials.frame.copy()
     frame["scores"] = scores
+    if raw is not None:
+        frame["raw_score"] = raw
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep=trials.sep, index=False)
 
 
-def _write_metrics(scores: np.ndarray, labels: np.ndarray, save_dir: Path, name: str) -> str:
-    """metrics.json, det.png and tippett.png on the labelled, scored trials."""
+def _write_metrics(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    save_dir: Path,
+    name: str,
+    raw: np.ndarray | None = None,
+    calibration: str = "none",
+) -> str:
+    """metrics.json, det.png and tippett.png on the labelled, scored trials (calibrated
+    LLRs when calibrated; the raw scores' Cllr and minCllr are kept for comparison)."""
     from balr.evaluation import compute_metrics, plot_det, plot_tippett
 
     keep = (labels >= 0) & np.isfinite(scores)
@@ -137,16 +188,20 @@ def _write_metrics(scores: np.ndarray, labels: np.ndarray, save_dir: Path, name:
     metrics = compute_metrics(scores[keep], labels[keep])
     metrics.update(
         scorer=name,
+        calibration=calibration,
         n_trials=len(scores),
         n_scored=int(np.isfinite(scores).sum()),
         n_unlabelled=int((labels < 0).sum()),
     )
+    summary = f"EER {metrics['eer']:.4f}, Cllr {metrics['cllr']:.4f}"
+    if raw is not None:
+        raw_metrics = compute_metrics(raw[keep], labels[keep])
+        metrics.update(raw_cllr=raw_metrics["cllr"], raw_min_cllr=raw_metrics["min_cllr"])
+        summary += f" (raw {raw_metrics['cllr']:.4f})"
     atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
     plot_det(scores[keep], labels[keep], save_dir / "det.png")
     plot_tippett(scores[keep], labels[keep], save_dir / "tippett.png")
-    return (
-        f"EER {metrics['eer']:.4f}, Cllr {metrics['cllr']:.4f}, minCllr {metrics['min_cllr']:.4f}"
-    )
+    return f"{summary}, minCllr {metrics['min_cllr']:.4f}"
 
 
 def _find_trial(trials: Trials, spec: str) -> int:
@@ -199,12 +254,19 @@ def test(
     explain_plot: list[str] | None = typer.Option(
         None, "--explain-plot", help="Bar chart of one trial: number (1 = first) or E::T ids."
     ),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="calibration.json to apply (default: the shipped one)."
+    ),
+    no_calibration: bool = typer.Option(
+        False, "--no-calibration", help="Write the scorer's raw scores."
+    ),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Score a trials list: scores.csv, metrics.json, DET/Tippett plots, explanations."""
     overrides = list(overrides or [])
     cfg = score_config(overrides)
     scorer = resolve_scorer(cfg, overrides)
+    calibrator, calibration_source = resolve_calibration(cfg, scorer, calibration, no_calibration)
     if (explain or explain_plot) and not isinstance(scorer, LRScorer):
         raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
     dataset = _open_dataset(test_data, vectors_dir)
@@ -213,9 +275,12 @@ def test(
     vectors, cells, valid = trial_vectors(dataset, trials, _vector_kind(scorer))
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
+    raw = None
+    if calibrator is not None:
+        raw, scores = scores, calibrator.transform(scores)  # NaN (no vector) stays NaN
     save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="test")
-    _write_scores(trials, scores, save_dir / "scores.csv")
-    summary = _write_metrics(scores, labels, save_dir, scorer.name)
+    _write_scores(trials, scores, raw, save_dir / "scores.csv")
+    summary = _write_metrics(scores, labels, save_dir, scorer.name, raw, calibration_source)
     if explain:
         names = [",".join(c) for c in trials.enrollment], [",".join(c) for c in trials.test]
         keep = np.flatnonzero(valid)
@@ -231,7 +296,61 @@ def test(
             trial_numbers=keep + 1,
         )
     _plot_trials(scorer, vectors, cells, valid, trials, explain_plot or [], save_dir, explain or 10)
-    typer.echo(f"{len(trials)} trials scored with {scorer.name}; {summary}; outputs in {save_dir}")
+    typer.echo(
+        f"{len(trials)} trials scored with {scorer.name}, calibration {calibration_source}; "
+        f"{summary}; outputs in {save_dir}"
+    )
+
+
+def _labelled_scores(scores_csv: Path, dataset: AudioDataset, sep: str, column: str | None):
+    """`(scores, labels, column used)` of the trials with a known speaker on both sides and a
+    finite score; the raw scores (`raw_score`) are preferred over calibrated ones."""
+    trials = load_trials(scores_csv, sep=sep)
+    columns = list(trials.frame.columns)
+    column = column or ("raw_score" if "raw_score" in columns else "scores")
+    if column not in columns:
+        raise DataError(f"{scores_csv}: no '{column}' column (columns: {', '.join(columns)})")
+    scores = pd.to_numeric(trials.frame[column], errors="coerce").to_numpy(np.float64)
+    labels = trials.labels(dataset)
+    keep = (labels >= 0) & np.isfinite(scores)
+    return scores[keep], labels[keep], column
+
+
+@score_app.command("calibrate")
+def calibrate(
+    scores_csv: Path = typer.Argument(..., help="scores.csv written by `balr score test`."),
+    data: Path = typer.Argument(..., help="Dataset giving the speakers of the trials' ids."),
+    method: str = typer.Option("logistic", "--method", help="logistic or pav."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Default: calibration.json beside SCORES_CSV."
+    ),
+    sep: str = typer.Option("\\t", "--sep", help="Column separator of SCORES_CSV."),
+    column: str | None = typer.Option(
+        None, "--column", help="Score column (default: raw_score if present, else scores)."
+    ),
+    unbounded: bool = typer.Option(
+        False, "--unbounded", help="Do not clip LLRs to the ELUB bounds."
+    ),
+) -> None:
+    """Fit a score -> calibrated log-LR map on labelled trials (calibration.json)."""
+    from balr.evaluation import compute_metrics
+
+    if method not in METHODS:
+        raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
+    dataset = AudioDataset.from_path(data)
+    scores, labels, column = _labelled_scores(
+        scores_csv, dataset, sep.encode().decode("unicode_escape"), column
+    )
+    description = f"{method} fitted on '{column}' of {scores_csv}"
+    calibrator = fit_calibrator(scores, labels, method, not unbounded, description)
+    out = out or scores_csv.parent / "calibration.json"
+    calibrator.save(out)
+    before = compute_metrics(scores, labels)["cllr"]
+    after = compute_metrics(calibrator.transform(scores), labels)["cllr"]
+    typer.echo(
+        f"{method} calibrator on {calibrator.n_target} target and {calibrator.n_nontarget} "
+        f"non-target trials: Cllr {before:.4f} -> {after:.4f} on these trials; saved to {out}"
+    )
 
 
 @score_app.command("matrix")
