@@ -23,6 +23,17 @@ from balr.report.html import ComparisonReport, write_report
 
 log = logging.getLogger(__name__)
 USAGE = "ENROLL... --test TEST... [key=value ...]"
+# the terminal table; the HTML report lists every fitted parameter of the attribute
+PRINTED_COLUMNS = (
+    "towards",
+    "attribute",
+    "contribution",
+    "enrollment",
+    "test",
+    "typicality",
+    "dropout",
+)
+SHORT_HEADERS = {"contribution": "log LR", "enrollment": "enroll", "typicality": "typical."}
 
 
 @dataclass
@@ -147,10 +158,17 @@ def print_result(result: ComparisonResult, k: int) -> None:
         f"[bold]{verdict.sentence[0].upper() + verdict.sentence[1:]}[/] (ENFSI verbal scale)"
     )
     table = result.top_attributes(k)
+    shown = [c for c in PRINTED_COLUMNS if c in table.columns] or list(table.columns)
+    if {"typicality", "dropout"} - set(table.columns):
+        shown = list(table.columns)
+    table = table[shown] if len(table) else table
     if len(table):
         rich_table = Table(title=f"Top {k} attributes each way (contributions sum to the LLR)")
         for column in table.columns:
-            rich_table.add_column(column, justify="left" if column in ("towards",) else "right")
+            rich_table.add_column(
+                SHORT_HEADERS.get(column, column),
+                justify="left" if column == "towards" else "right",
+            )
         for row in table.itertuples(index=False):
             rich_table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
         console.print(rich_table)
