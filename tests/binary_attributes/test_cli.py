@@ -85,10 +85,13 @@ def checkpoint(tmp_path_factory, datasets) -> Path:
     return save / "weights" / "best.safetensors"
 
 
-def test_binarize_needs_a_checkpoint(datasets, capsys):
+def test_binarize_defaults_to_the_shipped_encoder(datasets, capsys):
+    """No checkpoint: the shipped 256-dim encoder, which refuses these 16-dim embeddings."""
     status, out = run(["binarize", datasets[1]], capsys)
     assert status == 1
-    assert "encoder.model.checkpoint_path=" in out and len(out.strip().splitlines()) == 1
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "16-dim embeddings, but the encoder" in errors[0] and "takes 256-dim" in errors[0]
 
 
 def test_binarize_writes_ba_vectors_skips_done_and_reports_missing(

@@ -14,6 +14,7 @@ from balr.binary_attributes.config import binarize_config
 from balr.binary_attributes.model import load_encoder
 from balr.data import AudioDataset
 from balr.distributed import resolve_device
+from balr.errors import ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def binarize(
             indices, embeddings = ds.stack_vectors("emb", todo[start : start + CHUNK])
             if len(indices) == 0:
                 continue
+            _check_dimension(embeddings, model.input_dim, input_data, checkpoint)
             counts = model.binarize(embeddings, cfg.encoder.batch_size, torch_device)
             for index, vector in zip(indices, counts, strict=True):
                 writer.put(int(index), vector)
@@ -56,6 +58,16 @@ def binarize(
         f"binarized {done} items; {len(ds) - len(todo)} already had _ba vectors; "
         f"{len(todo) - done} without an embedding were skipped"
     )
+
+
+def _check_dimension(embeddings: np.ndarray, expected: int, data: Path, checkpoint) -> None:
+    """ModelError naming both files when the embeddings do not fit the encoder."""
+    if embeddings.shape[1] != expected:
+        raise ModelError(
+            f"{data}: {embeddings.shape[1]}-dim embeddings, but the encoder {checkpoint} takes "
+            f"{expected}-dim ones (the shipped encoder fits the default ge2e embeddings; pass "
+            "encoder.model.checkpoint_path=PATH for others)"
+        )
 
 
 def register(app: typer.Typer) -> None:
