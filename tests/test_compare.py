@@ -50,18 +50,31 @@ def models(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def pipeline(models):
+def ge2e():
     from omegaconf import OmegaConf
 
     from balr.embeddings.resemblyzer_ge2e import GE2EConfig
 
-    model = build_embedding_model(OmegaConf.structured(GE2EConfig))
+    return build_embedding_model(OmegaConf.structured(GE2EConfig))
+
+
+@pytest.fixture(scope="module")
+def pipeline(models, ge2e):
     return ComparisonPipeline.from_files(
-        model,
-        models / "bae.safetensors",
-        models / "scorer.safetensors",
-        models / "calibration.json",
+        ge2e, models / "bae.safetensors", models / "scorer.safetensors", models / "calibration.json"
     )
+
+
+def test_shipped_pipeline_separates_the_example_pairs(ge2e):
+    shipped = ComparisonPipeline.from_files(ge2e)  # every stage from balr/resources/defaults
+    same = shipped.compare([SAME[0]], [SAME[1]])
+    different = shipped.compare([SAME[0]], [OTHER])
+    assert same.llr > 0 > different.llr
+    assert shipped.calibrator is not None and shipped.calibrator.method == "logistic"
+    # the explanation carries the attributes' typicality / drop-out in the reference population
+    table = same.top_attributes(5)
+    assert {"typicality", "dropout", "alpha_0", "alpha_1"} <= set(table.columns)
+    assert table["typicality"].between(0, 1).all()
 
 
 def test_split_arguments():
