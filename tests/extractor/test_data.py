@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from balr.errors import DataError
 from balr.extractor import data
@@ -85,3 +86,16 @@ def test_equal_error_rate_values():
     assert data.equal_error_rate([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0]) == 0.5
     # all scores tied: the only thresholds give (FAR, FRR) = (0, 1) or (1, 0) -> 0.5
     assert data.equal_error_rate([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == 0.5
+
+
+def test_dataloader_workers_draw_different_windows(tmp_path):
+    # One recording whose frame t holds the value t: a window's first value is its offset.
+    np.save(tmp_path / "ramp.npy", np.arange(1000, dtype=np.float32)[:, None].repeat(80, 1))
+    items = [data.seed_item(tmp_path, "ramp", label=0)] * 8
+    dataset = data.WindowDataset(items, data.FeatureLoader("none"), window_size=0.1, seed=3)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=2)
+    offsets = [int(window[0, 0, 0]) for window, _ in loader]
+    assert len(offsets) == 8 and all(0 <= o <= 990 for o in offsets)
+    # Workers 0 and 1 take batches 0, 2, 4, 6 and 1, 3, 5, 7. Copies of one generator gave
+    # both the same offsets (offsets[0] == offsets[1], ...); their own generators differ.
+    assert offsets[0::2] != offsets[1::2]

@@ -162,19 +162,34 @@ def random_window(feats: np.ndarray, frames: int, rng: random.Random) -> np.ndar
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Yields `(random window (frames, 80), label)`: one window per recording per epoch."""
+    """Yields `(random window (frames, 80), label)`: one window per recording per epoch.
+
+    Each DataLoader worker draws its windows from its own generator (seed + 1 + worker id):
+    copies of one generator would give every worker the same window offsets.
+    """
 
     def __init__(self, items: Sequence[FeatureItem], loader: FeatureLoader, window_size: float,
                  seed: int = 0):
         self.items = list(items)
         self.loader = loader
         self.frames = int(round(window_size * FRAMES_PER_SECOND))
+        self.seed = seed
         self.rng = random.Random(seed)
+        self._worker: int | None = None
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _worker_rng(self) -> random.Random:
+        """The generator of the current process (reseeded once in each DataLoader worker)."""
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:
+            self._worker = info.id
+            self.rng = random.Random(self.seed + 1 + info.id)
+        return self.rng
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        self._worker_rng()
         for _ in range(5):
             item = self.items[index]
             try:
