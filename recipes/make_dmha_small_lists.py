@@ -2,8 +2,9 @@
 
 Training: the first N speakers' whole utterances (`path label -1`, paths without
 extension). Validation: the held-out speakers' utterances cut into 3.5 s segments (wav),
-all same-speaker segment pairs as clients and as many random cross-speaker pairs as
-impostors. Same-utterance segments make the client trials easier than cross-session ones.
+all same-speaker segment pairs as clients and `--impostors-per-client` times as many
+random cross-speaker pairs as impostors (more pairs: a less noisy EER). Same-utterance
+segments make the client trials easier than cross-session ones.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--train-speakers", type=int, default=200)
     parser.add_argument("--segment-s", type=float, default=3.5)
+    parser.add_argument("--impostors-per-client", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     files = sorted(args.librispeech.glob("*.flac"))
@@ -32,7 +34,7 @@ def main() -> None:
     lines = [f"{f.with_suffix('').name} {label} -1" for label, f in enumerate(train)]
     (args.out / "train_labels.txt").write_text("\n".join(lines) + "\n")
     segments = cut_segments(valid, args.out / "valid", args.segment_s)
-    clients, impostors = make_pairs(segments, args.seed)
+    clients, impostors = make_pairs(segments, args.seed, args.impostors_per_client)
     (args.out / "clients.txt").write_text("".join(f"{a} {b}\n" for a, b in clients))
     (args.out / "impostors.txt").write_text("".join(f"{a} {b}\n" for a, b in impostors))
     print(f"{len(train)} training speakers; {len(segments)} validation segments of "
@@ -53,8 +55,8 @@ def cut_segments(files: list[Path], out: Path, segment_s: float) -> list[tuple[s
     return segments
 
 
-def make_pairs(segments: list[tuple[str, str]], seed: int):
-    """All same-speaker pairs and as many random different-speaker pairs."""
+def make_pairs(segments: list[tuple[str, str]], seed: int, impostors_per_client: int = 1):
+    """All same-speaker pairs and `impostors_per_client` times as many different-speaker pairs."""
     names = [n for n, _ in segments]
     speakers = np.array([s for _, s in segments])
     first, second = np.triu_indices(len(names), k=1)
@@ -62,7 +64,7 @@ def make_pairs(segments: list[tuple[str, str]], seed: int):
     clients = [(names[a], names[b]) for a, b in zip(first[same], second[same], strict=True)]
     different = list(zip(first[~same], second[~same], strict=True))
     random.Random(seed).shuffle(different)
-    impostors = [(names[a], names[b]) for a, b in different[: len(clients)]]
+    impostors = [(names[a], names[b]) for a, b in different[: impostors_per_client * len(clients)]]
     return clients, impostors
 
 
