@@ -11,8 +11,15 @@ from typer.testing import CliRunner
 
 from balr.errors import ModelError
 from balr.extractor.checkpoint import load_checkpoint, load_extractor, save_checkpoint
+from balr.extractor.data import FeatureLoader
 from balr.extractor.model import ModelSettings, SpeakerClassifier
-from balr.extractor.trainer import ExtractorTrainConfig, Trainer, prepare_data
+from balr.extractor.trainer import (
+    ExtractorTrainConfig,
+    Trainer,
+    model_settings,
+    prepare_data,
+    validation_eer,
+)
 
 TINY = dict(front_end="VGG3L", kernel_size=8, heads_number=2, embedding_size=8)
 
@@ -95,6 +102,21 @@ def test_training_saves_best_and_resumes_from_last(tmp_path):
         torch.testing.assert_close(resumed.model.state_dict()[name], tensor)
     assert resumed.fit()["steps"] == 4
     assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+def test_validation_embeds_in_eval_mode_and_restores_training_mode(tmp_path):
+    write_seed_lists(tmp_path)
+    cfg = tiny_config(tmp_path)
+    data = prepare_data(cfg)
+    torch.manual_seed(0)
+    model = SpeakerClassifier(model_settings(cfg, data.num_speakers)).train()
+    norm = model.embedding_head[-1]
+    running = norm.running_mean.clone()
+    loader = FeatureLoader(cfg.normalization)
+    validation_eer(model, data, loader)
+    assert model.training  # back in training mode for the next step
+    # A training-mode forward moves the BatchNorm running mean (momentum 0.1): it is untouched.
+    torch.testing.assert_close(norm.running_mean, running, rtol=0, atol=0)
 
 
 def test_learning_rate_halves_and_training_stops_early(tmp_path):
