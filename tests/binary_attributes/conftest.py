@@ -5,17 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: keep torch on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def clustered_embeddings(

@@ -26,15 +26,6 @@ SHIPPED = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: keep torch on one thread."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def offline(monkeypatch):
     """Any attempt to open a network socket fails the test."""
