@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import pytest
 
@@ -17,6 +19,21 @@ def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_files_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        import importlib
+
+        import balr.fileio
+
+        importlib.reload(balr.fileio)
+        balr.fileio.atomic_write_text(tmp_path / "x.txt", "x")
+        assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
+    finally:
+        os.umask(mask)
+        importlib.reload(balr.fileio)
 
 
 def test_strict_json_for_non_finite_numbers(tmp_path):

@@ -1,4 +1,4 @@
-"""`balr evaluate`: metrics table, metrics.json, DET and Tippett plots from a CSV of scores."""
+"""`balr evaluate`: metrics table, metrics.json, DET/Tippett/PAV/ECE plots from a CSV of scores."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from balr.errors import ConfigError, DataError
-from balr.evaluation import compute_metrics, plot_det, plot_tippett
-from balr.fileio import atomic_write_json, next_run_dir
+from balr.evaluation import compute_metrics, write_evaluation
+from balr.fileio import next_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def evaluate(
         None, help="Threshold of the detection statistics [default: the EER threshold]."),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides (none apply)."),
 ) -> None:
-    """Compute EER, Cllr, minCllr, minDCF, actDCF and detection statistics; plot DET and Tippett."""
+    """EER, Cllr, minCllr, minDCF, actDCF and detection statistics; DET, Tippett, PAV, ECE plots."""
     if overrides:
         raise ConfigError(f"evaluate takes no key=value overrides (got {' '.join(overrides)})")
     sep = "\t" if sep in ("\\t", "tab") else sep
@@ -139,12 +139,10 @@ def evaluate(
     except DataError as exc:
         raise DataError(f"{scores_csv}: {exc}") from None
     out = save_dir if save_dir is not None else next_run_dir("runs/evaluate", prefix="eval")
-    atomic_write_json(out / "metrics.json", metrics)
-    plot_det(scores, labels, out / "det.png", title=f"DET: {scores_csv.name}")
-    plot_tippett(scores, labels, out / "tippett.png", title=f"Tippett: {scores_csv.name}")
+    written = write_evaluation(out, metrics, scores, labels, title=scores_csv.name)
     console = Console()
     console.print(metrics_table(metrics, title=str(scores_csv)))
-    console.print(f"wrote metrics.json, det.png and tippett.png to {out}")
+    console.print(f"wrote {', '.join(written)} to {out}")
 
 
 def register(app: typer.Typer) -> None:

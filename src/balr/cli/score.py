@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from itertools import chain
 from pathlib import Path
@@ -174,9 +173,9 @@ def _write_metrics(
     raw: np.ndarray | None = None,
     calibration: str = "none",
 ) -> str:
-    """metrics.json, det.png and tippett.png on the labelled, scored trials (calibrated
+    """metrics.json and DET, Tippett, PAV, ECE plots on the labelled, scored trials (calibrated
     LLRs when calibrated; the raw scores' Cllr and minCllr are kept for comparison)."""
-    from balr.evaluation import compute_metrics, plot_det, plot_tippett
+    from balr.evaluation import compute_metrics, write_evaluation
 
     keep = (labels >= 0) & np.isfinite(scores)
     n_target, n_nontarget = int((labels[keep] == 1).sum()), int((labels[keep] == 0).sum())
@@ -198,9 +197,7 @@ def _write_metrics(
         raw_metrics = compute_metrics(raw[keep], labels[keep])
         metrics.update(raw_cllr=raw_metrics["cllr"], raw_min_cllr=raw_metrics["min_cllr"])
         summary += f" (raw {raw_metrics['cllr']:.4f})"
-    atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
-    plot_det(scores[keep], labels[keep], save_dir / "det.png")
-    plot_tippett(scores[keep], labels[keep], save_dir / "tippett.png")
+    write_evaluation(save_dir, metrics, scores[keep], labels[keep], title=name)
     return f"{summary}, minCllr {metrics['min_cllr']:.4f}"
 
 

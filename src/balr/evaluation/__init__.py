@@ -1,4 +1,4 @@
-"""Evaluation of detection scores: metrics on arrays (no I/O) and DET / Tippett plots."""
+"""Evaluation of detection scores: metrics on arrays (no I/O); DET, Tippett, PAV, ECE plots."""
 
 from balr.evaluation.metrics import (
     act_dcf,
@@ -12,7 +12,8 @@ from balr.evaluation.metrics import (
     pav_llrs,
     score_sweep,
 )
-from balr.evaluation.plots import plot_det, plot_tippett
+from balr.evaluation.outputs import write_evaluation
+from balr.evaluation.plots import plot_det, plot_ece, plot_pav, plot_tippett
 
 __all__ = [
     "act_dcf",
@@ -25,6 +26,9 @@ __all__ = [
     "min_dcf",
     "pav_llrs",
     "plot_det",
+    "plot_ece",
+    "plot_pav",
     "plot_tippett",
     "score_sweep",
+    "write_evaluation",
 ]

@@ -134,3 +134,37 @@ def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike
     axes.grid(True, linewidth=0.4, alpha=0.6)
     axes.legend(loc="lower left")
     return _save_png(figure, path)
+
+
+def plot_pav(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+             title: str = "PAV: calibration of the LRs") -> Path:
+    """lir's PAV plot (LRs before vs after optimal monotone recalibration) of natural-log
+    LLRs, drawn by lir on log10 LRs; a well-calibrated system follows the diagonal."""
+    import lir.plotting
+
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    lir.plotting.pav(_lir_llr_data(scores, labels), ax=axes)
+    axes.set_title(title)
+    return _save_png(figure, path)
+
+
+def plot_ece(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
+             title: str = "Empirical cross-entropy") -> Path:
+    """lir's ECE plot of natural-log LLRs: cross-entropy over prior log10 odds for the LRs,
+    the same after PAV, and a system that always says LR = 1."""
+    from lir.plotting.expected_calibration_error import plot_ece as lir_plot_ece
+
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    lir_plot_ece(_lir_llr_data(scores, labels), ax=axes)
+    axes.set_title(title)
+    return _save_png(figure, path)
+
+
+def _lir_llr_data(scores: np.ndarray, labels: np.ndarray):
+    """lir's LLRData (log10 LRs) from natural-log LLRs, after balr's input checks."""
+    from lir.data.models import LLRData
+
+    llrs, is_target = check_scores(scores, labels)
+    return LLRData(features=llrs / LN10, labels=is_target.astype(int))
