@@ -24,10 +24,16 @@ from balr.extractor.model import ModelSettings, SpeakerClassifier  # noqa: E402
 from balr.features import logmel  # noqa: E402
 
 CONFIGS = {
-    "small": dict(settings=dict(front_end="VGG3L", kernel_size=128, heads_number=8,
-                                embedding_size=128), batch=16, steps=4),
-    "seed_default": dict(settings=dict(front_end="VGG4L", kernel_size=1024, heads_number=32,
-                                       embedding_size=400), batch=2, steps=2),
+    "small": dict(
+        settings=dict(front_end="VGG3L", kernel_size=128, heads_number=8, embedding_size=128),
+        batch=16,
+        steps=4,
+    ),
+    "seed_default": dict(
+        settings=dict(front_end="VGG4L", kernel_size=1024, heads_number=32, embedding_size=400),
+        batch=2,
+        steps=2,
+    ),
 }
 WINDOW_FRAMES = 350  # the seed's 3.5 s training windows
 SPEAKERS = 1000
@@ -51,8 +57,12 @@ def training_rate(model: SpeakerClassifier, batch: int, steps: int) -> dict:
     for _ in range(steps):
         step()
     seconds = (time.perf_counter() - start) / steps
-    return {"batch": batch, "window_s": WINDOW_FRAMES / 100, "steps_per_s": round(1 / seconds, 4),
-            "samples_per_s": round(batch / seconds, 2)}
+    return {
+        "batch": batch,
+        "window_s": WINDOW_FRAMES / 100,
+        "steps_per_s": round(1 / seconds, 4),
+        "samples_per_s": round(batch / seconds, 2),
+    }
 
 
 @torch.no_grad()
@@ -80,14 +90,20 @@ def main() -> None:
     for name in args.configs:
         spec = CONFIGS[name]
         model = SpeakerClassifier(ModelSettings(num_spkrs=SPEAKERS, **spec["settings"]))
-        figures = {"parameters": sum(p.numel() for p in model.parameters()),
-                   **spec["settings"], "train": training_rate(model, spec["batch"], spec["steps"]),
-                   "embed": embedding_rtf(model)}
+        figures = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            **spec["settings"],
+            "train": training_rate(model, spec["batch"], spec["steps"]),
+            "embed": embedding_rtf(model),
+        }
         results[name] = figures
-        print(f"{name}: {figures['parameters']:,} parameters; train "
-              f"{figures['train']['steps_per_s']} steps/s (batch {spec['batch']}, 3.5 s windows, "
-              f"{figures['train']['samples_per_s']} samples/s); embedding RTF "
-              f"{figures['embed']['rtf']} (10 s utterance)", flush=True)
+        print(
+            f"{name}: {figures['parameters']:,} parameters; train "
+            f"{figures['train']['steps_per_s']} steps/s (batch {spec['batch']}, 3.5 s windows, "
+            f"{figures['train']['samples_per_s']} samples/s); embedding RTF "
+            f"{figures['embed']['rtf']} (10 s utterance)",
+            flush=True,
+        )
     results["peak_rss_mb"] = round(peak_rss_mb(), 1)
     write_results("dmha", results, args.out)
 

@@ -51,8 +51,10 @@ def main() -> None:
     results["eer"] = metrics["eer"]
     results["min_cllr"] = metrics["min_cllr"]
     results["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print(f"eer {metrics['eer']:.4f}, min_cllr {metrics['min_cllr']:.4f}, "
-          f"peak RSS {results['peak_rss_mb']} MiB")
+    print(
+        f"eer {metrics['eer']:.4f}, min_cllr {metrics['min_cllr']:.4f}, "
+        f"peak RSS {results['peak_rss_mb']} MiB"
+    )
     write_results("evaluation", results, args.out)
 
 

@@ -37,8 +37,10 @@ def main() -> None:
     clients, impostors = make_pairs(segments, args.seed, args.impostors_per_client)
     (args.out / "clients.txt").write_text("".join(f"{a} {b}\n" for a, b in clients))
     (args.out / "impostors.txt").write_text("".join(f"{a} {b}\n" for a, b in impostors))
-    print(f"{len(train)} training speakers; {len(segments)} validation segments of "
-          f"{len(valid)} speakers; {len(clients)} client and {len(impostors)} impostor pairs")
+    print(
+        f"{len(train)} training speakers; {len(segments)} validation segments of "
+        f"{len(valid)} speakers; {len(clients)} client and {len(impostors)} impostor pairs"
+    )
 
 
 def cut_segments(files: list[Path], out: Path, segment_s: float) -> list[tuple[str, str]]:

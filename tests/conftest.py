@@ -14,6 +14,7 @@ VOXCELEB1 = SHARED_DATA / "voxceleb" / "voxceleb1"
 LIBRISPEECH = SHARED_DATA / "librispeech-train-clean-100-1utt"
 EXAMPLES = REPO_ROOT / "examples"
 
+
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     """Tests run on 2 shared cores: one torch thread avoids OpenMP oversubscription."""

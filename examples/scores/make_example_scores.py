@@ -31,12 +31,14 @@ def make_trials(rng: np.random.Generator) -> pd.DataFrame:
     enroll_utt, test_utt = rng.integers(0, 10, n), rng.integers(10, 20, n)
     std = np.sqrt(2.0 * MEAN)
     scores = np.concatenate((rng.normal(MEAN, std, N_TARGET), rng.normal(-MEAN, std, N_NONTARGET)))
-    frame = pd.DataFrame({
-        "enrollment": _ids(enroll_spk, enroll_utt),
-        "test": _ids(test_spk, test_utt),
-        "scores": scores.round(4),
-        "label": (np.arange(n) < N_TARGET).astype(int),
-    })
+    frame = pd.DataFrame(
+        {
+            "enrollment": _ids(enroll_spk, enroll_utt),
+            "test": _ids(test_spk, test_utt),
+            "scores": scores.round(4),
+            "label": (np.arange(n) < N_TARGET).astype(int),
+        }
+    )
     return frame.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
 
 

@@ -59,9 +59,10 @@ def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
     # per speaker too: its own clips score higher on average than other speakers' clips
     for spk in set(speakers):
         rows = np.array(speakers) == spk
-        assert scores[np.ix_(rows, rows)][off_diagonal[np.ix_(rows, rows)]].mean() > scores[
-            np.ix_(rows, ~rows)
-        ].mean()
+        assert (
+            scores[np.ix_(rows, rows)][off_diagonal[np.ix_(rows, rows)]].mean()
+            > scores[np.ix_(rows, ~rows)].mean()
+        )
 
 
 def test_matches_resemblyzer_embed_utterance(ge2e, voxceleb2):

@@ -28,7 +28,7 @@ def test_energy_vad_drops_silence_and_keeps_speech(padded_speech):
     assert len(speech) * 0.8 <= len(kept) <= len(speech) + (2 + 14) * 480
     mask = speech_mask(wave, SR, "energy")
     assert mask[2 * SR + SR // 2 : 3 * SR + SR // 2].all()  # middle of the speech is kept
-    assert not mask[: SR].any() and not mask[-SR:].any()  # first and last second are dropped
+    assert not mask[:SR].any() and not mask[-SR:].any()  # first and last second are dropped
 
 
 def test_webrtc_vad_drops_silence(padded_speech):

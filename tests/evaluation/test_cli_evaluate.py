@@ -41,14 +41,26 @@ def test_label_spellings_tsv_threshold_and_unknown_rows(tmp_path):
     # Accept >= 0.5: targets 0.9, 0.8 accepted and 0.1 missed -> TP 2, FN 1;
     # non-targets 0.7 accepted, 0.2 and 0.3 rejected -> FP 1, TN 2. The -1 and empty rows
     # (unknown speaker) are skipped.
-    table = pd.DataFrame({
-        "llr": [0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 5.0, 6.0],
-        "is_same": ["target", "TRUE", "1", "nontarget", "False", "0", "-1", ""],
-    })
+    table = pd.DataFrame(
+        {
+            "llr": [0.9, 0.8, 0.1, 0.7, 0.2, 0.3, 5.0, 6.0],
+            "is_same": ["target", "TRUE", "1", "nontarget", "False", "0", "-1", ""],
+        }
+    )
     table.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
-    result = invoke(str(tmp_path / "s.tsv"), "--score-column", "llr", "--label-column",
-                    "is_same", "--sep", "\\t", "--threshold", "0.5", "--save-dir",
-                    str(tmp_path / "out"))
+    result = invoke(
+        str(tmp_path / "s.tsv"),
+        "--score-column",
+        "llr",
+        "--label-column",
+        "is_same",
+        "--sep",
+        "\\t",
+        "--threshold",
+        "0.5",
+        "--save-dir",
+        str(tmp_path / "out"),
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert (metrics["n_target"], metrics["n_nontarget"]) == (3, 3)
@@ -60,8 +72,7 @@ def test_default_save_dir_counts_up(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
         assert invoke(str(EXAMPLE_SCORES)).exit_code == 0
-    assert sorted(p.name for p in (tmp_path / "runs" / "evaluate").iterdir()) == [
-        "eval1", "eval2"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "evaluate").iterdir()) == ["eval1", "eval2"]
     assert (tmp_path / "runs" / "evaluate" / "eval2" / "tippett.png").is_file()
 
 

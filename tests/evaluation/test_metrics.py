@@ -114,7 +114,8 @@ def test_cllr_matches_gaussian_theory():
     m, n = 3.0, 40000
     sd = math.sqrt(2 * m)
     expected, _ = integrate.quad(
-        lambda x: norm.pdf(x, m, sd) * np.logaddexp(0, -x) / math.log(2), -40, 40)
+        lambda x: norm.pdf(x, m, sd) * np.logaddexp(0, -x) / math.log(2), -40, 40
+    )
     rng = np.random.default_rng(3)
     scores, labels = trials(list(rng.normal(m, sd, n)), list(rng.normal(-m, sd, n)))
     assert cllr(scores, labels) == pytest.approx(expected, abs=0.01)
@@ -141,8 +142,9 @@ def test_min_cllr_unequal_priors_by_hand():
     # ln(1/2); prior odds 1/3, so LLR = ln(1/2) - ln(1/3) = ln(3/2); the lowest block -> -inf.
     # Target cost log2(1 + 2/3) = log2(5/3); non-targets 0, log2(5/2), log2(5/2).
     scores, labels = trials([1], [0, 2, 3])
-    np.testing.assert_allclose(pav_llrs(scores, labels), [math.log(1.5), -np.inf] + [
-        math.log(1.5)] * 2)
+    np.testing.assert_allclose(
+        pav_llrs(scores, labels), [math.log(1.5), -np.inf] + [math.log(1.5)] * 2
+    )
     expected = (math.log2(5 / 3) + 2 * math.log2(5 / 2) / 3) / 2  # 0.80913
     assert min_cllr(scores, labels) == pytest.approx(expected)
 
@@ -253,9 +255,28 @@ def test_compute_metrics_keys_types_and_values():
     scores, labels = trials([1, 3, 5, 7], [0, 2, 4, 6])
     metrics = compute_metrics(scores, labels.astype(bool))
     assert list(metrics) == [
-        "eer", "eer_threshold", "cllr", "min_cllr", "min_dcf_0.01", "min_dcf_0.05",
-        "act_dcf_0.01", "act_dcf_0.05", "threshold", "tp", "tn", "fp", "fn", "far", "frr",
-        "precision", "recall", "f_score", "mcc", "n_target", "n_nontarget"]
+        "eer",
+        "eer_threshold",
+        "cllr",
+        "min_cllr",
+        "min_dcf_0.01",
+        "min_dcf_0.05",
+        "act_dcf_0.01",
+        "act_dcf_0.05",
+        "threshold",
+        "tp",
+        "tn",
+        "fp",
+        "fn",
+        "far",
+        "frr",
+        "precision",
+        "recall",
+        "f_score",
+        "mcc",
+        "n_target",
+        "n_nontarget",
+    ]
     assert all(type(v) in (int, float) for v in metrics.values())
     json.dumps(metrics)
     # At the EER threshold 4: TP 2 (5, 7), FN 2, FP 2 (4, 6), TN 2; MCC (4 - 4) / 16 = 0.

@@ -47,8 +47,9 @@ def test_seed_item_finds_flac_when_no_wav(tmp_path):
 
 
 def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, librispeech, caplog):
-    good = data.audio_item("good", librispeech / "103-1240-0000.flac", features_dir=tmp_path,
-                           root=librispeech)
+    good = data.audio_item(
+        "good", librispeech / "103-1240-0000.flac", features_dir=tmp_path, root=librispeech
+    )
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"not audio at all")
     bad = data.audio_item("bad", broken)

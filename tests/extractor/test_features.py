@@ -25,7 +25,7 @@ def numpy_log_mel(wave: np.ndarray) -> np.ndarray:
 
 
 def test_log_mel_matches_numpy_recipe_on_real_speech(librispeech):
-    wave = load_audio(librispeech / "103-1240-0000.flac", 16000)[:16000 * 3]
+    wave = load_audio(librispeech / "103-1240-0000.flac", 16000)[: 16000 * 3]
     ours = logmel.log_mel(wave).numpy()
     assert ours.shape == (16000 * 3 // 160 + 1, 80)  # 301 frames for 3 s
     reference = numpy_log_mel(wave)

@@ -11,8 +11,14 @@ from balr.extractor.pooling import DoubleMHAPooling
 
 
 def small_settings(front_end: str, pooling: str, **kw) -> ModelSettings:
-    values = dict(front_end=front_end, pooling_method=pooling, kernel_size=16,
-                  embedding_size=12, heads_number=4, num_spkrs=5)
+    values = dict(
+        front_end=front_end,
+        pooling_method=pooling,
+        kernel_size=16,
+        embedding_size=12,
+        heads_number=4,
+        num_spkrs=5,
+    )
     values.update(kw)
     return ModelSettings(**values)
 

@@ -43,11 +43,21 @@ def write_seed_lists(root):
 
 
 def tiny_config(root, **kw) -> ExtractorTrainConfig:
-    values = dict(train_labels_path=str(root / "train.ndx"), train_data_dir=str(root),
-                  valid_clients=str(root / "clients.ndx"),
-                  valid_impostors=str(root / "impostors.ndx"), valid_data_dir=str(root),
-                  window_size=0.5, batch_size=4, gradientAccumulation=1, num_workers=0,
-                  validate_every=1, print_every=1, learning_rate=1e-3, **TINY)
+    values = dict(
+        train_labels_path=str(root / "train.ndx"),
+        train_data_dir=str(root),
+        valid_clients=str(root / "clients.ndx"),
+        valid_impostors=str(root / "impostors.ndx"),
+        valid_data_dir=str(root),
+        window_size=0.5,
+        batch_size=4,
+        gradientAccumulation=1,
+        num_workers=0,
+        validate_every=1,
+        print_every=1,
+        learning_rate=1e-3,
+        **TINY,
+    )
     values.update(kw)
     return ExtractorTrainConfig(**values)
 
@@ -59,8 +69,9 @@ def test_checkpoint_round_trip(tmp_path):
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     model(torch.randn(2, 40, 80), torch.tensor([0, 2])).sum().backward()
     optimizer.step()
-    save_checkpoint(tmp_path / "best.pt", model, optimizer, settings.to_dict(), epoch=3, step=17,
-                    best_eer=0.25)
+    save_checkpoint(
+        tmp_path / "best.pt", model, optimizer, settings.to_dict(), epoch=3, step=17, best_eer=0.25
+    )
     payload = load_checkpoint(tmp_path / "best.pt")
     assert (payload["epoch"], payload["step"], payload["state"]["best_eer"]) == (3, 17, 0.25)
     assert payload["settings"] == settings.to_dict()
@@ -95,8 +106,7 @@ def test_training_saves_best_and_resumes_from_last(tmp_path):
     assert summary["steps"] == 2 and len(summary["validations"]) == 2
     last = load_checkpoint(out / "last.pt")
     assert last["step"] == 2 and (out / "best.pt").is_file()
-    resumed = Trainer(tiny_config(tmp_path, max_steps=4, out_dir=str(out), requeue=True),
-                      data, out)
+    resumed = Trainer(tiny_config(tmp_path, max_steps=4, out_dir=str(out), requeue=True), data, out)
     assert (resumed.step, resumed.epoch) == (2, last["epoch"])
     for name, tensor in last["model"].items():
         torch.testing.assert_close(resumed.model.state_dict()[name], tensor)
@@ -121,8 +131,9 @@ def test_validation_embeds_in_eval_mode_and_restores_training_mode(tmp_path):
 
 def test_learning_rate_halves_and_training_stops_early(tmp_path):
     write_seed_lists(tmp_path)
-    cfg = tiny_config(tmp_path, max_steps=50, lr_patience=2, early_stopping=3,
-                      out_dir=str(tmp_path / "run"))
+    cfg = tiny_config(
+        tmp_path, max_steps=50, lr_patience=2, early_stopping=3, out_dir=str(tmp_path / "run")
+    )
     trainer = Trainer(cfg, prepare_data(cfg), tmp_path / "run")
     trainer.best_eer = -1.0  # nothing can improve on it: every validation is a miss
     summary = trainer.fit()
@@ -140,8 +151,9 @@ def test_dataset_csv_input_with_generated_pairs(tmp_path, librispeech):
             sf.write(tmp_path / f"{name}.wav", wave[k * 16000 : (k + 1) * 16000], rate)
             rows.append(f"{name},{name}.wav,{f.stem.split('-')[0]}")
     (tmp_path / "set.csv").write_text("\n".join(rows) + "\n")
-    cfg = ExtractorTrainConfig(train_csv=str(tmp_path / "set.csv"),
-                               valid_csv=str(tmp_path / "set.csv"))
+    cfg = ExtractorTrainConfig(
+        train_csv=str(tmp_path / "set.csv"), valid_csv=str(tmp_path / "set.csv")
+    )
     data = prepare_data(cfg)
     assert data.num_speakers == 3 and sorted(i.label for i in data.train) == [0, 0, 1, 1, 2, 2]
     assert int(data.pair_labels.sum()) == 3 and len(data.pair_labels) == 6
@@ -151,8 +163,9 @@ def test_dataset_csv_input_with_generated_pairs(tmp_path, librispeech):
 def tiny_checkpoint(tmp_path):
     torch.manual_seed(0)
     settings = ModelSettings(num_spkrs=3, pooling_method="DoubleMHA", **TINY)
-    save_checkpoint(tmp_path / "best.pt", SpeakerClassifier(settings).eval(), None,
-                    settings.to_dict(), 0, 0)
+    save_checkpoint(
+        tmp_path / "best.pt", SpeakerClassifier(settings).eval(), None, settings.to_dict(), 0, 0
+    )
     return tmp_path / "best.pt"
 
 
@@ -163,22 +176,34 @@ def test_cli_embed_attention_and_embedding_model(tmp_path, tiny_checkpoint, libr
 
     audio = librispeech / "1034-121119-0000.flac"
     runner = CliRunner()
-    result = runner.invoke(app, ["extractor", "embed", "--audio", str(audio),
-                                 "--checkpoint", str(tiny_checkpoint)])
+    result = runner.invoke(
+        app, ["extractor", "embed", "--audio", str(audio), "--checkpoint", str(tiny_checkpoint)]
+    )
     assert result.exit_code == 0, result.output
     printed = np.array(result.output.split(), dtype=np.float32)
     expected = embed_file(load_extractor(tiny_checkpoint)[0], audio)
     np.testing.assert_allclose(printed, expected, atol=1e-5)
     png = tmp_path / "att.png"
-    result = runner.invoke(app, ["extractor", "attention", str(audio), "--checkpoint",
-                                 str(tiny_checkpoint), "--out", str(png)])
+    result = runner.invoke(
+        app,
+        [
+            "extractor",
+            "attention",
+            str(audio),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     import matplotlib.image
 
     image = matplotlib.image.imread(png)
     assert image.ndim == 3 and image.shape[0] > 300 and image.std() > 0.05
-    model = build_embedding_model(type("Cfg", (), {"name": "doublemha",
-                                                   "checkpoint_path": str(tiny_checkpoint)})())
+    model = build_embedding_model(
+        type("Cfg", (), {"name": "doublemha", "checkpoint_path": str(tiny_checkpoint)})()
+    )
     from balr.audio import load_audio
 
     wave = torch.from_numpy(load_audio(audio))
@@ -192,8 +217,18 @@ def test_cli_embed_attention_and_embedding_model(tmp_path, tiny_checkpoint, libr
 def test_seed_style_arguments_become_overrides():
     from balr.cli.extractor import seed_style_overrides
 
-    args = ["--train_data_dir", "feats", "--annealing", "--window_size=2.0", "batch_size=8",
-            "--randomSlicing"]
-    assert seed_style_overrides(args) == ["train_data_dir=feats", "annealing=true",
-                                          "window_size=2.0", "batch_size=8",
-                                          "randomSlicing=true"]
+    args = [
+        "--train_data_dir",
+        "feats",
+        "--annealing",
+        "--window_size=2.0",
+        "batch_size=8",
+        "--randomSlicing",
+    ]
+    assert seed_style_overrides(args) == [
+        "train_data_dir=feats",
+        "annealing=true",
+        "window_size=2.0",
+        "batch_size=8",
+        "randomSlicing=true",
+    ]

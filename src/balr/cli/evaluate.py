@@ -54,11 +54,14 @@ def _read_table(path: Path, columns: list[str], sep: str) -> pd.DataFrame:
         header = pd.read_csv(path, sep=sep, nrows=0).columns
         missing = [c for c in columns if c not in header]
         if missing:
-            raise DataError(f"{path}: no column {', '.join(missing)} "
-                            f"(columns: {', '.join(map(str, header))}); see --score-column, "
-                            f"--label-column and --sep")
-        return pd.read_csv(path, sep=sep, usecols=columns, dtype={columns[1]: str},
-                           keep_default_na=False)
+            raise DataError(
+                f"{path}: no column {', '.join(missing)} "
+                f"(columns: {', '.join(map(str, header))}); see --score-column, "
+                f"--label-column and --sep"
+            )
+        return pd.read_csv(
+            path, sep=sep, usecols=columns, dtype={columns[1]: str}, keep_default_na=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
 
@@ -72,8 +75,10 @@ def parse_labels(values: pd.Series, path: Path) -> np.ndarray:
     bad = ~text.isin(TARGET_LABELS | NONTARGET_LABELS | UNKNOWN_LABELS).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: line {row + 2}: label {values.iloc[row]!r} is not "
-                        f"1/0, true/false or target/nontarget")
+        raise DataError(
+            f"{path}: line {row + 2}: label {values.iloc[row]!r} is not "
+            f"1/0, true/false or target/nontarget"
+        )
     return labels
 
 
@@ -83,21 +88,25 @@ def parse_scores(values: pd.Series, path: Path) -> np.ndarray:
     bad = np.isnan(scores)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: line {row + 2}: score {values.iloc[row]!r} is not a number "
-                        f"({int(bad.sum())} such rows)")
+        raise DataError(
+            f"{path}: line {row + 2}: score {values.iloc[row]!r} is not a number "
+            f"({int(bad.sum())} such rows)"
+        )
     return scores
 
 
-def read_scores(path: Path, score_column: str, label_column: str,
-                sep: str) -> tuple[np.ndarray, np.ndarray]:
+def read_scores(
+    path: Path, score_column: str, label_column: str, sep: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Scores and 1/0 labels of a CSV; rows with an unknown label are reported and skipped."""
     table = _read_table(path, [score_column, label_column], sep)
     labels = parse_labels(table[label_column], path)
     scores = parse_scores(table[score_column], path)
     known = labels >= 0
     if not known.all():
-        log.warning("%s: skipped %d rows without a target/non-target label",
-                    path, int((~known).sum()))
+        log.warning(
+            "%s: skipped %d rows without a target/non-target label", path, int((~known).sum())
+        )
     return scores[known], labels[known]
 
 
@@ -121,12 +130,15 @@ def evaluate(
     scores_csv: Path = typer.Argument(..., help="CSV with a score column and a label column."),
     score_column: str = typer.Option("scores", help="Column holding the scores (LLRs)."),
     label_column: str = typer.Option(
-        "label", help="Column holding 1/0, true/false or target/nontarget."),
+        "label", help="Column holding 1/0, true/false or target/nontarget."
+    ),
     sep: str = typer.Option(",", help="Column separator of the CSV (use '\\t' for TSV)."),
     save_dir: Path | None = typer.Option(
-        None, help="Output folder [default: runs/evaluate/evalN]."),
+        None, help="Output folder [default: runs/evaluate/evalN]."
+    ),
     threshold: float | None = typer.Option(
-        None, help="Threshold of the detection statistics [default: the EER threshold]."),
+        None, help="Threshold of the detection statistics [default: the EER threshold]."
+    ),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides (none apply)."),
 ) -> None:
     """EER, Cllr, minCllr, minDCF, actDCF and detection statistics; DET, Tippett, PAV, ECE plots."""

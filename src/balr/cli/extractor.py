@@ -21,7 +21,8 @@ CONFIG_NAME = "extractor_train"
 LIST_SUFFIXES = (".lst", ".list", ".txt", ".ndx")
 
 extractor_app = typer.Typer(
-    name="extractor", no_args_is_help=True,
+    name="extractor",
+    no_args_is_help=True,
     help="DoubleMHA speaker-embedding extractor: features, train, embed, attention.",
 )
 
@@ -58,8 +59,11 @@ def _feature_items(source: Path, data_dir: Path | None, out_dir: Path | None):
 
     ds = AudioDataset.from_path(source)
     root = source.parent if source.is_file() else source
-    return [audio_item(it.id, Path(it.audio), -1, out_dir, root)
-            for it in ds.items if it.audio is not None]
+    return [
+        audio_item(it.id, Path(it.audio), -1, out_dir, root)
+        for it in ds.items
+        if it.audio is not None
+    ]
 
 
 @extractor_app.command("features")
@@ -76,8 +80,10 @@ def features(
     if not items:
         raise DataError(f"{source}: no audio items")
     counts = precompute_features(items, force)
-    typer.echo(f"features: {counts['written']} written, {counts['existing']} existing, "
-               f"{counts['failed']} failed")
+    typer.echo(
+        f"features: {counts['written']} written, {counts['existing']} existing, "
+        f"{counts['failed']} failed"
+    )
 
 
 @extractor_app.command(
@@ -102,9 +108,11 @@ def train(
     data = prepare_data(cfg)
     if distributed.is_main_process():
         save_config(asdict(cfg), out_dir / "config.yaml")
-        typer.echo(f"training on {len(data.train)} recordings of {data.num_speakers} speakers; "
-                   f"validating on {len(data.pair_labels)} pairs ({int(data.pair_labels.sum())} "
-                   f"same-speaker) of {len(data.valid)} recordings; output {out_dir}")
+        typer.echo(
+            f"training on {len(data.train)} recordings of {data.num_speakers} speakers; "
+            f"validating on {len(data.pair_labels)} pairs ({int(data.pair_labels.sum())} "
+            f"same-speaker) of {len(data.valid)} recordings; output {out_dir}"
+        )
     summary = Trainer(cfg, data, out_dir).fit()
     if distributed.is_main_process():
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
@@ -114,7 +122,7 @@ def _shared_run_dir() -> Path:
     """`runs/extractorN`, chosen by rank 0 and shared with every torchrun process."""
     from balr import distributed
 
-    number = torch.tensor([int(next_run_dir("runs", "extractor").name[len("extractor"):])])
+    number = torch.tensor([int(next_run_dir("runs", "extractor").name[len("extractor") :])])
     if distributed.world_size() > 1 and torch.distributed.is_initialized():
         torch.distributed.broadcast(number, src=0)
     return Path("runs") / f"extractor{int(number.item())}"
@@ -147,8 +155,9 @@ def attention(
     feats, time_weights, head_weights = file_alignment(model, audio)
     plot_attention(feats, time_weights, head_weights, out, title=f"{audio.name}: attention")
     top = np.argsort(-head_weights)[:3]
-    typer.echo(f"wrote {out}; heaviest heads: "
-               + ", ".join(f"{h} ({head_weights[h]:.2f})" for h in top))
+    typer.echo(
+        f"wrote {out}; heaviest heads: " + ", ".join(f"{h} ({head_weights[h]:.2f})" for h in top)
+    )
 
 
 def register(app: typer.Typer) -> None:

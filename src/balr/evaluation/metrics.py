@@ -27,14 +27,18 @@ def check_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     if scores.shape != labels.shape:
         raise DataError(f"{scores.size} scores but {labels.size} labels")
     if np.isnan(scores).any():
-        raise DataError(f"{int(np.isnan(scores).sum())} scores are NaN (first at index "
-                        f"{int(np.flatnonzero(np.isnan(scores))[0])})")
+        raise DataError(
+            f"{int(np.isnan(scores).sum())} scores are NaN (first at index "
+            f"{int(np.flatnonzero(np.isnan(scores))[0])})"
+        )
     if labels.dtype != np.bool_:
         bad = ~np.isin(labels, (0, 1))
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
-            raise DataError(f"labels must be 1 (target) or 0 (non-target); index {first} has "
-                            f"{labels[first].item()!r} (drop unknown-speaker trials, -1, first)")
+            raise DataError(
+                f"labels must be 1 (target) or 0 (non-target); index {first} has "
+                f"{labels[first].item()!r} (drop unknown-speaker trials, -1, first)"
+            )
     is_target = labels.astype(bool)
     if not is_target.any():
         raise DataError(f"no target trials among {labels.size} trials (need labels 1 and 0)")
@@ -147,14 +151,16 @@ def _normaliser(p_target: float, c_miss: float, c_fa: float) -> float:
     return min(p_target * c_miss, (1.0 - p_target) * c_fa)
 
 
-def min_dcf(scores: np.ndarray, labels: np.ndarray, p_target: float,
-            c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+def min_dcf(
+    scores: np.ndarray, labels: np.ndarray, p_target: float, c_miss: float = 1.0, c_fa: float = 1.0
+) -> float:
     """Normalised detection cost at the best threshold (accept-all and reject-all included)."""
     return min_dcf_from_sweep(score_sweep(scores, labels), p_target, c_miss, c_fa)
 
 
-def min_dcf_from_sweep(sweep: ScoreSweep, p_target: float,
-                       c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+def min_dcf_from_sweep(
+    sweep: ScoreSweep, p_target: float, c_miss: float = 1.0, c_fa: float = 1.0
+) -> float:
     """minDCF from a precomputed sweep (see `min_dcf`)."""
     cost = p_target * c_miss * sweep.frr + (1.0 - p_target) * c_fa * sweep.far
     return float(cost.min() / _normaliser(p_target, c_miss, c_fa))
@@ -165,8 +171,9 @@ def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> 
     return float(np.log((1.0 - p_target) * c_fa / (p_target * c_miss)))
 
 
-def act_dcf(scores: np.ndarray, labels: np.ndarray, p_target: float,
-            c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+def act_dcf(
+    scores: np.ndarray, labels: np.ndarray, p_target: float, c_miss: float = 1.0, c_fa: float = 1.0
+) -> float:
     """Normalised detection cost when scores, read as natural-log LLRs, decide at the Bayes
     threshold (accept when llr >= threshold); can exceed 1 for a badly calibrated system."""
     llrs, is_target = check_scores(scores, labels)
@@ -201,7 +208,10 @@ def detection_stats(scores: np.ndarray, labels: np.ndarray, threshold: float) ->
     mcc_denominator = float(np.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
     return {
         "threshold": float(threshold),
-        "tp": tp, "tn": tn, "fp": fp, "fn": fn,
+        "tp": tp,
+        "tn": tn,
+        "fp": fp,
+        "fn": fn,
         "far": _ratio(fp, fp + tn),
         "frr": _ratio(fn, fn + tp),
         "precision": precision,
@@ -211,8 +221,7 @@ def detection_stats(scores: np.ndarray, labels: np.ndarray, threshold: float) ->
     }
 
 
-def compute_metrics(scores: np.ndarray, labels: np.ndarray,
-                    threshold: float | None = None) -> dict:
+def compute_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float | None = None) -> dict:
     """All metrics as a flat JSON-serialisable dict (Python floats and ints).
 
     Detection statistics are taken at `threshold`, or at the EER threshold when it is None.

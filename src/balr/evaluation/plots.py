@@ -55,8 +55,9 @@ def _det_limits(frr: np.ndarray, far: np.ndarray, eer_value: float) -> tuple[flo
     return low, 0.5 if eer_value <= 0.3 else 0.99
 
 
-def plot_det(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-             title: str = "DET curve") -> Path:
+def plot_det(
+    scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str = "DET curve"
+) -> Path:
     """Detection error trade-off curve (miss vs false-alarm rate on normal-deviate axes),
     with the EER point marked; written as a PNG at `path`."""
     sweep = score_sweep(scores, labels)
@@ -98,9 +99,14 @@ def _tippett_curve(log10_lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values[ranks], (n - ranks) / n
 
 
-def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-                 title: str = "Tippett plot", mark: float | None = None,
-                 mark_label: str = "this comparison") -> Path:
+def plot_tippett(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    title: str = "Tippett plot",
+    mark: float | None = None,
+    mark_label: str = "this comparison",
+) -> Path:
     """Tippett plot: proportion of target and non-target LRs >= x against x = log10(LR),
     reading scores as natural-log LLRs; written as a PNG at `path`. `mark` (a natural-log
     LLR) draws a vertical line, e.g. where a case's LR falls among the reference LRs."""
@@ -116,16 +122,22 @@ def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike
 
     figure = _new_figure()
     axes = figure.add_subplot()
-    for mask, name, color in ((is_target, "target", "tab:blue"),
-                              (~is_target, "non-target", "tab:red")):
+    for mask, name, color in (
+        (is_target, "target", "tab:blue"),
+        (~is_target, "non-target", "tab:red"),
+    ):
         x, y = _tippett_curve(log10_lrs[mask])
         x = np.concatenate(([low], x, [high]))
         y = np.concatenate(([1.0], y, [0.0]))
         axes.step(x, y, where="pre", color=color, label=f"{name} ({int(mask.sum())})")
     axes.axvline(0.0, color="grey", linestyle=":", linewidth=0.8)
     if mark is not None:
-        axes.axvline(float(np.clip(mark / LN10, low, high)), color="black", linewidth=1.6,
-                     label=f"{mark_label} (log10 LR = {mark / LN10:.2f})")
+        axes.axvline(
+            float(np.clip(mark / LN10, low, high)),
+            color="black",
+            linewidth=1.6,
+            label=f"{mark_label} (log10 LR = {mark / LN10:.2f})",
+        )
     axes.set_xlim(low, high)
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel("log10(LR)")
@@ -136,8 +148,12 @@ def plot_tippett(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike
     return _save_png(figure, path)
 
 
-def plot_pav(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-             title: str = "PAV: calibration of the LRs") -> Path:
+def plot_pav(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    title: str = "PAV: calibration of the LRs",
+) -> Path:
     """lir's PAV plot (LRs before vs after optimal monotone recalibration) of natural-log
     LLRs, drawn by lir on log10 LRs; a well-calibrated system follows the diagonal."""
     import lir.plotting
@@ -149,8 +165,12 @@ def plot_pav(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
     return _save_png(figure, path)
 
 
-def plot_ece(scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike,
-             title: str = "Empirical cross-entropy") -> Path:
+def plot_ece(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    path: str | os.PathLike,
+    title: str = "Empirical cross-entropy",
+) -> Path:
     """lir's ECE plot of natural-log LLRs: cross-entropy over prior log10 odds for the LRs,
     the same after PAV, and a system that always says LR = 1."""
     from lir.plotting.expected_calibration_error import plot_ece as lir_plot_ece

@@ -110,8 +110,9 @@ def usable_items(items: Sequence[FeatureItem]) -> list[FeatureItem]:
     kept = [it for it in items if it.features_path.is_file() or it.audio_path is not None]
     for item in items:
         if not (item.features_path.is_file() or item.audio_path is not None):
-            log.warning("skipping %s: neither %s nor its audio exists", item.name,
-                        item.features_path)
+            log.warning(
+                "skipping %s: neither %s nor its audio exists", item.name, item.features_path
+            )
     return kept
 
 
@@ -168,8 +169,9 @@ class WindowDataset(torch.utils.data.Dataset):
     copies of one generator would give every worker the same window offsets.
     """
 
-    def __init__(self, items: Sequence[FeatureItem], loader: FeatureLoader, window_size: float,
-                 seed: int = 0):
+    def __init__(
+        self, items: Sequence[FeatureItem], loader: FeatureLoader, window_size: float, seed: int = 0
+    ):
         self.items = list(items)
         self.loader = loader
         self.frames = int(round(window_size * FRAMES_PER_SECOND))

@@ -88,18 +88,25 @@ class SpeakerClassifier(nn.Module):
         self.settings = settings
         self.front_end = build_front_end(settings.front_end, settings.kernel_size, settings.n_mels)
         self.pooling = build_pooling(
-            settings.pooling_method, self.front_end.output_dim,
-            settings.heads_number, settings.mask_prob,
+            settings.pooling_method,
+            self.front_end.output_dim,
+            settings.heads_number,
+            settings.mask_prob,
         )
         size = settings.embedding_size
         self.embedding_head = nn.Sequential(
-            nn.Linear(self.pooling.output_dim, size), nn.ReLU(),
-            nn.Linear(size, size), nn.ReLU(),
+            nn.Linear(self.pooling.output_dim, size),
+            nn.ReLU(),
+            nn.Linear(size, size),
+            nn.ReLU(),
             nn.BatchNorm1d(size),
         )
         self.classifier_layer = nn.Linear(size, size)
         self.prediction_layer = AMSoftmax(
-            size, settings.num_spkrs, settings.scalingFactor, settings.marginFactor,
+            size,
+            settings.num_spkrs,
+            settings.scalingFactor,
+            settings.marginFactor,
             settings.annealing,
         )
 

@@ -31,13 +31,21 @@ def plot_attention(
     centres = (np.arange(frames) + 0.5) * duration / frames
     overall = time_weights @ head_weights
     fig, axes = plt.subplots(
-        2, 2, figsize=(12, 7), sharex="col",
+        2,
+        2,
+        figsize=(12, 7),
+        sharex="col",
         gridspec_kw={"width_ratios": [6, 1], "height_ratios": [1, 1.4]},
     )
     spec_ax, heat_ax, bar_ax = axes[0, 0], axes[1, 0], axes[1, 1]
     axes[0, 1].axis("off")
-    spec_ax.imshow(feats.T, origin="lower", aspect="auto", cmap="magma",
-                   extent=(0, duration, 0, feats.shape[1]))
+    spec_ax.imshow(
+        feats.T,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, duration, 0, feats.shape[1]),
+    )
     spec_ax.set_ylabel("mel band")
     line_ax = spec_ax.twinx()
     line_ax.plot(centres, overall, color="cyan", linewidth=1.5, label="head-weighted attention")
@@ -45,12 +53,24 @@ def plot_attention(
     line_ax.set_ylabel("attention")
     line_ax.legend(loc="upper right", fontsize=8)
     spec_ax.set_title(title or "DoubleMHA attention")
-    image = heat_ax.imshow(time_weights.T, origin="lower", aspect="auto", cmap="viridis",
-                           extent=(0, duration, -0.5, heads - 0.5), interpolation="nearest")
+    image = heat_ax.imshow(
+        time_weights.T,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        extent=(0, duration, -0.5, heads - 0.5),
+        interpolation="nearest",
+    )
     heat_ax.set_xlabel("time (s)")
     heat_ax.set_ylabel("head")
-    fig.colorbar(image, ax=heat_ax, location="bottom", fraction=0.05, pad=0.15,
-                 label="attention over time (per head, sums to 1)")
+    fig.colorbar(
+        image,
+        ax=heat_ax,
+        location="bottom",
+        fraction=0.05,
+        pad=0.15,
+        label="attention over time (per head, sums to 1)",
+    )
     bar_ax.barh(np.arange(heads), head_weights, color="tab:orange")
     bar_ax.set_ylim(-0.5, heads - 0.5)
     bar_ax.set_xlabel("head weight")

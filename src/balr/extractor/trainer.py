@@ -180,8 +180,9 @@ def _csv_pairs(cfg: ExtractorTrainConfig):
     rows = list(zip(trials.enrollment, trials.test, strict=True))
     unknown = [ids for pair in rows for ids in pair if len(ids) != 1 or ids[0] not in index]
     if unknown:
-        raise DataError(f"{cfg.valid_trials}: id cell {','.join(unknown[0])} is not one id of "
-                        f"{cfg.valid_csv}")
+        raise DataError(
+            f"{cfg.valid_trials}: id cell {','.join(unknown[0])} is not one id of {cfg.valid_csv}"
+        )
     a = np.array([index[e[0]] for e, _ in rows])
     b = np.array([index[t[0]] for _, t in rows])
     labels = (np.asarray(speakers)[a] == np.asarray(speakers)[b]).astype(np.int8)
@@ -275,27 +276,41 @@ class Trainer:
         self.epoch, self.step = payload["epoch"], payload["step"]
         state = payload["state"]
         self.best_eer, self.stopping = state.get("best_eer", math.inf), state.get("stopping", 0)
-        self._say(f"resumed from {path}: epoch {self.epoch}, step {self.step}, "
-                  f"best EER {100 * self.best_eer:.2f}%")
+        self._say(
+            f"resumed from {path}: epoch {self.epoch}, step {self.step}, "
+            f"best EER {100 * self.best_eer:.2f}%"
+        )
 
     def _say(self, text: str) -> None:
         if self.main:
             tqdm.write(text)
 
     def _data_loader(self) -> DataLoader:
-        dataset = WindowDataset(self.data.train, self.loader, self.cfg.window_size,
-                                self.cfg.seed + distributed.rank())
+        dataset = WindowDataset(
+            self.data.train, self.loader, self.cfg.window_size, self.cfg.seed + distributed.rank()
+        )
         sampler = DistributedSampler(dataset, seed=self.cfg.seed) if self.distributed else None
-        return DataLoader(dataset, batch_size=self.cfg.batch_size, shuffle=sampler is None,
-                          sampler=sampler, num_workers=self.cfg.num_workers, drop_last=False,
-                          persistent_workers=self.cfg.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=self.cfg.num_workers,
+            drop_last=False,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
 
     def fit(self) -> dict:
         """Train until max_epochs, max_steps or early stopping; returns a summary."""
         torch.manual_seed(self.cfg.seed)
         loader = self._data_loader()
-        bar = tqdm(total=self.cfg.max_steps or None, initial=self.step, disable=not self.main,
-                   desc="train", unit="step")
+        bar = tqdm(
+            total=self.cfg.max_steps or None,
+            initial=self.step,
+            disable=not self.main,
+            desc="train",
+            unit="step",
+        )
         start, done = time.time(), False
         if self.cfg.validate_at_start and self.step == 0:
             self._validate()
@@ -308,8 +323,13 @@ class Trainer:
         if self.validated_step != self.step:
             self._validate()
         self._save(LAST_NAME)
-        summary = {"best_eer": self.best_eer, "steps": self.step, "epochs": self.epoch,
-                   "seconds": round(time.time() - start, 1), "validations": self.history}
+        summary = {
+            "best_eer": self.best_eer,
+            "steps": self.step,
+            "epochs": self.epoch,
+            "seconds": round(time.time() - start, 1),
+            "validations": self.history,
+        }
         self._say(f"finished: {self.step} steps, best validation EER {100 * self.best_eer:.2f}%")
         if self.writer:
             self.writer.close()
@@ -350,8 +370,9 @@ class Trainer:
             self.writer.add_scalar("train/loss", loss, self.step)
             self.writer.add_scalar("train/lr", lr, self.step)
             if self.cfg.annealing:
-                self.writer.add_scalar("train/annealed_factor", annealed_factor(self.step),
-                                       self.step)
+                self.writer.add_scalar(
+                    "train/annealed_factor", annealed_factor(self.step), self.step
+                )
 
     def _validate(self) -> bool:
         """EER on the pairs (main process), checkpoints, LR halving; True to stop early."""
@@ -372,8 +393,10 @@ class Trainer:
         self.best_eer = min(eer, self.best_eer)
         self.stopping = 0 if improved else self.stopping + 1
         self.history.append({"step": self.step, "epoch": self.epoch, "eer": eer})
-        self._say(f"validation epoch {self.epoch} step {self.step}: EER {100 * eer:.2f}% "
-                  f"(best {100 * self.best_eer:.2f}%{', saved best' if improved else ''})")
+        self._say(
+            f"validation epoch {self.epoch} step {self.step}: EER {100 * eer:.2f}% "
+            f"(best {100 * self.best_eer:.2f}%{', saved best' if improved else ''})"
+        )
         if self.writer:
             self.writer.add_scalar("valid/eer", eer, self.step)
         if improved:
@@ -381,8 +404,10 @@ class Trainer:
         if not improved and self.stopping % self.cfg.lr_patience == 0:
             for group in self.optimizer.param_groups:
                 group["lr"] *= 0.5
-            self._say(f"no improvement in {self.stopping} validations: lr halved to "
-                      f"{self.optimizer.param_groups[0]['lr']:.2e}")
+            self._say(
+                f"no improvement in {self.stopping} validations: lr halved to "
+                f"{self.optimizer.param_groups[0]['lr']:.2e}"
+            )
         self._save(LAST_NAME)
         stop = self.cfg.early_stopping > 0 and self.stopping >= self.cfg.early_stopping
         if stop:
@@ -391,6 +416,13 @@ class Trainer:
 
     def _save(self, name: str) -> None:
         if self.main:
-            save_checkpoint(self.out_dir / name, self.model, self.optimizer, self.settings,
-                            self.epoch, self.step, best_eer=self.best_eer,
-                            stopping=self.stopping)
+            save_checkpoint(
+                self.out_dir / name,
+                self.model,
+                self.optimizer,
+                self.settings,
+                self.epoch,
+                self.step,
+                best_eer=self.best_eer,
+                stopping=self.stopping,
+            )

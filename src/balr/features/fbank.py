@@ -120,7 +120,7 @@ def mean_normalize(
         feats = feats[None]
     count = feats.shape[1]
     frames = frames if frames is not None else torch.full((feats.shape[0],), count)
-    mask = (torch.arange(count, device=feats.device)[None] < frames.to(feats.device)[:, None])
+    mask = torch.arange(count, device=feats.device)[None] < frames.to(feats.device)[:, None]
     mask = mask[..., None].to(feats.dtype)
     n = torch.clamp(frames.to(feats.device), min=1).to(feats.dtype)[:, None, None]
     mean = (feats * mask).sum(dim=1, keepdim=True) / n

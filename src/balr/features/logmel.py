@@ -61,8 +61,14 @@ def log_mel(
         x = x * (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])
     window = torch.hamming_window(WIN_LENGTH, periodic=True, dtype=torch.float32, device=x.device)
     spec = torch.stft(
-        x, N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH, window=window,
-        center=True, pad_mode="constant", return_complex=True,
+        x,
+        N_FFT,
+        hop_length=HOP_LENGTH,
+        win_length=WIN_LENGTH,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
     ).abs()
     mel = torch.matmul(mel_filterbank(sample_rate, N_FFT, n_mels).to(x.device), spec)
     feats = torch.log(torch.clamp(mel, min=1.0)).transpose(1, 2)
