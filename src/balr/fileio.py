@@ -52,12 +52,6 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `target` atomically."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-
-
 def next_run_dir(base: str | os.PathLike, prefix: str = "train") -> Path:
     """Return `base/prefixN` with the smallest N >= 1 not yet used (e.g. runs/train3)."""
     base = Path(base)

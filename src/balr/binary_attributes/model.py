@@ -25,7 +25,6 @@ from balr.fileio import atomic_path, atomic_write_text
 logger = logging.getLogger(__name__)
 
 SAFETENSORS_SUFFIX = ".safetensors"
-TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 
 
 class BinarizeSTE(torch.autograd.Function):

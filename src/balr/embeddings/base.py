@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from balr.config import register_config
 from balr.errors import ConfigError, ModelError
@@ -118,13 +118,6 @@ def select_model_overrides(overrides: Sequence[str] | None) -> list[str]:
             item = f"{MODEL_GROUP}={value.strip()}"
         result.append(item)
     return result
-
-
-def config_to_dict(cfg: DictConfig | Any) -> dict:
-    """A model config as a plain dict (for logging and saving next to outputs)."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dataclasses.asdict(cfg)
 
 
 def _import_model_modules() -> None:

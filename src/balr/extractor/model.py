@@ -142,8 +142,3 @@ class SpeakerClassifier(nn.Module):
         if head_weights is None:
             head_weights = torch.full((feats.shape[0], heads), 1.0 / heads, device=feats.device)
         return pooled.time_weights, head_weights
-
-    @property
-    def time_reduction(self) -> int:
-        """Input frames per output frame of the front-end (2^L)."""
-        return 2**self.front_end.num_layers
