@@ -42,8 +42,9 @@ OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD, "RMSprop": torch
 
 
 @dataclass
-class ExtractorTrainConfig:
-    """`balr extractor train` settings; seed options keep their names and defaults."""
+class ExtractorTrainConfig(ModelSettings):
+    """`balr extractor train` settings: the model's (inherited) plus training ones; seed
+    options keep their names and defaults. `num_spkrs` is set from the training data."""
 
     train_labels_path: str | None = None
     valid_clients: str | None = None
@@ -57,18 +58,8 @@ class ExtractorTrainConfig:
     max_valid_pairs: int = 2000
     out_dir: str | None = None
     model_name: str = "CNN"
-    front_end: str = "VGG4L"
     window_size: float = 3.5
     randomSlicing: bool = False  # noqa: N815 (seed option name)
-    normalization: str = "cmn"
-    kernel_size: int = 1024
-    embedding_size: int = 400
-    heads_number: int = 32
-    pooling_method: str = "DoubleMHA"
-    mask_prob: float = 0.3
-    scalingFactor: float = 30.0  # noqa: N815 (seed option name)
-    marginFactor: float = 0.4  # noqa: N815 (seed option name)
-    annealing: bool = False
     optimizer: str = "Adam"
     learning_rate: float = 1e-4
     weight_decay: float = 1e-3
