@@ -158,11 +158,7 @@ def plot_pav(
     LLRs, drawn by lir on log10 LRs; a well-calibrated system follows the diagonal."""
     import lir.plotting
 
-    figure = _new_figure()
-    axes = figure.add_subplot()
-    lir.plotting.pav(_lir_llr_data(scores, labels), ax=axes)
-    axes.set_title(title)
-    return _save_png(figure, path)
+    return _lir_plot(lir.plotting.pav, scores, labels, path, title)
 
 
 def plot_ece(
@@ -175,9 +171,14 @@ def plot_ece(
     the same after PAV, and a system that always says LR = 1."""
     from lir.plotting.expected_calibration_error import plot_ece as lir_plot_ece
 
+    return _lir_plot(lir_plot_ece, scores, labels, path, title)
+
+
+def _lir_plot(draw, scores: np.ndarray, labels: np.ndarray, path, title: str) -> Path:
+    """Let a lir plotting function draw on our headless figure, then save it atomically."""
     figure = _new_figure()
     axes = figure.add_subplot()
-    lir_plot_ece(_lir_llr_data(scores, labels), ax=axes)
+    draw(_lir_llr_data(scores, labels), ax=axes)
     axes.set_title(title)
     return _save_png(figure, path)
 
