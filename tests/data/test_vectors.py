@@ -126,3 +126,22 @@ def test_stack_vectors_skips_missing_items(tmp_path, caplog):
     idx, got = ds.stack_vectors("emb", indices=[0, 1, 2])
     assert idx.tolist() == [0, 2] and got[:, 0].tolist() == [1.0, 2.0]
     assert "1 of 3 items have no embeddings vector (first: id03701/00001)" in caplog.text
+
+
+def test_stack_vectors_mixes_stores_and_sidecars_in_item_order(tmp_path):
+    from balr.data import DatasetItem
+
+    ds = AudioDataset([DatasetItem(id=f"u{i}") for i in range(5)], tmp_path, vector_format="npy")
+    with VectorStoreWriter(tmp_path / "embeddings.rank0") as old:  # an older shard
+        old.put("u1", np.full(3, -1.0))
+        old.put("u3", np.full(3, 3.0))
+    with VectorStoreWriter(tmp_path / "embeddings.rank1") as new:  # a newer shard wins for u1
+        new.put("u1", np.full(3, 1.0))
+    write_vector(tmp_path / "u4_emb.npy", np.full(3, 4.0))  # a sidecar file
+    write_vector(tmp_path / "u0_emb.npy", np.full(3, 0.0))
+    indices, stacked = ds.stack_vectors("emb")
+    assert indices.tolist() == [0, 1, 3, 4]  # u2 has no vector
+    np.testing.assert_array_equal(stacked[:, 0], [0.0, 1.0, 3.0, 4.0])
+    with pytest.raises(DataError, match=r"item 'u4': vector shape \(3,\) differs from \(5,\)"):
+        write_vector(tmp_path / "u0_emb.npy", np.zeros(5))
+        ds.stack_vectors("emb")

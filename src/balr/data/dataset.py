@@ -176,38 +176,42 @@ class AudioDataset(torch.utils.data.Dataset):
     def stack_vectors(
         self, kind: str, indices: Sequence[int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`(indices that have the vector, stacked vectors)`; missing items are logged."""
+        """`(indices that have the vector, stacked vectors)`; missing items are logged.
+
+        Store rows are gathered as whole arrays (newest store first: later writes win);
+        only items left over are looked up as sidecar files, one by one.
+        """
         indices = np.arange(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
-        stores = self._open_stores(check_kind(kind))
-        vectors: list[np.ndarray | None] = [None] * len(indices)
+        ids = [self.items[i].id for i in indices]
+        parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in `indices`, rows)
         todo = np.arange(len(indices))
-        for store in reversed(stores):  # newest shard first: later writes win
-            ids = [self.items[indices[t]].id for t in todo]
-            hit = np.fromiter((i in store.index for i in ids), bool, count=len(ids))
+        for store in reversed(self._open_stores(check_kind(kind))):
+            hit = np.fromiter((ids[t] in store.index for t in todo), bool, count=len(todo))
             if hit.any():
-                rows = store.gather([i for i, h in zip(ids, hit, strict=True) if h])
+                rows = store.gather([ids[t] for t in todo[hit]])
                 if kind == "ba" and rows.ndim == 2:  # stored as bits: make [b, 1 - b] counts
                     rows = np.stack([rows, 1 - rows], axis=-1)
-                for t, row in zip(todo[hit], rows, strict=True):
-                    vectors[t] = row
+                parts.append((todo[hit], rows))
             todo = todo[~hit]
-        for t in todo:
-            vectors[t] = self._read_sidecar(int(indices[t]), kind)
-        present = [t for t, v in enumerate(vectors) if v is not None]
-        missing = len(indices) - len(present)
+        sidecars = [(t, self._read_sidecar(int(indices[t]), kind)) for t in todo]
+        found = [(t, v) for t, v in sidecars if v is not None]
+        if found:
+            positions = np.array([t for t, _ in found], dtype=np.int64)
+            parts.append(
+                (positions, _stack_checked([v for _, v in found], [ids[t] for t in positions]))
+            )
+        missing = [t for t, v in sidecars if v is None]
         if missing:
-            first = next(self.items[indices[t]].id for t, v in enumerate(vectors) if v is None)
             logger.warning(
                 "%d of %d items have no %s vector (first: %s): skipped",
-                missing,
+                len(missing),
                 len(indices),
                 VECTOR_KINDS[kind],
-                first,
+                ids[min(missing)],
             )
-        if not present:
+        if not parts:
             return np.zeros(0, np.int64), np.zeros((0,), np.float32)
-        present_ids = [self.items[indices[t]].id for t in present]
-        return indices[present], _stack_checked([vectors[t] for t in present], present_ids)
+        return indices[np.sort(np.concatenate([p for p, _ in parts]))], _merge_parts(parts, ids)
 
     @contextmanager
     def vector_writer(self, kind: str) -> Iterator[_VectorWriter]:
@@ -396,6 +400,22 @@ def _check_unique_ids(items: Sequence[DatasetItem], root: Path) -> None:
         if item.id in seen:
             raise DataError(f"{root}: duplicate id '{item.id}'")
         seen.add(item.id)
+
+
+def _merge_parts(parts: list[tuple[np.ndarray, np.ndarray]], ids: list[str]) -> np.ndarray:
+    """Rows of every part placed in the order of their positions (all shapes must agree)."""
+    shape = parts[0][1].shape[1:]
+    for positions, rows in parts:
+        if rows.shape[1:] != shape:
+            raise DataError(
+                f"item '{ids[positions[0]]}': vector shape {rows.shape[1:]} differs from {shape}"
+            )
+    if len(parts) == 1:
+        return parts[0][1]
+    positions = np.concatenate([p for p, _ in parts])
+    out = np.empty((len(positions), *shape), dtype=np.result_type(*(r for _, r in parts)))
+    out[np.argsort(np.argsort(positions, kind="stable"))] = np.concatenate([r for _, r in parts])
+    return out
 
 
 def _stack_checked(vectors: list[np.ndarray], ids: list[str]) -> np.ndarray:
