@@ -9,7 +9,6 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from balr import defaults
 from balr.binary_attributes.model import load_encoder
@@ -26,12 +25,19 @@ EXAMPLE_AUDIO = EXAMPLES / "audio"
 HELD_OUT_VOXCELEB2 = ("id02477", "id03701", "id04961", "id06261", "id07417")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def score_example(vectors, save_dir, *extra) -> list:
+    """`balr score test` arguments for the bundled example's trials."""
+    return [
+        "score",
+        "test",
+        EXAMPLE_AUDIO / "metadata.csv",
+        EXAMPLE_AUDIO / "trials.tsv",
+        "--vectors-dir",
+        vectors,
+        "--save-dir",
+        save_dir,
+        *extra,
+    ]
 
 
 def run(args: list, capsys, caplog=None) -> str:
@@ -86,16 +92,7 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
 ):
     caplog.set_level(logging.INFO)
     out = run(
-        [
-            "score",
-            "test",
-            EXAMPLE_AUDIO / "metadata.csv",
-            EXAMPLE_AUDIO / "trials.tsv",
-            "--vectors-dir",
-            example_vectors,
-            "--save-dir",
-            tmp_path / "cal",
-        ],
+        score_example(example_vectors, tmp_path / "cal"),
         capsys,
         caplog,
     )
@@ -119,17 +116,7 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
     assert metrics["raw_cllr"] == pytest.approx(cllr(raw, labels))
 
     run(
-        [
-            "score",
-            "test",
-            EXAMPLE_AUDIO / "metadata.csv",
-            EXAMPLE_AUDIO / "trials.tsv",
-            "--vectors-dir",
-            example_vectors,
-            "--save-dir",
-            tmp_path / "raw",
-            "--no-calibration",
-        ],
+        score_example(example_vectors, tmp_path / "raw", "--no-calibration"),
         capsys,
     )
     plain = pd.read_csv(tmp_path / "raw" / "scores.csv", sep="\t")
@@ -141,18 +128,7 @@ def test_cosine_of_embeddings_gets_the_shipped_cosine_calibration(
     example_vectors, tmp_path, capsys
 ):
     run(
-        [
-            "score",
-            "test",
-            EXAMPLE_AUDIO / "metadata.csv",
-            EXAMPLE_AUDIO / "trials.tsv",
-            "--vectors-dir",
-            example_vectors,
-            "--save-dir",
-            tmp_path,
-            "scorer=cosine",
-            "scorer.vectors=emb",
-        ],
+        score_example(example_vectors, tmp_path, "scorer=cosine", "scorer.vectors=emb"),
         capsys,
     )
     scores = pd.read_csv(tmp_path / "scores.csv", sep="\t")
