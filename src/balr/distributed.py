@@ -8,11 +8,15 @@ process group uses gloo on CPU and nccl on CUDA.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from balr.errors import ConfigError
+from balr.fileio import next_run_dir
 
 
 def local_rank() -> int:
@@ -76,3 +80,40 @@ def init_distributed(device: torch.device) -> bool:
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def is_active() -> bool:
+    """True inside a started process group (several torchrun processes)."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+@contextmanager
+def session(device: torch.device) -> Iterator[bool]:
+    """The one place where a command starts and ends the process group.
+
+    Yields whether the run is distributed (launched by torchrun with WORLD_SIZE > 1); the
+    group is destroyed on exit, also after an error, so no process hangs on a dead peer.
+    """
+    try:
+        yield init_distributed(device)
+    finally:
+        cleanup_distributed()
+
+
+def shared_run_dir(base: str | os.PathLike, prefix: str) -> Path:
+    """`base/prefixN`: the next free run folder, chosen by rank 0 and broadcast to every
+    process so that all of them write (or skip writing) the same run."""
+    number = torch.tensor([int(next_run_dir(base, prefix).name[len(prefix) :])])
+    if is_active():
+        if dist.get_backend() == "nccl":
+            number = number.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.broadcast(number, src=0)
+    return Path(base) / f"{prefix}{int(number.item())}"
+
+
+def wrap_ddp(module: torch.nn.Module, device: torch.device, **options) -> torch.nn.Module:
+    """`module` wrapped in DistributedDataParallel inside a process group, else unchanged."""
+    if not is_active():
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, **options)

@@ -95,6 +95,19 @@ def write_vector(path: str | os.PathLike, vector: np.ndarray) -> None:
             )
 
 
+def bits_to_counts(bits: np.ndarray) -> np.ndarray:
+    """Bits `b` (any shape, any dtype) as counts `[b, 1 - b]` on a new last axis of size 2:
+    one recording's `(activations, non-activations)` per attribute. The one place that
+    defines this conversion; sums of such arrays are the statistics of several recordings."""
+    bits = np.asarray(bits)
+    return np.stack([bits, 1 - bits], axis=-1)
+
+
+def counts_to_bits(counts: np.ndarray) -> np.ndarray:
+    """Inverse of `bits_to_counts` for single recordings: the activation column."""
+    return np.asarray(counts)[..., 0]
+
+
 def as_ba_counts(vector: np.ndarray, source: str = "") -> np.ndarray:
     """Normalise a BA vector to `(K, 2)` counts `[activations, non-activations]`.
 
@@ -102,7 +115,7 @@ def as_ba_counts(vector: np.ndarray, source: str = "") -> np.ndarray:
     """
     vector = np.asarray(vector)
     if vector.ndim == 1:
-        return np.stack([vector, 1 - vector], axis=1)
+        return bits_to_counts(vector)
     if vector.ndim == 2 and vector.shape[1] == 2:
         return vector
     raise DataError(f"{source or 'BA vector'}: expected shape (K, 2) or (K,), got {vector.shape}")
