@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from balr.audio import load_audio
-from balr.cli.extract import extract_config
 from balr.embeddings import build_embedding_model
+from balr.embeddings.extract import extract_config
 from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerConfig
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from balr.audio import load_audio
 from balr.data import AudioDataset
-from balr.embeddings.extraction import ExtractionOptions, extract_embeddings
+from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from tests.conftest import EXAMPLES
 
 SR = 16000
@@ -156,3 +156,22 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
     assert result.exit_code == 1
     assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x"}
+
+
+def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
+    from balr.defaults import EMBEDDING_MODEL
+    from balr.embeddings.extract import extract_dataset_embeddings
+
+    overrides = ["embeddings.num_workers=0"]
+    report = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    assert (report.model, report.total, report.succeeded, report.failures) == (
+        EMBEDDING_MODEL,
+        8,
+        8,
+        [],
+    )
+    assert report.errors_path == tmp_path / "extract_errors.tsv"
+    assert not report.errors_path.exists()  # no failure, no report file
+    assert len(list(tmp_path.glob("*/*_emb.txt"))) == 8
+    again = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    assert (again.succeeded, again.skipped) == (0, 8)
