@@ -30,7 +30,7 @@ CONFIGS = {
         batch=16,
         steps=4,
     ),
-    "seed_default": dict(
+    "seed_default": dict(  # the defaults of balr.doublemha.config (the reference's)
         settings=dict(front_end="VGG4L", kernel_size=1024, heads_number=32, embedding_size=400),
         batch=2,
         steps=2,

@@ -13,7 +13,7 @@ from balr.evaluation.metrics import eer
 from tests.conftest import EXAMPLES
 
 
-def test_seed_train_labels_and_pairs_are_parsed(tmp_path):
+def test_train_labels_and_pairs_are_parsed(tmp_path):
     labels = tmp_path / "train.ndx"
     labels.write_text("spk1/a 0 -1\nspk1/b 0 -1\n\nspk2/a 1 -1\n")
     assert data.read_train_labels(labels) == [("spk1/a", 0), ("spk1/b", 0), ("spk2/a", 1)]

@@ -169,8 +169,8 @@ def test_dataset_csv_input_with_generated_pairs():
     assert int(valid.labels.sum()) == 4 and len(valid.labels) == 8
 
 
-def test_seed_style_arguments_become_overrides():
-    from balr.cli.extractor import seed_style_overrides
+def test_dashed_arguments_become_overrides():
+    from balr.cli.extractor import dashed_overrides
 
     args = [
         "--train_data_dir",
@@ -180,7 +180,7 @@ def test_seed_style_arguments_become_overrides():
         "batch_size=8",
         "--randomSlicing",
     ]
-    assert seed_style_overrides(args) == [
+    assert dashed_overrides(args) == [
         "train_data_dir=feats",
         "annealing=true",
         "window_size=2.0",

@@ -22,7 +22,7 @@ extractor_app = typer.Typer(
 )
 
 
-def seed_style_overrides(args: list[str]) -> list[str]:
+def dashed_overrides(args: list[str]) -> list[str]:
     """Turn the reference implementation's `--key value`, `--key=value` and `--flag`
     arguments into Hydra `key=value` overrides (Hydra overrides pass through)."""
     result, i = [], 0
@@ -70,7 +70,7 @@ def train(
     from balr.doublemha.config import train_config
     from balr.doublemha.trainer import train_extractor
 
-    cfg = train_config(seed_style_overrides(list(overrides or [])))
+    cfg = train_config(dashed_overrides(list(overrides or [])))
     device = distributed.resolve_device(cfg.device)
     with distributed.session(device):
         out_dir = Path(cfg.out_dir) if cfg.out_dir else distributed.shared_run_dir(*RUNS)
