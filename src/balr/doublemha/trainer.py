@@ -255,17 +255,17 @@ class Trainer(training.Trainer):
         return bool(flags[0])
 
     def _validate_main(self) -> bool:
-        eer = validation_eer(self.model, self.valid, self.loader)
-        improved = eer < self.best_eer
-        self.best_eer = min(eer, self.best_eer)
+        rate = validation_eer(self.model, self.valid, self.loader)
+        improved = rate < self.best_eer
+        self.best_eer = min(rate, self.best_eer)
         self.stopping = 0 if improved else self.stopping + 1
-        self.history.append({"step": self.step, "epoch": self.epoch, "eer": eer})
+        self.history.append({"step": self.step, "epoch": self.epoch, "eer": rate})
         self.say(
-            f"validation epoch {self.epoch} step {self.step}: EER {100 * eer:.2f}% "
+            f"validation epoch {self.epoch} step {self.step}: EER {100 * rate:.2f}% "
             f"(best {100 * self.best_eer:.2f}%{', saved best' if improved else ''})"
         )
         if self.writer:
-            self.writer.add_scalar("valid/eer", eer, self.step)
+            self.writer.add_scalar("valid/eer", rate, self.step)
         if improved:
             self._save(BEST_NAME)
         if not improved and self.stopping % self.config.lr_patience == 0:
