@@ -1,9 +1,10 @@
 """DoubleMHA extractor speed on CPU: training steps/s and embedding real-time factor.
 
-Two configurations: the small one of recipes/train_dmha_small.sh (VGG3L, kernel 128, 8 heads,
-embedding 128) and the seed's default (VGG4L, kernel 1024, 32 heads, embedding 400). The
-default is heavy on CPU, so it runs few steps on a small batch (the seed uses 64 x 2):
-its steps/s is for that small batch; samples/s is the comparable figure.
+Two configurations: a small one (VGG3L, kernel 128, 8 heads, embedding 128) and the default
+of `balr.doublemha.config` (VGG4L, kernel 1024, 32 heads, embedding 400, the reference
+implementation's). The default is heavy on CPU, so it runs few steps on a small batch (the
+reference trains with 64 x 2): its steps/s is for that small batch; samples/s is the
+comparable figure.
 
     python benchmarks/dmha.py [--threads 2] [--out benchmarks/results/dmha.json]
 """
@@ -20,8 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_mb, write_results  # noqa: E402
 
-from balr.extractor.model import ModelSettings, SpeakerClassifier  # noqa: E402
-from balr.features import logmel  # noqa: E402
+from balr.doublemha import ModelSettings, SpeakerClassifier, embed_waves  # noqa: E402
+from balr.doublemha.features import SAMPLE_RATE  # noqa: E402
 
 CONFIGS = {
     "small": dict(
@@ -29,13 +30,13 @@ CONFIGS = {
         batch=16,
         steps=4,
     ),
-    "seed_default": dict(
+    "seed_default": dict(  # the defaults of balr.doublemha.config (the reference's)
         settings=dict(front_end="VGG4L", kernel_size=1024, heads_number=32, embedding_size=400),
         batch=2,
         steps=2,
     ),
 }
-WINDOW_FRAMES = 350  # the seed's 3.5 s training windows
+WINDOW_FRAMES = 350  # the default 3.5 s training windows
 SPEAKERS = 1000
 
 
@@ -69,11 +70,11 @@ def training_rate(model: SpeakerClassifier, batch: int, steps: int) -> dict:
 def embedding_rtf(model: SpeakerClassifier, seconds: float = 10.0, repeats: int = 2) -> dict:
     """Processing time / audio duration for one utterance, features included."""
     model.eval()
-    wave = torch.randn(int(seconds * logmel.SAMPLE_RATE)) * 0.1
-    model.embed(logmel.compute_features(wave.unsqueeze(0))[0])  # warm-up
+    wave = torch.randn(1, int(seconds * SAMPLE_RATE)) * 0.1
+    embed_waves(model, wave)  # warm-up
     start = time.perf_counter()
     for _ in range(repeats):
-        model.embed(logmel.compute_features(wave.unsqueeze(0))[0])
+        embed_waves(model, wave)
     elapsed = (time.perf_counter() - start) / repeats
     return {"audio_s": seconds, "rtf": round(elapsed / seconds, 4)}
 

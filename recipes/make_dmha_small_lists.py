@@ -1,4 +1,4 @@
-"""Lists for recipes/train_dmha_small.sh, in the DoubleMHA seed's formats, from LibriSpeech.
+"""Lists for recipes/train_dmha_small.sh from LibriSpeech, in the DoubleMHA list formats.
 
 Training: the first N speakers' whole utterances (`path label -1`, paths without
 extension). Validation: the held-out speakers' utterances cut into 3.5 s segments (wav),

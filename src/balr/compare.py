@@ -26,7 +26,7 @@ from balr.binary_attributes.model import BinaryAttributeEncoder, load_encoder
 from balr.calibration import Calibrator
 from balr.data import AudioDataset, DatasetItem
 from balr.embeddings.base import EmbeddingModel
-from balr.embeddings.extraction import ExtractionOptions, extract_embeddings
+from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import AudioError, DataError, ModelError
 from balr.report.html import Recording
 from balr.scoring import LRScorer, load_scorer

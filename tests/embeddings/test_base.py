@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from balr.cli.extract import extract_config
 from balr.embeddings import (
     EmbeddingModel,
     build_embedding_model,
@@ -15,6 +14,7 @@ from balr.embeddings import (
     registered_models,
     select_model_overrides,
 )
+from balr.embeddings.extract import extract_config
 from balr.errors import ConfigError
 
 

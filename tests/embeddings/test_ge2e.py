@@ -13,7 +13,7 @@ from balr.audio import load_audio
 from balr.embeddings import build_embedding_model
 from balr.embeddings.resemblyzer_ge2e import GE2EConfig, GE2EEncoder, load_ge2e_state
 from balr.errors import ModelError
-from tests.conftest import VOXCELEB1
+from tests.conftest import EXAMPLES, VOXCELEB1
 
 
 def batch_of(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,6 +22,13 @@ def batch_of(waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     for row, wave in enumerate(waves):
         padded[row, : len(wave)] = torch.from_numpy(wave)
     return padded, lengths
+
+
+def example_clips(seconds: float = 5.0) -> tuple[list[np.ndarray], list[str]]:
+    """The 8 bundled VoxCeleb2 clips of 4 speakers (their first `seconds`), speakers."""
+    paths = sorted((EXAMPLES / "audio").glob("*/*.flac"))
+    waves = [load_audio(p, 16000, duration_s=seconds) for p in paths]
+    return waves, [p.parent.name for p in paths]
 
 
 def voxceleb_clips(root: Path, seconds: float = 5.0) -> tuple[list[np.ndarray], list[str]]:
@@ -38,22 +45,11 @@ def voxceleb1_clips(seconds: float = 5.0) -> tuple[list[np.ndarray], list[str]]:
     return waves, [p.name.split("+")[0] for p in paths]
 
 
-def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
-    model = build_embedding_model(GE2EConfig())
-    waves, speakers = voxceleb_clips(voxceleb2)
-    more_waves, more_speakers = voxceleb1_clips()
-    waves, speakers = waves + more_waves, speakers + more_speakers
-    emb = model.embed(*batch_of(waves)).numpy()
-    assert emb.shape == (len(waves), 256)
-    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+def assert_speakers_separate(emb: np.ndarray, speakers: list[str]) -> None:
+    """Same-speaker cosines beat different-speaker ones, on average and for every speaker."""
     scores = emb @ emb.T
     same = np.equal.outer(speakers, speakers)
-    off_diagonal = ~np.eye(len(waves), dtype=bool)
+    off_diagonal = ~np.eye(len(speakers), dtype=bool)
     target, non_target = scores[same & off_diagonal], scores[~same]
     assert target.mean() > non_target.mean() + 0.1
     # per speaker too: its own clips score higher on average than other speakers' clips
@@ -65,21 +61,45 @@ def test_default_model_embeds_real_speech_offline(voxceleb2, monkeypatch):
         )
 
 
-def test_matches_resemblyzer_embed_utterance(ge2e, voxceleb2):
+def test_default_model_embeds_real_speech_offline(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    model = build_embedding_model(GE2EConfig())
+    waves, speakers = example_clips()
+    emb = model.embed(*batch_of(waves)).numpy()
+    assert emb.shape == (8, 256)
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert_speakers_separate(emb, speakers)
+
+
+def test_separates_the_speakers_of_the_shared_corpus(ge2e, voxceleb2):
+    """The larger check: every VoxCeleb2 clip of ../shared/data, and the VoxCeleb1 ones."""
+    waves, speakers = voxceleb_clips(voxceleb2)
+    more_waves, more_speakers = voxceleb1_clips()
+    waves, speakers = waves + more_waves, speakers + more_speakers
+    emb = ge2e.embed(*batch_of(waves)).numpy()
+    assert emb.shape == (len(waves), 256)
+    assert_speakers_separate(emb, speakers)
+
+
+def test_matches_resemblyzer_embed_utterance(ge2e):
     resemblyzer = pytest.importorskip("resemblyzer", reason="resemblyzer is the reference")
     from resemblyzer.audio import normalize_volume
 
     reference = resemblyzer.VoiceEncoder("cpu", verbose=False)
-    waves, _ = voxceleb_clips(voxceleb2)
-    waves = waves[::9]  # one clip of 3 speakers
+    waves, _ = example_clips()
+    waves = waves[::3]  # one clip of 3 speakers
     ours = ge2e.embed(*batch_of(waves)).numpy()
     for wave, vector in zip(waves, ours, strict=True):
         theirs = reference.embed_utterance(normalize_volume(wave, -30, increase_only=True))
         assert float(vector @ theirs) > 0.999
 
 
-def test_padding_does_not_change_an_embedding(ge2e, voxceleb2):
-    waves, _ = voxceleb_clips(voxceleb2)
+def test_padding_does_not_change_an_embedding(ge2e):
+    waves, _ = example_clips()
     short, long = waves[0][: 2 * 16000], waves[1]
     together = ge2e.embed(*batch_of([long, short]))
     alone = ge2e.embed(*batch_of([short]))
@@ -107,8 +127,8 @@ def test_partial_windows_follow_the_ge2e_recipe(seconds, starts):
     assert item.tolist() == [0] * len(starts)
 
 
-def test_embed_features_runs_one_partial_per_item(ge2e, voxceleb2):
-    waves, _ = voxceleb_clips(voxceleb2, seconds=1.6)
+def test_embed_features_runs_one_partial_per_item(ge2e):
+    waves, _ = example_clips(seconds=1.6)
     # 25599 samples: 1 + 25599 // 160 = 160 centred frames, exactly one partial window
     wave = torch.from_numpy(waves[0][: 160 * 160 - 1])[None]
     length = torch.tensor([wave.shape[1]])
@@ -126,8 +146,8 @@ def test_weights_load_without_pickle_code(tmp_path):
         load_ge2e_state(tmp_path / "missing.pt")
 
 
-def test_quiet_recording_is_raised_to_minus_30_dbfs(ge2e, voxceleb2):
-    waves, _ = voxceleb_clips(voxceleb2)
+def test_quiet_recording_is_raised_to_minus_30_dbfs(ge2e):
+    waves, _ = example_clips()
     wave = waves[0] / np.sqrt(np.mean(waves[0] ** 2))  # RMS 1 (0 dBFS)
     # copies at -50 and -40 dBFS are both raised to -30 dBFS: identical inputs to the LSTM;
     # one at -20 dBFS is louder than the target and is left as is (never lowered)

@@ -7,14 +7,15 @@ import pytest
 
 from balr.audio import load_audio
 from balr.embeddings.vad import apply_vad, speech_mask
+from tests.conftest import EXAMPLES
 
 SR = 16000
 
 
 @pytest.fixture
-def padded_speech(librispeech):
-    """2 s of faint noise, 2 s of real read speech, 2 s of faint noise."""
-    speech = load_audio(sorted(librispeech.glob("*.flac"))[1], SR)[SR : 3 * SR]
+def padded_speech():
+    """2 s of faint noise, 2 s of real speech (a bundled VoxCeleb2 clip), 2 s of faint noise."""
+    speech = load_audio(EXAMPLES / "audio" / "id01184" / "00133.flac", SR)[SR : 3 * SR]
     rng = np.random.default_rng(0)
     noise = (rng.standard_normal(2 * SR) * 1e-4).astype(np.float32)  # about -80 dBFS
     return np.concatenate([noise, speech, noise]), speech

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from balr.audio import load_audio
-from balr.cli.extract import extract_config
 from balr.embeddings import build_embedding_model
+from balr.embeddings.extract import extract_config
 from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerConfig
 from balr.errors import ModelError
+from tests.conftest import EXAMPLES
 
 CONFIG_YAML = """\
 model: ResNet34
@@ -63,11 +64,12 @@ def reference_features(wave: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(feats - feats.mean(axis=0))[None]
 
 
-def test_resnet34_loads_from_model_dir_and_runs(model_dir, voxceleb2):
+def test_resnet34_loads_from_model_dir_and_runs(model_dir):
     cfg = extract_config(["embeddings.model=wespeaker", f"embeddings.model.model_dir={model_dir}"])
     model = build_embedding_model(cfg.embeddings.model)
     assert (model.name, model.embedding_dim, model.sample_rate) == ("wespeaker", 256, 16000)
-    waves = [load_audio(p, 16000, duration_s=1.5) for p in sorted(voxceleb2.glob("*/*.wav"))[:2]]
+    clips = sorted((EXAMPLES / "audio").glob("*/*.flac"))[:2]
+    waves = [load_audio(p, 16000, duration_s=1.5) for p in clips]
     waves[1] = waves[1][:16000]
     padded = torch.zeros(2, len(waves[0]))
     padded[0], padded[1, :16000] = torch.from_numpy(waves[0]), torch.from_numpy(waves[1])

@@ -1,24 +1,19 @@
-"""`balr extractor ...`: features, training, embeddings and attention plots (DoubleMHA)."""
+"""`balr extractor ...`: features, training, embeddings and attention plots (DoubleMHA).
+
+The commands parse their arguments and call `balr.doublemha`; `train` opens the torchrun
+process group (`balr.distributed.session`) and picks the shared run folder.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import torch
 import typer
-from omegaconf import OmegaConf
 
-from balr.config import compose_config, register_config, save_config
-from balr.errors import DataError
-from balr.fileio import atomic_write_text, next_run_dir
+from balr import distributed
 
-log = logging.getLogger(__name__)
-CONFIG_NAME = "extractor_train"
-LIST_SUFFIXES = (".lst", ".list", ".txt", ".ndx")
+RUNS = ("runs", "extractor")  # default output folder: runs/extractorN
 
 extractor_app = typer.Typer(
     name="extractor",
@@ -27,8 +22,9 @@ extractor_app = typer.Typer(
 )
 
 
-def seed_style_overrides(args: list[str]) -> list[str]:
-    """Turn seed-style `--key value`, `--key=value` and `--flag` into Hydra `key=value`."""
+def dashed_overrides(args: list[str]) -> list[str]:
+    """Turn the reference implementation's `--key value`, `--key=value` and `--flag`
+    arguments into Hydra `key=value` overrides (Hydra overrides pass through)."""
     result, i = [], 0
     while i < len(args):
         arg = args[i]
@@ -45,27 +41,6 @@ def seed_style_overrides(args: list[str]) -> list[str]:
     return result
 
 
-def _feature_items(source: Path, data_dir: Path | None, out_dir: Path | None):
-    from balr.extractor.data import audio_item, read_file_list, seed_item
-
-    if source.is_file() and source.suffix in LIST_SUFFIXES:
-        base = data_dir or Path(".")
-        items = [seed_item(base, rel) for rel in read_file_list(source)]
-        if out_dir is not None:
-            for item in items:
-                item.features_path = out_dir / item.features_path.relative_to(base)
-        return items
-    from balr.data import AudioDataset
-
-    ds = AudioDataset.from_path(source)
-    root = source.parent if source.is_file() else source
-    return [
-        audio_item(it.id, Path(it.audio), -1, out_dir, root)
-        for it in ds.items
-        if it.audio is not None
-    ]
-
-
 @extractor_app.command("features")
 def features(
     source: Path = typer.Argument(..., help="A files.lst (paths without extension) or a dataset."),
@@ -74,12 +49,9 @@ def features(
     force: bool = typer.Option(False, "--force", help="Recompute existing .npy files."),
 ) -> None:
     """Precompute raw log-mel features (.npy, float32 (T, 80)) for a file list or a dataset."""
-    from balr.extractor.data import precompute_features
+    from balr.doublemha.data import write_features
 
-    items = _feature_items(source, data_dir, out_dir)
-    if not items:
-        raise DataError(f"{source}: no audio items")
-    counts = precompute_features(items, force)
+    counts = write_features(source, data_dir, out_dir, force)
     typer.echo(
         f"features: {counts['written']} written, {counts['existing']} existing, "
         f"{counts['failed']} failed"
@@ -91,41 +63,18 @@ def features(
 )
 def train(
     overrides: list[str] | None = typer.Argument(
-        None, help="key=value overrides (seed style --key value also accepted)"
+        None, help="key=value overrides (--key value also accepted)"
     ),
 ) -> None:
-    """Train the extractor (seed lists or dataset CSVs); best/last checkpoints in out_dir."""
-    from balr import distributed
-    from balr.extractor.trainer import ExtractorTrainConfig, Trainer, prepare_data
+    """Train the extractor (reference-format lists or dataset CSVs); checkpoints in out_dir."""
+    from balr.doublemha.config import train_config
+    from balr.doublemha.trainer import train_extractor
 
-    register_config(CONFIG_NAME, ExtractorTrainConfig)
-    composed = compose_config(CONFIG_NAME, seed_style_overrides(list(overrides or [])))
-    cfg: ExtractorTrainConfig = OmegaConf.to_object(composed)
+    cfg = train_config(dashed_overrides(list(overrides or [])))
     device = distributed.resolve_device(cfg.device)
-    distributed.init_distributed(device)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else _shared_run_dir()
-    cfg.out_dir = str(out_dir)
-    data = prepare_data(cfg)
-    if distributed.is_main_process():
-        save_config(asdict(cfg), out_dir / "config.yaml")
-        typer.echo(
-            f"training on {len(data.train)} recordings of {data.num_speakers} speakers; "
-            f"validating on {len(data.pair_labels)} pairs ({int(data.pair_labels.sum())} "
-            f"same-speaker) of {len(data.valid)} recordings; output {out_dir}"
-        )
-    summary = Trainer(cfg, data, out_dir).fit()
-    if distributed.is_main_process():
-        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-
-
-def _shared_run_dir() -> Path:
-    """`runs/extractorN`, chosen by rank 0 and shared with every torchrun process."""
-    from balr import distributed
-
-    number = torch.tensor([int(next_run_dir("runs", "extractor").name[len("extractor") :])])
-    if distributed.world_size() > 1 and torch.distributed.is_initialized():
-        torch.distributed.broadcast(number, src=0)
-    return Path("runs") / f"extractor{int(number.item())}"
+    with distributed.session(device):
+        out_dir = Path(cfg.out_dir) if cfg.out_dir else distributed.shared_run_dir(*RUNS)
+        train_extractor(cfg, out_dir, device)
 
 
 @extractor_app.command("embed")
@@ -134,10 +83,9 @@ def embed(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint file or training dir."),
 ) -> None:
     """Print the speaker embedding of an audio file (one line of numbers)."""
-    from balr.extractor import embed_file, load_extractor
+    from balr.doublemha import SpeakerClassifier, embed_file
 
-    model, _ = load_extractor(checkpoint)
-    vector = embed_file(model, audio)
+    vector = embed_file(SpeakerClassifier.load(checkpoint), audio)
     typer.echo(" ".join(np.format_float_positional(v, precision=6) for v in vector))
 
 
@@ -148,12 +96,10 @@ def attention(
     out: Path = typer.Option(Path("attention.png"), "--out", help="PNG to write."),
 ) -> None:
     """Plot per-head attention over time and the head weights on the spectrogram."""
-    from balr.extractor import file_alignment, load_extractor
-    from balr.extractor.plots import plot_attention
+    from balr.doublemha import SpeakerClassifier
+    from balr.doublemha.plots import plot_file_attention
 
-    model, _ = load_extractor(checkpoint)
-    feats, time_weights, head_weights = file_alignment(model, audio)
-    plot_attention(feats, time_weights, head_weights, out, title=f"{audio.name}: attention")
+    head_weights = plot_file_attention(SpeakerClassifier.load(checkpoint), audio, out)
     top = np.argsort(-head_weights)[:3]
     typer.echo(
         f"wrote {out}; heaviest heads: " + ", ".join(f"{h} ({head_weights[h]:.2f})" for h in top)

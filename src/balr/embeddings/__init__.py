@@ -1,4 +1,8 @@
-"""Speaker-embedding models behind one interface (see base.py); importing registers them."""
+"""Speaker-embedding models behind one interface (see base.py); importing registers them.
+
+`batch` runs a model over a dataset (`extract_embeddings`); `extract` is the `balr extract`
+job (`extract_dataset_embeddings`: config, model, dataset, shard, batch extraction).
+"""
 
 from balr.embeddings import (  # noqa: F401  (each module registers its model)
     doublemha,

@@ -8,7 +8,8 @@ Contract (what a model module provides):
   ``@register_embedding_model(NAME, ConfigCls)``. Registration also stores the config in Hydra's
   ConfigStore under group ``embeddings/model`` (package ``embeddings.model``). A command config
   declares ``embeddings.model: Any = None`` and the defaults list
-  ``["_self_", {"embeddings/model": "ge2e"}]`` (``_self_`` first, so the group fills the node);
+  ``["_self_", {"embeddings/model": balr.defaults.EMBEDDING_MODEL}]`` (``_self_`` first, so
+  the group fills the node; see ``balr.embeddings.extract.ExtractConfig``);
   passing its overrides through ``select_model_overrides`` makes ``embeddings.model=NAME``
   choose a model and ``embeddings.model.KEY=V`` set its keys (unknown keys are errors).
 - ``EmbeddingModel.embed(waves, lengths)``: waves ``(B, samples)`` float32 in [-1, 1] at

@@ -1,4 +1,11 @@
-"""`embeddings.model=doublemha`: embeddings from a checkpoint trained by `balr extractor train`."""
+"""`embeddings.model=doublemha`: embeddings from a checkpoint trained by `balr extractor train`.
+
+A thin adapter, like every model module of `balr.embeddings`: the registry entry and its
+config live here, next to the other models `balr extract` can choose, while the model, its
+features and the waveform-to-embedding computation stay in `balr.doublemha`
+(`inference.embed_waves`, the same path `balr extractor embed` runs). The dependency points
+one way, so `balr.doublemha` never imports the embedding registry.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
+from balr.doublemha import SpeakerClassifier, embed_waves
+from balr.doublemha.features import SAMPLE_RATE
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ConfigError
-from balr.extractor.checkpoint import load_extractor
-from balr.features import logmel
 
 NAME = "doublemha"
 
@@ -24,26 +31,22 @@ class DoubleMHAConfig:
 
 
 class DoubleMHAEmbedder(EmbeddingModel):
-    """Log-mel (the checkpoint's normalisation) -> trained extractor -> embedding layer output."""
+    """A trained `SpeakerClassifier` behind the `EmbeddingModel` interface (16 kHz waves)."""
 
     name = NAME
-    sample_rate = logmel.SAMPLE_RATE
+    sample_rate = SAMPLE_RATE
 
     def __init__(self, cfg: DoubleMHAConfig):
         super().__init__()
         if not cfg.checkpoint_path:
             raise ConfigError("doublemha: set embeddings.model.checkpoint_path=CHECKPOINT")
-        self.extractor, settings = load_extractor(cfg.checkpoint_path)
-        self.normalization = settings.get("normalization", "cmn")
+        self.extractor = SpeakerClassifier.load(cfg.checkpoint_path)
         self.embedding_dim = self.extractor.settings.embedding_size
         self.min_duration_s = float(cfg.min_duration_s)
 
-    @torch.no_grad()
     def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, samples) in [-1, 1] at 16 kHz -> (B, embedding_size)."""
-        waves = waves.to(self.device, torch.float32)
-        feats, frames = logmel.compute_features(waves, self.normalization, lengths.to(self.device))
-        return self.extractor.embed(feats, frames)
+        return embed_waves(self.extractor, waves.to(torch.float32), lengths)
 
 
 @register_embedding_model(NAME, DoubleMHAConfig)

@@ -1,11 +1,13 @@
 """GE2E speaker encoder (3-layer LSTM, 256-dim) with the weights shipped in the resemblyzer wheel.
 
-The default model: it needs no download. The pretrained file `resemblyzer/pretrained.pt`
-(Apache-2.0) holds only tensors and numbers, so it loads with `torch.load(weights_only=True)`;
-the `resemblyzer` package itself is never imported (only its installed file is located).
+Wan et al., "Generalized End-to-End Loss for Speaker Verification", ICASSP 2018. The default
+embedding model (`balr.defaults.EMBEDDING_MODEL`): it needs no download. The pretrained file
+`resemblyzer/pretrained.pt` (Apache-2.0) holds only tensors and numbers, so it loads with
+`torch.load(weights_only=True)`; the `resemblyzer` package itself is never imported (only
+its installed file is located).
 
 Utterance recipe (as resemblyzer's `embed_utterance`): volume raised to -30 dBFS if quieter,
-40-band mel power spectrogram (Slaney mel, 25/10 ms Hann, centred frames), partial windows of
+40-band mel power spectrogram (`balr.features.ge2e_mel`), partial windows of
 160 frames (1.6 s) every 1/1.3 s, the last one kept if it covers >= 75 %, LSTM -> last hidden
 state -> Linear -> ReLU -> L2 norm per partial, mean of partials, L2 norm. Unlike resemblyzer,
 the partials of a whole batch of utterances go through the LSTM together.
@@ -14,7 +16,6 @@ the partials of a whole batch of utterances go through the LSTM together.
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,9 @@ import torch
 
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError
+from balr.features.ge2e_mel import HOP, N_MELS, SAMPLE_RATE, GE2EMel, num_frames
 
-SAMPLE_RATE = 16000
-N_FFT = 400  # 25 ms
-HOP = 160  # 10 ms
-N_MELS = 40
+NAME = "ge2e"
 PARTIAL_FRAMES = 160  # 1.6 s
 HIDDEN = 256
 LAYERS = 3
@@ -37,7 +36,7 @@ TARGET_DBFS = -30.0
 class GE2EConfig:
     """`embeddings.model=ge2e` settings."""
 
-    name: str = "ge2e"
+    name: str = NAME
     weights: str = ""  # a pretrained.pt; empty: the file inside the installed resemblyzer wheel
     partials_per_second: float = 1.3
     min_coverage: float = 0.75
@@ -49,7 +48,7 @@ class GE2EConfig:
 class GE2EEncoder(EmbeddingModel):
     """GE2E LSTM encoder with its mel front-end and partial-window utterance averaging."""
 
-    name = "ge2e"
+    name = NAME
     sample_rate = SAMPLE_RATE
     embedding_dim = HIDDEN
     normalized = True
@@ -61,8 +60,7 @@ class GE2EEncoder(EmbeddingModel):
         self.min_duration_s = float(cfg.min_duration_s)
         self.lstm = torch.nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
         self.linear = torch.nn.Linear(HIDDEN, HIDDEN)
-        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
-        self.register_buffer("mel_basis", slaney_mel_filterbank(), persistent=False)
+        self.mel = GE2EMel()
         self.frame_step = int(round(SAMPLE_RATE / cfg.partials_per_second / HOP))
         if not 0 < self.frame_step <= PARTIAL_FRAMES:
             raise ModelError(f"ge2e: partials_per_second={cfg.partials_per_second} out of range")
@@ -98,18 +96,8 @@ class GE2EEncoder(EmbeddingModel):
         return torch.nn.functional.normalize(torch.relu(self.linear(hidden[-1])), dim=1)
 
     def mel_spectrogram(self, waves: torch.Tensor) -> torch.Tensor:
-        """(B, samples) -> (B, frames, 40) mel power spectrogram (centred, zero-padded frames)."""
-        spec = torch.stft(
-            waves,
-            N_FFT,
-            HOP,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()
-        return (power.transpose(1, 2) @ self.mel_basis).contiguous()
+        """(B, samples) -> (B, frames, 40) mel power spectrogram (the GE2E front-end)."""
+        return self.mel(waves)
 
     def _prepare(self, waves: torch.Tensor, lengths: torch.Tensor):
         """Zero the padding and raise each quiet item to -30 dBFS (never lowered)."""
@@ -126,7 +114,7 @@ class GE2EEncoder(EmbeddingModel):
 
     def _partial_starts(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(item index, first frame) of every partial window of every item, flattened."""
-        n_frames = torch.div(lengths + 1 + HOP - 1, HOP, rounding_mode="floor")
+        n_frames = num_frames(lengths)
         steps = torch.clamp(n_frames - PARTIAL_FRAMES + self.frame_step + 1, min=1)
         counts = torch.div(steps + self.frame_step - 1, self.frame_step, rounding_mode="floor")
         last_start = (counts - 1) * self.frame_step * HOP
@@ -136,37 +124,6 @@ class GE2EEncoder(EmbeddingModel):
         first = torch.cumsum(counts, 0) - counts
         rank = torch.arange(len(item), device=lengths.device) - first[item]
         return item, rank * self.frame_step
-
-
-def slaney_mel_filterbank(
-    sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS
-) -> torch.Tensor:
-    """`(n_fft // 2 + 1, n_mels)` Slaney-scale, area-normalised triangles from 0 to Nyquist."""
-    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    mel_edges = torch.linspace(
-        _hz_to_slaney(0.0), _hz_to_slaney(sample_rate / 2), n_mels + 2, dtype=torch.float64
-    )
-    hz_edges = _slaney_to_hz(mel_edges)
-    widths = torch.diff(hz_edges)
-    ramps = hz_edges[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = torch.clamp(torch.minimum(lower, upper), min=0)
-    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
-    return weights.T.to(torch.float32).contiguous()
-
-
-def _hz_to_slaney(hz: float) -> float:
-    """Slaney mel: linear (3 mel per 200 Hz) below 1 kHz, logarithmic above."""
-    if hz < 1000:
-        return 3.0 * hz / 200.0
-    return 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
-
-
-def _slaney_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    linear = 200.0 * mel / 3.0
-    log = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mel - 15.0))
-    return torch.where(mel >= 15.0, log, linear)
 
 
 def _chunks(total: int, size: int) -> list[slice]:
@@ -202,7 +159,7 @@ def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
 
 
-@register_embedding_model("ge2e", GE2EConfig)
+@register_embedding_model(NAME, GE2EConfig)
 def build(cfg: GE2EConfig) -> GE2EEncoder:
     """The GE2E encoder with its pretrained weights, in eval mode."""
     model = GE2EEncoder(cfg)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from balr.audio import INT16_SCALE
 from balr.config import load_config
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError
@@ -31,7 +32,6 @@ DEFAULT_HUB_URL = (
     "https://huggingface.co/Wespeaker/wespeaker-voxceleb-resnet34-LM/resolve/main/"
     "voxceleb_resnet34_LM.zip"
 )
-INT16_SCALE = 32768.0
 
 
 @dataclass

@@ -1,8 +1,10 @@
-"""Checkpoints without pickle: tensors and plain values (torch.save, read with weights_only=True).
+"""Checkpoint files without pickle: tensors and plain values (torch.save, read with
+`weights_only=True`), so loading one never runs code.
 
 A checkpoint holds the model weights, the optimiser state, the settings as a JSON string,
-the epoch, the step and the trainer's early-stopping state. `best.pt` is the best
-validation EER so far, `last.pt` the latest state (what `resume` continues from).
+the epoch, the step and the trainer's early-stopping state. A training directory holds
+`best.pt` (the best validation EER so far), `last.pt` (the latest state, what `requeue`
+continues from) and `settings.json`. `SpeakerClassifier.save` / `.load` use these files.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Any
 import torch
 
 from balr.errors import ModelError
-from balr.extractor.model import ModelSettings, SpeakerClassifier
 from balr.fileio import atomic_path, atomic_write_text
 
 BEST_NAME = "best.pt"
@@ -70,17 +71,3 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     return path
-
-
-def load_extractor(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[SpeakerClassifier, dict]:
-    """The trained classifier in eval mode and its settings."""
-    payload = load_checkpoint(path, device)
-    model = SpeakerClassifier(ModelSettings.from_dict(payload["settings"]))
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ModelError(f"{path}: weights do not match the settings ({first})") from None
-    return model.to(device).eval(), payload["settings"]

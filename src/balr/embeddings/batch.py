@@ -1,4 +1,7 @@
-"""Batched, resumable embedding extraction over a dataset.
+"""Batch extraction: a model over a dataset's recordings, one embedding vector each, resumable.
+
+`extract_embeddings(dataset, model, options)` runs `EmbeddingExtraction`; the `balr extract`
+job around it (config, model, dataset, shard) is `balr.embeddings.extract`.
 
 DataLoader workers decode audio (and run the optional VAD); the main process keeps a pool of
 decoded items, sorts it by length and runs the model on batches of similar length. Each vector
@@ -81,6 +84,8 @@ class ExtractionReport:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
+    model: str = ""
+    errors_path: Path | None = None
 
     @property
     def real_time_factor(self) -> float:
@@ -170,7 +175,7 @@ class _Accumulator:
         return self.seen >= self.parts
 
 
-class Extractor:
+class EmbeddingExtraction:
     """Runs a model over a dataset's missing embeddings and saves them as they come."""
 
     def __init__(self, dataset, model: EmbeddingModel, opts: ExtractionOptions):
@@ -179,7 +184,7 @@ class Extractor:
         self.min_samples = max(
             model.min_samples, int(round(opts.min_duration_s * model.sample_rate))
         )
-        self.report = ExtractionReport(total=len(dataset))
+        self.report = ExtractionReport(total=len(dataset), model=model.name)
         self._partial: dict[int, _Accumulator] = {}
         self._failed: set[int] = set()
 
@@ -198,6 +203,7 @@ class Extractor:
             self.report.wall_seconds = time.perf_counter() - start
             if errors_path is not None:
                 write_error_report(errors_path, self.report.failures)
+                self.report.errors_path = errors_path
         return self.report
 
     def _jobs(self) -> list[tuple[int, Path]]:
@@ -340,7 +346,7 @@ def extract_embeddings(
 ) -> ExtractionReport:
     """Embed a dataset's items that lack an embedding; see the module docstring."""
     errors = Path(errors_path) if errors_path is not None else None
-    return Extractor(dataset, model, opts or ExtractionOptions()).run(errors, progress)
+    return EmbeddingExtraction(dataset, model, opts or ExtractionOptions()).run(errors, progress)
 
 
 def write_error_report(path: str | Path, failures: list[tuple[str, str, str]]) -> None:

@@ -4,9 +4,12 @@ much each head counts, drawn over the spectrogram (PNG, headless, written atomic
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
+from balr.doublemha.inference import file_alignment
+from balr.doublemha.model import SpeakerClassifier
 from balr.fileio import atomic_path
 
 FRAME_SHIFT_S = 0.01
@@ -79,3 +82,12 @@ def plot_attention(
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def plot_file_attention(
+    model: SpeakerClassifier, audio: str | os.PathLike, path: str | os.PathLike
+) -> np.ndarray:
+    """Draw the attention view of an audio file into the PNG `path`; returns the head weights."""
+    feats, time_weights, head_weights = file_alignment(model, audio)
+    plot_attention(feats, time_weights, head_weights, path, title=f"{Path(audio).name}: attention")
+    return head_weights

@@ -13,21 +13,21 @@ from typer.testing import CliRunner
 
 from balr.audio import load_audio
 from balr.data import AudioDataset
-from balr.embeddings.extraction import ExtractionOptions, extract_embeddings
-from tests.conftest import VOXCELEB2, requires_shared_data
-
-pytestmark = requires_shared_data
+from balr.embeddings.batch import ExtractionOptions, extract_embeddings
+from tests.conftest import EXAMPLES
 
 SR = 16000
 GOOD = ["a1", "a2", "b1", "b2"]
+CLIPS = EXAMPLES / "audio"
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     """4 real 3 s clips (2 speakers), a corrupt file, an empty file and a 0.2 s clip."""
     folder = tmp_path_factory.mktemp("clips")
-    paths = sorted(VOXCELEB2.glob("*/*.wav"))
-    for name, path in zip(GOOD, [paths[0], paths[1], paths[3], paths[4]], strict=True):
+    names = ["id01184/00123", "id01184/00133", "id07531/00023", "id07531/00142"]  # >= 3 s
+    paths = [CLIPS / f"{name}.flac" for name in names]
+    for name, path in zip(GOOD, paths, strict=True):
         sf.write(folder / f"{name}.wav", load_audio(path, SR, duration_s=3.0), SR)
     sf.write(folder / "short.wav", load_audio(paths[0], SR, duration_s=0.2), SR)
     (folder / "corrupt.wav").write_bytes(b"RIFF\x00\x00not really a wave file")
@@ -104,8 +104,8 @@ def test_interrupted_run_resumes_without_recomputing(clips, ge2e, tmp_path):
     assert (report.succeeded, report.skipped, counting.items) == (2, 2, 2)
 
 
-def test_long_recording_is_windowed_with_bounded_memory(voxceleb2, ge2e, tmp_path):
-    clip = load_audio(sorted(voxceleb2.glob("*/*.wav"))[1], SR, duration_s=6.0)
+def test_long_recording_is_windowed_with_bounded_memory(ge2e, tmp_path):
+    clip = load_audio(CLIPS / "id00906" / "00028.flac", SR, duration_s=6.0)
     wave = np.tile(clip, 15)  # 90 s of real speech
     sf.write(tmp_path / "long.wav", wave, SR, subtype="PCM_16")
     full_decode_bytes = wave.size * 4  # 5.76 MB as float32
@@ -156,3 +156,22 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
     assert result.exit_code == 1
     assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x"}
+
+
+def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
+    from balr.defaults import EMBEDDING_MODEL
+    from balr.embeddings.extract import extract_dataset_embeddings
+
+    overrides = ["embeddings.num_workers=0"]
+    report = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    assert (report.model, report.total, report.succeeded, report.failures) == (
+        EMBEDDING_MODEL,
+        8,
+        8,
+        [],
+    )
+    assert report.errors_path == tmp_path / "extract_errors.tsv"
+    assert not report.errors_path.exists()  # no failure, no report file
+    assert len(list(tmp_path.glob("*/*_emb.txt"))) == 8
+    again = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    assert (again.succeeded, again.skipped) == (0, 8)

@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 
-from balr.extractor.frontends import build_front_end
-from balr.extractor.model import AMSoftmax, ModelSettings, SpeakerClassifier, annealed_factor
-from balr.extractor.pooling import DoubleMHAPooling
+from balr.doublemha.config import ModelSettings
+from balr.doublemha.frontends import build_front_end
+from balr.doublemha.heads import AMSoftmax, annealed_factor
+from balr.doublemha.model import SpeakerClassifier
+from balr.doublemha.pooling import DoubleMHAPooling
 
 
 def small_settings(front_end: str, pooling: str, **kw) -> ModelSettings:

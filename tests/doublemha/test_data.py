@@ -1,4 +1,4 @@
-"""The seed's list formats, feature files, random windows, generated pairs and the EER."""
+"""List formats, feature files, random windows, generated pairs and the validation EER."""
 
 import random
 
@@ -7,11 +7,13 @@ import pytest
 import soundfile as sf
 import torch
 
+from balr.doublemha import data, features
 from balr.errors import DataError
-from balr.extractor import data
+from balr.evaluation.metrics import eer
+from tests.conftest import EXAMPLES
 
 
-def test_seed_train_labels_and_pairs_are_parsed(tmp_path):
+def test_train_labels_and_pairs_are_parsed(tmp_path):
     labels = tmp_path / "train.ndx"
     labels.write_text("spk1/a 0 -1\nspk1/b 0 -1\n\nspk2/a 1 -1\n")
     assert data.read_train_labels(labels) == [("spk1/a", 0), ("spk1/b", 0), ("spk2/a", 1)]
@@ -36,30 +38,31 @@ def test_malformed_lists_name_file_and_line(tmp_path):
         data.read_pairs(tmp_path / "missing.ndx")
 
 
-def test_seed_item_finds_flac_when_no_wav(tmp_path):
+def test_list_item_finds_flac_when_no_wav(tmp_path):
     (tmp_path / "spk").mkdir()
     sf.write(tmp_path / "spk" / "utt.flac", np.zeros(1600, np.float32), 16000)
-    item = data.seed_item(tmp_path, "spk/utt", 3)
+    item = data.list_item(tmp_path, "spk/utt", 3)
     assert item.audio_path == tmp_path / "spk" / "utt.flac"
     assert item.features_path == tmp_path / "spk" / "utt.npy"
     assert item.label == 3
-    assert data.seed_item(tmp_path, "spk/none").audio_path is None
+    assert data.list_item(tmp_path, "spk/none").audio_path is None
 
 
-def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, librispeech, caplog):
+def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, caplog):
+    clips = EXAMPLES / "audio"
     good = data.audio_item(
-        "good", librispeech / "103-1240-0000.flac", features_dir=tmp_path, root=librispeech
+        "good", clips / "id00906" / "00014.flac", features_dir=tmp_path, root=clips
     )
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"not audio at all")
     bad = data.audio_item("bad", broken)
-    counts = data.precompute_features([good, bad])
+    counts = features.precompute_features([good, bad])
     assert counts == {"written": 1, "existing": 0, "failed": 1}
     assert "broken.wav" in caplog.text
-    saved = np.load(tmp_path / "103-1240-0000.npy", allow_pickle=False)
-    assert saved.dtype == np.float32 and saved.shape == (225360 // 160 + 1, 80)
-    assert data.precompute_features([good])["existing"] == 1
-    loaded = data.FeatureLoader("cmn")(good)
+    saved = np.load(tmp_path / "id00906" / "00014.npy", allow_pickle=False)
+    assert saved.dtype == np.float32 and saved.shape == (47488 // 160 + 1, 80)  # 2.968 s
+    assert features.precompute_features([good])["existing"] == 1
+    loaded = features.FeatureLoader("cmn")(good)
     np.testing.assert_allclose(loaded, saved - saved.mean(0), atol=1e-4)
 
 
@@ -81,19 +84,23 @@ def test_generated_pairs_have_correct_labels():
     assert (labels == 0).sum() == 4
 
 
-def test_equal_error_rate_values():
-    assert data.equal_error_rate([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0]) == 0.0
+def test_validation_eer_is_the_evaluation_eer():
+    """Validation scores pairs with `balr.evaluation.metrics.eer`: the crossing of FAR and FRR."""
+    assert eer([0.9, 0.8, 0.3, 0.1], [1, 1, 0, 0])[0] == 0.0
     # accepting {0.9, 0.6}: FRR 1/2 (0.4 rejected), FAR 1/2 (0.6 accepted) -> EER 0.5
-    assert data.equal_error_rate([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0]) == 0.5
+    assert eer([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0])[0] == 0.5
     # all scores tied: the only thresholds give (FAR, FRR) = (0, 1) or (1, 0) -> 0.5
-    assert data.equal_error_rate([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0]) == 0.5
+    assert eer([0.5, 0.5, 0.5, 0.5], [1, 0, 1, 0])[0] == 0.5
+    # (FAR, FRR) = (1/2, 1/3) at 0.5 and (1/2, 2/3) at 0.6: the staircases cross at 1/2
+    # (the former rule averaged the nearest operating point instead: 5/12)
+    assert eer([0.9, 0.5, 0.4, 0.6, 0.1], [1, 1, 1, 0, 0])[0] == pytest.approx(0.5)
 
 
 def test_dataloader_workers_draw_different_windows(tmp_path):
     # One recording whose frame t holds the value t: a window's first value is its offset.
     np.save(tmp_path / "ramp.npy", np.arange(1000, dtype=np.float32)[:, None].repeat(80, 1))
-    items = [data.seed_item(tmp_path, "ramp", label=0)] * 8
-    dataset = data.WindowDataset(items, data.FeatureLoader("none"), window_size=0.1, seed=3)
+    items = [data.list_item(tmp_path, "ramp", label=0)] * 8
+    dataset = data.WindowDataset(items, features.FeatureLoader("none"), window_size=0.1, seed=3)
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=2)
     offsets = [int(window[0, 0, 0]) for window, _ in loader]
     assert len(offsets) == 8 and all(0 <= o <= 990 for o in offsets)

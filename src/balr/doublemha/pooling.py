@@ -1,4 +1,15 @@
-"""Attention poolings over time: Attention, MHA and DoubleMHA (SPEC section 6).
+"""Attention poolings over time: Attention, MHA and DoubleMHA.
+
+With frame vectors `h_t` (from the front-end):
+
+- Attention: `w_t = softmax_t(h_t . u)`, vector `sum_t w_t h_t` (one learned query `u`).
+- MHA (India et al., "Self Multi-Head Attention for Speaker Recognition", Interspeech
+  2019): each `h_t` is cut into H heads `h_tj`; head j has its own query `u_j`,
+  `w_tj = softmax_t(h_tj . u_j)` and context `c_j = sum_t w_tj h_tj`; the vector is the
+  concatenation of the H contexts.
+- DoubleMHA (India et al., "Double Multi-Head Attention for Speaker Verification", ICASSP
+  2021, arXiv 2007.13199): a second attention over the head contexts,
+  `v_j = softmax_j(c_j . u')`, vector `sum_j v_j c_j` (size d / H).
 
 Each returns a `Pooled`: the utterance vector plus the alignments that explain it, the
 time-by-head attention `(B, T, H)` and, for DoubleMHA, the head weights `(B, H)`.
@@ -116,7 +127,7 @@ class DoubleMHAPooling(nn.Module):
 
 
 def build_pooling(name: str, input_dim: int, heads: int, mask_prob: float) -> nn.Module:
-    """A pooling layer by its seed name."""
+    """A pooling layer by its `pooling_method` name (Attention, MHA or DoubleMHA)."""
     if name == "Attention":
         return AttentionPooling(input_dim)
     if name == "MHA":

@@ -1,22 +1,35 @@
-"""Log-mel features of the DoubleMHA extractor (SPEC section 2), computed with torch.
+"""Log-mel features of the DoubleMHA extractor, computed with torch, and their `.npy` files.
 
-Recipe: waveform scaled to the 16-bit range, pre-emphasis 0.97, 25 ms Hamming window
-(periodic, centred in a 512-point FFT), 10 ms hop, frames centred on the hop grid (the
-signal is zero-padded by n_fft/2 on both sides), magnitude spectrum, 80 mel bands, then
-`log(max(1, x))` and per-utterance `cmn` or `cmvn`. The filterbank is librosa's default:
+Recipe (the front-end of India et al., "Double Multi-Head Attention for Speaker
+Verification", ICASSP 2021, as the authors' reference implementation computes it): waveform
+scaled to the 16-bit range, pre-emphasis 0.97, 25 ms Hamming window (periodic, centred in a
+512-point FFT), 10 ms hop, frames centred on the hop grid (the signal is zero-padded by
+n_fft/2 on both sides), magnitude spectrum, 80 mel bands, then `log(max(1, x))` and
+per-utterance `cmn` or `cmvn`. The filterbank is librosa's default:
 Slaney mel scale with Slaney (area) normalisation, 0 Hz to Nyquist.
+
+Feature files hold the *raw* log-mel (`(T, 80)` float32 `.npy`, no pickle); the
+normalisation is applied when they are read, so one set of files serves `cmn` and `cmvn`.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from balr.audio import INT16_SCALE, load_audio
-from balr.errors import ConfigError
+from balr.errors import BalrError, ConfigError, DataError
+from balr.fileio import atomic_path
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 N_MELS = 80
@@ -26,6 +39,7 @@ HOP_LENGTH = 160
 PREEMPHASIS = 0.97
 NORMALIZATIONS = ("cmn", "cmvn", "none")
 STD_FLOOR = 1e-5
+FEATURE_SUFFIX = ".npy"
 
 
 @functools.lru_cache(maxsize=4)
@@ -120,3 +134,78 @@ def file_features(path: str | os.PathLike, normalization: str = "none") -> np.nd
     wave = load_audio(path, SAMPLE_RATE)
     with torch.no_grad():
         return normalize(log_mel(wave), normalization).numpy()
+
+
+@dataclass
+class FeatureItem:
+    """One recording: where its features are (or will be cached) and its audio, if known."""
+
+    name: str
+    features_path: Path
+    audio_path: Path | None = None
+    label: int = -1
+
+
+class FeatureLoader:
+    """Raw log-mel of an item from its `.npy` file, else computed from audio (kept in memory)."""
+
+    def __init__(self, normalization: str = "cmn", cache: bool = True):
+        self.normalization = normalization
+        self.cache = cache
+        self._memory: dict[Path, np.ndarray] = {}
+
+    def raw(self, item: FeatureItem) -> np.ndarray:
+        if item.features_path in self._memory:
+            return self._memory[item.features_path]
+        if item.features_path.is_file():
+            feats = load_features(item.features_path)
+        elif item.audio_path is not None:
+            feats = file_features(item.audio_path)
+        else:
+            raise DataError(f"{item.features_path}: no features and no audio for {item.name}")
+        if self.cache:
+            self._memory[item.features_path] = feats
+        return feats
+
+    def __call__(self, item: FeatureItem) -> np.ndarray:
+        """Normalised `(T, 80)` float32 features of the whole recording."""
+        feats = torch.from_numpy(np.ascontiguousarray(self.raw(item)))
+        return normalize(feats, self.normalization).numpy()
+
+
+def load_features(path: Path) -> np.ndarray:
+    """A `(T, 80)` float32 `.npy` file (no pickle allowed)."""
+    try:
+        feats = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read features ({exc})") from None
+    if feats.ndim != 2 or feats.shape[0] == 0:
+        raise DataError(f"{path}: features must be a non-empty (T, n_mels) array")
+    return feats.astype(np.float32, copy=False)
+
+
+def save_features(path: Path, feats: np.ndarray) -> None:
+    """Write `(T, 80)` float32 features as `.npy`, atomically."""
+    with atomic_path(path, suffix=FEATURE_SUFFIX) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
+
+
+def precompute_features(items: Sequence[FeatureItem], force: bool = False) -> dict[str, int]:
+    """Raw log-mel `.npy` for every item with audio; existing files are kept unless `force`.
+
+    A bad recording is reported and skipped; returns counts of written/existing/failed.
+    """
+    counts = {"written": 0, "existing": 0, "failed": 0}
+    for item in tqdm(items, desc="features", unit="file"):
+        if item.features_path.is_file() and not force:
+            counts["existing"] += 1
+            continue
+        try:
+            if item.audio_path is None:
+                raise DataError(f"{item.name}: no audio file found (.wav/.flac/...)")
+            save_features(item.features_path, file_features(item.audio_path))
+            counts["written"] += 1
+        except BalrError as exc:
+            log.warning("skipping %s", exc)
+            counts["failed"] += 1
+    return counts

@@ -1,0 +1,318 @@
+"""Training of the DoubleMHA extractor as an AM-softmax speaker classifier, validated by EER.
+
+    trainer = Trainer(config, out_dir, device)
+    history = trainer.fit(training_set(config), validation_pairs(config))
+
+Each step draws one random window per recording (`window_size` seconds), optionally cut to
+a random length (`randomSlicing`), and accumulates `gradientAccumulation` batches. Every
+`validate_every` steps the validation pairs are scored by the cosine of their embeddings:
+a better EER saves `best.pt`, `lr_patience` validations without one halve the learning
+rate, `early_stopping` of them end training; `last.pt` always holds the latest state
+(`requeue=true` continues from it). `train_extractor` is the whole `balr extractor train`
+job inside the process group the command opens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from balr import distributed, training
+from balr.config import save_config
+from balr.doublemha.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, save_checkpoint
+from balr.doublemha.config import TrainConfig
+from balr.doublemha.data import (
+    TrainingSet,
+    ValidationPairs,
+    WindowDataset,
+    random_slice,
+    training_set,
+    validation_pairs,
+)
+from balr.doublemha.features import FeatureItem, FeatureLoader
+from balr.doublemha.heads import annealed_factor
+from balr.doublemha.model import SpeakerClassifier
+from balr.errors import ConfigError
+from balr.evaluation.metrics import eer
+from balr.fileio import atomic_write_text
+
+log = logging.getLogger(__name__)
+OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD, "RMSprop": torch.optim.RMSprop}
+
+
+@torch.no_grad()
+def embed_items(
+    model: SpeakerClassifier, items: list[FeatureItem], loader: FeatureLoader, batch: int = 16
+) -> torch.Tensor:
+    """Embeddings `(N, E)` of whole recordings, batched by similar length (padding masked)."""
+    feats = [torch.from_numpy(loader(item)) for item in items]
+    order = np.argsort([f.shape[0] for f in feats])
+    out = torch.zeros(len(items), model.settings.embedding_size)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        lengths = torch.tensor([feats[i].shape[0] for i in chunk])
+        padded = torch.nn.utils.rnn.pad_sequence([feats[i] for i in chunk], batch_first=True)
+        out[chunk] = model.embed(padded.to(device), lengths.to(device)).cpu()
+    return out
+
+
+def validation_eer(
+    model: SpeakerClassifier, valid: ValidationPairs, loader: FeatureLoader
+) -> float:
+    """EER (fraction) of the validation pairs scored by the cosine of their embeddings."""
+    was_training = model.training
+    model.eval()
+    emb = F.normalize(embed_items(model, valid.items, loader), dim=1)
+    scores = (emb[valid.first] * emb[valid.second]).sum(1).numpy()
+    model.train(was_training)
+    return eer(scores, valid.labels)[0]
+
+
+class Trainer(training.Trainer):
+    """Steps, validation, best/last checkpoints, LR halving and early stopping.
+
+    `config` is a `TrainConfig`; `device` defaults to `config.device`. The model is built in
+    `fit`, where the number of training speakers is known; `summary()` describes the run.
+    """
+
+    config: TrainConfig
+
+    def __init__(
+        self, config: TrainConfig, out_dir: str | Path, device: torch.device | str | None = None
+    ):
+        super().__init__(config, out_dir, device if device is not None else config.device)
+        if config.threads > 0:
+            torch.set_num_threads(config.threads)
+        self.loader = FeatureLoader(config.normalization, config.cache_features)
+        self.rng = random.Random(config.seed + distributed.rank())
+        self.epoch, self.step, self.best_eer, self.stopping = 0, 0, math.inf, 0
+        self.history: list[dict] = []
+        self.validated_step = -1
+        self.seconds = 0.0
+        self.model: SpeakerClassifier | None = None
+        self.valid: ValidationPairs | None = None
+
+    def build(self, num_speakers: int) -> None:
+        """Model (seeded initial weights), optimiser, and the state of `last.pt` on requeue."""
+        self.settings = {**asdict(self.config), "num_spkrs": num_speakers}
+        torch.manual_seed(self.config.seed)  # reproducible initial weights
+        self.model = SpeakerClassifier(self.config.model_settings(num_speakers)).to(self.device)
+        self.optimizer = self._optimizer()
+        if self.config.requeue:
+            self._resume()
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        if self.config.optimizer not in OPTIMIZERS:
+            known = list(OPTIMIZERS)
+            raise ConfigError(f"optimizer '{self.config.optimizer}': expected one of {known}")
+        return OPTIMIZERS[self.config.optimizer](
+            self.model.parameters(),
+            lr=self.config.learning_rate,
+            weight_decay=self.config.weight_decay,
+        )
+
+    def _resume(self) -> None:
+        """Continue from `last.pt` of the output directory, when there is one."""
+        path = self.out_dir / LAST_NAME
+        if not path.is_file():
+            log.info("requeue: no %s yet, starting from scratch", path)
+            return
+        payload = load_checkpoint(path, self.device)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.epoch, self.step = payload["epoch"], payload["step"]
+        state = payload["state"]
+        self.best_eer, self.stopping = state.get("best_eer", math.inf), state.get("stopping", 0)
+        self.say(
+            f"resumed from {path}: epoch {self.epoch}, step {self.step}, "
+            f"best EER {100 * self.best_eer:.2f}%"
+        )
+
+    def say(self, text: str) -> None:
+        if self.main:
+            tqdm.write(text)
+
+    def _data_loader(self, train: TrainingSet) -> DataLoader:
+        dataset = WindowDataset(
+            train.items, self.loader, self.config.window_size, self.config.seed + distributed.rank()
+        )
+        sampler = DistributedSampler(dataset, seed=self.config.seed) if self.distributed else None
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=self.config.num_workers,
+            drop_last=False,
+            persistent_workers=self.config.num_workers > 0,
+        )
+
+    def fit(self, train: TrainingSet, valid: ValidationPairs) -> list[dict]:
+        """Train until max_epochs, max_steps or early stopping; returns the validations."""
+        cfg = self.config
+        self.valid = valid
+        self.build(train.num_speakers)
+        self.net = self.wrap(self.model)
+        self.writer = self.tensorboard(self.out_dir / "tensorboard")
+        torch.manual_seed(cfg.seed)
+        loader = self._data_loader(train)
+        bar = tqdm(
+            total=cfg.max_steps or None,
+            initial=self.step,
+            disable=not self.main,
+            desc="train",
+            unit="step",
+        )
+        start, done = time.time(), False
+        if cfg.validate_at_start and self.step == 0:
+            self._validate()
+        while self.epoch < cfg.max_epochs and not done:
+            if isinstance(loader.sampler, DistributedSampler):
+                loader.sampler.set_epoch(self.epoch)
+            done = self._epoch(loader, bar)
+            self.epoch += 1
+        bar.close()
+        if self.validated_step != self.step:
+            self._validate()
+        self._save(LAST_NAME)
+        self.seconds = round(time.time() - start, 1)
+        self.say(f"finished: {self.step} steps, best validation EER {100 * self.best_eer:.2f}%")
+        if self.writer:
+            self.writer.close()
+        return self.history
+
+    def summary(self) -> dict:
+        """Best EER, steps, epochs, training seconds and every validation (`summary.json`)."""
+        return {
+            "best_eer": self.best_eer,
+            "steps": self.step,
+            "epochs": self.epoch,
+            "seconds": self.seconds,
+            "validations": self.history,
+        }
+
+    def _epoch(self, loader: DataLoader, bar: tqdm) -> bool:
+        """One pass over the data; True when training must stop."""
+        self.net.train()
+        running, batches = 0.0, 0
+        for batch, (windows, labels) in enumerate(loader, 1):
+            if self.config.randomSlicing:
+                windows = random_slice(windows, self.rng)
+            logits = self.net(windows.to(self.device), labels.to(self.device), step=self.step)
+            loss = F.cross_entropy(logits, labels.to(self.device))
+            (loss / self.config.gradientAccumulation).backward()
+            running, batches = running + loss.item(), batches + 1
+            if batch % self.config.gradientAccumulation:
+                continue
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+            self.step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{running / batches:.3f}", epoch=self.epoch)
+            if self.step % self.config.print_every == 0:
+                self._log_training(running / batches)
+                running, batches = 0.0, 0
+            if self.step % self.config.validate_every == 0 and self._validate():
+                return True
+            if self.config.max_steps and self.step >= self.config.max_steps:
+                return True
+        return False
+
+    def _log_training(self, loss: float) -> None:
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.say(f"epoch {self.epoch} step {self.step}: loss {loss:.3f} lr {lr:.2e}")
+        if self.writer:
+            self.writer.add_scalar("train/loss", loss, self.step)
+            self.writer.add_scalar("train/lr", lr, self.step)
+            if self.config.annealing:
+                self.writer.add_scalar(
+                    "train/annealed_factor", annealed_factor(self.step), self.step
+                )
+
+    def _validate(self) -> bool:
+        """EER on the pairs (main process), checkpoints, LR halving; True to stop early."""
+        self.validated_step = self.step  # on every rank: all of them join the broadcast below
+        flags = torch.zeros(2)
+        if self.main:
+            flags[0] = float(self._validate_main())
+            flags[1] = self.optimizer.param_groups[0]["lr"]
+        if self.distributed:
+            torch.distributed.broadcast(flags, src=0)
+            for group in self.optimizer.param_groups:
+                group["lr"] = float(flags[1])
+        return bool(flags[0])
+
+    def _validate_main(self) -> bool:
+        rate = validation_eer(self.model, self.valid, self.loader)
+        improved = rate < self.best_eer
+        self.best_eer = min(rate, self.best_eer)
+        self.stopping = 0 if improved else self.stopping + 1
+        self.history.append({"step": self.step, "epoch": self.epoch, "eer": rate})
+        self.say(
+            f"validation epoch {self.epoch} step {self.step}: EER {100 * rate:.2f}% "
+            f"(best {100 * self.best_eer:.2f}%{', saved best' if improved else ''})"
+        )
+        if self.writer:
+            self.writer.add_scalar("valid/eer", rate, self.step)
+        if improved:
+            self._save(BEST_NAME)
+        if not improved and self.stopping % self.config.lr_patience == 0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= 0.5
+            self.say(
+                f"no improvement in {self.stopping} validations: lr halved to "
+                f"{self.optimizer.param_groups[0]['lr']:.2e}"
+            )
+        self._save(LAST_NAME)
+        stop = self.config.early_stopping > 0 and self.stopping >= self.config.early_stopping
+        if stop:
+            self.say(f"early stop after {self.stopping} validations without improvement")
+        return stop
+
+    def _save(self, name: str) -> None:
+        if self.main:
+            save_checkpoint(
+                self.out_dir / name,
+                self.model,
+                self.optimizer,
+                self.settings,
+                self.epoch,
+                self.step,
+                best_eer=self.best_eer,
+                stopping=self.stopping,
+            )
+
+
+def train_extractor(
+    config: TrainConfig, out_dir: str | Path, device: torch.device | str | None = None
+) -> dict:
+    """`balr extractor train` inside the command's process group: read the data, write
+    `config.yaml`, train, write `summary.json` (main process); returns the summary."""
+    out_dir = Path(out_dir)
+    config.out_dir = str(out_dir)
+    train, valid = training_set(config), validation_pairs(config)
+    trainer = Trainer(config, out_dir, device)
+    if trainer.main:
+        save_config(asdict(config), out_dir / "config.yaml")
+        trainer.say(
+            f"training on {len(train.items)} recordings of {train.num_speakers} speakers; "
+            f"validating on {len(valid.labels)} pairs ({int(valid.labels.sum())} "
+            f"same-speaker) of {len(valid.items)} recordings; output {out_dir}"
+        )
+    trainer.fit(train, valid)
+    summary = trainer.summary()
+    if trainer.main:
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
+    return summary
