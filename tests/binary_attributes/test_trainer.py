@@ -15,7 +15,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from balr.binary_attributes.config import train_config
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.binary_attributes.trainer import BAETrainer
 from balr.config import load_config
 from balr.errors import ConfigError, DataError, ModelError
@@ -66,7 +66,7 @@ def test_checkpoints_config_and_history_are_written(two_epochs, data):
     cfg = load_config(save_dir / "config.yaml")
     assert cfg.trainer.epochs == 2 and cfg.data.M_samples_per_class == 4
     assert len(json.loads((save_dir / "history.json").read_text())) == 2
-    reloaded = load_encoder(save_dir / "weights" / "last.safetensors")
+    reloaded = BinaryAttributeEncoder.load(save_dir / "weights" / "last.safetensors")
     assert np.array_equal(reloaded.binarize(data[2]), two_epochs.model.binarize(data[2]))
 
 

@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from balr.binary_attributes.losses import WeightedLosses, build_losses
-from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict, save_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.binary_attributes.samplers import NxMSampler, sampler_class
 from balr.config import save_config
 from balr.distributed import init_distributed, is_main_process, rank, world_size
@@ -251,12 +251,12 @@ class BAETrainer:
                 writer.add_scalar(f"{split}/{name}", value, epoch)
         writer.flush()
         meta = {"epoch": epoch, "losses": record, "config": OmegaConf.to_container(self.cfg)}
-        save_encoder(self.model, self.weights_dir / "last.safetensors", **meta)
+        self.model.save(self.weights_dir / "last.safetensors", **meta)
         self._save_state(epoch)
         if improved:
-            save_encoder(self.model, self.weights_dir / "best.safetensors", **meta)
+            self.model.save(self.weights_dir / "best.safetensors", **meta)
         if self._is_period(epoch - 1, self.cfg.trainer.save_period):
-            save_encoder(self.model, self.weights_dir / f"epoch{epoch}.safetensors", **meta)
+            self.model.save(self.weights_dir / f"epoch{epoch}.safetensors", **meta)
         atomic_write_text(self.save_dir / "history.json", json.dumps(self.history, indent=2))
 
     def _save_state(self, epoch: int) -> None:

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from balr import defaults
 from balr.binary_attributes.config import binarize_config
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
 from balr.distributed import resolve_device
 from balr.errors import ModelError
@@ -40,7 +40,7 @@ def binarize(
             defaults.EMBEDDING_MODEL,
         )
     torch_device = resolve_device(device)
-    model = load_encoder(checkpoint, torch_device)
+    model = BinaryAttributeEncoder.load(checkpoint, torch_device)
     ds = AudioDataset.from_path(input_data, output_dir=save_dir, vector_format=cfg.vector_format)
     todo = np.array([i for i in range(len(ds)) if force or not ds.has_vector(i, "ba")], np.int64)
     done = 0
