@@ -29,7 +29,11 @@ WRITE_FORMATS = (*VECTOR_FORMATS, "store")
 
 
 class AudioDataset(torch.utils.data.Dataset):
-    """Items with lazy audio and vectors; see `balr.data.lookup` for where vectors live."""
+    """Items with lazy audio and vectors; see `balr.data.lookup` for where vectors live.
+
+    `root` anchors relative paths and sidecars; `source` is what the dataset was read from
+    (the CSV, directory or audio file given to `from_path`; default: `root`), for messages.
+    """
 
     def __init__(
         self,
@@ -37,6 +41,7 @@ class AudioDataset(torch.utils.data.Dataset):
         root: str | os.PathLike,
         output_dir: str | os.PathLike | None = None,
         vector_format: str = "txt",
+        source: str | os.PathLike | None = None,
     ):
         if vector_format not in WRITE_FORMATS:
             raise DataError(f"vector format '{vector_format}': expected one of {WRITE_FORMATS}")
@@ -44,6 +49,7 @@ class AudioDataset(torch.utils.data.Dataset):
         self.root = Path(root)
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.vector_format = vector_format
+        self.source = Path(source) if source is not None else self.root
         self._index: dict[str, int] | None = None
         self._vectors = VectorLookup(self.items, self.root, self.output_dir, vector_format)
         check_unique_ids(self.items, self.root)
@@ -60,7 +66,7 @@ class AudioDataset(torch.utils.data.Dataset):
         """Build from an audio file, a directory, a CSV or a Kaldi data dir (wav.scp)."""
         path = Path(path)
         formats = tuple(f.lower().lstrip(".") for f in (audio_formats or audio_io.AUDIO_EXTENSIONS))
-        kwargs = {"output_dir": output_dir, "vector_format": vector_format}
+        kwargs = {"output_dir": output_dir, "vector_format": vector_format, "source": path}
         if path.is_dir():
             if (path / "wav.scp").is_file():
                 return cls(read_kaldi_data_dir(path), path, **kwargs)
@@ -105,9 +111,8 @@ class AudioDataset(torch.utils.data.Dataset):
 
     def subset(self, indices: Sequence[int]) -> AudioDataset:
         """A dataset of the given items, sharing root, output dir and format."""
-        return AudioDataset(
-            [self.items[i] for i in indices], self.root, self.output_dir, self.vector_format
-        )
+        items = [self.items[i] for i in indices]
+        return AudioDataset(items, self.root, self.output_dir, self.vector_format, self.source)
 
     def shard(self) -> AudioDataset:
         """This process's share of the items under torchrun (rank::world_size)."""
