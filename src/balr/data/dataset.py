@@ -130,6 +130,10 @@ class AudioDataset(torch.utils.data.Dataset):
         """Where the item's sidecar vector is written (output dir mirrors the audio tree)."""
         return self._vectors.sidecar_path(index, kind, fmt)
 
+    def store_base(self, kind: str) -> Path:
+        """Path without suffix of the store this dataset writes for `kind` (e.g. embeddings)."""
+        return self._vectors.store_base(check_kind(kind))
+
     def has_vector(self, index: int, kind: str) -> bool:
         """Whether the item has a vector of this kind, without loading it."""
         return self._vectors.locate(index, kind) is not None
