@@ -93,7 +93,7 @@ def test_loads_an_original_balr_state_dict_and_computes_the_spec_network(tmp_pat
     model = BinaryAttributeEncoder.load(tmp_path / "balr.pt")
     assert (model.input_dim, model.latent_dim) == (8, 16)
     x = torch.randn(4, 8, generator=torch.Generator().manual_seed(5))
-    # SPEC: Linear -> ReLU -> BatchNorm (eval: running stats, eps 1e-5) -> Linear -> Tanh.
+    # the encoder: Linear -> ReLU -> BatchNorm (eval: running stats, eps 1e-5) -> Linear -> Tanh.
     h = torch.relu(x @ state["encoder.0.weight"].T + state["encoder.0.bias"])
     h = (h - state["encoder.2.running_mean"]) / torch.sqrt(state["encoder.2.running_var"] + 1e-5)
     h = h * state["encoder.2.weight"] + state["encoder.2.bias"]
