@@ -7,7 +7,14 @@ import pickle
 import numpy as np
 import pytest
 
-from balr.data import AudioDataset, VectorStore, VectorStoreWriter, read_vector, write_vector
+from balr.data import (
+    AudioDataset,
+    DatasetItem,
+    VectorStore,
+    VectorStoreWriter,
+    read_vector,
+    write_vector,
+)
 from balr.data.vectors import store_paths
 from balr.errors import DataError
 from tests.conftest import EXAMPLES
@@ -130,7 +137,6 @@ def test_stack_vectors_skips_missing_items(tmp_path, caplog):
 
 
 def test_stack_vectors_mixes_stores_and_sidecars_in_item_order(tmp_path):
-    from balr.data import DatasetItem
 
     ds = AudioDataset([DatasetItem(id=f"u{i}") for i in range(5)], tmp_path, vector_format="npy")
     with VectorStoreWriter(tmp_path / "embeddings.rank0") as old:  # an older shard
