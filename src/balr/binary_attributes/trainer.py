@@ -3,7 +3,9 @@
     history = BAETrainer(config, out_dir, device).fit(train, valid)
 
 `train` and `valid` are `LabelledEmbeddings` (embeddings and their speakers); validation
-speakers should differ from the training ones. Files in `out_dir` (main process only, each
+speakers should differ from the training ones. Under torchrun the caller opens the process
+group first (`with balr.distributed.session(device):`, as `balr train` does); each process
+then trains on its share of the batches. Files in `out_dir` (main process only, each
 written atomically except TensorBoard's stream): `config.yaml`,
 `weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses),
 `weights/last_state.pt` (optimiser and loss state, tensors only: loaded with
