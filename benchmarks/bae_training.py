@@ -23,6 +23,7 @@ from _common import peak_rss_mb, write_results  # noqa: E402
 
 from balr.binary_attributes.config import train_config  # noqa: E402
 from balr.binary_attributes.trainer import BAETrainer  # noqa: E402
+from balr.data.labelled import LabelledEmbeddings  # noqa: E402
 
 
 def synthetic_embeddings(n: int, speakers: int, dim: int, seed: int = 0):
@@ -59,8 +60,8 @@ def main() -> None:
             "trainer.progress=false",
         ]
     )
-    with tempfile.TemporaryDirectory() as save_dir:
-        history = BAETrainer(cfg, save_dir).fit(x, y)
+    with tempfile.TemporaryDirectory() as out_dir:
+        history = BAETrainer(cfg, out_dir, "cpu").fit(LabelledEmbeddings(x, y))
     seconds = [record["train_seconds"] for record in history]
     for record in history:
         print(

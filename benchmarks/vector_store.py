@@ -57,7 +57,7 @@ def main() -> None:
 
 
 def _sidecar_figures(folder: Path, sample: int, dim: int, n: int) -> dict:
-    """Time `sample` per-recording .txt files and extrapolate to `n` (the seed's layout)."""
+    """Time `sample` per-recording .txt files and extrapolate to `n` (one file per recording)."""
     paths = [folder / "side" / f"u{i}_emb.txt" for i in range(sample)]
     vector = np.random.default_rng(1).standard_normal(dim).astype(np.float32)
     start = time.perf_counter()

@@ -1,19 +1,23 @@
-"""Audio decoding, resampling and the one-line errors, on real files from ../shared/data."""
+"""Audio decoding, resampling and the one-line errors, on the bundled example clips."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import soundfile as sf
+import soxr
 
 from balr.audio import load_audio, load_audio_with_rate
 from balr.errors import AudioError
-from tests.conftest import LIBRISPEECH, VOXCELEB2, requires_shared_data
+from tests.conftest import EXAMPLES
+
+CLIP = EXAMPLES / "audio" / "id00906" / "00014.flac"  # 2.968 s of speech at 16 kHz
 
 
-@requires_shared_data
-def test_voxceleb2_24k_file_is_resampled_to_16k():
-    path = VOXCELEB2 / "id03701" / "00128.wav"
+def test_24k_file_is_resampled_to_16k(tmp_path):
+    speech, rate = sf.read(CLIP, dtype="float32")
+    path = tmp_path / "speech_24k.wav"
+    sf.write(path, soxr.resample(speech, rate, 24000), 24000)
     info = sf.info(str(path))
     assert info.samplerate == 24000
     wave = load_audio(path, 16000)
@@ -23,20 +27,16 @@ def test_voxceleb2_24k_file_is_resampled_to_16k():
     assert 0.01 < np.abs(wave).max() <= 1.0
 
 
-@requires_shared_data
 def test_native_rate_and_int16_scale():
-    path = next(LIBRISPEECH.glob("*.flac"))
-    native, rate = load_audio_with_rate(path)
-    assert rate == 16000 and native.shape[0] == sf.info(str(path)).frames
-    scaled = load_audio(path, 16000, int16_scale=True)
+    native, rate = load_audio_with_rate(CLIP)
+    assert rate == 16000 and native.shape[0] == sf.info(str(CLIP)).frames
+    scaled = load_audio(CLIP, 16000, int16_scale=True)
     np.testing.assert_allclose(scaled, native * 32768.0, rtol=1e-6)
 
 
-@requires_shared_data
 def test_partial_read_matches_slice_of_full_read():
-    path = next(LIBRISPEECH.glob("*.flac"))
-    full = load_audio(path, None)
-    part = load_audio(path, None, offset_s=0.5, duration_s=1.0)
+    full = load_audio(CLIP, None)
+    part = load_audio(CLIP, None, offset_s=0.5, duration_s=1.0)
     np.testing.assert_array_equal(part, full[8000:24000])
 
 

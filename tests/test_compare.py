@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from balr.binary_attributes.model import BinaryAttributeEncoder, save_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import fit_calibrator
 from balr.cli.compare import split_compare_args
 from balr.compare import ComparisonPipeline
@@ -34,7 +34,7 @@ def models(tmp_path_factory):
     """A random BAE, a beta scorer fitted on simulated counts, a logistic calibrator."""
     folder = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    save_encoder(BinaryAttributeEncoder(256, 512).eval(), folder / "bae.safetensors")
+    BinaryAttributeEncoder(256, 512).eval().save(folder / "bae.safetensors")
     rng = np.random.default_rng(0)
     active = rng.binomial(4, rng.uniform(0.05, 0.6, size=(40, 512)))
     make_scorer("beta").fit(np.stack([active, 4 - active], -1).astype(float)).save(

@@ -22,7 +22,7 @@ import pandas as pd
 
 from balr import defaults
 from balr.audio import audio_duration
-from balr.binary_attributes.model import BinaryAttributeEncoder, load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.data import AudioDataset, DatasetItem
 from balr.embeddings.base import EmbeddingModel
@@ -118,7 +118,12 @@ class ComparisonPipeline:
             "calibration": _calibration_text(calibrator, calibration),
         }
         return cls(
-            embedding_model, load_encoder(encoder_path), scorer, calibrator, typicality, description
+            embedding_model,
+            BinaryAttributeEncoder.load(encoder_path),
+            scorer,
+            calibrator,
+            typicality,
+            description,
         )
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from balr.audio import load_audio
-from balr.binary_attributes.model import load_encoder, read_state_dict
+from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.errors import AudioError, DataError
 from balr.fileio import atomic_path, atomic_write_text
 
@@ -121,7 +121,7 @@ def write_table(frame: pd.DataFrame, path: Path, sep: str = ",") -> Path:
 
 def save_float16_encoder(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Copy an encoder checkpoint with its floating-point tensors stored as float16 (half
-    the size); `load_encoder` upcasts them to the model's float32 on load."""
+    the size); `BinaryAttributeEncoder.load` upcasts them to the model's float32 on load."""
     state = read_state_dict(source)
     half = {
         key: (value.half() if value.is_floating_point() else value).contiguous()
@@ -137,8 +137,8 @@ def bit_agreement(
 ) -> float:
     """Share of bits equal when the same embeddings are binarised by both checkpoints."""
     with torch.no_grad():
-        bits_full = load_encoder(full).binarize(embeddings)[..., 0]
-        bits_half = load_encoder(half).binarize(embeddings)[..., 0]
+        bits_full = BinaryAttributeEncoder.load(full).binarize(embeddings)[..., 0]
+        bits_half = BinaryAttributeEncoder.load(half).binarize(embeddings)[..., 0]
     return float((bits_full == bits_half).mean())
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.cli.main import main
 from balr.config import load_config
 from balr.data import AudioDataset
@@ -56,7 +56,7 @@ def test_train_with_loss_selection_and_override(tmp_path, datasets, capsys):
     cfg = load_config(save / "config.yaml")
     assert set(cfg.trainer.losses) == {"mse", "arcface"}
     assert cfg.trainer.losses.arcface.margin == 0.3
-    assert load_encoder(save / "weights" / "best.safetensors").latent_dim == 32
+    assert BinaryAttributeEncoder.load(save / "weights" / "best.safetensors").latent_dim == 32
 
 
 def test_train_default_save_dirs_increment(tmp_path, datasets, capsys, monkeypatch):
@@ -106,7 +106,7 @@ def test_binarize_writes_ba_vectors_skips_done_and_reports_missing(
     assert "binarized 11 items; 0 already had _ba vectors; 1 without an embedding" in out
     ds = AudioDataset.from_path(datasets[1], output_dir=out_dir)
     indices, embeddings = ds.stack_vectors("emb")
-    expected = load_encoder(checkpoint).binarize(embeddings)
+    expected = BinaryAttributeEncoder.load(checkpoint).binarize(embeddings)
     for i, index in enumerate(indices):
         assert np.array_equal(ds.get_vector(int(index), "ba"), expected[i])
     assert not ds.has_vector(11, "ba")

@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from balr.binary_attributes.model import (
-    BinaryAttributeEncoder,
-    binarize_ste,
-    load_encoder,
-    save_encoder,
-)
+from balr.binary_attributes.model import BinaryAttributeEncoder, binarize_ste
 from balr.errors import ModelError
 
 
@@ -61,8 +56,8 @@ def test_save_and_load_round_trip(tmp_path: Path):
     torch.manual_seed(1)
     model = BinaryAttributeEncoder(16, 32)
     model(torch.randn(64, 16))  # updates BatchNorm running statistics
-    save_encoder(model, tmp_path / "w.safetensors", epoch=3)
-    loaded = load_encoder(tmp_path / "w.safetensors")
+    model.save(tmp_path / "w.safetensors", epoch=3)
+    loaded = BinaryAttributeEncoder.load(tmp_path / "w.safetensors")
     x = np.random.default_rng(1).normal(size=(9, 16)).astype(np.float32)
     assert np.array_equal(loaded.binarize(x), model.binarize(x))
     assert (tmp_path / "w.json").read_text().count('"epoch": 3') == 1
@@ -95,10 +90,10 @@ def balr_state_dict(d: int = 8, m: int = 16, seed: int = 0) -> dict[str, torch.T
 def test_loads_an_original_balr_state_dict_and_computes_the_spec_network(tmp_path: Path):
     state = balr_state_dict()
     torch.save(state, tmp_path / "balr.pt")
-    model = load_encoder(tmp_path / "balr.pt")
+    model = BinaryAttributeEncoder.load(tmp_path / "balr.pt")
     assert (model.input_dim, model.latent_dim) == (8, 16)
     x = torch.randn(4, 8, generator=torch.Generator().manual_seed(5))
-    # SPEC: Linear -> ReLU -> BatchNorm (eval: running stats, eps 1e-5) -> Linear -> Tanh.
+    # the encoder: Linear -> ReLU -> BatchNorm (eval: running stats, eps 1e-5) -> Linear -> Tanh.
     h = torch.relu(x @ state["encoder.0.weight"].T + state["encoder.0.bias"])
     h = (h - state["encoder.2.running_mean"]) / torch.sqrt(state["encoder.2.running_var"] + 1e-5)
     h = h * state["encoder.2.weight"] + state["encoder.2.bias"]
@@ -112,7 +107,7 @@ def test_loads_an_original_balr_state_dict_and_computes_the_spec_network(tmp_pat
 def test_ddp_module_prefix_is_stripped(tmp_path: Path):
     state = {f"module.{k}": v for k, v in balr_state_dict().items()}
     torch.save(state, tmp_path / "ddp.pt")
-    assert load_encoder(tmp_path / "ddp.pt").latent_dim == 16
+    assert BinaryAttributeEncoder.load(tmp_path / "ddp.pt").latent_dim == 16
 
 
 def test_mixed_prefix_is_an_error(tmp_path: Path):
@@ -120,7 +115,7 @@ def test_mixed_prefix_is_an_error(tmp_path: Path):
     state["module.encoder.0.bias"] = state.pop("encoder.0.bias")
     torch.save(state, tmp_path / "mixed.pt")
     with pytest.raises(ModelError, match="mixes 'module.'"):
-        load_encoder(tmp_path / "mixed.pt")
+        BinaryAttributeEncoder.load(tmp_path / "mixed.pt")
 
 
 @pytest.mark.parametrize("change", ["extra", "missing", "shape"])
@@ -134,7 +129,7 @@ def test_mismatched_state_dict_is_an_error_naming_the_file(tmp_path: Path, chang
         state["encoder.3.weight"] = torch.zeros(16, 15)
     torch.save(state, tmp_path / "bad.pt")
     with pytest.raises(ModelError, match=r"bad\.pt: state dict does not match"):
-        load_encoder(tmp_path / "bad.pt")
+        BinaryAttributeEncoder.load(tmp_path / "bad.pt")
 
 
 class _Payload:
@@ -153,13 +148,13 @@ def test_loading_never_runs_code_from_the_file(tmp_path: Path):
     state["payload"] = _Payload(marker)
     torch.save(state, tmp_path / "evil.pt")
     with pytest.raises(ModelError, match=r"evil\.pt: cannot read checkpoint"):
-        load_encoder(tmp_path / "evil.pt")
+        BinaryAttributeEncoder.load(tmp_path / "evil.pt")
     assert not marker.exists()
 
 
 def test_missing_and_non_encoder_files(tmp_path: Path):
     with pytest.raises(ModelError, match="not found"):
-        load_encoder(tmp_path / "absent.safetensors")
+        BinaryAttributeEncoder.load(tmp_path / "absent.safetensors")
     torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a binary-attribute encoder"):
-        load_encoder(tmp_path / "other.pt")
+        BinaryAttributeEncoder.load(tmp_path / "other.pt")

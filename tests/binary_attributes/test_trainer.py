@@ -15,9 +15,10 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from balr.binary_attributes.config import train_config
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.binary_attributes.trainer import BAETrainer
 from balr.config import load_config
+from balr.data.labelled import LabelledEmbeddings
 from balr.errors import ConfigError, DataError, ModelError
 
 from .conftest import clustered_embeddings
@@ -31,22 +32,22 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def data():
-    train_x, train_y = clustered_embeddings(48, 8, seed=0)
-    val_x, val_y = clustered_embeddings(16, 6, seed=1)
-    return train_x, train_y, val_x, val_y
+def data() -> tuple[LabelledEmbeddings, LabelledEmbeddings]:
+    train = LabelledEmbeddings(*clustered_embeddings(48, 8, seed=0))
+    valid = LabelledEmbeddings(*clustered_embeddings(16, 6, seed=1))
+    return train, valid
 
 
-def fit(save_dir: Path, data, *overrides: str) -> BAETrainer:
-    trainer = BAETrainer(train_config(SMALL + list(overrides)), save_dir)
+def fit(out_dir: Path, data, *overrides: str) -> BAETrainer:
+    trainer = BAETrainer(train_config(SMALL + list(overrides)), out_dir)
     trainer.fit(*data)
     return trainer
 
 
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory, data):
-    save_dir = tmp_path_factory.mktemp("bae") / "run"
-    return fit(save_dir, data, "trainer.epochs=2", "trainer.save_period=1")
+    out_dir = tmp_path_factory.mktemp("bae") / "run"
+    return fit(out_dir, data, "trainer.epochs=2", "trainer.save_period=1")
 
 
 def test_two_epochs_lower_the_loss(two_epochs):
@@ -58,20 +59,21 @@ def test_two_epochs_lower_the_loss(two_epochs):
 
 
 def test_checkpoints_config_and_history_are_written(two_epochs, data):
-    save_dir = two_epochs.save_dir
+    out_dir = two_epochs.out_dir
     for name in ("last", "best", "epoch1", "epoch2"):
-        assert (save_dir / "weights" / f"{name}.safetensors").is_file(), name
-    meta = json.loads((save_dir / "weights" / "last.json").read_text())
+        assert (out_dir / "weights" / f"{name}.safetensors").is_file(), name
+    meta = json.loads((out_dir / "weights" / "last.json").read_text())
     assert meta["epoch"] == 2 and meta["model"] == {"input_dim": 256, "latent_dim": 512}
-    cfg = load_config(save_dir / "config.yaml")
+    cfg = load_config(out_dir / "config.yaml")
     assert cfg.trainer.epochs == 2 and cfg.data.M_samples_per_class == 4
-    assert len(json.loads((save_dir / "history.json").read_text())) == 2
-    reloaded = load_encoder(save_dir / "weights" / "last.safetensors")
-    assert np.array_equal(reloaded.binarize(data[2]), two_epochs.model.binarize(data[2]))
+    assert len(json.loads((out_dir / "history.json").read_text())) == 2
+    reloaded = BinaryAttributeEncoder.load(out_dir / "weights" / "last.safetensors")
+    val_x = data[1].embeddings
+    assert np.array_equal(reloaded.binarize(val_x), two_epochs.model.binarize(val_x))
 
 
 def test_tensorboard_events_have_train_and_val_losses(two_epochs):
-    events = EventAccumulator(str(two_epochs.save_dir))
+    events = EventAccumulator(str(two_epochs.out_dir))
     events.Reload()
     tags = set(events.Tags()["scalars"])
     expected = {f"{s}/{n}" for s in ("train", "val") for n in ("total", "mse", "sparsity")}
@@ -109,9 +111,9 @@ def test_arcface_weights_are_optimised_and_skipped_in_validation(tmp_path, data)
 
 
 def test_too_few_speakers_for_one_batch(tmp_path):
-    x, y = clustered_embeddings(3, 4, dim=16)
+    few = LabelledEmbeddings(*clustered_embeddings(3, 4, dim=16))
     with pytest.raises(DataError, match="3 speakers cannot fill one batch of N=8"):
-        fit(tmp_path / "few", (x, y, None, None), "trainer.epochs=1")
+        fit(tmp_path / "few", (few, None), "trainer.epochs=1")
 
 
 def test_wrong_model_input_dim(tmp_path, data):

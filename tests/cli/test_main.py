@@ -9,7 +9,7 @@ import numpy as np
 
 from balr.data import AudioDataset, VectorStore
 from balr.data.kaldi import read_kaldi_vectors
-from tests.conftest import VOXCELEB2, requires_shared_data
+from tests.conftest import EXAMPLES
 
 
 def run_balr(*args: str) -> subprocess.CompletedProcess:
@@ -32,13 +32,14 @@ def test_user_error_is_one_line_on_stderr(tmp_path):
     assert "missing.csv: no such file or directory" in lines[0]
 
 
-@requires_shared_data
 def test_pack_and_export_kaldi(tmp_path):
-    ds = AudioDataset.from_path(VOXCELEB2 / "metadata.csv", output_dir=tmp_path)
+    csv = str(EXAMPLES / "audio" / "metadata.csv")
+    ds = AudioDataset.from_path(csv, output_dir=tmp_path)
     vectors = np.random.default_rng(3).normal(size=(len(ds), 10)).astype(np.float32)
     ds.save_vectors("emb", range(len(ds)), vectors)
-    csv = str(VOXCELEB2 / "metadata.csv")
-    assert run_balr("vectors", "pack", csv, "--output-dir", str(tmp_path)).returncode == 0
+    result = run_balr("vectors", "pack", csv, "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"wrote 8 vectors to {tmp_path / 'embeddings'}.npy" in result.stdout
     store = VectorStore.open(tmp_path / "embeddings")
     np.testing.assert_allclose(store.gather(ds.ids), vectors, rtol=1e-7)
     ark = tmp_path / "kaldi" / "emb.ark"

@@ -1,4 +1,5 @@
-"""Datasets from the seed's VoxCeleb2 CSV, a directory, one file and a Kaldi dir."""
+"""Datasets from the bundled example's CSV (8 VoxCeleb2 clips of 4 speakers), a directory,
+one file and a Kaldi dir."""
 
 from __future__ import annotations
 
@@ -10,37 +11,40 @@ import pytest
 from balr.data import AudioDataset
 from balr.data.kaldi import read_kaldi_vectors, write_kaldi_vectors
 from balr.errors import DataError
-from tests.conftest import VOXCELEB2, requires_shared_data
+from tests.conftest import EXAMPLES
 
-pytestmark = requires_shared_data
+EXAMPLE_AUDIO = EXAMPLES / "audio"
 
 
-def test_metadata_csv_has_27_items_of_9_speakers():
-    ds = AudioDataset.from_path(VOXCELEB2 / "metadata.csv")
-    assert len(ds) == 27
-    assert len(set(ds.speakers)) == 9
-    # every id is SPEAKER/UTT and its audio is SPEAKER/UTT.wav relative to the CSV
+def test_metadata_csv_has_8_items_of_4_speakers():
+    ds = AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv")
+    assert len(ds) == 8
+    assert len(set(ds.speakers)) == 4
+    assert ds.source == EXAMPLE_AUDIO / "metadata.csv" and ds.root == EXAMPLE_AUDIO
+    # every id is SPEAKER/UTT and its audio is SPEAKER/UTT.flac relative to the CSV
     for item in ds:
         assert item.speaker == item.id.split("/")[0]
-        assert item.audio == VOXCELEB2 / f"{item.id}.wav" and item.audio.is_file()
-    assert ds.index_of("id03701/00001") == 1
+        assert item.audio == EXAMPLE_AUDIO / f"{item.id}.flac" and item.audio.is_file()
+    assert ds.index_of("id00906/00028") == 1
+    with pytest.raises(DataError, match="unknown id 'id00906/99999'"):
+        ds.index_of("id00906/99999")
 
 
 def test_directory_scan_finds_the_same_files():
-    ds = AudioDataset.from_path(VOXCELEB2)
-    assert len(ds) == 27
+    ds = AudioDataset.from_path(EXAMPLE_AUDIO)
+    assert len(ds) == 8  # the CSV, trials and attribution beside the clips are not audio
     assert ds.ids == sorted(ds.ids)
-    assert set(ds.ids) == set(AudioDataset.from_path(VOXCELEB2 / "metadata.csv").ids)
+    assert set(ds.ids) == set(AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv").ids)
     assert all(s is None for s in ds.speakers)
-    with pytest.raises(DataError, match="no audio files with extension flac"):
-        AudioDataset.from_path(VOXCELEB2, audio_formats=["flac"])
+    with pytest.raises(DataError, match="no audio files with extension wav"):
+        AudioDataset.from_path(EXAMPLE_AUDIO, audio_formats=["wav"])
 
 
 def test_single_file_dataset_and_lazy_audio():
-    path = VOXCELEB2 / "id03701" / "00128.wav"
+    path = EXAMPLE_AUDIO / "id00906" / "00014.flac"
     ds = AudioDataset.from_path(path)
-    assert ds.ids == ["00128"] and ds.items[0].audio == path
-    assert ds.load_audio(0).shape[0] > 16000
+    assert ds.ids == ["00014"] and ds.items[0].audio == path
+    assert ds.load_audio(0).shape[0] == 47488  # 2.968 s at 16 kHz
 
 
 def test_csv_errors(tmp_path):
@@ -71,7 +75,7 @@ def test_csv_with_explicit_vector_paths_and_no_audio(tmp_path):
 
 
 def test_kaldi_data_dir_and_ark_round_trip(tmp_path):
-    wavs = sorted(VOXCELEB2.glob("id0*/*.wav"))[:4]
+    wavs = sorted(EXAMPLE_AUDIO.glob("id0*/*.flac"))[:4]
     (tmp_path / "wav.scp").write_text("".join(f"utt{i} {p}\n" for i, p in enumerate(wavs)))
     (tmp_path / "utt2spk").write_text(
         "".join(f"utt{i} {p.parent.name}\n" for i, p in enumerate(wavs))
@@ -91,7 +95,7 @@ def test_kaldi_data_dir_and_ark_round_trip(tmp_path):
 
 
 def test_sidecars_beside_audio_are_found(tmp_path):
-    for p in sorted(VOXCELEB2.glob("id03701/*.wav")):
+    for p in sorted(EXAMPLE_AUDIO.glob("id0*/*.flac"))[:3]:
         shutil.copy(p, tmp_path / p.name)
     ds = AudioDataset.from_path(tmp_path)
     ds.save_vectors("emb", [0, 1], [np.ones(4), np.zeros(4)])

@@ -7,10 +7,17 @@ import pickle
 import numpy as np
 import pytest
 
-from balr.data import AudioDataset, VectorStore, VectorStoreWriter, read_vector, write_vector
+from balr.data import (
+    AudioDataset,
+    DatasetItem,
+    VectorStore,
+    VectorStoreWriter,
+    read_vector,
+    write_vector,
+)
 from balr.data.vectors import store_paths
 from balr.errors import DataError
-from tests.conftest import VOXCELEB2, requires_shared_data
+from tests.conftest import EXAMPLES
 
 RNG = np.random.default_rng(7)
 
@@ -94,10 +101,12 @@ def test_store_survives_a_crash_mid_write(tmp_path):
     np.testing.assert_array_equal(store.gather(["u0", "u1", "u2", "u3"])[:, 0], [0, 1, 2, 3])
 
 
-@requires_shared_data
+EXAMPLE_CSV = EXAMPLES / "audio" / "metadata.csv"
+
+
 @pytest.mark.parametrize("fmt", ["txt", "npy", "pkl", "store"])
 def test_dataset_vectors_in_every_format_mirror_the_tree(tmp_path, fmt):
-    csv = VOXCELEB2 / "metadata.csv"
+    csv = EXAMPLE_CSV
     ds = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format=fmt)
     emb = RNG.normal(size=(len(ds), 32)).astype(np.float32)
     bits = RNG.integers(0, 2, size=(len(ds), 64))
@@ -108,28 +117,26 @@ def test_dataset_vectors_in_every_format_mirror_the_tree(tmp_path, fmt):
         assert (tmp_path / "embeddings.npy").is_file() and (
             tmp_path / "binary_attributes.npy"
         ).is_file()
-    else:  # output dir mirrors SPEAKER/UTT.wav
-        assert (tmp_path / "id03701" / f"00128_emb.{fmt}").is_file()
+    else:  # output dir mirrors SPEAKER/UTT.flac
+        assert (tmp_path / "id00906" / f"00014_emb.{fmt}").is_file()
     reread = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format=fmt)
     idx, got = reread.stack_vectors("emb")
-    assert idx.tolist() == list(range(27))
+    assert idx.tolist() == list(range(8))
     np.testing.assert_allclose(got, emb, rtol=1e-7)
     idx, got_ba = reread.stack_vectors("ba", indices=[3, 1])
     np.testing.assert_array_equal(got_ba, ba[[3, 1]])
     np.testing.assert_array_equal(reread.get_vector(5, "ba"), ba[5])
 
 
-@requires_shared_data
 def test_stack_vectors_skips_missing_items(tmp_path, caplog):
-    ds = AudioDataset.from_path(VOXCELEB2 / "metadata.csv", output_dir=tmp_path)
+    ds = AudioDataset.from_path(EXAMPLE_CSV, output_dir=tmp_path)
     ds.save_vectors("emb", [0, 2], [np.ones(3), np.full(3, 2.0)])
     idx, got = ds.stack_vectors("emb", indices=[0, 1, 2])
     assert idx.tolist() == [0, 2] and got[:, 0].tolist() == [1.0, 2.0]
-    assert "1 of 3 items have no embeddings vector (first: id03701/00001)" in caplog.text
+    assert "1 of 3 items have no embeddings vector (first: id00906/00028)" in caplog.text
 
 
 def test_stack_vectors_mixes_stores_and_sidecars_in_item_order(tmp_path):
-    from balr.data import DatasetItem
 
     ds = AudioDataset([DatasetItem(id=f"u{i}") for i in range(5)], tmp_path, vector_format="npy")
     with VectorStoreWriter(tmp_path / "embeddings.rank0") as old:  # an older shard

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from balr import defaults
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.cli.main import main
 from balr.data import AudioDataset, load_trials
@@ -83,7 +83,7 @@ def _example_vectors(vectors_dir, kind: str) -> tuple[list[str], np.ndarray]:
 def test_binarize_without_checkpoint_uses_the_shipped_encoder(example_vectors):
     _, embeddings = _example_vectors(example_vectors, "emb")
     _, counts = _example_vectors(example_vectors, "ba")
-    expected = load_encoder(defaults.BAE_CHECKPOINT).binarize(embeddings)
+    expected = BinaryAttributeEncoder.load(defaults.BAE_CHECKPOINT).binarize(embeddings)
     np.testing.assert_array_equal(counts, expected)
 
 

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 
 from balr import defaults
-from balr.binary_attributes.model import load_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.scoring import load_scorer
 
@@ -46,7 +46,7 @@ def test_every_shipped_file_is_present_and_the_set_is_small():
 def test_encoder_is_stored_as_float16_and_upcast_exactly_on_load(offline):
     with safe_open(str(defaults.BAE_CHECKPOINT), framework="pt") as handle:
         stored = {key: handle.get_tensor(key) for key in handle.keys()}
-    model = load_encoder(defaults.BAE_CHECKPOINT)
+    model = BinaryAttributeEncoder.load(defaults.BAE_CHECKPOINT)
     assert (model.input_dim, model.latent_dim) == (256, 512)
     state = model.state_dict()
     for key, value in stored.items():
@@ -62,7 +62,7 @@ def test_shipped_pipeline_runs_offline_on_synthetic_embeddings(offline):
     rng = np.random.default_rng(0)
     embeddings = rng.normal(size=(6, 256)).astype(np.float32)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)  # GE2E vectors are unit
-    counts = load_encoder(defaults.BAE_CHECKPOINT).binarize(embeddings)
+    counts = BinaryAttributeEncoder.load(defaults.BAE_CHECKPOINT).binarize(embeddings)
     assert counts.shape == (6, 512, 2)
     assert set(np.unique(counts)) <= {0, 1} and (counts.sum(axis=2) == 1).all()
 

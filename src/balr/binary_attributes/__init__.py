@@ -9,12 +9,7 @@ from balr.binary_attributes.losses import (
     WeightedLosses,
     build_losses,
 )
-from balr.binary_attributes.model import (
-    BinaryAttributeEncoder,
-    binarize_ste,
-    load_encoder,
-    save_encoder,
-)
+from balr.binary_attributes.model import BinaryAttributeEncoder, binarize_ste
 from balr.binary_attributes.samplers import (
     ExhaustiveNxMSampler,
     NxMSampler,
@@ -37,7 +32,5 @@ __all__ = [
     "WeightedLosses",
     "binarize_ste",
     "build_losses",
-    "load_encoder",
     "sampler_class",
-    "save_encoder",
 ]

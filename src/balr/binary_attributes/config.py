@@ -22,28 +22,31 @@ DEFAULT_LOSSES = ["mse", "triplet", "sparsity"]
 
 
 @dataclass
-class MSELossConfig:
-    weight: float = 1.0
+class LossConfig:
+    weight: float = 1.0  # of this loss in the total
 
 
 @dataclass
-class TripletLossConfig:
-    weight: float = 1.0
+class MSELossConfig(LossConfig):
+    pass
+
+
+@dataclass
+class TripletLossConfig(LossConfig):
     margin: float = 0.3
     triplets: str = "all"  # all, hard, semihard or easy
     backend: str = "dense"  # dense (fast) or pml (pytorch-metric-learning's miner + loss)
 
 
 @dataclass
-class ArcFaceLossConfig:
-    weight: float = 1.0
+class ArcFaceLossConfig(LossConfig):
     margin: float = 0.5  # angular margin in radians
     scale: float = 64.0
 
 
 @dataclass
-class SparsityLossConfig:
-    weight: float = 1.0
+class SparsityLossConfig(LossConfig):
+    pass
 
 
 @dataclass

@@ -14,6 +14,13 @@ from pytorch_metric_learning import losses as pml_losses
 from pytorch_metric_learning import miners as pml_miners
 from torch import nn
 
+from balr.binary_attributes.config import (
+    LOSS_CONFIGS,
+    ArcFaceLossConfig,
+    LossConfig,
+    TrainerConfig,
+    TripletLossConfig,
+)
 from balr.errors import ConfigError
 
 TRIPLET_TYPES = ("all", "hard", "semihard", "easy")
@@ -47,7 +54,8 @@ class ReconstructionMSE(BAELoss):
 
 
 class CodeTripletLoss(BAELoss):
-    """Triplet margin loss on the bits, over triplets mined in the batch.
+    """Triplet margin loss (Schroff, Kalenichenko & Philbin, CVPR 2015) on the bits, over
+    triplets mined in the batch.
 
     Distances are Euclidean between L2-normalised codes; a triplet (a, p, n) is mined by its
     margin `d_an - d_ap`: "all" keeps those <= margin, "hard" those <= 0, "semihard" those in
@@ -60,7 +68,12 @@ class CodeTripletLoss(BAELoss):
 
     name = "triplet"
 
-    def __init__(self, margin: float = 0.3, triplets: str = "all", backend: str = "dense"):
+    def __init__(
+        self,
+        margin: float = TripletLossConfig.margin,
+        triplets: str = TripletLossConfig.triplets,
+        backend: str = TripletLossConfig.backend,
+    ):
         super().__init__()
         if triplets not in TRIPLET_TYPES:
             raise ConfigError(f"triplet type '{triplets}': expected one of {TRIPLET_TYPES}")
@@ -118,12 +131,19 @@ class CodeTripletLoss(BAELoss):
 
 
 class CodeArcFaceLoss(BAELoss):
-    """ArcFace on the bits; its class-weight matrix is a trained parameter."""
+    """ArcFace (Deng et al., CVPR 2019) on the bits; its class-weight matrix is a trained
+    parameter."""
 
     name = "arcface"
     needs_training_classes = True
 
-    def __init__(self, num_classes: int, latent_dim: int, margin: float = 0.5, scale: float = 64):
+    def __init__(
+        self,
+        num_classes: int,
+        latent_dim: int,
+        margin: float = ArcFaceLossConfig.margin,
+        scale: float = ArcFaceLossConfig.scale,
+    ):
         super().__init__()
         # pytorch-metric-learning takes the angular margin in degrees; ours is in radians.
         self.loss = pml_losses.ArcFaceLoss(
@@ -135,17 +155,18 @@ class CodeArcFaceLoss(BAELoss):
 
 
 class SparsityLoss(BAELoss):
-    """Penalise speakers whose summed Z exceeds a per-attribute target (SPEC section 3).
+    """Penalise speakers whose summed Z exceeds a per-attribute target (the sparsity loss of
+    Ben-Amor, Bonastre & Mdhaffar, Interspeech 2024).
 
     Rows come in blocks of M utterances of one speaker (NxM samplers). For block s and
     attribute j: `S_sj = sum of the M rows of Z`; the loss is the mean over s, j of
     `clamp(S_sj - target_j, 0, 1) ** 2`, `target_j` a random integer in [0, M) drawn once.
-    Unlike the reference, the result stays in the graph, so it trains the encoder.
+    Unlike the original balr code, the result stays in the graph, so it trains the encoder.
     """
 
     name = "sparsity"
 
-    def __init__(self, latent_dim: int, samples_per_class: int, seed: int = 0):
+    def __init__(self, latent_dim: int, samples_per_class: int, seed: int = TrainerConfig.seed):
         super().__init__()
         generator = torch.Generator().manual_seed(seed)
         target = torch.randint(0, samples_per_class, (latent_dim,), generator=generator)
@@ -192,7 +213,7 @@ def build_losses(
     num_classes: int,
     latent_dim: int,
     samples_per_class: int,
-    seed: int = 0,
+    seed: int = TrainerConfig.seed,
 ) -> WeightedLosses:
     """Losses from the config `{name: {weight: .., other params}}` (names: LOSS_NAMES)."""
     if not specs:
@@ -200,7 +221,7 @@ def build_losses(
     losses, weights = {}, {}
     for name, params in specs.items():
         params = dict(params)
-        weights[name] = float(params.pop("weight", 1.0))
+        weights[name] = float(params.pop("weight", LossConfig.weight))
         if name == "mse":
             losses[name] = ReconstructionMSE()
         elif name == "triplet":
@@ -214,4 +235,4 @@ def build_losses(
     return WeightedLosses(losses, weights)
 
 
-LOSS_NAMES = ("mse", "triplet", "arcface", "sparsity")
+LOSS_NAMES = tuple(LOSS_CONFIGS)

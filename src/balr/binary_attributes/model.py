@@ -1,6 +1,10 @@
-"""The binary-attribute auto-encoder (SPEC section 3): embedding -> Z in (-1, 1) -> bits.
+"""The binary-attribute auto-encoder: embedding -> Z in (-1, 1) -> bits (Ben-Amor,
+Bonastre & Mdhaffar, "Extraction of interpretable and shared speaker-specific speech
+attributes through binary auto-encoder", Interspeech 2024).
 
-Layer indices follow the original balr library, so its plain state dicts load strictly:
+Checkpoints are safetensors weights plus a JSON sidecar (`<name>.json`: model config and
+training metadata). Layer indices follow the original balr library, so its plain state
+dicts load strictly:
 `encoder = [Linear(d, m), ReLU, BatchNorm1d(m), Linear(m, m), Tanh]` and
 `decoder = [Linear(m, m), Tanh, Linear(m, d)]`.
 """
@@ -19,6 +23,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from balr.binary_attributes.config import EncoderConfig, ModelConfig
+from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError
 from balr.fileio import atomic_path, atomic_write_text
 
@@ -57,7 +63,7 @@ class EncoderOutput(NamedTuple):
 class BinaryAttributeEncoder(nn.Module):
     """Auto-encoder turning a d-dim speaker embedding into m binary attributes."""
 
-    def __init__(self, input_dim: int = 256, latent_dim: int = 512):
+    def __init__(self, input_dim: int = 256, latent_dim: int = ModelConfig.latent_dim):
         super().__init__()
         self.input_dim = input_dim
         self.latent_dim = latent_dim
@@ -85,7 +91,10 @@ class BinaryAttributeEncoder(nn.Module):
 
     @torch.no_grad()
     def binarize(
-        self, embeddings: np.ndarray, batch_size: int = 4096, device: torch.device | None = None
+        self,
+        embeddings: np.ndarray,
+        batch_size: int = EncoderConfig.batch_size,
+        device: torch.device | None = None,
     ) -> np.ndarray:
         """Bits of each embedding as `(n, m, 2)` int8 counts `[b, 1 - b]` (eval mode)."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -101,7 +110,36 @@ class BinaryAttributeEncoder(nn.Module):
             chunk = torch.from_numpy(embeddings[start : start + batch_size]).to(device)
             bits[start : start + len(chunk)] = (self.encoder(chunk) > 0).cpu().numpy()
         self.train(was_training)
-        return np.stack([bits, 1 - bits], axis=-1)
+        return bits_to_counts(bits)
+
+    def save(self, path: str | os.PathLike, **meta) -> None:
+        """Write weights as safetensors and `<path>.json` (model config + `meta`), atomically."""
+        path = Path(path)
+        if path.suffix != SAFETENSORS_SUFFIX:
+            raise ModelError(f"{path}: encoder weights are saved as {SAFETENSORS_SUFFIX}")
+        state = {key: value.detach().cpu().contiguous() for key, value in self.state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp))
+        info = {"model": self.config(), **meta}
+        atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, default=str))
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, device: torch.device | str = "cpu"
+    ) -> BinaryAttributeEncoder:
+        """A checkpoint (ours, or the original balr's plain state dict) loaded strictly, in
+        eval mode; the dimensions are read from the weights."""
+        state = read_state_dict(path)
+        input_dim, latent_dim = _dims_from_state(state, str(path))
+        model = cls(input_dim, latent_dim)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())
+            raise ModelError(
+                f"{path}: state dict does not match the encoder ({detail[:300]})"
+            ) from None
+        return model.to(device).eval()
 
 
 def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -146,33 +184,3 @@ def _dims_from_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[in
     if weight is None or weight.ndim != 2:
         raise ModelError(f"{source}: no 'encoder.0.weight' matrix: not a binary-attribute encoder")
     return int(weight.shape[1]), int(weight.shape[0])
-
-
-def load_encoder(
-    path: str | os.PathLike, device: torch.device | str = "cpu"
-) -> BinaryAttributeEncoder:
-    """Load a checkpoint (ours or the original balr's plain state dict) strictly, in eval mode."""
-    state = read_state_dict(path)
-    input_dim, latent_dim = _dims_from_state(state, str(path))
-    model = BinaryAttributeEncoder(input_dim, latent_dim)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())
-        raise ModelError(
-            f"{path}: state dict does not match the encoder ({detail[:300]})"
-        ) from None
-    return model.to(device).eval()
-
-
-def save_encoder(model: BinaryAttributeEncoder, path: str | os.PathLike, **meta) -> None:
-    """Write weights as safetensors and `<path>.json` with the model config, atomically."""
-    path = Path(path)
-    if path.suffix != SAFETENSORS_SUFFIX:
-        raise ModelError(f"{path}: encoder weights are saved as {SAFETENSORS_SUFFIX}")
-    module = model.module if hasattr(model, "module") else model
-    state = {key: value.detach().cpu().contiguous() for key, value in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp))
-    info = {"model": module.config(), **meta}
-    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, default=str))

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from balr.binary_attributes.config import TrainerConfig
 from balr.distributed import rank as current_rank
 from balr.distributed import world_size
 from balr.errors import ConfigError
@@ -26,7 +27,7 @@ class NxMSampler:
         labels: Sequence[int] | np.ndarray,
         n_classes: int,
         m_samples: int,
-        seed: int = 0,
+        seed: int = TrainerConfig.seed,
         shuffle: bool = True,
         drop_last: bool = True,
         num_replicas: int | None = None,

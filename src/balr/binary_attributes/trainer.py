@@ -1,7 +1,13 @@
 """Training loop of the binary-attribute encoder: Adam, NxM batches, DDP under torchrun.
 
-Files in the save dir (rank 0 only, each written atomically except TensorBoard's stream):
-`config.yaml`, `weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses),
+    history = BAETrainer(config, out_dir, device).fit(train, valid)
+
+`train` and `valid` are `LabelledEmbeddings` (embeddings and their speakers); validation
+speakers should differ from the training ones. Under torchrun the caller opens the process
+group first (`with balr.distributed.session(device):`, as `balr train` does); each process
+then trains on its share of the batches. Files in `out_dir` (main process only, each
+written atomically except TensorBoard's stream): `config.yaml`,
+`weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses),
 `weights/last_state.pt` (optimiser and loss state, tensors only: loaded with
 weights_only=True), `weights/epochN.safetensors` every `save_period` epochs,
 `history.json`, and TensorBoard event files.
@@ -20,16 +26,17 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from balr.binary_attributes.losses import WeightedLosses, build_losses
-from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict, save_encoder
+from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.binary_attributes.samplers import NxMSampler, sampler_class
 from balr.config import save_config
-from balr.distributed import init_distributed, is_main_process, rank, world_size
+from balr.data.labelled import LabelledEmbeddings
+from balr.distributed import rank, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
+from balr.training import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +54,29 @@ class _TrainStep(nn.Module):
         return self.losses(x, y, out.codes, out.reconstruction, out.z, training_classes)
 
 
-def _check_arrays(x: np.ndarray, y: np.ndarray, what: str) -> None:
-    if x.ndim != 2 or len(x) != len(y) or len(x) == 0:
+def _class_indices(data: LabelledEmbeddings, what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """`(float32 embeddings, speaker index 0..C-1 of each row, C)`, after checking shapes."""
+    x, speakers = np.asarray(data.embeddings, np.float32), np.asarray(data.speakers)
+    if x.ndim != 2 or len(x) != len(speakers) or len(x) == 0:
         raise DataError(
-            f"{what} data: expected embeddings (n, d) and n labels, got {x.shape} and {y.shape}"
+            f"{what} data: expected embeddings (n, d) and n labels, got {x.shape} and "
+            f"{speakers.shape}"
         )
+    classes, labels = np.unique(speakers, return_inverse=True)
+    return x, labels.astype(np.int64), len(classes)
 
 
-class BAETrainer:
-    """Fits a BinaryAttributeEncoder on embeddings and integer speaker labels."""
+class BAETrainer(Trainer):
+    """Fits a BinaryAttributeEncoder on embeddings and their speaker labels.
 
-    def __init__(self, cfg: DictConfig, save_dir: str | Path, device: torch.device | str = "cpu"):
-        self.cfg = cfg
-        self.save_dir = Path(save_dir)
-        self.weights_dir = self.save_dir / "weights"
-        self.device = torch.device(device)
-        self.main = is_main_process()
+    `config` is the `balr train` config (`balr.binary_attributes.config.TrainConfig`).
+    """
+
+    def __init__(
+        self, config: DictConfig, out_dir: str | Path, device: torch.device | str | None = None
+    ):
+        super().__init__(config, out_dir, device)
+        self.weights_dir = self.out_dir / "weights"
         self.history: list[dict] = []
         self.best_loss = math.inf
         self.start_epoch = 0
@@ -70,8 +84,8 @@ class BAETrainer:
 
     # ------------------------------------------------------------------ set-up
     def _build(self, input_dim: int, num_classes: int) -> None:
-        """Model, losses, optimiser (and DDP wrapper when launched by torchrun)."""
-        cfg = self.cfg
+        """Model, losses, optimiser (and DDP wrapper inside a torchrun process group)."""
+        cfg = self.config
         if cfg.model.input_dim not in (None, input_dim):
             raise ConfigError(
                 f"model.input_dim={cfg.model.input_dim} but the embeddings have {input_dim} dims"
@@ -90,14 +104,7 @@ class BAETrainer:
         self.optimizer = torch.optim.Adam(
             self.step_module.parameters(), lr=cfg.trainer.learning_rate
         )
-        self.distributed = init_distributed(self.device)
-        self.runner: nn.Module = self.step_module
-        if self.distributed:
-            self.runner = DistributedDataParallel(
-                self.step_module,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters="mse" not in specs,
-            )
+        self.runner = self.wrap(self.step_module, find_unused_parameters="mse" not in specs)
         logger.info(
             "rank %d of %d on %s: %d classes, losses %s",
             rank(),
@@ -108,48 +115,40 @@ class BAETrainer:
         )
 
     def _sampler(self, name: str, labels: np.ndarray, train: bool) -> NxMSampler:
-        data = self.cfg.data
+        data = self.config.data
         return sampler_class(name)(
             labels,
             data.N_classes_per_batch,
             data.M_samples_per_class,
-            seed=self.cfg.trainer.seed,
+            seed=self.config.trainer.seed,
             shuffle=train,
             drop_last=train,
         )
 
     # ------------------------------------------------------------------ public
-    def fit(
-        self,
-        train_x: np.ndarray,
-        train_y: np.ndarray,
-        val_x: np.ndarray | None = None,
-        val_y: np.ndarray | None = None,
-    ) -> list[dict]:
+    def fit(self, train: LabelledEmbeddings, valid: LabelledEmbeddings | None = None) -> list[dict]:
         """Train for `trainer.epochs` epochs; returns the per-epoch history."""
-        train_x, train_y = np.asarray(train_x, np.float32), np.asarray(train_y)
-        _check_arrays(train_x, train_y, "training")
-        classes, train_labels = np.unique(train_y, return_inverse=True)
-        self._build(train_x.shape[1], len(classes))
-        sampler = self._sampler(self.cfg.data.sampler, train_labels, train=True)
+        cfg = self.config
+        train_x, train_labels, num_classes = _class_indices(train, "training")
+        self._build(train_x.shape[1], num_classes)
+        sampler = self._sampler(cfg.data.sampler, train_labels, train=True)
         if len(sampler) == 0:
             raise DataError(
-                f"training data: {len(classes)} speakers cannot fill one batch of "
-                f"N={self.cfg.data.N_classes_per_batch} speakers per process"
+                f"training data: {num_classes} speakers cannot fill one batch of "
+                f"N={cfg.data.N_classes_per_batch} speakers per process"
             )
-        validation = self._validation_data(val_x, val_y)
-        if self.cfg.trainer.resume:
+        validation = self._validation_data(valid)
+        if cfg.trainer.resume:
             self._resume()
         writer = self._open_outputs()
-        x = torch.from_numpy(train_x).to(self.device)
-        y = torch.from_numpy(train_labels.astype(np.int64)).to(self.device)
+        x, y = self._on_device(train_x, train_labels)
         try:
-            for epoch in range(self.start_epoch, self.cfg.trainer.epochs):
+            for epoch in range(self.start_epoch, cfg.trainer.epochs):
                 started = time.perf_counter()
-                train = self._train_epoch(sampler, x, y, epoch, writer)
+                train_losses = self._train_epoch(sampler, x, y, epoch, writer)
                 seconds = round(time.perf_counter() - started, 3)
-                record = {"epoch": epoch + 1, "train": train, "train_seconds": seconds}
-                if validation is not None and self._is_period(epoch, self.cfg.trainer.val_period):
+                record = {"epoch": epoch + 1, "train": train_losses, "train_seconds": seconds}
+                if validation is not None and self._is_period(epoch, cfg.trainer.val_period):
                     record["val"] = self._evaluate(*validation)
                 self._end_epoch(record, writer)
         finally:
@@ -164,9 +163,9 @@ class BAETrainer:
         sums: dict[str, torch.Tensor] = {}
         batches = tqdm(
             sampler,
-            desc=f"epoch {epoch + 1}/{self.cfg.trainer.epochs}",
+            desc=f"epoch {epoch + 1}/{self.config.trainer.epochs}",
             unit="batch",
-            disable=not (self.main and self.cfg.trainer.progress),
+            disable=not (self.main and self.config.trainer.progress),
             leave=False,
         )
         for batch in batches:
@@ -178,7 +177,7 @@ class BAETrainer:
             self.global_step += 1
             self._accumulate(sums, total, parts)
             if writer is not None and self._is_period(
-                self.global_step - 1, self.cfg.trainer.log_period
+                self.global_step - 1, self.config.trainer.log_period
             ):
                 writer.add_scalar("step/total", total.item(), self.global_step)
         return self._mean(sums, len(sampler))
@@ -194,16 +193,16 @@ class BAETrainer:
             self._accumulate(sums, total, parts)
         return self._mean(sums, len(sampler))
 
-    def _validation_data(self, val_x, val_y):
+    def _validation_data(self, valid: LabelledEmbeddings | None):
         """Sampler and device tensors for validation, or None without validation data."""
-        if val_x is None or val_y is None or self.cfg.trainer.val_period <= 0:
+        if valid is None or self.config.trainer.val_period <= 0:
             return None
-        val_x, val_y = np.asarray(val_x, np.float32), np.asarray(val_y)
-        _check_arrays(val_x, val_y, "validation")
-        _, labels = np.unique(val_y, return_inverse=True)
-        sampler = self._sampler(self.cfg.data.val_sampler, labels, train=False)
-        x = torch.from_numpy(val_x).to(self.device)
-        return sampler, x, torch.from_numpy(labels.astype(np.int64)).to(self.device)
+        x, labels, _ = _class_indices(valid, "validation")
+        sampler = self._sampler(self.config.data.val_sampler, labels, train=False)
+        return sampler, *self._on_device(x, labels)
+
+    def _on_device(self, x: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(x).to(self.device), torch.from_numpy(labels).to(self.device)
 
     @staticmethod
     def _accumulate(sums: dict, total: torch.Tensor, parts: dict) -> None:
@@ -228,11 +227,9 @@ class BAETrainer:
         """Config file and TensorBoard writer (rank 0 only)."""
         if not self.main:
             return None
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        save_config(self.cfg, self.save_dir / "config.yaml")
-        return SummaryWriter(log_dir=str(self.save_dir))
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(self.config, self.out_dir / "config.yaml")
+        return self.tensorboard()
 
     def _end_epoch(self, record: dict, writer) -> None:
         """Log, keep history and write checkpoints (best: val total, else train total)."""
@@ -250,14 +247,14 @@ class BAETrainer:
             for name, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{name}", value, epoch)
         writer.flush()
-        meta = {"epoch": epoch, "losses": record, "config": OmegaConf.to_container(self.cfg)}
-        save_encoder(self.model, self.weights_dir / "last.safetensors", **meta)
+        meta = {"epoch": epoch, "losses": record, "config": OmegaConf.to_container(self.config)}
+        self.model.save(self.weights_dir / "last.safetensors", **meta)
         self._save_state(epoch)
         if improved:
-            save_encoder(self.model, self.weights_dir / "best.safetensors", **meta)
-        if self._is_period(epoch - 1, self.cfg.trainer.save_period):
-            save_encoder(self.model, self.weights_dir / f"epoch{epoch}.safetensors", **meta)
-        atomic_write_text(self.save_dir / "history.json", json.dumps(self.history, indent=2))
+            self.model.save(self.weights_dir / "best.safetensors", **meta)
+        if self._is_period(epoch - 1, self.config.trainer.save_period):
+            self.model.save(self.weights_dir / f"epoch{epoch}.safetensors", **meta)
+        atomic_write_text(self.out_dir / "history.json", json.dumps(self.history, indent=2))
 
     def _save_state(self, epoch: int) -> None:
         """Optimiser and loss state (ArcFace weights, sparsity targets) for resuming."""
@@ -289,7 +286,7 @@ class BAETrainer:
         self.start_epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best_loss = float(state["best_loss"])
-        history = self.save_dir / "history.json"
+        history = self.out_dir / "history.json"
         if history.is_file():
             self.history = json.loads(history.read_text())[: self.start_epoch]
-        logger.info("resuming %s after epoch %d", self.save_dir, self.start_epoch)
+        logger.info("resuming %s after epoch %d", self.out_dir, self.start_epoch)

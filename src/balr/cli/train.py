@@ -2,52 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.distributed as dist
 import typer
 
 from balr.binary_attributes.config import train_config
 from balr.binary_attributes.trainer import BAETrainer
-from balr.data import AudioDataset
-from balr.distributed import (
-    cleanup_distributed,
-    init_distributed,
-    is_main_process,
-    resolve_device,
-)
-from balr.errors import ConfigError, DataError
-from balr.fileio import next_run_dir
-
-logger = logging.getLogger(__name__)
-
-RUNS_DIR = Path("runs")
-
-
-def labelled_embeddings(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """`(embeddings (n, d), speaker labels (n,))` of the items that have an embedding."""
-    ds = AudioDataset.from_path(path)
-    indices, embeddings = ds.stack_vectors("emb")
-    if len(indices) == 0:
-        raise DataError(f"{path}: no embeddings found (run `balr extract` first)")
-    speakers = [ds.items[i].speaker for i in indices]
-    unlabelled = [ds.items[i].id for i, s in zip(indices, speakers, strict=True) if s is None]
-    if unlabelled:
-        raise DataError(
-            f"{path}: {len(unlabelled)} items have no speaker label (first: {unlabelled[0]})"
-        )
-    return embeddings.astype(np.float32), np.asarray(speakers)
-
-
-def shared_run_dir(device: torch.device) -> Path:
-    """`runs/trainN`, chosen by rank 0 and broadcast so that every process agrees."""
-    number = torch.tensor([int(next_run_dir(RUNS_DIR).name[len("train") :])], device=device)
-    if dist.is_available() and dist.is_initialized():
-        dist.broadcast(number, src=0)
-    return RUNS_DIR / f"train{int(number.item())}"
+from balr.data.labelled import labelled_embeddings
+from balr.distributed import is_main_process, resolve_device, session, shared_run_dir
+from balr.errors import ConfigError
 
 
 def train(
@@ -62,14 +25,10 @@ def train(
     if cfg.trainer.resume and save_dir is None:
         raise ConfigError("trainer.resume=true needs --save-dir (the run to continue)")
     torch_device = resolve_device(device)
-    train_x, train_y = labelled_embeddings(train_data)
-    val_x, val_y = labelled_embeddings(val_data)
-    try:
-        init_distributed(torch_device)
-        save_dir = save_dir or shared_run_dir(torch_device)
-        history = BAETrainer(cfg, save_dir, torch_device).fit(train_x, train_y, val_x, val_y)
-    finally:
-        cleanup_distributed()
+    train_set, val_set = labelled_embeddings(train_data), labelled_embeddings(val_data)
+    with session(torch_device):
+        save_dir = save_dir or shared_run_dir("runs", "train")
+        history = BAETrainer(cfg, save_dir, torch_device).fit(train_set, val_set)
     if is_main_process() and history:
         last = history[-1]
         score = last.get("val", last["train"])["total"]

@@ -6,23 +6,12 @@ from pathlib import Path
 
 import typer
 
-from balr.data import AudioDataset, write_vector_store
-from balr.data.kaldi import write_kaldi_vectors
-from balr.data.vectors import VECTOR_KINDS, check_kind
-from balr.errors import DataError
+from balr.data.convert import export_kaldi_vectors, pack_vectors
 
 vectors_app = typer.Typer(
     help="Convert vectors: sidecar files <-> single-file store, Kaldi ark/scp.",
     no_args_is_help=True,
 )
-
-
-def _load(dataset: Path, kind: str, output_dir: Path | None):
-    ds = AudioDataset.from_path(dataset, output_dir=output_dir)
-    indices, vectors = ds.stack_vectors(check_kind(kind))
-    if len(indices) == 0:
-        raise DataError(f"{dataset}: no {VECTOR_KINDS[kind]} vectors found")
-    return ds, [ds.items[i].id for i in indices], vectors
 
 
 @vectors_app.command("pack")
@@ -32,10 +21,8 @@ def pack(
     output_dir: Path | None = typer.Option(None, help="Where the vectors are (and go)."),
 ) -> None:
     """Gather every vector of a dataset into one memory-mapped store (fast to load)."""
-    ds, ids, vectors = _load(dataset, kind, output_dir)
-    base = (output_dir or ds.root) / VECTOR_KINDS[kind]
-    write_vector_store(base, ids, vectors)
-    typer.echo(f"wrote {len(ids)} vectors to {base}.npy (+ {base.name}.ids.txt)")
+    count, base = pack_vectors(dataset, kind, output_dir)
+    typer.echo(f"wrote {count} vectors to {base}.npy (+ {base.name}.ids.txt)")
 
 
 @vectors_app.command("export-kaldi")
@@ -46,9 +33,8 @@ def export_kaldi(
     output_dir: Path | None = typer.Option(None, help="Where the vectors are."),
 ) -> None:
     """Write a dataset's vectors as a Kaldi archive + scp (e.g. for Kaldi PLDA back-ends)."""
-    _, ids, vectors = _load(dataset, kind, output_dir)
-    scp = write_kaldi_vectors(ark, ids, vectors)
-    typer.echo(f"wrote {len(ids)} vectors to {ark} and {scp}")
+    count, scp = export_kaldi_vectors(dataset, ark, kind, output_dir)
+    typer.echo(f"wrote {count} vectors to {ark} and {scp}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """Datasets, vector files and stores, trial lists and Kaldi interop."""
 
-from balr.data.dataset import AudioDataset, DatasetItem
+from balr.data.dataset import AudioDataset
+from balr.data.items import DatasetItem
 from balr.data.trials import Trials, load_trials
 from balr.data.vectors import (
     VectorStore,

@@ -9,7 +9,7 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 
-from balr.data.dataset import DatasetItem
+from balr.data.items import DatasetItem
 from balr.errors import DataError
 from balr.fileio import atomic_path, atomic_write_text
 

@@ -1,0 +1,112 @@
+"""Binarizing a dataset: each item's embedding becomes a binary-attribute (`_ba`) vector.
+
+    report = binarize_dataset(dataset, BinaryAttributeEncoder.load(path))
+
+`binarize_path` is the whole `balr binarize` job: the encoder named by the config (or the
+shipped default), the dataset read from a path, then `binarize_dataset`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from balr import defaults
+from balr.binary_attributes.config import EncoderConfig
+from balr.binary_attributes.model import BinaryAttributeEncoder
+from balr.data import AudioDataset
+from balr.errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 65536  # embeddings held in memory at once
+
+
+@dataclass(frozen=True)
+class BinarizeReport:
+    """Item counts of one run: binarized now, skipped as already done, without embedding."""
+
+    binarized: int
+    already_done: int
+    without_embedding: int
+
+
+def binarize_dataset(
+    dataset: AudioDataset,
+    encoder: BinaryAttributeEncoder,
+    batch_size: int = EncoderConfig.batch_size,
+    device: torch.device | None = None,
+    force: bool = False,
+    encoder_source: str | os.PathLike = "",
+) -> BinarizeReport:
+    """Write the `_ba` vector (`(m, 2)` counts) of every item that has an embedding, in the
+    dataset's vector format. Items that already have one are skipped unless `force`;
+    `encoder_source` names the encoder's file in errors."""
+    todo = np.array(
+        [i for i in range(len(dataset)) if force or not dataset.has_vector(i, "ba")], np.int64
+    )
+    done = 0
+    with dataset.vector_writer("ba") as writer:
+        for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
+            indices, embeddings = dataset.stack_vectors("emb", todo[start : start + CHUNK])
+            if len(indices) == 0:
+                continue
+            _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
+            counts = encoder.binarize(embeddings, batch_size, device)
+            for index, vector in zip(indices, counts, strict=True):
+                writer.put(int(index), vector)
+            done += len(indices)
+    return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done)
+
+
+def binarize_path(
+    input_data: str | os.PathLike,
+    config: DictConfig,
+    save_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    device: torch.device | None = None,
+) -> BinarizeReport:
+    """`balr binarize`: binarize the dataset at `input_data` (vectors under `save_dir` if
+    given) with the encoder of the `balr binarize` config, or the shipped one."""
+    checkpoint = encoder_checkpoint(config.encoder.model.checkpoint_path)
+    encoder = BinaryAttributeEncoder.load(checkpoint, device or "cpu")
+    dataset = AudioDataset.from_path(
+        input_data, output_dir=save_dir, vector_format=config.vector_format
+    )
+    return binarize_dataset(
+        dataset, encoder, config.encoder.batch_size, device, force, encoder_source=checkpoint
+    )
+
+
+def encoder_checkpoint(configured: str | None) -> str | Path:
+    """The configured checkpoint, or the shipped encoder (logged) when none is given."""
+    if configured:
+        return configured
+    checkpoint = defaults.require(defaults.BAE_CHECKPOINT, "binary-attribute encoder")
+    logger.info(
+        "no encoder.model.checkpoint_path: using the shipped encoder %s (trained on %s embeddings)",
+        checkpoint,
+        defaults.EMBEDDING_MODEL,
+    )
+    return checkpoint
+
+
+def _check_dimension(
+    embeddings: np.ndarray, expected: int, data: Path, checkpoint: str | os.PathLike
+) -> None:
+    """ModelError naming both files when the embeddings do not fit the encoder."""
+    if embeddings.shape[1] != expected:
+        name = f" {checkpoint}" if str(checkpoint) else ""
+        raise ModelError(
+            f"{data}: {embeddings.shape[1]}-dim embeddings, but the encoder{name} takes "
+            f"{expected}-dim ones (the shipped encoder fits the default "
+            f"{defaults.EMBEDDING_MODEL} embeddings; pass encoder.model.checkpoint_path=PATH "
+            "for others)"
+        )

@@ -1,0 +1,115 @@
+"""Dataset items, and the readers that list them from a directory of audio or a CSV.
+
+An item is one recording: an id, an optional speaker, an optional audio path and optional
+explicit vector paths (CSV columns `embedding`, `binary_attributes`). Kaldi data dirs are
+read by `balr.data.kaldi`; `AudioDataset.from_path` picks the reader for a path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from balr.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("id", "audio", "embedding", "binary_attributes", "speaker")
+#: the CSV column that gives an item's vector of each kind explicitly
+VECTOR_COLUMNS = {"emb": "embedding", "ba": "binary_attributes"}
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    """One recording: id, optional speaker, audio path and explicit vector paths."""
+
+    id: str
+    audio: Path | None = None
+    speaker: str | None = None
+    embedding: Path | None = None
+    binary_attributes: Path | None = None
+
+    def explicit_vector(self, kind: str) -> Path | None:
+        """The vector path given for `kind` (`emb` or `ba`), whether or not the file exists."""
+        return getattr(self, VECTOR_COLUMNS[kind])
+
+
+def scan_directory(root: Path, formats: Sequence[str]) -> list[DatasetItem]:
+    """Audio files under `root` (recursive, sorted); id = relative path without suffix."""
+    wanted = {f".{f}" for f in formats}
+    items = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.suffix.lower() in wanted:
+                items.append(
+                    DatasetItem(id=path.relative_to(root).with_suffix("").as_posix(), audio=path)
+                )
+    if not items:
+        raise DataError(f"{root}: no audio files with extension {', '.join(formats)}")
+    return items
+
+
+def read_csv_items(path: Path) -> list[DatasetItem]:
+    """Items from a CSV (`.tsv`: tab-separated) with columns among `CSV_COLUMNS`.
+
+    Paths are relative to the CSV's folder; without an `id` column the id is the audio
+    path without its suffix.
+    """
+    frame = _read_csv(path)
+    columns = list(frame.columns)
+
+    def paths(column: str) -> list[Path | None]:
+        if column not in columns:
+            return [None] * len(frame)
+        return [(path.parent / v) if v.strip() else None for v in frame[column].str.strip()]
+
+    if "id" in columns:
+        ids = frame["id"].str.strip().tolist()
+    else:
+        ids = [Path(v).with_suffix("").as_posix() for v in frame["audio"].str.strip()]
+    for row, item_id in enumerate(ids):
+        if not item_id:
+            raise DataError(f"{path}: row {row + 2} has an empty id")
+    speakers = (
+        frame["speaker"].str.strip().tolist() if "speaker" in columns else [None] * len(frame)
+    )
+    audio, embeddings, attributes = (paths(c) for c in ("audio", "embedding", "binary_attributes"))
+    return [
+        DatasetItem(id=i, audio=a, speaker=s or None, embedding=e, binary_attributes=b)
+        for i, a, s, e, b in zip(ids, audio, speakers, embeddings, attributes, strict=True)
+    ]
+
+
+def check_unique_ids(items: Sequence[DatasetItem], root: Path) -> None:
+    """DataError naming the first id that occurs twice."""
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise DataError(f"{root}: duplicate id '{item.id}'")
+        seen.add(item.id)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV as strings with stripped column names; errors for unusable column sets."""
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read CSV ({exc})") from None
+    columns = [c.strip() for c in frame.columns]
+    frame.columns = columns
+    if not set(columns) & set(CSV_COLUMNS):
+        raise DataError(f"{path}: no known column (expected some of {', '.join(CSV_COLUMNS)})")
+    if "audio" not in columns and "id" not in columns:
+        raise DataError(f"{path}: an 'id' column is required when there is no 'audio' column")
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    if unknown:
+        logger.warning("%s: ignoring unknown columns %s", path, unknown)
+    return frame

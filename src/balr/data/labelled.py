@@ -1,0 +1,38 @@
+"""Embeddings with speaker labels: what a trainer fits on, read from a dataset."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from balr.data.dataset import AudioDataset
+from balr.errors import DataError
+
+
+@dataclass(frozen=True)
+class LabelledEmbeddings:
+    """Embeddings `(n, d)` and the speaker label of each row (`n` labels of any type)."""
+
+    embeddings: np.ndarray
+    speakers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+
+def labelled_embeddings(path: str | os.PathLike) -> LabelledEmbeddings:
+    """The float32 embeddings and speakers of a dataset's items that have an embedding
+    (DataError when there is none, or when one of them has no speaker)."""
+    ds = AudioDataset.from_path(path)
+    indices, embeddings = ds.stack_vectors("emb")
+    if len(indices) == 0:
+        raise DataError(f"{path}: no embeddings found (run `balr extract` first)")
+    speakers = [ds.items[i].speaker for i in indices]
+    unlabelled = [ds.items[i].id for i, s in zip(indices, speakers, strict=True) if s is None]
+    if unlabelled:
+        raise DataError(
+            f"{path}: {len(unlabelled)} items have no speaker label (first: {unlabelled[0]})"
+        )
+    return LabelledEmbeddings(embeddings.astype(np.float32), np.asarray(speakers))

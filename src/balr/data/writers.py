@@ -1,0 +1,55 @@
+"""The two ways a dataset's vectors are saved, both crash-safe: one file per item
+(`SidecarWriter`) or one store for the whole dataset (`StoreWriter`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from balr.data.lookup import VectorLookup
+from balr.data.vectors import VectorStoreWriter, write_vector
+from balr.distributed import rank, world_size
+
+
+class VectorWriter:
+    """Saves vectors of one kind by item index; `close()` finishes the job."""
+
+    def put(self, index: int, vector: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Nothing to finish for per-file writers."""
+
+
+class SidecarWriter(VectorWriter):
+    """One atomic file per item (explicit CSV path if given, else the sidecar location)."""
+
+    def __init__(self, lookup: VectorLookup, kind: str):
+        self.lookup, self.kind = lookup, kind
+
+    def put(self, index: int, vector: np.ndarray) -> None:
+        explicit = self.lookup.items[index].explicit_vector(self.kind)
+        write_vector(explicit or self.lookup.sidecar_path(index, self.kind), vector)
+
+
+class StoreWriter(VectorWriter):
+    """Append to the dataset's store; under torchrun each rank writes its own shard."""
+
+    def __init__(self, lookup: VectorLookup, kind: str):
+        base = lookup.store_base(kind)
+        if world_size() > 1:
+            base = base.with_name(f"{base.name}.rank{rank()}")
+        self.items = lookup.items
+        self.writer = VectorStoreWriter(base)
+
+    def put(self, index: int, vector: np.ndarray) -> None:
+        self.writer.put(self.items[index].id, vector)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def open_vector_writer(lookup: VectorLookup, kind: str) -> VectorWriter:
+    """A store writer for `vector_format="store"` datasets, else a sidecar writer."""
+    if lookup.vector_format == "store":
+        return StoreWriter(lookup, kind)
+    return SidecarWriter(lookup, kind)

@@ -1,0 +1,42 @@
+"""`binarize_dataset`, the library call behind `balr binarize`, on a dataset made in the test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from balr.binary_attributes.binarize import BinarizeReport, binarize_dataset
+from balr.binary_attributes.model import BinaryAttributeEncoder
+from balr.data import AudioDataset, DatasetItem
+from balr.errors import ModelError
+
+from .conftest import clustered_embeddings
+
+
+@pytest.fixture
+def dataset(tmp_path) -> AudioDataset:
+    """Six items, five with an embedding in a store (the last has none)."""
+    x, _ = clustered_embeddings(2, 3, dim=16, seed=4)
+    items = [DatasetItem(id=f"u{i}") for i in range(6)]
+    ds = AudioDataset(items, tmp_path, vector_format="store", source=tmp_path / "items.csv")
+    ds.save_vectors("emb", range(5), x[:5])
+    return ds
+
+
+def test_binarize_dataset_writes_counts_once_and_reports(dataset):
+    torch.manual_seed(0)
+    encoder = BinaryAttributeEncoder(16, 32).eval()
+    report = binarize_dataset(dataset, encoder)
+    assert report == BinarizeReport(binarized=5, already_done=0, without_embedding=1)
+    indices, embeddings = dataset.stack_vectors("emb")
+    _, counts = dataset.stack_vectors("ba")
+    np.testing.assert_array_equal(counts, encoder.binarize(embeddings))
+    assert counts.shape == (5, 32, 2) and (counts.sum(axis=-1) == 1).all()
+    assert binarize_dataset(dataset, encoder) == BinarizeReport(0, 5, 1)
+    assert binarize_dataset(dataset, encoder, force=True) == BinarizeReport(5, 0, 1)
+
+
+def test_dimension_mismatch_names_dataset_and_encoder(dataset):
+    with pytest.raises(ModelError, match=r"items\.csv: 16-dim embeddings, but the encoder e\.pt"):
+        binarize_dataset(dataset, BinaryAttributeEncoder(8, 32), encoder_source="e.pt")
