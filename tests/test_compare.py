@@ -53,7 +53,7 @@ def models(tmp_path_factory):
 def ge2e():
     from omegaconf import OmegaConf
 
-    from balr.embeddings.resemblyzer_ge2e import GE2EConfig
+    from balr.embeddings.ge2e import GE2EConfig
 
     return build_embedding_model(OmegaConf.structured(GE2EConfig))
 

@@ -20,6 +20,8 @@ COSINE_CALIBRATION = RESOURCE_DIR / "calibration_cosine.json"
 REFERENCE_LLRS = RESOURCE_DIR / "reference_llrs.npz"
 METRICS = RESOURCE_DIR / "metrics.json"
 EMBEDDING_MODEL = "ge2e"
+#: weights of the default embedding model (converted from Resemblyzer 0.1.4, Apache-2.0)
+GE2E_WEIGHTS = RESOURCE_DIR.parent / "ge2e" / "ge2e.safetensors"
 
 
 def require(path: Path, what: str) -> Path:

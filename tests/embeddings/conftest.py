@@ -8,6 +8,6 @@ import pytest
 @pytest.fixture(scope="session")
 def ge2e():
     from balr.embeddings import build_embedding_model
-    from balr.embeddings.resemblyzer_ge2e import GE2EConfig
+    from balr.embeddings.ge2e import GE2EConfig
 
     return build_embedding_model(GE2EConfig())

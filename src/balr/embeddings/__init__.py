@@ -6,7 +6,7 @@ job (`extract_dataset_embeddings`: config, model, dataset, shard, batch extracti
 
 from balr.embeddings import (  # noqa: F401  (each module registers its model)
     doublemha,
-    resemblyzer_ge2e,
+    ge2e,
     wespeaker_resnet,
 )
 from balr.embeddings.base import (

@@ -1,10 +1,12 @@
-"""GE2E speaker encoder (3-layer LSTM, 256-dim) with the weights shipped in the resemblyzer wheel.
+"""GE2E speaker encoder (3-layer LSTM, 256-dim) with pretrained weights shipped inside balr.
 
 Wan et al., "Generalized End-to-End Loss for Speaker Verification", ICASSP 2018. The default
-embedding model (`balr.defaults.EMBEDDING_MODEL`): it needs no download. The pretrained file
-`resemblyzer/pretrained.pt` (Apache-2.0) holds only tensors and numbers, so it loads with
-`torch.load(weights_only=True)`; the `resemblyzer` package itself is never imported (only
-its installed file is located).
+embedding model (`balr.defaults.EMBEDDING_MODEL`): it needs no download and no other package.
+Its weights are those of the Resemblyzer 0.1.4 wheel (Apache-2.0, Resemble AI), converted to
+float16 safetensors by `recipes/convert_ge2e_weights.py` (`balr/resources/ge2e/`, with the
+licence and notice); embeddings stay within cosine 0.99999 of the float32 originals. A
+resemblyzer `pretrained.pt` can still be given as `embeddings.model.weights=FILE`: it holds
+only tensors and numbers and is read with `torch.load(weights_only=True)`.
 
 Utterance recipe (as resemblyzer's `embed_utterance`): volume raised to -30 dBFS if quieter,
 40-band mel power spectrogram (`balr.features.ge2e_mel`), partial windows of
@@ -15,12 +17,13 @@ the partials of a whole batch of utterances go through the LSTM together.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
+from balr import defaults
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError
 from balr.features.ge2e_mel import HOP, N_MELS, SAMPLE_RATE, GE2EMel, num_frames
@@ -37,7 +40,7 @@ class GE2EConfig:
     """`embeddings.model=ge2e` settings."""
 
     name: str = NAME
-    weights: str = ""  # a pretrained.pt; empty: the file inside the installed resemblyzer wheel
+    weights: str = ""  # .safetensors or resemblyzer pretrained.pt; empty: the weights balr ships
     partials_per_second: float = 1.3
     min_coverage: float = 0.75
     normalize_volume: bool = True
@@ -130,40 +133,30 @@ def _chunks(total: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, total)) for i in range(0, total, max(1, size))]
 
 
-def default_weights_path() -> Path:
-    """`pretrained.pt` inside the installed resemblyzer wheel, found without importing it."""
-    spec = importlib.util.find_spec("resemblyzer")
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        candidate = Path(folder) / "pretrained.pt"
-        if candidate.is_file():
-            return candidate
-    raise ModelError(
-        "ge2e: the default weights come with the resemblyzer wheel, which is not installed "
-        "(pip install --no-deps resemblyzer==0.1.4), or set embeddings.model.weights=FILE"
-    )
-
-
 def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read the LSTM + linear weights from a resemblyzer checkpoint (tensors only, no code)."""
+    """The LSTM + linear weights (float32) of a `.safetensors` file or of a resemblyzer
+    `pretrained.pt` checkpoint; neither way runs code from the file."""
     path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: GE2E weights file not found")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ModelError(f"{path}: GE2E weights file not found") from None
+        if path.suffix == ".safetensors":
+            state = load_file(str(path))
+        else:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     except Exception as exc:
         raise ModelError(f"{path}: cannot load GE2E weights safely ({exc})") from None
-    state = checkpoint.get("model_state", checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a GE2E checkpoint (no model_state)")
-    return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+    return {k: v.float() for k, v in state.items() if k.startswith(("lstm.", "linear."))}
 
 
 @register_embedding_model(NAME, GE2EConfig)
 def build(cfg: GE2EConfig) -> GE2EEncoder:
     """The GE2E encoder with its pretrained weights, in eval mode."""
     model = GE2EEncoder(cfg)
-    path = Path(cfg.weights) if cfg.weights else default_weights_path()
+    path = Path(cfg.weights) if cfg.weights else defaults.GE2E_WEIGHTS
     try:
         model.load_state_dict(load_ge2e_state(path), strict=True)
     except RuntimeError as exc:
