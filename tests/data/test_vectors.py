@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from balr.data import (
     AudioDataset,
@@ -44,6 +45,53 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     path = tmp_path / "evil_emb.pkl"
     path.write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(DataError, match=r"evil_emb\.pkl: cannot read vector .*refusing to load"):
+        read_vector(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_reference_pickles_of_arrays_and_tensors_load(tmp_path, protocol):
+    """The reference library pickles `_emb`/`_ba` vectors with protocol 5 (numpy's
+    `_frombuffer`); tensors pickle through `torch.storage._load_from_bytes`."""
+    emb = RNG.normal(size=256).astype(np.float32)
+    ba = np.stack([b := RNG.integers(0, 2, 512), 1 - b], axis=1).astype(np.float32)
+    (tmp_path / "a_emb.pkl").write_bytes(pickle.dumps(emb, protocol=protocol))
+    (tmp_path / "a_ba.pkl").write_bytes(pickle.dumps(torch.from_numpy(ba), protocol=protocol))
+    (tmp_path / "b_emb.pkl").write_bytes(
+        pickle.dumps(torch.from_numpy(emb)[::2], protocol=protocol)
+    )
+    np.testing.assert_array_equal(read_vector(tmp_path / "a_emb.pkl"), emb)
+    np.testing.assert_array_equal(read_vector(tmp_path / "a_ba.pkl"), ba)
+    np.testing.assert_array_equal(read_vector(tmp_path / "b_emb.pkl"), emb[::2])
+
+
+def test_pickle_of_another_object_is_refused_by_type(tmp_path):
+    path = tmp_path / "list_emb.pkl"
+    path.write_bytes(pickle.dumps([1.0, 2.0]))
+    with pytest.raises(DataError, match=r"list_emb\.pkl: pickle holds a list"):
+        read_vector(path)
+
+
+def test_tensor_pickle_with_code_inside_its_storage_is_refused(tmp_path):
+    """A crafted storage archive is read with weights_only=True: its code never runs."""
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    class EvilStorage:
+        def __reduce__(self):
+            import io
+
+            buffer = io.BytesIO()
+            torch.save(Exploit(), buffer)
+            return (torch.storage._load_from_bytes, (buffer.getvalue(),))
+
+    path = tmp_path / "evil_ba.pkl"
+    path.write_bytes(pickle.dumps(EvilStorage()))
+    marker.unlink(missing_ok=True)  # torch.save above does not run it; make sure
+    with pytest.raises(DataError, match=r"evil_ba\.pkl: cannot read vector"):
         read_vector(path)
     assert not marker.exists()
 

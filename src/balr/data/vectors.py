@@ -34,26 +34,61 @@ def check_kind(kind: str) -> str:
 # ----------------------------------------------------------------------------- sidecars
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds numpy arrays and dtypes: it never runs other code."""
+def _storage_from_bytes(data: bytes):
+    """A tensor storage from the bytes torch pickles it as (a `torch.save` archive), read with
+    `weights_only=True`: torch's own `_load_from_bytes` would unpickle them unrestricted."""
+    import torch
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+class VectorUnpickler(pickle.Unpickler):
+    """Rebuilds exactly numpy arrays and torch tensors (the reference BA-LR library pickles
+    vectors with protocol 5); any other callable named in the file is refused before it is
+    looked up, so unpickling never runs code from the file."""
+
+    _NUMPY = {
+        (f"numpy.{core}.{module}", name)
+        for core in ("core", "_core")
+        for module, name in (
+            ("multiarray", "_reconstruct"),
+            ("multiarray", "scalar"),
+            ("numeric", "_frombuffer"),
+        )
+    } | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+    _TORCH = {
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("torch._utils", "_rebuild_tensor"),
+        ("collections", "OrderedDict"),
     }
 
     def find_class(self, module: str, name: str):
-        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
+        if (module, name) == ("torch.storage", "_load_from_bytes"):
+            return _storage_from_bytes
+        allowed = (module, name) in self._NUMPY | self._TORCH
+        if allowed or (module == "numpy.dtypes" and name.endswith("DType")):
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays)")
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} (only numpy arrays and torch tensors)"
+        )
+
+
+def read_pickled_vector(path: Path) -> np.ndarray:
+    """A `.pkl` vector (numpy array or torch tensor) as a numpy array, restricted unpickling."""
+    with open(path, "rb") as f:
+        value = VectorUnpickler(io.BufferedReader(f)).load()
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    if not isinstance(value, np.ndarray):
+        raise DataError(
+            f"{path}: pickle holds a {type(value).__name__}, not a numpy array or torch tensor"
+        )
+    return value
 
 
 def read_vector(path: str | os.PathLike) -> np.ndarray:
-    """Read one vector file (`.txt` numpy text, `.npy`, or `.pkl` holding a numpy array)."""
+    """Read one vector file (`.txt` numpy text, `.npy`, or `.pkl` holding a numpy array or a
+    torch tensor, as the reference BA-LR library writes them)."""
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
     try:
@@ -62,11 +97,7 @@ def read_vector(path: str | os.PathLike) -> np.ndarray:
         if suffix == "npy":
             return np.load(path, allow_pickle=False)
         if suffix == "pkl":
-            with open(path, "rb") as f:
-                value = _NumpyOnlyUnpickler(io.BufferedReader(f)).load()
-            if not isinstance(value, np.ndarray):
-                raise DataError(f"{path}: pickle does not hold a numpy array")
-            return value
+            return read_pickled_vector(path)
     except DataError:
         raise
     except Exception as exc:
