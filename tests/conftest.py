@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,17 @@ def librispeech() -> Path:
     if not LIBRISPEECH.is_dir():
         pytest.skip("../shared/data/librispeech-train-clean-100-1utt is not present")
     return LIBRISPEECH
+
+
+def run_torchrun(balr_args: list[str], cwd: Path, processes: int = 2) -> str:
+    """Run `torchrun --standalone --nproc_per_node N -m balr.cli.main ARGS` on CPU (one
+    OpenMP thread a process) in `cwd`; returns the combined log, asserting it succeeded."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        "--nproc_per_node", str(processes), "-m", "balr.cli.main", *balr_args,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    return log

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_torchrun
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
@@ -18,18 +17,12 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_checkpoint(tmp_path: 
     train = write_embedding_csv(tmp_path / "train", x, y)
     x, y = clustered_embeddings(4, 4, dim=32, seed=1)
     val = write_embedding_csv(tmp_path / "val", x, y, prefix="val")
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "balr.cli.main", "train", str(train), str(val), "--device", "cpu",
+    args = [
+        "train", str(train), str(val), "--device", "cpu",
         "trainer.epochs=2", "trainer.progress=false", "data.N_classes_per_batch=4",
         "data.M_samples_per_class=4", "model.latent_dim=64",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    log = run_torchrun(args, cwd=tmp_path)
     assert "rank 0 of 2 on cpu" in log and "rank 1 of 2 on cpu" in log
     # both processes agreed on runs/train1 and only rank 0 wrote files
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["train1"]

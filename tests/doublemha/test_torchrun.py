@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_torchrun
 
 from .test_training import write_lists
 
@@ -16,21 +15,15 @@ from .test_training import write_lists
 @pytest.mark.slow
 def test_torchrun_two_processes_share_one_run_dir_and_rank0_writes(tmp_path: Path):
     write_lists(tmp_path)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "balr.cli.main", "extractor", "train",
+    args = [
+        "extractor", "train",
         "--train_labels_path", "train.ndx", "--valid_clients", "clients.ndx",
         "--valid_impostors", "impostors.ndx", "--front_end", "VGG3L", "--kernel_size", "8",
         "--heads_number", "2", "--embedding_size", "8", "--window_size", "0.5",
         "--batch_size", "4", "--gradientAccumulation", "1", "--num_workers", "0",
         "--validate_every", "2", "--print_every", "1", "--max_steps", "4", "--device", "cpu",
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-3000:]
+    log = run_torchrun(args, cwd=tmp_path)
     # both processes agreed on runs/extractor1 and only rank 0 wrote and validated
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["extractor1"]
     run = tmp_path / "runs" / "extractor1"

@@ -244,7 +244,7 @@ class Trainer(training.Trainer):
     def _validate(self) -> bool:
         """EER on the pairs (main process), checkpoints, LR halving; True to stop early."""
         self.validated_step = self.step  # on every rank: all of them join the broadcast below
-        flags = torch.zeros(2)
+        flags = torch.zeros(2, device=self.device)  # nccl broadcasts device tensors only
         if self.main:
             flags[0] = float(self._validate_main())
             flags[1] = self.optimizer.param_groups[0]["lr"]
