@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -9,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from balr.errors import DataError
 
 
 def _umask_file_mode() -> int:
@@ -74,3 +77,34 @@ def _finite_json(value: object) -> object:
     if isinstance(value, list | tuple):
         return [_finite_json(item) for item in value]
     return value
+
+
+class WriterLock:
+    """An exclusive lock on `path` (flock), held until `release()`: a second process that
+    asks for it fails at once with a DataError naming `what`, instead of interleaving its
+    writes. The lock dies with its process, so a crash never leaves a stale lock; the small
+    lock file itself stays (removing it would race with a process opening it)."""
+
+    def __init__(self, path: str | os.PathLike, what: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._handle.seek(0)
+            holder = self._handle.read().strip() or "unknown"
+            self._handle.close()
+            raise DataError(
+                f"{what}: another balr process (pid {holder}) is writing to it; wait for it "
+                f"to finish or write elsewhere (lock file {self.path})"
+            ) from None
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(f"{os.getpid()}\n")
+        self._handle.flush()
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()

@@ -141,6 +141,7 @@ def test_store_survives_a_crash_mid_write(tmp_path):
     writer._ids.write("u3")
     writer._data.close()
     writer._ids.close()
+    writer._lock.release()  # the lock dies with a crashed process
     partial = VectorStore.open_partial(base)
     assert partial.ids == ["u0", "u1", "u2"]  # the incomplete row is ignored
     with VectorStoreWriter(base) as resumed:  # a new run merges what the crashed one saved
@@ -150,6 +151,55 @@ def test_store_survives_a_crash_mid_write(tmp_path):
 
 
 EXAMPLE_CSV = EXAMPLES / "audio" / "metadata.csv"
+
+
+WRITE_ONE_VECTOR = """
+import sys, time
+import numpy as np
+from balr.data import VectorStoreWriter
+from balr.errors import DataError
+try:
+    writer = VectorStoreWriter(sys.argv[1])
+except DataError as exc:
+    print("refused:", exc)
+    sys.exit(3)
+writer.put(sys.argv[2], np.full(4, 2.0, np.float32))
+print("ready", flush=True)
+time.sleep(float(sys.argv[3]))
+writer.close()
+"""
+
+
+def test_a_second_process_cannot_write_to_a_store_in_use(tmp_path):
+    """Two concurrent writers used to lose each other's vectors; now the second is refused
+    with a clear message, and once the first has finished a new writer appends normally."""
+    import subprocess
+    import sys
+
+    base = tmp_path / "vectors" / "emb"
+    first = subprocess.Popen(
+        [sys.executable, "-c", WRITE_ONE_VECTOR, str(base), "a", "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert first.stdout.readline().strip() == "ready"
+        second = subprocess.run(
+            [sys.executable, "-c", WRITE_ONE_VECTOR, str(base), "b", "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 3
+        assert f"refused: {base}: another balr process (pid {first.pid})" in second.stdout
+    finally:
+        first.kill()
+        first.wait()
+    # the killed writer's appended row survives; the lock died with it
+    with VectorStoreWriter(base) as writer:
+        writer.put("b", np.ones(4, np.float32))
+    store = VectorStore.open(base)
+    assert sorted(store.ids) == ["a", "b"]
 
 
 @pytest.mark.parametrize("fmt", ["txt", "npy", "pkl", "store"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from balr.errors import DataError
-from balr.fileio import atomic_path
+from balr.fileio import WriterLock, atomic_path
 
 VECTOR_FORMATS = ("txt", "npy", "pkl")
 VECTOR_KINDS = {"emb": "embeddings", "ba": "binary_attributes"}
@@ -262,7 +262,8 @@ class VectorStoreWriter:
 
     Rows go to `NAME.partial.bin` and ids to `NAME.partial.ids`, flushed per row, data
     before id, so after a crash every id on disk has its row. A new writer first merges
-    such leftovers. Rewriting an id keeps its newest vector.
+    such leftovers. Rewriting an id keeps its newest vector. One writer at a time: the
+    writer holds `NAME.lock`, and a second process opening the same store gets a DataError.
     """
 
     def __init__(self, base: str | os.PathLike, flush_every: int = 1):
@@ -275,8 +276,13 @@ class VectorStoreWriter:
         self._dtype: np.dtype | None = None
         self._pending = 0
         self.base.parent.mkdir(parents=True, exist_ok=True)
-        if self.paths["partial_meta"].exists():
-            self._merge_partial()
+        self._lock = WriterLock(self.base.with_name(self.base.name + ".lock"), str(self.base))
+        try:
+            if self.paths["partial_meta"].exists():
+                self._merge_partial()
+        except BaseException:
+            self._lock.release()
+            raise
 
     def put(self, item_id: str, vector: np.ndarray) -> None:
         """Append one vector (all vectors of a store share one shape and dtype)."""
@@ -301,8 +307,11 @@ class VectorStoreWriter:
             self._data.close()
             self._ids.close()
             self._data = self._ids = None
-        if self.paths["partial_meta"].exists():
-            self._merge_partial()
+        try:
+            if self.paths["partial_meta"].exists():
+                self._merge_partial()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> VectorStoreWriter:
         return self
