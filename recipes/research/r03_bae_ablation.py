@@ -40,13 +40,22 @@ VARIANTS = {
     "bae_m2048_nosp": (ALL, ALL, TODAY + ["model.latent_dim=2048", "trainer.losses=[mse,triplet]"], 30),
     "bae_N64M2": (ALL, ALL, ["data.N_classes_per_batch=64", "data.M_samples_per_class=2"], 30),
     "bae_N16M8": (ALL, ALL, ["data.N_classes_per_batch=16", "data.M_samples_per_class=8"], 30),
+    "bae_mse_only_ls": (LS, LS, TODAY + ["trainer.losses=[mse]"], 100),
+    "bae_mse_sparsity": (ALL, ALL, TODAY + ["trainer.losses=[mse,sparsity]"], 30),
+    "bae_mse_only_m1024": (ALL, ALL, TODAY + ["trainer.losses=[mse]", "model.latent_dim=1024"], 30),
+    "bae_mse_only_e100": (ALL, ALL, TODAY + ["trainer.losses=[mse]"], 100),
 }
 SCORERS = ("beta", "maxllr", "speech", "cosine_bits")
 
 
-def random_bits(emb, m, seed, centre=None, quantile=None):
+def random_bits(emb, m, seed, centre=None, quantile=None, white=None):
     w = np.random.default_rng(seed).standard_normal((emb.shape[1], m))
     x = emb - (0 if centre is None else centre)
+    if white is not None:  # whiten with the (shrunk) covariance of the reference population
+        cov = np.cov((white - centre).T)
+        cov = 0.9 * cov + 0.1 * np.trace(cov) / len(cov) * np.eye(len(cov))
+        vals, vecs = np.linalg.eigh(cov)
+        x = x @ vecs / np.sqrt(vals)
     proj = x @ w
     if quantile is None:
         return (proj > 0).astype(np.int8)
@@ -99,9 +108,19 @@ def main():
                          "eer": m["eer"], "min_cllr": m["min_cllr"]})
     ref_all = part_index(items, part="ref", corpora=ALL)
     centre = emb[ref_all].mean(0)
+    if "cosine_emb_centred" not in have:  # cosine after subtracting the reference mean
+        for corpus in TEST_SETS:
+            idx = part_index(items, corpus, "test")
+            i, j, lab = trials(items, idx)
+            mat = cosine_matrix(emb[idx] - centre)
+            m = metrics(pair_values(mat, idx, i, j), lab, llr=False)
+            rows.append({"variant": "cosine_emb_centred", "scorer": "cosine", "test": corpus,
+                         "eer": m["eer"], "min_cllr": m["min_cllr"]})
     for name, kw in {"rp512_dense": dict(m=512), "rp512_centred": dict(m=512, centre=centre),
                      "rp2048_centred": dict(m=2048, centre=centre),
-                     "rp512_10pct": dict(m=512, centre=centre, quantile=0.9)}.items():
+                     "rp512_10pct": dict(m=512, centre=centre, quantile=0.9),
+                     "rp1024_centred": dict(m=1024, centre=centre),
+                     "rp512_white": dict(m=512, centre=centre, white=emb[ref_all])}.items():
         if name in have or (args.only and name not in args.only):
             continue
         evaluate_bits(name, random_bits(emb, seed=0, **kw), items, ref_all, {"pop": "all"}, rows)

@@ -34,8 +34,7 @@ import torch
 from scipy.optimize import minimize
 
 from balr.calibration import LN10, fit_calibrator
-from lir.algorithms.bayeserror import elub
-from rcommon import (CACHE, TEST_SETS, binarize, cosine_matrix, fit_scorer, load, lr_matrix,
+from rcommon import (CACHE, fast_elub, TEST_SETS, binarize, cosine_matrix, fit_scorer, load, lr_matrix,
                      metrics, part_index, train_bae, trials, unit)
 
 SPLITTABLE = ("librispeech", "speechocean", "commonvoice")
@@ -82,23 +81,39 @@ def features(kind, t):
     }[kind]
 
 
-METHODS = ("logistic", "pav", "q_dur", "q_coh", "q_full", "q_full_sl", "asnorm")
+METHODS = ("logistic", "pav", "q_dur", "q_coh", "q_full", "q_full_sl", "asnorm",
+           "q_dur_c", "q_coh_c", "q_full_c")
+QUALITY = ("dmin", "dmax", "me", "mt")
 
 
 class Cal:
     def __init__(self, kind, cal):
+        # `_c`: quality measures clamped to their [0.5, 99.5] % range on the calibration
+        # trials before use, so the offset never extrapolates beyond what was fitted
+        self.clamp = kind.endswith("_c")
+        kind = kind.removesuffix("_c")
         self.kind = kind
+        self.ranges = {q: np.percentile(cal[q], [0.5, 99.5]) for q in QUALITY}
+        cal = self._clamped(cal)
         y = cal["y"]
         if kind == "pav":
-            self.pav = fit_calibrator(cal["s"], y, "pav")
+            self.pav = fit_calibrator(cal["s"], y, "pav", bounded=False)
+            lo, hi = fast_elub(self.pav.transform(cal["s"]) / LN10, y)
+            self.pav.lower_bound, self.pav.upper_bound = lo * LN10, hi * LN10
             return
         X = np.stack(features(kind, cal), 1)
         self.coef, self.b = fit_logistic(X, y, trial_weights(cal["corpus"], y))
         raw = X @ self.coef + self.b
-        lo, hi = elub(raw / LN10, y.copy())
+        lo, hi = fast_elub(raw / LN10, y)
         self.lo, self.hi = lo * LN10, hi * LN10
 
+    def _clamped(self, t):
+        if not self.clamp:
+            return t
+        return {**t, **{q: np.clip(t[q], *self.ranges[q]) for q in QUALITY}}
+
     def __call__(self, t):
+        t = self._clamped(t)
         if self.kind == "pav":
             return self.pav.transform(t["s"])
         X = np.stack(features(self.kind, t), 1)

@@ -107,3 +107,26 @@ def cosine_matrix(a, b=None):
     a = unit(np.asarray(a, np.float64))
     b = a if b is None else unit(np.asarray(b, np.float64))
     return a @ b.T
+
+
+def fast_elub(llr10, y, add_misleading=1, step=0.01, extremes=(-9.0, 9.0)):
+    """lir.algorithms.bayeserror.elub (same definition, log10 LLRs in and out) in
+    O(n log n) time and O(n + thresholds) memory: lir builds an (n x thresholds) matrix,
+    several GB for the ~500k calibration trials used here."""
+    llr = np.clip(np.asarray(llr10, np.float64), *extremes)
+    y = np.asarray(y)
+    lo = max(llr.min(), -np.log10(y.sum() + 1))
+    hi = min(llr.max(), np.log10((1 - y).sum() + 1))
+    smin, smax = min(0, int(np.floor_divide(lo, step))), max(0, int(np.floor_divide(hi, step)) + 1)
+    thr = np.linspace(smin * step, smax * step, smax - smin + 1)
+    tar, non = np.sort(llr[y == 1]), np.sort(llr[y == 0])
+    acc_tar = (len(tar) - np.searchsorted(tar, thr, side="right")) / (len(tar) + add_misleading)
+    acc_non = (len(non) - np.searchsorted(non, thr, side="right") + add_misleading) / (len(non) + add_misleading)
+    eu_sys = 1 - acc_tar + 10 ** thr * acc_non
+    neutral = (0 > thr).astype(float)
+    eu_neu = 1 - neutral + 10 ** thr * neutral
+    ratio = eu_neu / eu_sys
+    left, right = thr[(thr <= 0) & (ratio < 1)], thr[(thr >= 0) & (ratio < 1)]
+    lower = np.max(left + step, initial=thr.min())
+    upper = np.min(right - step, initial=thr.max())
+    return min(lower, 0), max(upper, 0)
