@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from balr.embeddings.resemblyzer_ge2e import GE2EConfig, build
 
 from balr.audio import load_audio
 from balr.default_models import segment_bounds
-from balr.embeddings.resemblyzer_ge2e import GE2EConfig, build
-from balr.embeddings.vad import webrtc_speech_frames, FRAME_S
+from balr.embeddings.vad import FRAME_S, webrtc_speech_frames
 
 SR = 16000
 EXAMPLE_SPEAKERS = {"id00906", "id01184", "id03184", "id07531"}
@@ -34,9 +34,10 @@ def items(data: Path, corpus: str):
     if corpus == "librispeech":
         for p in sorted((data / "librispeech-train-clean-100-1utt").glob("*.flac")):
             spk = "ls" + p.stem.split("-")[0]
-            wave = None
+
             def get(p=p):
                 return load_audio(p, SR)
+
             yield p, spk, "en", get
     elif corpus == "speechocean":
         meta = pd.read_csv(data / "speechocean762/metadata.csv", dtype=str)
@@ -60,18 +61,27 @@ def load_corpus(data: Path, corpus: str):
     for path, spk, lang, _ in items(data, corpus):
         wave = load_audio(path, SR)
         if corpus == "librispeech":
-            pieces = [(f"{spk}/{path.stem}-{k:02d}", wave[int(a * SR):int(b * SR)])
-                      for k, (a, b) in enumerate(segment_bounds(len(wave) / SR, 3.0))]
+            pieces = [
+                (f"{spk}/{path.stem}-{k:02d}", wave[int(a * SR) : int(b * SR)])
+                for k, (a, b) in enumerate(segment_bounds(len(wave) / SR, 3.0))
+            ]
         else:
             pieces = [(f"{spk}/{path.stem}" if corpus == "voxceleb" else path.stem, wave)]
         for item_id, piece in pieces:
             flags = webrtc_speech_frames(piece, SR)
             rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2)) + 1e-12)
-            rows.append({"id": item_id, "corpus": corpus, "speaker": spk,
-                         "source": f"{spk}/{path.stem}", "language": lang,
-                         "raw_s": round(len(piece) / SR, 3),
-                         "speech_s": round(float(flags.sum()) * FRAME_S, 3),
-                         "rms_dbfs": round(20 * np.log10(rms), 2)})
+            rows.append(
+                {
+                    "id": item_id,
+                    "corpus": corpus,
+                    "speaker": spk,
+                    "source": f"{spk}/{path.stem}",
+                    "language": lang,
+                    "raw_s": round(len(piece) / SR, 3),
+                    "speech_s": round(float(flags.sum()) * FRAME_S, 3),
+                    "rms_dbfs": round(20 * np.log10(rms), 2),
+                }
+            )
             waves.append(piece)
     return pd.DataFrame(rows), waves
 
@@ -102,7 +112,9 @@ def embed_all(model, waves, max_seconds=120.0):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared/data")
+    ap.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared/data"
+    )
     ap.add_argument("--cache", type=Path, default=Path("/work/research_cache"))
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -121,9 +133,11 @@ def main():
         t2 = time.perf_counter()
         frame.to_csv(out / f"{corpus}.csv", index=False)
         np.save(out / f"{corpus}.npy", emb)
-        print(f"{corpus}: {len(frame)} items, {frame.speaker.nunique()} speakers, "
-              f"{frame.raw_s.sum() / 3600:.2f} h; decode+vad {t1 - t0:.0f} s, embed {t2 - t1:.0f} s",
-              flush=True)
+        print(
+            f"{corpus}: {len(frame)} items, {frame.speaker.nunique()} speakers, "
+            f"{frame.raw_s.sum() / 3600:.2f} h; decode+vad {t1 - t0:.0f} s, embed {t2 - t1:.0f} s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def load_items(cache: Path) -> pd.DataFrame:
 def load_embeddings(cache: Path, items: pd.DataFrame) -> np.ndarray:
     """(items, 256) embeddings in the row order of `load_items`."""
     arrays = {c: np.load(cache / "emb" / f"{c}.npy") for c in SIZES}
-    return np.stack([arrays[c][r] for c, r in zip(items.corpus, items.row)])
+    return np.stack([arrays[c][r] for c, r in zip(items.corpus, items.row, strict=True)])
 
 
 def pairs(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +77,10 @@ def main():
         spk = g.speaker.to_numpy()
         n = len(g)
         tar = sum(c * (c - 1) // 2 for c in g.speaker.value_counts())
-        print(f"{corpus:12s} {part:5s} {g.speaker.nunique():4d} spk {n:5d} items "
-              f"{n * (n - 1) // 2 - tar:7d} non-target {tar:6d} target trials")
+        print(
+            f"{corpus:12s} {part:5s} {g.speaker.nunique():4d} spk {n:5d} items "
+            f"{n * (n - 1) // 2 - tar:7d} non-target {tar:6d} target trials"
+        )
 
 
 if __name__ == "__main__":

@@ -10,14 +10,24 @@ CACHE/ablation.csv are skipped. Usage: r03_bae_ablation.py [--only NAME ...]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
 import torch
-
-from rcommon import (CACHE, TEST_SETS, binarize, cosine_matrix, fit_scorer, load, lr_matrix,
-                     metrics, pair_values, part_index, train_bae, trials)
+from rcommon import (
+    CACHE,
+    TEST_SETS,
+    binarize,
+    cosine_matrix,
+    fit_scorer,
+    load,
+    lr_matrix,
+    metrics,
+    pair_values,
+    part_index,
+    train_bae,
+    trials,
+)
 
 ALL = ("librispeech", "speechocean", "commonvoice")
 LS = ("librispeech",)
@@ -36,8 +46,18 @@ VARIANTS = {
     "bae_arcface_nosp": (ALL, ALL, TODAY + ["trainer.losses=[mse,arcface]"], 30),
     "bae_m256": (ALL, ALL, TODAY + ["model.latent_dim=256"], 30),
     "bae_m1024": (ALL, ALL, TODAY + ["model.latent_dim=1024"], 30),
-    "bae_m1024_nosp": (ALL, ALL, TODAY + ["model.latent_dim=1024", "trainer.losses=[mse,triplet]"], 30),
-    "bae_m2048_nosp": (ALL, ALL, TODAY + ["model.latent_dim=2048", "trainer.losses=[mse,triplet]"], 30),
+    "bae_m1024_nosp": (
+        ALL,
+        ALL,
+        TODAY + ["model.latent_dim=1024", "trainer.losses=[mse,triplet]"],
+        30,
+    ),
+    "bae_m2048_nosp": (
+        ALL,
+        ALL,
+        TODAY + ["model.latent_dim=2048", "trainer.losses=[mse,triplet]"],
+        30,
+    ),
     "bae_N64M2": (ALL, ALL, ["data.N_classes_per_batch=64", "data.M_samples_per_class=2"], 30),
     "bae_N16M8": (ALL, ALL, ["data.N_classes_per_batch=16", "data.M_samples_per_class=8"], 30),
     "bae_mse_only_ls": (LS, LS, TODAY + ["trainer.losses=[mse]"], 100),
@@ -64,8 +84,9 @@ def random_bits(emb, m, seed, centre=None, quantile=None, white=None):
 
 def evaluate_bits(name, bits, items, ref_index, extra, out_rows, seconds=0.0):
     spk = items.speaker.to_numpy()
-    scorers = {s: fit_scorer(s, bits[ref_index], spk[ref_index])
-               for s in SCORERS if s != "cosine_bits"}
+    scorers = {
+        s: fit_scorer(s, bits[ref_index], spk[ref_index]) for s in SCORERS if s != "cosine_bits"
+    }
     for corpus in TEST_SETS:
         idx = part_index(items, corpus, "test")
         if not len(idx):
@@ -75,9 +96,18 @@ def evaluate_bits(name, bits, items, ref_index, extra, out_rows, seconds=0.0):
             b = bits[idx]
             mat = cosine_matrix(b) if s == "cosine_bits" else lr_matrix(scorers[s], b)
             m = metrics(pair_values(mat, idx, i, j), lab, llr=False)
-            out_rows.append({"variant": name, "scorer": s, "test": corpus, **extra,
-                             "active": float(bits[idx].mean()), "eer": m["eer"],
-                             "min_cllr": m["min_cllr"], "train_s": round(seconds, 1)})
+            out_rows.append(
+                {
+                    "variant": name,
+                    "scorer": s,
+                    "test": corpus,
+                    **extra,
+                    "active": float(bits[idx].mean()),
+                    "eer": m["eer"],
+                    "min_cllr": m["min_cllr"],
+                    "train_s": round(seconds, 1),
+                }
+            )
 
 
 def main():
@@ -104,8 +134,15 @@ def main():
                 continue
             i, j, lab = trials(items, idx)
             m = metrics(pair_values(cosine_matrix(emb[idx]), idx, i, j), lab, llr=False)
-            rows.append({"variant": "cosine_emb", "scorer": "cosine", "test": corpus,
-                         "eer": m["eer"], "min_cllr": m["min_cllr"]})
+            rows.append(
+                {
+                    "variant": "cosine_emb",
+                    "scorer": "cosine",
+                    "test": corpus,
+                    "eer": m["eer"],
+                    "min_cllr": m["min_cllr"],
+                }
+            )
     ref_all = part_index(items, part="ref", corpora=ALL)
     centre = emb[ref_all].mean(0)
     if "cosine_emb_centred" not in have:  # cosine after subtracting the reference mean
@@ -114,13 +151,23 @@ def main():
             i, j, lab = trials(items, idx)
             mat = cosine_matrix(emb[idx] - centre)
             m = metrics(pair_values(mat, idx, i, j), lab, llr=False)
-            rows.append({"variant": "cosine_emb_centred", "scorer": "cosine", "test": corpus,
-                         "eer": m["eer"], "min_cllr": m["min_cllr"]})
-    for name, kw in {"rp512_dense": dict(m=512), "rp512_centred": dict(m=512, centre=centre),
-                     "rp2048_centred": dict(m=2048, centre=centre),
-                     "rp512_10pct": dict(m=512, centre=centre, quantile=0.9),
-                     "rp1024_centred": dict(m=1024, centre=centre),
-                     "rp512_white": dict(m=512, centre=centre, white=emb[ref_all])}.items():
+            rows.append(
+                {
+                    "variant": "cosine_emb_centred",
+                    "scorer": "cosine",
+                    "test": corpus,
+                    "eer": m["eer"],
+                    "min_cllr": m["min_cllr"],
+                }
+            )
+    for name, kw in {
+        "rp512_dense": dict(m=512),
+        "rp512_centred": dict(m=512, centre=centre),
+        "rp2048_centred": dict(m=2048, centre=centre),
+        "rp512_10pct": dict(m=512, centre=centre, quantile=0.9),
+        "rp1024_centred": dict(m=1024, centre=centre),
+        "rp512_white": dict(m=512, centre=centre, white=emb[ref_all]),
+    }.items():
         if name in have or (args.only and name not in args.only):
             continue
         evaluate_bits(name, random_bits(emb, seed=0, **kw), items, ref_all, {"pop": "all"}, rows)
@@ -134,15 +181,29 @@ def main():
         (CACHE / "bits").mkdir(exist_ok=True)
         np.save(CACHE / "bits" / f"{name}.npy", bits)
         ref = part_index(items, part="ref", corpora=ref_pop)
-        extra = {"pop": "+".join(c[:2] for c in train_pop), "ref": "+".join(c[:2] for c in ref_pop),
-                 "epochs": epochs}
+        extra = {
+            "pop": "+".join(c[:2] for c in train_pop),
+            "ref": "+".join(c[:2] for c in ref_pop),
+            "epochs": epochs,
+        }
         evaluate_bits(name, bits, items, ref, extra, rows, seconds)
         frame = flush()
-        print(name, f"{seconds:.0f} s", frame[frame.variant == name].pivot_table(
-            index="scorer", columns="test", values="eer").round(4).to_dict(), flush=True)
+        print(
+            name,
+            f"{seconds:.0f} s",
+            frame[frame.variant == name]
+            .pivot_table(index="scorer", columns="test", values="eer")
+            .round(4)
+            .to_dict(),
+            flush=True,
+        )
     frame = flush()
-    print(frame.pivot_table(index=["variant", "scorer"], columns="test", values="eer",
-                            sort=False).mul(100).round(2).to_string())
+    print(
+        frame.pivot_table(index=["variant", "scorer"], columns="test", values="eer", sort=False)
+        .mul(100)
+        .round(2)
+        .to_string()
+    )
 
 
 if __name__ == "__main__":

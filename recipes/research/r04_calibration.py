@@ -31,11 +31,23 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+from rcommon import (
+    CACHE,
+    TEST_SETS,
+    binarize,
+    fast_elub,
+    fit_scorer,
+    load,
+    lr_matrix,
+    metrics,
+    part_index,
+    train_bae,
+    trials,
+    unit,
+)
 from scipy.optimize import minimize
 
 from balr.calibration import LN10, fit_calibrator
-from rcommon import (CACHE, fast_elub, TEST_SETS, binarize, cosine_matrix, fit_scorer, load, lr_matrix,
-                     metrics, part_index, train_bae, trials, unit)
 
 SPLITTABLE = ("librispeech", "speechocean", "commonvoice")
 TOPK = 100
@@ -73,16 +85,35 @@ def trial_weights(corpus, y):
 
 
 def features(kind, t):
-    s, dmin, dmax, ms, md = t["s"], t["dmin"], t["dmax"], t["me"] + t["mt"], np.abs(t["me"] - t["mt"])
+    s, dmin, dmax, ms, md = (
+        t["s"],
+        t["dmin"],
+        t["dmax"],
+        t["me"] + t["mt"],
+        np.abs(t["me"] - t["mt"]),
+    )
     return {
-        "logistic": [s], "q_dur": [s, dmin, dmax], "q_coh": [s, ms],
-        "q_full": [s, dmin, dmax, ms, md], "q_full_sl": [s, s * dmin, dmin, dmax, ms, md],
+        "logistic": [s],
+        "q_dur": [s, dmin, dmax],
+        "q_coh": [s, ms],
+        "q_full": [s, dmin, dmax, ms, md],
+        "q_full_sl": [s, s * dmin, dmin, dmax, ms, md],
         "asnorm": [t["snorm"]],
     }[kind]
 
 
-METHODS = ("logistic", "pav", "q_dur", "q_coh", "q_full", "q_full_sl", "asnorm",
-           "q_dur_c", "q_coh_c", "q_full_c")
+METHODS = (
+    "logistic",
+    "pav",
+    "q_dur",
+    "q_coh",
+    "q_full",
+    "q_full_sl",
+    "asnorm",
+    "q_dur_c",
+    "q_coh_c",
+    "q_full_c",
+)
 QUALITY = ("dmin", "dmax", "me", "mt")
 
 
@@ -138,9 +169,18 @@ def trial_table(items, idx, score_fn, qual, stats):
     mean, std = stats
     mi, mj, si, sj = mean[pos[i]], mean[pos[j]], std[pos[i]], std[pos[j]]
     de, dt = qual[i], qual[j]
-    return {"s": s, "y": y, "dmin": np.minimum(de, dt), "dmax": np.maximum(de, dt),
-            "me": mi, "mt": mj, "snorm": 0.5 * ((s - mi) / si + (s - mj) / sj),
-            "corpus": items.corpus.to_numpy()[i], "i": i, "j": j}
+    return {
+        "s": s,
+        "y": y,
+        "dmin": np.minimum(de, dt),
+        "dmax": np.maximum(de, dt),
+        "me": mi,
+        "mt": mj,
+        "snorm": 0.5 * ((s - mi) / si + (s - mj) / sj),
+        "corpus": items.corpus.to_numpy()[i],
+        "i": i,
+        "j": j,
+    }
 
 
 def concat(tables):
@@ -162,6 +202,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     import r03_bae_ablation as r03
+
     _, _, overrides, epochs = r03.VARIANTS[args.bae]
     items, emb = load()
     spk = items.speaker.to_numpy()
@@ -176,9 +217,8 @@ def main():
         model, train_s = train_bae(emb[enc], spk[enc], overrides, epochs, workdir=CACHE)
         bits = binarize(model, emb).astype(np.float64)
         scorer = fit_scorer("beta", bits[ref], spk[ref])
-        table = scorer.bit_table()
         systems = {
-            "balr": lambda a, b: lr_matrix(scorer, bits[a], bits[b]),
+            "balr": lambda a, b, scorer=scorer, bits=bits: lr_matrix(scorer, bits[a], bits[b]),
             "cosine": lambda a, b: eu[a] @ eu[b].T,
         }
         # condition description, fitted on the calibration recordings
@@ -188,7 +228,7 @@ def main():
         knn_thr = np.percentile(knn_cal, args.percentile)
         d_lo, d_hi = np.percentile(qual[cal_items], [0.5, 99.5])
         for system, fn in systems.items():
-            cal_tabs, test_tabs = [], {}
+            cal_tabs = []
             for corpus in pop:
                 idx = part_index(items, corpus, "cal")
                 if not len(idx):
@@ -196,9 +236,11 @@ def main():
                 cal_tabs.append(trial_table(items, idx, fn, qual, cohort_stats(fn, idx, ref, spk)))
             cal = concat(cal_tabs)
             cals = {m: Cal(m, cal) for m in METHODS}
-            coefs[f"{fold}/{system}"] = {m: (c.coef.round(4).tolist(), round(c.b, 4),
-                                              round(c.lo, 2), round(c.hi, 2))
-                                         for m, c in cals.items() if m != "pav"}
+            coefs[f"{fold}/{system}"] = {
+                m: (c.coef.round(4).tolist(), round(c.b, 4), round(c.lo, 2), round(c.hi, 2))
+                for m, c in cals.items()
+                if m != "pav"
+            }
             for corpus in TEST_SETS:
                 idx = part_index(items, corpus, "test")
                 if not len(idx):
@@ -213,12 +255,21 @@ def main():
                 pos[idx] = np.arange(len(idx))
                 inside = ok_item[pos[t["i"]]] & ok_item[pos[t["j"]]]
                 if system == "balr":
-                    warn_rows.append({
-                        "fold": fold, "test": corpus, "covered": corpus in pop,
-                        "fires_trials": float(1 - inside.mean()),
-                        "fires_knn_only": float(1 - (ok_knn[pos[t["i"]]] & ok_knn[pos[t["j"]]]).mean()),
-                        "fires_dur_only": float(1 - (ok_dur[pos[t["i"]]] & ok_dur[pos[t["j"]]]).mean()),
-                        "items_out": float(1 - ok_item.mean())})
+                    warn_rows.append(
+                        {
+                            "fold": fold,
+                            "test": corpus,
+                            "covered": corpus in pop,
+                            "fires_trials": float(1 - inside.mean()),
+                            "fires_knn_only": float(
+                                1 - (ok_knn[pos[t["i"]]] & ok_knn[pos[t["j"]]]).mean()
+                            ),
+                            "fires_dur_only": float(
+                                1 - (ok_dur[pos[t["i"]]] & ok_dur[pos[t["j"]]]).mean()
+                            ),
+                            "items_out": float(1 - ok_item.mean()),
+                        }
+                    )
                 for m, c in cals.items():
                     llr = c(t)
                     res = metrics(llr, t["y"])
@@ -226,9 +277,20 @@ def main():
                     for flag, name in ((inside, "in"), (~inside, "out")):
                         if flag.sum() and 0 < t["y"][flag].sum() < flag.sum():
                             sub[f"cllr_{name}"] = metrics(llr[flag], t["y"][flag])["cllr"]
-                    rows.append({"fold": fold, "system": system, "method": m, "test": corpus,
-                                 "covered": corpus in pop, "raw_eer": raw["eer"], **res, **sub,
-                                 "n_tar": int(t["y"].sum()), "n_non": int((1 - t["y"]).sum())})
+                    rows.append(
+                        {
+                            "fold": fold,
+                            "system": system,
+                            "method": m,
+                            "test": corpus,
+                            "covered": corpus in pop,
+                            "raw_eer": raw["eer"],
+                            **res,
+                            **sub,
+                            "n_tar": int(t["y"].sum()),
+                            "n_non": int((1 - t["y"]).sum()),
+                        }
+                    )
         print(f"fold {fold}: {time.perf_counter() - t0:.0f} s (BAE {train_s:.0f} s)", flush=True)
         pd.DataFrame(rows).to_csv(CACHE / "calibration.csv", index=False)
         pd.DataFrame(warn_rows).to_csv(CACHE / "warning.csv", index=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from rcommon import CACHE
 
 TESTS = ["librispeech", "speechocean", "commonvoice", "voxceleb"]
@@ -15,7 +14,9 @@ def md(frame: pd.DataFrame) -> str:
 
 def main():
     ab = pd.read_csv(CACHE / "ablation.csv")
-    eer = ab.pivot_table(index=["variant", "scorer"], columns="test", values="eer", sort=False)[TESTS]
+    eer = ab.pivot_table(index=["variant", "scorer"], columns="test", values="eer", sort=False)[
+        TESTS
+    ]
     act = ab.groupby("variant", sort=False).active.mean()
     base = eer.loc[("cosine_emb", "cosine")]
     table = (eer * 100).round(2)

@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from r02_splits import load_embeddings, load_items  # noqa: E402
@@ -67,17 +65,26 @@ def metrics(scores, labels, llr=True):
     out = {"eer": eer(scores, labels)[0], "min_cllr": min_cllr(scores, labels)}
     if llr:
         tar, non = scores[labels == 1], scores[labels == 0]
-        out.update(cllr=cllr(scores, labels),
-                   non_gt100=float(np.mean(non > np.log(100))),
-                   tar_lt001=float(np.mean(tar < -np.log(100))))
+        out.update(
+            cllr=cllr(scores, labels),
+            non_gt100=float(np.mean(non > np.log(100))),
+            tar_lt001=float(np.mean(tar < -np.log(100))),
+        )
     return out
 
 
 def train_bae(x, y, overrides=(), epochs=30, seed=0, workdir=None):
     """A BAE trained in memory with `balr.binary_attributes` (last epoch kept)."""
-    cfg = train_config([f"trainer.epochs={epochs}", "trainer.progress=false",
-                        "trainer.log_period=0", "trainer.val_period=0",
-                        f"trainer.seed={seed}", *overrides])
+    cfg = train_config(
+        [
+            f"trainer.epochs={epochs}",
+            "trainer.progress=false",
+            "trainer.log_period=0",
+            "trainer.val_period=0",
+            f"trainer.seed={seed}",
+            *overrides,
+        ]
+    )
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         trainer = BAETrainer(cfg, tmp, device="cpu")
         # research speed-up: no per-epoch checkpoints / TensorBoard (training maths unchanged)
@@ -121,10 +128,12 @@ def fast_elub(llr10, y, add_misleading=1, step=0.01, extremes=(-9.0, 9.0)):
     thr = np.linspace(smin * step, smax * step, smax - smin + 1)
     tar, non = np.sort(llr[y == 1]), np.sort(llr[y == 0])
     acc_tar = (len(tar) - np.searchsorted(tar, thr, side="right")) / (len(tar) + add_misleading)
-    acc_non = (len(non) - np.searchsorted(non, thr, side="right") + add_misleading) / (len(non) + add_misleading)
-    eu_sys = 1 - acc_tar + 10 ** thr * acc_non
+    acc_non = (len(non) - np.searchsorted(non, thr, side="right") + add_misleading) / (
+        len(non) + add_misleading
+    )
+    eu_sys = 1 - acc_tar + 10**thr * acc_non
     neutral = (0 > thr).astype(float)
-    eu_neu = 1 - neutral + 10 ** thr * neutral
+    eu_neu = 1 - neutral + 10**thr * neutral
     ratio = eu_neu / eu_sys
     left, right = thr[(thr <= 0) & (ratio < 1)], thr[(thr >= 0) & (ratio < 1)]
     lower = np.max(left + step, initial=thr.min())
