@@ -29,7 +29,7 @@ from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.extraction import ExtractionOptions, extract_embeddings
 from balr.errors import AudioError, DataError, ModelError
 from balr.report.html import Recording
-from balr.scoring import LRScorer, load_scorer
+from balr.scoring import LRScorer, Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ComparisonPipeline:
         scorer_path = Path(
             scorer_checkpoint or defaults.require(defaults.SCORER_CHECKPOINT, "scorer")
         )
-        scorer = load_scorer(scorer_path)
+        scorer = Scorer.load(scorer_path)
         if not isinstance(scorer, LRScorer):
             raise ModelError(f"{scorer_path}: '{scorer.name}' is not a likelihood-ratio scorer")
         calibrator = None
@@ -109,7 +109,7 @@ class ComparisonPipeline:
                 calibrator = Calibrator.load(defaults.require(defaults.CALIBRATION, "calibration"))
         typicality = None
         if scorer_checkpoint is None and defaults.TYPICALITY_CHECKPOINT.is_file():
-            typicality = load_scorer(defaults.TYPICALITY_CHECKPOINT)
+            typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
         description = {
             "embedding model": f"{embedding_model.name} ({embedding_model.embedding_dim}-dim, "
             f"{embedding_model.sample_rate} Hz)",

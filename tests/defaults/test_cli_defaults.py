@@ -16,7 +16,7 @@ from balr.calibration import Calibrator
 from balr.cli.main import main
 from balr.data import AudioDataset, load_trials
 from balr.evaluation import cllr, eer
-from balr.scoring import load_scorer
+from balr.scoring import Scorer
 from balr.scoring.cosine import unit_rows
 from tests.conftest import EXAMPLES, VOXCELEB2
 
@@ -103,7 +103,7 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
     row = {item: i for i, item in enumerate(ids)}
     enroll = counts[[row[i] for i in scores.enrollment]]
     test = counts[[row[i] for i in scores.test]]
-    raw = load_scorer(defaults.SCORER_CHECKPOINT).score(enroll, test)
+    raw = Scorer.load(defaults.SCORER_CHECKPOINT).score(enroll, test)
     np.testing.assert_allclose(scores.raw_score, raw, atol=1e-9)
     calibrator = Calibrator.load(defaults.CALIBRATION)
     np.testing.assert_allclose(scores.scores, calibrator.transform(raw), atol=1e-9)

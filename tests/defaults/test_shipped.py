@@ -13,7 +13,7 @@ from safetensors import safe_open
 from balr import defaults
 from balr.binary_attributes.model import load_encoder
 from balr.calibration import Calibrator
-from balr.scoring import load_scorer
+from balr.scoring import Scorer
 
 SHIPPED = [
     defaults.BAE_CHECKPOINT,
@@ -66,9 +66,9 @@ def test_shipped_pipeline_runs_offline_on_synthetic_embeddings(offline):
     assert counts.shape == (6, 512, 2)
     assert set(np.unique(counts)) <= {0, 1} and (counts.sum(axis=2) == 1).all()
 
-    scorer = load_scorer(defaults.SCORER_CHECKPOINT)
+    scorer = Scorer.load(defaults.SCORER_CHECKPOINT)
     assert scorer.name == "beta" and scorer.n_attributes == 512
-    typicality = load_scorer(defaults.TYPICALITY_CHECKPOINT)
+    typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
     assert typicality.name == "speech" and typicality.n_attributes == 512
     same = scorer.score(counts[:3], counts[:3])  # a recording against itself
     other = scorer.score(counts[:3], counts[3:])

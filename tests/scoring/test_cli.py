@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from balr.cli.main import app, main
 from balr.data import AudioDataset
-from balr.scoring import load_scorer
+from balr.scoring import Scorer
 from tests.conftest import VOXCELEB2, requires_shared_data
 
 N_ATTRIBUTES = 64
@@ -60,7 +60,7 @@ def test_train_then_test(name, vectors_dir, tmp_path):
         *extra,
     )
     checkpoint = model_dir / "scorer.safetensors"
-    scorer = load_scorer(checkpoint)
+    scorer = Scorer.load(checkpoint)
     assert scorer.name == name and scorer.n_attributes == N_ATTRIBUTES
     if name == "maxllr":
         assert scorer.f == 0.3 and scorer.n_iterations == 30
@@ -150,7 +150,7 @@ def test_unknown_speakers_are_scored_without_metrics(vectors_dir, tmp_path):
         "--vectors-dir",
         vectors_dir,
     )  # default scorer: beta
-    scorer = load_scorer(tmp_path / "m")
+    scorer = Scorer.load(tmp_path / "m")
     assert scorer.name == "beta"
     # a dataset without speakers whose vectors are given explicitly (the generated files)
     ids = ["id03701/00077", "id03701/00128", "id03701/00001", "id07417/00028"]

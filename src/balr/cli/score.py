@@ -17,11 +17,12 @@ from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
 from balr.errors import ConfigError, DataError
 from balr.fileio import atomic_path, atomic_write_text, next_run_dir
-from balr.scoring import LRScorer, Scorer, dataset_statistics, load_scorer, make_scorer
+from balr.scoring import LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import score_config, scorer_params
 from balr.scoring.explain import write_explanations
-from balr.scoring.fast import CellSide, TrialCells, explain_trials, matrix_scores, score_trials
+from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
+from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_trials
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,6 @@ VECTORS_DIR_HELP = "Where the dataset's vectors were written (binarize --save-di
 
 def _open_dataset(path: Path, vectors_dir: Path | None) -> AudioDataset:
     return AudioDataset.from_path(path, output_dir=vectors_dir)
-
-
-def _vector_kind(scorer: Scorer) -> str:
-    return "emb" if getattr(scorer, "vectors", "ba") == "emb" else "ba"
 
 
 def resolve_scorer(cfg: DictConfig, overrides: list[str]) -> Scorer:
@@ -57,7 +54,7 @@ def resolve_scorer(cfg: DictConfig, overrides: list[str]) -> Scorer:
         logger.info(
             "no scorer.checkpoint_path: using the shipped %s scorer %s", cfg.scorer.name, checkpoint
         )
-    scorer = load_scorer(checkpoint)
+    scorer = Scorer.load(checkpoint)
     chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("scorer=")]
     if chosen and chosen[-1] != scorer.name:
         raise ConfigError(f"{checkpoint}: holds a '{scorer.name}' scorer, not '{chosen[-1]}'")
@@ -111,7 +108,7 @@ def train(
     cfg = score_config(overrides)
     scorer = make_scorer(cfg.scorer.name, **scorer_params(cfg))
     dataset = _open_dataset(train_data, vectors_dir)
-    if isinstance(scorer, LRScorer):
+    if scorer.needs_fit:
         speakers, stats = dataset_statistics(dataset)
         scorer.fit(stats)
         summary = (
@@ -269,7 +266,7 @@ def test(
     dataset = _open_dataset(test_data, vectors_dir)
     trials = load_trials(trials_path, sep=sep.encode().decode("unicode_escape"))
     labels = trials.labels(dataset)
-    vectors, cells, valid = trial_vectors(dataset, trials, _vector_kind(scorer))
+    vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind)
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
     raw = None
@@ -361,9 +358,9 @@ def matrix(
     overrides = list(overrides or [])
     scorer = resolve_scorer(score_config(overrides), overrides)
     dataset = _open_dataset(data, vectors_dir)
-    indices, vectors = dataset.stack_vectors(_vector_kind(scorer))
+    indices, vectors = dataset.stack_vectors(scorer.vector_kind)
     if not len(indices):
-        raise DataError(f"{data}: no item has a {_vector_kind(scorer)} vector")
+        raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
     save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
     target = save_dir / "scores.npy"
     with atomic_path(target) as tmp:

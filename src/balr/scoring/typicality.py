@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from balr.data.vectors import counts_to_bits
 from balr.errors import DataError
 from balr.scoring.base import LRScorer, check_single_recording, safe_log
 
@@ -58,6 +59,7 @@ class TypicalityScorer(LRScorer):
     state_names = ("typicality_", "dropout_")
     explain_names = ("typicality", "dropout")
     scoring_params = ("drop_in", "typicality_threshold")  # may change after fitting
+    multi_recording = False
 
     def __init__(self, drop_in: float = 0.12, typicality_threshold: float = 1e-4):
         if not 0.0 <= drop_in < 1.0:
@@ -87,8 +89,8 @@ class TypicalityScorer(LRScorer):
     def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         check_single_recording(enroll, test, self.name)
         table = self.bit_table()
-        e = (enroll[..., 0] > 0.5).astype(np.intp)
-        t = (test[..., 0] > 0.5).astype(np.intp)
+        e = (counts_to_bits(enroll) > 0.5).astype(np.intp)
+        t = (counts_to_bits(test) > 0.5).astype(np.intp)
         return table[np.arange(table.shape[0]), e, t]
 
 
