@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 
 from balr.binary_attributes.model import BinaryAttributeEncoder, save_encoder
-from balr.calibration import fit_calibrator
+from balr.calibration import Calibrator
 from balr.cli.compare import split_compare_args
 from balr.compare import ComparisonPipeline
 from balr.embeddings import build_embedding_model
@@ -42,7 +42,7 @@ def models(tmp_path_factory):
     )
     scores = np.r_[rng.normal(30, 20, 300), rng.normal(-30, 20, 3000)]
     labels = np.r_[np.ones(300), np.zeros(3000)]
-    fit_calibrator(scores, labels, bounded=False).save(folder / "calibration.json")
+    Calibrator(bounded=False).fit(scores, labels).save(folder / "calibration.json")
     np.savez(
         folder / "reference.npz", target=rng.normal(3, 2, 50), nontarget=rng.normal(-3, 2, 500)
     )
@@ -89,9 +89,9 @@ def test_contributions_sum_exactly_to_the_calibrated_llr(pipeline):
     calibrator = pipeline.calibrator
     # llr = slope * sum(terms) + intercept, and each contribution is slope * term
     assert result.score == pytest.approx(result.terms.sum())
-    assert result.llr == pytest.approx(calibrator.slope * result.score + calibrator.intercept)
+    assert result.llr == pytest.approx(calibrator.slope_ * result.score + calibrator.intercept_)
     assert result.contributions.sum() + result.offset == pytest.approx(result.llr)
-    np.testing.assert_allclose(result.contributions, calibrator.slope * result.terms)
+    np.testing.assert_allclose(result.contributions, calibrator.slope_ * result.terms)
     # one recording per side: counts are single bits
     assert set(np.unique(result.enroll_counts.sum(axis=1))) == {1.0}
     table = result.top_attributes(3)

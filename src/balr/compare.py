@@ -177,8 +177,8 @@ class ComparisonPipeline:
             return terms.copy(), 0.0, score, notes
         llr = float(self.calibrator.transform(np.array([score]))[0])
         if self.calibrator.method == "logistic":
-            contributions = self.calibrator.slope * terms
-            offset = self.calibrator.intercept
+            contributions = self.calibrator.slope_ * terms
+            offset = self.calibrator.intercept_
             if not math.isclose(llr, contributions.sum() + offset, rel_tol=1e-9, abs_tol=1e-9):
                 notes.append(
                     f"The calibrated LLR {contributions.sum() + offset:.2f} was limited to "
@@ -199,11 +199,11 @@ def _calibration_text(calibrator: Calibrator | None, path: str | Path | None) ->
     if calibrator is None:
         return "none (scores are the scorer's own log-LRs)"
     source = str(path) if path is not None else str(defaults.CALIBRATION)
-    text = f"{calibrator.method} ({source}), fitted on {calibrator.n_target} same-speaker and "
-    text += f"{calibrator.n_nontarget} different-speaker trials"
-    if calibrator.lower_bound is not None:
+    text = f"{calibrator.method} ({source}), fitted on {calibrator.n_target_} same-speaker and "
+    text += f"{calibrator.n_nontarget_} different-speaker trials"
+    if calibrator.lower_bound_ is not None:
         text += (
-            f"; ELUB bounds log10 LR in [{calibrator.lower_bound / math.log(10):.2f}, "
-            f"{calibrator.upper_bound / math.log(10):.2f}]"
+            f"; ELUB bounds log10 LR in [{calibrator.lower_bound_ / math.log(10):.2f}, "
+            f"{calibrator.upper_bound_ / math.log(10):.2f}]"
         )
     return text

@@ -192,8 +192,8 @@ def test_score_calibrate_recovers_the_gaussian_llr(tmp_path, capsys):
     out = run(["score", "calibrate", tmp_path / "scores.csv", tmp_path / "data.csv"], capsys)
     assert "2000 target and 2000 non-target" in out
     calibrator = Calibrator.load(tmp_path / "calibration.json")
-    assert calibrator.slope == pytest.approx(4.0, abs=0.4)
-    assert calibrator.intercept == pytest.approx(0.0, abs=0.2)
+    assert calibrator.slope_ == pytest.approx(4.0, abs=0.4)
+    assert calibrator.intercept_ == pytest.approx(0.0, abs=0.2)
     run(
         [
             "score",
@@ -209,7 +209,7 @@ def test_score_calibrate_recovers_the_gaussian_llr(tmp_path, capsys):
         capsys,
     )
     pav = Calibrator.load(tmp_path / "pav.json")
-    assert pav.method == "pav" and pav.lower_bound is None
+    assert pav.method == "pav" and pav.lower_bound_ is None
     assert pav.transform(np.array([0.0]))[0] == pytest.approx(0.0, abs=0.6)
     err = run_failing(
         ["score", "calibrate", tmp_path / "scores.csv", tmp_path / "data.csv", "--method", "x"],

@@ -76,12 +76,12 @@ def test_shipped_pipeline_runs_offline_on_synthetic_embeddings(offline):
     assert (same > other).all()
 
     calibrator = Calibrator.load(defaults.CALIBRATION)
-    assert calibrator.method == "logistic" and calibrator.slope > 0
+    assert calibrator.method == "logistic" and calibrator.slope_ > 0
     llrs = calibrator.transform(np.concatenate([same, other]))
     expected = np.clip(
-        calibrator.slope * np.concatenate([same, other]) + calibrator.intercept,
-        calibrator.lower_bound,
-        calibrator.upper_bound,
+        calibrator.slope_ * np.concatenate([same, other]) + calibrator.intercept_,
+        calibrator.lower_bound_,
+        calibrator.upper_bound_,
     )
     np.testing.assert_allclose(llrs, expected)
     cosine = Calibrator.load(defaults.COSINE_CALIBRATION)

@@ -12,7 +12,7 @@ import typer
 from omegaconf import DictConfig
 
 from balr import defaults
-from balr.calibration import METHODS, Calibrator, fit_calibrator
+from balr.calibration import METHODS, Calibrator
 from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
 from balr.errors import ConfigError, DataError
@@ -336,13 +336,13 @@ def calibrate(
         scores_csv, dataset, sep.encode().decode("unicode_escape"), column
     )
     description = f"{method} fitted on '{column}' of {scores_csv}"
-    calibrator = fit_calibrator(scores, labels, method, not unbounded, description)
+    calibrator = Calibrator(method, not unbounded, description).fit(scores, labels)
     out = out or scores_csv.parent / "calibration.json"
     calibrator.save(out)
     before = compute_metrics(scores, labels)["cllr"]
     after = compute_metrics(calibrator.transform(scores), labels)["cllr"]
     typer.echo(
-        f"{method} calibrator on {calibrator.n_target} target and {calibrator.n_nontarget} "
+        f"{method} calibrator on {calibrator.n_target_} target and {calibrator.n_nontarget_} "
         f"non-target trials: Cllr {before:.4f} -> {after:.4f} on these trials; saved to {out}"
     )
 
