@@ -1,4 +1,10 @@
-"""Typicality / drop-out scorers (DNA and Speech formulas), one recording per side."""
+"""Typicality / drop-out scorers (DNA and Speech formulas), one recording per side.
+
+The model of binary attributes by their typicality in a reference population and their
+drop-out / drop-in rates is BA-LR's (Ben-Amor & Bonastre, "BA-LR: Binary-Attribute-based
+Likelihood Ratio estimation for forensic voice comparison", IWBF 2022), after the drop-in /
+drop-out treatment of forensic DNA profiles.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +60,11 @@ def speech_lr_table(typicality: np.ndarray, dropout: np.ndarray, drop_in: float)
 
 
 class TypicalityScorer(LRScorer):
-    """Base of DNA/Speech: fitted typicality and drop-out, global drop-in, rare-attribute cut."""
+    """Base of DNA/Speech: fitted typicality and drop-out, global drop-in, rare-attribute cut.
+
+    `drop_in`: probability that an attribute absent from a speaker shows; attributes whose
+    typicality is below `typicality_threshold` contribute log LR 0. Both act at scoring time.
+    """
 
     state_names = ("typicality_", "dropout_")
     explain_names = ("typicality", "dropout")
