@@ -58,19 +58,25 @@ def run_failing(args: list, capsys) -> str:
     return capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def example_vectors(tmp_path_factory):
-    """GE2E embeddings of the bundled examples, then BA vectors from `balr binarize` with no
-    checkpoint (the shipped encoder); returns the vectors dir."""
-    out = tmp_path_factory.mktemp("example_vectors")
+def extract_and_binarize(dataset, out):
+    """`balr extract` (default GE2E) then `balr binarize` (the shipped encoder) into `out`."""
     for args in (
-        ["extract", EXAMPLE_AUDIO / "metadata.csv", "--save-dir", out, "embeddings.num_workers=0"],
-        ["binarize", EXAMPLE_AUDIO / "metadata.csv", "--save-dir", out],
+        ["extract", dataset, "--save-dir", out, "embeddings.num_workers=0"],
+        ["binarize", dataset, "--save-dir", out],
     ):
         with pytest.raises(SystemExit) as exit_info:
             main([str(a) for a in args])
         assert exit_info.value.code in (0, None)
     return out
+
+
+@pytest.fixture(scope="module")
+def example_vectors(tmp_path_factory):
+    """GE2E embeddings of the bundled examples, then BA vectors from `balr binarize` with no
+    checkpoint (the shipped encoder); returns the vectors dir."""
+    return extract_and_binarize(
+        EXAMPLE_AUDIO / "metadata.csv", tmp_path_factory.mktemp("example_vectors")
+    )
 
 
 def _example_vectors(vectors_dir, kind: str) -> tuple[list[str], np.ndarray]:
@@ -236,14 +242,7 @@ def held_out_voxceleb(tmp_path_factory):
     pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
     trials = "enrollment\ttest\n" + "".join(f"{a}\t{b}\n" for a, b in pairs)
     (root / "trials.tsv").write_text(trials)
-    vectors = root / "vectors"
-    for args in (
-        ["extract", root / "data.csv", "--save-dir", vectors, "embeddings.num_workers=0"],
-        ["binarize", root / "data.csv", "--save-dir", vectors],
-    ):
-        with pytest.raises(SystemExit) as exit_info:
-            main([str(a) for a in args])
-        assert exit_info.value.code in (0, None)
+    vectors = extract_and_binarize(root / "data.csv", root / "vectors")
     return root / "data.csv", root / "trials.tsv", vectors
 
 

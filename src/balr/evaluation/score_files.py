@@ -54,7 +54,7 @@ def parse_labels(values: pd.Series, path: Path) -> np.ndarray:
     labels[text.isin(NONTARGET_LABELS).to_numpy()] = 0
     bad = ~text.isin(TARGET_LABELS | NONTARGET_LABELS | UNKNOWN_LABELS).to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        row = _first(bad)
         raise DataError(
             f"{path}: line {row + 2}: label {values.iloc[row]!r} is not "
             f"1/0, true/false or target/nontarget"
@@ -67,12 +67,17 @@ def parse_scores(values: pd.Series, path: Path) -> np.ndarray:
     scores = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
     bad = np.isnan(scores)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+        row = _first(bad)
         raise DataError(
             f"{path}: line {row + 2}: score {values.iloc[row]!r} is not a number "
             f"({int(bad.sum())} such rows)"
         )
     return scores
+
+
+def _first(mask: np.ndarray) -> int:
+    """Index of the first true entry."""
+    return int(np.flatnonzero(mask)[0])
 
 
 def read_scores(

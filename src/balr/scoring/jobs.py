@@ -28,7 +28,7 @@ from balr.scoring.config import score_config, scorer_params
 from balr.scoring.explain import write_explanations
 from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
-from balr.scoring.selection import select_calibration, select_scorer
+from balr.scoring.selection import select_calibration, select_configured_scorer
 from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_trials
 
 logger = logging.getLogger(__name__)
@@ -201,9 +201,7 @@ def score_trials_file(
     `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`)."""
     overrides = list(overrides)
     cfg = score_config(overrides)
-    choice = select_scorer(
-        cfg.scorer.name, cfg.scorer.checkpoint_path, scorer_params(cfg), overrides
-    )
+    choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     calibrated = select_calibration(choice, calibration, no_calibration)
     if (explain or explain_plots) and not isinstance(scorer, LRScorer):
@@ -262,9 +260,7 @@ def score_matrix_file(
     `runs/scorer/matrixN`)."""
     overrides = list(overrides)
     cfg = score_config(overrides)
-    choice = select_scorer(
-        cfg.scorer.name, cfg.scorer.checkpoint_path, scorer_params(cfg), overrides
-    )
+    choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     dataset = _open_dataset(data, vectors_dir)
     indices, vectors = dataset.stack_vectors(scorer.vector_kind)

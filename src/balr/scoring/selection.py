@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from balr import defaults
 from balr.calibration import Calibrator
 from balr.errors import ConfigError
 from balr.scoring import SCORERS, Scorer, make_scorer
+from balr.scoring.config import scorer_params
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,11 @@ def select_scorer(
         if key in scorer.scoring_params:
             setattr(scorer, key, type(getattr(scorer, key))(params[key]))
     return ScorerChoice(scorer, Path(checkpoint), user_checkpoint)
+
+
+def select_configured_scorer(cfg: DictConfig, overrides: Sequence[str] = ()) -> ScorerChoice:
+    """`select_scorer` for a composed `balr score` config and the overrides it was built with."""
+    return select_scorer(cfg.scorer.name, cfg.scorer.checkpoint_path, scorer_params(cfg), overrides)
 
 
 def select_calibration(
