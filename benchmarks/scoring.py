@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import peak_rss_mb, write_results  # noqa: E402
 
 from balr.scoring import make_scorer  # noqa: E402
-from balr.scoring.fast import TrialCells, matrix_scores, score_trials  # noqa: E402
+from balr.scoring.pairs import matrix_scores  # noqa: E402
+from balr.scoring.trials import TrialCells, score_trials  # noqa: E402
 
 TRIALS_TARGET_S, MATRIX_TARGET_S = 2.0, 10.0
 

@@ -159,7 +159,7 @@ def calibrate(work: Path) -> dict:
 def _calibrator_summary(calibrator: Calibrator) -> dict:
     keys = ("method", "slope", "intercept", "lower_bound", "upper_bound", "n_target",
             "n_nontarget")  # fmt: skip
-    return {key: getattr(calibrator, key) for key in keys}
+    return {key: calibrator.to_dict()[key] for key in keys}
 
 
 def evaluate(work: Path) -> dict:

@@ -10,7 +10,8 @@ import pytest
 from lir.algorithms.bayeserror import elub
 from lir.algorithms.isotonic_regression import IsotonicCalibrator
 
-from balr.calibration import Calibrator, fit_calibrator
+from balr import defaults
+from balr.calibration import Calibrator
 from balr.errors import DataError, ModelError
 from balr.evaluation import cllr
 
@@ -29,9 +30,9 @@ def gaussian_scores(n_target: int, n_nontarget: int, seed: int):
 
 def test_logistic_recovers_the_true_llr_map():
     scores, labels = gaussian_scores(20_000, 20_000, seed=1)
-    calibrator = fit_calibrator(scores, labels, "logistic", bounded=False)
-    assert calibrator.slope == pytest.approx(40.0, rel=0.05)
-    assert calibrator.intercept == pytest.approx(-12.0, rel=0.05)
+    calibrator = Calibrator("logistic", bounded=False).fit(scores, labels)
+    assert calibrator.slope_ == pytest.approx(40.0, rel=0.05)
+    assert calibrator.intercept_ == pytest.approx(-12.0, rel=0.05)
     # at s = 0.3 (x = 0) the evidence is neutral
     assert calibrator.transform(np.array([0.3]))[0] == pytest.approx(0.0, abs=0.2)
 
@@ -41,7 +42,7 @@ def test_calibrated_cllr_beats_raw_on_held_out_trials(method):
     train_scores, train_labels = gaussian_scores(300, 3000, seed=2)
     test_scores, test_labels = gaussian_scores(300, 3000, seed=3)
     raw = cllr(test_scores, test_labels)  # raw scores read as LLRs: badly scaled
-    calibrator = fit_calibrator(train_scores, train_labels, method)
+    calibrator = Calibrator(method).fit(train_scores, train_labels)
     calibrated = cllr(calibrator.transform(test_scores), test_labels)
     assert calibrated < raw
     # the ideal LLR 40 s - 12 bounds what any calibrator can reach
@@ -51,7 +52,7 @@ def test_calibrated_cllr_beats_raw_on_held_out_trials(method):
 
 def test_pav_equals_lir_and_is_monotone_and_finite():
     scores, labels = gaussian_scores(200, 2000, seed=4)
-    ours = fit_calibrator(scores, labels, "pav", bounded=False)
+    ours = Calibrator("pav", bounded=False).fit(scores, labels)
     theirs = IsotonicCalibrator(add_misleading=1).fit(scores, labels)
     grid = np.linspace(scores.min() - 1, scores.max() + 1, 500)
     np.testing.assert_allclose(
@@ -63,36 +64,36 @@ def test_pav_equals_lir_and_is_monotone_and_finite():
 
 def test_elub_bounds_are_lirs_in_natural_log():
     scores, labels = gaussian_scores(100, 1000, seed=5)
-    calibrator = fit_calibrator(scores, labels, "logistic")
-    unbounded = fit_calibrator(scores, labels, "logistic", bounded=False)
+    calibrator = Calibrator("logistic").fit(scores, labels)
+    unbounded = Calibrator("logistic", bounded=False).fit(scores, labels)
     lower10, upper10 = elub(unbounded.transform(scores) / math.log(10), labels.copy())
-    assert calibrator.lower_bound == pytest.approx(lower10 * math.log(10))
-    assert calibrator.upper_bound == pytest.approx(upper10 * math.log(10))
+    assert calibrator.lower_bound_ == pytest.approx(lower10 * math.log(10))
+    assert calibrator.upper_bound_ == pytest.approx(upper10 * math.log(10))
     # ELUB never exceeds log10(n_nontarget + 1) on the same-speaker side
-    assert calibrator.upper_bound <= math.log(1001) + 1e-9
+    assert calibrator.upper_bound_ <= math.log(1001) + 1e-9
     extreme = calibrator.transform(np.array([-100.0, 100.0]))
-    assert extreme.tolist() == [calibrator.lower_bound, calibrator.upper_bound]
+    assert extreme.tolist() == [calibrator.lower_bound_, calibrator.upper_bound_]
 
 
 def test_save_load_round_trip_is_plain_json(tmp_path):
     scores, labels = gaussian_scores(100, 1000, seed=6)
     for method in ("logistic", "pav"):
-        calibrator = fit_calibrator(scores, labels, method, description="unit test")
+        calibrator = Calibrator(method, description="unit test").fit(scores, labels)
         path = tmp_path / f"{method}.json"
         calibrator.save(path)
         assert json.loads(path.read_text())["calibrator"]["method"] == method
         loaded = Calibrator.load(path)
         np.testing.assert_array_equal(loaded.transform(scores), calibrator.transform(scores))
-        assert loaded.n_target == 100 and loaded.n_nontarget == 1000
+        assert loaded.n_target_ == 100 and loaded.n_nontarget_ == 1000
 
 
 def test_bad_inputs():
     with pytest.raises(DataError, match="needs both target and non-target"):
-        fit_calibrator(np.zeros(5), np.ones(5))
+        Calibrator().fit(np.zeros(5), np.ones(5))
     with pytest.raises(DataError, match="NaN or infinite"):
-        fit_calibrator(np.array([0.0, np.nan]), np.array([0, 1]))
+        Calibrator().fit(np.array([0.0, np.nan]), np.array([0, 1]))
     with pytest.raises(ModelError, match="calibration method 'spline'"):
-        fit_calibrator(np.array([0.0, 1.0]), np.array([0, 1]), "spline")
+        Calibrator("spline")
 
 
 def test_load_errors(tmp_path):
@@ -101,3 +102,38 @@ def test_load_errors(tmp_path):
     (tmp_path / "x.json").write_text('{"something": 1}')
     with pytest.raises(ModelError, match="not a balr calibration file"):
         Calibrator.load(tmp_path / "x.json")
+    (tmp_path / "y.json").write_text('{"calibrator": {"method": "logistic", "scale": 2}}')
+    with pytest.raises(ModelError, match="not a balr calibration file"):
+        Calibrator.load(tmp_path / "y.json")
+    (tmp_path / "z.json").write_text('{"calibrator": {"method": "spline"}}')
+    with pytest.raises(ModelError, match="unknown calibration method 'spline'"):
+        Calibrator.load(tmp_path / "z.json")
+
+
+@pytest.mark.parametrize("shipped", [defaults.CALIBRATION, defaults.COSINE_CALIBRATION])
+def test_file_format_is_unchanged(shipped, tmp_path):
+    """A calibration.json written before the estimator API loads and saves back identically."""
+    calibrator = Calibrator.load(shipped)
+    assert calibrator.bounded and calibrator.method == "logistic"
+    calibrator.save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == shipped.read_text()
+    record = json.loads(shipped.read_text())["calibrator"]
+    assert list(record) == [
+        "method",
+        "slope",
+        "intercept",
+        "knots_x",
+        "knots_llr",
+        "lower_bound",
+        "upper_bound",
+        "n_target",
+        "n_nontarget",
+        "description",
+    ]
+
+
+def test_unfitted_calibrator_is_an_error(tmp_path):
+    with pytest.raises(ModelError, match="not fitted"):
+        Calibrator().transform(np.zeros(3))
+    with pytest.raises(ModelError, match="not fitted"):
+        Calibrator().save(tmp_path / "c.json")

@@ -14,13 +14,14 @@ import pytest
 import soundfile as sf
 import torch
 
+from balr import defaults
 from balr.binary_attributes.model import BinaryAttributeEncoder
-from balr.calibration import fit_calibrator
+from balr.calibration import Calibrator
 from balr.cli.compare import split_compare_args
-from balr.compare import ComparisonPipeline
+from balr.compare import Comparison, ComparisonPipeline
+from balr.config import compose_config
 from balr.embeddings import build_embedding_model
 from balr.errors import AudioError, ConfigError
-from balr.report.html import ComparisonReport, render_report
 from balr.scoring import make_scorer
 from tests.conftest import EXAMPLES
 
@@ -42,7 +43,7 @@ def models(tmp_path_factory):
     )
     scores = np.r_[rng.normal(30, 20, 300), rng.normal(-30, 20, 3000)]
     labels = np.r_[np.ones(300), np.zeros(3000)]
-    fit_calibrator(scores, labels, bounded=False).save(folder / "calibration.json")
+    Calibrator(bounded=False).fit(scores, labels).save(folder / "calibration.json")
     np.savez(
         folder / "reference.npz", target=rng.normal(3, 2, 50), nontarget=rng.normal(-3, 2, 500)
     )
@@ -51,11 +52,10 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ge2e():
-    from omegaconf import OmegaConf
-
-    from balr.embeddings.ge2e import GE2EConfig
-
-    return build_embedding_model(OmegaConf.structured(GE2EConfig))
+    """The default embedding model of `balr compare` (defaults.EMBEDDING_MODEL)."""
+    model_config = compose_config("compare").embeddings.model
+    assert model_config.name == defaults.EMBEDDING_MODEL
+    return build_embedding_model(model_config)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +89,9 @@ def test_contributions_sum_exactly_to_the_calibrated_llr(pipeline):
     calibrator = pipeline.calibrator
     # llr = slope * sum(terms) + intercept, and each contribution is slope * term
     assert result.score == pytest.approx(result.terms.sum())
-    assert result.llr == pytest.approx(calibrator.slope * result.score + calibrator.intercept)
+    assert result.llr == pytest.approx(calibrator.slope_ * result.score + calibrator.intercept_)
     assert result.contributions.sum() + result.offset == pytest.approx(result.llr)
-    np.testing.assert_allclose(result.contributions, calibrator.slope * result.terms)
+    np.testing.assert_allclose(result.contributions, calibrator.slope_ * result.terms)
     # one recording per side: counts are single bits
     assert set(np.unique(result.enroll_counts.sum(axis=1))) == {1.0}
     table = result.top_attributes(3)
@@ -113,24 +113,9 @@ def test_several_recordings_per_side_are_summed(pipeline):
 
 
 def test_report_has_every_section_and_decodable_images(pipeline, models, tmp_path):
-    result = pipeline.compare([SAME[0]], [SAME[1]])
-    reference = np.load(models / "reference.npz")
-    from balr.scoring.plots import plot_explanation
-
-    html = render_report(
-        ComparisonReport(
-            enrollment=result.enrollment,
-            test=result.test,
-            llr=result.llr,
-            attributes=result.top_attributes(5),
-            contribution_plot=lambda p: plot_explanation(
-                result.contributions, result.enroll_counts[:, 0], result.test_counts[:, 0], p, 5
-            ),
-            reference_target_llrs=reference["target"],
-            reference_nontarget_llrs=reference["nontarget"],
-            models=pipeline.description,
-        )
-    )
+    comparison = Comparison(pipeline, pipeline.compare([SAME[0]], [SAME[1]]))
+    path = comparison.write_report(tmp_path / "report.html", 5, models / "reference.npz")
+    html = path.read_text()
     for section in (
         "Inputs",
         "Result",
@@ -141,6 +126,7 @@ def test_report_has_every_section_and_decodable_images(pipeline, models, tmp_pat
         assert f"<h2>{section}</h2>" in html
     assert "00014.flac" in html and "ENFSI verbal scale" in html
     assert "http://" not in html and "https://" not in html  # nothing to fetch
+    assert "Among 500 different-speaker reference comparisons" in html  # the --reference NPZ
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
     assert len(images) == 2
     for data in images:

@@ -5,7 +5,8 @@
 The enrollment side's attribute counts are summed over its recordings, likewise the test
 side's; the LR scorer splits the log-LR into one term per attribute; a logistic calibrator
 maps the score to a calibrated natural-log LR, which is then still an exact sum:
-`slope * term_i` per attribute plus the calibration offset.
+`slope * term_i` per attribute plus the calibration offset. The models are chosen as for
+`balr score test` (`balr.scoring.selection`): the shipped ones unless checkpoints are given.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,14 +26,55 @@ from balr import defaults
 from balr.audio import audio_duration
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
+from balr.config import compose_config, register_config
 from balr.data import AudioDataset, DatasetItem
+from balr.distributed import resolve_device
+from balr.embeddings import build_embedding_model, select_model_overrides
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import AudioError, DataError, ModelError
-from balr.report.html import Recording
-from balr.scoring import LRScorer, load_scorer
+from balr.report.html import ComparisonReport, Recording, write_report
+from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
+from balr.scoring.explain import top_attributes as top_k
+from balr.scoring.plots import plot_explanation
+from balr.scoring.selection import select_calibration, select_scorer
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CompareEmbeddingsConfig:
+    model: Any = None
+    vad: str = "none"  # none, energy or webrtc
+    min_duration_s: float = 0.5
+
+
+@dataclass
+class EncoderModelConfig:
+    checkpoint_path: str | None = None  # default: the shipped BAE
+
+
+@dataclass
+class EncoderConfig:
+    model: EncoderModelConfig = field(default_factory=EncoderModelConfig)
+
+
+@dataclass
+class CompareScorerConfig:
+    checkpoint_path: str | None = None  # default: the shipped beta scorer + its calibration
+
+
+@dataclass
+class CompareConfig:
+    defaults: list = field(
+        default_factory=lambda: ["_self_", {"embeddings/model": defaults.EMBEDDING_MODEL}]
+    )
+    embeddings: CompareEmbeddingsConfig = field(default_factory=CompareEmbeddingsConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    scorer: CompareScorerConfig = field(default_factory=CompareScorerConfig)
+
+
+register_config("compare", CompareConfig)
 
 
 @dataclass
@@ -52,9 +95,9 @@ class ComparisonResult:
 
     def top_attributes(self, k: int) -> pd.DataFrame:
         """The k attributes pushing most towards same speaker, then the k most towards different."""
-        order = np.argsort(-self.contributions, kind="stable")
-        same = [i for i in order[:k] if self.contributions[i] > 0]
-        different = [i for i in order[::-1][:k] if self.contributions[i] < 0]
+        high, low = top_k(self.contributions[None, :], k)
+        same = [i for i in high[0] if self.contributions[i] > 0]
+        different = [i for i in low[0] if self.contributions[i] < 0]
         rows = []
         for direction, chosen in (("same", same), ("different", different)):
             for attribute in chosen:
@@ -83,6 +126,7 @@ class ComparisonPipeline:
     extraction: ExtractionOptions = field(
         default_factory=lambda: ExtractionOptions(num_workers=0, batch_size=8)
     )
+    reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
 
     @classmethod
     def from_files(
@@ -93,37 +137,40 @@ class ComparisonPipeline:
         calibration: str | Path | None = None,
         use_calibration: bool = True,
     ) -> ComparisonPipeline:
-        """Load the stages; missing paths fall back to the shipped defaults."""
+        """Load the stages; missing paths fall back to the shipped defaults (the beta scorer
+        with its calibration, the speech scorer's typicality for explanations, the reference
+        LLRs of the report)."""
         encoder_path = Path(encoder_checkpoint or defaults.require(defaults.BAE_CHECKPOINT, "BAE"))
-        scorer_path = Path(
-            scorer_checkpoint or defaults.require(defaults.SCORER_CHECKPOINT, "scorer")
-        )
-        scorer = load_scorer(scorer_path)
+        choice = select_scorer(DEFAULT_SCORER, scorer_checkpoint, quiet=True)
+        scorer = choice.scorer
         if not isinstance(scorer, LRScorer):
-            raise ModelError(f"{scorer_path}: '{scorer.name}' is not a likelihood-ratio scorer")
-        calibrator = None
-        if use_calibration:
-            if calibration is not None:
-                calibrator = Calibrator.load(calibration)
-            elif scorer_checkpoint is None:
-                calibrator = Calibrator.load(defaults.require(defaults.CALIBRATION, "calibration"))
+            raise ModelError(
+                f"{choice.checkpoint}: '{scorer.name}' is not a likelihood-ratio scorer"
+            )
+        calibrated = select_calibration(
+            choice, calibration if use_calibration else None, not use_calibration, quiet=True
+        )
+        shipped = not choice.user_checkpoint
         typicality = None
-        if scorer_checkpoint is None and defaults.TYPICALITY_CHECKPOINT.is_file():
-            typicality = load_scorer(defaults.TYPICALITY_CHECKPOINT)
+        if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
+            typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
         description = {
             "embedding model": f"{embedding_model.name} ({embedding_model.embedding_dim}-dim, "
             f"{embedding_model.sample_rate} Hz)",
             "binary-attribute encoder": str(encoder_path),
-            "scorer": f"{scorer.name} ({scorer_path})",
-            "calibration": _calibration_text(calibrator, calibration),
+            "scorer": f"{scorer.name} ({choice.checkpoint})",
+            "calibration": _calibration_text(calibrated.calibrator, calibrated.source),
         }
         return cls(
             embedding_model,
             BinaryAttributeEncoder.load(encoder_path),
             scorer,
-            calibrator,
+            calibrated.calibrator,
             typicality,
             description,
+            reference_llrs=(
+                defaults.REFERENCE_LLRS if shipped and defaults.REFERENCE_LLRS.is_file() else None
+            ),
         )
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -182,8 +229,8 @@ class ComparisonPipeline:
             return terms.copy(), 0.0, score, notes
         llr = float(self.calibrator.transform(np.array([score]))[0])
         if self.calibrator.method == "logistic":
-            contributions = self.calibrator.slope * terms
-            offset = self.calibrator.intercept
+            contributions = self.calibrator.slope_ * terms
+            offset = self.calibrator.intercept_
             if not math.isclose(llr, contributions.sum() + offset, rel_tol=1e-9, abs_tol=1e-9):
                 notes.append(
                     f"The calibrated LLR {contributions.sum() + offset:.2f} was limited to "
@@ -200,15 +247,106 @@ def _bits_text(counts: np.ndarray) -> str:
     return f"{a:g}" if a + n == 1 else f"{a:g}/{a + n:g}"
 
 
-def _calibration_text(calibrator: Calibrator | None, path: str | Path | None) -> str:
+def _calibration_text(calibrator: Calibrator | None, source: str) -> str:
     if calibrator is None:
         return "none (scores are the scorer's own log-LRs)"
-    source = str(path) if path is not None else str(defaults.CALIBRATION)
-    text = f"{calibrator.method} ({source}), fitted on {calibrator.n_target} same-speaker and "
-    text += f"{calibrator.n_nontarget} different-speaker trials"
-    if calibrator.lower_bound is not None:
+    text = f"{calibrator.method} ({source}), fitted on {calibrator.n_target_} same-speaker and "
+    text += f"{calibrator.n_nontarget_} different-speaker trials"
+    if calibrator.lower_bound_ is not None:
         text += (
-            f"; ELUB bounds log10 LR in [{calibrator.lower_bound / math.log(10):.2f}, "
-            f"{calibrator.upper_bound / math.log(10):.2f}]"
+            f"; ELUB bounds log10 LR in [{calibrator.lower_bound_ / math.log(10):.2f}, "
+            f"{calibrator.upper_bound_ / math.log(10):.2f}]"
         )
     return text
+
+
+@dataclass
+class Comparison:
+    """A comparison with the models that made it; writes its chart and HTML report."""
+
+    pipeline: ComparisonPipeline
+    result: ComparisonResult
+
+    def contribution_plot(self, k: int) -> Callable[[Path], None]:
+        """A function drawing the k attributes pushing most each way as a PNG at a path."""
+        result = self.result
+        total = result.contributions.sum() + result.offset
+        if np.isclose(total, result.llr):
+            title = f"calibrated LLR {result.llr:.2f} = contributions + offset {result.offset:.2f}"
+        else:
+            title = (
+                f"contributions + offset {result.offset:.2f} = {total:.2f}, "
+                f"limited to {result.llr:.2f} (ELUB)"
+            )
+
+        def draw(path: Path) -> None:
+            plot_explanation(
+                result.contributions,
+                result.enroll_counts[:, 0],
+                result.test_counts[:, 0],
+                path,
+                k,
+                title=title,
+            )
+
+        return draw
+
+    def write_plot(self, path: Path, k: int) -> Path:
+        """The PNG bar chart of the k attributes pushing most each way."""
+        self.contribution_plot(k)(path)
+        return Path(path)
+
+    def write_report(self, path: Path, k: int, reference: Path | None = None) -> Path:
+        """The self-contained HTML report; `reference`: an NPZ of reference LLRs (arrays
+        `target`, `nontarget`), by default the pipeline's."""
+        target, nontarget = load_reference_llrs(reference or self.pipeline.reference_llrs)
+        return write_report(
+            path,
+            ComparisonReport(
+                enrollment=self.result.enrollment,
+                test=self.result.test,
+                llr=self.result.llr,
+                attributes=self.result.top_attributes(k),
+                contribution_plot=self.contribution_plot(k),
+                reference_target_llrs=target,
+                reference_nontarget_llrs=nontarget,
+                models=self.pipeline.description,
+                notes=self.result.notes,
+            ),
+        )
+
+
+def load_reference_llrs(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Reference same- and different-speaker LLRs from an NPZ (empty when `path` is None)."""
+    if path is None:
+        logger.warning("no reference LLRs for this scorer: the report has no Tippett plot")
+        return np.zeros(0), np.zeros(0)
+    with np.load(path, allow_pickle=False) as data:
+        try:
+            return np.asarray(data["target"]), np.asarray(data["nontarget"])
+        except KeyError:
+            raise DataError(f"{path}: expected arrays 'target' and 'nontarget'") from None
+
+
+def compare_files(
+    enrollment: Sequence[str | Path],
+    test: Sequence[str | Path],
+    overrides: Sequence[str] = (),
+    calibration: Path | None = None,
+    use_calibration: bool = True,
+    device: str | None = None,
+) -> Comparison:
+    """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
+    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings."""
+    cfg = compose_config("compare", select_model_overrides(overrides))
+    model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
+    pipeline = ComparisonPipeline.from_files(
+        model,
+        cfg.encoder.model.checkpoint_path,
+        cfg.scorer.checkpoint_path,
+        calibration,
+        use_calibration=use_calibration,
+    )
+    pipeline.extraction.vad = cfg.embeddings.vad
+    pipeline.extraction.min_duration_s = cfg.embeddings.min_duration_s
+    return Comparison(pipeline, pipeline.compare(enrollment, test))

@@ -16,7 +16,7 @@ from balr.calibration import Calibrator
 from balr.cli.main import main
 from balr.data import AudioDataset, load_trials
 from balr.evaluation import cllr, eer
-from balr.scoring import load_scorer
+from balr.scoring import Scorer
 from balr.scoring.cosine import unit_rows
 from tests.conftest import EXAMPLES, VOXCELEB2
 
@@ -58,19 +58,25 @@ def run_failing(args: list, capsys) -> str:
     return capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def example_vectors(tmp_path_factory):
-    """GE2E embeddings of the bundled examples, then BA vectors from `balr binarize` with no
-    checkpoint (the shipped encoder); returns the vectors dir."""
-    out = tmp_path_factory.mktemp("example_vectors")
+def extract_and_binarize(dataset, out):
+    """`balr extract` (default GE2E) then `balr binarize` (the shipped encoder) into `out`."""
     for args in (
-        ["extract", EXAMPLE_AUDIO / "metadata.csv", "--save-dir", out, "embeddings.num_workers=0"],
-        ["binarize", EXAMPLE_AUDIO / "metadata.csv", "--save-dir", out],
+        ["extract", dataset, "--save-dir", out, "embeddings.num_workers=0"],
+        ["binarize", dataset, "--save-dir", out],
     ):
         with pytest.raises(SystemExit) as exit_info:
             main([str(a) for a in args])
         assert exit_info.value.code in (0, None)
     return out
+
+
+@pytest.fixture(scope="module")
+def example_vectors(tmp_path_factory):
+    """GE2E embeddings of the bundled examples, then BA vectors from `balr binarize` with no
+    checkpoint (the shipped encoder); returns the vectors dir."""
+    return extract_and_binarize(
+        EXAMPLE_AUDIO / "metadata.csv", tmp_path_factory.mktemp("example_vectors")
+    )
 
 
 def _example_vectors(vectors_dir, kind: str) -> tuple[list[str], np.ndarray]:
@@ -103,7 +109,7 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
     row = {item: i for i, item in enumerate(ids)}
     enroll = counts[[row[i] for i in scores.enrollment]]
     test = counts[[row[i] for i in scores.test]]
-    raw = load_scorer(defaults.SCORER_CHECKPOINT).score(enroll, test)
+    raw = Scorer.load(defaults.SCORER_CHECKPOINT).score(enroll, test)
     np.testing.assert_allclose(scores.raw_score, raw, atol=1e-9)
     calibrator = Calibrator.load(defaults.CALIBRATION)
     np.testing.assert_allclose(scores.scores, calibrator.transform(raw), atol=1e-9)
@@ -192,8 +198,8 @@ def test_score_calibrate_recovers_the_gaussian_llr(tmp_path, capsys):
     out = run(["score", "calibrate", tmp_path / "scores.csv", tmp_path / "data.csv"], capsys)
     assert "2000 target and 2000 non-target" in out
     calibrator = Calibrator.load(tmp_path / "calibration.json")
-    assert calibrator.slope == pytest.approx(4.0, abs=0.4)
-    assert calibrator.intercept == pytest.approx(0.0, abs=0.2)
+    assert calibrator.slope_ == pytest.approx(4.0, abs=0.4)
+    assert calibrator.intercept_ == pytest.approx(0.0, abs=0.2)
     run(
         [
             "score",
@@ -209,7 +215,7 @@ def test_score_calibrate_recovers_the_gaussian_llr(tmp_path, capsys):
         capsys,
     )
     pav = Calibrator.load(tmp_path / "pav.json")
-    assert pav.method == "pav" and pav.lower_bound is None
+    assert pav.method == "pav" and pav.lower_bound_ is None
     assert pav.transform(np.array([0.0]))[0] == pytest.approx(0.0, abs=0.6)
     err = run_failing(
         ["score", "calibrate", tmp_path / "scores.csv", tmp_path / "data.csv", "--method", "x"],
@@ -236,14 +242,7 @@ def held_out_voxceleb(tmp_path_factory):
     pairs = [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]]
     trials = "enrollment\ttest\n" + "".join(f"{a}\t{b}\n" for a, b in pairs)
     (root / "trials.tsv").write_text(trials)
-    vectors = root / "vectors"
-    for args in (
-        ["extract", root / "data.csv", "--save-dir", vectors, "embeddings.num_workers=0"],
-        ["binarize", root / "data.csv", "--save-dir", vectors],
-    ):
-        with pytest.raises(SystemExit) as exit_info:
-            main([str(a) for a in args])
-        assert exit_info.value.code in (0, None)
+    vectors = extract_and_binarize(root / "data.csv", root / "vectors")
     return root / "data.csv", root / "trials.tsv", vectors
 
 

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from balr import defaults
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
-from balr.scoring import load_scorer
+from balr.scoring import Scorer
 
 SHIPPED = [
     defaults.BAE_CHECKPOINT,
@@ -66,9 +66,9 @@ def test_shipped_pipeline_runs_offline_on_synthetic_embeddings(offline):
     assert counts.shape == (6, 512, 2)
     assert set(np.unique(counts)) <= {0, 1} and (counts.sum(axis=2) == 1).all()
 
-    scorer = load_scorer(defaults.SCORER_CHECKPOINT)
+    scorer = Scorer.load(defaults.SCORER_CHECKPOINT)
     assert scorer.name == "beta" and scorer.n_attributes == 512
-    typicality = load_scorer(defaults.TYPICALITY_CHECKPOINT)
+    typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
     assert typicality.name == "speech" and typicality.n_attributes == 512
     same = scorer.score(counts[:3], counts[:3])  # a recording against itself
     other = scorer.score(counts[:3], counts[3:])
@@ -76,12 +76,12 @@ def test_shipped_pipeline_runs_offline_on_synthetic_embeddings(offline):
     assert (same > other).all()
 
     calibrator = Calibrator.load(defaults.CALIBRATION)
-    assert calibrator.method == "logistic" and calibrator.slope > 0
+    assert calibrator.method == "logistic" and calibrator.slope_ > 0
     llrs = calibrator.transform(np.concatenate([same, other]))
     expected = np.clip(
-        calibrator.slope * np.concatenate([same, other]) + calibrator.intercept,
-        calibrator.lower_bound,
-        calibrator.upper_bound,
+        calibrator.slope_ * np.concatenate([same, other]) + calibrator.intercept_,
+        calibrator.lower_bound_,
+        calibrator.upper_bound_,
     )
     np.testing.assert_allclose(llrs, expected)
     cosine = Calibrator.load(defaults.COSINE_CALIBRATION)

@@ -3,7 +3,6 @@
 import numpy as np
 
 from balr.scoring import BetaScorer
-from balr.scoring.beta import fit_dirichlet
 
 
 def test_fixed_point_recovers_alpha_from_beta_binomial_counts():
@@ -13,7 +12,7 @@ def test_fixed_point_recovers_alpha_from_beta_binomial_counts():
     rates = rng.beta(alpha[:, 0], alpha[:, 1], size=(n_speakers, 3))
     active = rng.binomial(n_recordings, rates)
     stats = np.stack([active, n_recordings - active], axis=-1).astype(float)
-    fitted = fit_dirichlet(stats, n_iterations=5000, tol=1e-10)
+    fitted = BetaScorer(n_iterations=5000, tol=1e-10).fit(stats).alpha_
     np.testing.assert_allclose(fitted, alpha, rtol=0.10)
 
 
@@ -23,7 +22,7 @@ def test_fixed_point_with_three_states():
     rates = rng.dirichlet(alpha[0], size=3000)
     counts = np.stack([rng.multinomial(10, r) for r in rates])[:, None, :].astype(float)
     np.testing.assert_allclose(
-        fit_dirichlet(counts, n_iterations=5000, tol=1e-10), alpha, rtol=0.10
+        BetaScorer(n_iterations=5000, tol=1e-10).fit(counts).alpha_, alpha, rtol=0.10
     )
 
 

@@ -1,4 +1,4 @@
-"""CLI round trip on the VoxCeleb2 sample with generated BA vectors: score train / test / matrix."""
+"""CLI round trip on a generated corpus with BA vectors: score train / test / matrix."""
 
 import json
 
@@ -8,33 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from balr.cli.main import app, main
-from balr.data import AudioDataset
-from balr.scoring import load_scorer
-from tests.conftest import VOXCELEB2, requires_shared_data
-
-N_ATTRIBUTES = 64
-
-
-@pytest.fixture(scope="module")
-def vectors_dir(tmp_path_factory):
-    """BA vectors for every VoxCeleb2 clip: speaker-dependent Bernoulli profiles, seed 0.
-
-    Each speaker has attributes at activation rate 0.9 (its profile, ~30 %) or 0.05; each
-    recording draws its bits from its speaker's rates. Written with the data layer's writer
-    into a separate vectors dir that mirrors the audio tree.
-    """
-    if not VOXCELEB2.is_dir():
-        pytest.skip("../shared/data/voxceleb/voxceleb2 is not present beside this checkout")
-    out = tmp_path_factory.mktemp("vectors")
-    dataset = AudioDataset.from_path(VOXCELEB2 / "metadata.csv", output_dir=out)
-    rng = np.random.default_rng(0)
-    speakers = sorted(set(dataset.speakers))
-    rates = np.where(rng.random((len(speakers), N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
-    with dataset.vector_writer("ba") as writer:
-        for index, item in enumerate(dataset.items):
-            bits = rng.random(N_ATTRIBUTES) < rates[speakers.index(item.speaker)]
-            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
-    return out
+from balr.data import AudioDataset, load_trials
+from balr.scoring import Scorer
+from balr.scoring.jobs import find_trial, trial_vectors
+from tests.scoring.conftest import N_ATTRIBUTES, recording
 
 
 def run(*args):
@@ -43,24 +20,23 @@ def run(*args):
     return result
 
 
-@requires_shared_data
 @pytest.mark.parametrize("name", ["beta", "maxllr", "dna", "speech"])
-def test_train_then_test(name, vectors_dir, tmp_path):
+def test_train_then_test(name, corpus, tmp_path):
     model_dir = tmp_path / "model"
     extra = ["scorer.f=0.3", "scorer.n_iterations=30"] if name == "maxllr" else []
     run(
         "score",
         "train",
-        VOXCELEB2 / "train.csv",
+        corpus / "train.csv",
         "--save-dir",
         model_dir,
         "--vectors-dir",
-        vectors_dir,
+        corpus / "vectors",
         f"scorer={name}",
         *extra,
     )
     checkpoint = model_dir / "scorer.safetensors"
-    scorer = load_scorer(checkpoint)
+    scorer = Scorer.load(checkpoint)
     assert scorer.name == name and scorer.n_attributes == N_ATTRIBUTES
     if name == "maxllr":
         assert scorer.f == 0.3 and scorer.n_iterations == 30
@@ -70,12 +46,12 @@ def test_train_then_test(name, vectors_dir, tmp_path):
     result = run(
         "score",
         "test",
-        VOXCELEB2 / "test.csv",
-        VOXCELEB2 / "trials.csv",
+        corpus / "test.csv",
+        corpus / "trials.tsv",
         "--save-dir",
         out,
         "--vectors-dir",
-        vectors_dir,
+        corpus / "vectors",
         "--explain",
         "3",
         "--explain-plot",
@@ -83,7 +59,7 @@ def test_train_then_test(name, vectors_dir, tmp_path):
         f"scorer.checkpoint_path={checkpoint}",
     )
     assert "18 trials scored" in result.output
-    trials = pd.read_csv(VOXCELEB2 / "trials.csv", sep="\t")
+    trials = pd.read_csv(corpus / "trials.tsv", sep="\t")
     scores = pd.read_csv(out / "scores.csv", sep="\t")
     assert list(scores.columns) == ["enrollment", "test", "scores"]
     assert scores[["enrollment", "test"]].equals(trials)
@@ -104,17 +80,16 @@ def test_train_then_test(name, vectors_dir, tmp_path):
     assert first.llr.is_monotonic_decreasing
 
 
-@requires_shared_data
-def test_matrix_and_cosine(vectors_dir, tmp_path):
+def test_matrix_and_cosine(corpus, tmp_path):
     out = tmp_path / "matrix"
     run(
         "score",
         "matrix",
-        VOXCELEB2 / "test.csv",
+        corpus / "test.csv",
         "--save-dir",
         out,
         "--vectors-dir",
-        vectors_dir,
+        corpus / "vectors",
         "scorer=cosine",
     )
     matrix = np.load(out / "scores.npy")
@@ -126,12 +101,12 @@ def test_matrix_and_cosine(vectors_dir, tmp_path):
     run(
         "score",
         "test",
-        VOXCELEB2 / "test.csv",
-        VOXCELEB2 / "trials.csv",
+        corpus / "test.csv",
+        corpus / "trials.tsv",
         "--save-dir",
         tmp_path / "t",
         "--vectors-dir",
-        vectors_dir,
+        corpus / "vectors",
         "scorer=cosine",
     )
     scores = pd.read_csv(tmp_path / "t" / "scores.csv", sep="\t")
@@ -139,22 +114,21 @@ def test_matrix_and_cosine(vectors_dir, tmp_path):
     np.testing.assert_allclose(row.scores, matrix[ids.index(row.enrollment), ids.index(row.test)])
 
 
-@requires_shared_data
-def test_unknown_speakers_are_scored_without_metrics(vectors_dir, tmp_path):
+def test_unknown_speakers_are_scored_without_metrics(corpus, tmp_path):
     run(
         "score",
         "train",
-        VOXCELEB2 / "train.csv",
+        corpus / "train.csv",
         "--save-dir",
         tmp_path / "m",
         "--vectors-dir",
-        vectors_dir,
+        corpus / "vectors",
     )  # default scorer: beta
-    scorer = load_scorer(tmp_path / "m")
+    scorer = Scorer.load(tmp_path / "m")
     assert scorer.name == "beta"
     # a dataset without speakers whose vectors are given explicitly (the generated files)
-    ids = ["id03701/00077", "id03701/00128", "id03701/00001", "id07417/00028"]
-    paths = [vectors_dir / f"{i}_ba.txt" for i in ids]
+    ids = [recording(0, 2), recording(0, 0), recording(0, 1), recording(1, 2)]
+    paths = [corpus / "vectors" / f"{i}_ba.txt" for i in ids]
     pd.DataFrame({"id": ids, "binary_attributes": paths}).to_csv(tmp_path / "set.csv", index=False)
     trials = tmp_path / "trials.txt"  # no header, ';' separator, two recordings enrolled
     trials.write_text(f"{ids[1]},{ids[2]};{ids[0]}\n{ids[1]},{ids[2]};{ids[3]}\n")
@@ -179,44 +153,40 @@ def test_unknown_speakers_are_scored_without_metrics(vectors_dir, tmp_path):
     assert scores.scores[0] > scores.scores[1]  # same speaker above the other speaker
 
 
-@requires_shared_data
-def test_errors_are_one_line(vectors_dir, tmp_path, capsys):
+def test_errors_are_one_line(corpus, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(
             [
                 "score",
                 "test",
-                str(VOXCELEB2 / "test.csv"),
-                str(VOXCELEB2 / "trials.csv"),
+                str(corpus / "test.csv"),
+                str(corpus / "trials.tsv"),
                 "scorer=maxllr",
             ]
         )
     assert exit_info.value.code == 1  # beta and speech are shipped fitted; maxllr is not
     assert "needs scorer.checkpoint_path" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["score", "train", str(VOXCELEB2 / "train.csv"), "--save-dir", str(tmp_path)])
+        main(["score", "train", str(corpus / "train.csv"), "--save-dir", str(tmp_path)])
     assert "has no binary-attribute vector" in capsys.readouterr().err
     mixed = tmp_path / "mixed.tsv"
-    mixed.write_text("enrollment\ttest\nid03701/00077,id03184/00053\tid07417/00028\n")
+    mixed.write_text(f"enrollment\ttest\n{recording(0, 2)},{recording(1, 2)}\t{recording(2, 2)}\n")
     with pytest.raises(SystemExit):
         main(
             [
                 "score",
                 "test",
-                str(VOXCELEB2 / "test.csv"),
+                str(corpus / "test.csv"),
                 str(mixed),
                 "scorer=cosine",
                 "--vectors-dir",
-                str(vectors_dir),
+                str(corpus / "vectors"),
             ]
         )
     assert "mixes speakers" in capsys.readouterr().err
 
 
 def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeypatch):
-    from balr.cli.score import _find_trial, trial_vectors
-    from balr.data import load_trials
-
     (tmp_path / "set.csv").write_text("id,speaker\na,s1\nb,s1\nc,s2\nd,s2\n")
     dataset = AudioDataset.from_path(tmp_path / "set.csv")
     with dataset.vector_writer("ba") as writer:
@@ -238,4 +208,4 @@ def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeyp
     assert vectors.shape == (3, 2, 2)
     np.testing.assert_array_equal(valid, [True, True, True, False])
     assert [list(cells.enroll.cell(i)) for i in range(3)] == [[0], [0], [1, 0]]
-    assert _find_trial(trials, "b,a::c") == 2 and _find_trial(trials, "4") == 3
+    assert find_trial(trials, "b,a::c") == 2 and find_trial(trials, "4") == 3

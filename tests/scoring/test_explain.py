@@ -6,8 +6,8 @@ import pytest
 
 from balr.scoring import make_scorer
 from balr.scoring.explain import top_attributes, write_explanations
-from balr.scoring.fast import TrialCells, score_trials
 from balr.scoring.plots import plot_explanation
+from balr.scoring.trials import TrialCells, score_trials
 
 
 @pytest.fixture(scope="module")

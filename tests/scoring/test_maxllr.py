@@ -3,7 +3,6 @@
 import numpy as np
 
 from balr.scoring import MaxLLRScorer
-from balr.scoring.maxllr import fit_maxllr
 
 
 def simulate(f, p, q, n_speakers, n_recordings, rng):
@@ -18,10 +17,10 @@ def test_em_recovers_known_parameters():
     rng = np.random.default_rng(7)
     f, p, q = [0.1, 0.3, 0.5, 0.7], [0.9, 0.8, 0.7, 0.95], [0.05, 0.2, 0.1, 0.3]
     stats = simulate(f, p, q, n_speakers=2000, n_recordings=8, rng=rng)
-    f_, p_, q_ = fit_maxllr(stats, f=0.5, p=0.9, q=0.1, n_iterations=200)
-    np.testing.assert_allclose(f_, f, atol=0.05)
-    np.testing.assert_allclose(p_, p, atol=0.05)
-    np.testing.assert_allclose(q_, q, atol=0.05)
+    scorer = MaxLLRScorer(f=0.5, p=0.9, q=0.1, n_iterations=200).fit(stats)
+    np.testing.assert_allclose(scorer.f_, f, atol=0.05)
+    np.testing.assert_allclose(scorer.p_, p, atol=0.05)
+    np.testing.assert_allclose(scorer.q_, q, atol=0.05)
 
 
 def test_p_above_q_and_finite_llrs_on_degenerate_data():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from balr.errors import ModelError
-from balr.scoring import SCORERS, load_scorer, make_scorer
+from balr.scoring import SCORERS, Scorer, make_scorer
 from balr.scoring.base import CHECKPOINT_NAME
 
 
@@ -23,7 +23,7 @@ def test_round_trip(name, suffix, reference, tmp_path):
     scorer = make_scorer(name, **params).fit(reference)
     path = scorer.save(tmp_path / f"model{suffix}" if suffix else tmp_path)
     assert path.name == (CHECKPOINT_NAME if not suffix else f"model{suffix}")
-    loaded = load_scorer(path)
+    loaded = Scorer.load(path)
     assert type(loaded) is type(scorer) and loaded.get_params() == scorer.get_params()
     rng = np.random.default_rng(1)
     e, t = rng.integers(0, 2, (20, 16)), rng.integers(0, 2, (20, 16))
@@ -43,9 +43,17 @@ def test_checkpoint_without_state_is_an_error(tmp_path):
     path = tmp_path / "empty.pt"
     torch.save({"scorer": "beta", "params": {}, "state": {}}, path)
     with pytest.raises(ModelError, match="not fitted"):
-        load_scorer(path)
+        Scorer.load(path)
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="junk.safetensors"):
-        load_scorer(tmp_path / "junk.safetensors")
+        Scorer.load(tmp_path / "junk.safetensors")
     with pytest.raises(ModelError, match="not found"):
-        load_scorer(tmp_path / "missing.safetensors")
+        Scorer.load(tmp_path / "missing.safetensors")
+
+
+def test_load_from_a_scorer_class_checks_the_kind(reference, tmp_path):
+    path = make_scorer("dna").fit(reference).save(tmp_path)
+    assert type(Scorer.load(path)) is SCORERS["dna"]
+    assert type(SCORERS["dna"].load(path)) is SCORERS["dna"]
+    with pytest.raises(ModelError, match="holds a 'dna' scorer, not a BetaScorer"):
+        SCORERS["beta"].load(path)

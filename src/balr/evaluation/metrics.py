@@ -120,7 +120,8 @@ def cllr(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def pav_llrs(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Optimally calibrated natural-log LLRs of the scores, by pool-adjacent-violators.
+    """Optimally calibrated natural-log LLRs of the scores, by pool-adjacent-violators
+    (the minCllr construction of Brümmer & du Preez, 2006).
 
     Tied scores are pooled first (a tie cannot be split by any threshold), then a weighted
     isotonic regression of the target proportion gives a non-decreasing posterior; dividing out

@@ -58,8 +58,8 @@ def _det_limits(frr: np.ndarray, far: np.ndarray, eer_value: float) -> tuple[flo
 def plot_det(
     scores: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str = "DET curve"
 ) -> Path:
-    """Detection error trade-off curve (miss vs false-alarm rate on normal-deviate axes),
-    with the EER point marked; written as a PNG at `path`."""
+    """Detection error trade-off curve (miss vs false-alarm rate on normal-deviate axes;
+    Martin et al., Eurospeech 1997), with the EER point marked; written as a PNG at `path`."""
     sweep = score_sweep(scores, labels)
     eer_value, _ = eer_from_sweep(sweep)
     keep = _det_indices(sweep.frr, sweep.far)

@@ -1,11 +1,14 @@
-"""Scorers of BA-LR trials (cosine, dna, speech, maxllr, beta), fast paths and explanations."""
+"""Scorers of BA-LR trials (cosine, dna, speech, maxllr, beta), fast paths and explanations.
+
+Every scorer is an estimator (`Scorer`): `make_scorer(name, **params)` builds one,
+`fit(stats)` learns from speaker statistics, `save(path)` writes it and `Scorer.load(path)`
+reads back whichever scorer a checkpoint holds.
+"""
 
 from __future__ import annotations
 
-import os
-
-from balr.errors import ConfigError, ModelError
-from balr.scoring.base import CHECKPOINT_NAME, LRScorer, Scorer, read_checkpoint
+from balr.errors import ConfigError
+from balr.scoring.base import CHECKPOINT_NAME, LRScorer, Scorer
 from balr.scoring.beta import BetaScorer
 from balr.scoring.cosine import CosineScorer
 from balr.scoring.maxllr import MaxLLRScorer
@@ -28,18 +31,6 @@ def make_scorer(name: str, **params) -> Scorer:
         raise ConfigError(f"scorer '{name}': {exc}") from None
 
 
-def load_scorer(path: str | os.PathLike) -> Scorer:
-    """A fitted scorer from a checkpoint; ModelError when it holds no learned state."""
-    name, params, state = read_checkpoint(path)
-    if name not in SCORERS:
-        raise ModelError(f"{path}: unknown scorer '{name}' in checkpoint")
-    scorer = SCORERS[name].from_state(params, state)
-    if not scorer.is_fitted:
-        missing = [n for n in scorer.state_names if n not in state]
-        raise ModelError(f"{path}: scorer '{name}' is not fitted (missing {', '.join(missing)})")
-    return scorer
-
-
 __all__ = [
     "CHECKPOINT_NAME",
     "DEFAULT_SCORER",
@@ -52,7 +43,6 @@ __all__ = [
     "Scorer",
     "SpeechScorer",
     "dataset_statistics",
-    "load_scorer",
     "make_scorer",
     "speaker_statistics",
 ]

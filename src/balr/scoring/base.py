@@ -2,8 +2,10 @@
 
 Shapes: statistics are `(speakers, attributes, states)` sums of BA count vectors (states = 2
 for bits: `[activations, non-activations]`); a trial side is `(trials, attributes, states)`.
-Learned state lives in attributes ending in `_`; it is saved as safetensors (hyper-parameters
-as JSON in the file's metadata) or as a plain `.pt` state dict read with `weights_only=True`.
+Every scorer is an estimator: hyper-parameters (with their defaults) in `__init__`, `fit`
+returns the scorer, learned state lives in attributes ending in `_`, `save(path)` and the
+classmethod `load(path)`. A checkpoint is safetensors (hyper-parameters as JSON in the file's
+metadata) or a plain `.pt` state dict read with `weights_only=True`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
+from balr.data.vectors import bits_to_counts
 from balr.errors import DataError, ModelError, TrialsError
 from balr.fileio import atomic_path
+from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
 CHECKPOINT_NAME = "scorer.safetensors"
 _TINY = np.finfo(np.float64).tiny
@@ -34,6 +38,15 @@ class Scorer:
     state_names: ClassVar[tuple[str, ...]] = ()
     #: hyper-parameters that only act at scoring time (may be changed on a fitted scorer)
     scoring_params: ClassVar[tuple[str, ...]] = ()
+    #: whether `fit` learns from speaker statistics (False: nothing to fit)
+    needs_fit: ClassVar[bool] = True
+    #: whether a trial side may be several recordings (their vectors are summed)
+    multi_recording: ClassVar[bool] = True
+
+    @property
+    def vector_kind(self) -> str:
+        """The dataset vectors it scores: `ba` (binary attributes) or `emb` (embeddings)."""
+        return "ba"
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters given to `__init__` (JSON-serialisable)."""
@@ -60,6 +73,20 @@ class Scorer:
     def score(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         """One score per trial from two `(trials, attributes, states)` count tensors."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ fast paths
+    def cell_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """Per-recording vectors as a trial side sums them (here: BA counts)."""
+        return as_counts(vectors)
+
+    def score_cells(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """Scores of summed trial sides (from `cell_vectors`) by the fastest exact path."""
+        return self.score(enroll, test)
+
+    def pairs(self, vectors: np.ndarray) -> Pairs | None:
+        """Single-recording scoring of pairs of rows of `vectors` (`balr.scoring.pairs`), or
+        None when the vectors need the summed-cells path."""
+        return None
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -90,6 +117,24 @@ class Scorer:
                 setattr(scorer, key, np.asarray(value, dtype=np.float64))
         return scorer
 
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Scorer:
+        """A fitted scorer from a checkpoint, of the class named in it; ModelError when it
+        holds no learned state or another kind of scorer than `cls`."""
+        name, params, state = read_checkpoint(path)
+        known = {c.name: c for c in _with_subclasses(Scorer) if c.name}
+        if name not in known:
+            raise ModelError(f"{path}: unknown scorer '{name}' in checkpoint")
+        if not issubclass(known[name], cls):
+            raise ModelError(f"{path}: holds a '{name}' scorer, not a {cls.__name__}")
+        scorer = known[name].from_state(params, state)
+        if not scorer.is_fitted:
+            missing = [n for n in scorer.state_names if n not in state]
+            raise ModelError(
+                f"{path}: scorer '{name}' is not fitted (missing {', '.join(missing)})"
+            )
+        return scorer
+
 
 class LRScorer(Scorer):
     """A likelihood-ratio scorer: `log LR = sum_i term_i`, the terms are its explanation."""
@@ -109,6 +154,20 @@ class LRScorer(Scorer):
 
     def score(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         return self.explain(enroll, test).sum(axis=1)
+
+    def cell_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        """`explain` of summed trial sides by the fastest exact path (here: `explain`)."""
+        return self.explain(enroll, test)
+
+    def score_cells(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return self.cell_terms(enroll, test).sum(axis=1)
+
+    def pairs(self, vectors: np.ndarray) -> BitPairs | None:
+        """Bilinear lookups over the bits when every row is one recording's bits."""
+        self.check_fitted()
+        if not is_single_recording(vectors):
+            return None
+        return BitPairs(self.bit_table(), as_bits(vectors))
 
     @property
     def n_attributes(self) -> int:
@@ -132,7 +191,7 @@ class LRScorer(Scorer):
         """`(attributes, 2, 2)` log-LR of each attribute for bits `(e, t)` of one recording each.
 
         With one recording per side every scorer reduces to this table, which makes a trial
-        score bilinear in the two bit vectors (see `balr.scoring.fast`).
+        score bilinear in the two bit vectors (see `balr.scoring.pairs`).
         """
         self.check_fitted()
         k = self.n_attributes
@@ -143,19 +202,20 @@ class LRScorer(Scorer):
         return table
 
 
+def _with_subclasses(cls: type[Scorer]) -> list[type[Scorer]]:
+    """`cls` and every class derived from it, at any depth."""
+    return [cls, *(c for sub in cls.__subclasses__() for c in _with_subclasses(sub))]
+
+
 def one_recording(bit: int, n_attributes: int) -> np.ndarray:
     """Counts `(1, attributes, 2)` of one recording whose every attribute has value `bit`."""
-    counts = np.zeros((1, n_attributes, 2))
-    counts[..., 0 if bit else 1] = 1.0
-    return counts
+    return bits_to_counts(np.full((1, n_attributes), float(bit)))
 
 
 def as_counts(values: np.ndarray) -> np.ndarray:
     """float64 `(trials, attributes, states)`; a 2-D array of bits becomes `[b, 1 - b]` counts."""
     values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 2:
-        return np.stack([values, 1.0 - values], axis=-1)
-    return values
+    return bits_to_counts(values) if values.ndim == 2 else values
 
 
 def check_counts(
@@ -213,34 +273,3 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
         return str(header["scorer"]), params, state
     except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
         raise ModelError(f"{path}: not a balr scorer checkpoint ({exc})") from None
-
-
-class MarginalScorer(LRScorer):
-    """An LR of the form `h(e + t) - h(e) - h(t) + h(0)` with `h` a per-attribute log marginal.
-
-    `h(x)` is the log probability of counts `x` under the speaker model (MaxLLR: latent
-    presence; Beta: Dirichlet-multinomial), so small integer counts can be tabulated.
-    """
-
-    def log_marginal(self, counts: np.ndarray) -> np.ndarray:
-        """`(trials, attributes)` log marginal of `(trials, attributes, states)` counts."""
-        raise NotImplementedError
-
-    def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
-        zero = self.log_marginal(np.zeros((1, *enroll.shape[1:])))
-        return (
-            self.log_marginal(enroll + test)
-            - self.log_marginal(enroll)
-            - self.log_marginal(test)
-            + zero
-        )
-
-    def marginal_table(self, max_count: int) -> np.ndarray:
-        """`(attributes, M+1, M+1)` of `h(a, n)` for 2-state counts `0 <= a, n <= M`."""
-        self.check_fitted()
-        grid = np.arange(max_count + 1, dtype=np.float64)
-        a, n = np.meshgrid(grid, grid, indexing="ij")
-        counts = np.stack([a.ravel(), n.ravel()], axis=-1)  # (cells, 2)
-        k = self.n_attributes
-        values = self.log_marginal(np.broadcast_to(counts[:, None, :], (len(counts), k, 2)))
-        return values.T.reshape(k, max_count + 1, max_count + 1)

@@ -1,4 +1,9 @@
-"""Dirichlet-multinomial (Beta-Bernoulli for bits) scorer; alpha by Minka's fixed point."""
+"""Dirichlet-multinomial (Beta-Bernoulli for bits) scorer; alpha by Minka's fixed point.
+
+The per-speaker activation rate of each attribute follows a Dirichlet (Beta for 2 states)
+prior, fitted by maximum likelihood on the reference speakers' counts with the fixed-point
+iteration of Minka, "Estimating a Dirichlet distribution" (2000), from a moment-matching start.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from balr.errors import DataError
-from balr.scoring.base import MarginalScorer
+from balr.scoring.marginal import MarginalScorer
 
 logger = logging.getLogger(__name__)
 
 
-def moment_alpha(stats: np.ndarray, min_alpha: float = 1e-6) -> np.ndarray:
+def moment_alpha(stats: np.ndarray, min_alpha: float) -> np.ndarray:
     """Moment-matching start `(attributes, states)` from per-speaker proportions."""
     totals = stats.sum(axis=2, keepdims=True)
     seen = totals[..., 0] > 0  # (speakers, attributes)
@@ -30,12 +35,13 @@ def moment_alpha(stats: np.ndarray, min_alpha: float = 1e-6) -> np.ndarray:
 
 
 def fit_dirichlet(
-    stats: np.ndarray, n_iterations: int = 1000, tol: float = 1e-7, min_alpha: float = 1e-6
+    stats: np.ndarray, *, n_iterations: int, tol: float, min_alpha: float
 ) -> np.ndarray:
     """Maximum-likelihood Dirichlet-multinomial `alpha (attributes, states)`.
 
-    Minka's fixed point `alpha_k <- alpha_k sum_l [psi(x_lk + alpha_k) - psi(alpha_k)] /
-    sum_l [psi(N_l + alpha_0) - psi(alpha_0)]`, vectorised over attributes.
+    Minka's (2000) fixed point `alpha_k <- alpha_k sum_l [psi(x_lk + alpha_k) - psi(alpha_k)]
+    / sum_l [psi(N_l + alpha_0) - psi(alpha_0)]`, vectorised over attributes; stops when no
+    alpha moves by a relative `tol`; alpha stays >= `min_alpha`.
     """
     stats = np.asarray(stats, dtype=np.float64)
     if stats.ndim != 3 or stats.shape[2] < 2:
@@ -64,7 +70,11 @@ def log_beta(values: np.ndarray) -> np.ndarray:
 
 
 class BetaScorer(MarginalScorer):
-    """`log LR = log B(alpha+e+t) + log B(alpha) - log B(alpha+e) - log B(alpha+t)`."""
+    """`log LR = log B(alpha+e+t) + log B(alpha) - log B(alpha+e) - log B(alpha+t)`.
+
+    Fitted by at most `n_iterations` fixed-point steps (relative tolerance `tol`), alpha
+    floored at `min_alpha`.
+    """
 
     name = "beta"
     state_names = ("alpha_",)
@@ -79,7 +89,7 @@ class BetaScorer(MarginalScorer):
         self.alpha_: np.ndarray | None = None
 
     def fit(self, stats: np.ndarray) -> BetaScorer:
-        self.alpha_ = fit_dirichlet(stats, self.n_iterations, self.tol, self.min_alpha)
+        self.alpha_ = fit_dirichlet(stats, **self.get_params())
         return self
 
     def log_marginal(self, counts: np.ndarray) -> np.ndarray:

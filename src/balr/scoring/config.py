@@ -1,73 +1,47 @@
-"""Hydra structured configs of `balr score`: the `scorer` group (one option per scorer)."""
+"""Hydra structured configs of `balr score`: the `scorer` group (one option per scorer).
+
+Each option is derived from its scorer class: `name`, `checkpoint_path`, then the parameters
+of the scorer's `__init__` with their types and defaults, which are defined there only.
+"""
 
 from __future__ import annotations
 
+import inspect
+import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from balr.config import compose_config, register_config
+from balr.scoring import DEFAULT_SCORER, SCORERS, Scorer
 
 SCORE_CONFIG = "score"
 
 
-@dataclass
-class CosineConfig:
-    name: str = "cosine"
-    checkpoint_path: str | None = None
-    vectors: str = "ba"  # ba: summed activation counts; emb: summed embeddings
+def scorer_config(scorer: type[Scorer]) -> type:
+    """The config dataclass of one scorer option, built from the scorer's `__init__`."""
+    hints = typing.get_type_hints(scorer.__init__)
+    parameters = list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
+    return make_dataclass(
+        f"{scorer.__name__.removesuffix('Scorer')}Config",
+        [
+            ("name", str, field(default=scorer.name)),
+            ("checkpoint_path", str | None, field(default=None)),
+            *((p.name, hints[p.name], field(default=p.default)) for p in parameters),
+        ],
+    )
 
 
-@dataclass
-class DNAConfig:
-    name: str = "dna"
-    checkpoint_path: str | None = None
-    drop_in: float = 0.12
-    typicality_threshold: float = 1e-4
-
-
-@dataclass
-class SpeechConfig(DNAConfig):
-    name: str = "speech"
-
-
-@dataclass
-class MaxLLRConfig:
-    name: str = "maxllr"
-    checkpoint_path: str | None = None
-    f: float = 0.5  # EM start values (p > q)
-    p: float = 0.9
-    q: float = 0.1
-    n_iterations: int = 50
-    tol: float = 1e-6
-    eps: float = 1e-6  # probabilities stay in [eps, 1 - eps]
-
-
-@dataclass
-class BetaConfig:
-    name: str = "beta"
-    checkpoint_path: str | None = None
-    n_iterations: int = 1000  # Minka fixed-point iterations (at most)
-    tol: float = 1e-7
-    min_alpha: float = 1e-6
+SCORER_CONFIGS = {name: scorer_config(cls) for name, cls in SCORERS.items()}
 
 
 @dataclass
 class ScoreConfig:
-    defaults: list[Any] = field(default_factory=lambda: [{"scorer": "beta"}, "_self_"])
+    defaults: list[Any] = field(default_factory=lambda: [{"scorer": DEFAULT_SCORER}, "_self_"])
     scorer: Any = MISSING
     chunk_size: int = 32768  # trials scored at once (bounds memory)
-
-
-SCORER_CONFIGS = {
-    "cosine": CosineConfig,
-    "dna": DNAConfig,
-    "speech": SpeechConfig,
-    "maxllr": MaxLLRConfig,
-    "beta": BetaConfig,
-}
 
 
 def register_score_configs() -> None:

@@ -6,25 +6,27 @@ import numpy as np
 
 from balr.errors import DataError
 from balr.scoring.base import Scorer
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (all-zero rows stay zero, so their cosine is 0)."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+from balr.scoring.pairs import CosinePairs, unit_rows
 
 
 class CosineScorer(Scorer):
-    """Cosine similarity; no fitting. 3-D BA counts use the activation counts `a`."""
+    """Cosine similarity; no fitting. 3-D BA counts use the activation counts `a`.
+
+    `vectors`: `ba` (activation counts of the binary attributes) or `emb` (embeddings).
+    """
 
     name = "cosine"
     scoring_params = ("vectors",)
+    needs_fit = False
 
     def __init__(self, vectors: str = "ba"):
         if vectors not in ("ba", "emb"):
             raise DataError(f"cosine vectors must be 'ba' or 'emb', got '{vectors}'")
         self.vectors = vectors
+
+    @property
+    def vector_kind(self) -> str:
+        return self.vectors
 
     def fit(self, stats: np.ndarray | None = None) -> CosineScorer:
         """Nothing to learn."""
@@ -41,3 +43,9 @@ class CosineScorer(Scorer):
         if enroll.shape != test.shape or enroll.ndim != 2:
             raise DataError(f"cosine: enrollment {enroll.shape} and test {test.shape} differ")
         return (unit_rows(enroll) * unit_rows(test)).sum(axis=1)
+
+    def cell_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        return self.as_vectors(vectors)
+
+    def pairs(self, vectors: np.ndarray) -> CosinePairs:
+        return CosinePairs(self.as_vectors(vectors))

@@ -10,7 +10,8 @@ import pandas as pd
 
 from balr.fileio import atomic_path
 from balr.scoring.base import LRScorer
-from balr.scoring.fast import DEFAULT_CHUNK, TrialCells, explain_trials
+from balr.scoring.pairs import DEFAULT_CHUNK
+from balr.scoring.trials import TrialCells, explain_trials
 
 SAME, DIFFERENT = "same", "different"
 

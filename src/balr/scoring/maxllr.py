@@ -1,4 +1,9 @@
-"""MaxLLR: latent attribute presence per speaker, fitted by EM (f, p, q per attribute)."""
+"""MaxLLR: latent attribute presence per speaker, fitted by EM (f, p, q per attribute).
+
+Each attribute is a two-component binomial mixture over speakers: a speaker has the attribute
+(probability `f`) and then activates it at rate `p`, or not and activates it at rate `q`. The
+mixture is fitted by expectation-maximisation (Dempster, Laird & Rubin, JRSS B 1977).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import numpy as np
 from scipy.special import expit
 
 from balr.errors import DataError
-from balr.scoring.base import MarginalScorer
+from balr.scoring.marginal import MarginalScorer
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +34,7 @@ def _weighted_rate(active: np.ndarray, total: np.ndarray, w: np.ndarray, old: np
 
 
 def fit_maxllr(
-    stats: np.ndarray,
-    f: float = 0.5,
-    p: float = 0.9,
-    q: float = 0.1,
-    n_iterations: int = 50,
-    tol: float = 1e-6,
-    eps: float = 1e-6,
+    stats: np.ndarray, *, f: float, p: float, q: float, n_iterations: int, tol: float, eps: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """EM for `(f, p, q)` of each attribute from `(speakers, attributes, 2)` statistics.
 
@@ -78,7 +77,11 @@ def _order_classes(f: np.ndarray, p: np.ndarray, q: np.ndarray, eps: float):
 
 
 class MaxLLRScorer(MarginalScorer):
-    """MaxLLR: `log LR = log L(e + t) - log L(e) - log L(t)`, any number of recordings."""
+    """MaxLLR: `log LR = log L(e + t) - log L(e) - log L(t)`, any number of recordings.
+
+    `f, p, q` start EM (p > q); at most `n_iterations` EM steps, stopped when no parameter
+    moves by `tol`; probabilities stay in `[eps, 1 - eps]`.
+    """
 
     name = "maxllr"
     state_names = ("f_", "p_", "q_")
@@ -100,9 +103,7 @@ class MaxLLRScorer(MarginalScorer):
         self.q_: np.ndarray | None = None
 
     def fit(self, stats: np.ndarray) -> MaxLLRScorer:
-        self.f_, self.p_, self.q_ = fit_maxllr(
-            stats, self.f, self.p, self.q, self.n_iterations, self.tol, self.eps
-        )
+        self.f_, self.p_, self.q_ = fit_maxllr(stats, **self.get_params())
         return self
 
     def log_marginal(self, counts: np.ndarray) -> np.ndarray:

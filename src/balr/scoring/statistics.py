@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from balr.data.vectors import bits_to_counts
 from balr.errors import DataError
 
 
@@ -18,8 +19,8 @@ def speaker_statistics(
     without speaker raises DataError naming it.
     """
     vectors = np.asarray(vectors)
-    if vectors.ndim == 2:  # bits -> [b, 1 - b] counts
-        vectors = np.stack([vectors, 1 - vectors], axis=-1)
+    if vectors.ndim == 2:
+        vectors = bits_to_counts(vectors)
     if vectors.ndim != 3 or len(vectors) != len(speakers):
         raise DataError(
             f"expected (items, attributes, states) vectors for {len(speakers)} items, "

@@ -1,9 +1,16 @@
-"""Typicality / drop-out scorers (DNA and Speech formulas), one recording per side."""
+"""Typicality / drop-out scorers (DNA and Speech formulas), one recording per side.
+
+The model of binary attributes by their typicality in a reference population and their
+drop-out / drop-in rates is BA-LR's (Ben-Amor & Bonastre, "BA-LR: Binary-Attribute-based
+Likelihood Ratio estimation for forensic voice comparison", IWBF 2022), after the drop-in /
+drop-out treatment of forensic DNA profiles.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from balr.data.vectors import counts_to_bits
 from balr.errors import DataError
 from balr.scoring.base import LRScorer, check_single_recording, safe_log
 
@@ -53,11 +60,16 @@ def speech_lr_table(typicality: np.ndarray, dropout: np.ndarray, drop_in: float)
 
 
 class TypicalityScorer(LRScorer):
-    """Base of DNA/Speech: fitted typicality and drop-out, global drop-in, rare-attribute cut."""
+    """Base of DNA/Speech: fitted typicality and drop-out, global drop-in, rare-attribute cut.
+
+    `drop_in`: probability that an attribute absent from a speaker shows; attributes whose
+    typicality is below `typicality_threshold` contribute log LR 0. Both act at scoring time.
+    """
 
     state_names = ("typicality_", "dropout_")
     explain_names = ("typicality", "dropout")
     scoring_params = ("drop_in", "typicality_threshold")  # may change after fitting
+    multi_recording = False
 
     def __init__(self, drop_in: float = 0.12, typicality_threshold: float = 1e-4):
         if not 0.0 <= drop_in < 1.0:
@@ -87,8 +99,8 @@ class TypicalityScorer(LRScorer):
     def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         check_single_recording(enroll, test, self.name)
         table = self.bit_table()
-        e = (enroll[..., 0] > 0.5).astype(np.intp)
-        t = (test[..., 0] > 0.5).astype(np.intp)
+        e = (counts_to_bits(enroll) > 0.5).astype(np.intp)
+        t = (counts_to_bits(test) > 0.5).astype(np.intp)
         return table[np.arange(table.shape[0]), e, t]
 
 

@@ -1,0 +1,322 @@
+"""The jobs of `balr score`, as library functions: fit and save a scorer, score a trials
+file (scores, calibration, metrics, explanations), score all-vs-all, fit a calibrator.
+
+Each returns a small result whose `summary()` is the line the command prints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from balr.calibration import METHODS, Calibrator
+from balr.config import save_config
+from balr.data import AudioDataset, Trials, load_trials
+from balr.errors import ConfigError, DataError
+from balr.evaluation.metrics import cllr
+from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
+from balr.evaluation.score_files import read_trial_scores
+from balr.fileio import atomic_path, atomic_write_text, next_run_dir
+from balr.scoring import LRScorer, Scorer, dataset_statistics, make_scorer
+from balr.scoring.config import score_config, scorer_params
+from balr.scoring.explain import write_explanations
+from balr.scoring.pairs import matrix_scores
+from balr.scoring.plots import plot_explanation
+from balr.scoring.selection import select_calibration, select_configured_scorer
+from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_trials
+
+logger = logging.getLogger(__name__)
+
+RUNS_DIR = Path("runs") / "scorer"
+#: attributes drawn each way in an explanation plot when no `explain` K is given
+PLOTTED_ATTRIBUTES = 10
+
+
+def _open_dataset(path: Path, vectors_dir: Path | None) -> AudioDataset:
+    return AudioDataset.from_path(path, output_dir=vectors_dir)
+
+
+# ---------------------------------------------------------------------- score train
+
+
+@dataclass(frozen=True)
+class TrainedScorer:
+    scorer: Scorer
+    path: Path  # the checkpoint written
+    fitted_on: str  # what it learned from, or "nothing to fit"
+
+    def summary(self) -> str:
+        return f"{self.scorer.name} scorer ({self.fitted_on}) saved to {self.path}"
+
+
+def train_scorer(
+    train_data: Path,
+    save_dir: Path | None = None,
+    vectors_dir: Path | None = None,
+    overrides: Sequence[str] = (),
+) -> TrainedScorer:
+    """Fit the configured scorer on the per-speaker statistics of a reference dataset; save
+    it and its config.yaml in `save_dir` (default: a new `runs/scorer/trainN`)."""
+    cfg = score_config(overrides)
+    scorer = make_scorer(cfg.scorer.name, **scorer_params(cfg))
+    dataset = _open_dataset(train_data, vectors_dir)
+    fitted_on = "nothing to fit"
+    if scorer.needs_fit:
+        speakers, stats = dataset_statistics(dataset)
+        scorer.fit(stats)
+        fitted_on = (
+            f"{len(dataset)} recordings, {len(speakers)} speakers, {stats.shape[1]} attributes"
+        )
+    save_dir = save_dir or next_run_dir(RUNS_DIR)
+    path = scorer.save(save_dir)
+    cfg.scorer.checkpoint_path = str(path)
+    save_config(cfg, save_dir / "config.yaml")
+    return TrainedScorer(scorer, path, fitted_on)
+
+
+# ---------------------------------------------------------------------- score test
+
+
+def _side(cells: list[list[str]], row_of: dict[str, int]) -> CellSide:
+    """Rows of every id of every cell (-1 where the recording has no vector)."""
+    lengths = np.fromiter(map(len, cells), np.intp, len(cells))
+    ids = pd.Series(list(chain.from_iterable(cells)), dtype=object)
+    rows = ids.map(row_of).fillna(-1).to_numpy(dtype=np.intp)
+    return CellSide.from_flat(rows, lengths)
+
+
+def trial_vectors(
+    dataset: AudioDataset, trials: Trials, kind: str
+) -> tuple[np.ndarray, TrialCells, np.ndarray]:
+    """`(vectors of each distinct recording used, read once, cells, valid-trial mask)`."""
+    index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
+    trials.check_ids(index_of)
+    wanted = np.array([index_of[i] for i in trials.unique_ids()], dtype=np.int64)
+    present, vectors = dataset.stack_vectors(kind, wanted)
+    row_of = {dataset.items[i].id: row for row, i in enumerate(present)}
+    enroll, test = _side(trials.enrollment, row_of), _side(trials.test, row_of)
+    valid = enroll.valid() & test.valid()
+    if not valid.all():
+        logger.warning(
+            "%d of %d trials use a recording without a %s vector: their score is NaN",
+            int((~valid).sum()),
+            len(valid),
+            kind,
+        )
+    if not valid.any():
+        raise DataError(f"{trials.source}: no trial has vectors for all its recordings")
+    return vectors, TrialCells(enroll.subset(valid), test.subset(valid)), valid
+
+
+def find_trial(trials: Trials, spec: str) -> int:
+    """0-based row of `spec`: a trial number (1 = first trial) or `ENROLLMENT::TEST` cells."""
+    if spec.strip().isdigit():
+        number = int(spec)
+        if not 1 <= number <= len(trials):
+            raise DataError(f"--explain-plot {spec}: trials are numbered 1 to {len(trials)}")
+        return number - 1
+    if "::" not in spec:
+        raise DataError(f"--explain-plot {spec}: give a trial number or ENROLLMENT::TEST ids")
+    enroll, test = (part.split(",") for part in spec.split("::", 1))
+    for row, (e, t) in enumerate(zip(trials.enrollment, trials.test, strict=True)):
+        if e == enroll and t == test:
+            return row
+    raise DataError(f"--explain-plot {spec}: no such trial in {trials.source}")
+
+
+def _write_scores(trials: Trials, scores: np.ndarray, raw: np.ndarray | None, path: Path) -> None:
+    """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated) and `raw_score`."""
+    frame = trials.frame.copy()
+    frame["scores"] = scores
+    if raw is not None:
+        frame["raw_score"] = raw
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep=trials.sep, index=False)
+
+
+def _plot_trials(
+    scorer: LRScorer,
+    vectors: np.ndarray,
+    cells: TrialCells,
+    valid: np.ndarray,
+    trials: Trials,
+    specs: Sequence[str],
+    save_dir: Path,
+    k: int,
+) -> list[Path]:
+    """One bar chart per requested trial (explanation_trialN.png)."""
+    position = np.cumsum(valid) - 1  # row among the scored trials
+    paths = []
+    for spec in specs:
+        row = find_trial(trials, spec)
+        if not valid[row]:
+            raise DataError(f"trial {row + 1}: a recording has no vector, nothing to explain")
+        _, terms, enroll, test = next(explain_trials(scorer, vectors, cells.one(position[row])))
+        path = save_dir / f"explanation_trial{row + 1}.png"
+        title = (
+            f"trial {row + 1}: {','.join(trials.enrollment[row])} vs {','.join(trials.test[row])}"
+        )
+        plot_explanation(terms[0], enroll[0, :, 0], test[0, :, 0], path, k=k, title=title)
+        paths.append(path)
+    return paths
+
+
+@dataclass(frozen=True)
+class ScoredTrials:
+    n_trials: int
+    scorer: str
+    calibration: str  # the calibration applied, or why none
+    evaluation: TrialMetrics
+    save_dir: Path
+
+    def summary(self) -> str:
+        return (
+            f"{self.n_trials} trials scored with {self.scorer}, calibration {self.calibration}; "
+            f"{self.evaluation.summary()}; outputs in {self.save_dir}"
+        )
+
+
+def score_trials_file(
+    test_data: Path,
+    trials_path: Path,
+    sep: str = "\t",
+    save_dir: Path | None = None,
+    vectors_dir: Path | None = None,
+    explain: int = 0,
+    explain_plots: Sequence[str] = (),
+    calibration: Path | None = None,
+    no_calibration: bool = False,
+    overrides: Sequence[str] = (),
+) -> ScoredTrials:
+    """Score a trials list: scores.csv, metrics.json and plots (when both target and
+    non-target trials have known speakers), explanations.csv with the `explain` attributes
+    pushing each score most each way, and one bar chart per trial of `explain_plots` (a
+    trial number, 1 = first, or `ENROLLMENT::TEST` ids). Scorer and calibration as chosen by
+    `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`)."""
+    overrides = list(overrides)
+    cfg = score_config(overrides)
+    choice = select_configured_scorer(cfg, overrides)
+    scorer = choice.scorer
+    calibrated = select_calibration(choice, calibration, no_calibration)
+    if (explain or explain_plots) and not isinstance(scorer, LRScorer):
+        raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
+    dataset = _open_dataset(test_data, vectors_dir)
+    trials = load_trials(trials_path, sep=sep)
+    labels = trials.labels(dataset)
+    vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind)
+    scores = np.full(len(trials), np.nan)
+    scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
+    raw = None
+    if calibrated.calibrator is not None:  # NaN (no vector) stays NaN
+        raw, scores = scores, calibrated.calibrator.transform(scores)
+    save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="test")
+    _write_scores(trials, scores, raw, save_dir / "scores.csv")
+    evaluation = write_trial_metrics(save_dir, scores, labels, scorer.name, raw, calibrated.source)
+    if explain:
+        keep = np.flatnonzero(valid)
+        write_explanations(
+            save_dir / "explanations.csv",
+            scorer,
+            vectors,
+            cells,
+            [",".join(trials.enrollment[i]) for i in keep],
+            [",".join(trials.test[i]) for i in keep],
+            explain,
+            chunk=cfg.chunk_size,
+            trial_numbers=keep + 1,
+        )
+    k = explain or PLOTTED_ATTRIBUTES
+    _plot_trials(scorer, vectors, cells, valid, trials, explain_plots, save_dir, k)
+    return ScoredTrials(len(trials), scorer.name, calibrated.source, evaluation, save_dir)
+
+
+# ---------------------------------------------------------------------- score matrix
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    size: int
+    scorer: str
+    path: Path  # scores.npy (ids.txt beside it)
+
+    def summary(self) -> str:
+        return f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+
+
+def score_matrix_file(
+    data: Path,
+    save_dir: Path | None = None,
+    vectors_dir: Path | None = None,
+    overrides: Sequence[str] = (),
+) -> ScoreMatrix:
+    """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
+    memory-mapped while written) and ids.txt (the row order) in `save_dir` (default: a new
+    `runs/scorer/matrixN`)."""
+    overrides = list(overrides)
+    cfg = score_config(overrides)
+    choice = select_configured_scorer(cfg, overrides)
+    scorer = choice.scorer
+    dataset = _open_dataset(data, vectors_dir)
+    indices, vectors = dataset.stack_vectors(scorer.vector_kind)
+    if not len(indices):
+        raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
+    save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
+    target = save_dir / "scores.npy"
+    with atomic_path(target) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(indices),) * 2)
+        matrix_scores(scorer, vectors, out=out)
+        out.flush()
+        del out
+    ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
+    atomic_write_text(save_dir / "ids.txt", ids)
+    return ScoreMatrix(len(indices), scorer.name, target)
+
+
+# ---------------------------------------------------------------------- score calibrate
+
+
+@dataclass(frozen=True)
+class FittedCalibration:
+    calibrator: Calibrator
+    path: Path
+    cllr_before: float  # on the training trials (optimistic)
+    cllr_after: float
+
+    def summary(self) -> str:
+        c = self.calibrator
+        return (
+            f"{c.method} calibrator on {c.n_target_} target and {c.n_nontarget_} non-target "
+            f"trials: Cllr {self.cllr_before:.4f} -> {self.cllr_after:.4f} on these trials; "
+            f"saved to {self.path}"
+        )
+
+
+def calibrate_scores_file(
+    scores_csv: Path,
+    data: Path,
+    method: str = "logistic",
+    out: Path | None = None,
+    sep: str = "\t",
+    column: str | None = None,
+    bounded: bool = True,
+) -> FittedCalibration:
+    """Fit a calibrator on the labelled trials of a `score test` scores.csv (labels from the
+    speakers of dataset `data`; `raw_score` preferred unless `column` is given) and save it
+    (default: calibration.json beside the scores)."""
+    if method not in METHODS:
+        raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
+    dataset = AudioDataset.from_path(data)
+    scores, labels, column = read_trial_scores(scores_csv, dataset, sep, column)
+    description = f"{method} fitted on '{column}' of {scores_csv}"
+    calibrator = Calibrator(method, bounded, description).fit(scores, labels)
+    out = out or scores_csv.parent / "calibration.json"
+    calibrator.save(out)
+    before = cllr(scores, labels)
+    after = cllr(calibrator.transform(scores), labels)
+    return FittedCalibration(calibrator, out, before, after)

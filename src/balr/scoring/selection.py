@@ -1,0 +1,131 @@
+"""Which scorer and which calibration score a trial: the one place that decides.
+
+Scorer: an explicit checkpoint (`scorer.checkpoint_path`), else the one shipped with balr for
+the scorer name (beta, speech), else a cosine scorer (nothing to fit). Calibration: an
+explicit `calibration.json`, else the shipped one matching a shipped scorer (beta; cosine of
+embeddings), else none. Used by `balr score test`, `balr score matrix` and `balr compare`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from balr import defaults
+from balr.calibration import Calibrator
+from balr.errors import ConfigError
+from balr.scoring import SCORERS, Scorer, make_scorer
+from balr.scoring.config import scorer_params
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScorerChoice:
+    """The scorer to score with, the checkpoint it was read from (None: a cosine scorer
+    built on the spot) and whether that checkpoint was given by the user."""
+
+    scorer: Scorer
+    checkpoint: Path | None
+    user_checkpoint: bool
+
+
+@dataclass(frozen=True)
+class CalibrationChoice:
+    """The calibrator to apply (None: raw scores) and where it came from, or why none."""
+
+    calibrator: Calibrator | None
+    source: str
+
+
+def select_scorer(
+    name: str,
+    checkpoint: str | os.PathLike | None = None,
+    params: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    quiet: bool = False,
+) -> ScorerChoice:
+    """The scorer named `name` (the `scorer=` config option): read from `checkpoint`, else
+    the shipped one, else built from `params` when it needs no fitting (cosine).
+
+    `overrides` are the user's `key=value` overrides: a `scorer=NAME` that disagrees with the
+    checkpoint is a ConfigError, and the scoring-time hyper-parameters they set
+    (`Scorer.scoring_params`, e.g. `scorer.drop_in`) replace the saved ones, from `params`.
+    `quiet` logs nothing.
+    """
+    params = dict(params or {})
+    user_checkpoint = bool(checkpoint)
+    if not checkpoint:
+        if name in SCORERS and not SCORERS[name].needs_fit:
+            return ScorerChoice(make_scorer(name, **params), None, False)
+        checkpoint = defaults.shipped_scorer(name)
+        if checkpoint is None:
+            raise ConfigError(
+                f"scorer '{name}' needs scorer.checkpoint_path=PATH (a "
+                "scorer.safetensors from `balr score train`); balr ships only beta and speech"
+            )
+        if not quiet:
+            logger.info(
+                "no scorer.checkpoint_path: using the shipped %s scorer %s", name, checkpoint
+            )
+    scorer = Scorer.load(checkpoint)
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("scorer=")]
+    if chosen and chosen[-1] != scorer.name:
+        raise ConfigError(f"{checkpoint}: holds a '{scorer.name}' scorer, not '{chosen[-1]}'")
+    for item in overrides:  # scoring-time hyper-parameters may be changed on a fitted scorer
+        key = item.split("=", 1)[0].removeprefix("scorer.")
+        if key in scorer.scoring_params:
+            setattr(scorer, key, type(getattr(scorer, key))(params[key]))
+    return ScorerChoice(scorer, Path(checkpoint), user_checkpoint)
+
+
+def select_configured_scorer(cfg: DictConfig, overrides: Sequence[str] = ()) -> ScorerChoice:
+    """`select_scorer` for a composed `balr score` config and the overrides it was built with."""
+    return select_scorer(cfg.scorer.name, cfg.scorer.checkpoint_path, scorer_params(cfg), overrides)
+
+
+def select_calibration(
+    choice: ScorerChoice,
+    path: str | os.PathLike | None = None,
+    disabled: bool = False,
+    quiet: bool = False,
+) -> CalibrationChoice:
+    """The calibration of the chosen scorer's scores: `path` (`--calibration`), else the
+    shipped one matching a shipped scorer, else none; `disabled` (`--no-calibration`) gives
+    none. `quiet` logs nothing (otherwise: why scores stay uncalibrated, which file is used).
+    """
+    if disabled:
+        if path is not None:
+            raise ConfigError("--calibration and --no-calibration exclude each other")
+        return CalibrationChoice(None, "none (--no-calibration)")
+    if path is not None:
+        return CalibrationChoice(Calibrator.load(path), str(path))
+    scorer = choice.scorer
+    if choice.user_checkpoint:
+        if not quiet:
+            logger.warning(
+                "scorer.checkpoint_path given without --calibration: scores are not calibrated "
+                "(fit a calibrator with `balr score calibrate`)"
+            )
+        return CalibrationChoice(None, "none (user checkpoint without --calibration)")
+    shipped = defaults.shipped_calibration(scorer.name, scorer.vector_kind)
+    if shipped is None:
+        if not quiet:
+            logger.warning(
+                "no shipped calibration for scorer '%s': scores are not calibrated", scorer.name
+            )
+        return CalibrationChoice(None, f"none (no shipped calibration for {scorer.name})")
+    if not quiet:
+        if scorer.name == "cosine":
+            logger.info(
+                "cosine of embeddings: the shipped calibration assumes the default %s embeddings",
+                defaults.EMBEDDING_MODEL,
+            )
+        logger.info("calibrating with the shipped %s", shipped)
+    return CalibrationChoice(Calibrator.load(shipped), str(shipped))

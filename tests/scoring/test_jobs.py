@@ -1,0 +1,106 @@
+"""The `balr score` jobs called as library functions on the generated corpus."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from balr.calibration import Calibrator
+from balr.data import AudioDataset, load_trials
+from balr.errors import ConfigError
+from balr.evaluation import cllr
+from balr.scoring import Scorer
+from balr.scoring.jobs import (
+    calibrate_scores_file,
+    score_matrix_file,
+    score_trials_file,
+    train_scorer,
+)
+from tests.scoring.conftest import N_ATTRIBUTES, N_SPEAKERS
+
+
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("beta")
+    return train_scorer(corpus / "train.csv", out, corpus / "vectors", ["scorer=beta"])
+
+
+def test_train_scorer_saves_a_fitted_scorer_and_its_config(trained, corpus):
+    assert trained.path.name == "scorer.safetensors" and trained.scorer.is_fitted
+    assert trained.fitted_on == f"18 recordings, {N_SPEAKERS} speakers, {N_ATTRIBUTES} attributes"
+    assert Scorer.load(trained.path).get_params() == trained.scorer.get_params()
+    assert f"checkpoint_path: {trained.path}" in (trained.path.parent / "config.yaml").read_text()
+    assert trained.summary() == f"beta scorer ({trained.fitted_on}) saved to {trained.path}"
+
+
+def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
+    result = score_trials_file(
+        corpus / "test.csv",
+        corpus / "trials.tsv",
+        save_dir=tmp_path,
+        vectors_dir=corpus / "vectors",
+        explain=2,
+        overrides=[f"scorer.checkpoint_path={trained.path}"],
+    )
+    assert (result.n_trials, result.scorer) == (18, "beta")
+    assert result.calibration == "none (user checkpoint without --calibration)"
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert result.evaluation.metrics == pytest.approx(metrics)
+    assert (result.evaluation.n_target, result.evaluation.n_nontarget) == (9, 9)
+    assert result.summary().startswith("18 trials scored with beta, calibration none")
+    assert f"EER {metrics['eer']:.4f}, Cllr {metrics['cllr']:.4f}, minCllr" in result.summary()
+    assert len(pd.read_csv(tmp_path / "explanations.csv")) == 18 * 2 * 2
+
+
+def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
+    raw = score_trials_file(
+        corpus / "test.csv",
+        corpus / "trials.tsv",
+        save_dir=tmp_path / "raw",
+        vectors_dir=corpus / "vectors",
+        overrides=[f"scorer.checkpoint_path={trained.path}"],
+    )
+    fitted = calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv")
+    assert fitted.path == raw.save_dir / "calibration.json"
+    assert (fitted.calibrator.n_target_, fitted.calibrator.n_nontarget_) == (9, 9)
+    scores = pd.read_csv(raw.save_dir / "scores.csv", sep="\t").scores.to_numpy()
+    labels = load_trials(corpus / "trials.tsv").labels(AudioDataset.from_path(corpus / "test.csv"))
+    assert fitted.cllr_before == pytest.approx(cllr(scores, labels))
+    calibrator = Calibrator.load(fitted.path)
+    assert fitted.cllr_after == pytest.approx(cllr(calibrator.transform(scores), labels))
+    # separable raw scores: the ELUB bounds (9 trials a side) keep the calibrated LLRs modest
+    assert calibrator.upper_bound_ <= np.log(10) + 1e-9
+    calibrated = score_trials_file(
+        corpus / "test.csv",
+        corpus / "trials.tsv",
+        save_dir=tmp_path / "calibrated",
+        vectors_dir=corpus / "vectors",
+        calibration=fitted.path,
+        overrides=[f"scorer.checkpoint_path={trained.path}"],
+    )
+    written = pd.read_csv(tmp_path / "calibrated" / "scores.csv", sep="\t")
+    np.testing.assert_allclose(written.raw_score, scores)
+    np.testing.assert_allclose(written.scores, calibrator.transform(scores))
+    assert calibrated.evaluation.metrics["raw_cllr"] == pytest.approx(fitted.cllr_before)
+    with pytest.raises(ConfigError, match="--method spline"):
+        calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv", "spline")
+
+
+def test_score_matrix_file(trained, corpus, tmp_path):
+    result = score_matrix_file(
+        corpus / "test.csv",
+        tmp_path,
+        corpus / "vectors",
+        [f"scorer.checkpoint_path={trained.path}"],
+    )
+    matrix = np.load(result.path)
+    assert result.size == N_SPEAKERS and matrix.shape == (N_SPEAKERS, N_SPEAKERS)
+    ids = (tmp_path / "ids.txt").read_text().split()
+    dataset = AudioDataset.from_path(corpus / "test.csv", output_dir=corpus / "vectors")
+    _, vectors = dataset.stack_vectors("ba")
+    np.testing.assert_allclose(matrix[0, 1], trained.scorer.score(vectors[:1], vectors[1:2]))
+    assert ids == dataset.ids
+    assert result.summary() == f"9 x 9 beta scores in {result.path}"
