@@ -33,6 +33,18 @@ def _save_png(figure: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+def _finish_curve_plot(
+    figure: Figure, axes, labels: tuple[str, str], title: str, path: str | os.PathLike
+) -> Path:
+    """Axis labels, title, light grid and legend of a curve plot, then save it."""
+    axes.set_xlabel(labels[0])
+    axes.set_ylabel(labels[1])
+    axes.set_title(title)
+    axes.grid(True, linewidth=0.4, alpha=0.6)
+    axes.legend(loc="lower left")
+    return _save_png(figure, path)
+
+
 def _det_indices(frr: np.ndarray, far: np.ndarray) -> np.ndarray:
     """Indices of the operating points where FRR or FAR crosses an even probit grid.
 
@@ -81,12 +93,8 @@ def plot_det(
     axes.set_yticks(norm.ppf(ticks), labels_text)
     axes.set_xlim(*bounds)
     axes.set_ylim(*bounds)
-    axes.set_xlabel("False acceptance rate (%)")
-    axes.set_ylabel("False rejection rate (%)")
-    axes.set_title(title)
-    axes.grid(True, linewidth=0.4, alpha=0.6)
-    axes.legend(loc="lower left")
-    return _save_png(figure, path)
+    labels = ("False acceptance rate (%)", "False rejection rate (%)")
+    return _finish_curve_plot(figure, axes, labels, title, path)
 
 
 def _tippett_curve(log10_lrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,12 +148,8 @@ def plot_tippett(
         )
     axes.set_xlim(low, high)
     axes.set_ylim(-0.02, 1.02)
-    axes.set_xlabel("log10(LR)")
-    axes.set_ylabel("Proportion of LRs >= x")
-    axes.set_title(title)
-    axes.grid(True, linewidth=0.4, alpha=0.6)
-    axes.legend(loc="lower left")
-    return _save_png(figure, path)
+    labels = ("log10(LR)", "Proportion of LRs >= x")
+    return _finish_curve_plot(figure, axes, labels, title, path)
 
 
 def plot_pav(
