@@ -1,6 +1,7 @@
 """Rebuild the shipped default models from ../shared/data (called by default_models.sh).
 
-Stages (each a `balr` command, printed before it runs): segment LibriSpeech and collect
+Stages (each one library call, the one its `balr` command makes, printed as that command
+before it runs): segment LibriSpeech and collect
 the held-out VoxCeleb clips -> extract GE2E embeddings -> train the BAE -> float16 copy ->
 binarize -> fit the beta and speech scorers on the reference speakers -> score the
 calibration trials -> fit calibrators (beta, cosine of embeddings) -> score both held-out
@@ -12,15 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from balr import defaults
+from balr.binary_attributes import trainer as bae_trainer
+from balr.binary_attributes.binarize import binarize_path
+from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
 from balr.data import AudioDataset, load_trials
 from balr.default_models import (
@@ -36,6 +39,8 @@ from balr.default_models import (
     write_metrics,
     write_table,
 )
+from balr.embeddings.extract import extract_dataset_embeddings
+from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -49,13 +54,16 @@ BAE_VALIDATION_SPEAKERS = 20  # of the train speakers, held out from BAE fitting
 SEED = 0
 
 
-def balr(*args: object) -> None:
-    """Run one `balr` command (printed first); stop the recipe if it fails."""
-    command = [str(Path(sys.executable).with_name("balr")), *map(str, args)]
-    print("$ balr " + " ".join(map(str, args)), flush=True)
+def stage(command: str, job, *args, **kwargs):
+    """Run one library job, printed first as the `balr` command that makes the same call."""
+    print(f"$ balr {command}", flush=True)
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    result = job(*args, **kwargs)
+    summary = getattr(result, "summary", None)
+    if summary is not None:
+        print(f"  {summary()}", flush=True)
     print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
+    return result
 
 
 def voxceleb_recordings() -> list[tuple[Path, str]]:
@@ -107,11 +115,14 @@ def prepare_data(work: Path, segment_s: float) -> dict:
 
 def train_encoder(work: Path, epochs: int) -> dict:
     """Train the BAE (d=256, m=512), then keep a float16 copy of its best weights."""
-    balr(
-        "train", work / "bae_fit.csv", work / "bae_val.csv", "--save-dir", work / "bae",
-        "--device", "cpu", f"trainer.epochs={epochs}", "trainer.progress=false",
-        "data.N_classes_per_batch=32", "data.M_samples_per_class=4",
-        f"trainer.seed={SEED}", "trainer.log_period=0",
+    overrides = [
+        f"trainer.epochs={epochs}", "trainer.progress=false", "data.N_classes_per_batch=32",
+        "data.M_samples_per_class=4", f"trainer.seed={SEED}", "trainer.log_period=0",
+    ]  # fmt: skip
+    stage(
+        f"train bae_fit.csv bae_val.csv --save-dir bae --device cpu {' '.join(overrides)}",
+        bae_trainer.train_encoder, work / "bae_fit.csv", work / "bae_val.csv", work / "bae",
+        overrides, "cpu",
     )  # fmt: skip
     best = work / "bae" / "weights" / "best.safetensors"
     save_float16_encoder(best, work / "bae.safetensors")
@@ -128,9 +139,17 @@ def train_encoder(work: Path, epochs: int) -> dict:
     }
 
 
-def score(work: Path, data: str, trials: str, out: str, *extra: object) -> dict:
-    """`balr score test` into `work/out`; returns its metrics."""
-    balr("score", "test", work / data, work / trials, "--save-dir", work / out, *extra)
+def score(
+    work: Path, data: str, trials: str, out: str, *overrides: str, calibration: str | None = None
+) -> dict:
+    """`balr score test` into `work/out` (raw scores without `calibration`); its metrics."""
+    options = f"--calibration {calibration}" if calibration else "--no-calibration"
+    stage(
+        f"score test {data} {trials} --save-dir {out} {options} {' '.join(overrides)}",
+        score_trials_file, work / data, work / trials, save_dir=work / out,
+        calibration=work / calibration if calibration else None,
+        no_calibration=calibration is None, overrides=overrides,
+    )  # fmt: skip
     return trial_metrics(read_json(work / out / "metrics.json"))
 
 
@@ -138,10 +157,9 @@ def calibrate(work: Path) -> dict:
     """Score the calibration trials raw and fit the calibrators on them."""
     beta = f"scorer.checkpoint_path={work / 'scorer_beta' / 'scorer.safetensors'}"
     raw = {
-        "beta": score(work, "calibration.csv", "calibration_trials.tsv", "cal_beta",
-                      "--no-calibration", beta),
+        "beta": score(work, "calibration.csv", "calibration_trials.tsv", "cal_beta", beta),
         "cosine_emb": score(work, "calibration.csv", "calibration_trials.tsv", "cal_cosine",
-                            "--no-calibration", "scorer=cosine", "scorer.vectors=emb"),
+                            "scorer=cosine", "scorer.vectors=emb"),
     }  # fmt: skip
     fits = {
         "calibration.json": ("cal_beta", "logistic"),
@@ -150,8 +168,9 @@ def calibrate(work: Path) -> dict:
     }
     fitted = {}
     for name, (folder, method) in fits.items():
-        balr("score", "calibrate", work / folder / "scores.csv", work / "calibration.csv",
-             "--method", method, "--out", work / name)  # fmt: skip
+        stage(f"score calibrate {folder}/scores.csv calibration.csv --method {method} --out {name}",
+              calibrate_scores_file, work / folder / "scores.csv", work / "calibration.csv",
+              method=method, out=work / name)  # fmt: skip
         fitted[name] = _calibrator_summary(Calibrator.load(work / name))
     return {"raw_on_calibration_trials": raw, "calibrators": fitted}
 
@@ -173,11 +192,11 @@ def evaluate(work: Path) -> dict:
     ):
         results[name] = {
             "beta": score(work, data, trials, f"{name}_beta", beta,
-                          "--calibration", work / "calibration.json"),
+                          calibration="calibration.json"),
             "beta_pav": score(work, data, trials, f"{name}_beta_pav", beta,
-                              "--calibration", work / "calibration_pav.json"),
+                              calibration="calibration_pav.json"),
             "cosine_emb": score(work, data, trials, f"{name}_cosine", *cosine,
-                                "--calibration", work / "calibration_cosine.json"),
+                                calibration="calibration_cosine.json"),
         }  # fmt: skip
     return results
 
@@ -220,15 +239,19 @@ def main() -> None:
 
     metrics["data"] = prepare_data(work, args.segment_s)
     lap("prepare_data")
-    balr("extract", work / "all.csv", "embeddings.num_workers=0", "embeddings.threads=2")
+    options = ["embeddings.num_workers=0", "embeddings.threads=2"]
+    stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings, work / "all.csv",
+          overrides=options, device="cpu", progress=False)  # fmt: skip
     lap("extract")
     metrics["bae"] = train_encoder(work, args.epochs)
     lap("train_bae")
     encoder = f"encoder.model.checkpoint_path={work / 'bae.safetensors'}"
-    balr("binarize", work / "all.csv", "--device", "cpu", "--force", encoder)
+    stage(f"binarize all.csv --device cpu --force {encoder}", binarize_path, work / "all.csv",
+          binarize_config([encoder]), None, True, torch.device("cpu"))  # fmt: skip
     for name in ("beta", "speech"):
-        balr("score", "train", work / "train.csv", "--save-dir", work / f"scorer_{name}",
-             f"scorer={name}")  # fmt: skip
+        stage(f"score train train.csv --save-dir scorer_{name} scorer={name}", train_scorer,
+              work / "train.csv", work / f"scorer_{name}",
+              overrides=[f"scorer={name}"])  # fmt: skip
     lap("binarize_and_fit_scorers")
     metrics["calibration"] = calibrate(work)
     lap("calibrate")

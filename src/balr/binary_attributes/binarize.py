@@ -37,6 +37,12 @@ class BinarizeReport:
     already_done: int
     without_embedding: int
 
+    def summary(self) -> str:
+        return (
+            f"binarized {self.binarized} items; {self.already_done} already had _ba vectors; "
+            f"{self.without_embedding} without an embedding were skipped"
+        )
+
 
 def binarize_dataset(
     dataset: AudioDataset,

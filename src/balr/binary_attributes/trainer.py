@@ -19,6 +19,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +30,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from balr.binary_attributes.config import train_config
 from balr.binary_attributes.losses import WeightedLosses, build_losses
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.binary_attributes.samplers import NxMSampler, sampler_class
 from balr.config import save_config
-from balr.data.labelled import LabelledEmbeddings
-from balr.distributed import rank, world_size
+from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
+from balr.distributed import rank, resolve_device, session, shared_run_dir, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
 from balr.training import Trainer
@@ -290,3 +293,39 @@ class BAETrainer(Trainer):
         if history.is_file():
             self.history = json.loads(history.read_text())[: self.start_epoch]
         logger.info("resuming %s after epoch %d", self.out_dir, self.start_epoch)
+
+
+@dataclass(frozen=True)
+class EncoderTraining:
+    """What `train_encoder` did: the run folder and the per-epoch history."""
+
+    save_dir: Path
+    history: list[dict]
+
+    def summary(self) -> str:
+        if not self.history:
+            return f"no epoch to train; weights in {self.save_dir / 'weights'}"
+        last = self.history[-1]
+        loss = last.get("val", last["train"])["total"]
+        return f"epoch {last['epoch']}: loss {loss:.4f}; weights in {self.save_dir / 'weights'}"
+
+
+def train_encoder(
+    train_data: str | Path,
+    val_data: str | Path,
+    save_dir: str | Path | None = None,
+    overrides: Sequence[str] | None = None,
+    device: str | None = None,
+) -> EncoderTraining:
+    """`balr train` as one call: fit the encoder on the labelled embeddings of `train_data`,
+    validate on `val_data` (other speakers), in `save_dir` (default: a new `runs/trainN`,
+    agreed by every torchrun process, which this call joins in one process group)."""
+    cfg = train_config(overrides)
+    if cfg.trainer.resume and save_dir is None:
+        raise ConfigError("trainer.resume=true needs --save-dir (the run to continue)")
+    torch_device = resolve_device(device)
+    train_set, val_set = labelled_embeddings(train_data), labelled_embeddings(val_data)
+    with session(torch_device):
+        out_dir = Path(save_dir) if save_dir is not None else shared_run_dir("runs", "train")
+        history = BAETrainer(cfg, out_dir, torch_device).fit(train_set, val_set)
+    return EncoderTraining(out_dir, history)

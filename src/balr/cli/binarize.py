@@ -21,10 +21,7 @@ def binarize(
     """Encode each item's embedding as binary attributes with a trained encoder."""
     cfg = binarize_config(overrides)
     report = binarize_path(input_data, cfg, save_dir, force, resolve_device(device))
-    typer.echo(
-        f"binarized {report.binarized} items; {report.already_done} already had _ba vectors; "
-        f"{report.without_embedding} without an embedding were skipped"
-    )
+    typer.echo(report.summary())
 
 
 def register(app: typer.Typer) -> None:

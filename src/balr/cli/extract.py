@@ -23,12 +23,7 @@ def extract(
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
     formats = [f for value in audio_formats or [] for f in value.split(",") if f.strip()]
     report = extract_dataset_embeddings(input_data, save_dir, overrides, force, device, formats)
-    typer.echo(
-        f"{report.model}: embedded {report.succeeded}, skipped {report.skipped} existing, "
-        f"failed {len(report.failures)} of {report.total} items"
-        f"{_shard_note()} ({report.audio_seconds / 60:.1f} min of audio in "
-        f"{report.wall_seconds:.1f} s, {report.real_time_factor:.0f}x real time)"
-    )
+    typer.echo(report.summary(_shard_note()))
     if report.failures:
         typer.echo(f"errors: {report.errors_path}")
     if report.succeeded + report.skipped == 0:

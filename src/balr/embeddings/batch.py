@@ -92,6 +92,16 @@ class ExtractionReport:
         """Seconds of audio embedded per second of wall time."""
         return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    def summary(self, where: str = "") -> str:
+        """One line: counts, audio minutes, speed (`where`, e.g. " on rank 1/2", after the
+        counts)."""
+        return (
+            f"{self.model}: embedded {self.succeeded}, skipped {self.skipped} existing, "
+            f"failed {len(self.failures)} of {self.total} items{where} "
+            f"({self.audio_seconds / 60:.1f} min of audio in {self.wall_seconds:.1f} s, "
+            f"{self.real_time_factor:.0f}x real time)"
+        )
+
 
 def decode_segments(
     index: int, path: Path, sample_rate: int, opts: ExtractionOptions, min_samples: int
