@@ -54,7 +54,7 @@ BAE_VALIDATION_SPEAKERS = 20  # of the train speakers, held out from BAE fitting
 SEED = 0
 
 
-def stage(command: str, job, *args, **kwargs):
+def run_stage(command: str, job, *args, **kwargs):
     """Run one library job, printed first as the `balr` command that makes the same call."""
     print(f"$ balr {command}", flush=True)
     started = time.perf_counter()
@@ -119,7 +119,7 @@ def train_encoder(work: Path, epochs: int) -> dict:
         f"trainer.epochs={epochs}", "trainer.progress=false", "data.N_classes_per_batch=32",
         "data.M_samples_per_class=4", f"trainer.seed={SEED}", "trainer.log_period=0",
     ]  # fmt: skip
-    stage(
+    run_stage(
         f"train bae_fit.csv bae_val.csv --save-dir bae --device cpu {' '.join(overrides)}",
         bae_trainer.train_encoder, work / "bae_fit.csv", work / "bae_val.csv", work / "bae",
         overrides, "cpu",
@@ -144,7 +144,7 @@ def score(
 ) -> dict:
     """`balr score test` into `work/out` (raw scores without `calibration`); its metrics."""
     options = f"--calibration {calibration}" if calibration else "--no-calibration"
-    stage(
+    run_stage(
         f"score test {data} {trials} --save-dir {out} {options} {' '.join(overrides)}",
         score_trials_file, work / data, work / trials, save_dir=work / out,
         calibration=work / calibration if calibration else None,
@@ -168,7 +168,7 @@ def calibrate(work: Path) -> dict:
     }
     fitted = {}
     for name, (folder, method) in fits.items():
-        stage(f"score calibrate {folder}/scores.csv calibration.csv --method {method} --out {name}",
+        run_stage(f"score calibrate {folder}/scores.csv calibration.csv --method {method} --out {name}",
               calibrate_scores_file, work / folder / "scores.csv", work / "calibration.csv",
               method=method, out=work / name)  # fmt: skip
         fitted[name] = _calibrator_summary(Calibrator.load(work / name))
@@ -240,16 +240,16 @@ def main() -> None:
     metrics["data"] = prepare_data(work, args.segment_s)
     lap("prepare_data")
     options = ["embeddings.num_workers=0", "embeddings.threads=2"]
-    stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings, work / "all.csv",
+    run_stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings, work / "all.csv",
           overrides=options, device="cpu", progress=False)  # fmt: skip
     lap("extract")
     metrics["bae"] = train_encoder(work, args.epochs)
     lap("train_bae")
     encoder = f"encoder.model.checkpoint_path={work / 'bae.safetensors'}"
-    stage(f"binarize all.csv --device cpu --force {encoder}", binarize_path, work / "all.csv",
+    run_stage(f"binarize all.csv --device cpu --force {encoder}", binarize_path, work / "all.csv",
           binarize_config([encoder]), None, True, torch.device("cpu"))  # fmt: skip
     for name in ("beta", "speech"):
-        stage(f"score train train.csv --save-dir scorer_{name} scorer={name}", train_scorer,
+        run_stage(f"score train train.csv --save-dir scorer_{name} scorer={name}", train_scorer,
               work / "train.csv", work / f"scorer_{name}",
               overrides=[f"scorer={name}"])  # fmt: skip
     lap("binarize_and_fit_scorers")

@@ -58,3 +58,27 @@ def test_llr_formula_by_hand():
     np.testing.assert_allclose(scorer.score([[1]], [[1]]), [np.log(1.36)], rtol=1e-12)
     # one active, one not: L(1, 1) = 0.5 * 0.8 * 0.2 + 0.5 * 0.2 * 0.8 = 0.16 -> log(0.16 / 0.25)
     np.testing.assert_allclose(scorer.score([[1]], [[0]]), [np.log(0.64)], rtol=1e-12)
+
+
+def test_em_on_distinct_counts_equals_em_over_every_speaker():
+    """The fit runs EM on the count histogram; the plain per-speaker EM gives the same."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(5)
+    has = rng.random((500, 4)) < [0.2, 0.4, 0.6, 0.8]
+    recordings = rng.integers(2, 7, size=(500, 1))
+    active = rng.binomial(recordings, np.where(has, 0.85, 0.1))
+    stats = np.stack([active, recordings - active], axis=-1).astype(np.float64)
+    a, n = stats[..., 0], stats[..., 1]
+    f, p, q = np.full(4, 0.5), np.full(4, 0.9), np.full(4, 0.1)
+    for _ in range(30):  # EM written over every speaker
+        present = np.log(f) + a * np.log(p) + n * np.log1p(-p)
+        absent = np.log1p(-f) + a * np.log(q) + n * np.log1p(-q)
+        w = expit(present - absent)
+        f = w.mean(axis=0)
+        p = (a * w).sum(axis=0) / ((a + n) * w).sum(axis=0)
+        q = (a * (1 - w)).sum(axis=0) / ((a + n) * (1 - w)).sum(axis=0)
+    scorer = MaxLLRScorer(n_iterations=30, tol=0.0).fit(stats)
+    np.testing.assert_allclose(scorer.f_, f, atol=1e-12)
+    np.testing.assert_allclose(scorer.p_, p, atol=1e-12)
+    np.testing.assert_allclose(scorer.q_, q, atol=1e-12)

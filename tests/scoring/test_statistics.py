@@ -48,3 +48,32 @@ def test_dataset_missing_vector_names_the_item(tmp_path):
     names, stats = dataset_statistics(dataset)
     assert names == ["s1", "s2"]
     np.testing.assert_array_equal(stats[0], [[2, 0], [1, 1]])
+
+
+def test_count_histogram_keeps_every_speaker_sum_and_exceedance():
+    from balr.scoring.statistics import CountHistogram
+
+    # 3 speakers, 2 attributes: attribute 0 counts (2,1), (2,1), (0,3); attribute 1 (1,2) x3
+    stats = np.array([[[2, 1], [1, 2]], [[2, 1], [1, 2]], [[0, 3], [1, 2]]], dtype=np.float64)
+    histogram = CountHistogram.from_statistics(stats)
+    assert histogram.integral and len(histogram.weight) == 3  # distinct (attribute, counts)
+    rows = {
+        (int(a), *map(int, c)): w
+        for a, c, w in zip(histogram.attribute, histogram.counts, histogram.weight, strict=True)
+    }
+    assert rows == {(0, 0, 3): 1, (0, 2, 1): 2, (1, 1, 2): 3}
+    values = histogram.counts[:, 0] ** 2 + histogram.counts[:, 1]  # any function of the counts
+    np.testing.assert_allclose(
+        histogram.total(values), (stats[..., 0] ** 2 + stats[..., 1]).sum(axis=0)
+    )
+    # speakers whose activation count exceeds j = 0, 1: attribute 0 -> 2, 2; attribute 1 -> 3, 0
+    np.testing.assert_array_equal(histogram.exceedance(histogram.counts[:, 0]), [[2, 2], [3, 0]])
+
+
+def test_count_histogram_of_non_integer_statistics_keeps_one_row_each():
+    from balr.scoring.statistics import CountHistogram
+
+    stats = np.random.default_rng(0).random((5, 3, 2)) * 2
+    histogram = CountHistogram.from_statistics(stats)
+    assert not histogram.integral and len(histogram.weight) == 15
+    np.testing.assert_allclose(histogram.total(histogram.counts), stats.sum(axis=0))

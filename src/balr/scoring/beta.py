@@ -14,24 +14,57 @@ from scipy.special import digamma, gammaln
 
 from balr.errors import DataError
 from balr.scoring.marginal import MarginalScorer
+from balr.scoring.statistics import CountHistogram
 
 logger = logging.getLogger(__name__)
 
 
-def moment_alpha(stats: np.ndarray, min_alpha: float) -> np.ndarray:
+def moment_alpha(histogram: CountHistogram, min_alpha: float) -> np.ndarray:
     """Moment-matching start `(attributes, states)` from per-speaker proportions."""
-    totals = stats.sum(axis=2, keepdims=True)
-    seen = totals[..., 0] > 0  # (speakers, attributes)
-    shares = np.divide(stats, totals, out=np.zeros_like(stats), where=totals > 0)
-    n_seen = np.maximum(seen.sum(axis=0), 1)[:, None]
-    mean = shares.sum(axis=0) / n_seen
-    first = shares[..., 0]
-    variance = (((first - mean[None, :, 0]) ** 2) * seen).sum(axis=0) / n_seen[:, 0]
+    totals = histogram.counts.sum(axis=1, keepdims=True)
+    seen = totals[:, 0] > 0  # rows of speakers with recordings
+    shares = np.divide(
+        histogram.counts, totals, out=np.zeros_like(histogram.counts), where=totals > 0
+    )
+    n_seen = np.maximum(histogram.total(seen), 1)[:, None]
+    mean = histogram.total(shares) / n_seen
+    spread = (shares[:, 0] - mean[histogram.attribute, 0]) ** 2 * seen
+    variance = histogram.total(spread) / n_seen[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = mean[:, 0] * (1 - mean[:, 0]) / variance - 1
     unusable = ~np.isfinite(precision) | (precision <= 0)  # no spread, or wider than binomial
     precision = np.clip(np.where(unusable, 1.0, precision), 1e-2, 1e4)
     return np.maximum(mean * precision[:, None], min_alpha)
+
+
+def digamma_sums(histogram: CountHistogram):
+    """`alpha -> (numerator (attributes, states), denominator (attributes,))` of Minka's
+    fixed point: `sum_l psi(x_lk + alpha_k) - psi(alpha_k)` and the same of the totals.
+
+    For integer counts `psi(x + a) - psi(a) = sum_{j < x} 1 / (a + j)`, so each sum is
+    `sum_j c_j / (a + j)` with `c_j` the number of speakers whose count exceeds j (Minka
+    2000, the histogram form): no digamma, no loop over speakers. Other counts use the
+    digamma form over the histogram's rows."""
+    counts, totals = histogram.counts, histogram.counts.sum(axis=1)
+    if not histogram.integral:
+
+        def rowwise(alpha: np.ndarray):
+            a, a0 = alpha[histogram.attribute], alpha.sum(axis=1)[histogram.attribute]
+            numerator = histogram.total(digamma(counts + a) - digamma(a))
+            return numerator, histogram.total(digamma(totals + a0) - digamma(a0))
+
+        return rowwise
+    state_exceed = [histogram.exceedance(counts[:, k]) for k in range(counts.shape[1])]
+    total_exceed = histogram.exceedance(totals)
+
+    def harmonic(exceed: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return (exceed / (a[:, None] + np.arange(exceed.shape[1]))).sum(axis=1)
+
+    def from_exceedance(alpha: np.ndarray):
+        numerator = np.stack([harmonic(c, alpha[:, k]) for k, c in enumerate(state_exceed)], 1)
+        return numerator, harmonic(total_exceed, alpha.sum(axis=1))
+
+    return from_exceedance
 
 
 def fit_dirichlet(
@@ -40,18 +73,18 @@ def fit_dirichlet(
     """Maximum-likelihood Dirichlet-multinomial `alpha (attributes, states)`.
 
     Minka's (2000) fixed point `alpha_k <- alpha_k sum_l [psi(x_lk + alpha_k) - psi(alpha_k)]
-    / sum_l [psi(N_l + alpha_0) - psi(alpha_0)]`, vectorised over attributes; stops when no
-    alpha moves by a relative `tol`; alpha stays >= `min_alpha`.
+    / sum_l [psi(N_l + alpha_0) - psi(alpha_0)]`, vectorised over attributes and computed on
+    the count histogram (cost independent of the number of speakers); stops when no alpha
+    moves by a relative `tol`; alpha stays >= `min_alpha`.
     """
     stats = np.asarray(stats, dtype=np.float64)
     if stats.ndim != 3 or stats.shape[2] < 2:
         raise DataError(f"beta needs (speakers, attributes, states) statistics, got {stats.shape}")
-    totals = stats.sum(axis=2)
-    alpha = moment_alpha(stats, min_alpha)
+    histogram = CountHistogram.from_statistics(stats)
+    sums = digamma_sums(histogram)
+    alpha = moment_alpha(histogram, min_alpha)
     for iteration in range(n_iterations):
-        alpha0 = alpha.sum(axis=1)
-        numerator = (digamma(stats + alpha) - digamma(alpha)).sum(axis=0)
-        denominator = (digamma(totals + alpha0) - digamma(alpha0)).sum(axis=0)
+        numerator, denominator = sums(alpha)
         update = np.divide(
             numerator, denominator[:, None], out=np.ones_like(alpha), where=denominator[:, None] > 0
         )

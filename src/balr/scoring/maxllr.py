@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from balr.errors import DataError
 from balr.scoring.marginal import MarginalScorer
+from balr.scoring.statistics import CountHistogram
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +28,14 @@ def _log_likelihoods(
     return present, absent
 
 
-def _weighted_rate(active: np.ndarray, total: np.ndarray, w: np.ndarray, old: np.ndarray):
-    """`sum a w / sum (a + n) w`, keeping the old value where no count carries weight."""
-    denominator = (total * w).sum(axis=0)
-    return np.divide((active * w).sum(axis=0), denominator, out=old.copy(), where=denominator > 0)
+def _weighted_rate(histogram: CountHistogram, w: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """`sum a w / sum (a + n) w` over speakers, keeping the old value where no count carries
+    weight."""
+    active, total = histogram.counts[:, 0], histogram.counts.sum(axis=1)
+    denominator = histogram.total(total * w)
+    return np.divide(
+        histogram.total(active * w), denominator, out=old.copy(), where=denominator > 0
+    )
 
 
 def fit_maxllr(
@@ -46,16 +51,16 @@ def fit_maxllr(
         raise DataError(f"maxllr needs (speakers, attributes, 2) statistics, got {stats.shape}")
     if not p > q:
         raise DataError(f"maxllr needs p > q to start, got p={p}, q={q}")
-    active, inactive = stats[..., 0], stats[..., 1]
-    total = active + inactive
-    k = stats.shape[1]
-    f_, p_, q_ = (np.full(k, float(v)) for v in (f, p, q))
+    histogram = CountHistogram.from_statistics(stats)  # EM over distinct counts, weighted
+    active, inactive, row_of = histogram.counts[:, 0], histogram.counts[:, 1], histogram.attribute
+    n_speakers = histogram.total(np.ones(len(row_of)))
+    f_, p_, q_ = (np.full(histogram.n_attributes, float(v)) for v in (f, p, q))
     for iteration in range(n_iterations):
-        present, absent = _log_likelihoods(active, inactive, f_, p_, q_)
+        present, absent = _log_likelihoods(active, inactive, f_[row_of], p_[row_of], q_[row_of])
         w = expit(present - absent)  # posterior that the speaker has the attribute
-        new_f = np.clip(w.mean(axis=0), eps, 1 - eps)
-        new_p = np.clip(_weighted_rate(active, total, w, p_), eps, 1 - eps)
-        new_q = np.clip(_weighted_rate(active, total, 1 - w, q_), eps, 1 - eps)
+        new_f = np.clip(histogram.total(w) / n_speakers, eps, 1 - eps)
+        new_p = np.clip(_weighted_rate(histogram, w, p_), eps, 1 - eps)
+        new_q = np.clip(_weighted_rate(histogram, 1 - w, q_), eps, 1 - eps)
         new_f, new_p, new_q = _order_classes(new_f, new_p, new_q, eps)
         change = max(np.abs(new_f - f_).max(), np.abs(new_p - p_).max(), np.abs(new_q - q_).max())
         f_, p_, q_ = new_f, new_p, new_q
