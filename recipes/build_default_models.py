@@ -168,9 +168,9 @@ def calibrate(work: Path) -> dict:
     }
     fitted = {}
     for name, (folder, method) in fits.items():
-        run_stage(f"score calibrate {folder}/scores.csv calibration.csv --method {method} --out {name}",
-              calibrate_scores_file, work / folder / "scores.csv", work / "calibration.csv",
-              method=method, out=work / name)  # fmt: skip
+        command = f"score calibrate {folder}/scores.csv calibration.csv --method {method}"
+        run_stage(f"{command} --out {name}", calibrate_scores_file, work / folder / "scores.csv",
+                  work / "calibration.csv", method=method, out=work / name)  # fmt: skip
         fitted[name] = _calibrator_summary(Calibrator.load(work / name))
     return {"raw_on_calibration_trials": raw, "calibrators": fitted}
 
