@@ -137,3 +137,35 @@ def test_unfitted_calibrator_is_an_error(tmp_path):
         Calibrator().transform(np.zeros(3))
     with pytest.raises(ModelError, match="not fitted"):
         Calibrator().save(tmp_path / "c.json")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_elub_bounds_equal_lir_elub(seed):
+    """Same definition as lir's `elub`, without its trials x thresholds matrix."""
+    from balr.calibration import elub_bounds
+
+    rng = np.random.default_rng(seed)
+    n_target, n_nontarget = rng.integers(5, 300, size=2)
+    separation = rng.uniform(0.5, 4.0)
+    llrs = np.concatenate(
+        [rng.normal(separation, 1.5, n_target), rng.normal(-separation, 1.5, n_nontarget)]
+    )
+    labels = np.concatenate([np.ones(n_target), np.zeros(n_nontarget)])
+    assert elub_bounds(llrs, labels) == pytest.approx(elub(llrs.copy(), labels.copy()), abs=1e-12)
+
+
+def test_elub_bounds_of_half_a_million_trials_in_little_memory():
+    import resource
+
+    from balr.calibration import elub_bounds
+
+    rng = np.random.default_rng(0)
+    labels = (rng.random(500_000) < 0.01).astype(float)
+    llrs = np.where(
+        labels == 1, rng.normal(2.0, 1.0, labels.size), rng.normal(-2.0, 1.0, labels.size)
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    lower, upper = elub_bounds(llrs, labels)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert lower < 0 < upper
+    assert grown_mib < 200  # lir's matrix would be 500k x ~600 thresholds: gigabytes
