@@ -60,7 +60,7 @@ def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, caplog):
     assert counts == {"written": 1, "existing": 0, "failed": 1}
     assert "broken.wav" in caplog.text
     saved = np.load(tmp_path / "id00906" / "00014.npy", allow_pickle=False)
-    assert saved.dtype == np.float32 and saved.shape == (47488 // 160 + 1, 80)  # 2.968 s
+    assert saved.dtype == np.float32 and saved.shape == (1 + (47488 - 512) // 160, 80)  # 2.968 s
     assert features.precompute_features([good])["existing"] == 1
     loaded = features.FeatureLoader("cmn")(good)
     np.testing.assert_allclose(loaded, saved - saved.mean(0), atol=1e-4)

@@ -15,6 +15,8 @@ from omegaconf import OmegaConf
 from balr.config import compose_config, register_config
 
 TRAIN_CONFIG = "extractor_train"
+#: the log-mel recipe of checkpoints whose settings do not name one (balr 0.1)
+LEGACY_FEATURE_RECIPE = "centred"
 
 
 @dataclass
@@ -33,12 +35,16 @@ class ModelSettings:
     num_spkrs: int = 2
     n_mels: int = 80
     normalization: str = "cmn"
+    feature_recipe: str = "reference"  # log-mel recipe (balr.doublemha.features)
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelSettings:
-        """Keep only the known keys of a (possibly larger) settings mapping."""
+        """Keep only the known keys of a (possibly larger) settings mapping. Settings saved
+        before `feature_recipe` existed were trained on balr 0.1's `centred` features."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        known = {k: v for k, v in values.items() if k in names}
+        known.setdefault("feature_recipe", LEGACY_FEATURE_RECIPE)
+        return cls(**known)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -25,6 +25,7 @@ from balr.audio import AUDIO_EXTENSIONS
 from balr.data import AudioDataset, load_trials
 from balr.doublemha.config import TrainConfig
 from balr.doublemha.features import (
+    DEFAULT_RECIPE,
     FEATURE_SUFFIX,
     FeatureItem,
     FeatureLoader,
@@ -324,10 +325,15 @@ def feature_items(
 
 
 def write_features(
-    source: Path, data_dir: Path | None = None, out_dir: Path | None = None, force: bool = False
+    source: Path,
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+    force: bool = False,
+    recipe: str = DEFAULT_RECIPE,
 ) -> dict[str, int]:
-    """`balr extractor features`: raw log-mel `.npy` files of a list or dataset (counts)."""
+    """`balr extractor features`: raw log-mel `.npy` files of a list or dataset (counts);
+    train with the same `feature_recipe` as the files were computed with."""
     items = feature_items(source, data_dir, out_dir)
     if not items:
         raise DataError(f"{source}: no audio items")
-    return precompute_features(items, force)
+    return precompute_features(items, force, recipe)

@@ -1,12 +1,19 @@
 """Log-mel features of the DoubleMHA extractor, computed with torch, and their `.npy` files.
 
-Recipe (the front-end of India et al., "Double Multi-Head Attention for Speaker
-Verification", ICASSP 2021, as the authors' reference implementation computes it): waveform
-scaled to the 16-bit range, pre-emphasis 0.97, 25 ms Hamming window (periodic, centred in a
-512-point FFT), 10 ms hop, frames centred on the hop grid (the signal is zero-padded by
-n_fft/2 on both sides), magnitude spectrum, 80 mel bands, then `log(max(1, x))` and
-per-utterance `cmn` or `cmvn`. The filterbank is librosa's default:
-Slaney mel scale with Slaney (area) normalisation, 0 Hz to Nyquist.
+Two recipes (`feature_recipe`), both on the waveform scaled to the 16-bit range, with
+pre-emphasis 0.97, a 25 ms Hamming window (periodic, centred in a 512-point FFT), a 10 ms hop,
+the magnitude spectrum, 80 Slaney-scale mel bands from 0 Hz to Nyquist, `log(max(1, x))`,
+then per-utterance `cmn` or `cmvn`:
+
+- `reference` (the default): as the authors' reference implementation of India et al.,
+  "Double Multi-Head Attention for Speaker Verification", ICASSP 2021 computes it (librosa
+  `stft(center=False)` and `melspectrogram(norm=None)`): frames start at sample 0 with no
+  padding (`1 + (n - 512) // 160` frames), the mel filters are not area-normalised, and the
+  first pre-emphasised sample is `0.03 x[0]`;
+- `centred`: what balr 0.1 computed: frames centred on the hop grid (zero-padded by
+  n_fft/2 on both sides, `1 + n // 160` frames), area-normalised (Slaney) filters, first
+  sample kept. Checkpoints saved before the recipe was recorded in their settings use it, so
+  their embeddings do not change.
 
 Feature files hold the *raw* log-mel (`(T, 80)` float32 `.npy`, no pickle); the
 normalisation is applied when they are read, so one set of files serves `cmn` and `cmvn`.
@@ -38,22 +45,37 @@ WIN_LENGTH = 400
 HOP_LENGTH = 160
 PREEMPHASIS = 0.97
 NORMALIZATIONS = ("cmn", "cmvn", "none")
+FEATURE_RECIPES = ("reference", "centred")
+DEFAULT_RECIPE = "reference"
 STD_FLOOR = 1e-5
 FEATURE_SUFFIX = ".npy"
 
 
-@functools.lru_cache(maxsize=4)
-def mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS):
-    """The `(n_mels, n_fft // 2 + 1)` Slaney mel filterbank as a float32 tensor."""
+def check_recipe(recipe: str) -> str:
+    if recipe not in FEATURE_RECIPES:
+        raise ConfigError(f"feature_recipe '{recipe}': expected one of {FEATURE_RECIPES}")
+    return recipe
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(
+    sample_rate: int = SAMPLE_RATE, n_mels: int = N_MELS, area_normalised: bool = False
+) -> torch.Tensor:
+    """The `(n_mels, N_FFT // 2 + 1)` Slaney-scale mel filterbank as a float32 tensor."""
     import librosa
 
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
+    norm = "slaney" if area_normalised else None
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=n_mels, norm=norm)
     return torch.from_numpy(np.asarray(fb, dtype=np.float32))
 
 
-def num_frames(num_samples: int | torch.Tensor, hop_length: int = HOP_LENGTH):
-    """Frames produced for a signal of `num_samples` samples (centred framing)."""
-    return num_samples // hop_length + 1
+def num_frames(num_samples: int | torch.Tensor, recipe: str = DEFAULT_RECIPE):
+    """Frames of a signal of `num_samples` samples (0 when too short for one frame)."""
+    if recipe == "centred":
+        return num_samples // HOP_LENGTH + 1
+    if isinstance(num_samples, torch.Tensor):
+        return ((num_samples - N_FFT) // HOP_LENGTH + 1).clamp(min=0)
+    return max(0, (num_samples - N_FFT) // HOP_LENGTH + 1)
 
 
 def log_mel(
@@ -61,16 +83,22 @@ def log_mel(
     lengths: torch.Tensor | None = None,
     sample_rate: int = SAMPLE_RATE,
     n_mels: int = N_MELS,
+    recipe: str = DEFAULT_RECIPE,
 ) -> torch.Tensor:
     """Raw log-mel: `(samples,)` -> `(T, n_mels)`, `(B, samples)` -> `(B, T, n_mels)`.
 
     `waves` are float samples in [-1, 1]; scaling to 16 bits happens here. With `lengths`
     the padding is zeroed after pre-emphasis, so a padded item's valid frames equal its own.
     """
+    centred = check_recipe(recipe) == "centred"
     x = torch.as_tensor(waves, dtype=torch.float32)
     single = x.dim() == 1
     x = x.reshape(-1, x.shape[-1]) * INT16_SCALE
-    x = torch.cat([x[:, :1], x[:, 1:] - PREEMPHASIS * x[:, :-1]], dim=1)
+    first = x[:, :1] if centred else x[:, :1] * (1.0 - PREEMPHASIS)
+    x = torch.cat([first, x[:, 1:] - PREEMPHASIS * x[:, :-1]], dim=1)
+    if not centred and x.shape[1] < N_FFT:  # shorter than one frame: no frame at all
+        empty = x.new_zeros(x.shape[0], 0, n_mels)
+        return empty[0] if single else empty
     if lengths is not None:
         x = x * (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None])
     window = torch.hamming_window(WIN_LENGTH, periodic=True, dtype=torch.float32, device=x.device)
@@ -80,11 +108,11 @@ def log_mel(
         hop_length=HOP_LENGTH,
         win_length=WIN_LENGTH,
         window=window,
-        center=True,
+        center=centred,
         pad_mode="constant",
         return_complex=True,
     ).abs()
-    mel = torch.matmul(mel_filterbank(sample_rate, N_FFT, n_mels).to(x.device), spec)
+    mel = torch.matmul(mel_filterbank(sample_rate, n_mels, centred).to(x.device), spec)
     feats = torch.log(torch.clamp(mel, min=1.0)).transpose(1, 2)
     return feats[0] if single else feats
 
@@ -121,19 +149,25 @@ def compute_features(
     waves: torch.Tensor | np.ndarray,
     normalization: str = "cmn",
     lengths: torch.Tensor | None = None,
+    recipe: str = DEFAULT_RECIPE,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Normalised `(B, T, 80)` features of zero-padded 16 kHz waves `(B, samples)`; frame counts."""
     lengths = None if lengths is None else torch.as_tensor(lengths)
-    feats = log_mel(waves, lengths)
-    frame_lengths = None if lengths is None else num_frames(lengths)
+    feats = log_mel(waves, lengths, recipe=recipe)
+    frame_lengths = None if lengths is None else num_frames(lengths, recipe)
     return normalize(feats, normalization, frame_lengths), frame_lengths
 
 
-def file_features(path: str | os.PathLike, normalization: str = "none") -> np.ndarray:
+def file_features(
+    path: str | os.PathLike, normalization: str = "none", recipe: str = DEFAULT_RECIPE
+) -> np.ndarray:
     """Features `(T, 80)` float32 of one audio file (any format, resampled to 16 kHz)."""
     wave = load_audio(path, SAMPLE_RATE)
     with torch.no_grad():
-        return normalize(log_mel(wave), normalization).numpy()
+        feats = log_mel(wave, recipe=recipe)
+    if feats.shape[0] == 0:
+        raise DataError(f"{path}: shorter than one {N_FFT}-sample analysis frame")
+    return normalize(feats, normalization).numpy()
 
 
 @dataclass
@@ -149,9 +183,12 @@ class FeatureItem:
 class FeatureLoader:
     """Raw log-mel of an item from its `.npy` file, else computed from audio (kept in memory)."""
 
-    def __init__(self, normalization: str = "cmn", cache: bool = True):
+    def __init__(
+        self, normalization: str = "cmn", cache: bool = True, recipe: str = DEFAULT_RECIPE
+    ):
         self.normalization = normalization
         self.cache = cache
+        self.recipe = check_recipe(recipe)
         self._memory: dict[Path, np.ndarray] = {}
 
     def raw(self, item: FeatureItem) -> np.ndarray:
@@ -160,7 +197,7 @@ class FeatureLoader:
         if item.features_path.is_file():
             feats = load_features(item.features_path)
         elif item.audio_path is not None:
-            feats = file_features(item.audio_path)
+            feats = file_features(item.audio_path, recipe=self.recipe)
         else:
             raise DataError(f"{item.features_path}: no features and no audio for {item.name}")
         if self.cache:
@@ -190,7 +227,9 @@ def save_features(path: Path, feats: np.ndarray) -> None:
         np.save(handle, np.ascontiguousarray(feats, dtype=np.float32), allow_pickle=False)
 
 
-def precompute_features(items: Sequence[FeatureItem], force: bool = False) -> dict[str, int]:
+def precompute_features(
+    items: Sequence[FeatureItem], force: bool = False, recipe: str = DEFAULT_RECIPE
+) -> dict[str, int]:
     """Raw log-mel `.npy` for every item with audio; existing files are kept unless `force`.
 
     A bad recording is reported and skipped; returns counts of written/existing/failed.
@@ -203,7 +242,7 @@ def precompute_features(items: Sequence[FeatureItem], force: bool = False) -> di
         try:
             if item.audio_path is None:
                 raise DataError(f"{item.name}: no audio file found (.wav/.flac/...)")
-            save_features(item.features_path, file_features(item.audio_path))
+            save_features(item.features_path, file_features(item.audio_path, recipe=recipe))
             counts["written"] += 1
         except BalrError as exc:
             log.warning("skipping %s", exc)

@@ -28,14 +28,18 @@ def embed_waves(
     """
     device = next(model.parameters()).device
     lengths = None if lengths is None else lengths.to(device)
-    feats, frames = compute_features(waves.to(device), model.settings.normalization, lengths)
+    settings = model.settings
+    feats, frames = compute_features(
+        waves.to(device), settings.normalization, lengths, settings.feature_recipe
+    )
     return model.embed(feats, frames)
 
 
 def file_features(model: SpeakerClassifier, path: str | os.PathLike) -> torch.Tensor:
     """Normalised `(1, T, 80)` features of an audio file (any format, resampled to 16 kHz)."""
     wave = torch.from_numpy(load_audio(path, SAMPLE_RATE)).unsqueeze(0)
-    return compute_features(wave, model.settings.normalization)[0]
+    settings = model.settings
+    return compute_features(wave, settings.normalization, recipe=settings.feature_recipe)[0]
 
 
 def embed_file(model: SpeakerClassifier, path: str | os.PathLike) -> np.ndarray:

@@ -95,7 +95,9 @@ class Trainer(training.Trainer):
         super().__init__(config, out_dir, device if device is not None else config.device)
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        self.loader = FeatureLoader(config.normalization, config.cache_features)
+        self.loader = FeatureLoader(
+            config.normalization, config.cache_features, config.feature_recipe
+        )
         self.rng = random.Random(config.seed + distributed.rank())
         self.epoch, self.step, self.best_eer, self.stopping = 0, 0, math.inf, 0
         self.history: list[dict] = []
