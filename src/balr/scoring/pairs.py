@@ -157,33 +157,41 @@ class BitPairs:
         return out
 
 
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (all-zero rows stay zero, so their cosine is 0)."""
+def unit_rows(vectors: np.ndarray, eps: float = 0.0) -> np.ndarray:
+    """Rows (last axis) scaled to unit length; a norm below `eps` counts as `eps`, and
+    all-zero rows stay zero, so their cosine is 0."""
     vectors = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    norms = np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), eps)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
 class CosinePairs:
-    """Pairs of rows of a vector matrix scored by their cosine similarity."""
+    """Pairs of rows scored by the product, over groups, of their cosine similarities:
+    `vectors` is `(n, groups, dim)` (one group for embeddings, two for the activation and
+    non-activation columns of BA counts)."""
 
-    def __init__(self, vectors: np.ndarray):
-        self.unit = unit_rows(vectors)
+    def __init__(self, vectors: np.ndarray, eps: float = 0.0):
+        self.unit = unit_rows(vectors, eps)
 
     def score(self, enroll: np.ndarray, test: np.ndarray, chunk: int = DEFAULT_CHUNK):
-        """Cosines of pairs given as row indices, `chunk` pairs at a time."""
+        """Scores of pairs given as row indices, `chunk` pairs at a time."""
         scores = np.empty(len(enroll))
         for start in range(0, len(enroll), chunk):
             e, t = enroll[start : start + chunk], test[start : start + chunk]
-            scores[start : start + chunk] = np.einsum("ij,ij->i", self.unit[e], self.unit[t])
+            cosines = np.einsum("igj,igj->ig", self.unit[e], self.unit[t])
+            scores[start : start + chunk] = cosines.prod(axis=1)
         return scores
 
     def matrix(self, out: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) -> np.ndarray:
-        """All-vs-all cosines, one row block at a time."""
+        """All-vs-all scores, one row block at a time."""
+        n, groups = self.unit.shape[:2]
         if out is None:
-            out = np.empty((len(self.unit), len(self.unit)))
-        for start in range(0, len(self.unit), block_rows):
-            out[start : start + block_rows] = self.unit[start : start + block_rows] @ self.unit.T
+            out = np.empty((n, n))
+        for start in range(0, n, block_rows):
+            block = self.unit[start : start + block_rows, 0] @ self.unit[:, 0].T
+            for group in range(1, groups):
+                block *= self.unit[start : start + block_rows, group] @ self.unit[:, group].T
+            out[start : start + block_rows] = block
         return out
 
 
