@@ -67,3 +67,21 @@ def test_bad_files(tmp_path):
     (tmp_path / "one.tsv").write_text("a1\na2\n")
     with pytest.raises(TrialsError, match="expected 2 columns"):
         load_trials(tmp_path / "one.tsv")
+
+
+def test_a_header_with_other_column_names_is_a_header_given_the_dataset_ids(tmp_path):
+    """The reference library always reads line 1 as a header, whatever its names: with the
+    dataset's ids known, a first line of unknown ids is taken as column names."""
+    path = tmp_path / "trials.tsv"
+    path.write_text("model\tsegment\na1,a2\tb1\nb2\ta1\n")
+    trials = load_trials(path, known_ids=set(SPEAKERS))
+    assert trials.has_header and list(trials.frame.columns) == ["model", "segment"]
+    assert trials.enrollment == [["a1", "a2"], ["b2"]] and trials.test == [["b1"], ["a1"]]
+    assert trials.labels_from_speakers(SPEAKERS).tolist() == [0, 0]
+    # a header-less file of known ids keeps its first trial
+    path.write_text("a1\tb1\nb2\ta1\n")
+    assert len(load_trials(path, known_ids=set(SPEAKERS))) == 2
+    # without the dataset's ids the names are read as a trial (and then fail as unknown ids)
+    path.write_text("model\tsegment\na1\tb1\n")
+    with pytest.raises(TrialsError, match="unknown id 'model'"):
+        load_trials(path).labels_from_speakers(SPEAKERS)

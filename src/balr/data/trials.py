@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +76,13 @@ class Trials:
         return speakers.pop()
 
 
-def load_trials(path: str | os.PathLike, sep: str = "\t") -> Trials:
-    """Read a trials file; the header is optional (then column 1 = enrollment, 2 = test)."""
+def load_trials(
+    path: str | os.PathLike, sep: str = "\t", known_ids: Collection[str] | None = None
+) -> Trials:
+    """Read a trials file; column 1 is enrollment and column 2 test unless a header names
+    `enrollment` and `test` columns (any case). The first line is a header when it names
+    them, or, given the dataset's `known_ids`, when it holds ids the dataset does not have:
+    the reference library always reads the first line as a header, whatever its names."""
     path = Path(path)
     try:
         frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False)
@@ -91,6 +96,9 @@ def load_trials(path: str | os.PathLike, sep: str = "\t") -> Trials:
         )
     first = [str(v).strip().lower() for v in frame.iloc[0]]
     has_header = "enrollment" in first and "test" in first
+    if not has_header and known_ids is not None:
+        has_header = _names_columns(frame.iloc[0, :2], known_ids)
+        first = ["enrollment", "test", *first[2:]] if has_header else first
     if has_header:
         frame.columns = [str(v).strip() for v in frame.iloc[0]]
         frame = frame.iloc[1:].reset_index(drop=True)
@@ -103,6 +111,14 @@ def load_trials(path: str | os.PathLike, sep: str = "\t") -> Trials:
     enrollment = [_split_cell(v, path, r, "enrollment") for r, v in enumerate(frame[enroll_col])]
     test = [_split_cell(v, path, r, "test") for r, v in enumerate(frame[test_col])]
     return Trials(frame, enrollment, test, str(path), sep, has_header)
+
+
+def _names_columns(cells: pd.Series, known_ids: Collection[str]) -> bool:
+    """Whether a first line's two cells are column names rather than ids: some id in them
+    is not in the dataset (a data row with an unknown id would be an error anyway)."""
+    known = known_ids if isinstance(known_ids, set | frozenset | Mapping) else set(known_ids)
+    ids = (i.strip() for cell in cells for i in str(cell).split(",") if i.strip())
+    return any(i not in known for i in ids)
 
 
 def _split_cell(value: str, path: Path, row: int, side: str) -> list[str]:

@@ -101,7 +101,7 @@ def read_trial_scores(
     """`(scores, labels, column used)` of the trials of a `score test` scores.csv with a known
     speaker on both sides and a finite score; labels come from the dataset's speakers. The
     raw scores (`raw_score`) are preferred over calibrated ones unless `column` is given."""
-    trials = load_trials(path, sep=sep)
+    trials = load_trials(path, sep=sep, known_ids=set(dataset.ids))
     columns = list(trials.frame.columns)
     column = column or ("raw_score" if "raw_score" in columns else "scores")
     if column not in columns:

@@ -207,7 +207,7 @@ def score_trials_file(
     if (explain or explain_plots) and not isinstance(scorer, LRScorer):
         raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
     dataset = _open_dataset(test_data, vectors_dir)
-    trials = load_trials(trials_path, sep=sep)
+    trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind)
     scores = np.full(len(trials), np.nan)
