@@ -36,6 +36,9 @@ def test_cli_embed_attention_and_embedding_model(tmp_path, tiny_checkpoint):
     printed = np.array(result.output.split(), dtype=np.float32)
     expected = embed_file(SpeakerClassifier.load(tiny_checkpoint), audio)
     np.testing.assert_allclose(printed, expected, atol=1e-5)
+    args = ["extractor", "embed", "--audio", str(audio), "--checkpoint", str(tiny_checkpoint)]
+    on_cpu = runner.invoke(app, [*args, "--device", "cpu"])  # the reference's option
+    assert on_cpu.exit_code == 0 and on_cpu.output == result.output
     png = tmp_path / "att.png"
     result = runner.invoke(
         app,

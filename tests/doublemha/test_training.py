@@ -155,8 +155,22 @@ def test_learning_rate_halves_and_training_stops_early(tmp_path):
     trainer = Trainer(cfg, tmp_path / "run")
     trainer.best_eer = -1.0  # nothing can improve on it: every validation is a miss
     trainer.fit(training_set(cfg), validation_pairs(cfg))
-    assert trainer.summary()["steps"] == 3  # stopped after 3 validations without improvement
-    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)  # halved at miss 2
+    # the reference's schedule, checked at each epoch end (12 recordings / batch 4 = 3 steps,
+    # one validation a step): after epoch 1, 3 misses: not > 3, and (3 + 1) % 2 == 0 halves
+    # the lr; after epoch 2, 6 misses > 3: stop
+    assert trainer.summary()["steps"] == 6 and trainer.stopping == 6
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+def test_rmsprop_keeps_its_learning_rate_and_minus_one_stops_after_one_epoch(tmp_path):
+    write_lists(tmp_path)
+    cfg = tiny_config(
+        tmp_path, optimizer="RMSprop", lr_patience=1, early_stopping=-1, out_dir=str(tmp_path)
+    )
+    trainer = Trainer(cfg, tmp_path)
+    trainer.fit(training_set(cfg), validation_pairs(cfg))
+    assert trainer.summary()["epochs"] == 1 and trainer.summary()["steps"] == 3
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
 def test_dataset_csv_input_with_generated_pairs():

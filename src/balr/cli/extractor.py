@@ -81,11 +81,13 @@ def train(
 def embed(
     audio: Path = typer.Option(..., "--audio", help="Audio file (any format, any rate)."),
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint file or training dir."),
+    device: str = typer.Option("cpu", "--device", help="cpu (default, as the reference), cuda."),
 ) -> None:
     """Print the speaker embedding of an audio file (one line of numbers)."""
+    from balr.distributed import resolve_device
     from balr.doublemha import SpeakerClassifier, embed_file
 
-    vector = embed_file(SpeakerClassifier.load(checkpoint), audio)
+    vector = embed_file(SpeakerClassifier.load(checkpoint, resolve_device(device)), audio)
     typer.echo(" ".join(np.format_float_positional(v, precision=6) for v in vector))
 
 

@@ -183,7 +183,7 @@ class Trainer(training.Trainer):
         while self.epoch < cfg.max_epochs and not done:
             if isinstance(loader.sampler, DistributedSampler):
                 loader.sampler.set_epoch(self.epoch)
-            done = self._epoch(loader, bar)
+            done = self._epoch(loader, bar) or self._end_of_epoch()
             self.epoch += 1
         bar.close()
         if self.validated_step != self.step:
@@ -214,7 +214,7 @@ class Trainer(training.Trainer):
                 windows = random_slice(windows, self.rng)
             logits = self.net(windows.to(self.device), labels.to(self.device), step=self.step)
             loss = F.cross_entropy(logits, labels.to(self.device))
-            (loss / self.config.gradientAccumulation).backward()
+            loss.backward()  # summed over the accumulated batches, as the reference does
             running, batches = running + loss.item(), batches + 1
             if batch % self.config.gradientAccumulation:
                 continue
@@ -226,8 +226,8 @@ class Trainer(training.Trainer):
             if self.step % self.config.print_every == 0:
                 self._log_training(running / batches)
                 running, batches = 0.0, 0
-            if self.step % self.config.validate_every == 0 and self._validate():
-                return True
+            if self.step % self.config.validate_every == 0:
+                self._validate()
             if self.config.max_steps and self.step >= self.config.max_steps:
                 return True
         return False
@@ -243,20 +243,36 @@ class Trainer(training.Trainer):
                     "train/annealed_factor", annealed_factor(self.step), self.step
                 )
 
-    def _validate(self) -> bool:
-        """EER on the pairs (main process), checkpoints, LR halving; True to stop early."""
-        self.validated_step = self.step  # on every rank: all of them join the broadcast below
-        flags = torch.zeros(2, device=self.device)  # nccl broadcasts device tensors only
-        if self.main:
-            flags[0] = float(self._validate_main())
-            flags[1] = self.optimizer.param_groups[0]["lr"]
-        if self.distributed:
-            torch.distributed.broadcast(flags, src=0)
+    def _end_of_epoch(self) -> bool:
+        """The reference schedule, checked after every epoch on every rank: stop when more
+        than `early_stopping` validations in a row brought no improvement; else halve the
+        learning rate (Adam, SGD; not RMSprop) when `stopping + 1` is a multiple of
+        `lr_patience` (after 14, 29, ... such validations with the default 15; again at each
+        epoch end while the count stays there). True to stop."""
+        cfg = self.config
+        if self.stopping > cfg.early_stopping:
+            self.say(f"early stop after {self.stopping} validations without improvement")
+            return True
+        if (self.stopping + 1) % cfg.lr_patience == 0 and cfg.optimizer != "RMSprop":
             for group in self.optimizer.param_groups:
-                group["lr"] = float(flags[1])
-        return bool(flags[0])
+                group["lr"] *= 0.5
+            lr = self.optimizer.param_groups[0]["lr"]
+            self.say(f"{self.stopping} validations without improvement: lr halved to {lr:.2e}")
+        return False
 
-    def _validate_main(self) -> bool:
+    def _validate(self) -> None:
+        """EER on the pairs (main process) and checkpoints; every rank learns the count of
+        validations without improvement, so the epoch-end schedule agrees everywhere."""
+        self.validated_step = self.step  # on every rank: all of them join the broadcast below
+        count = torch.zeros(1, device=self.device)  # nccl broadcasts device tensors only
+        if self.main:
+            self._validate_main()
+            count[0] = self.stopping
+        if self.distributed:
+            torch.distributed.broadcast(count, src=0)
+        self.stopping = int(count[0])
+
+    def _validate_main(self) -> None:
         rate = validation_eer(self.model, self.valid, self.loader)
         improved = rate < self.best_eer
         self.best_eer = min(rate, self.best_eer)
@@ -270,18 +286,7 @@ class Trainer(training.Trainer):
             self.writer.add_scalar("valid/eer", rate, self.step)
         if improved:
             self._save(BEST_NAME)
-        if not improved and self.stopping % self.config.lr_patience == 0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= 0.5
-            self.say(
-                f"no improvement in {self.stopping} validations: lr halved to "
-                f"{self.optimizer.param_groups[0]['lr']:.2e}"
-            )
         self._save(LAST_NAME)
-        stop = self.config.early_stopping > 0 and self.stopping >= self.config.early_stopping
-        if stop:
-            self.say(f"early stop after {self.stopping} validations without improvement")
-        return stop
 
     def _save(self, name: str) -> None:
         if self.main:
