@@ -129,3 +129,47 @@ def test_seeded_runs_are_identical(tmp_path, data):
     assert "val" not in a.history[0]
     for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_reference_data_keys_are_accepted(tmp_path, data):
+    """The reference library's `data.*` keys: plain batches with `data.sampler=null`."""
+    trainer = fit(
+        tmp_path / "plain", data, "trainer.epochs=1", "data.sampler=null", "data.batch_size=64",
+        "data.num_workers=4", "data.shuffle=false", "data.normalize_mean=true",
+        "data.normalize_var=false", "trainer.losses=[mse, triplet]",
+    )  # fmt: skip
+    assert [r["epoch"] for r in trainer.history] == [1]
+    assert set(trainer.history[0]["train"]) == {"total", "mse", "triplet"}
+    nxm = train_config(SMALL + ["data.batch_size=32"])  # 8 x 4: the same batches
+    assert nxm.data.batch_size == 32
+
+
+def test_plain_batches_cover_every_sample_and_conflicts_are_errors(tmp_path, data):
+    from balr.binary_attributes.samplers import PlainBatchSampler
+
+    sampler = PlainBatchSampler(np.repeat(np.arange(5), 3), 4, shuffle=False, drop_last=False)
+    assert list(sampler) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14]]
+    with pytest.raises(ConfigError, match=r"data.batch_size=100 but .* 8 x 4 = 32"):
+        fit(tmp_path / "a", data, "trainer.epochs=1", "data.batch_size=100")
+    with pytest.raises(ConfigError, match="sparsity loss needs NxM batches"):
+        fit(tmp_path / "b", data, "trainer.epochs=1", "data.sampler=null")
+
+
+def test_the_reference_bae_recipe_command_runs(tmp_path):
+    """The reference's `BAE_mse` recipe line (its paths, device and 200 epochs aside):
+    `'trainer.losses=[mse]' data.N_classes_per_batch=32 data.M_samples_per_class=16
+    data.batch_size=512 data.num_workers=16`."""
+    from balr.binary_attributes.trainer import train_encoder
+
+    from .conftest import write_embedding_csv
+
+    train = write_embedding_csv(tmp_path / "train", *clustered_embeddings(40, 16, seed=0))
+    val = write_embedding_csv(tmp_path / "val", *clustered_embeddings(32, 16, seed=1), prefix="v")
+    overrides = [
+        "trainer.epochs=1", "trainer.losses=[mse]", "data.N_classes_per_batch=32",
+        "data.M_samples_per_class=16", "data.batch_size=512", "data.num_workers=16",
+        "trainer.progress=false",
+    ]  # fmt: skip
+    run = train_encoder(train, val, tmp_path / "train" / "mse", overrides, "cpu")
+    assert run.history[0]["epoch"] == 1 and set(run.history[0]["train"]) == {"total", "mse"}
+    assert (tmp_path / "train" / "mse" / "weights" / "best.safetensors").is_file()

@@ -57,10 +57,21 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    """Batching. `sampler=null` gives plain batches of `batch_size` (speakers mixed); with an
+    NxM sampler `batch_size`, if set, must equal N x M (as in the reference library).
+    `num_workers`, `normalize_mean` and `normalize_var` are the reference's data-loader and
+    filterbank options: accepted, with no effect on training, whose embeddings are already
+    extracted and held in memory."""
+
     N_classes_per_batch: int = 32
     M_samples_per_class: int = 16
-    sampler: str = "RandomNxMSampler"  # or ExhaustiveNxMSampler, or a dotted class path
-    val_sampler: str = "ExhaustiveNxMSampler"
+    sampler: str | None = "RandomNxMSampler"  # or ExhaustiveNxMSampler, a dotted path, null
+    val_sampler: str | None = "ExhaustiveNxMSampler"
+    batch_size: int | None = None  # None: N x M
+    shuffle: bool = True  # shuffle the training batches every epoch
+    num_workers: int = 1
+    normalize_mean: bool = True
+    normalize_var: bool = False
 
 
 @dataclass

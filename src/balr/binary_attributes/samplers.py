@@ -140,6 +140,23 @@ class ExhaustiveNxMSampler(NxMSampler):
         return batches
 
 
+class PlainBatchSampler(NxMSampler):
+    """Batches of `batch_size` samples in random (or dataset) order, speakers mixed: the
+    reference's `data.sampler=null` (a plain data loader). Shards across replicas like the
+    NxM samplers."""
+
+    def __init__(self, labels, batch_size: int, **options):
+        super().__init__(labels, batch_size, 1, **options)
+
+    def all_batches(self) -> list[list[int]]:
+        n = len(self.labels)
+        order = self._rng().permutation(n) if self.shuffle else np.arange(n)
+        batches = [order[i : i + self.n_classes].tolist() for i in range(0, n, self.n_classes)]
+        if batches and self.drop_last and len(batches[-1]) < self.n_classes:
+            batches.pop()
+        return batches
+
+
 SAMPLERS = {cls.__name__: cls for cls in (RandomNxMSampler, ExhaustiveNxMSampler)}
 
 

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from balr.binary_attributes.config import train_config
 from balr.binary_attributes.losses import WeightedLosses, build_losses
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
-from balr.binary_attributes.samplers import NxMSampler, sampler_class
+from balr.binary_attributes.samplers import NxMSampler, PlainBatchSampler, sampler_class
 from balr.config import save_config
 from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
 from balr.distributed import rank, resolve_device, session, shared_run_dir, world_size
@@ -117,16 +117,20 @@ class BAETrainer(Trainer):
             ", ".join(specs),
         )
 
-    def _sampler(self, name: str, labels: np.ndarray, train: bool) -> NxMSampler:
+    def _sampler(self, name: str | None, labels: np.ndarray, train: bool) -> NxMSampler:
         data = self.config.data
-        return sampler_class(name)(
-            labels,
-            data.N_classes_per_batch,
-            data.M_samples_per_class,
-            seed=self.config.trainer.seed,
-            shuffle=train,
-            drop_last=train,
-        )
+        options = dict(seed=self.config.trainer.seed, shuffle=train and data.shuffle)
+        n, m = data.N_classes_per_batch, data.M_samples_per_class
+        if name is None:
+            if "sparsity" in self.config.trainer.losses:
+                raise ConfigError("the sparsity loss needs NxM batches: set data.sampler")
+            return PlainBatchSampler(labels, data.batch_size or n * m, drop_last=False, **options)
+        if data.batch_size not in (None, n * m):
+            raise ConfigError(
+                f"data.batch_size={data.batch_size} but an NxM sampler makes batches of "
+                f"N x M = {n} x {m} = {n * m}"
+            )
+        return sampler_class(name)(labels, n, m, drop_last=train, **options)
 
     # ------------------------------------------------------------------ public
     def fit(self, train: LabelledEmbeddings, valid: LabelledEmbeddings | None = None) -> list[dict]:
@@ -201,7 +205,9 @@ class BAETrainer(Trainer):
         if valid is None or self.config.trainer.val_period <= 0:
             return None
         x, labels, _ = _class_indices(valid, "validation")
-        sampler = self._sampler(self.config.data.val_sampler, labels, train=False)
+        data = self.config.data  # plain training batches: plain validation batches too
+        name = data.val_sampler if data.sampler is not None else None
+        sampler = self._sampler(name, labels, train=False)
         return sampler, *self._on_device(x, labels)
 
     def _on_device(self, x: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
