@@ -29,7 +29,9 @@ def test_example_file_end_to_end(tmp_path):
     assert "min_cllr" in result.stdout and "mcc" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     frame = pd.read_csv(EXAMPLE_SCORES)
-    assert metrics == pytest.approx(compute_metrics(frame["scores"], frame["label"]))
+    expected = compute_metrics(frame["scores"], frame["label"])
+    assert {k: metrics[k] for k in expected} == pytest.approx(expected)
+    assert metrics["reference_metrics"]["EER_thres"] == metrics["EER_thres"]
     assert (metrics["n_target"], metrics["n_nontarget"]) == (200, 2000)
     # Calibrated Gaussian LLRs N(+-4, 8): EER = Phi(-sqrt 2) = 0.079 (200 targets: se ~0.02).
     assert metrics["eer"] == pytest.approx(norm.cdf(-np.sqrt(2)), abs=0.05)

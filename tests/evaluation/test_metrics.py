@@ -312,3 +312,20 @@ def test_compute_metrics_given_threshold():
 def test_bad_input_raises_data_error(scores, labels, message):
     with pytest.raises(DataError, match=message):
         compute_metrics(np.array(scores), np.array(labels))
+
+
+def test_reference_metrics_by_hand():
+    """Targets 0.9 0.4, non-targets 0.6 0.1. Thresholds: scores and midpoints. At 0.5,
+    FRR = P(tar <= 0.5) = 1/2, FAR = P(non > 0.5) = 1/2: EER 0.5 at the first threshold
+    where |FAR - FRR| is smallest (0.4: FRR 1/2, FAR 1/2). Accepting score > 0.4: TP 1
+    (0.9), FN 1, FP 1 (0.6), TN 1."""
+    from balr.evaluation.metrics import REFERENCE_KEYS, reference_metrics
+
+    scores = np.array([0.9, 0.4, 0.6, 0.1])
+    labels = np.array([1, 1, 0, 0])
+    m = reference_metrics(scores, labels)
+    assert tuple(m) == REFERENCE_KEYS
+    assert m["EER"] == 0.5 and m["EER_thres"] == m["threshold"] == 0.4
+    assert (m["TP"], m["TN"], m["FP"], m["FN"]) == (1.0, 1.0, 1.0, 1.0)
+    assert m["DER"] == pytest.approx(1.0) and m["F-score"] == 0.5 and m["MCC"] == pytest.approx(0)
+    assert m["precision"] == pytest.approx(0.5) and m["CLLR"] == pytest.approx(cllr(scores, labels))

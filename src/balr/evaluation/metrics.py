@@ -245,3 +245,52 @@ def compute_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float | N
     metrics["n_target"] = int(is_target.sum())
     metrics["n_nontarget"] = int((~is_target).sum())
     return metrics
+
+
+#: keys that the reference BA-LR library writes to metrics.json (its speechbrain summary)
+REFERENCE_KEYS = (
+    "EER", "EER_thres", "threshold", "TP", "TN", "FP", "FN", "FAR", "FRR", "DER",
+    "precision", "recall", "F-score", "MCC", "CLLR",
+)  # fmt: skip
+
+
+def reference_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """The metrics the reference BA-LR library writes, with its definitions (speechbrain's
+    `BinaryMetricStats`): thresholds are the distinct scores and the midpoints between them;
+    FRR = share of targets <= t, FAR = share of non-targets > t; the EER is (FAR + FRR) / 2
+    at the first threshold minimising |FAR - FRR|; counts accept `score > threshold`; rates
+    carry the reference's 1e-8 guards; DER = (FP + FN) / (TP + TN) as it defines it."""
+    scores, is_target = check_scores(scores, labels)
+    targets, nontargets = np.sort(scores[is_target]), np.sort(scores[~is_target])
+    distinct = np.unique(scores)
+    thresholds = np.sort(np.concatenate([distinct, (distinct[1:] + distinct[:-1]) / 2]))
+    frr = np.searchsorted(targets, thresholds, side="right") / len(targets)
+    far = (len(nontargets) - np.searchsorted(nontargets, thresholds, side="right")) / len(
+        nontargets
+    )
+    best = int(np.argmin(np.abs(far - frr)))
+    threshold = float(thresholds[best])
+    tp = float((targets > threshold).sum())
+    fn = float(len(targets) - tp)
+    fp = float((nontargets > threshold).sum())
+    tn = float(len(nontargets) - fp)
+    eps = 1e-8
+    mcc_denominator = ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) + eps) ** 0.5
+    values = {
+        "EER": float((far[best] + frr[best]) / 2),
+        "EER_thres": threshold,
+        "threshold": threshold,
+        "TP": tp,
+        "TN": tn,
+        "FP": fp,
+        "FN": fn,
+        "FAR": fp / (fp + tn + eps),
+        "FRR": fn / (tp + fn + eps),
+        "DER": (fp + fn) / (tp + tn + eps),
+        "precision": tp / (tp + fp + eps),
+        "recall": tp / (tp + fn + eps),
+        "F-score": 2 * tp / (2 * tp + fn + fp),
+        "MCC": (tp * tn - fp * fn) / mcc_denominator,
+        "CLLR": cllr(scores, is_target),
+    }
+    return {key: values[key] for key in REFERENCE_KEYS}

@@ -8,11 +8,21 @@ from pathlib import Path
 
 import numpy as np
 
-from balr.evaluation.metrics import compute_metrics
+from balr.evaluation.metrics import compute_metrics, reference_metrics
 from balr.evaluation.plots import plot_det, plot_ece, plot_pav, plot_tippett
 from balr.fileio import atomic_write_json
 
 PLOTS = {"det.png": plot_det, "tippett.png": plot_tippett, "pav.png": plot_pav, "ece.png": plot_ece}
+
+
+def with_reference_keys(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """The reference library's metrics.json keys beside balr's own: `EER`, `EER_thres`,
+    `TP`... `CLLR` at the top level where the name is free, and all of them, `threshold`,
+    `precision` and `recall` included (balr's keys of those names keep balr's definitions),
+    under `reference_metrics`."""
+    reference = reference_metrics(scores, labels)
+    free = {k: v for k, v in reference.items() if k not in ("threshold", "precision", "recall")}
+    return {**free, "reference_metrics": reference}
 
 
 def write_evaluation(
@@ -22,10 +32,10 @@ def write_evaluation(
     labels: np.ndarray,
     title: str = "",
 ) -> list[str]:
-    """metrics.json (strict JSON) plus DET, Tippett, PAV and ECE plots (PAV and ECE drawn by
-    lir); returns the file names written."""
+    """metrics.json (strict JSON; balr's metrics plus the reference library's keys) and DET,
+    Tippett, PAV and ECE plots (PAV and ECE drawn by lir); returns the file names written."""
     save_dir = Path(save_dir)
-    atomic_write_json(save_dir / "metrics.json", metrics)
+    atomic_write_json(save_dir / "metrics.json", {**metrics, **with_reference_keys(scores, labels)})
     for name, plot in PLOTS.items():
         heading = f"{name[:-4].upper() if len(name) == 7 else name[:-4].title()}"
         plot(scores, labels, save_dir / name, title=f"{heading}: {title}" if title else heading)
