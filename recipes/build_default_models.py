@@ -118,6 +118,10 @@ def train_encoder(work: Path, epochs: int) -> dict:
     overrides = [
         f"trainer.epochs={epochs}", "trainer.progress=false", "data.N_classes_per_batch=32",
         "data.M_samples_per_class=4", f"trainer.seed={SEED}", "trainer.log_period=0",
+        # the losses the shipped encoder was trained with (balr 0.1's defaults: one triplet
+        # margin of 0.3, sparsity averaged over the 512 attributes), validated every epoch
+        "trainer.losses=[mse, triplet, sparsity]", "trainer.losses.triplet.loss_margin=0.3",
+        "trainer.losses.sparsity.weight=0.001953125", "trainer.val_period=1",
     ]  # fmt: skip
     run_stage(
         f"train bae_fit.csv bae_val.csv --save-dir bae --device cpu {' '.join(overrides)}",

@@ -39,28 +39,31 @@ LABELS = torch.tensor([0, 0, 1, 1])
 @pytest.mark.parametrize("backend", ["dense", "pml"])
 def test_triplet_all_mines_margin_violations_only(backend):
     # Triplets (anchor, positive, negative) with d_an - d_ap <= 0.3 ("all" violators):
-    # anchor b1, positive b0, negatives a0/a1: 0.7654 - 0.7654 = 0 -> loss 0 - 0 + 0.3 each.
-    # a-anchors (1.414 or 0.765 apart from negatives, 0 from positive) and b0 (0.649) pass.
-    loss = CodeTripletLoss(margin=0.3, triplets="all", backend=backend)
+    # anchor b1, positive b0, negatives a0/a1: 0.7654 - 0.7654 = 0 -> hinge 0 - 0 + loss
+    # margin each; a-anchors (1.414 or 0.765 apart from negatives, 0 from positive) and b0
+    # (0.649) are not mined. The reference's loss margin is 0.05, its miner's 0.3.
+    loss = CodeTripletLoss(margin=0.3, type_of_triplets="all", loss_margin=0.3, backend=backend)
     assert loss(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.3, abs=1e-5)
+    reference = CodeTripletLoss(backend=backend)  # margin 0.3, "all", loss margin 0.05
+    assert reference(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.05, abs=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["dense", "pml"])
 def test_triplet_easy_triplets_have_zero_loss(backend):
     # "easy" = d_an - d_ap > margin: their hinge max(0, d_ap - d_an + 0.3) is 0.
-    loss = CodeTripletLoss(margin=0.3, triplets="easy", backend=backend)
+    loss = CodeTripletLoss(margin=0.3, type_of_triplets="easy", backend=backend)
     assert loss(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.0, abs=1e-6)
 
 
 def test_triplet_type_is_checked():
     with pytest.raises(ConfigError, match="triplet type 'random'"):
-        CodeTripletLoss(triplets="random")
+        CodeTripletLoss(type_of_triplets="random")
     with pytest.raises(ConfigError, match="triplet backend 'numpy'"):
         CodeTripletLoss(backend="numpy")
 
 
 def test_arcface_on_orthogonal_class_weights():
-    loss = CodeArcFaceLoss(num_classes=2, latent_dim=2, margin=0.5, scale=1.0)
+    loss = CodeArcFaceLoss(num_classes=2, latent_dim=2, angular_margin=math.degrees(0.5), scale=1.0)
     with torch.no_grad():
         loss.loss.W.copy_(torch.eye(2))  # class 0 -> (1, 0), class 1 -> (0, 1)
     codes = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -77,9 +80,10 @@ def test_sparsity_by_hand():
     loss.target.copy_(torch.tensor([0.0, 1.0, 0.0]))
     z = torch.tensor([[0.5, -0.2, 0.9], [0.3, 0.1, 0.9], [-0.5, 0.4, 0.1], [-0.5, 0.4, 0.2]])
     # speaker sums (0.8, -0.1, 1.8), (-1, 0.8, 0.3); minus target -> (0.8, -1.1, 1.8),
-    # (-1, -0.2, 0.3); clamp to [0, 1] and square -> 0.64, 0, 1, 0, 0, 0.09; mean of 6.
+    # (-1, -0.2, 0.3); clamp to [0, 1] and square -> 0.64, 0, 1 | 0, 0, 0.09; summed over
+    # the attributes (1.64, 0.09) and averaged over the 2 speaker blocks, as the reference.
     value = loss(UNUSED, UNUSED, UNUSED, UNUSED, z)
-    assert value.item() == pytest.approx(1.73 / 6)
+    assert value.item() == pytest.approx(1.73 / 2)
 
 
 def test_sparsity_targets_are_seeded_integers_below_m():
@@ -134,17 +138,21 @@ def test_unknown_or_empty_loss_selection():
         build_losses({}, 2, 2, 1)
 
 
+@pytest.mark.parametrize("loss_margin", [0.05, 0.3, 0.5])
 @pytest.mark.parametrize("triplets", ["all", "hard", "semihard", "easy"])
 @pytest.mark.parametrize("bits", [True, False])
-def test_dense_triplet_equals_pytorch_metric_learning(triplets, bits):
+def test_dense_triplet_equals_pytorch_metric_learning(triplets, bits, loss_margin):
     # pml's TripletMarginMiner + TripletMarginLoss are the reference: same value and gradient.
     g = torch.Generator().manual_seed(11)
     labels = torch.arange(8).repeat_interleave(4)
     raw = torch.randn(32, 12, generator=g)
     codes = (raw > 0.3).float() if bits else raw
     pml_codes, dense_codes = codes.clone().requires_grad_(), codes.clone().requires_grad_()
-    reference = CodeTripletLoss(0.3, triplets, backend="pml")(None, labels, pml_codes, None, None)
-    dense = CodeTripletLoss(0.3, triplets, backend="dense")(None, labels, dense_codes, None, None)
+    pml = CodeTripletLoss(0.3, triplets, loss_margin, backend="pml")
+    reference = pml(None, labels, pml_codes, None, None)
+    dense = CodeTripletLoss(0.3, triplets, loss_margin, backend="dense")(
+        None, labels, dense_codes, None, None
+    )
     assert dense.item() == pytest.approx(reference.item(), rel=1e-5, abs=1e-7)
     reference.backward()
     dense.backward()

@@ -28,6 +28,9 @@ SMALL = [
     "data.M_samples_per_class=4",
     "trainer.progress=false",
     "trainer.log_period=2",
+    "trainer.val_period=1",
+    "trainer.seed=0",
+    "trainer.losses=[mse, triplet, sparsity]",
 ]
 
 

@@ -18,7 +18,7 @@ from balr.config import compose_config, register_config
 
 TRAIN_CONFIG = "bae_train"
 BINARIZE_CONFIG = "bae_binarize"
-DEFAULT_LOSSES = ["mse", "triplet", "sparsity"]
+DEFAULT_LOSSES = ["mse", "triplet"]  # the reference library's
 
 
 @dataclass
@@ -33,20 +33,24 @@ class MSELossConfig(LossConfig):
 
 @dataclass
 class TripletLossConfig(LossConfig):
-    margin: float = 0.3
-    triplets: str = "all"  # all, hard, semihard or easy
+    margin: float = 0.3  # the miner's
+    type_of_triplets: str = "all"  # all, hard, semihard or easy
+    loss_margin: float = 0.05  # the hinge's (pytorch-metric-learning's default)
     backend: str = "dense"  # dense (fast) or pml (pytorch-metric-learning's miner + loss)
 
 
 @dataclass
 class ArcFaceLossConfig(LossConfig):
-    margin: float = 0.5  # angular margin in radians
+    weight: float = 0.001
+    margin: float = 0.3  # the triplet miner's, whose mined samples weight the loss
+    type_of_triplets: str = "all"
+    angular_margin: float = 28.6  # ArcFace's margin, in degrees (pytorch-metric-learning's)
     scale: float = 64.0
 
 
 @dataclass
 class SparsityLossConfig(LossConfig):
-    pass
+    weight: float = 1e-4
 
 
 @dataclass
@@ -63,8 +67,8 @@ class DataConfig:
     filterbank options: accepted, with no effect on training, whose embeddings are already
     extracted and held in memory."""
 
-    N_classes_per_batch: int = 32
-    M_samples_per_class: int = 16
+    N_classes_per_batch: int = 8
+    M_samples_per_class: int = 8
     sampler: str | None = "RandomNxMSampler"  # or ExhaustiveNxMSampler, a dotted path, null
     val_sampler: str | None = "ExhaustiveNxMSampler"
     batch_size: int | None = None  # None: N x M
@@ -76,10 +80,10 @@ class DataConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 10
+    epochs: int = 64
     learning_rate: float = 1e-3
-    seed: int = 0
-    val_period: int = 1  # validate every k epochs (0: never)
+    seed: int = 1234
+    val_period: int = 10  # validate every k epochs and after the last one (0: never)
     log_period: int = 50  # log step losses to TensorBoard every k steps (0: never)
     save_period: int = 0  # also keep weights/epochN every k epochs (0: only last and best)
     resume: bool = False  # continue from <save_dir>/weights/last

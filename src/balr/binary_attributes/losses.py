@@ -58,9 +58,11 @@ class CodeTripletLoss(BAELoss):
     triplets mined in the batch.
 
     Distances are Euclidean between L2-normalised codes; a triplet (a, p, n) is mined by its
-    margin `d_an - d_ap`: "all" keeps those <= margin, "hard" those <= 0, "semihard" those in
-    (0, margin], "easy" those > margin; the loss is the mean of the non-zero
-    `relu(d_ap - d_an + margin)`. These are pytorch-metric-learning's definitions
+    margin `d_an - d_ap` against the miner's `margin`: `type_of_triplets` "all" keeps those
+    <= margin, "hard" those <= 0, "semihard" those in (0, margin], "easy" those > margin; the
+    loss is the mean of the non-zero `relu(d_ap - d_an + loss_margin)` over the mined
+    triplets. As the reference library: a miner margin of 0.3 and pytorch-metric-learning's
+    default loss margin of 0.05. These are pytorch-metric-learning's definitions
     (TripletMarginMiner + TripletMarginLoss), which `backend="pml"` calls directly. The
     default `backend="dense"` computes the same value on an (anchors, positives, batch)
     array: pml enumerates all B^3 index triples first, about 50x slower for B = 512.
@@ -71,19 +73,20 @@ class CodeTripletLoss(BAELoss):
     def __init__(
         self,
         margin: float = TripletLossConfig.margin,
-        triplets: str = TripletLossConfig.triplets,
+        type_of_triplets: str = TripletLossConfig.type_of_triplets,
+        loss_margin: float = TripletLossConfig.loss_margin,
         backend: str = TripletLossConfig.backend,
     ):
         super().__init__()
-        if triplets not in TRIPLET_TYPES:
-            raise ConfigError(f"triplet type '{triplets}': expected one of {TRIPLET_TYPES}")
+        if type_of_triplets not in TRIPLET_TYPES:
+            raise ConfigError(f"triplet type '{type_of_triplets}': expected one of {TRIPLET_TYPES}")
         if backend not in ("dense", "pml"):
             raise ConfigError(f"triplet backend '{backend}': expected dense or pml")
-        self.margin = margin
-        self.triplets = triplets
+        self.margin, self.loss_margin = margin, loss_margin
+        self.triplets = type_of_triplets
         self.backend = backend
-        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=triplets)
-        self.loss = pml_losses.TripletMarginLoss(margin=margin)
+        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=type_of_triplets)
+        self.loss = pml_losses.TripletMarginLoss(margin=loss_margin)
 
     def forward(self, inputs, labels, codes, reconstruction, z):
         if self.backend == "pml":
@@ -94,10 +97,11 @@ class CodeTripletLoss(BAELoss):
         """Sum of hinges per (anchor, positive) from sorted negative distances: O(B^2 log B).
 
         For a threshold t, the negatives with d_an < t number k and sum to S (prefix sums
-        of the sorted row), so the sum of `d_ap + margin - d_an` over them is
-        `k (d_ap + margin) - S`.
+        of the sorted row), so the sum of `d_ap + loss_margin - d_an` over them is
+        `k (d_ap + loss_margin) - S`. A mined triplet counts when its hinge is not zero:
+        `d_an < d_ap + loss_margin`.
         """
-        if self.triplets == "easy":  # mined only when d_an - d_ap > margin: hinge is 0
+        if self.triplets == "easy" and self.loss_margin <= self.margin:  # every hinge is 0
             return codes.sum() * 0
         unit = nn.functional.normalize(codes, p=2, dim=1)
         dist = torch.cdist(unit, unit)
@@ -113,26 +117,40 @@ class CodeTripletLoss(BAELoss):
         negatives, _ = torch.sort(dist.masked_fill(same, math.inf), dim=1)
         finite = torch.where(torch.isinf(negatives), torch.zeros_like(negatives), negatives)
         prefix = nn.functional.pad(torch.cumsum(finite, dim=1), (1, 0))
-        hinge_sum, count = self._hinges_below(negatives, prefix, d_ap, d_ap.detach() + self.margin)
-        if self.triplets != "all":
-            low_sum, low_count = self._hinges_below(negatives, prefix, d_ap, d_ap.detach(), True)
-            if self.triplets == "hard":  # d_an <= d_ap
-                hinge_sum, count = low_sum, low_count
-            else:  # semihard: d_ap < d_an < d_ap + margin
-                hinge_sum, count = hinge_sum - low_sum, count - low_count
+        anchor_positive = d_ap.detach()
+        top = anchor_positive + min(self.margin, self.loss_margin)
+
+        def below(threshold: torch.Tensor, inclusive: bool = False):
+            return self._hinges_below(negatives, prefix, d_ap, threshold, inclusive)
+
+        if self.triplets == "all":  # d_an <= d_ap + margin, hinge > 0
+            hinge_sum, count = below(top)
+        elif self.triplets == "hard":  # d_an <= d_ap
+            hinge_sum, count = below(anchor_positive, True)
+        elif self.triplets == "semihard":  # d_ap < d_an <= d_ap + margin, hinge > 0
+            (high, n_high), (low, n_low) = below(top), below(anchor_positive, True)
+            hinge_sum, count = high - low, n_high - n_low
+        else:  # easy: d_ap + margin < d_an < d_ap + loss_margin
+            (high, n_high) = below(anchor_positive + self.loss_margin)
+            (low, n_low) = below(anchor_positive + self.margin, True)
+            hinge_sum, count = high - low, n_high - n_low
         hinge_sum = hinge_sum * positive_ok
         return hinge_sum.sum() / (count * positive_ok).sum().clamp(min=1)
 
     def _hinges_below(self, negatives, prefix, d_ap, threshold, inclusive: bool = False):
-        """Sum of `d_ap + margin - d_an` and count over negatives with d_an < (<=) threshold."""
+        """Sum of `d_ap + loss_margin - d_an` and count over negatives with d_an < (<=)
+        threshold."""
         count = torch.searchsorted(negatives.detach(), threshold.contiguous(), right=inclusive)
         below = prefix.gather(1, count)
-        return count * (d_ap + self.margin) - below, count
+        return count * (d_ap + self.loss_margin) - below, count
 
 
 class CodeArcFaceLoss(BAELoss):
     """ArcFace (Deng et al., CVPR 2019) on the bits; its class-weight matrix is a trained
-    parameter."""
+    parameter. As in the reference library, triplets are mined first (`margin`,
+    `type_of_triplets`: the triplet miner's) and weight each sample by how often it was
+    mined (pytorch-metric-learning's indices-to-weights rule; equal weights when none is);
+    `angular_margin` is ArcFace's own margin, in degrees, and `scale` its logit scale."""
 
     name = "arcface"
     needs_training_classes = True
@@ -142,16 +160,20 @@ class CodeArcFaceLoss(BAELoss):
         num_classes: int,
         latent_dim: int,
         margin: float = ArcFaceLossConfig.margin,
+        type_of_triplets: str = ArcFaceLossConfig.type_of_triplets,
+        angular_margin: float = ArcFaceLossConfig.angular_margin,
         scale: float = ArcFaceLossConfig.scale,
     ):
         super().__init__()
-        # pytorch-metric-learning takes the angular margin in degrees; ours is in radians.
+        if type_of_triplets not in TRIPLET_TYPES:
+            raise ConfigError(f"triplet type '{type_of_triplets}': expected one of {TRIPLET_TYPES}")
+        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=type_of_triplets)
         self.loss = pml_losses.ArcFaceLoss(
-            num_classes, latent_dim, margin=math.degrees(margin), scale=scale
+            num_classes, latent_dim, margin=angular_margin, scale=scale
         )
 
     def forward(self, inputs, labels, codes, reconstruction, z):
-        return self.loss(codes, labels)
+        return self.loss(codes, labels, self.miner(codes, labels))
 
 
 class SparsityLoss(BAELoss):
@@ -159,9 +181,10 @@ class SparsityLoss(BAELoss):
     Ben-Amor, Bonastre & Mdhaffar, Interspeech 2024).
 
     Rows come in blocks of M utterances of one speaker (NxM samplers). For block s and
-    attribute j: `S_sj = sum of the M rows of Z`; the loss is the mean over s, j of
-    `clamp(S_sj - target_j, 0, 1) ** 2`, `target_j` a random integer in [0, M) drawn once.
-    Unlike the original balr code, the result stays in the graph, so it trains the encoder.
+    attribute j: `S_sj = sum of the M rows of Z`; the loss sums `clamp(S_sj - target_j, 0,
+    1) ** 2` over the attributes and averages it over the blocks (the reference library's
+    reduction), `target_j` a random integer in [0, M) drawn once. Unlike the reference code,
+    the result stays in the graph, so it trains the encoder.
     """
 
     name = "sparsity"
@@ -178,7 +201,7 @@ class SparsityLoss(BAELoss):
         if z.shape[0] % m:
             raise ConfigError(f"batch of {z.shape[0]} rows is not made of blocks of M={m}")
         per_speaker = z.reshape(-1, m, z.shape[1]).sum(dim=1)
-        return torch.mean(torch.clamp(per_speaker - self.target, 0, 1) ** 2)
+        return (torch.clamp(per_speaker - self.target, 0, 1) ** 2).sum(dim=1).mean()
 
 
 class WeightedLosses(nn.Module):

@@ -155,7 +155,10 @@ class BAETrainer(Trainer):
                 train_losses = self._train_epoch(sampler, x, y, epoch, writer)
                 seconds = round(time.perf_counter() - started, 3)
                 record = {"epoch": epoch + 1, "train": train_losses, "train_seconds": seconds}
-                if validation is not None and self._is_period(epoch, cfg.trainer.val_period):
+                last = epoch + 1 == cfg.trainer.epochs  # the reference also validates the last
+                if validation is not None and (
+                    self._is_period(epoch, cfg.trainer.val_period) or last
+                ):
                     record["val"] = self._evaluate(*validation)
                 self._end_epoch(record, writer)
         finally:
