@@ -104,3 +104,32 @@ def test_score_matrix_file(trained, corpus, tmp_path):
     np.testing.assert_allclose(matrix[0, 1], trained.scorer.score(vectors[:1], vectors[1:2]))
     assert ids == dataset.ids
     assert result.summary() == f"9 x 9 beta scores in {result.path}"
+
+
+def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corpus, tmp_path):
+    """A NaN in one recording's BA vector used to drop its trials with no word while the
+    summary still said "18 trials scored"; a file given per recording is named."""
+    frame = pd.read_csv(corpus / "test.csv")
+    dataset = AudioDataset.from_path(corpus / "test.csv", output_dir=corpus / "vectors")
+    bad = dataset.get_vector(0, "ba").astype(np.float64)
+    bad[5, 0] = np.nan
+    np.savetxt(tmp_path / "bad_ba.txt", bad)
+    frame["binary_attributes"] = ""
+    frame.loc[0, "binary_attributes"] = str(tmp_path / "bad_ba.txt")
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    result = score_trials_file(
+        tmp_path / "test.csv",
+        corpus / "trials.tsv",
+        save_dir=tmp_path / "out",
+        vectors_dir=corpus / "vectors",
+        overrides=[f"scorer.checkpoint_path={trained.path}"],
+    )
+    # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
+    assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)
+    assert result.summary().startswith(
+        "15 of 18 trials scored, 3 not scored (3 a recording with 1 bad vector ("
+        f"{tmp_path / 'bad_ba.txt'}: 1 non-finite values (NaN/inf))), with beta"
+    )
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (metrics["n_trials"], metrics["n_scored"]) == (18, 15)
+    assert np.isnan(pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t").scores).sum() == 3
