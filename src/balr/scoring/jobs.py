@@ -69,11 +69,15 @@ def train_scorer(
     dataset = _open_dataset(train_data, vectors_dir)
     fitted_on = "nothing to fit"
     if scorer.needs_fit:
-        speakers, stats = dataset_statistics(dataset)
+        bad: list[BadVector] = []
+        speakers, stats = dataset_statistics(dataset, bad)
         scorer.fit(stats)
         fitted_on = (
-            f"{len(dataset)} recordings, {len(speakers)} speakers, {stats.shape[1]} attributes"
+            f"{len(dataset) - len(bad)} recordings, {len(speakers)} speakers, "
+            f"{stats.shape[1]} attributes"
         )
+        if bad:
+            fitted_on += f"; {describe_bad(bad)} left out"
     save_dir = save_dir or next_run_dir(RUNS_DIR)
     path = scorer.save(save_dir)
     cfg.scorer.checkpoint_path = str(path)
@@ -292,9 +296,11 @@ class ScoreMatrix:
     size: int
     scorer: str
     path: Path  # scores.npy (ids.txt beside it)
+    bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
 
     def summary(self) -> str:
-        return f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
 def score_matrix_file(
@@ -311,7 +317,8 @@ def score_matrix_file(
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     dataset = _open_dataset(data, vectors_dir)
-    indices, vectors = dataset.stack_vectors(scorer.vector_kind)
+    bad: list[BadVector] = []
+    indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
         raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
     save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
@@ -323,7 +330,7 @@ def score_matrix_file(
         del out
     ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
     atomic_write_text(save_dir / "ids.txt", ids)
-    return ScoreMatrix(len(indices), scorer.name, target)
+    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad))
 
 
 # ---------------------------------------------------------------------- score calibrate
