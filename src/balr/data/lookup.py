@@ -288,7 +288,7 @@ def _report_bad(problems: list[BadVector], bad: list[BadVector] | None, total: i
     if bad is None:
         more = f" (and {len(problems) - 1} more bad vectors)" if len(problems) > 1 else ""
         raise DataError(f"{problems[0]}{more}")
-    logger.warning("%d of %d items skipped: %s", len(problems), total, describe_bad(problems))
+    logger.warning("%d of %d items left out: %s", len(problems), total, describe_bad(problems))
     bad.extend(problems)
 
 
