@@ -160,7 +160,7 @@ def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corp
     # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
     assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)
     assert result.summary().startswith(
-        "15 of 18 trials scored, 3 not scored (3 a recording with 1 bad vector ("
+        "15 of 18 trials scored, 3 not scored (3 use a recording with 1 bad vector ("
         f"{tmp_path / 'bad_ba.txt'}: 1 non-finite values (NaN/inf))), with beta"
     )
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())

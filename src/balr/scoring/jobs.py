@@ -153,7 +153,7 @@ class UnscoredTrials:
         if self.without_vector:
             reasons.append(f"{self.without_vector} use a recording without a vector")
         if self.bad_vector:
-            reasons.append(f"{self.bad_vector} a recording with {describe_bad(list(self.bad))}")
+            reasons.append(f"{self.bad_vector} use a recording with {describe_bad(list(self.bad))}")
         return f"{len(self)} not scored ({'; '.join(reasons)})" if reasons else ""
 
 
