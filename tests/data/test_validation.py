@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from balr.data import AudioDataset, DatasetItem, VectorStoreWriter, write_vector
-from balr.data.validation import BadVector
+from balr.data.validation import BadVector, bad_rows, vector_problem
 from balr.errors import DataError
 
 RNG = np.random.default_rng(3)
@@ -93,3 +93,22 @@ def test_wrong_shape_names_the_odd_file_not_the_good_one(tmp_path):
     indices, stacked = ds.stack_vectors("ba", bad=bad)
     assert indices.tolist() == [1, 2] and stacked.shape == (2, 512, 2)
     assert [b.item_id for b in bad] == ["u0"]
+
+
+def test_stacked_rows_check_agrees_with_the_per_vector_check():
+    one = np.stack([_counts(6) for _ in range(8)]).astype(np.float32)
+    rows = one.copy()
+    rows[1] *= 2  # two recordings, both alike: valid
+    rows[2, 0] = [2, 1]  # 3 recordings at attribute 0, 1 elsewhere
+    rows[3, 4, 1] = np.inf
+    rows[4, 2] = [-1, 2]
+    rows[5, 5] = [0.5, 0.5]
+    rows[6] = 0  # no recording
+    expected = [vector_problem(row, "ba") is not None for row in rows]
+    assert expected == [False, False, True, True, True, True, True, False]
+    assert bad_rows(rows, "ba").tolist() == expected
+    bits = one[..., 0].copy()
+    bits[3, 1] = 2
+    bits[5, 0] = np.nan
+    assert np.flatnonzero(bad_rows(bits, "ba")).tolist() == [3, 5]
+    assert np.flatnonzero(bad_rows(bits, "emb")).tolist() == [5]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 #: store rows checked at once (bounds the temporary arrays of a large memory-mapped store)
-CHECK_ROWS = 4096
+CHECK_ROWS = 1024
 
 
 @dataclass(frozen=True)
@@ -95,19 +95,25 @@ def bad_rows(rows: np.ndarray, kind: str) -> np.ndarray:
 
 
 def _bad_block(block: np.ndarray, kind: str) -> np.ndarray:
-    axes = tuple(range(1, block.ndim))
     if not _real(block.dtype):
         return np.ones(len(block), bool)
-    bad = ~np.isfinite(block).all(axis=axes)
     if kind != "ba":
-        return bad
-    if block.ndim == 2:  # bits
-        return bad | ((block != 0) & (block != 1)).any(axis=axes)
+        return ~np.isfinite(block).all(axis=tuple(range(1, block.ndim)))
+    if block.ndim == 2:  # bits (NaN fails both comparisons)
+        return ~((block == 0) | (block == 1)).all(axis=1)
+    activations = block[..., 0]
+    totals = activations + block[..., 1]
+    one = ((totals == 1) & ((activations == 0) | (activations == 1))).all(axis=1)
+    if one.all():  # the usual case: every row one recording's [b, 1 - b]
+        return ~one
+    bad = ~one
+    rest = block[bad]
     with np.errstate(invalid="ignore"):
-        wrong = ((block < 0) | (block != np.floor(block))).any(axis=axes)
-        totals = block.sum(axis=2)
-        uneven = (totals != totals[:, :1]).any(axis=1) | (totals[:, 0] <= 0)
-    return bad | wrong | uneven
+        wrong = ~np.isfinite(rest) | (rest < 0) | (rest != np.floor(rest))
+        sums = totals[bad]
+        uneven = (sums != sums[:, :1]).any(axis=1) | (sums[:, 0] <= 0)
+    bad[bad] = wrong.any(axis=(1, 2)) | uneven
+    return bad
 
 
 def majority_shape(counts: Counter, prefer: tuple[int, ...] | None = None) -> tuple[int, ...]:
