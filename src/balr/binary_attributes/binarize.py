@@ -59,12 +59,16 @@ def binarize_dataset(
     encoder_source: str | os.PathLike = "",
 ) -> BinarizeReport:
     """Write the `_ba` vector (`(m, 2)` counts) of every item that has an embedding, in the
-    dataset's vector format. Items that already have one are skipped unless `force`, items
-    whose embedding is bad (NaN/inf, another shape than the others') are skipped and listed
-    in the report; `encoder_source` names the encoder's file in errors."""
-    todo = np.array(
-        [i for i in range(len(dataset)) if force or not dataset.has_vector(i, "ba")], np.int64
-    )
+    dataset's vector format. Items that already have a valid one are skipped unless `force`
+    (a bad one is logged and redone); items whose embedding is bad (NaN/inf, another shape
+    than the others') are skipped and listed in the report; `encoder_source` names the
+    encoder's file in errors."""
+    todo = np.arange(len(dataset))
+    if not force:
+        redo: list[BadVector] = []
+        todo = np.setdiff1d(todo, dataset.with_valid_vector("ba", redo))
+        if redo:
+            logger.warning("binarizing again %s", describe_bad(redo))
     done = 0
     bad: list[BadVector] = []
     with dataset.vector_writer("ba") as writer:

@@ -27,6 +27,7 @@ from balr.distributed import rank, world_size
 from balr.errors import DataError
 
 WRITE_FORMATS = (*VECTOR_FORMATS, "store")
+CHECK_CHUNK = 65536  # vectors read at once by `with_valid_vector`
 
 
 class AudioDataset(torch.utils.data.Dataset):
@@ -155,6 +156,15 @@ class AudioDataset(torch.utils.data.Dataset):
         vectors', `prefer_shape` on a tie) raises DataError naming its file; batch jobs pass
         a `bad` list instead, which collects such items (logged, left out)."""
         return self._vectors.stack(kind, indices, bad, prefer_shape)
+
+    def with_valid_vector(self, kind: str, bad: list[BadVector]) -> np.ndarray:
+        """Indices of the items whose `kind` vector exists and passes the checks of
+        `stack_vectors` (read `CHECK_CHUNK` items at a time); bad ones go to `bad`."""
+        have = [i for i in range(len(self)) if self.has_vector(i, kind)]
+        found = [np.zeros(0, np.int64)]
+        for start in range(0, len(have), CHECK_CHUNK):
+            found.append(self.stack_vectors(kind, have[start : start + CHECK_CHUNK], bad)[0])
+        return np.concatenate(found)
 
     @contextmanager
     def vector_writer(self, kind: str) -> Iterator[VectorWriter]:

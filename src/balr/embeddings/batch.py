@@ -38,7 +38,6 @@ from balr.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 ERRORS_FILE = "extract_errors.tsv"
-CHECK_CHUNK = 65536  # saved embeddings checked at once before a run
 
 
 @dataclass
@@ -233,12 +232,8 @@ class EmbeddingExtraction:
     def _valid_existing(self) -> set[int]:
         """Items whose saved embedding is valid (skipped); a bad one (NaN/inf, another shape
         than the others') is logged and extracted again."""
-        have = [i for i in range(len(self.ds)) if self.ds.has_vector(i, "emb")]
-        done: set[int] = set()
         bad: list[BadVector] = []
-        for start in range(0, len(have), CHECK_CHUNK):
-            indices, _ = self.ds.stack_vectors("emb", have[start : start + CHECK_CHUNK], bad)
-            done.update(indices.tolist())
+        done = set(self.ds.with_valid_vector("emb", bad).tolist())
         if bad:
             log.warning("extracting again %s", describe_bad(bad))
         return done
