@@ -247,6 +247,6 @@ def test_stack_vectors_mixes_stores_and_sidecars_in_item_order(tmp_path):
     indices, stacked = ds.stack_vectors("emb")
     assert indices.tolist() == [0, 1, 3, 4]  # u2 has no vector
     np.testing.assert_array_equal(stacked[:, 0], [0.0, 1.0, 3.0, 4.0])
-    with pytest.raises(DataError, match=r"item 'u4': vector shape \(3,\) differs from \(5,\)"):
+    with pytest.raises(DataError, match=r"u0_emb.npy: vector shape \(5,\) differs from \(3,\)"):
         write_vector(tmp_path / "u0_emb.npy", np.zeros(5))
         ds.stack_vectors("emb")

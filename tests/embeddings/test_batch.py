@@ -92,6 +92,18 @@ def test_second_run_skips_existing_and_force_recomputes(clips, ge2e, tmp_path):
     assert forced.succeeded == 4 and counting.items == 4
 
 
+def test_saved_nan_embedding_is_extracted_again_not_skipped(clips, ge2e, tmp_path, caplog):
+    opts = ExtractionOptions(num_workers=0)
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path)
+    extract_embeddings(ds, ge2e, opts, progress=False)
+    np.savetxt(tmp_path / "a2_emb.txt", np.full(256, np.nan))
+    counting = CountingModel(ge2e)
+    again = extract_embeddings(ds, counting, opts, progress=False)
+    assert (again.succeeded, again.skipped, counting.items) == (1, 3, 1)
+    assert "a2_emb.txt: 256 non-finite values (NaN/inf)" in caplog.text
+    assert np.isfinite(np.loadtxt(tmp_path / "a2_emb.txt")).all()
+
+
 def test_interrupted_run_resumes_without_recomputing(clips, ge2e, tmp_path):
     ds = AudioDataset.from_path(clips, output_dir=tmp_path)
     opts = ExtractionOptions(num_workers=0, batch_size=2, bucket_batches=1)

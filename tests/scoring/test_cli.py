@@ -198,9 +198,9 @@ def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeyp
     requested = []
     original = dataset.stack_vectors
 
-    def spy(kind, indices=None):
+    def spy(kind, indices=None, **kwargs):
         requested.append(list(indices))
-        return original(kind, indices)
+        return original(kind, indices, **kwargs)
 
     monkeypatch.setattr(dataset, "stack_vectors", spy)
     vectors, cells, valid = trial_vectors(dataset, trials, "ba")

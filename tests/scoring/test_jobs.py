@@ -106,3 +106,65 @@ def test_score_matrix_file(trained, corpus, tmp_path):
     np.testing.assert_allclose(matrix[0, 1], trained.scorer.score(vectors[:1], vectors[1:2]))
     assert ids == dataset.ids
     assert result.summary() == f"9 x 9 beta scores in {result.path}"
+
+
+def _first_vector(corpus, csv: str) -> np.ndarray:
+    dataset = AudioDataset.from_path(corpus / csv, output_dir=corpus / "vectors")
+    return dataset.get_vector(0, "ba").astype(np.float64)
+
+
+def _with_bad_first_vector(corpus, csv: str, tmp_path, vector: np.ndarray) -> None:
+    """tmp_path/csv: the corpus CSV whose first recording's BA vector is bad_ba.txt."""
+    frame = pd.read_csv(corpus / csv)
+    np.savetxt(tmp_path / "bad_ba.txt", vector)
+    frame["binary_attributes"] = ""
+    frame.loc[0, "binary_attributes"] = str(tmp_path / "bad_ba.txt")
+    frame.to_csv(tmp_path / csv, index=False)
+
+
+def test_score_train_leaves_out_and_names_a_vector_that_is_not_counts(corpus, tmp_path):
+    bad = _first_vector(corpus, "train.csv")
+    bad[0] = [0.3, 0.7]
+    _with_bad_first_vector(corpus, "train.csv", tmp_path, bad)
+    result = train_scorer(tmp_path / "train.csv", tmp_path / "out", corpus / "vectors")
+    assert result.fitted_on == (
+        f"17 recordings, {N_SPEAKERS} speakers, {N_ATTRIBUTES} attributes; 1 bad vector "
+        f"({tmp_path / 'bad_ba.txt'}: BA vector holds 0.3 at attribute 0 (counts must be "
+        "non-negative integers)) left out"
+    )
+
+
+def test_score_matrix_leaves_out_and_names_the_wrong_shape(trained, corpus, tmp_path):
+    """A 300-attribute vector first among 64-attribute ones used to blame the second item."""
+    _with_bad_first_vector(corpus, "test.csv", tmp_path, np.tile([[1, 0]], (300, 1)))
+    checkpoint = f"scorer.checkpoint_path={trained.path}"
+    result = score_matrix_file(tmp_path / "test.csv", tmp_path, corpus / "vectors", [checkpoint])
+    assert result.size == N_SPEAKERS - 1
+    assert result.summary().endswith(
+        f"1 bad vector ({tmp_path / 'bad_ba.txt'}: vector shape (300, 2) differs from "
+        f"({N_ATTRIBUTES}, 2), the shape of {N_SPEAKERS - 1} other vectors) left out"
+    )
+
+
+def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corpus, tmp_path):
+    """A NaN in one recording's BA vector used to drop its trials with no word while the
+    summary still said "18 trials scored"; a file given per recording is named."""
+    bad = _first_vector(corpus, "test.csv")
+    bad[5, 0] = np.nan
+    _with_bad_first_vector(corpus, "test.csv", tmp_path, bad)
+    result = score_trials_file(
+        tmp_path / "test.csv",
+        corpus / "trials.tsv",
+        save_dir=tmp_path / "out",
+        vectors_dir=corpus / "vectors",
+        overrides=[f"scorer.checkpoint_path={trained.path}"],
+    )
+    # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
+    assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)
+    assert result.summary().startswith(
+        "15 of 18 trials scored, 3 not scored (3 use a recording with 1 bad vector ("
+        f"{tmp_path / 'bad_ba.txt'}: 1 non-finite values (NaN/inf))), with beta"
+    )
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (metrics["n_trials"], metrics["n_scored"]) == (18, 15)
+    assert np.isnan(pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t").scores).sum() == 3

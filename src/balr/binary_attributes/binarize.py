@@ -22,6 +22,7 @@ from balr import defaults
 from balr.binary_attributes.config import EncoderConfig
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
+from balr.data.validation import BadVector, describe_bad
 from balr.errors import ModelError
 
 logger = logging.getLogger(__name__)
@@ -31,17 +32,22 @@ CHUNK = 65536  # embeddings held in memory at once
 
 @dataclass(frozen=True)
 class BinarizeReport:
-    """Item counts of one run: binarized now, skipped as already done, without embedding."""
+    """Item counts of one run: binarized now, skipped as already done, without embedding;
+    and the items skipped for a bad embedding (not finite, odd shape), with the problem."""
 
     binarized: int
     already_done: int
     without_embedding: int
+    bad: tuple[BadVector, ...] = ()
 
     def summary(self) -> str:
-        return (
+        text = (
             f"binarized {self.binarized} items; {self.already_done} already had _ba vectors; "
             f"{self.without_embedding} without an embedding were skipped"
         )
+        if self.bad:
+            text += f"; {describe_bad(list(self.bad))} were skipped"
+        return text
 
 
 def binarize_dataset(
@@ -53,15 +59,23 @@ def binarize_dataset(
     encoder_source: str | os.PathLike = "",
 ) -> BinarizeReport:
     """Write the `_ba` vector (`(m, 2)` counts) of every item that has an embedding, in the
-    dataset's vector format. Items that already have one are skipped unless `force`;
-    `encoder_source` names the encoder's file in errors."""
-    todo = np.array(
-        [i for i in range(len(dataset)) if force or not dataset.has_vector(i, "ba")], np.int64
-    )
+    dataset's vector format. Items that already have a valid one are skipped unless `force`
+    (a bad one is logged and redone); items whose embedding is bad (NaN/inf, another shape
+    than the others') are skipped and listed in the report; `encoder_source` names the
+    encoder's file in errors."""
+    todo = np.arange(len(dataset))
+    if not force:
+        redo: list[BadVector] = []
+        todo = np.setdiff1d(todo, dataset.with_valid_vector("ba", redo))
+        if redo:
+            logger.warning("binarizing again %s", describe_bad(redo))
     done = 0
+    bad: list[BadVector] = []
     with dataset.vector_writer("ba") as writer:
         for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
-            indices, embeddings = dataset.stack_vectors("emb", todo[start : start + CHUNK])
+            indices, embeddings = dataset.stack_vectors(
+                "emb", todo[start : start + CHUNK], bad, prefer_shape=(encoder.input_dim,)
+            )
             if len(indices) == 0:
                 continue
             _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
@@ -69,7 +83,7 @@ def binarize_dataset(
             for index, vector in zip(indices, counts, strict=True):
                 writer.put(int(index), vector)
             done += len(indices)
-    return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done)
+    return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done - len(bad), tuple(bad))
 
 
 def binarize_path(

@@ -20,12 +20,14 @@ from balr import audio as audio_io
 from balr.data.items import DatasetItem, check_unique_ids, read_csv_items, scan_directory
 from balr.data.kaldi import read_kaldi_data_dir
 from balr.data.lookup import VectorLookup
+from balr.data.validation import BadVector
 from balr.data.vectors import VECTOR_FORMATS, check_kind
 from balr.data.writers import VectorWriter, open_vector_writer
 from balr.distributed import rank, world_size
 from balr.errors import DataError
 
 WRITE_FORMATS = (*VECTOR_FORMATS, "store")
+CHECK_CHUNK = 65536  # vectors read at once by `with_valid_vector`
 
 
 class AudioDataset(torch.utils.data.Dataset):
@@ -143,10 +145,26 @@ class AudioDataset(torch.utils.data.Dataset):
         return self._vectors.read(index, kind)
 
     def stack_vectors(
-        self, kind: str, indices: Sequence[int] | None = None
+        self,
+        kind: str,
+        indices: Sequence[int] | None = None,
+        bad: list[BadVector] | None = None,
+        prefer_shape: tuple[int, ...] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`(indices that have the vector, stacked vectors)`; missing items are logged."""
-        return self._vectors.stack(kind, indices)
+        """`(indices that have a valid vector, stacked vectors)`; missing items are logged.
+        A bad vector (not finite, BA values not counts or bits, a shape other than most
+        vectors', `prefer_shape` on a tie) raises DataError naming its file; batch jobs pass
+        a `bad` list instead, which collects such items (logged, left out)."""
+        return self._vectors.stack(kind, indices, bad, prefer_shape)
+
+    def with_valid_vector(self, kind: str, bad: list[BadVector]) -> np.ndarray:
+        """Indices of the items whose `kind` vector exists and passes the checks of
+        `stack_vectors` (read `CHECK_CHUNK` items at a time); bad ones go to `bad`."""
+        have = [i for i in range(len(self)) if self.has_vector(i, kind)]
+        found = [np.zeros(0, np.int64)]
+        for start in range(0, len(have), CHECK_CHUNK):
+            found.append(self.stack_vectors(kind, have[start : start + CHECK_CHUNK], bad)[0])
+        return np.concatenate(found)
 
     @contextmanager
     def vector_writer(self, kind: str) -> Iterator[VectorWriter]:

@@ -10,12 +10,20 @@ the audio tree). `vector_format` is the sidecar format looked for first.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from balr.data.items import DatasetItem
+from balr.data.validation import (
+    BadVector,
+    bad_rows,
+    describe_bad,
+    majority_shape,
+    vector_problem,
+)
 from balr.data.vectors import (
     VECTOR_FORMATS,
     VECTOR_KINDS,
@@ -85,42 +93,43 @@ class VectorLookup:
 
     # ------------------------------------------------------------------ reading
     def read(self, index: int, kind: str) -> np.ndarray | None:
-        """The item's vector (`emb`: 1-D float32; `ba`: `(K, 2)` counts), or None."""
+        """The item's vector (`emb`: 1-D float32; `ba`: `(K, 2)` counts), or None; DataError
+        naming the file (or store and id) when the vector is not valid."""
         found = self.locate(index, kind)
         if found is None:
             return None
+        item_id = self.items[index].id
         if isinstance(found, VectorStore):
-            return _as_kind(found.get(self.items[index].id), kind, str(found.source))
-        return _as_kind(read_vector(found), kind, str(found))
+            vector, source = found.get(item_id), _store_source(found, item_id)
+        else:
+            vector, source = read_vector(found), str(found)
+        problem = vector_problem(vector, kind)
+        if problem is not None:
+            raise DataError(f"{source}: {problem}")
+        return _as_kind(vector, kind, source)
 
-    def stack(self, kind: str, indices: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray]:
-        """`(indices that have the vector, stacked vectors)`; missing items are logged.
+    def stack(
+        self,
+        kind: str,
+        indices: Sequence[int] | None,
+        bad: list[BadVector] | None = None,
+        prefer_shape: tuple[int, ...] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`(indices that have a valid vector, stacked vectors)`; missing items are logged.
 
         Store rows are gathered as whole arrays (newest store first: later writes win);
-        only items left over are looked up as sidecar files, one by one.
+        only items left over are looked up as sidecar files, one by one. Every vector is
+        checked (`balr.data.validation`), and all must share the shape most of them have
+        (`prefer_shape` on a tie). A bad vector raises DataError naming its file, or, when a
+        `bad` list is given, is appended to it, logged and left out.
         """
         indices = (
             np.arange(len(self.items)) if indices is None else np.asarray(indices, dtype=np.int64)
         )
         ids = [self.items[i].id for i in indices]
-        parts: list[tuple[np.ndarray, np.ndarray]] = []  # (positions in `indices`, rows)
-        todo = np.arange(len(indices))
-        for store in reversed(self.stores(check_kind(kind))):
-            hit = np.fromiter((ids[t] in store.index for t in todo), bool, count=len(todo))
-            if hit.any():
-                rows = store.gather([ids[t] for t in todo[hit]])
-                if kind == "ba" and rows.ndim == 2:  # stored as bits
-                    rows = bits_to_counts(rows)
-                parts.append((todo[hit], rows))
-            todo = todo[~hit]
-        sidecars = [(t, self._read_file(int(indices[t]), kind)) for t in todo]
-        found = [(t, v) for t, v in sidecars if v is not None]
-        if found:
-            positions = np.array([t for t, _ in found], dtype=np.int64)
-            parts.append(
-                (positions, _stack_checked([v for _, v in found], [ids[t] for t in positions]))
-            )
-        missing = [t for t, v in sidecars if v is None]
+        problems: list[BadVector] = []
+        parts, sources, todo = self._stack_stores(kind, ids, problems)
+        missing = self._stack_sidecars(kind, indices, todo, parts, sources, problems)
         if missing:
             logger.warning(
                 "%d of %d items have no %s vector (first: %s): skipped",
@@ -129,9 +138,71 @@ class VectorLookup:
                 VECTOR_KINDS[kind],
                 ids[min(missing)],
             )
+        parts = _drop_odd_shapes(parts, sources, ids, prefer_shape, problems)
+        _report_bad(problems, bad, len(indices))
         if not parts:
             return np.zeros(0, np.int64), np.zeros((0,), np.float32)
-        return indices[np.sort(np.concatenate([p for p, _ in parts]))], _merge_parts(parts, ids)
+        return indices[np.sort(np.concatenate([p for p, _ in parts]))], _merge_parts(parts)
+
+    def _stack_stores(
+        self, kind: str, ids: list[str], problems: list[BadVector]
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[VectorStore | str], np.ndarray]:
+        """The valid rows the stores hold for `ids`: `(positions, rows)` per store, the
+        stores, and the positions no store holds; invalid rows go to `problems`."""
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        sources: list[VectorStore | str] = []
+        todo = np.arange(len(ids))
+        for store in reversed(self.stores(check_kind(kind))):
+            hit = np.fromiter((ids[t] in store.index for t in todo), bool, count=len(todo))
+            if hit.any():
+                positions = todo[hit]
+                rows = store.gather([ids[t] for t in positions])
+                wrong = bad_rows(rows, kind)
+                for row in np.flatnonzero(wrong):
+                    item_id = ids[positions[row]]
+                    problem = vector_problem(rows[row], kind) or "unusable vector"
+                    problems.append(BadVector(item_id, _store_source(store, item_id), problem))
+                if wrong.any():
+                    positions, rows = positions[~wrong], rows[~wrong]
+                if kind == "ba" and rows.ndim == 2:  # stored as bits
+                    rows = bits_to_counts(rows)
+                parts.append((positions, rows))
+                sources.append(store)
+            todo = todo[~hit]
+        return parts, sources, todo
+
+    def _stack_sidecars(
+        self,
+        kind: str,
+        indices: np.ndarray,
+        todo: np.ndarray,
+        parts: list[tuple[np.ndarray, np.ndarray]],
+        sources: list[VectorStore | str],
+        problems: list[BadVector],
+    ) -> list[int]:
+        """Read the explicit or sidecar file of each position in `todo`: a valid vector is
+        appended to `parts` (one part per file), an invalid one to `problems`; returns the
+        positions without a file."""
+        missing = []
+        for t in todo:
+            index = int(indices[t])
+            path = self._explicit_file(index, kind) or self._find_sidecar(index, kind)
+            if path is None:
+                missing.append(int(t))
+                continue
+            item_id = self.items[index].id
+            try:
+                raw = read_vector(path)
+                problem = vector_problem(raw, kind)
+                vector = None if problem else _as_kind(raw, kind, str(path))
+            except DataError as exc:
+                problem, vector = str(exc).removeprefix(f"{path}: "), None
+            if vector is None:
+                problems.append(BadVector(item_id, str(path), problem))
+                continue
+            parts.append((np.array([t], np.int64), vector[None]))
+            sources.append(str(path))
+        return missing
 
     # ------------------------------------------------------------------ internals
     def _sidecar_format(self) -> str:
@@ -169,36 +240,64 @@ class VectorLookup:
                     return candidate
         return None
 
-    def _read_file(self, index: int, kind: str) -> np.ndarray | None:
-        """The vector of the item's explicit or sidecar file (stores not consulted)."""
-        path = self._explicit_file(index, kind) or self._find_sidecar(index, kind)
-        return None if path is None else _as_kind(read_vector(path), kind, str(path))
-
 
 def _as_kind(vector: np.ndarray, kind: str, source: str) -> np.ndarray:
     """An embedding as float32, a BA vector as `(K, 2)` counts."""
     return as_ba_counts(vector, source) if kind == "ba" else np.asarray(vector, np.float32)
 
 
-def _merge_parts(parts: list[tuple[np.ndarray, np.ndarray]], ids: list[str]) -> np.ndarray:
-    """Rows of every part placed in the order of their positions (all shapes must agree)."""
-    shape = parts[0][1].shape[1:]
+def _store_source(store: VectorStore, item_id: str) -> str:
+    """How a store's vector is named in messages: the store file and the id."""
+    return f"{store.source} (id '{item_id}')"
+
+
+def _drop_odd_shapes(
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    sources: list[VectorStore | str],
+    ids: list[str],
+    prefer: tuple[int, ...] | None,
+    problems: list[BadVector],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Keep the parts whose vectors have the shape most vectors have; the others go to
+    `problems`, named by their file (or store and id)."""
+    counts: Counter = Counter()
     for positions, rows in parts:
-        if rows.shape[1:] != shape:
-            raise DataError(
-                f"item '{ids[positions[0]]}': vector shape {rows.shape[1:]} differs from {shape}"
-            )
+        counts[rows.shape[1:]] += len(positions)
+    if len(counts) < 2:
+        return parts
+    shape = majority_shape(counts, prefer)
+    kept = []
+    for (positions, rows), source in zip(parts, sources, strict=True):
+        if rows.shape[1:] == shape:
+            kept.append((positions, rows))
+            continue
+        problem = (
+            f"vector shape {rows.shape[1:]} differs from {shape}, the shape of "
+            f"{counts[shape]} other vectors"
+        )
+        for t in positions:
+            name = _store_source(source, ids[t]) if isinstance(source, VectorStore) else source
+            problems.append(BadVector(ids[t], name, problem))
+    return kept
+
+
+def _report_bad(problems: list[BadVector], bad: list[BadVector] | None, total: int) -> None:
+    """Raise DataError on the first problem, or (with a `bad` list) log and collect them."""
+    if not problems:
+        return
+    if bad is None:
+        more = f" (and {len(problems) - 1} more bad vectors)" if len(problems) > 1 else ""
+        raise DataError(f"{problems[0]}{more}")
+    logger.warning("%d of %d items left out: %s", len(problems), total, describe_bad(problems))
+    bad.extend(problems)
+
+
+def _merge_parts(parts: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Rows of every part (all of one shape) placed in the order of their positions."""
     if len(parts) == 1:
         return parts[0][1]
+    shape = parts[0][1].shape[1:]
     positions = np.concatenate([p for p, _ in parts])
     out = np.empty((len(positions), *shape), dtype=np.result_type(*(r for _, r in parts)))
     out[np.argsort(np.argsort(positions, kind="stable"))] = np.concatenate([r for _, r in parts])
     return out
-
-
-def _stack_checked(vectors: list[np.ndarray], ids: list[str]) -> np.ndarray:
-    shape = vectors[0].shape
-    for vector, item_id in zip(vectors, ids, strict=True):
-        if vector.shape != shape:
-            raise DataError(f"item '{item_id}': vector shape {vector.shape} differs from {shape}")
-    return np.stack(vectors)

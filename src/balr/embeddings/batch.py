@@ -30,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from balr.audio import audio_info, load_audio
+from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad
 from balr.errors import AudioError, BalrError, ConfigError
@@ -217,15 +218,25 @@ class EmbeddingExtraction:
         return self.report
 
     def _jobs(self) -> list[tuple[int, Path]]:
+        done = set() if self.opts.force else self._valid_existing()
         jobs = []
         for i, item in enumerate(self.ds.items):
-            if not self.opts.force and self.ds.has_vector(i, "emb"):
+            if i in done:
                 continue
             if item.audio is None:
                 self.report.failures.append((item.id, "", "item has no audio file"))
                 continue
             jobs.append((i, Path(item.audio)))
         return jobs
+
+    def _valid_existing(self) -> set[int]:
+        """Items whose saved embedding is valid (skipped); a bad one (NaN/inf, another shape
+        than the others') is logged and extracted again."""
+        bad: list[BadVector] = []
+        done = set(self.ds.with_valid_vector("emb", bad).tolist())
+        if bad:
+            log.warning("extracting again %s", describe_bad(bad))
+        return done
 
     def _loader(self, jobs: list[tuple[int, Path]]) -> torch.utils.data.DataLoader:
         stream = DecodeStream(jobs, self.model.sample_rate, self.opts, self.min_samples)

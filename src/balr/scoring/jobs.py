@@ -18,6 +18,7 @@ import pandas as pd
 from balr.calibration import METHODS, Calibrator
 from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
+from balr.data.validation import BadVector, describe_bad
 from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
@@ -68,11 +69,15 @@ def train_scorer(
     dataset = _open_dataset(train_data, vectors_dir)
     fitted_on = "nothing to fit"
     if scorer.needs_fit:
-        speakers, stats = dataset_statistics(dataset)
+        bad: list[BadVector] = []
+        speakers, stats = dataset_statistics(dataset, bad)
         scorer.fit(stats)
         fitted_on = (
-            f"{len(dataset)} recordings, {len(speakers)} speakers, {stats.shape[1]} attributes"
+            f"{len(dataset) - len(bad)} recordings, {len(speakers)} speakers, "
+            f"{stats.shape[1]} attributes"
         )
+        if bad:
+            fitted_on += f"; {describe_bad(bad)} left out"
     save_dir = save_dir or next_run_dir(RUNS_DIR)
     path = scorer.save(save_dir)
     cfg.scorer.checkpoint_path = str(path)
@@ -92,19 +97,21 @@ def _side(cells: list[list[str]], row_of: dict[str, int]) -> CellSide:
 
 
 def trial_vectors(
-    dataset: AudioDataset, trials: Trials, kind: str
+    dataset: AudioDataset, trials: Trials, kind: str, bad: list[BadVector] | None = None
 ) -> tuple[np.ndarray, TrialCells, np.ndarray]:
-    """`(vectors of each distinct recording used, read once, cells, valid-trial mask)`."""
+    """`(vectors of each distinct recording used, read once, cells, valid-trial mask)`.
+    A bad vector raises DataError naming its file; with a `bad` list it is collected there
+    and the trials using it are not valid (their score is NaN), as those without vectors."""
     index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
     trials.check_ids(index_of)
     wanted = np.array([index_of[i] for i in trials.unique_ids()], dtype=np.int64)
-    present, vectors = dataset.stack_vectors(kind, wanted)
+    present, vectors = dataset.stack_vectors(kind, wanted, bad=bad)
     row_of = {dataset.items[i].id: row for row, i in enumerate(present)}
     enroll, test = _side(trials.enrollment, row_of), _side(trials.test, row_of)
     valid = enroll.valid() & test.valid()
     if not valid.all():
         logger.warning(
-            "%d of %d trials use a recording without a %s vector: their score is NaN",
+            "%d of %d trials use a recording without a valid %s vector: their score is NaN",
             int((~valid).sum()),
             len(valid),
             kind,
@@ -112,6 +119,42 @@ def trial_vectors(
     if not valid.any():
         raise DataError(f"{trials.source}: no trial has vectors for all its recordings")
     return vectors, TrialCells(enroll.subset(valid), test.subset(valid)), valid
+
+
+def _uses(trials: Trials, ids: set[str]) -> np.ndarray:
+    """Per trial: whether a recording of either cell is one of `ids`."""
+    hits = np.zeros(len(trials), bool)
+    for side in (trials.enrollment, trials.test):
+        owner = np.repeat(np.arange(len(side)), np.fromiter(map(len, side), np.intp, len(side)))
+        flat = pd.Series(list(chain.from_iterable(side)), dtype=object).isin(ids).to_numpy()
+        hits[owner[flat]] = True
+    return hits
+
+
+@dataclass(frozen=True)
+class UnscoredTrials:
+    """Trials left unscored (NaN): using a recording without a vector, or with a bad one."""
+
+    without_vector: int = 0
+    bad_vector: int = 0
+    bad: tuple[BadVector, ...] = ()
+
+    @classmethod
+    def of(cls, trials: Trials, valid: np.ndarray, bad: list[BadVector]) -> UnscoredTrials:
+        with_bad = int((_uses(trials, {b.item_id for b in bad}) & ~valid).sum()) if bad else 0
+        return cls(int((~valid).sum()) - with_bad, with_bad, tuple(bad))
+
+    def __len__(self) -> int:
+        return self.without_vector + self.bad_vector
+
+    def summary(self) -> str:
+        """`N not scored: ...` (empty when all trials were scored)."""
+        reasons = []
+        if self.without_vector:
+            reasons.append(f"{self.without_vector} use a recording without a vector")
+        if self.bad_vector:
+            reasons.append(f"{self.bad_vector} use a recording with {describe_bad(list(self.bad))}")
+        return f"{len(self)} not scored ({'; '.join(reasons)})" if reasons else ""
 
 
 def find_trial(trials: Trials, spec: str) -> int:
@@ -156,7 +199,7 @@ def _plot_trials(
     for spec in specs:
         row = find_trial(trials, spec)
         if not valid[row]:
-            raise DataError(f"trial {row + 1}: a recording has no vector, nothing to explain")
+            raise DataError(f"trial {row + 1}: a recording has no valid vector, nothing to explain")
         _, terms, enroll, test = next(explain_trials(scorer, vectors, cells.one(position[row])))
         path = save_dir / f"explanation_trial{row + 1}.png"
         title = (
@@ -174,10 +217,17 @@ class ScoredTrials:
     calibration: str  # the calibration applied, or why none
     evaluation: TrialMetrics
     save_dir: Path
+    unscored: UnscoredTrials = UnscoredTrials()
 
     def summary(self) -> str:
+        scored = f"{self.n_trials} trials scored"
+        if len(self.unscored):
+            scored = (
+                f"{self.n_trials - len(self.unscored)} of {self.n_trials} trials scored, "
+                f"{self.unscored.summary()},"
+            )
         return (
-            f"{self.n_trials} trials scored with {self.scorer}, calibration {self.calibration}; "
+            f"{scored} with {self.scorer}, calibration {self.calibration}; "
             f"{self.evaluation.summary()}; outputs in {self.save_dir}"
         )
 
@@ -209,7 +259,8 @@ def score_trials_file(
     dataset = _open_dataset(test_data, vectors_dir)
     trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
-    vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind)
+    bad: list[BadVector] = []
+    vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
     raw = None
@@ -233,7 +284,8 @@ def score_trials_file(
         )
     k = explain or PLOTTED_ATTRIBUTES
     _plot_trials(scorer, vectors, cells, valid, trials, explain_plots, save_dir, k)
-    return ScoredTrials(len(trials), scorer.name, calibrated.source, evaluation, save_dir)
+    unscored = UnscoredTrials.of(trials, valid, bad)
+    return ScoredTrials(len(trials), scorer.name, calibrated.source, evaluation, save_dir, unscored)
 
 
 # ---------------------------------------------------------------------- score matrix
@@ -244,9 +296,11 @@ class ScoreMatrix:
     size: int
     scorer: str
     path: Path  # scores.npy (ids.txt beside it)
+    bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
 
     def summary(self) -> str:
-        return f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
 def score_matrix_file(
@@ -263,7 +317,8 @@ def score_matrix_file(
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     dataset = _open_dataset(data, vectors_dir)
-    indices, vectors = dataset.stack_vectors(scorer.vector_kind)
+    bad: list[BadVector] = []
+    indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
         raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
     save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
@@ -275,7 +330,7 @@ def score_matrix_file(
         del out
     ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
     atomic_write_text(save_dir / "ids.txt", ids)
-    return ScoreMatrix(len(indices), scorer.name, target)
+    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad))
 
 
 # ---------------------------------------------------------------------- score calibrate

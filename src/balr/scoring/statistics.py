@@ -42,11 +42,15 @@ def speaker_statistics(
     return names.tolist(), sums
 
 
-def dataset_statistics(dataset) -> tuple[list[str], np.ndarray]:
-    """Speaker statistics of a `balr.data.AudioDataset`; DataError naming a missing vector."""
-    indices, vectors = dataset.stack_vectors("ba")
-    if len(indices) < len(dataset):
+def dataset_statistics(dataset, bad: list | None = None) -> tuple[list[str], np.ndarray]:
+    """Speaker statistics of a `balr.data.AudioDataset`; DataError naming a missing vector.
+    A bad vector raises DataError naming its file, or, with a `bad` list (of
+    `balr.data.validation.BadVector`), is collected there and left out."""
+    indices, vectors = dataset.stack_vectors("ba", bad=bad)
+    skipped = {b.item_id for b in bad or ()}
+    if len(indices) + len(skipped) < len(dataset):
         absent = np.setdiff1d(np.arange(len(dataset)), indices)
+        absent = np.array([i for i in absent if dataset.items[i].id not in skipped])
         raise DataError(
             f"item '{dataset.items[absent[0]].id}' has no binary-attribute vector "
             f"({len(absent)} of {len(dataset)} items without; run `balr binarize` first)"
