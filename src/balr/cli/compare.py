@@ -97,7 +97,7 @@ def print_result(result: ComparisonResult, k: int) -> None:
             console.print(f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s)", highlight=False)
     verdict = verbal_scale(result.llr)
     for warning in result.warnings:
-        console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False)
+        console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"\nLR = {format_lr(result.llr)}   log10 LR = {verdict.log10_lr:.2f}   "
         f"(natural log {result.llr:.3f})",
