@@ -147,7 +147,7 @@ def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
             state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     except Exception as exc:
         reason = load_failure_reason(exc)
-        raise ModelError(f"{path}: cannot load GE2E weights ({reason})") from None
+        raise ModelError(f"{path}: cannot load GE2E weights safely ({reason})") from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a GE2E checkpoint (no model_state)")
     return {k: v.float() for k, v in state.items() if k.startswith(("lstm.", "linear."))}

@@ -223,7 +223,8 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: cannot load weights ({load_failure_reason(exc)})") from None
+        reason = load_failure_reason(exc)
+        raise ModelError(f"{path}: cannot load weights safely ({reason})") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
