@@ -17,11 +17,20 @@ INT16_SCALE = 32768.0
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int]:
     """Return `(frames, sample_rate)` of a file without decoding it."""
+    check_audio_path(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable files
         raise AudioError(f"{path}: cannot read audio ({_reason(exc)})") from None
     return int(info.frames), int(info.samplerate)
+
+
+def check_audio_path(path: str | os.PathLike) -> None:
+    """AudioError when `path` is missing or a directory (soundfile says only "System error")."""
+    if Path(path).is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not Path(path).is_file():
+        raise AudioError(f"{path}: audio file not found")
 
 
 def audio_duration(path: str | os.PathLike) -> float:
@@ -83,8 +92,7 @@ def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 
 
 def _decode(path: Path, offset_s: float, duration_s: float | None) -> tuple[np.ndarray, int]:
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    check_audio_path(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: audio file is empty (0 bytes)")
     try:

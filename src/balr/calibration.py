@@ -166,6 +166,8 @@ class Calibrator:
             calibrator = cls._from_dict(data)
         except FileNotFoundError:
             raise ModelError(f"{path}: calibration file not found") from None
+        except OSError as exc:  # a directory, no permission
+            raise ModelError(f"{path}: cannot read calibration file ({exc.strerror})") from None
         except ModelError as exc:
             raise ModelError(f"{path}: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:

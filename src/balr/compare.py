@@ -11,9 +11,11 @@ maps the score to a calibrated natural-log LR, which is then still an exact sum:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import tempfile
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ from balr.distributed import resolve_device
 from balr.embeddings import build_embedding_model, select_model_overrides
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
-from balr.errors import AudioError, DataError, ModelError
+from balr.errors import AudioError, ConfigError, DataError, ModelError
 from balr.report.html import ComparisonReport, Recording, write_report
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
 from balr.scoring.explain import top_attributes as top_k
@@ -92,9 +94,11 @@ class ComparisonResult:
     test_counts: np.ndarray
     attribute_parameters: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown before the LR (same recording)
 
     def top_attributes(self, k: int) -> pd.DataFrame:
         """The k attributes pushing most towards same speaker, then the k most towards different."""
+        check_explain(k)
         high, low = top_k(self.contributions[None, :], k)
         same = [i for i in high[0] if self.contributions[i] > 0]
         different = [i for i in low[0] if self.contributions[i] < 0]
@@ -175,9 +179,7 @@ class ComparisonPipeline:
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Embeddings `(n, d)` of the files; AudioError naming the first unusable file."""
-        for path in paths:
-            if not Path(path).is_file():
-                raise AudioError(f"{path}: audio file not found")
+        check_audio_files(paths)
         with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
             items = [DatasetItem(id=f"rec{i}", audio=Path(p)) for i, p in enumerate(paths)]
             dataset = AudioDataset(items, folder, output_dir=folder, vector_format="npy")
@@ -219,6 +221,7 @@ class ComparisonPipeline:
             test_counts=test_counts,
             attribute_parameters=parameters,
             notes=notes,
+            warnings=same_recording_warnings(enrollment, test),
         )
 
     def _calibrate(self, terms: np.ndarray, score: float):
@@ -239,6 +242,55 @@ class ComparisonPipeline:
             return contributions, offset, llr, notes
         notes.append("PAV calibration is not linear: contributions are the scorer's raw terms.")
         return terms.copy(), 0.0, llr, notes
+
+
+def check_explain(k: int) -> None:
+    """ConfigError unless `k` (attributes listed each way) is a count >= 0."""
+    if k < 0:
+        raise ConfigError(f"--explain {k}: give the number of attributes to list (0 or more)")
+
+
+def check_audio_files(paths: Sequence[str | Path]) -> None:
+    """AudioError naming the first path that is missing or a directory."""
+    for path in paths:
+        if Path(path).is_dir():
+            raise AudioError(
+                f"{path}: is a directory; compare expects audio files (e.g. {path}/*.wav)"
+            )
+        if not Path(path).is_file():
+            raise AudioError(f"{path}: audio file not found")
+
+
+def _content_hash(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def same_recording_warnings(
+    enrollment: Sequence[str | Path], test: Sequence[str | Path]
+) -> list[str]:
+    """One warning per test file that is an enrollment file too: the same resolved path, or
+    byte-identical content (a copy). A recording compared with itself is no evidence."""
+    key = {}
+    for path in enrollment:
+        key.setdefault(Path(path).resolve(), path)
+        key.setdefault(_content_hash(path), path)
+    warnings = []
+    for path in test:
+        resolved = Path(path).resolve()
+        twin, how = key.get(resolved), "the same file"
+        if twin is None:
+            twin, how = key.get(_content_hash(path)), "identical audio content"
+        if twin is not None:
+            warnings.append(
+                f"enrollment {twin} and test {path} are the same recording ({how}): a "
+                "recording compared with itself is no evidence about the speaker; do not "
+                "report this LR"
+            )
+    return warnings
 
 
 def _bits_text(counts: np.ndarray) -> str:
@@ -312,6 +364,7 @@ class Comparison:
                 reference_nontarget_llrs=nontarget,
                 models=self.pipeline.description,
                 notes=self.result.notes,
+                warnings=self.result.warnings,
             ),
         )
 
@@ -321,11 +374,20 @@ def load_reference_llrs(path: Path | None) -> tuple[np.ndarray, np.ndarray]:
     if path is None:
         logger.warning("no reference LLRs for this scorer: the report has no Tippett plot")
         return np.zeros(0), np.zeros(0)
-    with np.load(path, allow_pickle=False) as data:
-        try:
-            return np.asarray(data["target"]), np.asarray(data["nontarget"])
-        except KeyError:
-            raise DataError(f"{path}: expected arrays 'target' and 'nontarget'") from None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            target, nontarget = np.asarray(data["target"]), np.asarray(data["nontarget"])
+    except KeyError:
+        raise DataError(f"{path}: expected arrays 'target' and 'nontarget'") from None
+    except (AttributeError, TypeError):  # np.load gave one array (an .npy), not an archive
+        raise DataError(f"{path}: not an NPZ archive of arrays 'target' and 'nontarget'") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot read reference LLRs as NPZ ({reason})") from None
+    for name, values in (("target", target), ("nontarget", nontarget)):
+        if values.ndim != 1 or not np.issubdtype(values.dtype, np.number):
+            raise DataError(f"{path}: '{name}' must be a 1-D array of numbers (LLRs)")
+    return target, nontarget
 
 
 def compare_files(
@@ -338,6 +400,7 @@ def compare_files(
 ) -> Comparison:
     """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
     `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings."""
+    check_audio_files([*enrollment, *test])  # before any model is loaded
     cfg = compose_config("compare", select_model_overrides(overrides))
     model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
     pipeline = ComparisonPipeline.from_files(

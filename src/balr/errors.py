@@ -23,3 +23,21 @@ class ConfigError(BalrError):
 
 class ModelError(BalrError):
     """A model or checkpoint cannot be loaded, or a model is used before fitting."""
+
+
+#: lines of torch's weights-only error that advise an unsafe retry or point elsewhere
+_ADVICE_MARKERS = ("weights_only", "torch.load", "file an issue", "trusted source")
+
+
+def load_failure_reason(exc: BaseException) -> str:
+    """Why a model file could not be read, in one line, for a message naming the file.
+    torch's advice to retry with `weights_only=False` (which could run code from the file)
+    is never repeated; a refused Python object is reported as such."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not any(m in line for m in _ADVICE_MARKERS)]
+    detail = (useful[0] if useful else type(exc).__name__)[:200]
+    if "GLOBAL" in detail:
+        return f"refused: it holds Python objects other than tensors, not loaded ({detail})"
+    if len(useful) < len(lines) or "Unpickl" in type(exc).__name__:
+        return f"not a file of tensors ({detail})"
+    return detail

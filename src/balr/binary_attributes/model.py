@@ -25,7 +25,7 @@ from torch import nn
 
 from balr.binary_attributes.config import EncoderConfig, ModelConfig
 from balr.data.vectors import bits_to_counts
-from balr.errors import ModelError
+from balr.errors import ModelError, load_failure_reason
 from balr.fileio import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: cannot read checkpoint ({str(exc).splitlines()[0]})") from None
+        raise ModelError(f"{path}: cannot read checkpoint ({load_failure_reason(exc)})") from None
     if (
         isinstance(state, Mapping)
         and "state_dict" in state

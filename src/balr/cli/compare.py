@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from balr.compare import ComparisonResult, compare_files
+from balr.compare import ComparisonResult, check_explain, compare_files, load_reference_llrs
 from balr.errors import ConfigError, DataError
 from balr.report import format_lr, verbal_scale
 
@@ -36,12 +36,16 @@ def compare(
     calibration: Path | None = typer.Option(None, "--calibration", help="calibration.json"),
     no_calibration: bool = typer.Option(False, "--no-calibration", help="Report raw scores."),
     reference: Path | None = typer.Option(
-        None, "--reference", help="NPZ of reference LLRs (arrays target, nontarget) for the report."
+        None,
+        "--reference",
+        help="NPZ of reference LLRs (arrays target, nontarget). Only the --report uses it (its "
+        "Tippett plot); it never changes the LR, so without --report it is an error.",
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
     enrollment, test, overrides = split_compare_args(args)
+    check_outputs(explain, report, reference)
     comparison = compare_files(enrollment, test, overrides, calibration, not no_calibration, device)
     print_result(comparison.result, explain)
     if plot is not None:
@@ -50,6 +54,21 @@ def compare(
     if report is not None:
         comparison.write_report(report, explain, reference)
         typer.echo(f"report: {report}")
+
+
+def check_outputs(explain: int, report: Path | None, reference: Path | None) -> None:
+    """Refuse bad options before any audio is processed: a negative --explain, a --reference
+    without --report (it would be ignored), an unreadable --reference, a folder as --report."""
+    check_explain(explain)
+    if reference is not None and report is None:
+        raise ConfigError(
+            f"--reference {reference}: the reference LLRs only go into the HTML report (they "
+            "never change the LR); add --report FILE.html, or drop --reference"
+        )
+    if reference is not None:
+        load_reference_llrs(reference)
+    if report is not None and report.is_dir():
+        raise ConfigError(f"--report {report}: is a directory; give the HTML file to write")
 
 
 def split_compare_args(args: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -77,6 +96,8 @@ def print_result(result: ComparisonResult, k: int) -> None:
         for rec in recordings:
             console.print(f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s)", highlight=False)
     verdict = verbal_scale(result.llr)
+    for warning in result.warnings:
+        console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"\nLR = {format_lr(result.llr)}   log10 LR = {verdict.log10_lr:.2f}   "
         f"(natural log {result.llr:.3f})",

@@ -53,12 +53,22 @@ def metrics_table(metrics: dict, title: str) -> Table:
 
 
 def evaluate(
-    scores_csv: Path = typer.Argument(..., help="CSV with a score column and a label column."),
+    scores_csv: Path = typer.Argument(
+        ..., help="CSV with a score and a label column, or the scores.csv of `score test`."
+    ),
     score_column: str = typer.Option("scores", help="Column holding the scores (LLRs)."),
     label_column: str = typer.Option(
         "label", help="Column holding 1/0, true/false or target/nontarget."
     ),
-    sep: str = typer.Option(",", help="Column separator of the CSV (use '\\t' for TSV)."),
+    sep: str | None = typer.Option(
+        None, help="Column separator ('\\t' for TSV) [default: detected from the header]."
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Dataset whose speakers label the trials' enrollment/test ids (for the "
+        "scores.csv of `balr score test`, which has no label column).",
+    ),
     save_dir: Path | None = typer.Option(
         None, help="Output folder [default: runs/evaluate/evalN]."
     ),
@@ -71,7 +81,9 @@ def evaluate(
     if overrides:
         raise ConfigError(f"evaluate takes no key=value overrides (got {' '.join(overrides)})")
     sep = "\t" if sep in ("\\t", "tab") else sep
-    result = evaluate_score_file(scores_csv, score_column, label_column, sep, save_dir, threshold)
+    result = evaluate_score_file(
+        scores_csv, score_column, label_column, sep, save_dir, threshold, data
+    )
     console = Console()
     console.print(metrics_table(result.metrics, title=str(scores_csv)))
     console.print(f"wrote {', '.join(result.files)} to {result.save_dir}")

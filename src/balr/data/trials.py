@@ -88,6 +88,8 @@ def load_trials(
         frame = pd.read_csv(path, sep=sep, header=None, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise TrialsError(f"{path}: trials file not found") from None
+    except pd.errors.EmptyDataError:
+        raise TrialsError(f"{path}: the trials file is empty: it lists no trials") from None
     except Exception as exc:
         raise TrialsError(f"{path}: cannot read trials ({exc})") from None
     if frame.shape[1] < 2:
@@ -108,6 +110,11 @@ def load_trials(
         names = ["enrollment", "test"] + [f"column{i + 3}" for i in range(frame.shape[1] - 2)]
         frame.columns = names
         enroll_col, test_col = "enrollment", "test"
+    if frame.empty:
+        raise TrialsError(
+            f"{path}: the trials file has no trials (only a header); list one "
+            "'enrollment<sep>test' pair of ids per line"
+        )
     enrollment = [_split_cell(v, path, r, "enrollment") for r, v in enumerate(frame[enroll_col])]
     test = [_split_cell(v, path, r, "test") for r, v in enumerate(frame[test_col])]
     return Trials(frame, enrollment, test, str(path), sep, has_header)

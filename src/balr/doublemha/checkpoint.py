@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from balr.errors import ModelError
+from balr.errors import ModelError, load_failure_reason
 from balr.fileio import atomic_path, atomic_write_text
 
 BEST_NAME = "best.pt"
@@ -55,8 +55,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         payload = torch.load(path, map_location=device, weights_only=True)
         payload["settings"] = json.loads(payload["settings"])
     except Exception as exc:
-        reason = str(exc).strip().splitlines()
-        raise ModelError(f"{path}: not a readable extractor checkpoint ({reason[0]})") from None
+        reason = load_failure_reason(exc)
+        raise ModelError(f"{path}: not a readable extractor checkpoint ({reason})") from None
     return payload
 
 

@@ -226,6 +226,9 @@ class EmbeddingExtraction:
             if item.audio is None:
                 self.report.failures.append((item.id, "", "item has no audio file"))
                 continue
+            if not Path(item.audio).is_file():
+                self._missing_audio(item)
+                continue
             jobs.append((i, Path(item.audio)))
         return jobs
 
@@ -237,6 +240,13 @@ class EmbeddingExtraction:
         if bad:
             log.warning("extracting again %s", describe_bad(bad))
         return done
+
+    def _missing_audio(self, item) -> None:
+        """Report an item whose listed audio path is missing or a folder, naming its id."""
+        what = "is a directory" if Path(item.audio).is_dir() else "not found"
+        reason = f"id '{item.id}' of {self.ds.source}: audio file {item.audio} {what}"
+        self.report.failures.append((item.id, str(item.audio), reason))
+        log.warning("skipped %s", reason)
 
     def _loader(self, jobs: list[tuple[int, Path]]) -> torch.utils.data.DataLoader:
         stream = DecodeStream(jobs, self.model.sample_rate, self.opts, self.min_samples)

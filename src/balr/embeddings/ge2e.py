@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 from balr import defaults
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
-from balr.errors import ModelError
+from balr.errors import ModelError, load_failure_reason
 from balr.features.ge2e_mel import HOP, N_MELS, SAMPLE_RATE, GE2EMel, num_frames
 
 NAME = "ge2e"
@@ -146,7 +146,8 @@ def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
             state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
     except Exception as exc:
-        raise ModelError(f"{path}: cannot load GE2E weights safely ({exc})") from None
+        reason = load_failure_reason(exc)
+        raise ModelError(f"{path}: cannot load GE2E weights safely ({reason})") from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a GE2E checkpoint (no model_state)")
     return {k: v.float() for k, v in state.items() if k.startswith(("lstm.", "linear."))}

@@ -24,7 +24,7 @@ from torch import nn
 from balr.audio import INT16_SCALE
 from balr.config import load_config
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
-from balr.errors import ModelError
+from balr.errors import ModelError, load_failure_reason
 from balr.features.fbank import FbankOptions, kaldi_fbank, mean_normalize, num_frames
 from balr.fileio import atomic_path
 
@@ -223,7 +223,8 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelError(f"{path}: cannot load weights safely ({exc})") from None
+        reason = load_failure_reason(exc)
+        raise ModelError(f"{path}: cannot load weights safely ({reason})") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):

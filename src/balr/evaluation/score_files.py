@@ -1,6 +1,6 @@
-"""Files of scored trials: a score column and a label column (`balr evaluate`), or the
-scores.csv of `balr score test`, labelled by the speakers of a dataset (`balr score calibrate`);
-and the evaluation of the first kind.
+"""Files of scored trials: a score column and a label column, or the scores.csv of `balr
+score test`, labelled by the speakers of a dataset (`balr score calibrate`, `balr evaluate
+--data`); and their evaluation.
 """
 
 from __future__ import annotations
@@ -24,6 +24,16 @@ TARGET_LABELS = {"1", "1.0", "true", "target"}
 NONTARGET_LABELS = {"0", "0.0", "false", "nontarget", "non-target", "non_target"}
 UNKNOWN_LABELS = {"-1", "-1.0", "nan", "", "unknown"}
 EVALUATE_RUNS_DIR = Path("runs") / "evaluate"
+#: separators tried, in order, on the header line when none is given
+SEPARATORS = ("\t", ",", ";")
+
+
+def detect_separator(path: Path) -> str:
+    """The column separator of a delimited text file, from its header line: the first of
+    tab, comma and semicolon that occurs in it (comma when none does)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        header = handle.readline()
+    return next((sep for sep in SEPARATORS if sep in header), ",")
 
 
 def _read_table(path: Path, columns: list[str], sep: str) -> pd.DataFrame:
@@ -33,6 +43,11 @@ def _read_table(path: Path, columns: list[str], sep: str) -> pd.DataFrame:
     try:
         header = pd.read_csv(path, sep=sep, nrows=0).columns
         missing = [c for c in columns if c not in header]
+        if missing and {"enrollment", "test"} <= set(header):
+            raise DataError(
+                f"{path}: no column {', '.join(missing)}; a scores.csv of `balr score test` is "
+                "labelled by the speakers of its dataset: add --data DATASET"
+            )
         if missing:
             raise DataError(
                 f"{path}: no column {', '.join(missing)} "
@@ -109,6 +124,13 @@ def read_trial_scores(
     scores = pd.to_numeric(trials.frame[column], errors="coerce").to_numpy(np.float64)
     labels = trials.labels(dataset)
     keep = (labels >= 0) & np.isfinite(scores)
+    if not keep.all():
+        logger.warning(
+            "%s: skipped %d of %d trials without a score or a known speaker on both sides",
+            path,
+            int((~keep).sum()),
+            len(keep),
+        )
     return scores[keep], labels[keep], column
 
 
@@ -121,18 +143,35 @@ class ScoreFileEvaluation:
     save_dir: Path
 
 
+def read_evaluation_scores(
+    path: Path, score_column: str, label_column: str, sep: str | None, data: Path | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores and 1/0 labels: from the label column, or, given the dataset `data`, from the
+    speakers of the `enrollment` / `test` ids (a `balr score test` scores.csv). The
+    separator is detected from the header when `sep` is None."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    sep = sep or detect_separator(path)
+    if data is None:
+        return read_scores(path, score_column, label_column, sep)
+    scores, labels, _ = read_trial_scores(path, AudioDataset.from_path(data), sep, score_column)
+    return scores, labels
+
+
 def evaluate_score_file(
     path: Path,
     score_column: str = "scores",
     label_column: str = "label",
-    sep: str = ",",
+    sep: str | None = None,
     save_dir: Path | None = None,
     threshold: float | None = None,
+    data: Path | None = None,
 ) -> ScoreFileEvaluation:
-    """Metrics, metrics.json and the four plots of a CSV of scores and labels (`balr
-    evaluate`); detection statistics at `threshold` (default: the EER threshold). Without
-    `save_dir` the files go to a new `runs/evaluate/evalN`."""
-    scores, labels = read_scores(path, score_column, label_column, sep)
+    """Metrics, metrics.json and the four plots of a file of scores (`balr evaluate`),
+    labelled by its label column or by the speakers of dataset `data` (see
+    `read_evaluation_scores`); detection statistics at `threshold` (default: the EER
+    threshold). Without `save_dir` the files go to a new `runs/evaluate/evalN`."""
+    scores, labels = read_evaluation_scores(path, score_column, label_column, sep, data)
     try:
         metrics = compute_metrics(scores, labels, threshold)
     except DataError as exc:

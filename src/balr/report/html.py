@@ -30,6 +30,7 @@ td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 .result { font-size: 1.3em; padding: 0.8em; background: #f5f8ff; border: 1px solid #9ab; }
 .note { color: #555; font-size: 0.9em; } img { max-width: 100%; }
+.warning { color: #900; background: #fff0f0; border: 2px solid #c00; padding: 0.6em; }
 """
 
 
@@ -54,6 +55,7 @@ class ComparisonReport:
     reference_nontarget_llrs: np.ndarray
     models: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # shown in red above the result
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -96,6 +98,7 @@ def render_report(report: ComparisonReport) -> str:
     sections = [
         f"<h1>Speaker comparison report</h1><p class='note'>balr {__version__}, "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
+        *(f"<p class='warning'><b>Warning:</b> {html.escape(w)}</p>" for w in report.warnings),
         _inputs_section(report),
         _result_section(report.llr, verdict),
         "<h2>Attribute contributions</h2>"

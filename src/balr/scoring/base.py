@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from balr.data.vectors import bits_to_counts
-from balr.errors import DataError, ModelError, TrialsError
+from balr.errors import DataError, ModelError, TrialsError, load_failure_reason
 from balr.fileio import atomic_path
 from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
@@ -271,5 +271,6 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
         params = header["params"]
         params = json.loads(params) if isinstance(params, str) else dict(params)
         return str(header["scorer"]), params, state
-    except (SafetensorError, KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
-        raise ModelError(f"{path}: not a balr scorer checkpoint ({exc})") from None
+    except Exception as exc:  # torch and safetensors raise many types for a bad file
+        reason = load_failure_reason(exc)
+        raise ModelError(f"{path}: not a balr scorer checkpoint ({reason})") from None

@@ -249,6 +249,10 @@ def score_trials_file(
     pushing each score most each way, and one bar chart per trial of `explain_plots` (a
     trial number, 1 = first, or `ENROLLMENT::TEST` ids). Scorer and calibration as chosen by
     `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`)."""
+    if explain < 0:
+        raise ConfigError(
+            f"--explain {explain}: give the number of attributes to write (0 or more)"
+        )
     overrides = list(overrides)
     cfg = score_config(overrides)
     choice = select_configured_scorer(cfg, overrides)
