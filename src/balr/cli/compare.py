@@ -75,7 +75,9 @@ def print_result(result: ComparisonResult, k: int) -> None:
     console = Console()
     for side, recordings in (("enrollment", result.enrollment), ("test", result.test)):
         for rec in recordings:
-            console.print(f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s)", highlight=False)
+            speech = "" if rec.speech_s is None else f", {rec.speech_s:.1f} s net speech"
+            line = f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s{speech})"
+            console.print(line, highlight=False)
     verdict = verbal_scale(result.llr)
     console.print(
         f"\nLR = {format_lr(result.llr)}   log10 LR = {verdict.log10_lr:.2f}   "

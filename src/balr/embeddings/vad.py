@@ -8,6 +8,8 @@ an absolute floor) are speech. `webrtc`: the WebRTC GMM detector (module `webrtc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 VAD_METHODS = ("none", "energy", "webrtc")
@@ -74,3 +76,67 @@ def _frames(wave: np.ndarray, sample_rate: int) -> np.ndarray:
     frame_len = int(sample_rate * FRAME_S)
     count = len(wave) // frame_len
     return wave[: count * frame_len].reshape(count, frame_len)
+
+
+# ---------------------------------------------------------------- usable speech
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this the recording is digital silence
+CLIPPED_SHARE = 0.5  # more samples than this at the peak magnitude: clipping or a square wave
+STEADY_DB = 1.5  # frame energies varying less than this (std, dB): a tone or steady noise
+SPEECH_LEVEL_DBFS = -20.0  # loud frames are brought to this level before the WebRTC detector
+
+
+@dataclass(frozen=True)
+class SpeechMeasure:
+    """Net speech of a recording: seconds of speech frames, and why it has none (or None)."""
+
+    speech_s: float
+    problem: str | None = None
+
+
+def measure_speech(wave: np.ndarray, sample_rate: int) -> SpeechMeasure:
+    """Net speech duration (30 ms speech frames of the WebRTC detector at aggressiveness 3,
+    after bringing the loud frames to -20 dBFS so quiet recordings are measured like loud
+    ones); 0 with a `problem` for digital silence, a constant, clipping-only or steady signal.
+    Sample rates WebRTC cannot take use the energy detector."""
+    wave = np.asarray(wave, dtype=np.float32)
+    problem = signal_problem(wave, sample_rate)
+    if problem is not None:
+        return SpeechMeasure(0.0, problem)
+    frame_db = _frame_db(wave, sample_rate)
+    gain = 10 ** ((SPEECH_LEVEL_DBFS - float(np.percentile(frame_db, 95))) / 20)
+    if sample_rate in WEBRTC_RATES:
+        flags = webrtc_speech_frames(wave * gain, sample_rate, mode=3)
+    else:
+        flags = energy_speech_frames(wave, sample_rate)
+    return SpeechMeasure(round(float(flags.sum()) * FRAME_S, 3))
+
+
+def signal_problem(wave: np.ndarray, sample_rate: int) -> str | None:
+    """Why the signal cannot hold speech (digital silence, constant, clipping only, a steady
+    tone or noise), or None."""
+    if wave.size == 0:
+        return "empty recording"
+    peak = float(np.max(np.abs(wave)))
+    if peak == 0:
+        return "digital silence (all samples are zero)"
+    if peak < SILENCE_PEAK:
+        return f"digital silence (peak {_dbfs(peak):.0f} dBFS)"
+    if float(np.ptp(wave)) < SILENCE_PEAK:
+        return "a constant signal (no sound)"
+    at_peak = float(np.mean(np.abs(wave) >= 0.99 * peak))
+    if at_peak > CLIPPED_SHARE:
+        return f"clipping only ({at_peak:.0%} of the samples at full level)"
+    frame_db = _frame_db(wave, sample_rate)
+    if frame_db.size < 2 or float(np.std(frame_db)) < STEADY_DB:
+        spread = float(np.std(frame_db)) if frame_db.size else 0.0
+        return f"a steady tone or noise (frame level varies by {spread:.1f} dB)"
+    return None
+
+
+def _frame_db(wave: np.ndarray, sample_rate: int) -> np.ndarray:
+    frames = _frames(wave, sample_rate).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def _dbfs(value: float) -> float:
+    return 20 * np.log10(max(value, 1e-12))
