@@ -47,7 +47,7 @@ class CompareEmbeddingsConfig:
     model: Any = None
     vad: str = "none"  # none, energy or webrtc
     min_duration_s: float = 0.5
-    min_speech_s: float = 1.0  # recordings with less net speech are refused (0: no check)
+    min_speech_s: float = 0.5  # recordings with less net speech are refused (0: no check)
 
 
 @dataclass

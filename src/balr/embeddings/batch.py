@@ -52,7 +52,7 @@ class ExtractionOptions:
     max_duration_s: float = 60.0  # longer recordings are averaged over windows
     window_s: float = 30.0
     min_duration_s: float = 0.5  # shorter recordings (after VAD) are reported, not embedded
-    min_speech_s: float = 1.0  # less net speech: reported, not embedded (0: no speech check)
+    min_speech_s: float = 0.5  # less net speech: reported, not embedded (0: no speech check)
     vad: str = "none"  # none, energy or webrtc
     bucket_batches: int = 4  # batches' worth of items sorted by length together
     max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
@@ -123,13 +123,13 @@ def decode_segments(
     duration = frames / rate if rate else 0.0
     if duration <= opts.max_duration_s:
         raw = load_audio(path, sample_rate)
-        speech_s = check_speech(path, raw, sample_rate, opts.min_speech_s)
         wave = apply_vad(raw, sample_rate, opts.vad)
         if len(wave) < min_samples:
             raise AudioError(
                 f"{path}: too short ({len(wave) / sample_rate:.2f} s of audio, "
                 f"minimum {min_samples / sample_rate:.2f} s)"
             )
+        speech_s = check_speech(path, raw, sample_rate, opts.min_speech_s)
         yield Segment(index, wave=wave, speech_s=speech_s)
         return
     parts = math.ceil(duration / opts.window_s)
@@ -442,7 +442,8 @@ def write_error_report(path: str | Path, failures: list[tuple[str, str, str]]) -
 
 class SpeechLog:
     """`speech_durations.tsv` (id, path, speech_s), crash-safe and resumable: each row is
-    appended and flushed as its vector is saved (a row cut short by a crash is ignored), and
+    appended and flushed just before its vector is saved (a row cut short by a crash is
+    dropped when the file is opened again), and
     `close()` rewrites the file atomically with the latest row of each id, sorted by id."""
 
     HEADER = ("id", "path", "speech_s")
@@ -450,12 +451,11 @@ class SpeechLog:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_cut_row(self.path)
         self.file = self.path.open("a", encoding="utf-8", newline="")
         if self.file.tell() == 0:
             self.file.write("\t".join(self.HEADER) + "\n")
-        elif not self.path.read_bytes().endswith(b"\n"):
-            self.file.write("\n")  # end a row cut short by a crash
-        self.file.flush()
+            self.file.flush()
 
     def add(self, item_id: str, audio: str, speech_s: float) -> None:
         """Append one row and flush it to the file."""
@@ -469,6 +469,20 @@ class SpeechLog:
         lines = ["\t".join(self.HEADER)]
         lines += [f"{i}\t{audio}\t{s:.3f}" for i, (audio, s) in sorted(rows.items())]
         atomic_write_text(self.path, "\n".join(lines) + "\n")
+
+
+def _drop_cut_row(path: Path) -> None:
+    """Remove a last row that a crash cut short (no newline): its vector was never saved."""
+    if not path.is_file():
+        return
+    with path.open("rb+") as handle:
+        size = handle.seek(0, 2)
+        start = max(size - 65536, 0)
+        handle.seek(start)
+        tail = handle.read()
+        if tail and not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n")
+            handle.truncate(start + cut + 1 if cut >= 0 else 0)
 
 
 def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:

@@ -81,7 +81,8 @@ def _frames(wave: np.ndarray, sample_rate: int) -> np.ndarray:
 # ---------------------------------------------------------------- usable speech
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the recording is digital silence
 CLIPPED_SHARE = 0.5  # more samples than this at the peak magnitude: clipping or a square wave
-STEADY_DB = 1.5  # frame energies varying less than this (std, dB): a tone or steady noise
+STEADY_DB = 3.0  # no frequency band varying more than this (std over frames, dB): steady
+STEADY_BANDS = 8  # equal-width frequency bands of the steadiness check
 SPEECH_LEVEL_DBFS = -20.0  # loud frames are brought to this level before the WebRTC detector
 
 
@@ -126,11 +127,25 @@ def signal_problem(wave: np.ndarray, sample_rate: int) -> str | None:
     at_peak = float(np.mean(np.abs(wave) >= 0.99 * peak))
     if at_peak > CLIPPED_SHARE:
         return f"clipping only ({at_peak:.0%} of the samples at full level)"
-    frame_db = _frame_db(wave, sample_rate)
-    if frame_db.size < 2 or float(np.std(frame_db)) < STEADY_DB:
-        spread = float(np.std(frame_db)) if frame_db.size else 0.0
-        return f"a steady tone or noise (frame level varies by {spread:.1f} dB)"
+    spread = band_level_spread(wave, sample_rate)
+    if spread < STEADY_DB:
+        return f"a steady tone or noise (no frequency band varies by more than {spread:.1f} dB)"
     return None
+
+
+def band_level_spread(wave: np.ndarray, sample_rate: int) -> float:
+    """The largest standard deviation over 30 ms frames of the level (dB) of one of 8
+    equal-width frequency bands. Tones and steady noise stay near 0-1.5 dB in every band;
+    speech moves some band by 7 dB or more, even over a loud hum. Levels more than 60 dB below
+    the mean frame energy count as that floor, so empty bands do not vary."""
+    frames = _frames(wave, sample_rate).astype(np.float64)
+    if len(frames) < 2:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2
+    edges = np.linspace(0, spectrum.shape[1], STEADY_BANDS + 1).astype(int)
+    bands = np.add.reduceat(spectrum, edges[:-1], axis=1)
+    floor = 1e-6 * float(bands.sum(axis=1).mean()) + 1e-20
+    return float(np.max(np.std(10 * np.log10(bands + floor), axis=0)))
 
 
 def _frame_db(wave: np.ndarray, sample_rate: int) -> np.ndarray:
