@@ -49,6 +49,7 @@ class CompareEmbeddingsConfig:
     model: Any = None
     vad: str = "none"  # none, energy or webrtc
     min_duration_s: float = 0.5
+    min_speech_s: float = 0.5  # recordings with less net speech are refused (0: no check)
 
 
 @dataclass
@@ -179,6 +180,11 @@ class ComparisonPipeline:
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Embeddings `(n, d)` of the files; AudioError naming the first unusable file."""
+        return self.embed_with_speech(paths)[0]
+
+    def embed_with_speech(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, list[float]]:
+        """Embeddings `(n, d)` and net speech seconds of the files; AudioError naming the first
+        unusable file (unreadable, too short, or without usable speech) and why."""
         check_audio_files(paths)
         with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
             items = [DatasetItem(id=f"rec{i}", audio=Path(p)) for i, p in enumerate(paths)]
@@ -191,7 +197,7 @@ class ComparisonPipeline:
             indices, vectors = dataset.stack_vectors("emb")
         if len(indices) != len(paths):
             raise AudioError(f"{paths[0]}: no embedding could be computed")
-        return vectors
+        return vectors, [report.speech_seconds[item.id] for item in items]
 
     def compare(
         self, enrollment: Sequence[str | Path], test: Sequence[str | Path]
@@ -199,7 +205,11 @@ class ComparisonPipeline:
         """Compare the enrollment recordings (one speaker) with the test recordings."""
         if not enrollment or not test:
             raise DataError("compare needs at least one enrollment and one test recording")
-        embeddings = self.embed([*enrollment, *test])
+        paths = [*enrollment, *test]
+        embeddings, speech = self.embed_with_speech(paths)
+        recordings = [
+            Recording(str(p), audio_duration(p), s) for p, s in zip(paths, speech, strict=True)
+        ]
         counts = self.encoder.binarize(embeddings).astype(np.float64)
         enroll_counts = counts[: len(enrollment)].sum(axis=0)
         test_counts = counts[len(enrollment) :].sum(axis=0)
@@ -210,8 +220,8 @@ class ComparisonPipeline:
         if self.typicality is not None:
             parameters.update(self.typicality.attribute_parameters())
         return ComparisonResult(
-            enrollment=[Recording(str(p), audio_duration(p)) for p in enrollment],
-            test=[Recording(str(p), audio_duration(p)) for p in test],
+            enrollment=recordings[: len(enrollment)],
+            test=recordings[len(enrollment) :],
             score=score,
             llr=llr,
             terms=terms,
@@ -412,4 +422,5 @@ def compare_files(
     )
     pipeline.extraction.vad = cfg.embeddings.vad
     pipeline.extraction.min_duration_s = cfg.embeddings.min_duration_s
+    pipeline.extraction.min_speech_s = cfg.embeddings.min_speech_s
     return Comparison(pipeline, pipeline.compare(enrollment, test))

@@ -94,7 +94,9 @@ def print_result(result: ComparisonResult, k: int) -> None:
     console = Console()
     for side, recordings in (("enrollment", result.enrollment), ("test", result.test)):
         for rec in recordings:
-            console.print(f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s)", highlight=False)
+            speech = "" if rec.speech_s is None else f", {rec.speech_s:.1f} s net speech"
+            line = f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s{speech})"
+            console.print(line, highlight=False)
     verdict = verbal_scale(result.llr)
     for warning in result.warnings:
         console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)

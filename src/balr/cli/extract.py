@@ -26,6 +26,8 @@ def extract(
     typer.echo(report.summary(_shard_note()))
     if report.failures:
         typer.echo(f"errors: {report.errors_path}")
+    if report.speech_path is not None and report.speech_path.is_file():
+        typer.echo(f"net speech durations: {report.speech_path}")
     if report.succeeded + report.skipped == 0:
         raise typer.Exit(code=1)
 

@@ -6,8 +6,11 @@ job around it (config, model, dataset, shard) is `balr.embeddings.extract`.
 DataLoader workers decode audio (and run the optional VAD); the main process keeps a pool of
 decoded items, sorts it by length and runs the model on batches of similar length. Each vector
 is saved (atomically) as soon as it is computed, so an interrupted run loses nothing saved and
-a second run skips what exists. Files that cannot be read or are too short are reported in
-`extract_errors.tsv` (id, path, reason) and the run goes on.
+a second run skips what exists. Files that cannot be read, are too short or hold too little
+speech (`min_speech_s` of net speech, `balr.embeddings.vad.measure_speech`) are reported in
+`extract_errors.tsv` (id, path, reason) and the run goes on. The net speech duration of each
+embedded recording is appended to `speech_durations.tsv` (id, path, speech_s) as its vector is
+saved (`SpeechLog`), and the file is tidied (one row per id) when the run ends.
 
 Recordings longer than `max_duration_s` are read window by window (`window_s` each, via
 `load_audio(offset_s, duration_s)`), embedded like any item, and averaged (weighted by window
@@ -32,12 +35,13 @@ from tqdm import tqdm
 from balr.audio import audio_info, load_audio
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
-from balr.embeddings.vad import VAD_METHODS, apply_vad
+from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
 from balr.errors import AudioError, BalrError, ConfigError
 from balr.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 ERRORS_FILE = "extract_errors.tsv"
+SPEECH_FILE = "speech_durations.tsv"
 
 
 @dataclass
@@ -49,6 +53,7 @@ class ExtractionOptions:
     max_duration_s: float = 60.0  # longer recordings are averaged over windows
     window_s: float = 30.0
     min_duration_s: float = 0.5  # shorter recordings (after VAD) are reported, not embedded
+    min_speech_s: float = 0.5  # less net speech: reported, not embedded (0: no speech check)
     vad: str = "none"  # none, energy or webrtc
     bucket_batches: int = 4  # batches' worth of items sorted by length together
     max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
@@ -60,6 +65,8 @@ class ExtractionOptions:
             raise ConfigError(f"vad '{self.vad}': expected one of {', '.join(VAD_METHODS)}")
         if self.batch_size < 1 or self.num_workers < 0:
             raise ConfigError("batch_size must be >= 1 and num_workers >= 0")
+        if self.min_speech_s < 0:
+            raise ConfigError("min_speech_s must be >= 0 (0 turns the speech check off)")
         if not 0 < self.window_s <= self.max_duration_s:
             raise ConfigError("window_s must be > 0 and <= max_duration_s")
 
@@ -73,6 +80,7 @@ class Segment:
     parts: int = 1
     wave: np.ndarray | None = None
     error: str | None = None
+    speech_s: float = 0.0  # net speech duration of this recording or window
 
 
 @dataclass
@@ -87,6 +95,8 @@ class ExtractionReport:
     wall_seconds: float = 0.0
     model: str = ""
     errors_path: Path | None = None
+    speech_seconds: dict[str, float] = field(default_factory=dict)  # by id, embedded this run
+    speech_path: Path | None = None
 
     @property
     def real_time_factor(self) -> float:
@@ -113,20 +123,48 @@ def decode_segments(
     frames, rate = audio_info(path)
     duration = frames / rate if rate else 0.0
     if duration <= opts.max_duration_s:
-        wave = apply_vad(load_audio(path, sample_rate), sample_rate, opts.vad)
+        raw = load_audio(path, sample_rate)
+        wave = apply_vad(raw, sample_rate, opts.vad)
         if len(wave) < min_samples:
             raise AudioError(
                 f"{path}: too short ({len(wave) / sample_rate:.2f} s of audio, "
                 f"minimum {min_samples / sample_rate:.2f} s)"
             )
-        yield Segment(index, wave=wave)
+        speech_s = check_speech(path, raw, sample_rate, opts.min_speech_s)
+        yield Segment(index, wave=wave, speech_s=speech_s)
         return
     parts = math.ceil(duration / opts.window_s)
     step = duration / parts
     for part in range(parts):
-        wave = load_audio(path, sample_rate, offset_s=part * step, duration_s=step)
-        wave = apply_vad(wave, sample_rate, opts.vad)
-        yield Segment(index, part, parts, wave if len(wave) >= min_samples else None)
+        raw = load_audio(path, sample_rate, offset_s=part * step, duration_s=step)
+        speech_s = measure_speech(raw, sample_rate).speech_s
+        wave = apply_vad(raw, sample_rate, opts.vad)
+        usable = wave if len(wave) >= min_samples and speech_s > 0 else None
+        yield Segment(index, part, parts, usable, speech_s=speech_s)
+
+
+def check_speech(path: Path, wave: np.ndarray, sample_rate: int, min_speech_s: float) -> float:
+    """The recording's net speech duration; AudioError naming the file and the reason when
+    it has less than `min_speech_s` (0: no check)."""
+    measure = measure_speech(wave, sample_rate)
+    if min_speech_s > 0:
+        _require_speech(path, measure.speech_s, min_speech_s, measure.problem)
+    return measure.speech_s
+
+
+def _require_speech(
+    path: Path | str, speech_s: float, min_speech_s: float, problem: str | None = None
+) -> None:
+    if problem is not None:
+        raise AudioError(
+            f"{path}: no usable speech: {problem}; give a recording with speech "
+            "(embeddings.min_speech_s=0 turns this check off)"
+        )
+    if speech_s < min_speech_s:
+        raise AudioError(
+            f"{path}: too little speech ({speech_s:.2f} s of speech, minimum {min_speech_s:g} s; "
+            "lower it with embeddings.min_speech_s=SECONDS)"
+        )
 
 
 class DecodeStream(torch.utils.data.IterableDataset):
@@ -173,9 +211,11 @@ class _Accumulator:
 
     def __init__(self, parts: int):
         self.parts, self.seen, self.weight, self.total = parts, 0, 0.0, None
+        self.speech_s = 0.0
 
-    def add(self, vector: np.ndarray | None, weight: float) -> None:
+    def add(self, vector: np.ndarray | None, weight: float, speech_s: float) -> None:
         self.seen += 1
+        self.speech_s += speech_s
         if vector is not None and weight > 0:
             scaled = vector.astype(np.float64) * weight
             self.total = scaled if self.total is None else self.total + scaled
@@ -199,18 +239,28 @@ class EmbeddingExtraction:
         self._partial: dict[int, _Accumulator] = {}
         self._failed: set[int] = set()
 
-    def run(self, errors_path: Path | None = None, progress: bool = True) -> ExtractionReport:
-        """Embed every item that lacks an embedding (all with `force`); write the error report."""
+    def run(
+        self,
+        errors_path: Path | None = None,
+        progress: bool = True,
+        speech_path: Path | None = None,
+    ) -> ExtractionReport:
+        """Embed every item that lacks an embedding (all with `force`); write the error report
+        and (with `speech_path`) the net speech duration of each embedded recording."""
         start = time.perf_counter()
         jobs = self._jobs()
         self.report.skipped = len(self.ds) - len(jobs) - len(self.report.failures)
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, dynamic_ncols=True)
+        self._speech_log = SpeechLog(speech_path) if speech_path is not None else None
         try:
             with self.ds.vector_writer("emb") as writer:
                 self._writer, self._bar, self._start = writer, bar, start
                 self._consume(self._loader(jobs))
         finally:
             bar.close()
+            if self._speech_log is not None:
+                self._speech_log.close()
+                self.report.speech_path = speech_path
             self.report.wall_seconds = time.perf_counter() - start
             if errors_path is not None:
                 write_error_report(errors_path, self.report.failures)
@@ -271,7 +321,7 @@ class EmbeddingExtraction:
             if segment.error is not None:
                 self._fail(segment.index, segment.error)
             elif segment.wave is None:
-                self._finish(segment.index, None, segment.parts, 0)
+                self._finish(segment.index, None, segment.parts, 0, segment.speech_s)
             else:
                 pool.append(segment)
                 pooled_samples += len(segment.wave)
@@ -285,7 +335,9 @@ class EmbeddingExtraction:
         pool.sort(key=lambda s: len(s.wave))
         for batch in self._batches(pool):
             for segment, vector in zip(batch, self._embed_batch(batch), strict=True):
-                self._finish(segment.index, vector, segment.parts, len(segment.wave))
+                self._finish(
+                    segment.index, vector, segment.parts, len(segment.wave), segment.speech_s
+                )
 
     def _batches(self, pool: list[Segment]) -> Iterator[list[Segment]]:
         limit = self.opts.max_batch_seconds * self.model.sample_rate
@@ -318,23 +370,31 @@ class EmbeddingExtraction:
             vectors = self.model.embed(padded.to(self.model.device), lengths)
         return vectors.float().cpu().numpy()
 
-    def _finish(self, index: int, vector: np.ndarray | None, parts: int, samples: int) -> None:
+    def _finish(
+        self, index: int, vector: np.ndarray | None, parts: int, samples: int, speech_s: float
+    ) -> None:
         """Save a whole-item vector, or add a window to its recording's running average."""
         if index in self._failed:
             return
         self.report.audio_seconds += samples / self.model.sample_rate
         if parts == 1:
             if vector is not None:
-                self._save(index, vector)
+                self._save(index, vector, speech_s)
             return
         acc = self._partial.setdefault(index, _Accumulator(parts))
-        acc.add(vector, float(samples))
+        acc.add(vector, float(samples), speech_s)
         if acc.complete:
             del self._partial[index]
-            if acc.total is None:
-                self._fail(index, f"{self.ds.items[index].audio}: no usable audio in any window")
-            else:
-                self._save(index, self._average(acc))
+            audio = self.ds.items[index].audio
+            try:
+                if self.opts.min_speech_s > 0:
+                    _require_speech(audio, acc.speech_s, self.opts.min_speech_s)
+                if acc.total is None:
+                    raise AudioError(f"{audio}: no usable audio in any window")
+            except AudioError as exc:
+                self._fail(index, str(exc))
+                return
+            self._save(index, self._average(acc), acc.speech_s)
 
     def _average(self, acc: _Accumulator) -> np.ndarray:
         mean = (acc.total / acc.weight).astype(np.float32)
@@ -342,8 +402,13 @@ class EmbeddingExtraction:
             mean /= max(float(np.linalg.norm(mean)), 1e-12)
         return mean
 
-    def _save(self, index: int, vector: np.ndarray) -> None:
+    def _save(self, index: int, vector: np.ndarray, speech_s: float) -> None:
+        item = self.ds.items[index]
+        speech_s = round(speech_s, 3)
+        if self._speech_log is not None:
+            self._speech_log.add(item.id, str(item.audio or ""), speech_s)
         self._writer.put(index, vector.astype(np.float32))
+        self.report.speech_seconds[item.id] = speech_s
         self.report.succeeded += 1
         self._tick()
 
@@ -374,10 +439,13 @@ def extract_embeddings(
     opts: ExtractionOptions | None = None,
     errors_path: str | Path | None = None,
     progress: bool = True,
+    speech_path: str | Path | None = None,
 ) -> ExtractionReport:
     """Embed a dataset's items that lack an embedding; see the module docstring."""
     errors = Path(errors_path) if errors_path is not None else None
-    return EmbeddingExtraction(dataset, model, opts or ExtractionOptions()).run(errors, progress)
+    speech = Path(speech_path) if speech_path is not None else None
+    extraction = EmbeddingExtraction(dataset, model, opts or ExtractionOptions())
+    return extraction.run(errors, progress, speech)
 
 
 def write_error_report(path: str | Path, failures: list[tuple[str, str, str]]) -> None:
@@ -391,6 +459,68 @@ def write_error_report(path: str | Path, failures: list[tuple[str, str, str]]) -
     out.writerow(["id", "path", "reason"])
     out.writerows(failures)
     atomic_write_text(path, buffer.getvalue())
+
+
+class SpeechLog:
+    """`speech_durations.tsv` (id, path, speech_s), crash-safe and resumable: each row is
+    appended and flushed just before its vector is saved (a row cut short by a crash is
+    dropped when the file is opened again), and
+    `close()` rewrites the file atomically with the latest row of each id, sorted by id."""
+
+    HEADER = ("id", "path", "speech_s")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_cut_row(self.path)
+        self.file = self.path.open("a", encoding="utf-8", newline="")
+        if self.file.tell() == 0:
+            self.file.write("\t".join(self.HEADER) + "\n")
+            self.file.flush()
+
+    def add(self, item_id: str, audio: str, speech_s: float) -> None:
+        """Append one row and flush it to the file."""
+        self.file.write(f"{item_id}\t{audio}\t{speech_s:.3f}\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        """Close, then keep one row per id (the latest) in a tidy file."""
+        self.file.close()
+        rows = read_speech_durations(self.path, with_paths=True)
+        lines = ["\t".join(self.HEADER)]
+        lines += [f"{i}\t{audio}\t{s:.3f}" for i, (audio, s) in sorted(rows.items())]
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+
+
+def _drop_cut_row(path: Path) -> None:
+    """Remove a last row that a crash cut short (no newline): its vector was never saved."""
+    if not path.is_file():
+        return
+    with path.open("rb+") as handle:
+        size = handle.seek(0, 2)
+        start = max(size - 65536, 0)
+        handle.seek(start)
+        tail = handle.read()
+        if tail and not tail.endswith(b"\n"):
+            cut = tail.rfind(b"\n")
+            handle.truncate(start + cut + 1 if cut >= 0 else 0)
+
+
+def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:
+    """`{id: speech_s}` from a `speech_durations.tsv` (`{id: (path, speech_s)}` with
+    `with_paths`); the latest row of an id wins, incomplete rows are skipped."""
+    rows: dict = {}
+    with Path(path).open(encoding="utf-8") as handle:
+        for line in handle:
+            cells = line.rstrip("\n").split("\t")
+            if len(cells) != 3 or cells[0] == "id":
+                continue
+            try:
+                speech_s = float(cells[2])
+            except ValueError:
+                continue
+            rows[cells[0]] = (cells[1], speech_s) if with_paths else speech_s
+    return rows
 
 
 def _identity(segment: Segment) -> Segment:

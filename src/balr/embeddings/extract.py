@@ -22,6 +22,7 @@ from balr.distributed import rank, resolve_device, world_size
 from balr.embeddings.base import MODEL_GROUP, build_embedding_model, select_model_overrides
 from balr.embeddings.batch import (
     ERRORS_FILE,
+    SPEECH_FILE,
     ExtractionOptions,
     ExtractionReport,
     extract_embeddings,
@@ -54,11 +55,13 @@ def extract_config(overrides: Sequence[str] | None = None) -> DictConfig:
     return compose_config(CONFIG_NAME, select_model_overrides(overrides))
 
 
-def errors_path(folder: str | Path) -> Path:
-    """`folder/extract_errors.tsv`; under torchrun one per rank: `extract_errors.rankN.tsv`."""
+def errors_path(folder: str | Path, name: str = ERRORS_FILE) -> Path:
+    """`folder/extract_errors.tsv` (or another `name`); under torchrun one per rank:
+    `extract_errors.rankN.tsv`."""
     if world_size() > 1:
-        return Path(folder) / f"extract_errors.rank{rank()}.tsv"
-    return Path(folder) / ERRORS_FILE
+        stem, suffix = name.rsplit(".", 1)
+        return Path(folder) / f"{stem}.rank{rank()}.{suffix}"
+    return Path(folder) / name
 
 
 def extract_dataset_embeddings(
@@ -73,7 +76,9 @@ def extract_dataset_embeddings(
     """Embed every recording of `source` (audio file, directory, CSV or Kaldi dir) that has
     no embedding yet (all with `force`); vectors go beside the audio or under `save_dir`.
 
-    Unreadable or too short recordings are listed in the report's `errors_path` and skipped.
+    Unreadable or too short recordings, and those with less net speech than `min_speech_s`,
+    are listed in the report's `errors_path` and skipped; the net speech duration of each
+    embedded one goes to `speech_path` (`speech_durations.tsv`).
     """
     cfg = extract_config(overrides).embeddings
     if cfg.threads:
@@ -89,5 +94,7 @@ def extract_dataset_embeddings(
         raise DataError(f"{source}: no recordings found")
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
-    errors = errors_path(save_dir or ds.root)
-    return extract_embeddings(ds.shard(), model, options, errors, progress)
+    folder = save_dir or ds.root
+    return extract_embeddings(
+        ds.shard(), model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)
+    )

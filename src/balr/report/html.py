@@ -36,10 +36,11 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 
 @dataclass
 class Recording:
-    """One input file and its duration in seconds."""
+    """One input file, its duration and its net speech duration (speech frames) in seconds."""
 
     path: str
     duration_s: float
+    speech_s: float | None = None
 
 
 @dataclass
@@ -125,14 +126,19 @@ def render_report(report: ComparisonReport) -> str:
 
 def _inputs_section(report: ComparisonReport) -> str:
     rows = [
-        (side, html.escape(r.path), f"{r.duration_s:.2f} s")
+        (side, html.escape(r.path), f"{r.duration_s:.2f} s", _seconds(r.speech_s))
         for side, recs in (("enrollment", report.enrollment), ("test", report.test))
         for r in recs
     ]
-    cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in rows)
+    cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return (
-        f"<h2>Inputs</h2><table><tr><th>side</th><th>file</th><th>duration</th></tr>{cells}</table>"
+        "<h2>Inputs</h2><table><tr><th>side</th><th>file</th><th>duration</th>"
+        f"<th>net speech</th></tr>{cells}</table>"
     )
+
+
+def _seconds(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f} s"
 
 
 def _result_section(llr: float, verdict) -> str:

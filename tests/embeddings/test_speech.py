@@ -1,0 +1,151 @@
+"""Recordings without usable speech: measured, refused by `extract` and `compare`, and the net
+speech duration of the others stored and shown."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from balr.audio import load_audio
+from balr.compare import ComparisonPipeline, compare_files
+from balr.embeddings.batch import SpeechLog, read_speech_durations
+from balr.embeddings.extract import extract_dataset_embeddings
+from balr.embeddings.vad import measure_speech
+from balr.errors import AudioError
+from tests.conftest import EXAMPLES
+
+SR = 16000
+CLIPS = sorted((EXAMPLES / "audio").glob("*/*.flac"))
+REAL = EXAMPLES / "audio" / "id01184" / "00133.flac"  # 5.3 s, about 4.6 s of speech
+NO_WORKERS = ["embeddings.num_workers=0"]
+
+
+def non_speech() -> dict[str, np.ndarray]:
+    """2 s of signals without speech and the word the refusal reason must contain."""
+    t = np.arange(2 * SR) / SR
+    noise = np.random.default_rng(0).standard_normal(2 * SR)
+    return {
+        "silence": np.zeros(2 * SR),
+        "constant": np.full(2 * SR, 0.3),
+        "steady": noise * 1e-3,  # low white noise, -60 dBFS
+        "tone": 0.5 * np.sin(2 * np.pi * 440 * t),
+        "clipping": np.sign(np.sin(2 * np.pi * 440 * t)),  # a clipped square wave
+    }
+
+
+@pytest.mark.parametrize("kind", list(non_speech()))
+def test_non_speech_has_no_speech_and_a_reason(kind):
+    measure = measure_speech(non_speech()[kind].astype(np.float32), SR)
+    assert measure.speech_s == 0.0
+    word = {"silence": "digital silence", "tone": "steady", "clipping": "clipping"}
+    assert word.get(kind, kind) in measure.problem
+
+
+def test_real_clips_have_plausible_speech_durations():
+    for path in CLIPS:
+        wave = load_audio(path, SR)
+        measure = measure_speech(wave, SR)
+        assert measure.problem is None, path
+        # a VoxCeleb2 clip is mostly speech: at least 80% of it, never more than all of it
+        assert 0.8 * len(wave) / SR <= measure.speech_s <= len(wave) / SR, path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A silent 2 s wav and a real clip."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "silent.wav", np.zeros(2 * SR, np.float32), SR)
+    sf.write(audio / "real.wav", load_audio(REAL, SR), SR)
+    return audio
+
+
+def read_tsv(path) -> dict[str, dict]:
+    with open(path, newline="") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def test_extract_refuses_silence_and_stores_speech_durations(folder, tmp_path):
+    out = tmp_path / "emb"
+    report = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    assert (report.succeeded, len(report.failures)) == (1, 1)
+    assert "failed 1 of 2" in report.summary()
+    errors = read_tsv(out / "extract_errors.tsv")
+    assert list(errors) == ["silent"]
+    assert errors["silent"]["path"].endswith("silent.wav")
+    assert "no usable speech: digital silence" in errors["silent"]["reason"]
+    assert not (out / "silent_emb.txt").exists() and (out / "real_emb.txt").exists()
+    durations = read_tsv(out / "speech_durations.tsv")
+    assert list(durations) == ["real"]
+    assert 3.5 < float(durations["real"]["speech_s"]) <= 5.34
+    assert report.speech_seconds == {"real": float(durations["real"]["speech_s"])}
+
+
+def test_extract_honours_the_configured_threshold(folder, tmp_path):
+    strict = extract_dataset_embeddings(
+        folder, tmp_path / "strict", [*NO_WORKERS, "embeddings.min_speech_s=8"], progress=False
+    )
+    assert strict.succeeded == 0
+    reason = read_tsv(tmp_path / "strict" / "extract_errors.tsv")["real"]["reason"]
+    assert re.search(r"too little speech \(4\.\d+ s of speech, minimum 8 s", reason)
+    off = extract_dataset_embeddings(
+        folder, tmp_path / "off", [*NO_WORKERS, "embeddings.min_speech_s=0"], progress=False
+    )
+    assert (off.succeeded, off.failures) == (2, [])
+    assert off.speech_seconds["silent"] == 0.0
+
+
+def test_speech_durations_survive_an_interrupted_row_and_resume(tmp_path):
+    path = tmp_path / "speech_durations.tsv"
+    log = SpeechLog(path)
+    log.add("a", "a.wav", 1.25)
+    log.file.write("b\tb.wav\t2.")  # a crash in the middle of a row: no newline
+    log.file.close()
+    resumed = SpeechLog(path)
+    resumed.add("c", "c.wav", 3.0)
+    resumed.add("a", "a.wav", 1.5)  # recomputed (--force): the latest row wins
+    resumed.close()
+    # the cut row "b ... 2." was never followed by a saved vector: it is dropped
+    rows = path.read_text().splitlines()
+    assert rows == ["id\tpath\tspeech_s", "a\ta.wav\t1.500", "c\tc.wav\t3.000"]
+
+
+def test_extract_resumes_and_keeps_the_speech_durations(folder, tmp_path):
+    out = tmp_path / "emb"
+    extract_dataset_embeddings(folder / "real.wav", out, NO_WORKERS, progress=False)
+    sf.write(folder / "real2.wav", load_audio(REAL, SR)[: 3 * SR], SR)
+    again = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    assert (again.succeeded, again.skipped) == (1, 1)
+    durations = read_speech_durations(out / "speech_durations.tsv")
+    assert set(durations) == {"real", "real2"} and durations["real2"] < durations["real"]
+
+
+@pytest.fixture(scope="module")
+def shipped(ge2e):
+    return ComparisonPipeline.from_files(ge2e)
+
+
+def test_compare_refuses_a_side_without_speech(folder, shipped):
+    silent = folder / "silent.wav"
+    with pytest.raises(AudioError, match=r"silent\.wav: no usable speech: digital silence"):
+        shipped.compare([silent], [silent])
+    with pytest.raises(AudioError, match=r"silent\.wav: no usable speech"):
+        shipped.compare([folder / "real.wav"], [silent])
+
+
+def test_compare_shows_net_speech_in_terminal_and_report(folder, tmp_path, capsys):
+    from balr.cli.compare import print_result
+
+    comparison = compare_files([REAL], [EXAMPLES / "audio" / "id01184" / "00123.flac"])
+    enroll, test = comparison.result.enrollment[0], comparison.result.test[0]
+    assert 3.5 < enroll.speech_s <= enroll.duration_s
+    assert 2.0 < test.speech_s <= test.duration_s
+    print_result(comparison.result, 3)
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert f"00133.flac (5.3 s, {enroll.speech_s:.1f} s net speech)" in printed
+    page = comparison.write_report(tmp_path / "r.html", 3).read_text()
+    assert "<th>net speech</th>" in page and f"<td>{enroll.speech_s:.2f} s</td>" in page
