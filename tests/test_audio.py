@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from balr.audio import load_audio, load_audio_with_rate
+from balr.audio import audio_duration, load_audio, load_audio_with_rate
 from balr.errors import AudioError
 from tests.conftest import EXAMPLES
 
@@ -73,3 +73,32 @@ def test_missing_and_too_short(tmp_path):
     sf.write(short, np.zeros(800, dtype=np.float32), 16000)  # 0.05 s
     with pytest.raises(AudioError, match=r"short\.wav: audio is too short \(0\.05 s < 0\.5 s\)"):
         load_audio(short, min_duration_s=0.5)
+
+
+@pytest.mark.parametrize("extension, codec", [("m4a", "aac"), ("wma", "wmav2")])
+def test_m4a_and_wma_are_decoded_with_ffmpeg(tmp_path, extension, codec):
+    """libsndfile cannot read AAC or WMA; FFmpeg (PyAV) does. Encode a bundled clip, decode
+    it back: the same signal up to the codec's delay and loss."""
+    import av
+
+    wave = load_audio(EXAMPLES / "audio" / "id00906" / "00014.flac", 16000)
+    path = tmp_path / f"clip.{extension}"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=16000, layout="mono")
+        stream.bit_rate = 64000
+        frame = av.AudioFrame.from_ndarray(wave[None], format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    decoded = load_audio(path, 16000)
+    assert abs(len(decoded) - len(wave)) < 2048 and decoded.dtype == np.float32
+    assert audio_duration(path) == pytest.approx(len(decoded) / 16000)
+    window = 30000
+    best = max(
+        max(
+            np.corrcoef(decoded[lag : lag + window], wave[:window])[0, 1],
+            np.corrcoef(decoded[:window], wave[lag : lag + window])[0, 1],
+        )
+        for lag in range(0, 2048, 2)
+    )
+    assert best > 0.99

@@ -1,4 +1,5 @@
-"""Audio decoding (soundfile), resampling (soxr) and mono mixdown, without torchaudio."""
+"""Audio decoding (soundfile; FFmpeg through PyAV for the formats libsndfile cannot read:
+m4a, wma), resampling (soxr) and mono mixdown, without torchaudio."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ import soxr
 from balr.errors import AudioError
 
 AUDIO_EXTENSIONS = ("flac", "mp3", "m4a", "ogg", "opus", "wav", "wma")
+#: decoded with FFmpeg (PyAV's wheels carry it): libsndfile has no AAC or WMA decoder
+FFMPEG_EXTENSIONS = ("m4a", "wma")
 INT16_SCALE = 32768.0
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int]:
     """Return `(frames, sample_rate)` of a file without decoding it."""
     check_audio_path(path)
+    if _needs_ffmpeg(path):
+        wave, rate = _decode_ffmpeg(Path(path), 0.0, None)
+        return int(wave.shape[0]), rate
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises several types for unreadable files
@@ -95,6 +101,8 @@ def _decode(path: Path, offset_s: float, duration_s: float | None) -> tuple[np.n
     check_audio_path(path)
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: audio file is empty (0 bytes)")
+    if _needs_ffmpeg(path):
+        return _decode_ffmpeg(path, offset_s, duration_s)
     try:
         with sf.SoundFile(str(path)) as f:
             rate = f.samplerate
@@ -108,6 +116,46 @@ def _decode(path: Path, offset_s: float, duration_s: float | None) -> tuple[np.n
     except Exception as exc:
         raise AudioError(f"{path}: cannot read audio ({_reason(exc)})") from None
     return wave, rate
+
+
+def _needs_ffmpeg(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower().lstrip(".") in FFMPEG_EXTENSIONS
+
+
+def _decode_ffmpeg(path: Path, offset_s: float, duration_s: float | None):
+    """`(samples, channels)` float32 and the rate of the first audio stream, by FFmpeg."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            rate = int(stream.rate)
+            chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+    except (av.FFmpegError, IndexError, OSError) as exc:
+        raise AudioError(f"{path}: cannot read audio ({_reason(exc)})") from None
+    if not chunks:
+        return np.zeros((0,), np.float32), rate
+    wave = _interleaved(chunks, stream.layout.nb_channels)
+    start = int(round(offset_s * rate))
+    stop = None if duration_s is None else start + int(round(duration_s * rate))
+    return wave[start:stop], rate
+
+
+def _interleaved(chunks: list[np.ndarray], channels: int) -> np.ndarray:
+    """Decoded frames (planar `(channels, n)` or packed `(1, n * channels)`) as one
+    `(samples, channels)` float32 array in [-1, 1); 1-D for mono."""
+    arrays = []
+    for chunk in chunks:
+        if np.issubdtype(chunk.dtype, np.integer):
+            chunk = chunk.astype(np.float32) / np.iinfo(chunk.dtype).max
+        rows = (
+            chunk.reshape(channels, -1)
+            if chunk.shape[0] == channels
+            else chunk.reshape(-1, channels).T
+        )
+        arrays.append(rows.astype(np.float32, copy=False))
+    wave = np.concatenate(arrays, axis=1).T
+    return wave[:, 0].copy() if channels == 1 else wave
 
 
 def _reason(exc: Exception) -> str:
