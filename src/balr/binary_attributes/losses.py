@@ -26,6 +26,13 @@ from balr.errors import ConfigError
 TRIPLET_TYPES = ("all", "hard", "semihard", "easy")
 
 
+def triplet_miner(margin: float, type_of_triplets: str) -> pml_miners.TripletMarginMiner:
+    """pytorch-metric-learning's triplet miner, its type checked (ConfigError otherwise)."""
+    if type_of_triplets not in TRIPLET_TYPES:
+        raise ConfigError(f"triplet type '{type_of_triplets}': expected one of {TRIPLET_TYPES}")
+    return pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=type_of_triplets)
+
+
 class BAELoss(nn.Module):
     """Base class: a named loss over one batch of the auto-encoder's outputs."""
 
@@ -78,14 +85,12 @@ class CodeTripletLoss(BAELoss):
         backend: str = TripletLossConfig.backend,
     ):
         super().__init__()
-        if type_of_triplets not in TRIPLET_TYPES:
-            raise ConfigError(f"triplet type '{type_of_triplets}': expected one of {TRIPLET_TYPES}")
+        self.miner = triplet_miner(margin, type_of_triplets)
         if backend not in ("dense", "pml"):
             raise ConfigError(f"triplet backend '{backend}': expected dense or pml")
         self.margin, self.loss_margin = margin, loss_margin
         self.triplets = type_of_triplets
         self.backend = backend
-        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=type_of_triplets)
         self.loss = pml_losses.TripletMarginLoss(margin=loss_margin)
 
     def forward(self, inputs, labels, codes, reconstruction, z):
@@ -165,9 +170,7 @@ class CodeArcFaceLoss(BAELoss):
         scale: float = ArcFaceLossConfig.scale,
     ):
         super().__init__()
-        if type_of_triplets not in TRIPLET_TYPES:
-            raise ConfigError(f"triplet type '{type_of_triplets}': expected one of {TRIPLET_TYPES}")
-        self.miner = pml_miners.TripletMarginMiner(margin=margin, type_of_triplets=type_of_triplets)
+        self.miner = triplet_miner(margin, type_of_triplets)
         self.loss = pml_losses.ArcFaceLoss(
             num_classes, latent_dim, margin=angular_margin, scale=scale
         )
