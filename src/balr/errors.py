@@ -23,3 +23,11 @@ class ConfigError(BalrError):
 
 class ModelError(BalrError):
     """A model or checkpoint cannot be loaded, or a model is used before fitting."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a job; the message says what was saved and how to resume.
+
+    A KeyboardInterrupt, so callers that handle Ctrl-C still see one; the CLI prints the
+    message as one line and exits with status 130.
+    """

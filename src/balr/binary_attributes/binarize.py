@@ -22,7 +22,7 @@ from balr import defaults
 from balr.binary_attributes.config import EncoderConfig
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
-from balr.errors import ModelError
+from balr.errors import Interrupted, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +58,24 @@ def binarize_dataset(
     todo = np.array(
         [i for i in range(len(dataset)) if force or not dataset.has_vector(i, "ba")], np.int64
     )
-    done = 0
-    with dataset.vector_writer("ba") as writer:
-        for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
-            indices, embeddings = dataset.stack_vectors("emb", todo[start : start + CHUNK])
-            if len(indices) == 0:
-                continue
-            _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
-            counts = encoder.binarize(embeddings, batch_size, device)
-            for index, vector in zip(indices, counts, strict=True):
-                writer.put(int(index), vector)
-            done += len(indices)
+    done, location = 0, "the dataset's vectors"
+    try:
+        with dataset.vector_writer("ba") as writer:
+            location = writer.location
+            for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
+                indices, embeddings = dataset.stack_vectors("emb", todo[start : start + CHUNK])
+                if len(indices) == 0:
+                    continue
+                _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
+                counts = encoder.binarize(embeddings, batch_size, device)
+                for index, vector in zip(indices, counts, strict=True):
+                    writer.put(int(index), vector)
+                    done += 1
+    except KeyboardInterrupt:  # the writer is closed (a store merged) by now
+        raise Interrupted(
+            f"interrupted: {done} _ba vectors saved by this run to {location}; run the "
+            "same command again to resume (existing _ba vectors are skipped unless --force)"
+        ) from None
     return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done)
 
 

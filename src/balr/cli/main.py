@@ -14,6 +14,8 @@ from rich.console import Console
 from balr import __version__
 from balr.errors import BalrError
 
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report Ctrl-C
+
 app = typer.Typer(
     name="balr",
     help="Explainable speaker recognition: embeddings -> binary attributes -> likelihood ratios.",
@@ -58,6 +60,24 @@ def main(argv: list[str] | None = None) -> None:
     except BalrError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except SystemExit as exc:
+        interrupt = _keyboard_interrupt(exc)
+        if interrupt is None:
+            raise
+        message = str(interrupt) or "interrupted (Ctrl-C); files written so far are complete"
+        Console(stderr=True).print(message, highlight=False, soft_wrap=True)
+        sys.exit(INTERRUPTED_STATUS)
+
+
+def _keyboard_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind an exit (Typer turns KeyboardInterrupt into a silent exit 130)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 if __name__ == "__main__":
