@@ -15,7 +15,7 @@ from balr.compare import Comparison, ComparisonPipeline
 from balr.config import compose_config
 from balr.data import AudioDataset, VectorStore
 from balr.embeddings import build_embedding_model
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO_ROOT
 
 CLIPS = EXAMPLES / "audio"
 
@@ -105,3 +105,23 @@ def test_terminal_and_html_name_the_natural_log_unit_ln_lr(comparison, tmp_path,
     assert f"ln LR = {llr:.3f}" in html
     assert "<th>contribution (ln LR)</th>" in html
     assert "natural log" not in html and "log LR" not in html
+
+
+def test_readme_compare_output_is_what_its_commands_print(tmp_path, monkeypatch, capsys):
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = readme.split("```text\n$ balr compare ", 1)[1].split("```", 1)[0]
+    runs = [part for part in ("$ balr compare " + block).split("$ balr compare ") if part]
+    assert len(runs) == 2
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.setenv("COLUMNS", "100")
+    for run in runs:
+        command, expected = run.split("\n", 1)
+        args = command.split()
+        report = tmp_path / "report.html"
+        args[args.index("--report") + 1] = str(report)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["compare", *args])
+        assert exit_info.value.code in (0, None)
+        printed = capsys.readouterr().out.replace(str(report), "report.html")
+        lines = [line.rstrip() for line in printed.strip().splitlines()]
+        assert lines == expected.strip().splitlines(), command
