@@ -334,7 +334,8 @@ class Comparison:
         result = self.result
         total = result.contributions.sum() + result.offset
         if np.isclose(total, result.llr):
-            title = f"calibrated LLR {result.llr:.2f} = contributions + offset {result.offset:.2f}"
+            title = f"calibrated ln LR {result.llr:.2f} = contributions + offset "
+            title += f"{result.offset:.2f}"
         else:
             title = (
                 f"contributions + offset {result.offset:.2f} = {total:.2f}, "

@@ -41,3 +41,11 @@ def load_failure_reason(exc: BaseException) -> str:
     if len(useful) < len(lines) or "Unpickl" in type(exc).__name__:
         return f"not a file of tensors ({detail})"
     return detail
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a job; the message says what was saved and how to resume.
+
+    A KeyboardInterrupt, so callers that handle Ctrl-C still see one; the CLI prints the
+    message as one line and exits with status 130.
+    """

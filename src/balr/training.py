@@ -12,12 +12,15 @@ distributed, wraps its module with `wrap`, and writes files on the main process 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from balr.distributed import is_active, is_main_process, resolve_device, wrap_ddp
+from balr.errors import Interrupted
 
 
 class Trainer(ABC):
@@ -53,3 +56,18 @@ class Trainer(ABC):
     @abstractmethod
     def fit(self, train: Any, valid: Any = None) -> list[dict]:
         """Train on `train`, validate on `valid`; returns the history of records."""
+
+
+@contextmanager
+def stop_on_interrupt(out_dir: str | Path, resume_with: str) -> Iterator[None]:
+    """Turn Ctrl-C during training into `Interrupted`, whose one line names the run folder
+    (checkpoints are written atomically, so the ones there are whole) and how to resume."""
+    try:
+        yield
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: training stopped; checkpoints and logs written so far are in "
+            f"{out_dir}; to continue, run the same command with {resume_with}"
+        ) from None

@@ -23,7 +23,7 @@ from balr.binary_attributes.config import EncoderConfig
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
 from balr.data.validation import BadVector, describe_bad
-from balr.errors import ModelError
+from balr.errors import Interrupted, ModelError
 
 logger = logging.getLogger(__name__)
 
@@ -62,27 +62,35 @@ def binarize_dataset(
     dataset's vector format. Items that already have a valid one are skipped unless `force`
     (a bad one is logged and redone); items whose embedding is bad (NaN/inf, another shape
     than the others') are skipped and listed in the report; `encoder_source` names the
-    encoder's file in errors."""
+    encoder's file in errors. Ctrl-C closes the writer (a store is merged) and raises
+    `Interrupted` saying what was saved."""
     todo = np.arange(len(dataset))
     if not force:
         redo: list[BadVector] = []
         todo = np.setdiff1d(todo, dataset.with_valid_vector("ba", redo))
         if redo:
             logger.warning("binarizing again %s", describe_bad(redo))
-    done = 0
+    done, location = 0, "the dataset's vectors"
     bad: list[BadVector] = []
-    with dataset.vector_writer("ba") as writer:
-        for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
-            indices, embeddings = dataset.stack_vectors(
-                "emb", todo[start : start + CHUNK], bad, prefer_shape=(encoder.input_dim,)
-            )
-            if len(indices) == 0:
-                continue
-            _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
-            counts = encoder.binarize(embeddings, batch_size, device)
-            for index, vector in zip(indices, counts, strict=True):
-                writer.put(int(index), vector)
-            done += len(indices)
+    try:
+        with dataset.vector_writer("ba") as writer:
+            location = writer.location
+            for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
+                indices, embeddings = dataset.stack_vectors(
+                    "emb", todo[start : start + CHUNK], bad, prefer_shape=(encoder.input_dim,)
+                )
+                if len(indices) == 0:
+                    continue
+                _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
+                counts = encoder.binarize(embeddings, batch_size, device)
+                for index, vector in zip(indices, counts, strict=True):
+                    writer.put(int(index), vector)
+                    done += 1
+    except KeyboardInterrupt:  # the writer is closed (a store merged) by now
+        raise Interrupted(
+            f"interrupted: {done} _ba vectors saved by this run to {location}; run the "
+            "same command again to resume (existing _ba vectors are skipped unless --force)"
+        ) from None
     return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done - len(bad), tuple(bad))
 
 

@@ -39,7 +39,7 @@ from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
 from balr.distributed import rank, resolve_device, session, shared_run_dir, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
-from balr.training import Trainer
+from balr.training import Trainer, stop_on_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -336,5 +336,7 @@ def train_encoder(
     train_set, val_set = labelled_embeddings(train_data), labelled_embeddings(val_data)
     with session(torch_device):
         out_dir = Path(save_dir) if save_dir is not None else shared_run_dir("runs", "train")
-        history = BAETrainer(cfg, out_dir, torch_device).fit(train_set, val_set)
+        resume = f"--save-dir {out_dir} trainer.resume=true"
+        with stop_on_interrupt(out_dir, resume):
+            history = BAETrainer(cfg, out_dir, torch_device).fit(train_set, val_set)
     return EncoderTraining(out_dir, history)

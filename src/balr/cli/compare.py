@@ -10,9 +10,9 @@ from rich.table import Table
 
 from balr.compare import ComparisonResult, check_explain, compare_files, load_reference_llrs
 from balr.errors import ConfigError, DataError
-from balr.report import format_lr, verbal_scale
+from balr.report import LN_LR, format_lr, verbal_scale
 
-USAGE = "ENROLL... --test TEST... [key=value ...]"
+USAGE = "ENROLL... --test TEST... [OPTIONS] [key=value]..."
 # the terminal table; the HTML report lists every fitted parameter of the attribute
 PRINTED_COLUMNS = (
     "towards",
@@ -23,11 +23,16 @@ PRINTED_COLUMNS = (
     "typicality",
     "dropout",
 )
-SHORT_HEADERS = {"contribution": "log LR", "enrollment": "enroll", "typicality": "typical."}
+SHORT_HEADERS = {"contribution": LN_LR, "enrollment": "enroll", "typicality": "typical."}
 
 
 def compare(
-    args: list[str] = typer.Argument(..., help=USAGE, metavar=USAGE),
+    args: list[str] = typer.Argument(
+        ...,
+        help="Recordings of the known speaker, then --test and the questioned ones; "
+        "key=value overrides may follow.",
+        metavar="ENROLL... --test TEST...",
+    ),
     report: Path | None = typer.Option(
         None, "--report", help="Write a self-contained HTML report."
     ),
@@ -102,7 +107,7 @@ def print_result(result: ComparisonResult, k: int) -> None:
         console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"\nLR = {format_lr(result.llr)}   log10 LR = {verdict.log10_lr:.2f}   "
-        f"(natural log {result.llr:.3f})",
+        f"{LN_LR} = {result.llr:.3f}",
         highlight=False,
     )
     console.print(
@@ -114,7 +119,8 @@ def print_result(result: ComparisonResult, k: int) -> None:
         shown = list(table.columns)
     table = table[shown] if len(table) else table
     if len(table):
-        rich_table = Table(title=f"Top {k} attributes each way (contributions sum to the LLR)")
+        title = f"Top {k} attributes each way ({LN_LR}; contributions sum to the {LN_LR})"
+        rich_table = Table(title=title)
         for column in table.columns:
             rich_table.add_column(
                 SHORT_HEADERS.get(column, column),
@@ -124,7 +130,7 @@ def print_result(result: ComparisonResult, k: int) -> None:
             rich_table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
         console.print(rich_table)
     console.print(
-        f"sum of {len(result.contributions)} attribute contributions "
+        f"sum of {len(result.contributions)} attribute contributions ({LN_LR}) "
         f"{result.contributions.sum():.3f} + calibration offset {result.offset:.3f}",
         highlight=False,
     )
@@ -132,8 +138,16 @@ def print_result(result: ComparisonResult, k: int) -> None:
         console.print(f"note: {note}", highlight=False)
 
 
+class CompareCommand(typer.core.TyperCommand):
+    """`balr compare` with its usage line in the order it is typed (files, then options)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [USAGE]
+
+
 def register(app: typer.Typer) -> None:
     app.command(
         "compare",
+        cls=CompareCommand,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )(compare)

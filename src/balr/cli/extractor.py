@@ -12,8 +12,10 @@ import numpy as np
 import typer
 
 from balr import distributed
+from balr.cli.options import old_save_dir_name, save_dir_or_old_name
 
 RUNS = ("runs", "extractor")  # default output folder: runs/extractorN
+DASHED_NAMES = {"save-dir": "out_dir"}  # `--save-dir DIR`, as in every other command
 
 extractor_app = typer.Typer(
     name="extractor",
@@ -24,16 +26,18 @@ extractor_app = typer.Typer(
 
 def dashed_overrides(args: list[str]) -> list[str]:
     """Turn the reference implementation's `--key value`, `--key=value` and `--flag`
-    arguments into Hydra `key=value` overrides (Hydra overrides pass through)."""
+    arguments into Hydra `key=value` overrides (Hydra overrides pass through);
+    `--save-dir DIR` is `out_dir=DIR`."""
     result, i = [], 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--"):
             result.append(arg)
         elif "=" in arg:
-            result.append(arg[2:])
+            key, value = arg[2:].split("=", 1)
+            result.append(f"{DASHED_NAMES.get(key, key)}={value}")
         elif i + 1 < len(args) and not args[i + 1].startswith("--") and "=" not in args[i + 1]:
-            result.append(f"{arg[2:]}={args[i + 1]}")
+            result.append(f"{DASHED_NAMES.get(arg[2:], arg[2:])}={args[i + 1]}")
             i += 1
         else:
             result.append(f"{arg[2:]}=true")
@@ -45,13 +49,14 @@ def dashed_overrides(args: list[str]) -> list[str]:
 def features(
     source: Path = typer.Argument(..., help="A files.lst (paths without extension) or a dataset."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Prefix of files.lst paths."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Default: beside the audio."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: beside the audio."),
     force: bool = typer.Option(False, "--force", help="Recompute existing .npy files."),
+    out_dir: Path | None = old_save_dir_name("--out-dir"),
 ) -> None:
     """Precompute raw log-mel features (.npy, float32 (T, 80)) for a file list or a dataset."""
     from balr.doublemha.data import write_features
 
-    counts = write_features(source, data_dir, out_dir, force)
+    counts = write_features(source, data_dir, save_dir_or_old_name(save_dir, out_dir), force)
     typer.echo(
         f"features: {counts['written']} written, {counts['existing']} existing, "
         f"{counts['failed']} failed"
@@ -63,7 +68,7 @@ def features(
 )
 def train(
     overrides: list[str] | None = typer.Argument(
-        None, help="key=value overrides (--key value also accepted)"
+        None, help="key=value overrides (--key value also accepted; --save-dir is out_dir)"
     ),
 ) -> None:
     """Train the extractor (reference-format lists or dataset CSVs); checkpoints in out_dir."""

@@ -10,9 +10,12 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from balr import __version__
 from balr.errors import BalrError
+
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 app = typer.Typer(
     name="balr",
@@ -31,7 +34,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     logging.basicConfig(
@@ -51,13 +56,51 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def cli_command() -> typer.core.TyperGroup:
+    """The Click command of `app`, with on/off flags shown as plain flags in `--help`
+    (Typer's rich help would print a `<bool>` value after them, which they do not take)."""
+    command = typer.main.get_command(app)
+    _plain_flags(command)
+    return command
+
+
+def _plain_flags(command) -> None:
+    """Give every flag of `command` and its sub-commands (`--help` too) an empty metavar."""
+    help_option = command.get_help_option(command.context_class(command))
+    for param in [*command.params, help_option]:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    for sub in getattr(command, "commands", {}).values():
+        _plain_flags(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user-facing errors become one line on stderr and exit status 1."""
     try:
-        app(args=argv, prog_name="balr")
+        cli_command()(args=argv, prog_name="balr")
     except BalrError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
+    except SystemExit as exc:
+        interrupt = _keyboard_interrupt(exc)
+        if interrupt is None:
+            raise
+        message = str(interrupt) or "interrupted (Ctrl-C); files written so far are complete"
+        Console(stderr=True).print(escape(message), highlight=False, soft_wrap=True)
+        sys.exit(INTERRUPTED_STATUS)
+
+
+def _keyboard_interrupt(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind an exit (Typer turns KeyboardInterrupt into a silent exit 130)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 if __name__ == "__main__":

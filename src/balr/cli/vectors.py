@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from balr.cli.options import old_save_dir_name, save_dir_or_old_name
 from balr.data.convert import export_kaldi_vectors, pack_vectors
 
 vectors_app = typer.Typer(
@@ -18,10 +19,13 @@ vectors_app = typer.Typer(
 def pack(
     dataset: Path = typer.Argument(..., help="Dataset (directory, CSV, Kaldi dir)."),
     kind: str = typer.Option("emb", help="emb or ba."),
-    output_dir: Path | None = typer.Option(None, help="Where the vectors are (and go)."),
+    save_dir: Path | None = typer.Option(
+        None, "--save-dir", help="Where the vectors are (and go) [default: dataset folder]."
+    ),
+    output_dir: Path | None = old_save_dir_name("--output-dir"),
 ) -> None:
     """Gather every vector of a dataset into one memory-mapped store (fast to load)."""
-    count, base = pack_vectors(dataset, kind, output_dir)
+    count, base = pack_vectors(dataset, kind, save_dir_or_old_name(save_dir, output_dir))
     typer.echo(f"wrote {count} vectors to {base}.npy (+ {base.name}.ids.txt)")
 
 
@@ -30,10 +34,14 @@ def export_kaldi(
     dataset: Path = typer.Argument(..., help="Dataset (directory, CSV, Kaldi dir)."),
     ark: Path = typer.Argument(..., help="Output .ark (a .scp index is written beside it)."),
     kind: str = typer.Option("emb", help="emb or ba."),
-    output_dir: Path | None = typer.Option(None, help="Where the vectors are."),
+    save_dir: Path | None = typer.Option(
+        None, "--save-dir", help="Where the vectors are (extract/binarize --save-dir)."
+    ),
+    output_dir: Path | None = old_save_dir_name("--output-dir"),
 ) -> None:
     """Write a dataset's vectors as a Kaldi archive + scp (e.g. for Kaldi PLDA back-ends)."""
-    count, scp = export_kaldi_vectors(dataset, ark, kind, output_dir)
+    folder = save_dir_or_old_name(save_dir, output_dir)
+    count, scp = export_kaldi_vectors(dataset, ark, kind, folder)
     typer.echo(f"wrote {count} vectors to {ark} and {scp}")
 
 

@@ -13,6 +13,8 @@ from balr.distributed import rank, world_size
 class VectorWriter:
     """Saves vectors of one kind by item index; `close()` finishes the job."""
 
+    location = ""  # where the vectors go, in words (for messages)
+
     def put(self, index: int, vector: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -25,6 +27,8 @@ class SidecarWriter(VectorWriter):
 
     def __init__(self, lookup: VectorLookup, kind: str):
         self.lookup, self.kind = lookup, kind
+        folder = lookup.output_dir
+        self.location = f"files under {folder}" if folder else "files beside the audio"
 
     def put(self, index: int, vector: np.ndarray) -> None:
         explicit = self.lookup.items[index].explicit_vector(self.kind)
@@ -40,6 +44,7 @@ class StoreWriter(VectorWriter):
             base = base.with_name(f"{base.name}.rank{rank()}")
         self.items = lookup.items
         self.writer = VectorStoreWriter(base)
+        self.location = f"the store {base}.npy"
 
     def put(self, index: int, vector: np.ndarray) -> None:
         self.writer.put(self.items[index].id, vector)

@@ -318,7 +318,8 @@ def train_extractor(
             f"validating on {len(valid.labels)} pairs ({int(valid.labels.sum())} "
             f"same-speaker) of {len(valid.items)} recordings; output {out_dir}"
         )
-    trainer.fit(train, valid)
+    with training.stop_on_interrupt(out_dir, f"out_dir={out_dir} requeue=true"):
+        trainer.fit(train, valid)
     summary = trainer.summary()
     if trainer.main:
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2))

@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import math
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from balr.audio import audio_info, load_audio
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
-from balr.errors import AudioError, BalrError, ConfigError
+from balr.errors import AudioError, BalrError, ConfigError, Interrupted
 from balr.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -252,10 +253,17 @@ class EmbeddingExtraction:
         self.report.skipped = len(self.ds) - len(jobs) - len(self.report.failures)
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, dynamic_ncols=True)
         self._speech_log = SpeechLog(speech_path) if speech_path is not None else None
+        interrupted: Interrupted | None = None
         try:
             with self.ds.vector_writer("emb") as writer:
                 self._writer, self._bar, self._start = writer, bar, start
-                self._consume(self._loader(jobs))
+                try:
+                    self._consume(self._loader(jobs))
+                except KeyboardInterrupt:
+                    interrupted = Interrupted(self._interrupted_message(writer.location))
+            # the writer is closed (a store merged) before the interrupt goes on
+            if interrupted is not None:
+                raise interrupted
         finally:
             bar.close()
             if self._speech_log is not None:
@@ -266,6 +274,14 @@ class EmbeddingExtraction:
                 write_error_report(errors_path, self.report.failures)
                 self.report.errors_path = errors_path
         return self.report
+
+    def _interrupted_message(self, location: str) -> str:
+        """What Ctrl-C leaves behind and how to go on."""
+        return (
+            f"interrupted: {self.report.succeeded} embeddings saved by this run to {location} "
+            f"({self.report.skipped} were there before); run the same command again to resume "
+            "(existing embeddings are skipped unless --force)"
+        )
 
     def _jobs(self) -> list[tuple[int, Path]]:
         done = set() if self.opts.force else self._valid_existing()
@@ -528,5 +544,8 @@ def _identity(segment: Segment) -> Segment:
 
 
 def _single_thread_worker(_: int) -> None:
-    """Decoding workers use one torch thread each: the cores belong to the model."""
+    """Decoding workers use one torch thread each (the cores belong to the model) and
+    ignore Ctrl-C: the main process stops them, which is prompt only when they are alive
+    to hear it (an interrupted worker blocks on its full queue until it is killed)."""
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

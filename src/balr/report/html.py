@@ -20,7 +20,7 @@ import pandas as pd
 
 from balr import __version__
 from balr.fileio import atomic_write_text
-from balr.report.verbal import format_lr, verbal_scale
+from balr.report.verbal import LN_LR, format_lr, verbal_scale
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -103,10 +103,10 @@ def render_report(report: ComparisonReport) -> str:
         _inputs_section(report),
         _result_section(report.llr, verdict),
         "<h2>Attribute contributions</h2>"
-        "<p>The log-LR is a sum over binary voice attributes; these pushed it most towards "
+        f"<p>The {LN_LR} is a sum over binary voice attributes; these pushed it most towards "
         "same speaker (positive) and different speaker (negative).</p>"
         f"{_img(contribution_png, 'attribute contributions')}"
-        f"{report.attributes.to_html(index=False, float_format=lambda v: f'{v:.3f}')}",
+        f"{_attributes_table(report.attributes)}",
         f"<h2>Where this LR falls in the reference population</h2>{tippett}",
         "<h2>Models and reference population</h2>" + _table(report.models),
     ]
@@ -144,9 +144,15 @@ def _seconds(value: float | None) -> str:
 def _result_section(llr: float, verdict) -> str:
     return (
         "<h2>Result</h2><div class='result'>"
-        f"LR = {format_lr(llr)} &nbsp; (log10 LR = {verdict.log10_lr:.2f}, natural log = "
+        f"LR = {format_lr(llr)} &nbsp; (log10 LR = {verdict.log10_lr:.2f}, {LN_LR} = "
         f"{llr:.3f})<br><b>{html.escape(verdict.sentence)}</b> (ENFSI verbal scale)</div>"
     )
+
+
+def _attributes_table(attributes: pd.DataFrame) -> str:
+    """The attributes table, its contributions labelled with their unit."""
+    named = attributes.rename(columns={"contribution": f"contribution ({LN_LR})"})
+    return named.to_html(index=False, float_format=lambda v: f"{v:.3f}")
 
 
 def _reference_sentence(report: ComparisonReport) -> str:

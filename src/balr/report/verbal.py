@@ -20,6 +20,7 @@ BANDS: tuple[tuple[float, str], ...] = (
     (1e1, "moderate"),
     (2.0, "weak"),
 )
+LN_LR = "ln LR"  # the unit name of natural-log LRs, in the terminal and the HTML report
 SAME_SPEAKER = "the same-speaker proposition"
 DIFFERENT_SPEAKER = "the different-speaker proposition"
 

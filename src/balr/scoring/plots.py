@@ -34,7 +34,7 @@ def plot_explanation(
     axes.set_yticks(np.arange(len(chosen)), labels, fontsize=8)
     axes.invert_yaxis()
     axes.axvline(0.0, color="black", linewidth=0.8)
-    axes.set_xlabel("log LR of the attribute (> 0: same speaker, < 0: different speaker)")
+    axes.set_xlabel("ln LR of the attribute (> 0: same speaker, < 0: different speaker)")
     axes.set_title(f"{title}\nscore = {terms.sum():.3f} (sum over {len(terms)} attributes)")
     figure.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
