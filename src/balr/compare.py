@@ -246,7 +246,7 @@ class ComparisonPipeline:
             offset = self.calibrator.intercept_
             if not math.isclose(llr, contributions.sum() + offset, rel_tol=1e-9, abs_tol=1e-9):
                 notes.append(
-                    f"The calibrated LLR {contributions.sum() + offset:.2f} was limited to "
+                    f"The calibrated ln LR {contributions.sum() + offset:.2f} was limited to "
                     f"{llr:.2f} by the empirical lower/upper bounds (ELUB) of the calibration data."
                 )
             return contributions, offset, llr, notes
