@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,6 +107,7 @@ def test_speech_durations_survive_an_interrupted_row_and_resume(tmp_path):
     log.add("a", "a.wav", 1.25)
     log.file.write("b\tb.wav\t2.")  # a crash in the middle of a row: no newline
     log.file.close()
+    log.lock.release()  # the lock dies with a crashed process
     resumed = SpeechLog(path)
     resumed.add("c", "c.wav", 3.0)
     resumed.add("a", "a.wav", 1.5)  # recomputed (--force): the latest row wins
@@ -149,3 +152,35 @@ def test_compare_shows_net_speech_in_terminal_and_report(folder, tmp_path, capsy
     assert f"00133.flac (5.3 s, {enroll.speech_s:.1f} s net speech)" in printed
     page = comparison.write_report(tmp_path / "r.html", 3).read_text()
     assert "<th>net speech</th>" in page and f"<td>{enroll.speech_s:.2f} s</td>" in page
+
+
+def test_a_second_extraction_into_the_same_folder_is_refused(folder, tmp_path):
+    """Two extractions writing one folder would overwrite each other's speech_durations.tsv
+    and extract_errors.tsv: the second is refused while the first holds the folder."""
+    from balr.errors import DataError
+
+    out = tmp_path / "emb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SPEECH_LOG, str(out / "speech_durations.tsv")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(DataError, match=f"{out}: another balr process \\(pid {holder.pid}\\)"):
+            extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    report = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    assert report.succeeded == 1
+
+
+HOLD_SPEECH_LOG = """
+import sys, time
+from pathlib import Path
+from balr.embeddings.batch import SpeechLog
+log = SpeechLog(Path(sys.argv[1]))
+print("holding", flush=True)
+time.sleep(60)
+"""

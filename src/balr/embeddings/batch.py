@@ -38,7 +38,7 @@ from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
 from balr.errors import AudioError, BalrError, ConfigError, Interrupted
-from balr.fileio import atomic_write_text
+from balr.fileio import WriterLock, atomic_write_text
 
 log = logging.getLogger(__name__)
 ERRORS_FILE = "extract_errors.tsv"
@@ -481,13 +481,16 @@ class SpeechLog:
     """`speech_durations.tsv` (id, path, speech_s), crash-safe and resumable: each row is
     appended and flushed just before its vector is saved (a row cut short by a crash is
     dropped when the file is opened again), and
-    `close()` rewrites the file atomically with the latest row of each id, sorted by id."""
+    `close()` rewrites the file atomically with the latest row of each id, sorted by id.
+    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`,
+    and a second process extracting into the same folder is refused with a clear message."""
 
     HEADER = ("id", "path", "speech_s")
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.lock = WriterLock(self.path.with_name(self.path.name + ".lock"), str(self.path.parent))
         _drop_cut_row(self.path)
         self.file = self.path.open("a", encoding="utf-8", newline="")
         if self.file.tell() == 0:
@@ -502,10 +505,13 @@ class SpeechLog:
     def close(self) -> None:
         """Close, then keep one row per id (the latest) in a tidy file."""
         self.file.close()
-        rows = read_speech_durations(self.path, with_paths=True)
-        lines = ["\t".join(self.HEADER)]
-        lines += [f"{i}\t{audio}\t{s:.3f}" for i, (audio, s) in sorted(rows.items())]
-        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        try:
+            rows = read_speech_durations(self.path, with_paths=True)
+            lines = ["\t".join(self.HEADER)]
+            lines += [f"{i}\t{audio}\t{s:.3f}" for i, (audio, s) in sorted(rows.items())]
+            atomic_write_text(self.path, "\n".join(lines) + "\n")
+        finally:
+            self.lock.release()
 
 
 def _drop_cut_row(path: Path) -> None:
