@@ -61,7 +61,7 @@ def evaluate(
         "label", help="Column holding 1/0, true/false or target/nontarget."
     ),
     sep: str | None = typer.Option(
-        None, help="Column separator ('\\t' for TSV) [default: detected from the header]."
+        None, help="Column separator ('\\t' for TSV) (default: detected from the header)."
     ),
     data: Path | None = typer.Option(
         None,
@@ -70,10 +70,10 @@ def evaluate(
         "scores.csv of `balr score test`, which has no label column).",
     ),
     save_dir: Path | None = typer.Option(
-        None, help="Output folder [default: runs/evaluate/evalN]."
+        None, help="Output folder (default: runs/evaluate/evalN)."
     ),
     threshold: float | None = typer.Option(
-        None, help="Threshold of the detection statistics [default: the EER threshold]."
+        None, help="Threshold of the detection statistics (default: the EER threshold)."
     ),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides (none apply)."),
 ) -> None:

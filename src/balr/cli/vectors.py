@@ -20,7 +20,7 @@ def pack(
     dataset: Path = typer.Argument(..., help="Dataset (directory, CSV, Kaldi dir)."),
     kind: str = typer.Option("emb", help="emb or ba."),
     save_dir: Path | None = typer.Option(
-        None, "--save-dir", help="Where the vectors are (and go) [default: dataset folder]."
+        None, "--save-dir", help="Where the vectors are (and go) (default: dataset folder)."
     ),
     output_dir: Path | None = old_save_dir_name("--output-dir"),
 ) -> None:
