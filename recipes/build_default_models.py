@@ -122,6 +122,7 @@ def train_encoder(work: Path, epochs: int) -> dict:
         # margin of 0.3, sparsity averaged over the 512 attributes), validated every epoch
         "trainer.losses=[mse, triplet, sparsity]", "trainer.losses.triplet.loss_margin=0.3",
         "trainer.losses.sparsity.weight=0.001953125", "trainer.val_period=1",
+        "trainer.ste_gradient=gate", "trainer.weight_init=pytorch",
     ]  # fmt: skip
     run_stage(
         f"train bae_fit.csv bae_val.csv --save-dir bae --device cpu {' '.join(overrides)}",

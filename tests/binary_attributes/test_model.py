@@ -17,12 +17,33 @@ def test_ste_forward_is_a_hard_threshold_at_zero():
     assert binarize_ste(z).tolist() == [0.0, 0.0, 1.0, 1.0, 0.0]
 
 
-def test_ste_backward_passes_gradient_inside_the_hard_tanh_clip_only():
+def test_ste_backward_gate_passes_gradient_inside_the_hard_tanh_clip_only():
     z = torch.tensor([-0.5, 0.0, 0.2, 1.0, 1.5, -2.0], requires_grad=True)
     weights = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    (binarize_ste(z) * weights).sum().backward()
+    (binarize_ste(z, "gate") * weights).sum().backward()
     # d/dz = weight where |z| <= 1 (hard-tanh slope 1), 0 outside.
     assert z.grad.tolist() == [1.0, 2.0, 3.0, 4.0, 0.0, 0.0]
+
+
+def test_ste_backward_clip_is_the_references_hardtanh_of_the_gradient():
+    z = torch.tensor([-0.5, 0.0, 0.2, 1.0, 1.5, -2.0], requires_grad=True)
+    weights = torch.tensor([0.5, -2.0, 3.0, -0.25, 5.0, 1.0])
+    (binarize_ste(z) * weights).sum().backward()
+    # hardtanh of each incoming gradient, whatever z is
+    assert z.grad.tolist() == [0.5, -1.0, 1.0, -0.25, 1.0, 1.0]
+
+
+def test_kaiming_normal_init_of_the_linear_weights():
+    from balr.binary_attributes.trainer import initialise_weights
+
+    torch.manual_seed(0)
+    model = BinaryAttributeEncoder(256, 512)
+    # torch: uniform, std 1 / sqrt(3 * 256)
+    default_std = float(model.encoder[0].weight.detach().std())
+    initialise_weights(model, "kaiming_normal")
+    std = float(model.encoder[0].weight.detach().std())
+    assert abs(default_std - (1 / (3 * 256)) ** 0.5) < 0.002
+    assert abs(std - (2 / 256) ** 0.5) < 0.003  # He et al.: gain sqrt(2), fan-in 256
 
 
 def test_forward_shapes_and_bits():

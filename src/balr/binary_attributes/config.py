@@ -86,6 +86,9 @@ class TrainerConfig:
     val_period: int = 10  # validate every k epochs and after the last one (0: never)
     log_period: int = 50  # log step losses to TensorBoard every k steps (0: never)
     save_period: int = 0  # also keep weights/epochN every k epochs (0: only last and best)
+    ste_gradient: str = "clip"  # straight-through gradient: clip (the reference's) or gate
+    weight_init: str = "kaiming_normal"  # of the Linear weights: kaiming_normal (the
+    # reference's, fan-in) or pytorch (torch's default)
     resume: bool = False  # continue from <save_dir>/weights/last
     progress: bool = True
     losses: dict[str, Any] = field(default_factory=dict)

@@ -33,23 +33,32 @@ logger = logging.getLogger(__name__)
 SAFETENSORS_SUFFIX = ".safetensors"
 
 
+#: straight-through gradients: `clip` passes hardtanh(gradient) (the reference library's),
+#: `gate` the gradient where |z| <= 1 (balr 0.1's; always open after tanh)
+STE_GRADIENTS = ("clip", "gate")
+
+
 class BinarizeSTE(torch.autograd.Function):
-    """`b = 1[z > 0]`; backward passes the gradient where |z| <= 1 (hard-tanh clip)."""
+    """`b = 1[z > 0]`; backward passes the incoming gradient straight through, its values
+    clipped to [-1, 1] (`clip`), or where |z| <= 1 only (`gate`)."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, z: torch.Tensor, gradient: str = "clip") -> torch.Tensor:
+        ctx.gradient = gradient
         ctx.save_for_backward(z)
         return (z > 0).to(z.dtype)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+    def backward(ctx, grad_output: torch.Tensor):
+        if ctx.gradient == "clip":
+            return torch.nn.functional.hardtanh(grad_output), None
         (z,) = ctx.saved_tensors
-        return grad_output * (z.abs() <= 1).to(grad_output.dtype)
+        return grad_output * (z.abs() <= 1).to(grad_output.dtype), None
 
 
-def binarize_ste(z: torch.Tensor) -> torch.Tensor:
+def binarize_ste(z: torch.Tensor, gradient: str = "clip") -> torch.Tensor:
     """Hard bits in the forward pass, straight-through gradient in the backward pass."""
-    return BinarizeSTE.apply(z)
+    return BinarizeSTE.apply(z, gradient)
 
 
 class EncoderOutput(NamedTuple):
@@ -63,9 +72,14 @@ class EncoderOutput(NamedTuple):
 class BinaryAttributeEncoder(nn.Module):
     """Auto-encoder turning a d-dim speaker embedding into m binary attributes."""
 
-    def __init__(self, input_dim: int = 256, latent_dim: int = ModelConfig.latent_dim):
+    def __init__(
+        self, input_dim: int = 256, latent_dim: int = ModelConfig.latent_dim, ste_gradient="clip"
+    ):
         super().__init__()
         self.input_dim = input_dim
+        if ste_gradient not in STE_GRADIENTS:
+            raise ModelError(f"ste_gradient '{ste_gradient}': expected one of {STE_GRADIENTS}")
+        self.ste_gradient = ste_gradient  # training only: not part of the saved model
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, latent_dim),
@@ -82,7 +96,7 @@ class BinaryAttributeEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> EncoderOutput:
         z = self.encoder(x)
-        codes = binarize_ste(z)
+        codes = binarize_ste(z, self.ste_gradient)
         return EncoderOutput(z, codes, self.decoder(codes))
 
     def config(self) -> dict:

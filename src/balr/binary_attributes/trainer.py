@@ -57,6 +57,21 @@ class _TrainStep(nn.Module):
         return self.losses(x, y, out.codes, out.reconstruction, out.z, training_classes)
 
 
+WEIGHT_INITS = ("kaiming_normal", "pytorch")
+
+
+def initialise_weights(model: nn.Module, method: str) -> None:
+    """`kaiming_normal`: He et al. (ICCV 2015) normal init, fan-in mode, of every Linear
+    weight (biases and BatchNorm as torch sets them), as the reference library does;
+    `pytorch`: torch's default init, left as is."""
+    if method not in WEIGHT_INITS:
+        raise ConfigError(f"trainer.weight_init '{method}': expected one of {WEIGHT_INITS}")
+    if method == "kaiming_normal":
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in")
+
+
 def _class_indices(data: LabelledEmbeddings, what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """`(float32 embeddings, speaker index 0..C-1 of each row, C)`, after checking shapes."""
     x, speakers = np.asarray(data.embeddings, np.float32), np.asarray(data.speakers)
@@ -94,7 +109,10 @@ class BAETrainer(Trainer):
                 f"model.input_dim={cfg.model.input_dim} but the embeddings have {input_dim} dims"
             )
         torch.manual_seed(cfg.trainer.seed)
-        self.model = BinaryAttributeEncoder(input_dim, cfg.model.latent_dim)
+        self.model = BinaryAttributeEncoder(
+            input_dim, cfg.model.latent_dim, ste_gradient=cfg.trainer.ste_gradient
+        )
+        initialise_weights(self.model, cfg.trainer.weight_init)
         specs = OmegaConf.to_container(cfg.trainer.losses, resolve=True)
         self.losses = build_losses(
             specs,
