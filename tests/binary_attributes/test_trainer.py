@@ -27,7 +27,8 @@ SMALL = [
     "data.N_classes_per_batch=8",
     "data.M_samples_per_class=4",
     "trainer.progress=false",
-    "trainer.log_period=2",
+    "trainer.log_period=1",
+    "trainer.step_log_period=2",
     "trainer.val_period=1",
     "trainer.seed=0",
     "trainer.losses=[mse, triplet, sparsity]",
@@ -176,3 +177,12 @@ def test_the_reference_bae_recipe_command_runs(tmp_path):
     run = train_encoder(train, val, tmp_path / "train" / "mse", overrides, "cpu")
     assert run.history[0]["epoch"] == 1 and set(run.history[0]["train"]) == {"total", "mse"}
     assert (tmp_path / "train" / "mse" / "weights" / "best.safetensors").is_file()
+
+
+def test_log_period_counts_epochs_as_the_reference(tmp_path, data):
+    """Training losses reach TensorBoard every `log_period` epochs, validation ones always."""
+    trainer = fit(tmp_path / "log", data, "trainer.epochs=3", "trainer.log_period=2")
+    events = EventAccumulator(str(trainer.out_dir))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/total")] == [2]
+    assert [e.step for e in events.Scalars("val/total")] == [1, 2, 3]

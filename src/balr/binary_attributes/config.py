@@ -84,7 +84,8 @@ class TrainerConfig:
     learning_rate: float = 1e-3
     seed: int = 1234
     val_period: int = 10  # validate every k epochs and after the last one (0: never)
-    log_period: int = 50  # log step losses to TensorBoard every k steps (0: never)
+    log_period: int = 2  # train losses to TensorBoard every k epochs (0: never)
+    step_log_period: int = 0  # also the step loss every k steps (0: never)
     save_period: int = 0  # also keep weights/epochN every k epochs (0: only last and best)
     ste_gradient: str = "clip"  # straight-through gradient: clip (the reference's) or gate
     weight_init: str = "kaiming_normal"  # of the Linear weights: kaiming_normal (the

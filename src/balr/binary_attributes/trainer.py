@@ -205,7 +205,7 @@ class BAETrainer(Trainer):
             self.global_step += 1
             self._accumulate(sums, total, parts)
             if writer is not None and self._is_period(
-                self.global_step - 1, self.config.trainer.log_period
+                self.global_step - 1, self.config.trainer.step_log_period
             ):
                 writer.add_scalar("step/total", total.item(), self.global_step)
         return self._mean(sums, len(sampler))
@@ -273,7 +273,13 @@ class BAETrainer(Trainer):
         logger.info(
             "epoch %d: %s", epoch, json.dumps({k: v for k, v in record.items() if k != "epoch"})
         )
-        for split in ("train", "val"):
+        # as the reference: train losses every `log_period` epochs, validation losses always
+        logged = (
+            ("train", "val")
+            if self._is_period(epoch - 1, self.config.trainer.log_period)
+            else ("val",)
+        )
+        for split in logged:
             for name, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{name}", value, epoch)
         writer.flush()
