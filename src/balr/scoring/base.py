@@ -252,6 +252,49 @@ def safe_log(values: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(values, _TINY))
 
 
+#: buffers of the reference BA-LR library's `scorer.pt` state dicts -> balr scorer arrays
+REFERENCE_BUFFERS = {
+    "beta": {"alpha": "alpha_"},
+    "maxllr": {"f": "f_", "p": "p_", "q": "q_"},
+    "typicality": {"typicality": "typicality_", "dropout": "dropout_"},
+}
+
+
+def reference_checkpoint(content: dict, path: Path) -> tuple[str, dict, dict[str, np.ndarray]]:
+    """`(scorer name, params, arrays)` of the reference library's `scorer.pt`, a plain state
+    dict of float tensors whose buffer names say the scorer (`alpha`: beta; `f, p, q`:
+    maxllr; `typicality, dropout, llrs`: dna or speech, told apart by which formula with the
+    default drop-in (0.12) and threshold (1e-4) reproduces the saved `llrs` tables)."""
+    arrays = {k: np.asarray(v.numpy(), dtype=np.float64) for k, v in content.items()}
+    for name, buffers in REFERENCE_BUFFERS.items():
+        if set(buffers) <= set(arrays):
+            state = {balr: arrays[ref] for ref, balr in buffers.items()}
+            if name != "typicality":
+                return name, {}, state
+            return _typicality_kind(arrays, state, path), {}, state
+    raise ModelError(
+        f"{path}: neither a balr scorer checkpoint nor a reference BA-LR scorer.pt "
+        f"(buffers: {', '.join(sorted(arrays)) or 'none'})"
+    )
+
+
+def _typicality_kind(arrays: dict, state: dict, path: Path) -> str:
+    """`dna` or `speech`: the formula whose table equals the reference's `llrs`, stored as
+    `llrs[x, i, y] = log LR_i(enrollment bit 1 - x, test bit 1 - y)`."""
+    if "llrs" not in arrays:
+        raise ModelError(f"{path}: a reference typicality scorer.pt without its 'llrs' tables")
+    saved = np.flip(arrays["llrs"], axis=(0, 2)).transpose(1, 0, 2)  # (attribute, e, t)
+    for cls in _with_subclasses(LRScorer):
+        if cls.name in ("dna", "speech"):
+            scorer = cls.from_state({}, state)
+            if np.allclose(scorer.bit_table(), saved, rtol=1e-4, atol=1e-4):
+                return cls.name
+    raise ModelError(
+        f"{path}: its 'llrs' tables match neither the dna nor the speech formula with drop-in "
+        "0.12 and typicality threshold 1e-4; refit it with `balr score train`"
+    )
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     """`(scorer name, hyper-parameters, learned arrays)` from a checkpoint; no code executed."""
     path = Path(path)
@@ -262,6 +305,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
     try:
         if path.suffix == ".pt":
             content = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(content, dict) and "scorer" not in content:
+                return reference_checkpoint(content, path)
             header = {k: content[k] for k in ("scorer", "params")}
             state = {k: v.numpy() for k, v in content.get("state", {}).items()}
         else:
@@ -271,6 +316,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
         params = header["params"]
         params = json.loads(params) if isinstance(params, str) else dict(params)
         return str(header["scorer"]), params, state
+    except ModelError:
+        raise
     except Exception as exc:  # torch and safetensors raise many types for a bad file
         reason = load_failure_reason(exc)
         raise ModelError(f"{path}: not a balr scorer checkpoint ({reason})") from None
