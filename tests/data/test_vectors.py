@@ -250,3 +250,13 @@ def test_stack_vectors_mixes_stores_and_sidecars_in_item_order(tmp_path):
     with pytest.raises(DataError, match=r"u0_emb.npy: vector shape \(5,\) differs from \(3,\)"):
         write_vector(tmp_path / "u0_emb.npy", np.zeros(5))
         ds.stack_vectors("emb")
+
+
+def test_a_store_of_integer_vectors_refuses_fractions_instead_of_truncating(tmp_path):
+    with VectorStoreWriter(tmp_path / "ba") as writer:
+        writer.put("a", np.array([[1, 0], [0, 1]], dtype=np.int64))
+        with pytest.raises(DataError, match="id b: the store holds integer vectors"):
+            writer.put("b", np.array([[0.5, 0.5], [0.0, 1.0]]))
+        writer.put("c", np.array([[0.0, 1.0], [1.0, 0.0]]))  # whole numbers as floats are fine
+    store = VectorStore.open(tmp_path / "ba")
+    assert sorted(store.ids) == ["a", "c"]

@@ -293,7 +293,13 @@ class VectorStoreWriter:
             self._start(vector)
         if vector.shape != self._shape:
             raise DataError(f"id {item_id}: vector shape {vector.shape}, store has {self._shape}")
-        self._data.write(vector.astype(self._dtype, copy=False).tobytes())
+        stored = vector.astype(self._dtype, copy=False)
+        if np.issubdtype(self._dtype, np.integer) and not np.array_equal(stored, vector):
+            raise DataError(
+                f"id {item_id}: the store holds integer vectors ({self._dtype}); this one has "
+                "values that are not integers (they would be truncated)"
+            )
+        self._data.write(stored.tobytes())
         self._data.flush()
         self._ids.write(item_id + "\n")
         self._pending += 1
