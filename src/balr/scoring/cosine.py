@@ -62,8 +62,7 @@ class CosineScorer(Scorer):
         enroll, test = self.as_vectors(enroll), self.as_vectors(test)
         if enroll.shape != test.shape:
             raise DataError(f"cosine: enrollment {enroll.shape} and test {test.shape} differ")
-        cosines = (unit_rows(enroll, self.eps) * unit_rows(test, self.eps)).sum(axis=-1)
-        return cosines.prod(axis=1)
+        return self.score_cells(enroll, test)
 
     def cell_vectors(self, vectors: np.ndarray) -> np.ndarray:
         return self.as_vectors(vectors)

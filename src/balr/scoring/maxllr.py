@@ -53,7 +53,7 @@ def fit_maxllr(
         raise DataError(f"maxllr needs p > q to start, got p={p}, q={q}")
     histogram = CountHistogram.from_statistics(stats)  # EM over distinct counts, weighted
     active, inactive, row_of = histogram.counts[:, 0], histogram.counts[:, 1], histogram.attribute
-    n_speakers = histogram.total(np.ones(len(row_of)))
+    n_speakers = stats.shape[0]  # every speaker has counts for every attribute
     f_, p_, q_ = (np.full(histogram.n_attributes, float(v)) for v in (f, p, q))
     for iteration in range(n_iterations):
         present, absent = _log_likelihoods(active, inactive, f_[row_of], p_[row_of], q_[row_of])
