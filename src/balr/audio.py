@@ -19,7 +19,8 @@ INT16_SCALE = 32768.0
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int]:
-    """Return `(frames, sample_rate)` of a file without decoding it."""
+    """Return `(frames, sample_rate)` of a file: from its header (m4a / wma, whose headers
+    do not give an exact sample count, are decoded)."""
     check_audio_path(path)
     if _needs_ffmpeg(path):
         wave, rate = _decode_ffmpeg(Path(path), 0.0, None)

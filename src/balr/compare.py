@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from balr import defaults
-from balr.audio import audio_duration
+from balr.audio import audio_duration, check_audio_path
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.config import compose_config, register_config
@@ -267,8 +267,7 @@ def check_audio_files(paths: Sequence[str | Path]) -> None:
             raise AudioError(
                 f"{path}: is a directory; compare expects audio files (e.g. {path}/*.wav)"
             )
-        if not Path(path).is_file():
-            raise AudioError(f"{path}: audio file not found")
+        check_audio_path(path)
 
 
 def _content_hash(path: str | Path) -> str:
