@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from balr.embeddings.resemblyzer_ge2e import GE2EConfig, build
 
 from balr.audio import load_audio
 from balr.default_models import segment_bounds
+from balr.embeddings.ge2e import GE2EConfig, build
 from balr.embeddings.vad import FRAME_S, webrtc_speech_frames
 
 SR = 16000

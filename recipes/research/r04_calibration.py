@@ -43,11 +43,11 @@ from rcommon import (
     part_index,
     train_bae,
     trials,
-    unit,
 )
 from scipy.optimize import minimize
 
-from balr.calibration import LN10, fit_calibrator
+from balr.calibration import LN10, Calibrator
+from balr.scoring.pairs import unit_rows
 
 SPLITTABLE = ("librispeech", "speechocean", "commonvoice")
 TOPK = 100
@@ -128,9 +128,9 @@ class Cal:
         cal = self._clamped(cal)
         y = cal["y"]
         if kind == "pav":
-            self.pav = fit_calibrator(cal["s"], y, "pav", bounded=False)
+            self.pav = Calibrator("pav", bounded=False).fit(cal["s"], y)
             lo, hi = fast_elub(self.pav.transform(cal["s"]) / LN10, y)
-            self.pav.lower_bound, self.pav.upper_bound = lo * LN10, hi * LN10
+            self.pav.lower_bound_, self.pav.upper_bound_ = lo * LN10, hi * LN10
             return
         X = np.stack(features(kind, cal), 1)
         self.coef, self.b = fit_logistic(X, y, trial_weights(cal["corpus"], y))
@@ -207,7 +207,7 @@ def main():
     items, emb = load()
     spk = items.speaker.to_numpy()
     qual = np.log(np.maximum(items.speech_s.to_numpy(), 0.3))
-    eu = unit(emb.astype(np.float64))
+    eu = unit_rows(emb.astype(np.float64))
     rows, warn_rows, coefs = [], [], {}
     for fold in args.folds:
         t0 = time.perf_counter()

@@ -16,9 +16,11 @@ from r02_splits import load_embeddings, load_items  # noqa: E402
 
 from balr.binary_attributes.config import train_config  # noqa: E402
 from balr.binary_attributes.trainer import BAETrainer  # noqa: E402
+from balr.calibration import elub_bounds  # noqa: E402
+from balr.data.labelled import LabelledEmbeddings  # noqa: E402
 from balr.evaluation.metrics import cllr, eer, min_cllr  # noqa: E402
 from balr.scoring import make_scorer  # noqa: E402
-from balr.scoring.fast import score_matrix  # noqa: E402
+from balr.scoring.pairs import BitPairs, unit_rows  # noqa: E402
 from balr.scoring.statistics import speaker_statistics  # noqa: E402
 
 CACHE = Path(os.environ.get("RESEARCH_CACHE", "/work/research_cache"))
@@ -57,10 +59,6 @@ def pair_values(matrix, index, i, j):
     return matrix[pos[i], pos[j]]
 
 
-def unit(x):
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-
-
 def metrics(scores, labels, llr=True):
     out = {"eer": eer(scores, labels)[0], "min_cllr": min_cllr(scores, labels)}
     if llr:
@@ -77,6 +75,12 @@ def train_bae(x, y, overrides=(), epochs=30, seed=0, workdir=None):
     """A BAE trained in memory with `balr.binary_attributes` (last epoch kept)."""
     cfg = train_config(
         [
+            # the training choices these measurements were made with (balr 0.1's defaults)
+            "trainer.losses=[mse, triplet, sparsity]",
+            "trainer.losses.triplet.loss_margin=0.3",
+            "trainer.losses.sparsity.weight=0.001953125",
+            "trainer.ste_gradient=gate",
+            "trainer.weight_init=pytorch",
             f"trainer.epochs={epochs}",
             "trainer.progress=false",
             "trainer.log_period=0",
@@ -91,7 +95,7 @@ def train_bae(x, y, overrides=(), epochs=30, seed=0, workdir=None):
         trainer._open_outputs = lambda: None
         trainer._end_epoch = lambda record, writer: trainer.history.append(record)
         t0 = time.perf_counter()
-        trainer.fit(x, y)
+        trainer.fit(LabelledEmbeddings(np.asarray(x, np.float32), np.asarray(y)))
         seconds = time.perf_counter() - t0
     return trainer.model.eval(), seconds
 
@@ -107,35 +111,19 @@ def fit_scorer(name, bits, speakers):
 
 
 def lr_matrix(scorer, bits_a, bits_b=None):
-    return score_matrix(scorer.bit_table(), bits_a, bits_b)
+    """Log-LRs of every row of `bits_a` against every row of `bits_b` (default `bits_a`)."""
+    if bits_b is None:
+        return BitPairs(scorer.bit_table(), bits_a).matrix()
+    both = BitPairs(scorer.bit_table(), np.concatenate([bits_a, bits_b])).matrix()
+    return both[: len(bits_a), len(bits_a) :]
 
 
 def cosine_matrix(a, b=None):
-    a = unit(np.asarray(a, np.float64))
-    b = a if b is None else unit(np.asarray(b, np.float64))
+    a = unit_rows(a)
+    b = a if b is None else unit_rows(b)
     return a @ b.T
 
 
-def fast_elub(llr10, y, add_misleading=1, step=0.01, extremes=(-9.0, 9.0)):
-    """lir.algorithms.bayeserror.elub (same definition, log10 LLRs in and out) in
-    O(n log n) time and O(n + thresholds) memory: lir builds an (n x thresholds) matrix,
-    several GB for the ~500k calibration trials used here."""
-    llr = np.clip(np.asarray(llr10, np.float64), *extremes)
-    y = np.asarray(y)
-    lo = max(llr.min(), -np.log10(y.sum() + 1))
-    hi = min(llr.max(), np.log10((1 - y).sum() + 1))
-    smin, smax = min(0, int(np.floor_divide(lo, step))), max(0, int(np.floor_divide(hi, step)) + 1)
-    thr = np.linspace(smin * step, smax * step, smax - smin + 1)
-    tar, non = np.sort(llr[y == 1]), np.sort(llr[y == 0])
-    acc_tar = (len(tar) - np.searchsorted(tar, thr, side="right")) / (len(tar) + add_misleading)
-    acc_non = (len(non) - np.searchsorted(non, thr, side="right") + add_misleading) / (
-        len(non) + add_misleading
-    )
-    eu_sys = 1 - acc_tar + 10**thr * acc_non
-    neutral = (0 > thr).astype(float)
-    eu_neu = 1 - neutral + 10**thr * neutral
-    ratio = eu_neu / eu_sys
-    left, right = thr[(thr <= 0) & (ratio < 1)], thr[(thr >= 0) & (ratio < 1)]
-    lower = np.max(left + step, initial=thr.min())
-    upper = np.min(right - step, initial=thr.max())
-    return min(lower, 0), max(upper, 0)
+def fast_elub(llr10, y):
+    """ELUB bounds (log10) of log10 LLRs: `balr.calibration.elub_bounds`."""
+    return elub_bounds(llr10, y)
