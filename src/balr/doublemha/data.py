@@ -65,7 +65,7 @@ def _lines(path: str | os.PathLike) -> list[tuple[int, list[str]]]:
 
 
 def read_file_list(path: str | os.PathLike) -> list[str]:
-    """A `files.lst`: one audio path per line, without extension."""
+    """A `files.lst`: one audio path per line, without extension (or with it)."""
     return [fields[0] for _, fields in _lines(path)]
 
 
@@ -107,9 +107,17 @@ def find_audio(base: Path) -> Path | None:
 
 
 def list_item(data_dir: str | os.PathLike, rel: str, label: int = -1) -> FeatureItem:
-    """A list entry: features `data_dir/rel.npy`, audio `data_dir/rel.{wav,flac,...}`."""
+    """A list entry: features `data_dir/rel.npy`, audio `data_dir/rel.{wav,flac,...}`.
+
+    An entry naming an audio file with its extension (what the reference's feature script
+    reads, although its README says paths come without) has its features at the path
+    without the extension, where a list without extensions looks for them.
+    """
     base = Path(data_dir) / rel
-    return FeatureItem(rel, base.with_name(base.name + FEATURE_SUFFIX), find_audio(base), label)
+    audio = find_audio(base)
+    if audio == base and base.suffix.lstrip(".").lower() in AUDIO_EXTENSIONS:
+        base = base.with_suffix("")
+    return FeatureItem(rel, base.with_name(base.name + FEATURE_SUFFIX), audio, label)
 
 
 def audio_item(
