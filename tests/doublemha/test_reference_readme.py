@@ -11,6 +11,8 @@ and `balr extractor embed --audioPath A --modelConfig C.pkl --modelCheckpoint M.
 """
 
 import json
+import pickle
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -22,9 +24,16 @@ from balr.audio import load_audio
 from balr.cli.main import main
 from balr.doublemha import SpeakerClassifier, embed_file
 from balr.doublemha.checkpoint import load_checkpoint
+from balr.doublemha.data import list_item
+from balr.doublemha.features import FeatureLoader, load_reference_features
+from balr.errors import DataError
 from tests.conftest import EXAMPLES
 from tests.doublemha.test_features import reference_recipe_log_mel
-from tests.doublemha.test_reference_checkpoint import trained_looking_model, write_reference_run
+from tests.doublemha.test_reference_checkpoint import (
+    RunsCode,
+    trained_looking_model,
+    write_reference_run,
+)
 
 CLIPS = sorted((EXAMPLES / "audio").glob("id*/*.flac"))  # 4 speakers x 2 clips
 TINY_FLAGS = [
@@ -90,15 +99,21 @@ def test_feature_extractor_line(wav_corpus, tmp_path, capsys):
     assert neither.status == 2 and "SOURCE or -i FILES_LIST" in neither.stderr
 
 
+def write_reference_lists(root: Path, names: list[str]) -> None:
+    """The README's train labels (`path label -1`), clients and impostors (`pathA pathB`) of
+    4 speakers x 2 recordings (consecutive names share a speaker)."""
+    (root / "labels").mkdir()
+    labels = [f"{name} {index // 2} -1" for index, name in enumerate(names)]
+    (root / "labels/train.ndx").write_text("\n".join(labels) + "\n")
+    clients = [f"{a} {b}" for a, b in zip(names[0::2], names[1::2], strict=True)]
+    impostors = [f"{a} {b}" for a, b in zip(names[0::2], names[3::2], strict=False)]
+    (root / "labels/clients.ndx").write_text("\n".join(clients) + "\n")
+    (root / "labels/impostors.ndx").write_text("\n".join(impostors) + "\n")
+
+
 def test_train_line_with_the_reference_flags(wav_corpus, tmp_path, capsys):
     """`train.py` with its README's files and flags: one epoch of a tiny model."""
-    (tmp_path / "labels").mkdir()
-    labels = [f"{name} {index // 2} -1" for index, name in enumerate(wav_corpus)]
-    (tmp_path / "labels/train.ndx").write_text("\n".join(labels) + "\n")
-    clients = [f"{a} {b}" for a, b in zip(wav_corpus[0::2], wav_corpus[1::2], strict=True)]
-    impostors = [f"{a} {b}" for a, b in zip(wav_corpus[0::2], wav_corpus[3::2], strict=False)]
-    (tmp_path / "labels/clients.ndx").write_text("\n".join(clients) + "\n")
-    (tmp_path / "labels/impostors.ndx").write_text("\n".join(impostors) + "\n")
+    write_reference_lists(tmp_path, wav_corpus)
     args = [
         "extractor", "train",
         "--train_data_dir", ".", "--valid_data_dir", ".",
@@ -128,6 +143,47 @@ def test_train_line_with_the_reference_flags(wav_corpus, tmp_path, capsys):
     embedded = balr(embed_args, capsys)
     printed = np.array(embedded.stdout.split(), dtype=np.float32)
     np.testing.assert_allclose(printed, embed_file(model, f"{wav_corpus[0]}.wav"), atol=1e-5)
+
+
+def test_train_line_on_the_reference_feature_pickles(tmp_path, monkeypatch, capsys):
+    """The reference's feature script pickles `(80, T)` arrays beside the audio and its
+    train.py reads `train_data_dir/path.pickle`: balr trains on those files (no audio
+    present), read with an unpickler that rebuilds only arrays."""
+    monkeypatch.chdir(tmp_path)
+    names = []
+    for clip in CLIPS:
+        name = f"audiosPath/{clip.parent.name}/{clip.stem}"
+        path = tmp_path / "feats" / f"{name}.pickle"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mfsc = reference_recipe_log_mel(load_audio(clip)).T.astype(np.float32)  # (80, T)
+        path.write_bytes(pickle.dumps(mfsc, protocol=3))  # python 3.6's default protocol
+        names.append(name)
+    write_reference_lists(tmp_path, names)
+    item = list_item("feats", names[0])
+    stored = pickle.loads((tmp_path / "feats" / f"{names[0]}.pickle").read_bytes())
+    np.testing.assert_array_equal(FeatureLoader(cache=False).raw(item), stored.T)
+    args = [
+        "extractor", "train", "--train_data_dir", "feats", "--valid_data_dir", "feats",
+        "--train_labels_path", "labels/train.ndx", "--valid_clients", "labels/clients.ndx",
+        "--valid_impostors", "labels/impostors.ndx", "--out_dir", "models/model1", *TINY_FLAGS,
+    ]  # fmt: skip
+    log = "".join(balr(args, capsys)[1:])
+    assert "training on 8 recordings of 4 speakers; validating on 7 pairs" in log
+    summary = json.loads((tmp_path / "models/model1/summary.json").read_text())
+    assert (summary["steps"], summary["epochs"]) == (2, 1)
+    assert not list((tmp_path / "feats").rglob("*.npy"))  # read, not converted
+
+
+def test_a_feature_pickle_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / "ran"
+    path = tmp_path / "audio1.pickle"
+    path.write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(DataError, match="audio1.pickle: .*posix.system") as error:
+        load_reference_features(path)
+    assert "\n" not in str(error.value) and not marker.exists()
+    path.write_bytes(pickle.dumps(np.zeros((40, 10), np.float32)))
+    with pytest.raises(DataError, match=r"are \(80, frames\) arrays, got \(40, 10\)"):
+        load_reference_features(path)
 
 
 def test_train_line_without_flags_names_the_missing_data(tmp_path, monkeypatch, capsys):

@@ -30,6 +30,7 @@ from balr.doublemha.features import (
     FeatureItem,
     FeatureLoader,
     precompute_features,
+    reference_features_path,
 )
 from balr.errors import BalrError, ConfigError, DataError
 
@@ -136,11 +137,18 @@ def audio_item(
     return FeatureItem(name, features, audio, label)
 
 
+def has_input(item: FeatureItem) -> bool:
+    """The item has features (balr's `.npy` or the reference's `.pickle`) or audio on disk."""
+    if item.features_path.is_file() or item.audio_path is not None:
+        return True
+    return reference_features_path(item).is_file()
+
+
 def usable_items(items: Sequence[FeatureItem]) -> list[FeatureItem]:
     """Items that have features or audio on disk; the others are logged and skipped."""
-    kept = [it for it in items if it.features_path.is_file() or it.audio_path is not None]
+    kept = [item for item in items if has_input(item)]
     for item in items:
-        if not (item.features_path.is_file() or item.audio_path is not None):
+        if not has_input(item):
             log.warning(
                 "skipping %s: neither %s nor its audio exists", item.name, item.features_path
             )
