@@ -77,10 +77,15 @@ def reference_state(model: SpeakerClassifier) -> dict[str, torch.Tensor]:
             for param in ("weight", "bias"):
                 key = f"front_end.blocks.{layer}.conv{conv}.{param}"
                 state[f"front_end.conv{layer + 1}{conv}.{param}"] = own[key]
-    state["poolingLayer.utteranceAttention.query"] = own["pooling.mha.queries"].t() * math.sqrt(
-        heads
-    )
-    state["poolingLayer.headsAttention.att"] = own["pooling.head_query"][:, None]
+    pooling = model.settings.pooling_method
+    if pooling == "DoubleMHA":
+        queries = own["pooling.mha.queries"].t() * math.sqrt(heads)
+        state["poolingLayer.utteranceAttention.query"] = queries
+        state["poolingLayer.headsAttention.att"] = own["pooling.head_query"][:, None]
+    elif pooling == "MHA":
+        state["poolingLayer.query"] = own["pooling.queries"].t() * math.sqrt(heads)
+    else:
+        state["poolingLayer.att"] = own["pooling.query"][:, None]
     for reference, balr in (("fc1", "0"), ("fc2", "2"), ("b2", "4")):
         for key, value in own.items():
             if key.startswith(f"embedding_head.{balr}."):
@@ -154,6 +159,17 @@ def test_reference_checkpoint_embeds_like_the_same_balr_model(tmp_path, zip_form
     write_reference_run(tmp_path, trained_looking_model(kernel_size=16), zip_format, step=40)
     np.testing.assert_allclose(
         embed_file(SpeakerClassifier.load(tmp_path), CLIP), expected, rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("pooling", ["MHA", "Attention"])
+def test_the_other_poolings_load_too(tmp_path, pooling):
+    model = trained_looking_model(pooling_method=pooling)
+    _, checkpoint = write_reference_run(tmp_path, model, zip_format=True)
+    loaded = SpeakerClassifier.load(checkpoint)
+    assert loaded.settings.pooling_method == pooling
+    np.testing.assert_allclose(
+        embed_file(loaded, CLIP), embed_file(model, CLIP), rtol=1e-5, atol=1e-6
     )
 
 
