@@ -47,7 +47,12 @@ def dashed_overrides(args: list[str]) -> list[str]:
 
 @extractor_app.command("features")
 def features(
-    source: Path = typer.Argument(..., help="A files.lst (paths without extension) or a dataset."),
+    source: Path | None = typer.Argument(
+        None, help="A files.lst (audio paths, extension optional) or a dataset."
+    ),
+    files_list: Path | None = typer.Option(
+        None, "-i", "--audioFilesList", help="The files.lst, as the reference's -i."
+    ),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Prefix of files.lst paths."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: beside the audio."),
     force: bool = typer.Option(False, "--force", help="Recompute existing .npy files."),
@@ -56,6 +61,9 @@ def features(
     """Precompute raw log-mel features (.npy, float32 (T, 80)) for a file list or a dataset."""
     from balr.doublemha.data import write_features
 
+    if (source is None) == (files_list is None):
+        raise typer.BadParameter("give the file list or dataset once: SOURCE or -i FILES_LIST")
+    source = source or files_list
     counts = write_features(source, data_dir, save_dir_or_old_name(save_dir, out_dir), force)
     typer.echo(
         f"features: {counts['written']} written, {counts['existing']} existing, "
@@ -84,15 +92,37 @@ def train(
 
 @extractor_app.command("embed")
 def embed(
-    audio: Path = typer.Option(..., "--audio", help="Audio file (any format, any rate)."),
-    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint file or training dir."),
+    audio: Path = typer.Option(
+        ..., "--audio", "--audioPath", help="Audio file (any format, any rate)."
+    ),
+    checkpoint: Path = typer.Option(
+        ...,
+        "--checkpoint",
+        "--modelCheckpoint",
+        help="Checkpoint file or training dir; also the reference's .chkpt.",
+    ),
+    model_config: Path | None = typer.Option(
+        None,
+        "--modelConfig",
+        help="The reference's _config.pkl: checked against the checkpoint, whose settings win.",
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu (default, as the reference), cuda."),
 ) -> None:
     """Print the speaker embedding of an audio file (one line of numbers)."""
     from balr.distributed import resolve_device
     from balr.doublemha import SpeakerClassifier, embed_file
+    from balr.doublemha.reference import config_mismatches, read_reference_config
 
-    vector = embed_file(SpeakerClassifier.load(checkpoint, resolve_device(device)), audio)
+    model = SpeakerClassifier.load(checkpoint, resolve_device(device))
+    if model_config is not None:
+        differing = config_mismatches(read_reference_config(model_config), model.settings)
+        if differing:
+            typer.echo(
+                f"warning: {model_config} differs from the checkpoint in {', '.join(differing)}; "
+                "the checkpoint's settings are used, as the reference does",
+                err=True,
+            )
+    vector = embed_file(model, audio)
     typer.echo(" ".join(np.format_float_positional(v, precision=6) for v in vector))
 
 

@@ -13,6 +13,8 @@ Modules, in the order data flows through them:
   AM-softmax (`SpeakerClassifier`, with `save(path)` / `SpeakerClassifier.load(path)`);
 - `config`: the architecture and training settings (defaults written once);
 - `checkpoint`: checkpoint files read without pickle;
+- `reference`: the reference's `.chkpt` / `_config.pkl` files, read with allowlists and
+  mapped to balr's settings and module names;
 - `trainer`: `Trainer(config, out_dir, device).fit(train, valid)`;
 - `inference`: audio -> embeddings and attention (the one path used by `balr extractor
   embed` and `balr extract embeddings.model=doublemha`);

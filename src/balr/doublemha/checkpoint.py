@@ -5,10 +5,15 @@ A checkpoint holds the model weights, the optimiser state, the settings as a JSO
 the epoch, the step and the trainer's early-stopping state. A training directory holds
 `best.pt` (the best validation EER so far), `last.pt` (the latest state, what `requeue`
 continues from) and `settings.json`. `SpeakerClassifier.save` / `.load` use these files.
+
+The reference implementation's `{model_name}_{step}.chkpt` files load too: their settings
+are an `argparse.Namespace`, the one class allowed besides torch's own, and
+`balr.doublemha.reference` turns them into this format.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -16,6 +21,11 @@ from typing import Any
 
 import torch
 
+from balr.doublemha.reference import (
+    from_reference_payload,
+    is_reference_payload,
+    newest_reference_checkpoint,
+)
 from balr.errors import ModelError, load_failure_reason
 from balr.fileio import atomic_path, atomic_write_text
 
@@ -49,11 +59,17 @@ def save_checkpoint(
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint (no code is executed); `settings` comes back as a dict."""
+    """Read a checkpoint, balr's or the reference's (no code is executed); `settings` come
+    back as a dict, weights under balr's module names."""
     path = resolve_checkpoint(path)
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            payload = torch.load(path, map_location=device, weights_only=True)
+        if is_reference_payload(payload):
+            return from_reference_payload(payload, path)
         payload["settings"] = json.loads(payload["settings"])
+    except ModelError:
+        raise
     except Exception as exc:
         reason = load_failure_reason(exc)
         raise ModelError(f"{path}: not a readable extractor checkpoint ({reason})") from None
@@ -61,13 +77,17 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a training directory (its best.pt, else last.pt)."""
+    """A checkpoint file, or a training directory: its best.pt, else last.pt, else (the
+    reference's output directory) the `.chkpt` of the highest step."""
     path = Path(path)
     if path.is_dir():
         for name in (BEST_NAME, LAST_NAME):
             if (path / name).is_file():
                 return path / name
-        raise ModelError(f"{path}: no {BEST_NAME} or {LAST_NAME} in this directory")
+        reference = newest_reference_checkpoint(path)
+        if reference is not None:
+            return reference
+        raise ModelError(f"{path}: no {BEST_NAME}, {LAST_NAME} or .chkpt in this directory")
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     return path

@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass, fields
 from omegaconf import OmegaConf
 
 from balr.config import compose_config, register_config
+from balr.errors import ConfigError
 
 TRAIN_CONFIG = "extractor_train"
 #: the log-mel recipe of checkpoints whose settings do not name one (balr 0.1)
 LEGACY_FEATURE_RECIPE = "centred"
+DATA_MODES = ("normal", "window")
 
 
 @dataclass
@@ -64,6 +66,7 @@ class TrainConfig(ModelSettings):
     valid_impostors: str | None = None
     train_data_dir: str = "."
     valid_data_dir: str = "."
+    data_mode: str = "normal"  # the reference's option (normal|window); unused there too
     train_csv: str | None = None
     valid_csv: str | None = None
     valid_trials: str | None = None
@@ -100,4 +103,7 @@ class TrainConfig(ModelSettings):
 def train_config(overrides: Sequence[str] | None = None) -> TrainConfig:
     """The training config composed from Hydra `key=value` overrides."""
     register_config(TRAIN_CONFIG, TrainConfig)
-    return OmegaConf.to_object(compose_config(TRAIN_CONFIG, list(overrides or [])))
+    config = OmegaConf.to_object(compose_config(TRAIN_CONFIG, list(overrides or [])))
+    if config.data_mode not in DATA_MODES:
+        raise ConfigError(f"data_mode '{config.data_mode}': expected one of {DATA_MODES}")
+    return config

@@ -30,6 +30,7 @@ from balr.doublemha.features import (
     FeatureItem,
     FeatureLoader,
     precompute_features,
+    reference_features_path,
 )
 from balr.errors import BalrError, ConfigError, DataError
 
@@ -65,7 +66,7 @@ def _lines(path: str | os.PathLike) -> list[tuple[int, list[str]]]:
 
 
 def read_file_list(path: str | os.PathLike) -> list[str]:
-    """A `files.lst`: one audio path per line, without extension."""
+    """A `files.lst`: one audio path per line, without extension (or with it)."""
     return [fields[0] for _, fields in _lines(path)]
 
 
@@ -107,9 +108,17 @@ def find_audio(base: Path) -> Path | None:
 
 
 def list_item(data_dir: str | os.PathLike, rel: str, label: int = -1) -> FeatureItem:
-    """A list entry: features `data_dir/rel.npy`, audio `data_dir/rel.{wav,flac,...}`."""
+    """A list entry: features `data_dir/rel.npy`, audio `data_dir/rel.{wav,flac,...}`.
+
+    An entry naming an audio file with its extension (what the reference's feature script
+    reads, although its README says paths come without) has its features at the path
+    without the extension, where a list without extensions looks for them.
+    """
     base = Path(data_dir) / rel
-    return FeatureItem(rel, base.with_name(base.name + FEATURE_SUFFIX), find_audio(base), label)
+    audio = find_audio(base)
+    if audio == base and base.suffix.lstrip(".").lower() in AUDIO_EXTENSIONS:
+        base = base.with_suffix("")
+    return FeatureItem(rel, base.with_name(base.name + FEATURE_SUFFIX), audio, label)
 
 
 def audio_item(
@@ -128,11 +137,18 @@ def audio_item(
     return FeatureItem(name, features, audio, label)
 
 
+def has_input(item: FeatureItem) -> bool:
+    """The item has features (balr's `.npy` or the reference's `.pickle`) or audio on disk."""
+    if item.features_path.is_file() or item.audio_path is not None:
+        return True
+    return reference_features_path(item).is_file()
+
+
 def usable_items(items: Sequence[FeatureItem]) -> list[FeatureItem]:
     """Items that have features or audio on disk; the others are logged and skipped."""
-    kept = [it for it in items if it.features_path.is_file() or it.audio_path is not None]
+    kept = [item for item in items if has_input(item)]
     for item in items:
-        if not (item.features_path.is_file() or item.audio_path is not None):
+        if not has_input(item):
             log.warning(
                 "skipping %s: neither %s nor its audio exists", item.name, item.features_path
             )

@@ -17,6 +17,9 @@ then per-utterance `cmn` or `cmvn`:
 
 Feature files hold the *raw* log-mel (`(T, 80)` float32 `.npy`, no pickle); the
 normalisation is applied when they are read, so one set of files serves `cmn` and `cmvn`.
+With the `reference` recipe, the reference's own feature files (`<path>.pickle`, a pickled
+`(80, T)` array) are read where no `.npy` exists, with an unpickler that rebuilds only
+numpy arrays and torch tensors.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ FEATURE_RECIPES = ("reference", "centred")
 DEFAULT_RECIPE = "reference"
 STD_FLOOR = 1e-5
 FEATURE_SUFFIX = ".npy"
+REFERENCE_FEATURE_SUFFIX = ".pickle"
 
 
 def check_recipe(recipe: str) -> str:
@@ -194,8 +198,11 @@ class FeatureLoader:
     def raw(self, item: FeatureItem) -> np.ndarray:
         if item.features_path in self._memory:
             return self._memory[item.features_path]
+        reference = reference_features_path(item)
         if item.features_path.is_file():
             feats = load_features(item.features_path)
+        elif self.recipe == DEFAULT_RECIPE and reference.is_file():
+            feats = load_reference_features(reference)
         elif item.audio_path is not None:
             feats = file_features(item.audio_path, recipe=self.recipe)
         else:
@@ -219,6 +226,29 @@ def load_features(path: Path) -> np.ndarray:
     if feats.ndim != 2 or feats.shape[0] == 0:
         raise DataError(f"{path}: features must be a non-empty (T, n_mels) array")
     return feats.astype(np.float32, copy=False)
+
+
+def reference_features_path(item: FeatureItem) -> Path:
+    """Where the reference's feature script would have written the item's features."""
+    return item.features_path.with_suffix(REFERENCE_FEATURE_SUFFIX)
+
+
+def load_reference_features(path: Path) -> np.ndarray:
+    """The reference's `.pickle` features, a raw `(80, T)` log-mel array, as `(T, 80)` float32;
+    an unpickler that rebuilds only numpy arrays and torch tensors reads it (no code runs)."""
+    from balr.data.vectors import read_pickled_vector
+
+    try:
+        feats = read_pickled_vector(path)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read the reference's features ({exc})") from None
+    if feats.ndim != 2 or feats.shape[0] != N_MELS or feats.shape[1] == 0:
+        raise DataError(
+            f"{path}: the reference's features are ({N_MELS}, frames) arrays, got {feats.shape}"
+        )
+    return np.ascontiguousarray(feats.T, dtype=np.float32)
 
 
 def save_features(path: Path, feats: np.ndarray) -> None:

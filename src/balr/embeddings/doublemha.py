@@ -1,4 +1,5 @@
-"""`embeddings.model=doublemha`: embeddings from a checkpoint trained by `balr extractor train`.
+"""`embeddings.model=doublemha`: embeddings from a checkpoint trained by `balr extractor train`
+or by the authors' reference implementation (its `{model_name}_{step}.chkpt`).
 
 A thin adapter, like every model module of `balr.embeddings`: the registry entry and its
 config live here, next to the other models `balr extract` can choose, while the model, its
@@ -23,7 +24,8 @@ NAME = "doublemha"
 
 @dataclass
 class DoubleMHAConfig:
-    """`embeddings.model=doublemha` settings: the checkpoint file or training directory."""
+    """`embeddings.model=doublemha` settings: the checkpoint file or training directory (balr's
+    `best.pt` / `last.pt`, or the reference's `.chkpt`: `balr.doublemha.reference`)."""
 
     name: str = NAME
     checkpoint_path: str = ""
