@@ -221,3 +221,5 @@ def test_the_scored_vectors_come_from_metrics_json(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"scorer": "cosine"}))
     with pytest.raises(ConfigError, match="give --vectors ba or --vectors emb"):
         scored_vector_kind(scores)
+    with pytest.raises(ConfigError, match="--vectors bits: expected ba or emb"):
+        calibrate_scores_file(scores, tmp_path, vector_kind="bits")

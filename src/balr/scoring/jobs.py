@@ -552,6 +552,8 @@ def calibrate_scores_file(
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
+    if vector_kind not in (None, "ba", "emb"):
+        raise ConfigError(f"--vectors {vector_kind}: expected ba or emb")
     dataset = AudioDataset.from_path(data, output_dir=vectors_dir)
     labelled = read_labelled_trials(scores_csv, dataset, sep, column)
     groups = _trial_groups(labelled.trials, labelled.keep, group_column, scores_csv)
