@@ -3,7 +3,8 @@
 Each command registers its dataclass under a config name in Hydra's ConfigStore (and
 option groups, e.g. `scorer/beta`), then calls `compose_config(name, overrides)`. The full
 Hydra override grammar works: `trainer.epochs=50`, `'trainer.losses=[mse, arcface]'`,
-`scorer=maxllr`, `+new.key=1`.
+`scorer=maxllr`, `+new.key=1`. The reference library's `NODE._target_=CLASS.PATH`
+overrides are read as the balr option they mean (`balr.config_targets`); no class is imported.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.fileio import atomic_write_text
 
@@ -29,12 +31,14 @@ def register_config(name: str, node: Any, group: str | None = None, package: str
 def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictConfig:
     """Compose the registered config `name` with Hydra `key=value` overrides.
 
-    A malformed override or an unknown key raises ConfigError with Hydra's one-line reason.
+    A malformed override or an unknown key raises ConfigError with Hydra's one-line reason;
+    `NODE._target_=PATH` becomes the option it means (`balr.config_targets`).
     """
     overrides = list(overrides or [])
     for item in overrides:
         if "=" not in item and not item.startswith("~"):
             raise ConfigError(f"override '{item}' is not of the form key=value")
+    overrides = resolve_target_overrides(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize(version_base=None, config_path=None):
