@@ -15,6 +15,7 @@ from balr.binary_attributes.samplers import (
     RandomNxMSampler,
     sampler_class,
 )
+from balr.config import config_file_overrides
 from balr.config_targets import TARGETS, resolve_target_overrides
 from balr.embeddings.extract import extract_config
 from balr.errors import ConfigError
@@ -123,3 +124,38 @@ def test_no_class_named_in_a_config_is_imported(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="data.sampler 'planted_module.Sampler'"):
         sampler_class("planted_module.Sampler")
     assert "planted_module" not in sys.modules
+
+
+def test_yaml_config_file_reads_targets_as_data(tmp_path):
+    """The reference's `--config-path DIR --config-name NAME`: a YAML read as overrides."""
+    (tmp_path / "mine.yaml").write_text(
+        "defaults:\n  - config\n  - _self_\n"
+        "trainer:\n  _target_: balr.binary_attributes.trainer.BinaryAttributeEncoderTrainer\n"
+        "  epochs: 3\n  learning_rate: 0.002\n"
+        "  losses:\n    mse:\n      _target_: balr.losses.mse_loss.MSELoss\n      weight: 0.5\n"
+        "data:\n  sampler: balr.samplers.nxm_samplers.ExhaustiveNxMSampler\n"
+    )
+    overrides = config_file_overrides(tmp_path, "mine")
+    assert overrides == [
+        "trainer._target_='balr.binary_attributes.trainer.BinaryAttributeEncoderTrainer'",
+        "trainer.epochs=3",
+        "trainer.learning_rate=0.002",
+        "trainer.losses.mse._target_='balr.losses.mse_loss.MSELoss'",
+        "trainer.losses.mse.weight=0.5",
+        "data.sampler='balr.samplers.nxm_samplers.ExhaustiveNxMSampler'",
+    ]
+    cfg = train_config(overrides)
+    assert (cfg.trainer.epochs, cfg.trainer.learning_rate) == (3, 0.002)
+    assert cfg.trainer.losses.mse.weight == 0.5
+    assert sampler_class(cfg.data.sampler) is ExhaustiveNxMSampler
+
+
+def test_yaml_config_group_choice_and_unknown_target(tmp_path):
+    (tmp_path / "config.yaml").write_text("defaults:\n  - scorer: maxllr\nscorer:\n  f: 0.25\n")
+    cfg = score_config(config_file_overrides(tmp_path))
+    assert (cfg.scorer.name, cfg.scorer.f) == ("maxllr", 0.25)
+    (tmp_path / "bad.yaml").write_text("scorer:\n  _target_: my.module.Scorer\n")
+    with pytest.raises(ConfigError, match=r"scorer\._target_=my\.module\.Scorer: not a class"):
+        score_config(config_file_overrides(tmp_path, "bad"))
+    with pytest.raises(ConfigError, match=r"missing\.yaml: config file not found"):
+        config_file_overrides(tmp_path, "missing")
