@@ -227,3 +227,19 @@ def test_npy_embeddings_of_old_balr_without_record_stay_unknown(tmp_path, caplog
         extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
     assert read_provenance(tmp_path) is None
     assert "embeddings already there have no recorded model" in caplog.text
+
+
+def test_doublemha_models_are_named_by_their_checkpoint_hash(tmp_path):
+    from balr.doublemha import SpeakerClassifier
+    from balr.doublemha.config import ModelSettings
+    from balr.embeddings import build_embedding_model
+    from balr.fileio import sha256_file
+
+    torch.manual_seed(0)
+    tiny = dict(front_end="VGG3L", kernel_size=8, heads_number=2, embedding_size=8)
+    settings = ModelSettings(num_spkrs=3, pooling_method="DoubleMHA", **tiny)
+    SpeakerClassifier(settings).eval().save(tmp_path / "best.pt")
+    expected = EmbeddingProvenance(f"doublemha:{sha256_file(tmp_path / 'best.pt')[:12]}", 8)
+    for given in (tmp_path / "best.pt", tmp_path):  # the file, or its training directory
+        cfg = type("Cfg", (), {"name": "doublemha", "checkpoint_path": str(given)})()
+        assert model_provenance(build_embedding_model(cfg), cfg) == expected
