@@ -26,6 +26,7 @@ from balr.binary_attributes.binarize import binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
 from balr.data import AudioDataset, load_trials
+from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
 from balr.default_models import (
     all_pairs_trials,
     bit_agreement,
@@ -111,6 +112,15 @@ def prepare_data(work: Path, segment_s: float) -> dict:
     }
     counts["speaker_groups"] = groups
     return counts
+
+
+def record_embedding_model(work: Path) -> None:
+    """Make sure `work/embedding_model.json` says GE2E, so the trained encoder records it:
+    `extract` leaves a work dir unrecorded when it holds embeddings of a run made before
+    balr recorded the model; every embedding of this recipe is made by the default GE2E."""
+    if read_provenance(work) is None:
+        write_provenance(work, EmbeddingProvenance(defaults.EMBEDDING_MODEL, 256))
+        print(f"  recorded {defaults.EMBEDDING_MODEL} for the embeddings of {work}", flush=True)
 
 
 def train_encoder(work: Path, epochs: int) -> dict:
@@ -247,6 +257,7 @@ def main() -> None:
     options = ["embeddings.num_workers=0", "embeddings.threads=2"]
     run_stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings, work / "all.csv",
           overrides=options, device="cpu", progress=False)  # fmt: skip
+    record_embedding_model(work)
     lap("extract")
     metrics["bae"] = train_encoder(work, args.epochs)
     lap("train_bae")

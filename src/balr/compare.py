@@ -14,7 +14,6 @@ recordings are checked against the calibration's conditions description
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import tempfile
@@ -34,11 +33,14 @@ from balr.calibration import Calibrator
 from balr.conditions import NO_DESCRIPTION, ConditionsDescription, trial_conditions
 from balr.config import compose_config, register_config
 from balr.data import AudioDataset, DatasetItem
+from balr.data.provenance import check_encoder_fits
 from balr.distributed import resolve_device
 from balr.embeddings import build_embedding_model, select_model_overrides
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
+from balr.embeddings.extract import model_provenance
 from balr.errors import AudioError, ConfigError, DataError, ModelError
+from balr.fileio import sha256_file
 from balr.report.html import ComparisonReport, Recording, write_report
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
 from balr.scoring.explain import top_attributes as top_k
@@ -64,6 +66,8 @@ class EncoderModelConfig:
 @dataclass
 class EncoderConfig:
     model: EncoderModelConfig = field(default_factory=EncoderModelConfig)
+    # use the encoder on another embedding model's vectors than it was trained on
+    allow_other_embedding_model: bool = False
 
 
 @dataclass
@@ -346,14 +350,6 @@ def check_audio_files(paths: Sequence[str | Path]) -> None:
         check_audio_path(path)
 
 
-def _content_hash(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def same_recording_warnings(
     enrollment: Sequence[str | Path], test: Sequence[str | Path]
 ) -> list[str]:
@@ -362,13 +358,13 @@ def same_recording_warnings(
     key = {}
     for path in enrollment:
         key.setdefault(Path(path).resolve(), path)
-        key.setdefault(_content_hash(path), path)
+        key.setdefault(sha256_file(path), path)
     warnings = []
     for path in test:
         resolved = Path(path).resolve()
         twin, how = key.get(resolved), "the same file"
         if twin is None:
-            twin, how = key.get(_content_hash(path)), "identical audio content"
+            twin, how = key.get(sha256_file(path)), "identical audio content"
         if twin is not None:
             warnings.append(
                 f"enrollment {twin} and test {path} are the same recording ({how}): a "
@@ -505,6 +501,14 @@ def compare_files(
         cfg.scorer.checkpoint_path,
         calibration,
         use_calibration=use_calibration,
+    )
+    check_encoder_fits(
+        model_provenance(model, cfg.embeddings.model),
+        pipeline.encoder.trained_on,
+        pipeline.encoder.input_dim,
+        f"embeddings.model={model.name}",
+        cfg.encoder.model.checkpoint_path or defaults.BAE_CHECKPOINT,
+        cfg.encoder.allow_other_embedding_model,
     )
     pipeline.extraction.vad = cfg.embeddings.vad
     pipeline.extraction.min_duration_s = cfg.embeddings.min_duration_s

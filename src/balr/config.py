@@ -3,13 +3,15 @@
 Each command registers its dataclass under a config name in Hydra's ConfigStore (and
 option groups, e.g. `scorer/beta`), then calls `compose_config(name, overrides)`. The full
 Hydra override grammar works: `trainer.epochs=50`, `'trainer.losses=[mse, arcface]'`,
-`scorer=maxllr`, `+new.key=1`.
+`scorer=maxllr`, `+new.key=1`. The reference library's `NODE._target_=CLASS.PATH`
+overrides are read as the balr option they mean (`balr.config_targets`); no class is imported.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize
@@ -17,6 +19,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.fileio import atomic_write_text
 
@@ -29,12 +32,14 @@ def register_config(name: str, node: Any, group: str | None = None, package: str
 def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictConfig:
     """Compose the registered config `name` with Hydra `key=value` overrides.
 
-    A malformed override or an unknown key raises ConfigError with Hydra's one-line reason.
+    A malformed override or an unknown key raises ConfigError with Hydra's one-line reason;
+    `NODE._target_=PATH` becomes the option it means (`balr.config_targets`).
     """
     overrides = list(overrides or [])
     for item in overrides:
         if "=" not in item and not item.startswith("~"):
             raise ConfigError(f"override '{item}' is not of the form key=value")
+    overrides = resolve_target_overrides(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize(version_base=None, config_path=None):
@@ -51,6 +56,53 @@ def save_config(cfg: DictConfig | dict, path: str | os.PathLike) -> None:
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.create(cfg)
     atomic_write_text(path, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def config_file_overrides(config_path: str | os.PathLike, config_name: str = "config") -> list[str]:
+    """The `key=value` overrides a user YAML config stands for (the reference's
+    `--config-path DIR --config-name NAME`: `DIR/NAME.yaml`), read as data: nested keys
+    become dotted ones, `{group: option}` entries of its `defaults` list become group
+    choices (`scorer: maxllr` -> `scorer=maxllr`), other `defaults` entries (`_self_`,
+    the base config's name) are ignored, and `_target_` keys are read like the overrides."""
+    path = Path(config_path) / config_name
+    if path.suffix not in (".yaml", ".yml"):
+        path = path.with_name(f"{path.name}.yaml")
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found (--config-path DIR --config-name NAME)")
+    cfg = OmegaConf.to_container(load_config(path), resolve=False)
+    overrides = []
+    for entry in cfg.pop("defaults", None) or []:
+        if isinstance(entry, dict):
+            overrides.extend(f"{group}={_hydra_value(option)}" for group, option in entry.items())
+    overrides.extend(f"{key}={_hydra_value(value)}" for key, value in _flatten(cfg))
+    return overrides
+
+
+def _flatten(node: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """`(dotted key, value)` of every leaf of a nested mapping."""
+    leaves = []
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            leaves.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
+
+
+def _hydra_value(value: Any) -> str:
+    """A YAML value written in Hydra's override grammar (strings quoted)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_hydra_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_hydra_value(v)}" for k, v in value.items()) + "}"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
 
 
 def load_config(path: str | os.PathLike) -> DictConfig:

@@ -21,7 +21,12 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from balr.audio import load_audio
-from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
+from balr.binary_attributes.model import (
+    BinaryAttributeEncoder,
+    provenance_metadata,
+    read_state_dict,
+    read_trained_on,
+)
 from balr.errors import AudioError, DataError
 from balr.fileio import atomic_path, atomic_write_text
 
@@ -121,14 +126,16 @@ def write_table(frame: pd.DataFrame, path: Path, sep: str = ",") -> Path:
 
 def save_float16_encoder(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Copy an encoder checkpoint with its floating-point tensors stored as float16 (half
-    the size); `BinaryAttributeEncoder.load` upcasts them to the model's float32 on load."""
+    the size), keeping the embedding model it was trained on; `BinaryAttributeEncoder.load`
+    upcasts them to the model's float32 on load."""
     state = read_state_dict(source)
+    metadata = {**provenance_metadata(read_trained_on(source)), "dtype": "float16"}
     half = {
         key: (value.half() if value.is_floating_point() else value).contiguous()
         for key, value in state.items()
     }
     with atomic_path(target) as tmp:
-        save_file(half, str(tmp), metadata={"format": "pt", "dtype": "float16"})
+        save_file(half, str(tmp), metadata=metadata)
     return Path(target)
 
 

@@ -80,6 +80,7 @@ class _StubEncoder:
     """Binarizes 4-d embeddings into (3, 2) counts."""
 
     input_dim = 4
+    trained_on = None  # no recorded embedding model
 
     def binarize(self, embeddings, batch_size, device):
         bits = (embeddings[:, :3] > 0).astype(np.int64)

@@ -22,6 +22,7 @@ from balr import defaults
 from balr.binary_attributes.config import EncoderConfig
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
+from balr.data.provenance import check_encoder_fits, dataset_provenance
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import Interrupted, ModelError
 
@@ -57,13 +58,25 @@ def binarize_dataset(
     device: torch.device | None = None,
     force: bool = False,
     encoder_source: str | os.PathLike = "",
+    allow_other_model: bool = False,
 ) -> BinarizeReport:
     """Write the `_ba` vector (`(m, 2)` counts) of every item that has an embedding, in the
     dataset's vector format. Items that already have a valid one are skipped unless `force`
     (a bad one is logged and redone); items whose embedding is bad (NaN/inf, another shape
     than the others') are skipped and listed in the report; `encoder_source` names the
-    encoder's file in errors. Ctrl-C closes the writer (a store is merged) and raises
-    `Interrupted` saying what was saved."""
+    encoder's file in errors. Embeddings recorded for another model than the encoder's are
+    refused unless `allow_other_model`, another dimension always
+    (`balr.data.provenance.check_encoder_fits`). Ctrl-C closes the writer (a store is
+    merged) and raises `Interrupted` saying what was saved."""
+    recorded, folder = dataset_provenance(dataset)
+    check_encoder_fits(
+        recorded,
+        encoder.trained_on,
+        encoder.input_dim,
+        folder,
+        encoder_source or "given",
+        allow_other_model,
+    )
     todo = np.arange(len(dataset))
     if not force:
         redo: list[BadVector] = []
@@ -109,7 +122,13 @@ def binarize_path(
         input_data, output_dir=save_dir, vector_format=config.vector_format
     )
     return binarize_dataset(
-        dataset, encoder, config.encoder.batch_size, device, force, encoder_source=checkpoint
+        dataset,
+        encoder,
+        config.encoder.batch_size,
+        device,
+        force,
+        encoder_source=checkpoint,
+        allow_other_model=config.encoder.allow_other_embedding_model,
     )
 
 

@@ -114,6 +114,8 @@ class EncoderModelConfig:
 class EncoderConfig:
     model: EncoderModelConfig = field(default_factory=EncoderModelConfig)
     batch_size: int = 4096
+    # apply the encoder to embeddings recorded for another model than it was trained on
+    allow_other_embedding_model: bool = False
 
 
 @dataclass

@@ -3,8 +3,11 @@ Bonastre & Mdhaffar, "Extraction of interpretable and shared speaker-specific sp
 attributes through binary auto-encoder", Interspeech 2024).
 
 Checkpoints are safetensors weights plus a JSON sidecar (`<name>.json`: model config and
-training metadata). Layer indices follow the original balr library, so its plain state
-dicts load strictly:
+training metadata). The embedding model the encoder was trained on (`trained_on`, see
+`balr.data.provenance`) is stored in the safetensors metadata (`embedding_model`,
+`embedding_dim`), so the weights file alone carries it; the reference library's
+`BAE_mse.pt` is recognised by its SHA-256. Layer indices follow the original balr library,
+so its plain state dicts load strictly:
 `encoder = [Linear(d, m), ReLU, BatchNorm1d(m), Linear(m, m), Tanh]` and
 `decoder = [Linear(m, m), Tanh, Linear(m, d)]`.
 """
@@ -20,17 +23,27 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from balr.binary_attributes.config import EncoderConfig, ModelConfig
+from balr.data.provenance import EmbeddingProvenance
 from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
-from balr.fileio import atomic_path, atomic_write_text
+from balr.fileio import atomic_path, atomic_write_text, sha256_file
 
 logger = logging.getLogger(__name__)
 
 SAFETENSORS_SUFFIX = ".safetensors"
+
+#: encoder checkpoints without metadata, known by their SHA-256: the reference library's
+#: `resources/models/BAE/BAE_mse.pt` (Wespeaker voxceleb-resnet34-LM embeddings, its README)
+KNOWN_CHECKPOINTS = {
+    "9211ab5d594421fdb0f37771ebd3212ed19c37007779018aa4f7a6f698763d15": EmbeddingProvenance(
+        "wespeaker_resnet34", 256
+    ),
+}
 
 
 #: straight-through gradients: `clip` passes hardtanh(gradient) (the reference library's),
@@ -80,6 +93,7 @@ class BinaryAttributeEncoder(nn.Module):
         if ste_gradient not in STE_GRADIENTS:
             raise ModelError(f"ste_gradient '{ste_gradient}': expected one of {STE_GRADIENTS}")
         self.ste_gradient = ste_gradient  # training only: not part of the saved model
+        self.trained_on: EmbeddingProvenance | None = None  # the embeddings' model, if known
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(
             nn.Linear(input_dim, latent_dim),
@@ -127,14 +141,17 @@ class BinaryAttributeEncoder(nn.Module):
         return bits_to_counts(bits)
 
     def save(self, path: str | os.PathLike, **meta) -> None:
-        """Write weights as safetensors and `<path>.json` (model config + `meta`), atomically."""
+        """Write weights as safetensors (with `trained_on` in its metadata) and `<path>.json`
+        (model config, `trained_on` as `embedding_model` + `meta`), atomically."""
         path = Path(path)
         if path.suffix != SAFETENSORS_SUFFIX:
             raise ModelError(f"{path}: encoder weights are saved as {SAFETENSORS_SUFFIX}")
         state = {key: value.detach().cpu().contiguous() for key, value in self.state_dict().items()}
         with atomic_path(path) as tmp:
-            save_file(state, str(tmp))
+            save_file(state, str(tmp), metadata=provenance_metadata(self.trained_on))
         info = {"model": self.config(), **meta}
+        if self.trained_on is not None:
+            info["embedding_model"] = self.trained_on.to_dict()
         atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, default=str))
 
     @classmethod
@@ -153,7 +170,33 @@ class BinaryAttributeEncoder(nn.Module):
             raise ModelError(
                 f"{path}: state dict does not match the encoder ({detail[:300]})"
             ) from None
+        model.trained_on = read_trained_on(path)
         return model.to(device).eval()
+
+
+def provenance_metadata(provenance: EmbeddingProvenance | None) -> dict[str, str]:
+    """Safetensors metadata (strings) of an encoder's weights: format, and `embedding_model`
+    / `embedding_dim` when the embeddings' model is known."""
+    metadata = {"format": "pt"}
+    if provenance is not None:
+        metadata.update(embedding_model=provenance.model, embedding_dim=str(provenance.dim))
+    return metadata
+
+
+def read_trained_on(path: str | os.PathLike) -> EmbeddingProvenance | None:
+    """The embedding model an encoder checkpoint was trained on: its safetensors metadata,
+    else a known checkpoint's SHA-256 (`KNOWN_CHECKPOINTS`), else None (unknown)."""
+    path = Path(path)
+    if path.suffix != SAFETENSORS_SUFFIX:
+        return KNOWN_CHECKPOINTS.get(sha256_file(path))
+    with safe_open(str(path), "pt") as handle:
+        metadata = handle.metadata() or {}
+    if "embedding_model" not in metadata:
+        return KNOWN_CHECKPOINTS.get(sha256_file(path))
+    try:
+        return EmbeddingProvenance(metadata["embedding_model"], int(metadata["embedding_dim"]))
+    except (KeyError, ValueError):
+        raise ModelError(f"{path}: metadata 'embedding_dim' missing or not a number") from None
 
 
 def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:

@@ -8,12 +8,12 @@ that DDP processes never wait on one another.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from balr.binary_attributes.config import TrainerConfig
+from balr.config_targets import SAMPLER_MODULES, sampler_name
 from balr.distributed import rank as current_rank
 from balr.distributed import world_size
 from balr.errors import ConfigError
@@ -161,16 +161,14 @@ SAMPLERS = {cls.__name__: cls for cls in (RandomNxMSampler, ExhaustiveNxMSampler
 
 
 def sampler_class(name: str) -> type[NxMSampler]:
-    """Resolve `RandomNxMSampler`, `ExhaustiveNxMSampler` or a dotted path to an NxMSampler."""
-    short = name.rsplit(".", 1)[-1]
-    if short in SAMPLERS and (name == short or name.startswith("balr.")):
+    """The sampler `RandomNxMSampler` or `ExhaustiveNxMSampler`, named alone or by the
+    reference's (`balr.samplers.nxm_samplers.X`) or balr's class path; no other module is
+    imported, so any other path is refused."""
+    short = sampler_name(name) or name
+    if short in SAMPLERS:
         return SAMPLERS[short]
-    if "." in name:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            found = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError):
-            found = None
-        if isinstance(found, type) and issubclass(found, NxMSampler):
-            return found
-    raise ConfigError(f"data.sampler '{name}': expected one of {', '.join(SAMPLERS)}")
+    accepted = [*SAMPLERS, *(f"{p}.{s}" for p in SAMPLER_MODULES for s in SAMPLERS)]
+    raise ConfigError(
+        f"data.sampler '{name}': not a sampler balr knows (balr imports no class named in a "
+        f"config); accepted: {', '.join(accepted)}, or null for plain batches"
+    )

@@ -7,7 +7,8 @@ speakers should differ from the training ones. Under torchrun the caller opens t
 group first (`with balr.distributed.session(device):`, as `balr train` does); each process
 then trains on its share of the batches. Files in `out_dir` (main process only, each
 written atomically except TensorBoard's stream): `config.yaml`,
-`weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses),
+`weights/{last,best}.safetensors` (+ `.json`: model config, epoch, losses; both record the
+training embeddings' model, `balr.data.provenance`),
 `weights/last_state.pt` (optimiser and loss state, tensors only: loaded with
 weights_only=True), `weights/epochN.safetensors` every `save_period` epochs,
 `history.json`, and TensorBoard event files.
@@ -36,6 +37,7 @@ from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.binary_attributes.samplers import NxMSampler, PlainBatchSampler, sampler_class
 from balr.config import save_config
 from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
+from balr.data.provenance import EmbeddingProvenance
 from balr.distributed import rank, resolve_device, session, shared_run_dir, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
@@ -82,6 +84,29 @@ def _class_indices(data: LabelledEmbeddings, what: str) -> tuple[np.ndarray, np.
         )
     classes, labels = np.unique(speakers, return_inverse=True)
     return x, labels.astype(np.int64), len(classes)
+
+
+def trained_on(
+    train: LabelledEmbeddings, valid: LabelledEmbeddings | None
+) -> EmbeddingProvenance | None:
+    """The embedding model to record in the encoder: the training embeddings' (None, with a
+    warning, when unknown); validation embeddings of another model or dimension are refused."""
+    recorded = train.provenance
+    dim = np.shape(train.embeddings)[1]
+    if recorded is not None and recorded.dim != dim:
+        raise DataError(f"training data: recorded as {recorded} embeddings but they have {dim}")
+    if recorded is None:
+        logger.warning(
+            "the training embeddings have no recorded model (embedding_model.json): the "
+            "encoder will not record which embeddings it fits"
+        )
+    other = valid.provenance if valid is not None else None
+    if recorded is not None and other is not None and other != recorded:
+        raise DataError(
+            f"training embeddings are {recorded} but validation embeddings {other}: "
+            "validate on embeddings of the same model"
+        )
+    return recorded
 
 
 class BAETrainer(Trainer):
@@ -162,6 +187,7 @@ class BAETrainer(Trainer):
                 f"training data: {num_classes} speakers cannot fill one batch of "
                 f"N={cfg.data.N_classes_per_batch} speakers per process"
             )
+        self.model.trained_on = trained_on(train, valid)
         validation = self._validation_data(valid)
         if cfg.trainer.resume:
             self._resume()

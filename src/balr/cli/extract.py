@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from balr.cli.options import config_name_option, config_path_option, with_config_file
 from balr.distributed import rank, world_size
 from balr.embeddings.extract import extract_dataset_embeddings
 
@@ -18,10 +19,13 @@ def extract(
     audio_formats: list[str] | None = typer.Option(
         None, "--audio-formats", help="Extensions to scan, e.g. wav,flac (repeatable)."
     ),
+    config_path: Path | None = config_path_option(),
+    config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
     formats = [f for value in audio_formats or [] for f in value.split(",") if f.strip()]
+    overrides = with_config_file(config_path, config_name, overrides)
     report = extract_dataset_embeddings(input_data, save_dir, overrides, force, device, formats)
     typer.echo(report.summary(_shard_note()))
     if report.failures:

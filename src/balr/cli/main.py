@@ -1,6 +1,8 @@
-"""The `balr` command. Also runnable as a script/module for torchrun:
+"""The `balr` command. Also runnable as a module or script for torchrun (the reference's
+`balr/cli/main.py` is `src/balr/cli/main.py` in a checkout):
 
 torchrun --nproc_per_node 2 -m balr.cli.main train TRAIN VAL --device cuda:0,1
+torchrun --nproc_per_node 2 src/balr/cli/main.py train TRAIN VAL --device cuda:0,1
 """
 
 from __future__ import annotations

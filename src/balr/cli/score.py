@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from balr.cli.options import config_name_option, config_path_option, with_config_file
 from balr.scoring.jobs import (
     calibrate_scores_file,
     score_matrix_file,
@@ -35,10 +36,13 @@ def train(
     train_data: Path = typer.Argument(..., help="Reference dataset with speakers and _ba vectors."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/trainN."),
     vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    config_path: Path | None = config_path_option(),
+    config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Fit a scorer on the per-speaker statistics of a reference dataset and save it."""
-    typer.echo(train_scorer(train_data, save_dir, vectors_dir, overrides or []).summary())
+    overrides = with_config_file(config_path, config_name, overrides)
+    typer.echo(train_scorer(train_data, save_dir, vectors_dir, overrides).summary())
 
 
 @score_app.command("test")
@@ -61,6 +65,8 @@ def test(
         False, "--no-calibration", help="Write the scorer's raw scores."
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
+    config_path: Path | None = config_path_option(),
+    config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Score a trials list: scores.csv (with in_conditions and conditions_reason when
@@ -75,7 +81,7 @@ def test(
         explain_plots=explain_plot or [],
         calibration=calibration,
         no_calibration=no_calibration,
-        overrides=overrides or [],
+        overrides=with_config_file(config_path, config_name, overrides),
         speech_durations=speech_durations,
     )
     typer.echo(result.summary())
@@ -139,10 +145,13 @@ def matrix(
     data: Path = typer.Argument(..., help="Dataset: every recording against every recording."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/matrixN."),
     vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    config_path: Path | None = config_path_option(),
+    config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """All-vs-all scores of single recordings: scores.npy (rows enrollment) and ids.txt."""
-    typer.echo(score_matrix_file(data, save_dir, vectors_dir, overrides or []).summary())
+    overrides = with_config_file(config_path, config_name, overrides)
+    typer.echo(score_matrix_file(data, save_dir, vectors_dir, overrides).summary())
 
 
 def register(app: typer.Typer) -> None:

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from balr.data.dataset import AudioDataset
+from balr.data.provenance import EmbeddingProvenance, dataset_provenance
 from balr.errors import DataError
 
 
 @dataclass(frozen=True)
 class LabelledEmbeddings:
-    """Embeddings `(n, d)` and the speaker label of each row (`n` labels of any type)."""
+    """Embeddings `(n, d)` and the speaker label of each row (`n` labels of any type), and
+    the embedding model recorded for them (None: unknown)."""
 
     embeddings: np.ndarray
     speakers: np.ndarray
+    provenance: EmbeddingProvenance | None = None
 
     def __len__(self) -> int:
         return len(self.embeddings)
@@ -24,7 +27,8 @@ class LabelledEmbeddings:
 
 def labelled_embeddings(path: str | os.PathLike) -> LabelledEmbeddings:
     """The float32 embeddings and speakers of a dataset's items that have an embedding
-    (DataError when there is none, or when one of them has no speaker)."""
+    (DataError when there is none, or when one of them has no speaker), with the embedding
+    model recorded by `balr extract` (`balr.data.provenance`)."""
     ds = AudioDataset.from_path(path)
     indices, embeddings = ds.stack_vectors("emb")
     if len(indices) == 0:
@@ -35,4 +39,5 @@ def labelled_embeddings(path: str | os.PathLike) -> LabelledEmbeddings:
         raise DataError(
             f"{path}: {len(unlabelled)} items have no speaker label (first: {unlabelled[0]})"
         )
-    return LabelledEmbeddings(embeddings.astype(np.float32), np.asarray(speakers))
+    provenance, _ = dataset_provenance(ds)
+    return LabelledEmbeddings(embeddings.astype(np.float32), np.asarray(speakers), provenance)

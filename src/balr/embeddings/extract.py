@@ -7,6 +7,7 @@ process's shard under torchrun and runs the batch extraction (`balr.embeddings.b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -17,9 +18,20 @@ from omegaconf import DictConfig
 
 from balr.config import compose_config, register_config
 from balr.data import AudioDataset
+from balr.data.provenance import (
+    EmbeddingProvenance,
+    provenance_path,
+    read_provenance,
+    write_provenance,
+)
 from balr.defaults import EMBEDDING_MODEL
-from balr.distributed import rank, resolve_device, world_size
-from balr.embeddings.base import MODEL_GROUP, build_embedding_model, select_model_overrides
+from balr.distributed import is_main_process, rank, resolve_device, world_size
+from balr.embeddings.base import (
+    MODEL_GROUP,
+    EmbeddingModel,
+    build_embedding_model,
+    select_model_overrides,
+)
 from balr.embeddings.batch import (
     ERRORS_FILE,
     SPEECH_FILE,
@@ -28,7 +40,9 @@ from balr.embeddings.batch import (
     extract_embeddings,
 )
 from balr.errors import DataError
+from balr.fileio import sha256_file
 
+logger = logging.getLogger(__name__)
 CONFIG_NAME = "extract"
 
 
@@ -95,6 +109,62 @@ def extract_dataset_embeddings(
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
     folder = save_dir or ds.root
+    record_provenance(folder, model_provenance(model, cfg.model), ds.shard(), options.force)
     return extract_embeddings(
         ds.shard(), model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)
     )
+
+
+def model_provenance(model: EmbeddingModel, cfg) -> EmbeddingProvenance:
+    """What `embedding_model.json` records for `model` (built from `cfg`, its
+    `embeddings.model` node): `wespeaker_<architecture>` (e.g. `wespeaker_resnet34`),
+    `doublemha:<first 12 hex digits of the checkpoint's sha256>`, else the model's name."""
+    name = model.name
+    if name == "wespeaker":
+        name = f"wespeaker_{_wespeaker_architecture(model.network).lower()}"
+    elif name == "doublemha":
+        from balr.doublemha.checkpoint import resolve_checkpoint
+
+        name = f"doublemha:{sha256_file(resolve_checkpoint(cfg.checkpoint_path))[:12]}"
+    return EmbeddingProvenance(name, int(model.embedding_dim))
+
+
+def record_provenance(
+    folder: str | Path, provenance: EmbeddingProvenance, dataset: AudioDataset, force: bool
+) -> None:
+    """Write `folder/embedding_model.json` before any vector is saved. A folder recorded for
+    another model is refused unless `force` (every vector is then made again); a folder
+    already holding embeddings without a record stays unrecorded (their model is unknown)."""
+    recorded = read_provenance(folder)
+    if recorded is not None and recorded != provenance and not force:
+        raise DataError(
+            f"{folder}: holds embeddings of {recorded} ({provenance_path(folder)}); "
+            f"extracting {provenance} there would mix two models: use another --save-dir, "
+            "or --force to extract every recording again"
+        )
+    if (
+        recorded is None
+        and not force
+        and any(dataset.has_vector(i, "emb") for i in range(len(dataset)))
+    ):
+        logger.warning(
+            "%s: embeddings already there have no recorded model; %s is not recorded "
+            "(--force extracts all again and records it)",
+            folder,
+            provenance,
+        )
+        return
+    if is_main_process() and recorded != provenance:
+        write_provenance(folder, provenance)
+
+
+def _wespeaker_architecture(network) -> str:
+    """The Wespeaker ResNet name (ResNet34...) of a built network, from its block counts."""
+    from balr.embeddings.wespeaker_resnet import ARCHITECTURES
+
+    layers = (network.layer1, network.layer2, network.layer3, network.layer4)
+    shape = (type(network.layer1[0]), tuple(len(layer) for layer in layers))
+    for arch, known in ARCHITECTURES.items():
+        if known == shape:
+            return arch
+    return "resnet"

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from balr import defaults
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
+from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.scoring import SCORERS, Scorer, make_scorer
 from balr.scoring.config import scorer_params
@@ -67,6 +68,7 @@ def select_scorer(
     `quiet` logs nothing.
     """
     params = dict(params or {})
+    overrides = resolve_target_overrides(overrides)  # scorer._target_=PATH: scorer=NAME
     user_checkpoint = bool(checkpoint)
     if not checkpoint:
         if name in SCORERS and not SCORERS[name].needs_fit:
