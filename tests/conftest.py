@@ -16,6 +16,16 @@ VOXCELEB2 = SHARED_DATA / "voxceleb" / "voxceleb2"
 VOXCELEB1 = SHARED_DATA / "voxceleb" / "voxceleb1"
 LIBRISPEECH = SHARED_DATA / "librispeech-train-clean-100-1utt"
 EXAMPLES = REPO_ROOT / "examples"
+#: the reference BA-LR library's git mirror, when a development machine has one (beside the
+#: checkout, or one level up for a git worktree); tests that read it skip without it
+REFERENCE_BALR_MIRROR = next(
+    (
+        root / ".mirror" / "inria-defense+balr" / "repo"
+        for root in (REPO_ROOT.parent, REPO_ROOT.parents[1])
+        if (root / ".mirror" / "inria-defense+balr" / "repo").is_dir()
+    ),
+    REPO_ROOT.parent / ".mirror" / "inria-defense+balr" / "repo",
+)
 
 
 @pytest.fixture(autouse=True)

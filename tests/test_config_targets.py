@@ -21,9 +21,9 @@ from balr.embeddings.extract import extract_config
 from balr.errors import ConfigError
 from balr.scoring.config import score_config
 from balr.scoring.selection import select_scorer
-from tests.conftest import REPO_ROOT
+from tests.conftest import REFERENCE_BALR_MIRROR
 
-REFERENCE_MIRROR = REPO_ROOT.parents[1] / ".mirror" / "inria-defense+balr" / "repo"
+REFERENCE_MIRROR = REFERENCE_BALR_MIRROR
 
 #: every `_target_` of the reference's balr/config/configs.py, by node, and balr's meaning
 REFERENCE_TARGETS = {

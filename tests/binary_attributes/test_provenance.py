@@ -33,13 +33,13 @@ from balr.embeddings.extract import extract_dataset_embeddings, model_provenance
 from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerEncoder
 from balr.errors import DataError, ModelError
 from balr.features.fbank import FbankOptions
-from tests.conftest import EXAMPLES, REPO_ROOT
+from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
 GE2E = EmbeddingProvenance("ge2e", 256)
 RESNET34 = EmbeddingProvenance("wespeaker_resnet34", 256)
-REFERENCE_MIRROR = REPO_ROOT.parents[1] / ".mirror" / "inria-defense+balr" / "repo"
+REFERENCE_MIRROR = REFERENCE_BALR_MIRROR
 FAST = ["embeddings.num_workers=0"]
 
 
