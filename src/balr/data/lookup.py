@@ -4,19 +4,23 @@ An item's vector of kind `emb` or `ba` is looked for in three places: the path i
 gives, the dataset's single-file vector stores (`embeddings.npy` + `embeddings.ids.txt`,
 their rank shards and unfinished parts, in `output_dir` and the dataset root; later writes
 win), and sidecar files (`utt_emb.txt` beside `utt.wav`, or under `output_dir` mirroring
-the audio tree). `vector_format` is the sidecar format looked for first.
+the tree below the deepest folder that holds every item's audio, as the reference library
+does). `vector_format` is the sidecar format looked for first. Two items that would share a
+vector file (`a.wav` and `a.flac` in one folder) are refused before any sidecar is read or
+written, naming both.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from balr.data.items import DatasetItem
+from balr.data.items import DatasetItem, describe_item
 from balr.data.validation import (
     BadVector,
     bad_rows,
@@ -48,20 +52,64 @@ class VectorLookup:
         root: Path,
         output_dir: Path | None,
         vector_format: str,
+        tree_root: Path | None = None,
+        source: Path | None = None,
     ):
         self.items = items
         self.root = root
         self.output_dir = output_dir
         self.vector_format = vector_format
+        self.source = source or root
+        self._tree_root = tree_root
         self._stores: dict[str, list[VectorStore]] = {}
+        self._paths_checked = False
 
     # ------------------------------------------------------------------ locations
+    @property
+    def tree_root(self) -> Path:
+        """The folder whose tree `output_dir` mirrors: the deepest one holding every item's
+        audio file (absolute, `..` removed, links not followed); the root without audio."""
+        if self._tree_root is None:
+            folders = {os.path.dirname(_absolute(i.audio)) for i in self.items if i.audio}
+            try:
+                common = os.path.commonpath(sorted(folders)) if folders else None
+            except ValueError:  # e.g. files on two Windows drives
+                raise DataError(
+                    f"{self.source}: the audio files share no common folder, so --save-dir "
+                    "cannot mirror their tree"
+                ) from None
+            self._tree_root = Path(common or _absolute(self.root))
+        return self._tree_root
+
     def sidecar_path(self, index: int, kind: str, fmt: str | None = None) -> Path:
         """Where the item's sidecar vector is written (output dir mirrors the audio tree)."""
         check_kind(kind)
-        fmt = fmt or self._sidecar_format()
-        base = self._sidecar_base(index, self.output_dir)
-        return base.with_name(f"{base.name}_{kind}.{fmt}")
+        self.check_vector_paths()
+        return self._sidecar_path(index, kind, fmt or self._sidecar_format())
+
+    def check_vector_paths(self) -> None:
+        """DataError naming two items that would write or read one vector file (a sidecar,
+        or an explicit CSV path); checked once, before the first sidecar is used."""
+        if self._paths_checked:
+            return
+        fmt = self._sidecar_format()
+        for kind in VECTOR_KINDS:
+            owner: dict[str, int] = {}
+            for index, item in enumerate(self.items):
+                explicit = item.explicit_vector(kind)
+                target = explicit if explicit is not None else self._sidecar_path(index, kind, fmt)
+                first = owner.setdefault(_absolute(target), index)
+                if first != index:
+                    self._refuse_shared_path(first, index, _absolute(target))
+        self._paths_checked = True
+
+    def _refuse_shared_path(self, first: int, second: int, path: str) -> None:
+        a, b = self.items[first], self.items[second]
+        raise DataError(
+            f"{self.source}: items '{a.id}' ({describe_item(a)}) and '{b.id}' "
+            f"({describe_item(b)}) would share the vector file {path}; rename or move one "
+            "of them (vector files are named after the audio file without its extension)"
+        )
 
     def store_base(self, kind: str) -> Path:
         """Path (without suffix) of the store this dataset writes for `kind`."""
@@ -209,25 +257,27 @@ class VectorLookup:
         """The sidecar format written (and looked for first); `npy` for store datasets."""
         return self.vector_format if self.vector_format in VECTOR_FORMATS else "npy"
 
+    def _sidecar_path(self, index: int, kind: str, fmt: str) -> Path:
+        base = self._sidecar_base(index, self.output_dir)
+        return base.with_name(f"{base.name}_{kind}.{fmt}")
+
     def _sidecar_base(self, index: int, base_dir: Path | None) -> Path:
-        """Sidecar path without `_kind.fmt`: beside the audio, or mirrored under `base_dir`."""
+        """Sidecar path without `_kind.fmt`: beside the audio, or under `base_dir` at the
+        audio's place below `tree_root`; items without audio: `<base_dir or root>/<id>`."""
         item = self.items[index]
-        if item.audio is not None:
-            audio = Path(item.audio)
-            if base_dir is None:
-                return audio.with_suffix("")
-            try:
-                relative = audio.resolve().relative_to(self.root.resolve())
-            except ValueError:
-                relative = Path(audio.name)
-            return (base_dir / relative).with_suffix("")
-        return (base_dir or self.root) / item.id
+        if item.audio is None:
+            return (base_dir or self.root) / item.id
+        if base_dir is None:
+            return Path(item.audio).with_suffix("")
+        relative = Path(_absolute(item.audio)).relative_to(self.tree_root)
+        return (base_dir / relative).with_suffix("")
 
     def _explicit_file(self, index: int, kind: str) -> Path | None:
         explicit = self.items[index].explicit_vector(kind)
         return Path(explicit) if explicit is not None and Path(explicit).is_file() else None
 
     def _find_sidecar(self, index: int, kind: str) -> Path | None:
+        self.check_vector_paths()
         preferred = self._sidecar_format()
         formats = (preferred, *(f for f in VECTOR_FORMATS if f != preferred))
         bases = [self._sidecar_base(index, self.output_dir)]
@@ -239,6 +289,12 @@ class VectorLookup:
                 if candidate.is_file():
                     return candidate
         return None
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    """The path made absolute with `.` and `..` removed, without following links (a
+    dataset of links keeps its own tree)."""
+    return os.path.abspath(path)
 
 
 def _as_kind(vector: np.ndarray, kind: str, source: str) -> np.ndarray:
