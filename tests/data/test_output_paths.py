@@ -1,0 +1,136 @@
+"""Where vectors go (beside the audio, or under --save-dir mirroring the tree below the
+deepest folder holding every item's audio), the refusal of two items sharing a vector file
+or an id, and the reference library's id rule. Paths only: the files need not be audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from balr.data import AudioDataset
+from balr.data.trials import load_trials
+from balr.errors import DataError, TrialsError
+
+LAYOUT = ("spk1/00001.flac", "spk2/00001.flac", "anna-20100101-abc/wav/a0001.wav")
+
+
+def make_files(root: Path, names: tuple[str, ...] | list[str]) -> None:
+    for name in names:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"")
+
+
+def test_directory_ids_keep_the_extension_and_are_sorted(tmp_path):
+    make_files(tmp_path, [*LAYOUT, "b.WAV", "a.b.wav", "notes.txt"])
+    ds = AudioDataset.from_path(tmp_path)
+    # relative path with extension, `/`-separated; the extension matched in any case
+    assert ds.ids == sorted(["a.b.wav", "anna-20100101-abc/wav/a0001.wav", "b.WAV", *LAYOUT[:2]])
+    assert ds.items[ds.index_of("b.WAV")].audio == tmp_path / "b.WAV"
+    assert AudioDataset.from_path(tmp_path / "spk1" / "00001.flac").ids == ["00001"]  # stem
+
+
+def test_csv_ids_as_written_and_sorted(tmp_path):
+    make_files(tmp_path, LAYOUT)
+    (tmp_path / "with_id.csv").write_text("id,audio\n010,spk2/00001.flac\n007,spk1/00001.flac\n")
+    assert AudioDataset.from_path(tmp_path / "with_id.csv").ids == ["007", "010"]  # not 7, 10
+    (tmp_path / "no_id.csv").write_text("audio,speaker\nspk2/00001.flac,b\n ./spk1/00001.flac,a\n")
+    ds = AudioDataset.from_path(tmp_path / "no_id.csv")
+    # the audio cell as written (spaces around it dropped), before it is joined to the folder
+    assert ds.ids == ["./spk1/00001.flac", "spk2/00001.flac"]
+    assert ds.speakers == ["a", "b"] and ds.items[0].audio == tmp_path / "./spk1/00001.flac"
+
+
+def test_vectors_beside_the_audio_or_mirrored_under_save_dir(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_files(data, LAYOUT)
+    beside = AudioDataset.from_path(data)
+    saved = AudioDataset.from_path(data, output_dir=out)
+    for index, name in enumerate(sorted(LAYOUT)):
+        stem = name.rsplit(".", 1)[0]
+        assert beside.sidecar_path(index, "emb") == data / f"{stem}_emb.txt"
+        assert saved.sidecar_path(index, "ba", "pkl") == out / f"{stem}_ba.pkl"
+
+
+def test_save_dir_tree_starts_at_the_common_folder_of_all_items(tmp_path):
+    # all audio in one subfolder of the dataset directory: the tree starts there (reference)
+    make_files(tmp_path / "data", ["corpus/spk1/00001.flac", "corpus/spk2/00001.flac"])
+    ds = AudioDataset.from_path(tmp_path / "data", output_dir=tmp_path / "out")
+    assert ds.sidecar_path(0, "emb") == tmp_path / "out" / "spk1" / "00001_emb.txt"
+    # a CSV in lists/ naming ../spk1/00001.wav and ../spk2/00001.wav (balr 0.1: one file)
+    make_files(tmp_path / "set", ["spk1/00001.wav", "spk2/00001.wav"])
+    (tmp_path / "set" / "lists").mkdir()
+    csv = tmp_path / "set" / "lists" / "data.csv"
+    csv.write_text("audio\n../spk1/00001.wav\n../spk2/00001.wav\n")
+    ds = AudioDataset.from_path(csv, output_dir=tmp_path / "vec")
+    assert [ds.sidecar_path(i, "emb") for i in range(2)] == [
+        tmp_path / "vec" / "spk1" / "00001_emb.txt",
+        tmp_path / "vec" / "spk2" / "00001_emb.txt",
+    ]
+    # one file: its folder (the reference writes `<save_dir>_emb.pkl` beside the save dir)
+    one = AudioDataset.from_path(tmp_path / "set" / "spk1" / "00001.wav", output_dir=tmp_path / "o")
+    assert one.sidecar_path(0, "emb") == tmp_path / "o" / "00001_emb.txt"
+
+
+def test_a_subset_keeps_the_whole_datasets_tree(tmp_path):
+    make_files(tmp_path / "data", LAYOUT)
+    ds = AudioDataset.from_path(tmp_path / "data", output_dir=tmp_path / "out")
+    part = ds.subset([2])  # spk2/00001.flac alone: its own common folder would be spk2/
+    assert part.sidecar_path(0, "emb") == ds.sidecar_path(2, "emb")
+    assert part.sidecar_path(0, "emb") == tmp_path / "out" / "spk2" / "00001_emb.txt"
+
+
+@pytest.mark.parametrize("save_dir", [False, True])
+def test_two_items_with_one_vector_file_are_refused_naming_both(tmp_path, save_dir):
+    make_files(tmp_path / "data", ["spk1/a.wav", "spk1/a.flac", "spk2/a.wav"])
+    ds = AudioDataset.from_path(
+        tmp_path / "data", output_dir=tmp_path / "out" if save_dir else None
+    )
+    folder = tmp_path / ("out" if save_dir else "data")
+    message = (
+        r"items 'spk1/a\.flac' \(.*spk1/a\.flac\) and 'spk1/a\.wav' \(.*spk1/a\.wav\) "
+        rf"would share the vector file {folder}/spk1/a_emb\.txt"
+    )
+    with pytest.raises(DataError, match=message):
+        ds.save_vectors("emb", [2], [np.ones(3)])  # refused before anything is written
+    with pytest.raises(DataError, match=message):
+        ds.has_vector(2, "emb")  # and reading would give both the same vector
+    assert not list(folder.rglob("*_emb.txt"))
+    # a store keys vectors by id: `spk1/a.wav` and `spk1/a.flac` are two ids, both kept
+    store = AudioDataset.from_path(
+        tmp_path / "data", output_dir=tmp_path / "s", vector_format="store"
+    )
+    store.save_vectors("emb", [0, 1, 2], [np.full(3, i, np.float32) for i in range(3)])
+    np.testing.assert_array_equal(store.stack_vectors("emb")[1][:, 0], [0, 1, 2])
+
+
+def test_one_explicit_vector_path_for_two_rows_is_refused(tmp_path):
+    (tmp_path / "d.csv").write_text("id,embedding\nu1,v/x_emb.txt\nu2,v/../v/x_emb.txt\n")
+    ds = AudioDataset.from_path(tmp_path / "d.csv")
+    with pytest.raises(DataError, match=r"items 'u1' .* and 'u2' .* would share .*v/x_emb\.txt"):
+        ds.save_vectors("emb", [0, 1], [np.ones(2), np.zeros(2)])
+
+
+def test_duplicate_ids_name_both_items(tmp_path):
+    (tmp_path / "d.csv").write_text("id,audio\nu1,a.wav\nu1,b.wav\n")
+    with pytest.raises(DataError, match=r"d\.csv: duplicate id 'u1': .*a\.wav and .*b\.wav"):
+        AudioDataset.from_path(tmp_path / "d.csv")
+
+
+def test_trials_with_the_old_extensionless_ids_say_ids_keep_the_extension(tmp_path):
+    make_files(tmp_path / "data", LAYOUT)
+    ds = AudioDataset.from_path(tmp_path / "data")
+    (tmp_path / "trials.tsv").write_text("enrollment\ttest\nspk1/00001\tspk2/00001\n")
+    trials = load_trials(tmp_path / "trials.tsv", known_ids=ds.ids)
+    with pytest.raises(
+        TrialsError,
+        match=r"unknown id 'spk1/00001' in the enrollment cell of trial 1; the dataset has "
+        r"'spk1/00001\.flac': ids of audio files keep their extension",
+    ):
+        trials.labels(ds)
+    (tmp_path / "other.tsv").write_text("enrollment\ttest\nspk9/00001\tspk2/00001.flac\n")
+    with pytest.raises(
+        TrialsError, match=r"unknown id 'spk9/00001' in the enrollment cell of trial 1$"
+    ):
+        load_trials(tmp_path / "other.tsv").labels(ds)
