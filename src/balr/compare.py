@@ -189,7 +189,12 @@ class ComparisonPipeline:
         with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
             # one vector file per recording, whatever the files' names (a/x.wav, b/x.wav)
             items = [
-                DatasetItem(id=f"rec{i}", audio=Path(p), embedding=Path(folder, f"rec{i}_emb.npy"))
+                DatasetItem(
+                    id=f"rec{i}",
+                    audio=Path(p),
+                    embedding=Path(folder, f"rec{i}_emb.npy"),
+                    binary_attributes=Path(folder, f"rec{i}_ba.npy"),
+                )
                 for i, p in enumerate(paths)
             ]
             dataset = AudioDataset(items, folder, output_dir=folder, vector_format="npy")
