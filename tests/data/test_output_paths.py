@@ -4,6 +4,8 @@ or an id, and the reference library's id rule. Paths only: the files need not be
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from balr.data import AudioDataset
 from balr.data.trials import load_trials
 from balr.errors import DataError, TrialsError
+from tests.conftest import EXAMPLES
 
 LAYOUT = ("spk1/00001.flac", "spk2/00001.flac", "anna-20100101-abc/wav/a0001.wav")
 
@@ -134,3 +137,24 @@ def test_trials_with_the_old_extensionless_ids_say_ids_keep_the_extension(tmp_pa
         TrialsError, match=r"unknown id 'spk9/00001' in the enrollment cell of trial 1$"
     ):
         load_trials(tmp_path / "other.tsv").labels(ds)
+
+
+def test_score_test_with_a_balr_0_1_trial_list_says_ids_keep_the_extension(tmp_path):
+    """The bundled trials name the CSV's ids (`id00906/00014`); the directory's ids are
+    `id00906/00014.flac`: `balr score test` stops with one line saying so."""
+    audio = EXAMPLES / "audio"
+    result = subprocess.run(
+        [sys.executable, "-m", "balr.cli.main", "score", "test", str(audio)]
+        + [str(audio / "trials.tsv"), "--save-dir", str(tmp_path / "scores")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: {audio / 'trials.tsv'}: unknown id 'id00906/00014' in the enrollment cell of "
+        "trial 1; the dataset has 'id00906/00014.flac': ids of audio files keep their extension "
+        "(the reference library's rule; balr 0.1 dropped it), so write 'id00906/00014.flac' in "
+        "the trials file"
+    ]
