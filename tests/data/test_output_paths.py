@@ -100,10 +100,14 @@ def test_two_items_with_one_vector_file_are_refused_naming_both(tmp_path, save_d
     with pytest.raises(DataError, match=message):
         ds.has_vector(2, "emb")  # and reading would give both the same vector
     assert not list(folder.rglob("*_emb.txt"))
-    # a store keys vectors by id: `spk1/a.wav` and `spk1/a.flac` are two ids, both kept
+    # a store keys vectors by id: `spk1/a.wav` and `spk1/a.flac` are two ids, both kept;
+    # the sidecar file they would share is never read for either
+    (tmp_path / "s" / "spk1").mkdir(parents=True)
+    np.save(tmp_path / "s" / "spk1" / "a_emb.npy", np.full(3, 9.0, np.float32))
     store = AudioDataset.from_path(
         tmp_path / "data", output_dir=tmp_path / "s", vector_format="store"
     )
+    assert [store.has_vector(i, "emb") for i in range(3)] == [False, False, False]
     store.save_vectors("emb", [0, 1, 2], [np.full(3, i, np.float32) for i in range(3)])
     np.testing.assert_array_equal(store.stack_vectors("emb")[1][:, 0], [0, 1, 2])
 

@@ -159,9 +159,9 @@ class AudioDataset(torch.utils.data.Dataset):
 
     def check_vector_paths(self) -> None:
         """DataError naming two items that would share a vector file (run before any sidecar
-        is read or written; a store dataset that never falls back to sidecars skips it)."""
-        if self.vector_format != "store":
-            self._vectors.check_vector_paths()
+        is read or written; a store dataset keys vectors by id and only skips such items'
+        sidecars)."""
+        self._vectors.check_vector_paths()
 
     def store_base(self, kind: str) -> Path:
         """Path without suffix of the store this dataset writes for `kind` (e.g. embeddings)."""

@@ -62,7 +62,7 @@ class VectorLookup:
         self.source = source or root
         self._tree_root = tree_root
         self._stores: dict[str, list[VectorStore]] = {}
-        self._paths_checked = False
+        self._shared_sidecars: set[int] | None = None  # items sharing a file (stores only)
 
     # ------------------------------------------------------------------ locations
     @property
@@ -89,19 +89,24 @@ class VectorLookup:
 
     def check_vector_paths(self) -> None:
         """DataError naming two items that would write or read one vector file (a sidecar,
-        or an explicit CSV path); checked once, before the first sidecar is used."""
-        if self._paths_checked:
+        or an explicit CSV path); checked once, before the first sidecar is used. A store
+        dataset keys vectors by id: there such items are only never read from sidecars."""
+        if self._shared_sidecars is not None:
             return
         fmt = self._sidecar_format()
+        shared: set[int] = set()
         for kind in VECTOR_KINDS:
             owner: dict[str, int] = {}
             for index, item in enumerate(self.items):
                 explicit = item.explicit_vector(kind)
                 target = explicit if explicit is not None else self._sidecar_path(index, kind, fmt)
                 first = owner.setdefault(_absolute(target), index)
-                if first != index:
+                if first == index:
+                    continue
+                if self.vector_format != "store":
                     self._refuse_shared_path(first, index, _absolute(target))
-        self._paths_checked = True
+                shared.update((first, index))
+        self._shared_sidecars = shared
 
     def _refuse_shared_path(self, first: int, second: int, path: str) -> None:
         a, b = self.items[first], self.items[second]
@@ -278,6 +283,8 @@ class VectorLookup:
 
     def _find_sidecar(self, index: int, kind: str) -> Path | None:
         self.check_vector_paths()
+        if index in self._shared_sidecars:
+            return None  # a store dataset's item whose sidecar would be another item's too
         preferred = self._sidecar_format()
         formats = (preferred, *(f for f in VECTOR_FORMATS if f != preferred))
         bases = [self._sidecar_base(index, self.output_dir)]
