@@ -162,3 +162,27 @@ def test_score_test_with_a_balr_0_1_trial_list_says_ids_keep_the_extension(tmp_p
         "(the reference library's rule; balr 0.1 dropped it), so write 'id00906/00014.flac' in "
         "the trials file"
     ]
+
+
+def test_a_vectors_folder_keeps_the_tree_it_was_written_with(tmp_path):
+    """`audio_root.txt` names the folder a --save-dir mirrors: a later dataset of some of the
+    recordings (its own deepest common folder: spk1/) reads their vectors, not the files
+    another recording wrote at the same place of its own tree."""
+    data, out = tmp_path / "data", tmp_path / "out"
+    make_files(data, ["a.wav", "spk1/a.wav", "spk2/b.wav"])
+    full = AudioDataset.from_path(data, output_dir=out)
+    full.save_vectors("emb", range(3), [np.full(2, i, np.float32) for i in range(3)])
+    assert (out / "audio_root.txt").read_text() == f"{data}\n"
+    assert (out / "a_emb.txt").is_file() and (out / "spk1" / "a_emb.txt").is_file()
+    (data / "spk1.csv").write_text("audio\nspk1/a.wav\n")
+    part = AudioDataset.from_path(data / "spk1.csv", output_dir=out)
+    # without the record its tree would start at spk1/: out/a_emb.txt, the vector of a.wav
+    np.testing.assert_array_equal(part.get_vector(0, "emb"), [1, 1])
+    assert part.sidecar_path(0, "ba") == out / "spk1" / "a_ba.txt"
+    # recordings outside the recorded folder: refused, not mixed into the same tree
+    make_files(tmp_path / "other", ["a.wav"])
+    other = AudioDataset.from_path(tmp_path / "other", output_dir=out)
+    with pytest.raises(
+        DataError, match=rf"{out}: its vectors mirror the folder {data} \(named in audio_root"
+    ):
+        other.has_vector(0, "emb")

@@ -39,8 +39,12 @@ from balr.data.vectors import (
     read_vector,
 )
 from balr.errors import DataError
+from balr.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
+
+#: the file of a vectors folder (`--save-dir`) naming the folder whose tree it mirrors
+TREE_RECORD = "audio_root.txt"
 
 
 class VectorLookup:
@@ -67,19 +71,50 @@ class VectorLookup:
     # ------------------------------------------------------------------ locations
     @property
     def tree_root(self) -> Path:
-        """The folder whose tree `output_dir` mirrors: the deepest one holding every item's
-        audio file (absolute, `..` removed, links not followed); the root without audio."""
+        """The folder whose tree `output_dir` mirrors: the one named in its `audio_root.txt`
+        (written with its first vectors), else the deepest folder holding every item's audio
+        (absolute, `..` removed, links not followed); the root when no item has audio."""
         if self._tree_root is None:
-            folders = {os.path.dirname(_absolute(i.audio)) for i in self.items if i.audio}
-            try:
-                common = os.path.commonpath(sorted(folders)) if folders else None
-            except ValueError:  # e.g. files on two Windows drives
+            common = self._common_audio_folder()
+            recorded = self._recorded_tree_root() if common is not None else None
+            if recorded is not None and not _is_within(common, recorded):
                 raise DataError(
-                    f"{self.source}: the audio files share no common folder, so --save-dir "
-                    "cannot mirror their tree"
-                ) from None
-            self._tree_root = Path(common or _absolute(self.root))
+                    f"{self.output_dir}: its vectors mirror the folder {recorded} (named in "
+                    f"{TREE_RECORD}), but {self.source} has recordings outside it (below "
+                    f"{common}); give another folder for its vectors, or one dataset holding "
+                    f"all the recordings (delete {TREE_RECORD} if the recordings moved)"
+                )
+            self._tree_root = recorded or common or Path(_absolute(self.root))
         return self._tree_root
+
+    def record_tree_root(self) -> None:
+        """Name `tree_root` in `output_dir/audio_root.txt` (once), so that a later dataset of
+        some of the recordings (a split, a torchrun shard) finds their vectors where they are,
+        and one of other recordings is refused instead of mixing two trees."""
+        if self.output_dir is None or self._common_audio_folder() is None:
+            return
+        record = self.output_dir / TREE_RECORD
+        if not record.is_file():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(record, f"{self.tree_root}\n")
+
+    def _common_audio_folder(self) -> Path | None:
+        folders = {os.path.dirname(_absolute(i.audio)) for i in self.items if i.audio}
+        if not folders:
+            return None
+        try:
+            return Path(os.path.commonpath(sorted(folders)))
+        except ValueError:  # e.g. files on two Windows drives
+            raise DataError(
+                f"{self.source}: the audio files share no common folder, so --save-dir "
+                "cannot mirror their tree"
+            ) from None
+
+    def _recorded_tree_root(self) -> Path | None:
+        record = self.output_dir / TREE_RECORD if self.output_dir is not None else None
+        if record is None or not record.is_file():
+            return None
+        return Path(record.read_text(encoding="utf-8").strip())
 
     def sidecar_path(self, index: int, kind: str, fmt: str | None = None) -> Path:
         """Where the item's sidecar vector is written (output dir mirrors the audio tree)."""
@@ -296,6 +331,10 @@ class VectorLookup:
                 if candidate.is_file():
                     return candidate
         return None
+
+
+def _is_within(folder: Path, ancestor: Path) -> bool:
+    return os.path.commonpath([folder, ancestor]) == str(ancestor)
 
 
 def _absolute(path: str | os.PathLike) -> str:
