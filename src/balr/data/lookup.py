@@ -125,7 +125,8 @@ class VectorLookup:
     def check_vector_paths(self) -> None:
         """DataError naming two items that would write or read one vector file (a sidecar,
         or an explicit CSV path); checked once, before the first sidecar is used. A store
-        dataset keys vectors by id: there such items are only never read from sidecars."""
+        dataset keys its vectors by id: there such items are allowed, but never read from
+        the sidecar they would share."""
         if self._shared_sidecars is not None:
             return
         fmt = self._sidecar_format()
