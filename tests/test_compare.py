@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 import subprocess
 import sys
 
@@ -110,6 +111,19 @@ def test_several_recordings_per_side_are_summed(pipeline):
     alone = pipeline.compare([SAME[1]], [OTHER])
     np.testing.assert_array_equal(two.enroll_counts, one.enroll_counts + alone.enroll_counts)
     assert two.enroll_counts.sum(axis=1).max() == 2.0
+
+
+def test_recordings_with_one_file_name_keep_their_own_embeddings(pipeline, tmp_path):
+    """`a/x.flac` vs `b/x.flac`: each side is embedded from its own file (balr 0.1 wrote both
+    embeddings to one `x_emb.npy`, so two speakers compared as one and got a huge LR)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(SAME[0], tmp_path / "a" / "x.flac")
+    shutil.copy(OTHER, tmp_path / "b" / "x.flac")
+    renamed = pipeline.compare([tmp_path / "a" / "x.flac"], [tmp_path / "b" / "x.flac"])
+    original = pipeline.compare([SAME[0]], [OTHER])
+    assert renamed.llr == pytest.approx(original.llr)
+    assert not np.array_equal(renamed.enroll_counts, renamed.test_counts)
 
 
 def test_report_has_every_section_and_decodable_images(pipeline, models, tmp_path):

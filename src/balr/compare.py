@@ -215,7 +215,16 @@ class ComparisonPipeline:
         unusable file (unreadable, too short, or without usable speech) and why."""
         check_audio_files(paths)
         with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
-            items = [DatasetItem(id=f"rec{i}", audio=Path(p)) for i, p in enumerate(paths)]
+            # one vector file per recording, whatever the files' names (a/x.wav, b/x.wav)
+            items = [
+                DatasetItem(
+                    id=f"rec{i}",
+                    audio=Path(p),
+                    embedding=Path(folder, f"rec{i}_emb.npy"),
+                    binary_attributes=Path(folder, f"rec{i}_ba.npy"),
+                )
+                for i, p in enumerate(paths)
+            ]
             dataset = AudioDataset(items, folder, output_dir=folder, vector_format="npy")
             report = extract_embeddings(
                 dataset, self.embedding_model, self.extraction, progress=False

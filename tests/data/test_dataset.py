@@ -34,7 +34,10 @@ def test_directory_scan_finds_the_same_files():
     ds = AudioDataset.from_path(EXAMPLE_AUDIO)
     assert len(ds) == 8  # the CSV, trials and attribution beside the clips are not audio
     assert ds.ids == sorted(ds.ids)
-    assert set(ds.ids) == set(AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv").ids)
+    # ids keep the extension (the reference's rule): the CSV's ids are the same paths without
+    csv_ids = AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv").ids
+    assert ds.ids == [f"{i}.flac" for i in csv_ids]
+    assert ds.ids[0] == "id00906/00014.flac" and ds.items[0].audio == EXAMPLE_AUDIO / ds.ids[0]
     assert all(s is None for s in ds.speakers)
     with pytest.raises(DataError, match="no audio files with extension wav"):
         AudioDataset.from_path(EXAMPLE_AUDIO, audio_formats=["wav"])
@@ -99,7 +102,8 @@ def test_sidecars_beside_audio_are_found(tmp_path):
         shutil.copy(p, tmp_path / p.name)
     ds = AudioDataset.from_path(tmp_path)
     ds.save_vectors("emb", [0, 1], [np.ones(4), np.zeros(4)])
-    assert (tmp_path / f"{ds.ids[0]}_emb.txt").is_file()
+    assert ds.ids[0] == "00014.flac"  # the id keeps the extension, the file name does not
+    assert (tmp_path / "00014_emb.txt").is_file()
     again = AudioDataset.from_path(tmp_path)
     assert again.has_vector(0, "emb") and again.has_vector(1, "emb")
     assert not again.has_vector(2, "emb")

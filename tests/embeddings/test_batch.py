@@ -67,9 +67,10 @@ def test_bad_files_are_reported_and_the_rest_succeed(clips, ge2e, tmp_path):
     report = extract_embeddings(ds, ge2e, opts, tmp_path / "extract_errors.tsv", progress=False)
     assert report.succeeded == 4 and report.skipped == 0
     errors = read_errors(tmp_path / "extract_errors.tsv")
-    assert set(errors) == {"corrupt", "empty", "short"}
-    assert "empty" in errors["empty"] and "too short" in errors["short"]
-    assert "cannot read" in errors["corrupt"]
+    # directory ids keep the extension (the reference's rule)
+    assert set(errors) == {"corrupt.wav", "empty.flac", "short.wav"}
+    assert "empty" in errors["empty.flac"] and "too short" in errors["short.wav"]
+    assert "cannot read" in errors["corrupt.wav"]
     for name in GOOD:  # each saved vector is the model's embedding of that file alone
         wave = load_audio(clips / f"{name}.wav", SR)
         expected = ge2e.embed(torch.from_numpy(wave)[None], torch.tensor([len(wave)]))[0]
@@ -156,7 +157,7 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     ds = AudioDataset.from_path(clips, output_dir=out)
     has = [ds.has_vector(i, "emb") for i in range(len(ds))]
     mine = [i for i in range(len(ds)) if i % 2 == 1]
-    good = {i for i, item in enumerate(ds.items) if item.id in GOOD}
+    good = {i for i, item in enumerate(ds.items) if item.id.removesuffix(".wav") in GOOD}
     assert [i for i, h in enumerate(has) if h] == sorted(good & set(mine))
     assert (out / "extract_errors.rank1.tsv").is_file()
 
@@ -167,7 +168,7 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     (bad_only / "x.wav").write_bytes(b"garbage")
     result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
     assert result.exit_code == 1
-    assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x"}
+    assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x.wav"}
 
 
 def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):

@@ -76,15 +76,15 @@ def test_extract_refuses_silence_and_stores_speech_durations(folder, tmp_path):
     report = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
     assert (report.succeeded, len(report.failures)) == (1, 1)
     assert "failed 1 of 2" in report.summary()
-    errors = read_tsv(out / "extract_errors.tsv")
-    assert list(errors) == ["silent"]
-    assert errors["silent"]["path"].endswith("silent.wav")
-    assert "no usable speech: digital silence" in errors["silent"]["reason"]
+    errors = read_tsv(out / "extract_errors.tsv")  # ids of a directory keep the extension
+    assert list(errors) == ["silent.wav"]
+    assert errors["silent.wav"]["path"].endswith("silent.wav")
+    assert "no usable speech: digital silence" in errors["silent.wav"]["reason"]
     assert not (out / "silent_emb.txt").exists() and (out / "real_emb.txt").exists()
     durations = read_tsv(out / "speech_durations.tsv")
-    assert list(durations) == ["real"]
-    assert 3.5 < float(durations["real"]["speech_s"]) <= 5.34
-    assert report.speech_seconds == {"real": float(durations["real"]["speech_s"])}
+    assert list(durations) == ["real.wav"]
+    assert 3.5 < float(durations["real.wav"]["speech_s"]) <= 5.34
+    assert report.speech_seconds == {"real.wav": float(durations["real.wav"]["speech_s"])}
 
 
 def test_extract_honours_the_configured_threshold(folder, tmp_path):
@@ -92,13 +92,13 @@ def test_extract_honours_the_configured_threshold(folder, tmp_path):
         folder, tmp_path / "strict", [*NO_WORKERS, "embeddings.min_speech_s=8"], progress=False
     )
     assert strict.succeeded == 0
-    reason = read_tsv(tmp_path / "strict" / "extract_errors.tsv")["real"]["reason"]
+    reason = read_tsv(tmp_path / "strict" / "extract_errors.tsv")["real.wav"]["reason"]
     assert re.search(r"too little speech \(4\.\d+ s of speech, minimum 8 s", reason)
     off = extract_dataset_embeddings(
         folder, tmp_path / "off", [*NO_WORKERS, "embeddings.min_speech_s=0"], progress=False
     )
     assert (off.succeeded, off.failures) == (2, [])
-    assert off.speech_seconds["silent"] == 0.0
+    assert off.speech_seconds["silent.wav"] == 0.0
 
 
 def test_speech_durations_survive_an_interrupted_row_and_resume(tmp_path):
@@ -124,7 +124,8 @@ def test_extract_resumes_and_keeps_the_speech_durations(folder, tmp_path):
     again = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
     assert (again.succeeded, again.skipped) == (1, 1)
     durations = read_speech_durations(out / "speech_durations.tsv")
-    assert set(durations) == {"real", "real2"} and durations["real2"] < durations["real"]
+    # a single file's id is its stem, a directory's keeps the extension (the reference's rule)
+    assert set(durations) == {"real", "real2.wav"} and durations["real2.wav"] < durations["real"]
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,9 @@ class AudioDataset(torch.utils.data.Dataset):
     """Items with lazy audio and vectors; see `balr.data.lookup` for where vectors live.
 
     `root` anchors relative paths and sidecars; `source` is what the dataset was read from
-    (the CSV, directory or audio file given to `from_path`; default: `root`), for messages.
+    (the CSV, directory or audio file given to `from_path`; default: `root`), for messages;
+    `tree_root` is the folder whose tree `output_dir` mirrors (default: the deepest folder
+    holding every item's audio).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class AudioDataset(torch.utils.data.Dataset):
         output_dir: str | os.PathLike | None = None,
         vector_format: str = "txt",
         source: str | os.PathLike | None = None,
+        tree_root: str | os.PathLike | None = None,
     ):
         if vector_format not in WRITE_FORMATS:
             raise DataError(f"vector format '{vector_format}': expected one of {WRITE_FORMATS}")
@@ -53,8 +56,15 @@ class AudioDataset(torch.utils.data.Dataset):
         self.vector_format = vector_format
         self.source = Path(source) if source is not None else self.root
         self._index: dict[str, int] | None = None
-        self._vectors = VectorLookup(self.items, self.root, self.output_dir, vector_format)
-        check_unique_ids(self.items, self.root)
+        self._vectors = VectorLookup(
+            self.items,
+            self.root,
+            self.output_dir,
+            vector_format,
+            Path(tree_root) if tree_root is not None else None,
+            self.source,
+        )
+        check_unique_ids(self.items, self.source)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -65,18 +75,21 @@ class AudioDataset(torch.utils.data.Dataset):
         output_dir: str | os.PathLike | None = None,
         vector_format: str = "txt",
     ) -> AudioDataset:
-        """Build from an audio file, a directory, a CSV or a Kaldi data dir (wav.scp)."""
+        """Build from an audio file, a directory, a CSV or a Kaldi data dir (wav.scp); items
+        sorted by id. Ids: the file's stem; in a directory the path relative to it with its
+        extension (`spk1/utt1.wav`); in a CSV the `id` cell, else the `audio` cell as written;
+        in a Kaldi dir the utterance id."""
         path = Path(path)
         formats = tuple(f.lower().lstrip(".") for f in (audio_formats or audio_io.AUDIO_EXTENSIONS))
         kwargs = {"output_dir": output_dir, "vector_format": vector_format, "source": path}
         if path.is_dir():
             if (path / "wav.scp").is_file():
-                return cls(read_kaldi_data_dir(path), path, **kwargs)
+                return cls(_by_id(read_kaldi_data_dir(path)), path, **kwargs)
             return cls(scan_directory(path, formats), path, **kwargs)
         if not path.exists():
             raise DataError(f"{path}: no such file or directory")
         if path.suffix.lower() in (".csv", ".tsv"):
-            return cls(read_csv_items(path), path.parent, **kwargs)
+            return cls(_by_id(read_csv_items(path)), path.parent, **kwargs)
         if path.suffix.lower().lstrip(".") in formats:
             return cls([DatasetItem(id=path.stem, audio=path)], path.parent, **kwargs)
         raise DataError(
@@ -112,13 +125,25 @@ class AudioDataset(torch.utils.data.Dataset):
             raise DataError(f"unknown id '{item_id}' (not in dataset {self.root})") from None
 
     def subset(self, indices: Sequence[int]) -> AudioDataset:
-        """A dataset of the given items, sharing root, output dir and format."""
+        """A dataset of the given items, sharing root, output dir, format and the output
+        tree (vectors go where this dataset puts them)."""
         items = [self.items[i] for i in indices]
-        return AudioDataset(items, self.root, self.output_dir, self.vector_format, self.source)
+        return AudioDataset(
+            items,
+            self.root,
+            self.output_dir,
+            self.vector_format,
+            self.source,
+            self._vectors.tree_root if self.output_dir is not None else None,
+        )
 
     def shard(self) -> AudioDataset:
-        """This process's share of the items under torchrun (rank::world_size)."""
-        return self.subset(range(rank(), len(self), world_size())) if world_size() > 1 else self
+        """This process's share of the items under torchrun (rank::world_size); the whole
+        dataset's vector paths are checked first (`check_vector_paths`)."""
+        if world_size() == 1:
+            return self
+        self.check_vector_paths()
+        return self.subset(range(rank(), len(self), world_size()))
 
     def load_audio(self, index: int, sample_rate: int | None = 16000, **kwargs) -> np.ndarray:
         """Decode the item's audio (AudioError naming the file when it is unusable)."""
@@ -131,6 +156,12 @@ class AudioDataset(torch.utils.data.Dataset):
     def sidecar_path(self, index: int, kind: str, fmt: str | None = None) -> Path:
         """Where the item's sidecar vector is written (output dir mirrors the audio tree)."""
         return self._vectors.sidecar_path(index, kind, fmt)
+
+    def check_vector_paths(self) -> None:
+        """DataError naming two items that would share a vector file (run before any sidecar
+        is read or written; a store dataset keys vectors by id and only skips such items'
+        sidecars)."""
+        self._vectors.check_vector_paths()
 
     def store_base(self, kind: str) -> Path:
         """Path without suffix of the store this dataset writes for `kind` (e.g. embeddings)."""
@@ -183,3 +214,8 @@ class AudioDataset(torch.utils.data.Dataset):
         with self.vector_writer(kind) as writer:
             for index, vector in zip(indices, vectors, strict=True):
                 writer.put(int(index), vector)
+
+
+def _by_id(items: list[DatasetItem]) -> list[DatasetItem]:
+    """Items sorted by id, as the reference library orders them."""
+    return sorted(items, key=lambda item: item.id)

@@ -40,27 +40,28 @@ class DatasetItem:
 
 
 def scan_directory(root: Path, formats: Sequence[str]) -> list[DatasetItem]:
-    """Audio files under `root` (recursive, sorted); id = relative path without suffix."""
-    wanted = {f".{f}" for f in formats}
+    """Audio files under `root` (recursive; extensions matched in any case), sorted by id;
+    id = the path relative to `root` with its extension, `/`-separated (`spk1/utt1.wav`),
+    the reference library's rule."""
+    wanted = {f".{f.lower()}" for f in formats}
     items = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
             path = Path(dirpath) / name
             if path.suffix.lower() in wanted:
-                items.append(
-                    DatasetItem(id=path.relative_to(root).with_suffix("").as_posix(), audio=path)
-                )
+                items.append(DatasetItem(id=path.relative_to(root).as_posix(), audio=path))
     if not items:
         raise DataError(f"{root}: no audio files with extension {', '.join(formats)}")
-    return items
+    return sorted(items, key=lambda item: item.id)
 
 
 def read_csv_items(path: Path) -> list[DatasetItem]:
     """Items from a CSV (`.tsv`: tab-separated) with columns among `CSV_COLUMNS`.
 
-    Paths are relative to the CSV's folder; without an `id` column the id is the audio
-    path without its suffix.
+    Paths are relative to the CSV's folder. The id is the `id` cell as written (`007`
+    stays `007`), or without an `id` column the `audio` cell as written, extension included
+    (`spk1/utt1.wav`, before it is made relative to the CSV's folder); surrounding spaces
+    are dropped.
     """
     frame = _read_csv(path)
     columns = list(frame.columns)
@@ -73,7 +74,7 @@ def read_csv_items(path: Path) -> list[DatasetItem]:
     if "id" in columns:
         ids = frame["id"].str.strip().tolist()
     else:
-        ids = [Path(v).with_suffix("").as_posix() for v in frame["audio"].str.strip()]
+        ids = frame["audio"].str.strip().tolist()
     for row, item_id in enumerate(ids):
         if not item_id:
             raise DataError(f"{path}: row {row + 2} has an empty id")
@@ -87,13 +88,22 @@ def read_csv_items(path: Path) -> list[DatasetItem]:
     ]
 
 
-def check_unique_ids(items: Sequence[DatasetItem], root: Path) -> None:
-    """DataError naming the first id that occurs twice."""
-    seen: set[str] = set()
+def check_unique_ids(items: Sequence[DatasetItem], source: Path) -> None:
+    """DataError naming the first id that occurs twice, and both items' files."""
+    seen: dict[str, DatasetItem] = {}
     for item in items:
-        if item.id in seen:
-            raise DataError(f"{root}: duplicate id '{item.id}'")
-        seen.add(item.id)
+        first = seen.setdefault(item.id, item)
+        if first is not item:
+            raise DataError(
+                f"{source}: duplicate id '{item.id}': {describe_item(first)} and "
+                f"{describe_item(item)} share it; every item needs its own id"
+            )
+
+
+def describe_item(item: DatasetItem) -> str:
+    """An item in messages: its audio file, else its vector files, else its id."""
+    files = [p for p in (item.audio, item.embedding, item.binary_attributes) if p is not None]
+    return ", ".join(str(p) for p in files) if files else "an item without files"
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

@@ -4,19 +4,23 @@ An item's vector of kind `emb` or `ba` is looked for in three places: the path i
 gives, the dataset's single-file vector stores (`embeddings.npy` + `embeddings.ids.txt`,
 their rank shards and unfinished parts, in `output_dir` and the dataset root; later writes
 win), and sidecar files (`utt_emb.txt` beside `utt.wav`, or under `output_dir` mirroring
-the audio tree). `vector_format` is the sidecar format looked for first.
+the tree below the deepest folder that holds every item's audio, as the reference library
+does). `vector_format` is the sidecar format looked for first. Two items that would share a
+vector file (`a.wav` and `a.flac` in one folder) are refused before any sidecar is read or
+written, naming both.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from balr.data.items import DatasetItem
+from balr.data.items import DatasetItem, describe_item
 from balr.data.validation import (
     BadVector,
     bad_rows,
@@ -35,8 +39,12 @@ from balr.data.vectors import (
     read_vector,
 )
 from balr.errors import DataError
+from balr.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
+
+#: the file of a vectors folder (`--save-dir`) naming the folder whose tree it mirrors
+TREE_RECORD = "audio_root.txt"
 
 
 class VectorLookup:
@@ -48,20 +56,101 @@ class VectorLookup:
         root: Path,
         output_dir: Path | None,
         vector_format: str,
+        tree_root: Path | None = None,
+        source: Path | None = None,
     ):
         self.items = items
         self.root = root
         self.output_dir = output_dir
         self.vector_format = vector_format
+        self.source = source or root
+        self._tree_root = tree_root
         self._stores: dict[str, list[VectorStore]] = {}
+        self._shared_sidecars: set[int] | None = None  # items sharing a file (stores only)
 
     # ------------------------------------------------------------------ locations
+    @property
+    def tree_root(self) -> Path:
+        """The folder whose tree `output_dir` mirrors: the one named in its `audio_root.txt`
+        (written with its first vectors), else the deepest folder holding every item's audio
+        (absolute, `..` removed, links not followed); the root when no item has audio."""
+        if self._tree_root is None:
+            common = self._common_audio_folder()
+            recorded = self._recorded_tree_root() if common is not None else None
+            if recorded is not None and not _is_within(common, recorded):
+                raise DataError(
+                    f"{self.output_dir}: its vectors mirror the folder {recorded} (named in "
+                    f"{TREE_RECORD}), but {self.source} has recordings outside it (below "
+                    f"{common}); give another folder for its vectors, or one dataset holding "
+                    f"all the recordings (delete {TREE_RECORD} if the recordings moved)"
+                )
+            self._tree_root = recorded or common or Path(_absolute(self.root))
+        return self._tree_root
+
+    def record_tree_root(self) -> None:
+        """Name `tree_root` in `output_dir/audio_root.txt` (once), so that a later dataset of
+        some of the recordings (a split, a torchrun shard) finds their vectors where they are,
+        and one of other recordings is refused instead of mixing two trees."""
+        if self.output_dir is None or self._common_audio_folder() is None:
+            return
+        record = self.output_dir / TREE_RECORD
+        if not record.is_file():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(record, f"{self.tree_root}\n")
+
+    def _common_audio_folder(self) -> Path | None:
+        folders = {os.path.dirname(_absolute(i.audio)) for i in self.items if i.audio}
+        if not folders:
+            return None
+        try:
+            return Path(os.path.commonpath(sorted(folders)))
+        except ValueError:  # e.g. files on two Windows drives
+            raise DataError(
+                f"{self.source}: the audio files share no common folder, so --save-dir "
+                "cannot mirror their tree"
+            ) from None
+
+    def _recorded_tree_root(self) -> Path | None:
+        record = self.output_dir / TREE_RECORD if self.output_dir is not None else None
+        if record is None or not record.is_file():
+            return None
+        return Path(record.read_text(encoding="utf-8").strip())
+
     def sidecar_path(self, index: int, kind: str, fmt: str | None = None) -> Path:
         """Where the item's sidecar vector is written (output dir mirrors the audio tree)."""
         check_kind(kind)
-        fmt = fmt or self._sidecar_format()
-        base = self._sidecar_base(index, self.output_dir)
-        return base.with_name(f"{base.name}_{kind}.{fmt}")
+        self.check_vector_paths()
+        return self._sidecar_path(index, kind, fmt or self._sidecar_format())
+
+    def check_vector_paths(self) -> None:
+        """DataError naming two items that would write or read one vector file (a sidecar,
+        or an explicit CSV path); checked once, before the first sidecar is used. A store
+        dataset keys its vectors by id: there such items are allowed, but never read from
+        the sidecar they would share."""
+        if self._shared_sidecars is not None:
+            return
+        fmt = self._sidecar_format()
+        shared: set[int] = set()
+        for kind in VECTOR_KINDS:
+            owner: dict[str, int] = {}
+            for index, item in enumerate(self.items):
+                explicit = item.explicit_vector(kind)
+                target = explicit if explicit is not None else self._sidecar_path(index, kind, fmt)
+                first = owner.setdefault(_absolute(target), index)
+                if first == index:
+                    continue
+                if self.vector_format != "store":
+                    self._refuse_shared_path(first, index, _absolute(target))
+                shared.update((first, index))
+        self._shared_sidecars = shared
+
+    def _refuse_shared_path(self, first: int, second: int, path: str) -> None:
+        a, b = self.items[first], self.items[second]
+        raise DataError(
+            f"{self.source}: items '{a.id}' ({describe_item(a)}) and '{b.id}' "
+            f"({describe_item(b)}) would share the vector file {path}; rename or move one "
+            "of them (vector files are named after the audio file without its extension)"
+        )
 
     def store_base(self, kind: str) -> Path:
         """Path (without suffix) of the store this dataset writes for `kind`."""
@@ -209,25 +298,29 @@ class VectorLookup:
         """The sidecar format written (and looked for first); `npy` for store datasets."""
         return self.vector_format if self.vector_format in VECTOR_FORMATS else "npy"
 
+    def _sidecar_path(self, index: int, kind: str, fmt: str) -> Path:
+        base = self._sidecar_base(index, self.output_dir)
+        return base.with_name(f"{base.name}_{kind}.{fmt}")
+
     def _sidecar_base(self, index: int, base_dir: Path | None) -> Path:
-        """Sidecar path without `_kind.fmt`: beside the audio, or mirrored under `base_dir`."""
+        """Sidecar path without `_kind.fmt`: beside the audio, or under `base_dir` at the
+        audio's place below `tree_root`; items without audio: `<base_dir or root>/<id>`."""
         item = self.items[index]
-        if item.audio is not None:
-            audio = Path(item.audio)
-            if base_dir is None:
-                return audio.with_suffix("")
-            try:
-                relative = audio.resolve().relative_to(self.root.resolve())
-            except ValueError:
-                relative = Path(audio.name)
-            return (base_dir / relative).with_suffix("")
-        return (base_dir or self.root) / item.id
+        if item.audio is None:
+            return (base_dir or self.root) / item.id
+        if base_dir is None:
+            return Path(item.audio).with_suffix("")
+        relative = Path(_absolute(item.audio)).relative_to(self.tree_root)
+        return (base_dir / relative).with_suffix("")
 
     def _explicit_file(self, index: int, kind: str) -> Path | None:
         explicit = self.items[index].explicit_vector(kind)
         return Path(explicit) if explicit is not None and Path(explicit).is_file() else None
 
     def _find_sidecar(self, index: int, kind: str) -> Path | None:
+        self.check_vector_paths()
+        if index in self._shared_sidecars:
+            return None  # a store dataset's item whose sidecar would be another item's too
         preferred = self._sidecar_format()
         formats = (preferred, *(f for f in VECTOR_FORMATS if f != preferred))
         bases = [self._sidecar_base(index, self.output_dir)]
@@ -239,6 +332,16 @@ class VectorLookup:
                 if candidate.is_file():
                     return candidate
         return None
+
+
+def _is_within(folder: Path, ancestor: Path) -> bool:
+    return os.path.commonpath([folder, ancestor]) == str(ancestor)
+
+
+def _absolute(path: str | os.PathLike) -> str:
+    """The path made absolute with `.` and `..` removed, without following links (a
+    dataset of links keeps its own tree)."""
+    return os.path.abspath(path)
 
 
 def _as_kind(vector: np.ndarray, kind: str, source: str) -> np.ndarray:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from balr.audio import AUDIO_EXTENSIONS
 from balr.errors import TrialsError
 
 TARGET, NONTARGET, UNKNOWN = 1, 0, -1
@@ -46,7 +47,8 @@ class Trials:
         return list(dict.fromkeys(i for cell in (*self.enrollment, *self.test) for i in cell))
 
     def check_ids(self, known_ids: Sequence[str] | Mapping[str, object]) -> None:
-        """TrialsError naming the first id not in `known_ids`."""
+        """TrialsError naming the first id not in `known_ids` (and, for an id the dataset
+        has with an audio extension, saying that ids keep it)."""
         known = known_ids if isinstance(known_ids, Mapping) else set(known_ids)
         for side, cells in (("enrollment", self.enrollment), ("test", self.test)):
             for row, cell in enumerate(cells):
@@ -54,7 +56,7 @@ class Trials:
                     if item_id not in known:
                         raise TrialsError(
                             f"{self.source}: unknown id '{item_id}' in the {side} cell of trial "
-                            f"{row + 1}"
+                            f"{row + 1}{_extension_hint(item_id, known)}"
                         )
 
     def labels(self, dataset) -> np.ndarray:
@@ -138,6 +140,25 @@ def _names_columns(cells: pd.Series, known_ids: Collection[str]) -> bool:
     known = known_ids if isinstance(known_ids, set | frozenset | Mapping) else set(known_ids)
     ids = (i.strip() for cell in cells for i in str(cell).split(",") if i.strip())
     return any(i not in known for i in ids)
+
+
+def _extension_hint(item_id: str, known: Collection[str]) -> str:
+    """For an id the dataset has with an audio extension (`spk1/utt1` vs `spk1/utt1.wav`):
+    why it does not match. balr 0.1 dropped the extension from the ids of directory datasets
+    and of CSVs without an `id` column; they keep it now, as in the reference library."""
+    with_extension = sorted(
+        k
+        for k in known
+        if Path(k).suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
+        and k[: -len(Path(k).suffix)] == item_id
+    )
+    if not with_extension:
+        return ""
+    return (
+        f"; the dataset has '{with_extension[0]}': ids of audio files keep their extension "
+        "(the reference library's rule; balr 0.1 dropped it), so write "
+        f"'{with_extension[0]}' in the trials file"
+    )
 
 
 def _split_cell(value: str, path: Path, row: int, side: str) -> list[str]:

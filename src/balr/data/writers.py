@@ -23,9 +23,13 @@ class VectorWriter:
 
 
 class SidecarWriter(VectorWriter):
-    """One atomic file per item (explicit CSV path if given, else the sidecar location)."""
+    """One atomic file per item (explicit CSV path if given, else the sidecar location);
+    a dataset in which two items would write one file is refused before anything is written,
+    and a vectors folder records the folder whose tree it mirrors (`audio_root.txt`)."""
 
     def __init__(self, lookup: VectorLookup, kind: str):
+        lookup.check_vector_paths()
+        lookup.record_tree_root()
         self.lookup, self.kind = lookup, kind
         folder = lookup.output_dir
         self.location = f"files under {folder}" if folder else "files beside the audio"

@@ -106,6 +106,7 @@ def extract_dataset_embeddings(
     )
     if len(ds) == 0:
         raise DataError(f"{source}: no recordings found")
+    ds.check_vector_paths()  # two items sharing a vector file: refused before any work
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
     folder = save_dir or ds.root
