@@ -112,3 +112,28 @@ def test_download_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="cannot download .*model_dir=DIR"):
         build_embedding_model(cfg)
     assert not any(tmp_path.rglob("*.zip"))  # no half-downloaded archive is left
+
+
+def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(model_dir, tmp_path):
+    """The reference's `model_repo` (a local folder here), `model_name` (`avg_model`, the
+    file as the hub stores it), `config_name`, and `+embeddings.model.model_dir=DIR` load
+    the same network; a hub id is a one-line error saying to download it."""
+    folder = tmp_path / "hub_layout"
+    folder.mkdir()
+    (folder / "avg_model").write_bytes((model_dir / "avg_model.pt").read_bytes())
+    (folder / "wespeaker.yaml").write_text((model_dir / "config.yaml").read_text())
+    wave = torch.from_numpy(load_audio(sorted((EXAMPLES / "audio").glob("*/*.flac"))[0], 16000))
+    wave = wave[None, :16000]
+
+    def embedding(*overrides: str) -> torch.Tensor:
+        cfg = extract_config(["embeddings.model=wespeaker", *overrides])
+        return build_embedding_model(cfg.embeddings.model).embed(wave, torch.tensor([16000]))
+
+    expected = embedding(f"embeddings.model.model_dir={model_dir}")
+    assert torch.equal(embedding(f"+embeddings.model.model_dir={model_dir}"), expected)
+    named = ["embeddings.model.model_name=avg_model", "embeddings.model.config_name=wespeaker.yaml"]
+    assert torch.equal(embedding(f"embeddings.model.model_repo={folder}", *named), expected)
+    with pytest.raises(ModelError, match="config.yaml is missing"):
+        embedding(f"embeddings.model.model_repo={folder}")
+    with pytest.raises(ModelError, match="Someone/other-model: not a local folder.*download it"):
+        embedding("embeddings.model.model_repo=Someone/other-model")

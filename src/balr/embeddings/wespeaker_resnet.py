@@ -28,6 +28,7 @@ from balr.errors import ModelError, load_failure_reason
 from balr.features.fbank import FbankOptions, kaldi_fbank, mean_normalize, num_frames
 from balr.fileio import atomic_path
 
+REFERENCE_MODEL_REPO = "Wespeaker/wespeaker-voxceleb-resnet34-LM"  # a Hugging Face hub id
 DEFAULT_HUB_URL = (
     "https://huggingface.co/Wespeaker/wespeaker-voxceleb-resnet34-LM/resolve/main/"
     "voxceleb_resnet34_LM.zip"
@@ -39,7 +40,12 @@ class WespeakerConfig:
     """`embeddings.model=wespeaker` settings."""
 
     name: str = "wespeaker"
-    model_dir: str = ""  # a folder with config.yaml + avg_model.pt
+    model_dir: str = ""  # a folder with config.yaml + avg_model.pt (wins over model_repo)
+    # the reference's keys: a hub id (never fetched: offline) or a local model folder, the
+    # weights file in it (`avg_model` or `avg_model.pt`) and its config file
+    model_repo: str = REFERENCE_MODEL_REPO
+    model_name: str = "avg_model"
+    config_name: str = "config.yaml"
     download: bool = False  # fetch hub_url into cache_dir when model_dir is empty
     hub_url: str = DEFAULT_HUB_URL
     cache_dir: str = "~/.cache/balr/wespeaker"
@@ -195,10 +201,15 @@ class WespeakerEncoder(EmbeddingModel):
         return self.network(feats.to(self.device))
 
 
-def read_model_dir(model_dir: str | Path) -> tuple[ResNet, FbankOptions, dict]:
-    """Build the network described by `config.yaml` and the state dict from `avg_model.pt`."""
+def read_model_dir(
+    model_dir: str | Path, model_name: str = "avg_model", config_name: str = "config.yaml"
+) -> tuple[ResNet, FbankOptions, dict]:
+    """Build the network described by `config_name` and the state dict from `model_name`
+    (that file, else `model_name.pt`: `avg_model.pt`)."""
     model_dir = Path(model_dir).expanduser()
-    config_path, weights_path = model_dir / "config.yaml", model_dir / "avg_model.pt"
+    config_path, weights_path = model_dir / config_name, model_dir / model_name
+    if not weights_path.is_file():
+        weights_path = weights_path.with_name(f"{model_name}.pt")
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ModelError(f"{model_dir}: not a Wespeaker model dir ({path.name} is missing)")
@@ -285,17 +296,25 @@ def _find_model_dir(root: Path) -> Path | None:
 
 @register_embedding_model("wespeaker", WespeakerConfig)
 def build(cfg: WespeakerConfig) -> WespeakerEncoder:
-    """Load a local Wespeaker model dir (or download it only when `download=true`)."""
+    """Load a local Wespeaker model dir: `model_dir`, else `model_repo` when it is a local
+    folder, else the `hub_url` archive when `download=true`."""
     if cfg.model_dir:
         model_dir = Path(cfg.model_dir)
+    elif cfg.model_repo and Path(cfg.model_repo).expanduser().is_dir():
+        model_dir = Path(cfg.model_repo)
     elif cfg.download:
         model_dir = download_model(cfg.hub_url, cfg.cache_dir)
+    elif cfg.model_repo != REFERENCE_MODEL_REPO:
+        raise ModelError(
+            f"embeddings.model.model_repo={cfg.model_repo}: not a local folder; balr does not "
+            "fetch hub models: download it and pass the folder (model_repo=DIR or model_dir=DIR)"
+        )
     else:
         raise ModelError(
             "wespeaker: set embeddings.model.model_dir=DIR (config.yaml + avg_model.pt), or "
             "embeddings.model.download=true to fetch it from the hub when online"
         )
-    network, fbank, state = read_model_dir(model_dir)
+    network, fbank, state = read_model_dir(model_dir, cfg.model_name, cfg.config_name)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:

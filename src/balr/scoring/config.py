@@ -7,6 +7,7 @@ of the scorer's `__init__` with their types and defaults, which are defined ther
 from __future__ import annotations
 
 import inspect
+import logging
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, make_dataclass
@@ -15,21 +16,37 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from balr.config import compose_config, register_config
+from balr.errors import ConfigError
 from balr.scoring import DEFAULT_SCORER, SCORERS, Scorer
+
+logger = logging.getLogger(__name__)
 
 SCORE_CONFIG = "score"
 
 
+#: keys of the reference's scorer configs that are no parameter of balr's scorers:
+#: `n_attributes` (every scorer; null = the vectors' count, else checked against them) and
+#: the beta scorer's `K` (states per attribute: 2 for binary attributes) and `eps` (the
+#: stability constant of the reference's moment fit; balr's beta fit is another, see
+#: docs/differences.md)
+CHECKED_KEYS = {"n_attributes": (int | None, None)}
+SCORER_CHECKED_KEYS = {"beta": {"K": (int, 2), "eps": (float, 1e-8)}}
+REFERENCE_EPS = 1e-8
+
+
 def scorer_config(scorer: type[Scorer]) -> type:
-    """The config dataclass of one scorer option, built from the scorer's `__init__`."""
+    """The config dataclass of one scorer option, built from the scorer's `__init__`, with
+    the reference's keys of `CHECKED_KEYS` and `SCORER_CHECKED_KEYS`."""
     hints = typing.get_type_hints(scorer.__init__)
     parameters = list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
+    checked = CHECKED_KEYS | SCORER_CHECKED_KEYS.get(scorer.name, {})
     return make_dataclass(
         f"{scorer.__name__.removesuffix('Scorer')}Config",
         [
             ("name", str, field(default=scorer.name)),
             ("checkpoint_path", str | None, field(default=None)),
             *((p.name, hints[p.name], field(default=p.default)) for p in parameters),
+            *((key, kind, field(default=default)) for key, (kind, default) in checked.items()),
         ],
     )
 
@@ -58,6 +75,40 @@ def score_config(overrides: Sequence[str] | None = None) -> DictConfig:
 
 
 def scorer_params(cfg: DictConfig) -> dict[str, Any]:
-    """The scorer's hyper-parameters: its config without `name` and `checkpoint_path`."""
+    """The scorer's hyper-parameters: its config without `name`, `checkpoint_path` and the
+    reference keys that balr checks (`check_reference_keys`)."""
+    check_reference_keys(cfg)
     params = OmegaConf.to_container(cfg.scorer, resolve=True)
-    return {k: v for k, v in params.items() if k not in ("name", "checkpoint_path")}
+    skipped = {
+        "name",
+        "checkpoint_path",
+        *CHECKED_KEYS,
+        *SCORER_CHECKED_KEYS.get(cfg.scorer.name, {}),
+    }
+    return {k: v for k, v in params.items() if k not in skipped}
+
+
+def check_reference_keys(cfg: DictConfig) -> None:
+    """`scorer.K` must be 2 (binary attributes); a changed `scorer.eps` is reported unused."""
+    scorer = cfg.scorer
+    if "K" in scorer and scorer.K != 2:
+        raise ConfigError(
+            f"scorer.K={scorer.K}: balr's attributes are binary (K=2 states per attribute)"
+        )
+    if "eps" in scorer and scorer.eps != REFERENCE_EPS:
+        logger.warning(
+            "scorer.eps=%s: unused (it steadies the reference's moment fit; balr fits the "
+            "beta scorer by maximum likelihood, floored at scorer.min_alpha)",
+            scorer.eps,
+        )
+
+
+def check_attribute_count(cfg: DictConfig, found: int, source: object) -> None:
+    """ConfigError when `scorer.n_attributes` is set and the vectors of `source` have
+    `found` attributes instead."""
+    expected = cfg.scorer.get("n_attributes")
+    if expected is not None and expected != found:
+        raise ConfigError(
+            f"scorer.n_attributes={expected}, but the vectors of {source} have {found} "
+            "attributes (leave it unset to take the vectors' count)"
+        )
