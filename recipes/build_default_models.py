@@ -135,9 +135,10 @@ def train_encoder(work: Path, epochs: int) -> dict:
         "trainer.ste_gradient=gate", "trainer.weight_init=pytorch",
     ]  # fmt: skip
     run_stage(
-        f"train bae_fit.csv bae_val.csv --save-dir bae --device cpu {' '.join(overrides)}",
+        "train bae_fit.csv bae_val.csv --save-dir bae --exist-ok --device cpu "
+        + " ".join(overrides),
         bae_trainer.train_encoder, work / "bae_fit.csv", work / "bae_val.csv", work / "bae",
-        overrides, "cpu",
+        overrides, "cpu", exist_ok=True,
     )  # fmt: skip
     best = work / "bae" / "weights" / "best.safetensors"
     save_float16_encoder(best, work / "bae.safetensors")
@@ -160,8 +161,8 @@ def score(
     """`balr score test` into `work/out` (raw scores without `calibration`); its metrics."""
     options = f"--calibration {calibration}" if calibration else "--no-calibration"
     run_stage(
-        f"score test {data} {trials} --save-dir {out} {options} {' '.join(overrides)}",
-        score_trials_file, work / data, work / trials, save_dir=work / out,
+        f"score test {data} {trials} --save-dir {out} --exist-ok {options} {' '.join(overrides)}",
+        score_trials_file, work / data, work / trials, save_dir=work / out, exist_ok=True,
         calibration=work / calibration if calibration else None,
         no_calibration=calibration is None, overrides=overrides,
     )  # fmt: skip
@@ -265,9 +266,9 @@ def main() -> None:
     run_stage(f"binarize all.csv --device cpu --force {encoder}", binarize_path, work / "all.csv",
           binarize_config([encoder]), None, True, torch.device("cpu"))  # fmt: skip
     for name in ("beta", "speech"):
-        run_stage(f"score train train.csv --save-dir scorer_{name} scorer={name}", train_scorer,
-              work / "train.csv", work / f"scorer_{name}",
-              overrides=[f"scorer={name}"])  # fmt: skip
+        run_stage(f"score train train.csv --save-dir scorer_{name} --exist-ok scorer={name}",
+              train_scorer, work / "train.csv", work / f"scorer_{name}",
+              overrides=[f"scorer={name}"], exist_ok=True)  # fmt: skip
     lap("binarize_and_fit_scorers")
     metrics["calibration"] = calibrate(work)
     lap("calibrate")
