@@ -137,3 +137,26 @@ def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(mode
         embedding(f"embeddings.model.model_repo={folder}")
     with pytest.raises(ModelError, match="Someone/other-model: not a local folder.*download it"):
         embedding("embeddings.model.model_repo=Someone/other-model")
+
+
+def test_reference_feature_keys_set_the_fbank(model_dir):
+    """`embeddings.model.features.*`: unset, the model dir's fbank (80 / 25 / 10 ms); set,
+    they change it (a 20 ms shift gives half the frames); a front-end, dither or bin count
+    the network cannot take is a one-line error."""
+    base = ["embeddings.model=wespeaker", f"embeddings.model.model_dir={model_dir}"]
+
+    def fbank(*overrides: str):
+        return build_embedding_model(extract_config([*base, *overrides]).embeddings.model).fbank
+
+    key = "embeddings.model.features"
+    default = fbank(f"{key}.frontend=fbank", f"{key}.dither=0.0")
+    assert (default.num_mel_bins, default.frame_length_ms, default.frame_shift_ms) == (80, 25, 10)
+    changed = fbank(f"{key}.frame_shift=20", f"{key}.frame_length=30")
+    assert (changed.frame_shift, changed.frame_length) == (320, 480)  # samples at 16 kHz
+    for key, message in [
+        ("features.num_mel_bins=64", "takes 80 bins"),
+        ("features.dither=1.0", "only 0.0"),
+        ("features.frontend=mfcc", "fbank features only"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            fbank(f"embeddings.model.{key}")

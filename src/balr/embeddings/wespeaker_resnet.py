@@ -15,7 +15,7 @@ import shutil
 import tarfile
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -36,6 +36,18 @@ DEFAULT_HUB_URL = (
 
 
 @dataclass
+class WespeakerFeatures:
+    """The reference's `embeddings.model.features` keys; None: the model dir's `config.yaml`
+    `fbank_args` (80 / 25 / 10 for the reference's ResNet34, the reference's defaults)."""
+
+    frontend: str = "fbank"  # the only front-end of Wespeaker's ResNets
+    num_mel_bins: int | None = None
+    frame_length: float | None = None  # ms
+    frame_shift: float | None = None  # ms
+    dither: float = 0.0  # extraction is deterministic: only 0 is accepted
+
+
+@dataclass
 class WespeakerConfig:
     """`embeddings.model=wespeaker` settings."""
 
@@ -46,6 +58,7 @@ class WespeakerConfig:
     model_repo: str = REFERENCE_MODEL_REPO
     model_name: str = "avg_model"
     config_name: str = "config.yaml"
+    features: WespeakerFeatures = field(default_factory=WespeakerFeatures)
     download: bool = False  # fetch hub_url into cache_dir when model_dir is empty
     hub_url: str = DEFAULT_HUB_URL
     cache_dir: str = "~/.cache/balr/wespeaker"
@@ -146,6 +159,7 @@ class ResNet(nn.Module):
         self.layer2 = self._layer(block, m_channels * 2, num_blocks[1], 2)
         self.layer3 = self._layer(block, m_channels * 4, num_blocks[2], 2)
         self.layer4 = self._layer(block, m_channels * 8, num_blocks[3], 2)
+        self.feat_dim = feat_dim
         stats_dim = (feat_dim // 8) * m_channels * 8 * block.expansion
         self.seg_1 = nn.Linear(stats_dim * POOLING_FACTOR[pooling_func], embed_dim)
         if two_emb_layer:
@@ -228,6 +242,26 @@ def read_model_dir(
         frame_shift_ms=float(fbank_args.get("frame_shift", 10)),
     )
     return network, fbank, _load_state(weights_path)
+
+
+def with_features(fbank: FbankOptions, features: WespeakerFeatures) -> FbankOptions:
+    """The model dir's fbank settings with the `embeddings.model.features.*` keys set."""
+    if features.frontend != "fbank":
+        raise ModelError(
+            f"embeddings.model.features.frontend={features.frontend}: Wespeaker's ResNets "
+            "take fbank features only"
+        )
+    if features.dither:
+        raise ModelError(
+            f"embeddings.model.features.dither={features.dither}: balr extracts "
+            "deterministically; only 0.0 (the reference's default) is accepted"
+        )
+    given = {
+        "num_mel_bins": features.num_mel_bins,
+        "frame_length_ms": features.frame_length,
+        "frame_shift_ms": features.frame_shift,
+    }
+    return replace(fbank, **{key: value for key, value in given.items() if value is not None})
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -320,6 +354,12 @@ def build(cfg: WespeakerConfig) -> WespeakerEncoder:
     except RuntimeError as exc:
         reason = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise ModelError(f"{model_dir}: weights do not fit config.yaml ({reason})") from None
+    fbank = with_features(fbank, cfg.features)
+    if fbank.num_mel_bins != network.feat_dim:
+        raise ModelError(
+            f"embeddings.model.features.num_mel_bins={fbank.num_mel_bins}: the network of "
+            f"{model_dir} takes {network.feat_dim} bins"
+        )
     model = WespeakerEncoder(network, fbank, bool(cfg.variance_norm))
     model.min_duration_s = float(cfg.min_duration_s)
     return model.eval()
