@@ -160,3 +160,23 @@ def test_reference_feature_keys_set_the_fbank(model_dir):
     ]:
         with pytest.raises(ModelError, match=message):
             fbank(f"embeddings.model.{key}")
+
+
+def test_reference_input_scale_is_an_option(model_dir):
+    """`int16_input=false` feeds samples in [-1, 1] to the fbank, as the reference library;
+    mean normalisation cancels the scale up to the log floor, so both embeddings agree."""
+    from balr.features.fbank import kaldi_fbank, mean_normalize
+
+    wave = torch.from_numpy(load_audio(sorted((EXAMPLES / "audio").glob("*/*.flac"))[0], 16000))
+    wave = wave[None, :24000]
+    base = ["embeddings.model=wespeaker", f"embeddings.model.model_dir={model_dir}"]
+    cfg = extract_config([*base, "embeddings.model.int16_input=false"])
+    reference = build_embedding_model(cfg.embeddings.model)
+    out = reference.embed(wave, torch.tensor([24000]))[0]
+    expected = reference.embed_features(mean_normalize(kaldi_fbank(wave, reference.fbank)))[0]
+    assert torch.allclose(out, expected, atol=1e-5 * expected.abs().max().item())
+    scaled = build_embedding_model(extract_config(base).embeddings.model).embed(
+        wave, torch.tensor([24000])
+    )[0]
+    assert not torch.equal(scaled, out)
+    assert torch.nn.functional.cosine_similarity(scaled, out, dim=0) > 0.99

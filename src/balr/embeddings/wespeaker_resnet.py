@@ -5,7 +5,8 @@ A model directory is Wespeaker's layout: `config.yaml` (keys `model: ResNet34`, 
 `dataset_args.fbank_args`) and `avg_model.pt` (a state dict of tensors, loaded with
 `weights_only=True`; the training head `projection.*` is ignored, every other key must match).
 
-Front-end: Kaldi fbank on 16-bit-scaled samples, then per-utterance mean normalisation. The
+Front-end: Kaldi fbank on 16-bit-scaled samples (`int16_input=false`: floats in [-1, 1], as
+the reference library), then per-utterance mean normalisation. The
 embedding is the last embedding layer's output, as Wespeaker's own extraction uses.
 """
 
@@ -64,6 +65,9 @@ class WespeakerConfig:
     cache_dir: str = "~/.cache/balr/wespeaker"
     variance_norm: bool = False
     min_duration_s: float = 0.2
+    # samples scaled to 16-bit integers before the fbank, as Wespeaker's recipe; false feeds
+    # floats in [-1, 1], as the reference library does (mostly cancelled by mean removal)
+    int16_input: bool = True
 
 
 class BasicBlock(nn.Module):
@@ -190,16 +194,23 @@ class WespeakerEncoder(EmbeddingModel):
     name = "wespeaker"
     sample_rate = 16000
 
-    def __init__(self, network: ResNet, fbank: FbankOptions, variance_norm: bool = False):
+    def __init__(
+        self,
+        network: ResNet,
+        fbank: FbankOptions,
+        variance_norm: bool = False,
+        input_scale: float = INT16_SCALE,
+    ):
         super().__init__()
         self.network, self.fbank, self.variance_norm = network, fbank, variance_norm
+        self.input_scale = input_scale
         self.sample_rate = fbank.sample_rate
         self.embedding_dim = network.seg_1.out_features
 
     @torch.no_grad()
     def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Items with equal frame counts run together, so padding never changes a result."""
-        waves = waves.to(self.device, torch.float32) * INT16_SCALE
+        waves = waves.to(self.device, torch.float32) * self.input_scale
         frames = num_frames(lengths.to(self.device).long(), self.fbank)
         out = torch.zeros(len(waves), self.embedding_dim, device=self.device)
         for count in torch.unique(frames).tolist():
@@ -360,6 +371,7 @@ def build(cfg: WespeakerConfig) -> WespeakerEncoder:
             f"embeddings.model.features.num_mel_bins={fbank.num_mel_bins}: the network of "
             f"{model_dir} takes {network.feat_dim} bins"
         )
-    model = WespeakerEncoder(network, fbank, bool(cfg.variance_norm))
+    scale = INT16_SCALE if cfg.int16_input else 1.0
+    model = WespeakerEncoder(network, fbank, bool(cfg.variance_norm), scale)
     model.min_duration_s = float(cfg.min_duration_s)
     return model.eval()

@@ -454,8 +454,9 @@ def score_trials_file(
     k = explain or PLOTTED_ATTRIBUTES
     _plot_trials(scorer, vectors, cells, valid, trials, explain_plots, save_dir, k)
     unscored = UnscoredTrials.of(trials, valid, bad)
+    used = choice.describe()
     return ScoredTrials(
-        len(trials), scorer.name, calibrated.source, evaluation, save_dir, unscored, conditions
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions
     )
 
 
