@@ -255,3 +255,20 @@ def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
         )
         assert result.exit_code != 0 and message in str(result.exception), result.output
     assert not (tmp_path / "c").exists()
+
+
+def test_reference_n_iterations_key_on_every_scorer(corpus, tmp_path):
+    """`scorer.n_iterations` (the reference's 100 on every scorer): maxllr's EM steps; the
+    reference's dna/speech/cosine ignore it, so does balr."""
+    from balr.scoring.config import score_config, scorer_params
+
+    assert scorer_params(score_config(["scorer=maxllr"]))["n_iterations"] == 100
+    base = ["score", "train", corpus / "train.csv", "--vectors-dir", corpus / "vectors"]
+    run(*base, "--save-dir", tmp_path / "a", "scorer=dna")
+    run(*base, "--save-dir", tmp_path / "b", "scorer=dna", "scorer.n_iterations=7")
+    plain = Scorer.load(tmp_path / "a" / "scorer.safetensors")
+    keyed = Scorer.load(tmp_path / "b" / "scorer.safetensors")
+    assert plain.get_params() == keyed.get_params()
+    assert "n_iterations" not in scorer_params(
+        score_config(["scorer=cosine", "scorer.n_iterations=3"])
+    )

@@ -24,29 +24,40 @@ logger = logging.getLogger(__name__)
 SCORE_CONFIG = "score"
 
 
-#: keys of the reference's scorer configs that are no parameter of balr's scorers:
-#: `n_attributes` (every scorer; null = the vectors' count, else checked against them) and
-#: the beta scorer's `K` (states per attribute: 2 for binary attributes) and `eps` (the
-#: stability constant of the reference's moment fit; balr's beta fit is another, see
-#: docs/differences.md)
-CHECKED_KEYS = {"n_attributes": (int | None, None)}
-SCORER_CHECKED_KEYS = {"beta": {"K": (int, 2), "eps": (float, 1e-8)}}
+#: keys of the reference's scorer configs, with its defaults. Those that are no parameter
+#: of a balr scorer are accepted and checked or unused: `n_attributes` (every scorer; null
+#: = the vectors' count, else checked against them), `n_iterations` (EM steps of maxllr,
+#: a parameter there; the reference's other scorers ignore it too), and the beta scorer's
+#: `K` (states per attribute: 2 for binary attributes) and `eps` (the stability constant of
+#: the reference's moment fit; balr fits beta by maximum likelihood)
+REFERENCE_KEYS = {"n_attributes": (int | None, None), "n_iterations": (int, 100)}
+SCORER_REFERENCE_KEYS = {"beta": {"K": (int, 2), "eps": (float, 1e-8)}}
 REFERENCE_EPS = 1e-8
+
+
+def _init_parameters(scorer: type[Scorer]) -> list[inspect.Parameter]:
+    return list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
+
+
+def reference_only_keys(scorer: type[Scorer]) -> dict[str, tuple[Any, Any]]:
+    """The reference's keys of `scorer`'s option that its `__init__` does not take."""
+    taken = {p.name for p in _init_parameters(scorer)}
+    keys = REFERENCE_KEYS | SCORER_REFERENCE_KEYS.get(scorer.name, {})
+    return {key: spec for key, spec in keys.items() if key not in taken}
 
 
 def scorer_config(scorer: type[Scorer]) -> type:
     """The config dataclass of one scorer option, built from the scorer's `__init__`, with
-    the reference's keys of `CHECKED_KEYS` and `SCORER_CHECKED_KEYS`."""
+    the reference's other keys (`reference_only_keys`)."""
     hints = typing.get_type_hints(scorer.__init__)
-    parameters = list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
-    checked = CHECKED_KEYS | SCORER_CHECKED_KEYS.get(scorer.name, {})
+    extra = reference_only_keys(scorer)
     return make_dataclass(
         f"{scorer.__name__.removesuffix('Scorer')}Config",
         [
             ("name", str, field(default=scorer.name)),
             ("checkpoint_path", str | None, field(default=None)),
-            *((p.name, hints[p.name], field(default=p.default)) for p in parameters),
-            *((key, kind, field(default=default)) for key, (kind, default) in checked.items()),
+            *((p.name, hints[p.name], field(default=p.default)) for p in _init_parameters(scorer)),
+            *((key, kind, field(default=default)) for key, (kind, default) in extra.items()),
         ],
     )
 
@@ -79,12 +90,7 @@ def scorer_params(cfg: DictConfig) -> dict[str, Any]:
     reference keys that balr checks (`check_reference_keys`)."""
     check_reference_keys(cfg)
     params = OmegaConf.to_container(cfg.scorer, resolve=True)
-    skipped = {
-        "name",
-        "checkpoint_path",
-        *CHECKED_KEYS,
-        *SCORER_CHECKED_KEYS.get(cfg.scorer.name, {}),
-    }
+    skipped = {"name", "checkpoint_path", *reference_only_keys(SCORERS[cfg.scorer.name])}
     return {k: v for k, v in params.items() if k not in skipped}
 
 
