@@ -2,15 +2,25 @@
 
 `Calibrator` is an estimator like the scorers: `Calibrator(method, bounded).fit(scores,
 labels)` learns the map, `transform(scores)` applies it, `save(path)` / `Calibrator.load(path)`
-keep it as plain JSON parameters, so loading runs no code. Two methods, both fitted through
-lir's public API:
+keep it as plain JSON parameters, so loading runs no code. Three methods:
 
 - `logistic`: logistic regression with balanced classes, `llr = slope * s + intercept`
   (Brümmer & du Preez, "Application-independent evaluation of speaker detection",
-  Computer Speech and Language 2006);
+  Computer Speech and Language 2006), fitted through lir's public API;
 - `pav`: pool-adjacent-violators (isotonic regression), a monotone map through knots
   (Zadrozny & Elkan, KDD 2002), with one misleading score added beyond each end of the data
-  so that no LLR is infinite.
+  so that no LLR is infinite, fitted through lir's public API;
+- `qmf`: a quality measure function (Brümmer et al., "Fusion of heterogeneous speaker
+  recognition systems in the STBU submission for the NIST SRE 2006", IEEE TASLP 2007;
+  Mandasari et al., "Quality measure functions for calibration of speaker recognition
+  systems in various duration conditions", IEEE TASLP 2013):
+  `llr = slope * s + intercept + c_min * dmin + c_max * dmax`, where dmin / dmax are the log
+  net speech seconds (floored at `MIN_SPEECH_S`) of the side with less / more speech,
+  clamped to the [0.5, 99.5] % range seen in calibration; balanced logistic regression.
+
+Every method accepts per-trial `groups` (e.g. the corpus of each trial): each group then
+weighs equally, with its target and non-target classes balanced inside it. Without groups
+`logistic` and `pav` are exactly lir's balanced fits.
 
 `bounded` clips the LLRs to the empirical lower and upper bounds (ELUB) of the training data
 (Vergeer et al., "Numerical likelihood ratios outputted by LR systems are often based on
@@ -23,20 +33,44 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lir.algorithms.isotonic_regression import IsotonicCalibrator
+from lir.algorithms.isotonic_regression import IsotonicCalibrator, IsotonicRegression
 from lir.algorithms.logistic_regression import LogitCalibrator
+from sklearn.linear_model import LogisticRegression
 
 from balr.errors import DataError, ModelError
 from balr.fileio import atomic_write_text
 
 LN10 = math.log(10.0)
-METHODS = ("logistic", "pav")
+METHODS = ("logistic", "pav", "qmf")
 #: inverse L2 strength of lir's logistic regression, on standardised scores
 LOGISTIC_C = 100.0
+#: every key a calibration.json record may have (the qmf ones and groups only when used)
+FILE_KEYS = (
+    "method",
+    "slope",
+    "intercept",
+    "knots_x",
+    "knots_llr",
+    "duration_coefs",
+    "log_duration_ranges",
+    "log_duration_medians",
+    "min_speech_s",
+    "lower_bound",
+    "upper_bound",
+    "n_target",
+    "n_nontarget",
+    "groups",
+    "description",
+)
+#: net speech seconds below this count as this much in the qmf duration terms (log of 0)
+MIN_SPEECH_S = 0.3
+#: percentiles of the calibration trials' log durations that bound the qmf duration terms
+DURATION_PERCENTILES = (0.5, 99.5)
 
 
 def elub_bounds(
@@ -79,12 +113,60 @@ def elub_bounds(
     return float(min(lower, 0.0)), float(max(upper, 0.0))
 
 
-class Calibrator:
-    """A score -> LLR map: `logistic` (LLR = slope * s + intercept) or `pav` (monotone map
-    through `knots_x_` -> `knots_llr_`), clipped to the ELUB bounds when `bounded`.
+def log_durations(durations: np.ndarray, floor_s: float = MIN_SPEECH_S) -> np.ndarray:
+    """`(n, 2)` log net speech seconds `[dmin, dmax]` of the side with less / more speech,
+    from `(n, 2)` seconds of the two sides (floored at `floor_s`; NaN stays NaN)."""
+    seconds = np.asarray(durations, dtype=np.float64)
+    if seconds.ndim != 2 or seconds.shape[1] != 2:
+        raise DataError(f"speech durations: expected (trials, 2) seconds, got {seconds.shape}")
+    logs = np.log(np.maximum(seconds, floor_s))  # NaN propagates through maximum
+    return np.stack(
+        [np.minimum(logs[:, 0], logs[:, 1]), np.maximum(logs[:, 0], logs[:, 1])], axis=1
+    )
 
-    Fitted attributes: `slope_`, `intercept_`, `knots_x_`, `knots_llr_`, `lower_bound_`,
-    `upper_bound_` (None when unbounded), `n_target_`, `n_nontarget_`.
+
+def balanced_weights(labels: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Per-trial weights summing to the number of trials: each group (one group when None)
+    weighs equally, and inside each group the target and non-target classes weigh equally.
+    With one group these are sklearn's `class_weight="balanced"` weights."""
+    labels = np.asarray(labels)
+    groups = np.zeros(len(labels)) if groups is None else np.asarray(groups)
+    weights = np.zeros(len(labels))
+    names = np.unique(groups)
+    for name in names:
+        for label in (0, 1):
+            members = (groups == name) & (labels == label)
+            weights[members] = 1.0 / (2 * len(names) * members.sum()) if members.any() else 0.0
+    return weights * len(labels)
+
+
+@dataclass(frozen=True)
+class LLRParts:
+    """A calibrated LLR split into exactly additive parts (natural logs, one value per trial):
+    `llr = slope * score + offset + bounding` for `logistic` and `qmf` (`slope` None for `pav`,
+    whose map is not linear: there `offset` is 0 and `llr = unbounded + bounding`).
+
+    `offset` is the intercept, plus the duration terms for `qmf`; `bounding` is the change
+    made by clipping to the ELUB bounds (0 inside them)."""
+
+    llr: np.ndarray
+    slope: float | None
+    offset: np.ndarray
+    bounding: np.ndarray
+
+
+class Calibrator:
+    """A score -> LLR map: `logistic` (LLR = slope * s + intercept), `pav` (monotone map
+    through `knots_x_` -> `knots_llr_`) or `qmf` (logistic plus duration terms
+    `duration_coefs_ @ [dmin, dmax]`, the log durations clamped to `log_duration_ranges_`),
+    clipped to the ELUB bounds when `bounded`.
+
+    Fitted attributes: `slope_`, `intercept_`, `knots_x_`, `knots_llr_`, `duration_coefs_`
+    (`[c_min, c_max]`), `log_duration_ranges_` (`[[dmin low, high], [dmax low, high]]`),
+    `log_duration_medians_` (used for trials without durations), `min_speech_s_` (the
+    floor of the speech seconds, `MIN_SPEECH_S` when fitted), `lower_bound_`,
+    `upper_bound_` (None when unbounded), `n_target_`, `n_nontarget_`, `groups_` (the group
+    names fitted with, [] without groups).
     """
 
     def __init__(self, method: str = "logistic", bounded: bool = True, description: str = ""):
@@ -97,60 +179,154 @@ class Calibrator:
         self.intercept_: float | None = None
         self.knots_x_: list[float] | None = None
         self.knots_llr_: list[float] | None = None
+        self.duration_coefs_: list[float] | None = None
+        self.log_duration_ranges_: list[list[float]] | None = None
+        self.log_duration_medians_: list[float] | None = None
+        self.min_speech_s_: float | None = None
         self.lower_bound_: float | None = None
         self.upper_bound_: float | None = None
         self.n_target_: int | None = None
         self.n_nontarget_: int | None = None
+        self.groups_: list[str] | None = None
 
     @property
     def is_fitted(self) -> bool:
         return self.n_target_ is not None
 
-    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Calibrator:
-        """Fit on labelled scores (labels 1 target / 0 non-target)."""
+    @property
+    def uses_durations(self) -> bool:
+        """Whether `transform` needs the trials' speech durations (`qmf`)."""
+        return self.method == "qmf"
+
+    def fit(
+        self,
+        scores: np.ndarray,
+        labels: np.ndarray,
+        durations: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
+    ) -> Calibrator:
+        """Fit on labelled scores (labels 1 target / 0 non-target). `durations`: `(n, 2)` net
+        speech seconds of the enrollment and test side of each trial, needed by `qmf` (NaN
+        not allowed here). `groups`: optional per-trial group names (each group weighs
+        equally, classes balanced inside it)."""
         scores, labels = _check_training_data(scores, labels)
+        if groups is not None:
+            groups = np.asarray(groups).astype(str).ravel()
+            if groups.shape != labels.shape:
+                raise DataError(f"calibration: {len(groups)} groups for {len(labels)} trials")
         self.slope_, self.intercept_, self.knots_x_, self.knots_llr_ = 0.0, 0.0, [], []
-        if self.method == "logistic":
+        self.duration_coefs_ = self.log_duration_ranges_ = self.log_duration_medians_ = None
+        self.min_speech_s_ = MIN_SPEECH_S if self.method == "qmf" else None
+        self.groups_ = [] if groups is None else sorted(set(groups.tolist()))
+        if self.method == "qmf":
+            logs = self._fit_duration_ranges(durations, len(scores))
+            features = np.column_stack([scores, self._clamped(logs)])
+            coefs, self.intercept_ = _fit_weighted_logistic(
+                features, labels, balanced_weights(labels, groups)
+            )
+            self.slope_, self.duration_coefs_ = coefs[0], coefs[1:]
+        elif self.method == "logistic" and groups is None:
             self.slope_, self.intercept_ = _fit_logistic(scores, labels)
+        elif self.method == "logistic":
+            coefs, self.intercept_ = _fit_weighted_logistic(
+                scores[:, None], labels, balanced_weights(labels, groups)
+            )
+            self.slope_ = coefs[0]
         else:
-            self.knots_x_, self.knots_llr_ = _fit_pav(scores, labels)
+            self.knots_x_, self.knots_llr_ = _fit_pav(scores, labels, groups)
         self.n_target_ = int(labels.sum())
         self.n_nontarget_ = int(len(labels) - labels.sum())
         self.lower_bound_ = self.upper_bound_ = None
         if self.bounded:
-            lower10, upper10 = elub_bounds(self.transform(scores) / LN10, labels)
+            llrs = self.transform(scores, durations)
+            lower10, upper10 = elub_bounds(llrs / LN10, labels)
             self.lower_bound_, self.upper_bound_ = lower10 * LN10, upper10 * LN10
         return self
 
-    def transform(self, scores: np.ndarray) -> np.ndarray:
-        """Calibrated natural-log LRs of `scores`, clipped to the ELUB bounds if fitted."""
+    def transform(self, scores: np.ndarray, durations: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated natural-log LRs of `scores`, clipped to the ELUB bounds if fitted.
+        `qmf` uses `durations` (`(n, 2)` seconds; a trial with NaN, or all trials when None,
+        gets the calibration trials' median log durations); the other methods ignore them."""
+        return self.parts(scores, durations).llr
+
+    def parts(self, scores: np.ndarray, durations: np.ndarray | None = None) -> LLRParts:
+        """The calibrated LLRs and their exactly additive parts (see `LLRParts`)."""
         if not self.is_fitted:
             raise ModelError("the calibrator is not fitted: call fit() or load a calibration")
         scores = np.asarray(scores, dtype=np.float64)
-        if self.method == "logistic":
-            llrs = self.slope_ * scores + self.intercept_
-        else:  # interpolate posteriors (as lir does), then back to LLRs
+        if self.method == "pav":  # interpolate posteriors (as lir does), then back to LLRs
             posterior = np.interp(scores, self.knots_x_, _sigmoid(np.asarray(self.knots_llr_)))
             posterior = np.clip(posterior, 1e-300, 1 - 1e-16)
-            llrs = np.log(posterior) - np.log1p(-posterior)
+            unbounded = np.log(posterior) - np.log1p(-posterior)
+            slope, offset = None, np.zeros_like(scores)
+        else:
+            slope = self.slope_
+            offset = np.full_like(scores, self.intercept_)
+            if self.method == "qmf":
+                offset = offset + self.duration_offsets(durations, len(scores))
+            unbounded = slope * scores + offset
         lower = -np.inf if self.lower_bound_ is None else self.lower_bound_
         upper = np.inf if self.upper_bound_ is None else self.upper_bound_
-        return np.clip(llrs, lower, upper)
+        llrs = np.clip(unbounded, lower, upper)  # NaN scores stay NaN
+        return LLRParts(llrs, slope, offset, llrs - unbounded)
+
+    def duration_offsets(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
+        """`c_min * dmin + c_max * dmax` per trial (`qmf`; zeros for the other methods), with
+        the clamped log durations, the calibration medians where durations are unknown."""
+        if self.method != "qmf":
+            return np.zeros(n_trials)
+        if durations is None:
+            logs = np.full((n_trials, 2), np.nan)
+        else:
+            logs = log_durations(durations, self.min_speech_s_)
+            if len(logs) != n_trials:
+                raise DataError(f"speech durations: {len(logs)} rows for {n_trials} trials")
+        logs = np.where(np.isnan(logs), np.asarray(self.log_duration_medians_), logs)
+        return self._clamped(logs) @ np.asarray(self.duration_coefs_)
+
+    def _fit_duration_ranges(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
+        if durations is None:
+            raise DataError("qmf calibration needs the speech durations of the trials")
+        logs = log_durations(durations, self.min_speech_s_)
+        if len(logs) != n_trials:
+            raise DataError(f"speech durations: {len(logs)} rows for {n_trials} trials")
+        if not np.isfinite(logs).all():
+            raise DataError("qmf calibration: every trial needs known speech durations")
+        self.log_duration_ranges_ = np.percentile(logs, DURATION_PERCENTILES, axis=0).T.tolist()
+        self.log_duration_medians_ = np.median(logs, axis=0).tolist()
+        return logs
+
+    def _clamped(self, logs: np.ndarray) -> np.ndarray:
+        ranges = np.asarray(self.log_duration_ranges_)
+        return np.clip(logs, ranges[:, 0], ranges[:, 1])
 
     def to_dict(self) -> dict[str, Any]:
-        """The parameters as stored in calibration.json (natural-log LRs)."""
-        return {
+        """The parameters as stored in calibration.json (natural-log LRs; durations as
+        natural logs of seconds). The `qmf` keys and `groups` appear only when used, so a
+        `logistic` or `pav` file keeps the format it had before them."""
+        record = {
             "method": self.method,
             "slope": self.slope_,
             "intercept": self.intercept_,
             "knots_x": self.knots_x_,
             "knots_llr": self.knots_llr_,
+        }
+        if self.method == "qmf":
+            record |= {
+                "duration_coefs": self.duration_coefs_,
+                "log_duration_ranges": self.log_duration_ranges_,
+                "log_duration_medians": self.log_duration_medians_,
+                "min_speech_s": self.min_speech_s_,
+            }
+        record |= {
             "lower_bound": self.lower_bound_,
             "upper_bound": self.upper_bound_,
             "n_target": self.n_target_,
             "n_nontarget": self.n_nontarget_,
-            "description": self.description,
         }
+        if self.groups_:
+            record["groups"] = self.groups_
+        return record | {"description": self.description}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write calibration.json atomically (plain JSON)."""
@@ -176,7 +352,7 @@ class Calibrator:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        unknown = set(data) - set(cls().to_dict())
+        unknown = set(data) - set(FILE_KEYS)
         if unknown:
             raise TypeError(f"unexpected keys {', '.join(sorted(unknown))}")
         if data["method"] not in METHODS:
@@ -192,6 +368,16 @@ class Calibrator:
         calibrator.upper_bound_ = data.get("upper_bound")
         calibrator.n_target_ = data.get("n_target", 0)
         calibrator.n_nontarget_ = data.get("n_nontarget", 0)
+        calibrator.groups_ = data.get("groups") or []
+        if data["method"] == "qmf":
+            calibrator.duration_coefs_ = [float(c) for c in data["duration_coefs"]]
+            calibrator.log_duration_ranges_ = [
+                [float(low), float(high)] for low, high in data["log_duration_ranges"]
+            ]
+            calibrator.log_duration_medians_ = [float(m) for m in data["log_duration_medians"]]
+            calibrator.min_speech_s_ = float(data["min_speech_s"])
+            if len(calibrator.duration_coefs_) != 2 or len(calibrator.log_duration_ranges_) != 2:
+                raise ValueError("qmf needs two duration coefficients and two ranges")
         return calibrator
 
 
@@ -211,9 +397,28 @@ def _fit_logistic(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]
     return slope, float(at_zero) - slope * centre
 
 
-def _fit_pav(scores: np.ndarray, labels: np.ndarray) -> tuple[list[float], list[float]]:
+def _fit_weighted_logistic(
+    features: np.ndarray, labels: np.ndarray, weights: np.ndarray
+) -> tuple[list[float], float]:
+    """`(coefficients, intercept)` of an L2-regularised logistic regression with per-trial
+    `weights`, fitted on features standardised with the same weights (the penalty
+    `LOGISTIC_C` of the `logistic` method) and mapped back to the raw features. With
+    `balanced_weights` of one group and one feature this is the model lir's `logistic` fits."""
+    centre = np.average(features, axis=0, weights=weights)
+    scale = np.sqrt(np.average((features - centre) ** 2, axis=0, weights=weights))
+    scale = np.where(scale > 0, scale, 1.0)
+    model = LogisticRegression(C=LOGISTIC_C, tol=1e-10, max_iter=10_000)
+    model.fit((features - centre) / scale, labels, sample_weight=weights)
+    coefs = model.coef_[0] / scale
+    return coefs.tolist(), float(model.intercept_[0] - coefs @ centre)
+
+
+def _fit_pav(
+    scores: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None
+) -> tuple[list[float], list[float]]:
     """`(knots_x, knots_llr)` of lir's PAV (isotonic) calibrator, one misleading score added
-    one unit beyond each end of the data (a non-target above, a target below).
+    one unit beyond each end of the data (a non-target above, a target below); with
+    `groups`, weighted by `balanced_weights` (lir's calibrator has no weights).
 
     The map is linear between consecutive distinct training scores, so its values there are
     its knots; points inside a flat run (equal to both neighbours) are dropped. Balanced
@@ -221,9 +426,17 @@ def _fit_pav(scores: np.ndarray, labels: np.ndarray) -> tuple[list[float], list[
     """
     x = np.concatenate([scores, [scores.max() + 1.0, scores.min() - 1.0]])
     y = np.concatenate([labels, [0, 1]])
-    model = IsotonicCalibrator().fit(x, y)
-    knots_x = np.unique(x)
-    log10_lrs = model.transform(knots_x)
+    if groups is None:
+        knots_x = np.unique(x)
+        log10_lrs = IsotonicCalibrator().fit(x, y).transform(knots_x)
+    else:  # the misleading pair weighs as an average trial of its class
+        weights = balanced_weights(labels, groups)
+        mean_weight = [weights[labels == label].mean() for label in (0, 1)]
+        weights = np.concatenate([weights, mean_weight])
+        knots_x = np.unique(x)
+        posterior = IsotonicRegression(out_of_bounds="clip").fit(x, y, weights).transform(knots_x)
+        with np.errstate(divide="ignore"):
+            log10_lrs = np.log10(posterior) - np.log10(1 - posterior)
     inner = log10_lrs[1:-1]
     flat = (inner == log10_lrs[:-2]) & (inner == log10_lrs[2:])
     keep = np.concatenate([[True], ~flat, [True]])

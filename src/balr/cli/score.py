@@ -19,6 +19,10 @@ score_app = typer.Typer(
 )
 
 VECTORS_DIR_HELP = "Where the dataset's vectors were written (binarize --save-dir)."
+SPEECH_HELP = (
+    "speech_durations.tsv of the recordings (default: the one `balr extract` wrote in the "
+    "vectors' folder)."
+)
 
 
 def _unescape(sep: str) -> str:
@@ -56,9 +60,11 @@ def test(
     no_calibration: bool = typer.Option(
         False, "--no-calibration", help="Write the scorer's raw scores."
     ),
+    speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
-    """Score a trials list: scores.csv, metrics.json, DET/Tippett plots, explanations."""
+    """Score a trials list: scores.csv (with in_conditions and conditions_reason when
+    calibrated), metrics.json, DET/Tippett plots, explanations."""
     result = score_trials_file(
         test_data,
         trials_path,
@@ -70,6 +76,7 @@ def test(
         calibration=calibration,
         no_calibration=no_calibration,
         overrides=overrides or [],
+        speech_durations=speech_durations,
     )
     typer.echo(result.summary())
 
@@ -78,7 +85,9 @@ def test(
 def calibrate(
     scores_csv: Path = typer.Argument(..., help="scores.csv written by `balr score test`."),
     data: Path = typer.Argument(..., help="Dataset giving the speakers of the trials' ids."),
-    method: str = typer.Option("logistic", "--method", help="logistic or pav."),
+    method: str = typer.Option(
+        "logistic", "--method", help="logistic, pav or qmf (logistic + speech duration terms)."
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="Default: calibration.json beside SCORES_CSV."
     ),
@@ -89,10 +98,38 @@ def calibrate(
     unbounded: bool = typer.Option(
         False, "--unbounded", help="Do not clip LLRs to the ELUB bounds."
     ),
+    group_column: str | None = typer.Option(
+        None,
+        "--group-column",
+        help="Column of SCORES_CSV naming each trial's group (e.g. corpus): groups weigh equally.",
+    ),
+    speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
+    vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    vectors: str | None = typer.Option(
+        None,
+        "--vectors",
+        help="ba or emb: vectors describing the calibration population (default: the scored ones).",
+    ),
+    no_conditions: bool = typer.Option(
+        False, "--no-conditions", help="Save no conditions description with the calibration."
+    ),
 ) -> None:
-    """Fit a score -> calibrated log-LR map on labelled trials (calibration.json)."""
+    """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
+    description of its conditions (speech durations, population) that `score test` and
+    `compare` check."""
     result = calibrate_scores_file(
-        scores_csv, data, method, out, _unescape(sep), column, bounded=not unbounded
+        scores_csv,
+        data,
+        method,
+        out,
+        _unescape(sep),
+        column,
+        bounded=not unbounded,
+        group_column=group_column,
+        speech_durations=speech_durations,
+        vectors_dir=vectors_dir,
+        vector_kind=vectors,
+        describe_conditions=not no_conditions,
     )
     typer.echo(result.summary())
 

@@ -29,6 +29,18 @@ class Trials:
     def __len__(self) -> int:
         return len(self.enrollment)
 
+    def subset(self, keep: np.ndarray) -> Trials:
+        """The trials where `keep` (a boolean mask) is true, in order."""
+        rows = np.flatnonzero(keep)
+        return Trials(
+            self.frame.iloc[rows].reset_index(drop=True),
+            [self.enrollment[i] for i in rows],
+            [self.test[i] for i in rows],
+            self.source,
+            self.sep,
+            self.has_header,
+        )
+
     def unique_ids(self) -> list[str]:
         """Every id used by some cell, once: enrollment cells first, then test cells."""
         return list(dict.fromkeys(i for cell in (*self.enrollment, *self.test) for i in cell))

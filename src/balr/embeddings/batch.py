@@ -545,6 +545,21 @@ def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:
     return rows
 
 
+def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
+    """`{id: speech_s}` of the `speech_durations.tsv` in `folder` (with those of every rank of
+    a torchrun extraction, `speech_durations.rankN.tsv`); None when there is none."""
+    stem, suffix = SPEECH_FILE.rsplit(".", 1)
+    paths = sorted(Path(folder).glob(f"{stem}.rank*.{suffix}"))
+    if (Path(folder) / SPEECH_FILE).is_file():
+        paths.insert(0, Path(folder) / SPEECH_FILE)
+    if not paths:
+        return None
+    durations: dict[str, float] = {}
+    for path in paths:
+        durations.update(read_speech_durations(path))
+    return durations
+
+
 def _identity(segment: Segment) -> Segment:
     return segment
 

@@ -71,11 +71,12 @@ def write_trial_metrics(
     name: str,
     raw: np.ndarray | None = None,
     calibration: str = "none",
+    extra: dict | None = None,
 ) -> TrialMetrics:
     """metrics.json and DET, Tippett, PAV, ECE plots of scored trials with labels 1 / 0 / -1
     (unknown speaker), on the labelled trials with a finite score (calibrated LLRs when
     calibrated; the `raw` scores' Cllr and minCllr are kept for comparison). Nothing is
-    written without both target and non-target trials."""
+    written without both target and non-target trials. `extra` keys are added as they are."""
     keep = (labels >= 0) & np.isfinite(scores)
     n_target, n_nontarget = int((labels[keep] == 1).sum()), int((labels[keep] == 0).sum())
     if not n_target or not n_nontarget:
@@ -91,5 +92,6 @@ def write_trial_metrics(
     if raw is not None:
         raw_metrics = compute_metrics(raw[keep], labels[keep])
         metrics.update(raw_cllr=raw_metrics["cllr"], raw_min_cllr=raw_metrics["min_cllr"])
+    metrics.update(extra or {})
     write_evaluation(save_dir, metrics, scores[keep], labels[keep], title=name)
     return TrialMetrics(metrics, n_target, n_nontarget)

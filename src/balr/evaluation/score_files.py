@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from balr.data import AudioDataset, load_trials
+from balr.data import AudioDataset, Trials, load_trials
 from balr.errors import DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import write_evaluation
@@ -110,12 +110,25 @@ def read_scores(
     return scores[known], labels[known]
 
 
-def read_trial_scores(
+@dataclass(frozen=True)
+class LabelledTrials:
+    """The trials of a `score test` scores.csv with a known speaker on both sides and a
+    finite score: `trials` (all rows of the file), `keep` (the rows used) and their scores
+    and 1/0 labels, from `column`."""
+
+    trials: Trials
+    keep: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    column: str
+
+
+def read_labelled_trials(
     path: Path, dataset: AudioDataset, sep: str = "\t", column: str | None = None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """`(scores, labels, column used)` of the trials of a `score test` scores.csv with a known
-    speaker on both sides and a finite score; labels come from the dataset's speakers. The
-    raw scores (`raw_score`) are preferred over calibrated ones unless `column` is given."""
+) -> LabelledTrials:
+    """The labelled, scored trials of a `score test` scores.csv; labels come from the
+    dataset's speakers. The raw scores (`raw_score`) are preferred over calibrated ones
+    unless `column` is given."""
     trials = load_trials(path, sep=sep, known_ids=set(dataset.ids))
     columns = list(trials.frame.columns)
     column = column or ("raw_score" if "raw_score" in columns else "scores")
@@ -131,7 +144,15 @@ def read_trial_scores(
             int((~keep).sum()),
             len(keep),
         )
-    return scores[keep], labels[keep], column
+    return LabelledTrials(trials, keep, scores[keep], labels[keep], column)
+
+
+def read_trial_scores(
+    path: Path, dataset: AudioDataset, sep: str = "\t", column: str | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """`(scores, labels, column used)` of `read_labelled_trials`."""
+    labelled = read_labelled_trials(path, dataset, sep, column)
+    return labelled.scores, labelled.labels, labelled.column
 
 
 @dataclass(frozen=True)

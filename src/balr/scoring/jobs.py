@@ -6,6 +6,7 @@ Each returns a small result whose `summary()` is the line the command prints.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,20 +17,29 @@ import numpy as np
 import pandas as pd
 
 from balr.calibration import METHODS, Calibrator
+from balr.conditions import (
+    NO_DESCRIPTION,
+    NOT_CALIBRATED,
+    ConditionsDescription,
+    RecordingConditions,
+    TrialConditions,
+    trial_conditions,
+)
 from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.validation import BadVector, describe_bad
+from balr.embeddings.batch import SPEECH_FILE, find_speech_durations, read_speech_durations
 from balr.errors import ConfigError, DataError
-from balr.evaluation.metrics import cllr
+from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
-from balr.evaluation.score_files import read_trial_scores
+from balr.evaluation.score_files import read_labelled_trials
 from balr.fileio import atomic_path, atomic_write_text, next_run_dir
 from balr.scoring import LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import score_config, scorer_params
 from balr.scoring.explain import write_explanations
 from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
-from balr.scoring.selection import select_calibration, select_configured_scorer
+from balr.scoring.selection import CalibrationChoice, select_calibration, select_configured_scorer
 from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_trials
 
 logger = logging.getLogger(__name__)
@@ -41,6 +51,35 @@ PLOTTED_ATTRIBUTES = 10
 
 def _open_dataset(path: Path, vectors_dir: Path | None) -> AudioDataset:
     return AudioDataset.from_path(path, output_dir=vectors_dir)
+
+
+# ---------------------------------------------------------------------- speech durations
+
+
+def dataset_speech_durations(
+    dataset: AudioDataset, vectors_dir: Path | None = None, path: Path | None = None
+) -> dict[str, float] | None:
+    """`{id: net speech seconds}` written by `balr extract`: the file `path` if given, else
+    the `speech_durations.tsv` of the vectors' folder (`vectors_dir`, else the dataset's
+    folder, where `extract` writes it); None when there is none."""
+    if path is not None:
+        if not Path(path).is_file():
+            raise DataError(f"--speech-durations {path}: no such file")
+        return read_speech_durations(path)
+    return find_speech_durations(vectors_dir or dataset.root)
+
+
+def side_seconds(cells: Sequence[Sequence[str]], durations: dict[str, float] | None) -> np.ndarray:
+    """Net speech seconds of each cell: the sum over its recordings (NaN if one is unknown)."""
+    durations = durations or {}
+    return np.array([sum(durations.get(i, np.nan) for i in cell) for cell in cells], float)
+
+
+def trial_seconds(trials: Trials, durations: dict[str, float] | None) -> np.ndarray:
+    """`(trials, 2)` net speech seconds of the enrollment and test side of each trial."""
+    return np.column_stack(
+        [side_seconds(trials.enrollment, durations), side_seconds(trials.test, durations)]
+    )
 
 
 # ---------------------------------------------------------------------- score train
@@ -173,12 +212,22 @@ def find_trial(trials: Trials, spec: str) -> int:
     raise DataError(f"--explain-plot {spec}: no such trial in {trials.source}")
 
 
-def _write_scores(trials: Trials, scores: np.ndarray, raw: np.ndarray | None, path: Path) -> None:
-    """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated) and `raw_score`."""
+def _write_scores(
+    trials: Trials,
+    scores: np.ndarray,
+    raw: np.ndarray | None,
+    path: Path,
+    conditions: TrialConditions | None = None,
+) -> None:
+    """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated), `raw_score`,
+    `in_conditions` and `conditions_reason`."""
     frame = trials.frame.copy()
     frame["scores"] = scores
     if raw is not None:
         frame["raw_score"] = raw
+    if conditions is not None:
+        frame["in_conditions"] = conditions.in_conditions
+        frame["conditions_reason"] = conditions.reasons
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep=trials.sep, index=False)
 
@@ -210,6 +259,66 @@ def _plot_trials(
     return paths
 
 
+def check_trial_conditions(
+    calibrated: CalibrationChoice,
+    dataset: AudioDataset,
+    trials: Trials,
+    valid: np.ndarray,
+    durations: dict[str, float] | None,
+) -> TrialConditions:
+    """Whether each trial lies in the conditions its calibration was fitted in (see
+    `balr.conditions`): out, with the reason, when uncalibrated, when the calibration has no
+    conditions description, or when a recording has no valid vector."""
+    if calibrated.calibrator is None:
+        return TrialConditions.unchecked(len(trials), NOT_CALIBRATED)
+    description = calibrated.conditions
+    if description is None:
+        return TrialConditions.unchecked(len(trials), NO_DESCRIPTION)
+    index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
+    used = [i for i in trials.unique_ids() if i in index_of]
+    present, vectors = dataset.stack_vectors(
+        description.vector_kind_, [index_of[i] for i in used], bad=[]
+    )
+    names = [dataset.items[i].id for i in present]
+    row_of = {name: row for row, name in enumerate(names)}
+    speech = side_seconds([[name] for name in names], durations)
+    recordings = description.check_recordings(vectors, speech) if len(names) else None
+    checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
+    result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
+    keep = np.flatnonzero(checkable)
+    if len(keep):
+        checked = trial_conditions(
+            recordings or RecordingConditions(np.zeros(0, bool), []),
+            [[row_of[i] for i in trials.enrollment[t]] for t in keep],
+            [[row_of[i] for i in trials.test[t]] for t in keep],
+            names,
+        )
+        result.in_conditions[keep] = checked.in_conditions
+        for t, reason in zip(keep, checked.reasons, strict=True):
+            result.reasons[t] = reason
+    return result
+
+
+def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
+    return np.array([all(i in rows for i in cell) for cell in cells], bool)
+
+
+def _conditions_metrics(
+    conditions: TrialConditions, scores: np.ndarray, labels: np.ndarray
+) -> dict:
+    """metrics.json keys: trials in / out of the calibration conditions, and the EER, Cllr
+    and minCllr of the labelled in-conditions trials (when they have both classes)."""
+    counts = {f"n_{key}": value for key, value in conditions.counts().items()}
+    inside = conditions.in_conditions & (labels >= 0) & np.isfinite(scores)
+    if 0 < labels[inside].sum() < inside.sum():
+        metrics = compute_metrics(scores[inside], labels[inside])
+        counts["in_conditions_metrics"] = {
+            key: metrics[key] for key in ("eer", "cllr", "min_cllr", "n_target", "n_nontarget")
+            if key in metrics
+        }
+    return counts
+
+
 @dataclass(frozen=True)
 class ScoredTrials:
     n_trials: int
@@ -218,6 +327,7 @@ class ScoredTrials:
     evaluation: TrialMetrics
     save_dir: Path
     unscored: UnscoredTrials = UnscoredTrials()
+    conditions: TrialConditions | None = None
 
     def summary(self) -> str:
         scored = f"{self.n_trials} trials scored"
@@ -228,8 +338,17 @@ class ScoredTrials:
             )
         return (
             f"{scored} with {self.scorer}, calibration {self.calibration}; "
-            f"{self.evaluation.summary()}; outputs in {self.save_dir}"
+            f"{self.evaluation.summary()}{self._conditions_summary()}; outputs in {self.save_dir}"
         )
+
+    def _conditions_summary(self) -> str:
+        if self.conditions is None or self.conditions.in_conditions.all():
+            return ""
+        out = self.conditions.counts()["out_of_conditions"]
+        if len(set(self.conditions.reasons)) == 1:  # one reason for all, e.g. no description
+            reason = self.conditions.reasons[0]
+            return f"; {out} trials out of the calibration conditions ({reason})"
+        return f"; {out} of {self.n_trials} trials out of the calibration conditions"
 
 
 def score_trials_file(
@@ -243,12 +362,16 @@ def score_trials_file(
     calibration: Path | None = None,
     no_calibration: bool = False,
     overrides: Sequence[str] = (),
+    speech_durations: Path | None = None,
 ) -> ScoredTrials:
     """Score a trials list: scores.csv, metrics.json and plots (when both target and
     non-target trials have known speakers), explanations.csv with the `explain` attributes
     pushing each score most each way, and one bar chart per trial of `explain_plots` (a
     trial number, 1 = first, or `ENROLLMENT::TEST` ids). Scorer and calibration as chosen by
-    `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`)."""
+    `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`).
+    Speech durations (for `qmf` calibration and the conditions check) come from
+    `speech_durations` or the vectors' folder (`dataset_speech_durations`); each trial is
+    checked against the calibration's conditions (`check_trial_conditions`)."""
     if explain < 0:
         raise ConfigError(
             f"--explain {explain}: give the number of attributes to write (0 or more)"
@@ -267,12 +390,22 @@ def score_trials_file(
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
+    durations = dataset_speech_durations(dataset, vectors_dir, speech_durations)
     raw = None
     if calibrated.calibrator is not None:  # NaN (no vector) stays NaN
-        raw, scores = scores, calibrated.calibrator.transform(scores)
+        seconds = trial_seconds(trials, durations)
+        raw, scores = scores, calibrated.calibrator.transform(scores, seconds)
+    conditions = None  # uncalibrated scores have no calibration conditions to lie in
+    if calibrated.calibrator is not None:
+        conditions = check_trial_conditions(calibrated, dataset, trials, valid, durations)
     save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="test")
-    _write_scores(trials, scores, raw, save_dir / "scores.csv")
-    evaluation = write_trial_metrics(save_dir, scores, labels, scorer.name, raw, calibrated.source)
+    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
+    extra = {"vector_kind": scorer.vector_kind}
+    if conditions is not None:
+        extra |= _conditions_metrics(conditions, scores, labels)
+    evaluation = write_trial_metrics(
+        save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
+    )
     if explain:
         keep = np.flatnonzero(valid)
         write_explanations(
@@ -289,7 +422,9 @@ def score_trials_file(
     k = explain or PLOTTED_ATTRIBUTES
     _plot_trials(scorer, vectors, cells, valid, trials, explain_plots, save_dir, k)
     unscored = UnscoredTrials.of(trials, valid, bad)
-    return ScoredTrials(len(trials), scorer.name, calibrated.source, evaluation, save_dir, unscored)
+    return ScoredTrials(
+        len(trials), scorer.name, calibrated.source, evaluation, save_dir, unscored, conditions
+    )
 
 
 # ---------------------------------------------------------------------- score matrix
@@ -346,14 +481,47 @@ class FittedCalibration:
     path: Path
     cllr_before: float  # on the training trials (optimistic)
     cllr_after: float
+    conditions: ConditionsDescription | None = None
+    conditions_note: str = ""  # why no conditions description was fitted
 
     def summary(self) -> str:
         c = self.calibrator
-        return (
+        text = (
             f"{c.method} calibrator on {c.n_target_} target and {c.n_nontarget_} non-target "
             f"trials: Cllr {self.cllr_before:.4f} -> {self.cllr_after:.4f} on these trials; "
             f"saved to {self.path}"
         )
+        if self.conditions is not None:
+            low, high = self.conditions.speech_range_s_
+            text += (
+                f"; conditions: {self.conditions.n_recordings_} recordings, speech "
+                f"{low:.1f}-{high:.1f} s, similarity >= {self.conditions.similarity_threshold_:.2f}"
+            )
+        elif self.conditions_note:
+            text += f"; no conditions description ({self.conditions_note})"
+        return text
+
+
+#: the vectors each LR scorer scores (the cosine scorer may score either)
+LR_SCORER_VECTORS = "ba"
+
+
+def scored_vector_kind(scores_csv: Path) -> str:
+    """The vectors the scores of a `score test` scores.csv were computed on, from the
+    metrics.json beside it (`vector_kind`, or an LR scorer's name)."""
+    metrics_path = scores_csv.parent / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        metrics = {}
+    if metrics.get("vector_kind") in ("ba", "emb"):
+        return metrics["vector_kind"]
+    if metrics.get("scorer") in ("beta", "maxllr", "speech", "typicality"):
+        return LR_SCORER_VECTORS
+    raise ConfigError(
+        f"{scores_csv}: which vectors were scored is not recorded in {metrics_path}; "
+        "give --vectors ba or --vectors emb"
+    )
 
 
 def calibrate_scores_file(
@@ -364,18 +532,86 @@ def calibrate_scores_file(
     sep: str = "\t",
     column: str | None = None,
     bounded: bool = True,
+    group_column: str | None = None,
+    speech_durations: Path | None = None,
+    vectors_dir: Path | None = None,
+    vector_kind: str | None = None,
+    describe_conditions: bool = True,
 ) -> FittedCalibration:
     """Fit a calibrator on the labelled trials of a `score test` scores.csv (labels from the
     speakers of dataset `data`; `raw_score` preferred unless `column` is given) and save it
-    (default: calibration.json beside the scores)."""
+    (default: calibration.json beside the scores).
+
+    `group_column`: a column of the scores.csv naming each trial's group (e.g. corpus): each
+    group weighs equally. Speech durations: `speech_durations`, else the
+    `speech_durations.tsv` of the vectors' folder (`vectors_dir`, else the dataset's
+    folder); `qmf` needs them. With `describe_conditions` a `ConditionsDescription` of the
+    calibration recordings is fitted and saved with it, on the `vector_kind` vectors (default:
+    those the scores were computed on, `scored_vector_kind`); it needs the speech durations
+    (without them the calibration is saved without a description, and the result says why).
+    """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
-    dataset = AudioDataset.from_path(data)
-    scores, labels, column = read_trial_scores(scores_csv, dataset, sep, column)
-    description = f"{method} fitted on '{column}' of {scores_csv}"
-    calibrator = Calibrator(method, bounded, description).fit(scores, labels)
+    dataset = AudioDataset.from_path(data, output_dir=vectors_dir)
+    labelled = read_labelled_trials(scores_csv, dataset, sep, column)
+    groups = _trial_groups(labelled.trials, labelled.keep, group_column, scores_csv)
+    durations = dataset_speech_durations(dataset, vectors_dir, speech_durations)
+    kept = labelled.trials.subset(labelled.keep)
+    seconds = trial_seconds(kept, durations) if durations is not None else None
+    if method == "qmf":
+        _check_qmf_durations(seconds, kept, vectors_dir or dataset.root)
+    description = f"{method} fitted on '{labelled.column}' of {scores_csv}"
+    if group_column:
+        description += f", each '{group_column}' group weighing equally"
+    calibrator = Calibrator(method, bounded, description)
+    calibrator.fit(labelled.scores, labelled.labels, seconds, groups)
     out = out or scores_csv.parent / "calibration.json"
     calibrator.save(out)
-    before = cllr(scores, labels)
-    after = cllr(calibrator.transform(scores), labels)
-    return FittedCalibration(calibrator, out, before, after)
+    conditions, note = None, "not asked for"
+    if describe_conditions and durations is None:
+        note = f"no {SPEECH_FILE} in {vectors_dir or dataset.root}"
+        logger.warning("calibration saved without a conditions description: %s", note)
+    elif describe_conditions:
+        kind = vector_kind or scored_vector_kind(scores_csv)
+        conditions = describe_recordings(dataset, kept.unique_ids(), durations, kind)
+        conditions.save(out)
+    before = cllr(labelled.scores, labelled.labels)
+    after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
+    return FittedCalibration(calibrator, out, before, after, conditions, note)
+
+
+def describe_recordings(
+    dataset: AudioDataset, ids: Sequence[str], durations: dict[str, float], kind: str
+) -> ConditionsDescription:
+    """The conditions description of the recordings `ids` of `dataset` (`kind` vectors)."""
+    index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
+    present, vectors = dataset.stack_vectors(kind, [index_of[i] for i in ids])
+    items = [dataset.items[i] for i in present]
+    speech = side_seconds([[item.id] for item in items], durations)
+    speakers = [item.speaker for item in items]
+    return ConditionsDescription().fit(vectors, speech, speakers, vector_kind=kind)
+
+
+def _trial_groups(
+    trials: Trials, keep: np.ndarray, column: str | None, path: Path
+) -> np.ndarray | None:
+    if not column:
+        return None
+    if column not in trials.frame.columns:
+        raise DataError(f"{path}: no group column '{column}'")
+    return trials.frame[column].astype(str).to_numpy()[keep]
+
+
+def _check_qmf_durations(seconds: np.ndarray | None, trials: Trials, folder: Path) -> None:
+    if seconds is None:
+        raise DataError(
+            f"--method qmf needs the recordings' speech durations: no {SPEECH_FILE} in "
+            f"{folder} (written by `balr extract`; or give --speech-durations)"
+        )
+    unknown = np.flatnonzero(np.isnan(seconds).any(axis=1))
+    if len(unknown):
+        first = unknown[0]
+        raise DataError(
+            f"--method qmf: {len(unknown)} trials use a recording without a speech duration, "
+            f"e.g. {','.join(trials.enrollment[first])} vs {','.join(trials.test[first])}"
+        )

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from balr import defaults
 from balr.calibration import Calibrator
+from balr.conditions import ConditionsDescription
 from balr.errors import ConfigError
 from balr.scoring import SCORERS, Scorer, make_scorer
 from balr.scoring.config import scorer_params
@@ -38,10 +39,16 @@ class ScorerChoice:
 
 @dataclass(frozen=True)
 class CalibrationChoice:
-    """The calibrator to apply (None: raw scores) and where it came from, or why none."""
+    """The calibrator to apply (None: raw scores), where it came from, or why none, and the
+    description of its calibration conditions (None: the file has none)."""
 
     calibrator: Calibrator | None
     source: str
+    conditions: ConditionsDescription | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> CalibrationChoice:
+        return cls(Calibrator.load(path), str(path), ConditionsDescription.load(path))
 
 
 def select_scorer(
@@ -105,7 +112,7 @@ def select_calibration(
             raise ConfigError("--calibration and --no-calibration exclude each other")
         return CalibrationChoice(None, "none (--no-calibration)")
     if path is not None:
-        return CalibrationChoice(Calibrator.load(path), str(path))
+        return CalibrationChoice.from_file(path)
     scorer = choice.scorer
     if choice.user_checkpoint:
         if not quiet:
@@ -128,4 +135,4 @@ def select_calibration(
                 defaults.EMBEDDING_MODEL,
             )
         logger.info("calibrating with the shipped %s", shipped)
-    return CalibrationChoice(Calibrator.load(shipped), str(shipped))
+    return CalibrationChoice.from_file(shipped)

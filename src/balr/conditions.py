@@ -1,0 +1,298 @@
+"""The conditions a calibration was fitted in, and whether a trial lies inside them.
+
+An LR is only as good as its calibration's relevance to the case (Morrison, "Tutorial on
+logistic-regression calibration and fusion", Science & Justice 2013). `ConditionsDescription`
+is fitted with a calibration on its calibration recordings and describes them by
+
+(a) the range of their net speech seconds, the [0.5, 99.5] % percentiles;
+(b) their similarity to the calibration population: for each recording, the mean cosine of
+    its `neighbours` (10) nearest calibration recordings of other speakers; the threshold is
+    the `similarity_percentile` (2 %) of these values (a k-nearest-neighbour novelty score,
+    Breunig et al. / Ramaswamy et al., SIGMOD 2000).
+
+A recording is in conditions iff it passes both; a trial iff all its recordings are. The
+vectors are those the scorer scores (BA vectors for the BA-LR scorers, embeddings for the
+cosine of embeddings): on BA vectors of the issue-13 research cache this flagged 4-9 % of
+in-domain trials and 29-71 % of trials from a corpus left out of the calibration, against
+3-13 % and 7-78 % on the GE2E embeddings (docs/scoring.md).
+
+Files: the description is the `conditions` record of calibration.json (plain JSON), its
+reference vectors a float16 safetensors file beside it (`<stem>.conditions.safetensors`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from balr.data.vectors import counts_to_bits
+from balr.errors import DataError, ModelError
+from balr.fileio import atomic_path, atomic_write_text
+from balr.scoring.pairs import unit_rows
+
+#: reason of a trial checked against no description (the calibration has none)
+NO_DESCRIPTION = "no conditions description in this calibration"
+#: reason of a trial without a calibration at all
+NOT_CALIBRATED = "not calibrated"
+#: reason of a recording whose net speech is not known
+UNKNOWN_SPEECH = "speech duration unknown (no speech_durations.tsv)"
+#: queries compared at once with the reference vectors (memory: CHUNK x references floats)
+CHUNK = 1024
+
+
+def description_vectors(vectors: np.ndarray) -> np.ndarray:
+    """The `(n, d)` rows a description compares: embeddings as they are, BA vectors `(n, m, 2)`
+    of single recordings as their activation bits."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return counts_to_bits(vectors) if vectors.ndim == 3 else vectors
+
+
+def sidecar_path(calibration_path: str | os.PathLike) -> Path:
+    """Where the reference vectors of the description in `calibration_path` are kept."""
+    path = Path(calibration_path)
+    return path.with_name(f"{path.stem}.conditions.safetensors")
+
+
+@dataclass(frozen=True)
+class RecordingConditions:
+    """Per recording: in conditions or not, and what is wrong (`problems[i]` phrases such as
+    `speech 0.4 s below the calibrated 0.9-12.0 s`, empty when in conditions)."""
+
+    in_conditions: np.ndarray
+    problems: list[list[str]]
+
+
+@dataclass(frozen=True)
+class TrialConditions:
+    """Per trial: in conditions or not, and the reason (empty when in conditions)."""
+
+    in_conditions: np.ndarray
+    reasons: list[str]
+
+    @classmethod
+    def unchecked(cls, n_trials: int, reason: str) -> TrialConditions:
+        """Every trial out of conditions for one reason (no description, not calibrated)."""
+        return cls(np.zeros(n_trials, bool), [reason] * n_trials)
+
+    def counts(self) -> dict[str, int]:
+        inside = int(np.count_nonzero(self.in_conditions))
+        return {"in_conditions": inside, "out_of_conditions": len(self.reasons) - inside}
+
+
+class ConditionsDescription:
+    """Net speech range and calibration-population similarity of calibration recordings.
+
+    Fitted attributes: `speech_range_s_` (`[low, high]` seconds), `similarity_threshold_`,
+    `reference_vectors_` (`(n, d)` unit rows, float16 on disk), `vector_kind_`,
+    `n_recordings_`.
+    """
+
+    def __init__(
+        self,
+        neighbours: int = 10,
+        similarity_percentile: float = 2.0,
+        speech_percentiles: tuple[float, float] = (0.5, 99.5),
+    ):
+        self.neighbours = int(neighbours)
+        self.similarity_percentile = float(similarity_percentile)
+        self.speech_percentiles = (float(speech_percentiles[0]), float(speech_percentiles[1]))
+        self.speech_range_s_: list[float] | None = None
+        self.similarity_threshold_: float | None = None
+        self.reference_vectors_: np.ndarray | None = None
+        self.vector_kind_: str | None = None
+        self.n_recordings_: int | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.reference_vectors_ is not None
+
+    def fit(
+        self,
+        vectors: np.ndarray,
+        speech_s: np.ndarray,
+        speakers: Sequence[str] | None = None,
+        vector_kind: str = "ba",
+    ) -> ConditionsDescription:
+        """Describe the calibration recordings: `vectors` (the kind the scorer scores,
+        `vector_kind`; see `description_vectors`), their net speech seconds `speech_s` (NaN:
+        unknown, left out of the range) and `speakers` (their neighbours exclude their own
+        speaker; None: only themselves)."""
+        vectors = description_vectors(vectors)
+        speech_s = np.asarray(speech_s, dtype=np.float64).ravel()
+        if vectors.ndim != 2 or len(vectors) != len(speech_s):
+            raise DataError(
+                f"conditions: {len(speech_s)} speech durations for vectors of shape {vectors.shape}"
+            )
+        known = speech_s[np.isfinite(speech_s)]
+        if not len(known):
+            raise DataError("conditions: no calibration recording has a known speech duration")
+        if len(vectors) <= self.neighbours:
+            raise DataError(
+                f"conditions: {len(vectors)} calibration recordings, need more than "
+                f"{self.neighbours} neighbours"
+            )
+        self.reference_vectors_ = unit_rows(vectors).astype(np.float16)
+        self.speech_range_s_ = np.percentile(known, self.speech_percentiles).tolist()
+        owners = np.arange(len(vectors)) if speakers is None else np.asarray(speakers, str)
+        own = self.similarity(vectors, exclude=owners, reference_owners=owners)
+        self.similarity_threshold_ = float(np.percentile(own, self.similarity_percentile))
+        self.vector_kind_ = vector_kind
+        self.n_recordings_ = len(vectors)
+        return self
+
+    def similarity(
+        self,
+        vectors: np.ndarray,
+        exclude: np.ndarray | None = None,
+        reference_owners: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Mean cosine of each vector's `neighbours` nearest reference vectors; with
+        `exclude` (one owner per vector) the references of the same owner are skipped."""
+        self._check_fitted()
+        queries = unit_rows(description_vectors(vectors))
+        references = self.reference_vectors_.astype(np.float64)
+        if queries.ndim != 2 or queries.shape[1] != references.shape[1]:
+            raise DataError(
+                f"conditions: vectors of shape {queries.shape} against a description of "
+                f"{references.shape[1]}-dimensional {self.vector_kind_} vectors"
+            )
+        k = min(self.neighbours, len(references))
+        means = np.empty(len(queries))
+        for start in range(0, len(queries), CHUNK):
+            cosines = queries[start : start + CHUNK] @ references.T
+            if exclude is not None:
+                same = exclude[start : start + CHUNK, None] == reference_owners[None, :]
+                cosines[same] = -np.inf
+            nearest = -np.partition(-cosines, k - 1, axis=1)[:, :k]
+            means[start : start + CHUNK] = nearest.mean(axis=1)
+        return means
+
+    def check_recordings(self, vectors: np.ndarray, speech_s: np.ndarray) -> RecordingConditions:
+        """Each recording against the description (NaN speech: out, duration unknown)."""
+        speech_s = np.asarray(speech_s, dtype=np.float64).ravel()
+        similarity = self.similarity(vectors)
+        low, high = self.speech_range_s_
+        problems: list[list[str]] = []
+        for seconds, similar in zip(speech_s, similarity, strict=True):
+            found = []
+            if np.isnan(seconds):
+                found.append(UNKNOWN_SPEECH)
+            elif not low <= seconds <= high:
+                where = "below" if seconds < low else "above"
+                found.append(
+                    f"speech {seconds:.1f} s {where} the calibrated {low:.1f}-{high:.1f} s"
+                )
+            if similar < self.similarity_threshold_:
+                found.append(
+                    "recording unlike the calibration population "
+                    f"(similarity {similar:.2f} < {self.similarity_threshold_:.2f})"
+                )
+            problems.append(found)
+        return RecordingConditions(np.array([not p for p in problems], bool), problems)
+
+    def check(
+        self,
+        enrollment_vectors: np.ndarray,
+        enrollment_speech_s: np.ndarray,
+        test_vectors: np.ndarray,
+        test_speech_s: np.ndarray,
+    ) -> TrialConditions:
+        """Trials of one recording per side (row i of each side is trial i)."""
+        n = len(np.ravel(enrollment_speech_s))
+        recordings = self.check_recordings(
+            np.concatenate([enrollment_vectors, test_vectors]),
+            np.concatenate([np.ravel(enrollment_speech_s), np.ravel(test_speech_s)]),
+        )
+        return trial_conditions(recordings, [[i] for i in range(n)], [[n + i] for i in range(n)])
+
+    def to_dict(self, reference_file: str) -> dict[str, Any]:
+        return {
+            "neighbours": self.neighbours,
+            "similarity_percentile": self.similarity_percentile,
+            "speech_percentiles": list(self.speech_percentiles),
+            "speech_range_s": self.speech_range_s_,
+            "similarity_threshold": self.similarity_threshold_,
+            "vector_kind": self.vector_kind_,
+            "n_recordings": self.n_recordings_,
+            "reference_vectors": reference_file,
+        }
+
+    def save(self, calibration_path: str | os.PathLike) -> None:
+        """Add the description to an existing calibration.json (its `conditions` record)
+        and write the reference vectors beside it, both atomically."""
+        self._check_fitted()
+        calibration_path = Path(calibration_path)
+        record = json.loads(calibration_path.read_text())
+        sidecar = sidecar_path(calibration_path)
+        with atomic_path(sidecar) as tmp:
+            save_file({"reference_vectors": self.reference_vectors_}, str(tmp))
+        record["conditions"] = self.to_dict(sidecar.name)
+        atomic_write_text(calibration_path, json.dumps(record, indent=2))
+
+    @classmethod
+    def load(cls, calibration_path: str | os.PathLike) -> ConditionsDescription | None:
+        """The description saved in `calibration_path`, None when it has none."""
+        calibration_path = Path(calibration_path)
+        try:
+            data = json.loads(calibration_path.read_text()).get("conditions")
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{calibration_path}: cannot read calibration file ({exc})") from None
+        if data is None:
+            return None
+        try:
+            description = cls(
+                data["neighbours"], data["similarity_percentile"], data["speech_percentiles"]
+            )
+            description.speech_range_s_ = [float(v) for v in data["speech_range_s"]]
+            description.similarity_threshold_ = float(data["similarity_threshold"])
+            description.vector_kind_ = str(data["vector_kind"])
+            description.n_recordings_ = int(data["n_recordings"])
+            sidecar = calibration_path.with_name(Path(data["reference_vectors"]).name)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{calibration_path}: bad conditions record ({exc})") from None
+        try:
+            vectors = load_file(str(sidecar))["reference_vectors"]
+        except (OSError, KeyError) as exc:
+            raise ModelError(
+                f"{sidecar}: cannot read the reference vectors of {calibration_path} ({exc})"
+            ) from None
+        if vectors.ndim != 2 or len(vectors) != description.n_recordings_:
+            raise ModelError(f"{sidecar}: expected {description.n_recordings_} reference vectors")
+        description.reference_vectors_ = vectors
+        return description
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ModelError("the conditions description is not fitted")
+
+
+def trial_conditions(
+    recordings: RecordingConditions,
+    enrollment_rows: Sequence[Sequence[int]],
+    test_rows: Sequence[Sequence[int]],
+    recording_names: Sequence[str] | None = None,
+) -> TrialConditions:
+    """Trials from their recordings' checks: trial i uses the recordings at rows
+    `enrollment_rows[i]` and `test_rows[i]`; it is in conditions iff all of them are. The
+    reason names the side (`enrollment speech 0.4 s below ...`), and the recording when a
+    side has several (`test rec7: recording unlike ...`)."""
+    inside = np.ones(len(enrollment_rows), bool)
+    reasons = []
+    for trial, sides in enumerate(zip(enrollment_rows, test_rows, strict=True)):
+        found = []
+        for side, rows in zip(("enrollment", "test"), sides, strict=True):
+            for row in rows:
+                label = side
+                if len(rows) > 1 and recording_names is not None:
+                    label = f"{side} {recording_names[row]}:"
+                found += [f"{label} {problem}" for problem in recordings.problems[row]]
+        inside[trial] = not found
+        reasons.append("; ".join(found))
+    return TrialConditions(inside, reasons)
