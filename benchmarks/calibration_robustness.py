@@ -37,6 +37,7 @@ from _common import write_results  # noqa: E402
 
 from balr import defaults  # noqa: E402
 from balr.calibration import Calibrator  # noqa: E402
+from balr.conditions import ConditionsDescription  # noqa: E402
 from balr.data import AudioDataset  # noqa: E402
 from balr.embeddings.batch import SPEECH_FILE, read_speech_durations  # noqa: E402
 from balr.evaluation.metrics import cllr, eer, min_cllr  # noqa: E402
@@ -111,27 +112,53 @@ def fit_calibrator(template: Calibrator, cal: pd.DataFrame) -> Calibrator:
     )
 
 
-def warnings_of(calibrator: Calibrator, frame: pd.DataFrame, embeddings) -> np.ndarray | None:
-    """Whether each trial is flagged out of the calibration's conditions (None when the
-    calibration carries no conditions description)."""
-    conditions = getattr(calibrator, "conditions_", None)
-    if conditions is None:
-        return None
-    checked = conditions.check(
-        durations(frame),
-        embeddings(frame["enrollment"]),
-        embeddings(frame["test"]),
+class Vectors:
+    """Every item's embedding and BA vector (the recipe's stores), by id."""
+
+    KINDS = {"beta": "ba", "cosine_emb": "emb"}
+
+    def __init__(self, work: WorkDir):
+        dataset = AudioDataset.from_path(work.work / "all.csv")
+        self.rows: dict[str, dict[str, int]] = {}
+        self.arrays: dict[str, np.ndarray] = {}
+        for kind in ("emb", "ba"):
+            rows, self.arrays[kind] = dataset.stack_vectors(kind)
+            self.rows[kind] = {dataset.items[r].id: k for k, r in enumerate(rows)}
+
+    def of(self, system: str, ids) -> np.ndarray:
+        kind = self.KINDS[system]
+        return self.arrays[kind][[self.rows[kind][i] for i in ids]]
+
+
+def fit_conditions(work: WorkDir, vectors: Vectors, system: str, ids) -> ConditionsDescription:
+    """The conditions description of the recordings `ids` (as the recipe's calibrate does)."""
+    items = work.items.loc[list(ids)]
+    return ConditionsDescription().fit(
+        vectors.of(system, items["id"]),
+        work.speech.loc[items["id"]].to_numpy(),
+        list(items["speaker"]),
+        vector_kind=Vectors.KINDS[system],
     )
-    return ~np.asarray(checked.in_conditions)
 
 
-def refit_beta_scores(work: WorkDir, without: str, frames: dict) -> dict:
+def out_of_conditions(
+    conditions: ConditionsDescription, frame: pd.DataFrame, work: WorkDir, vectors, system
+) -> np.ndarray:
+    """Whether each trial has a recording outside the description (each recording checked
+    once)."""
+    ids = pd.unique(pd.concat([frame["enrollment"], frame["test"]]))
+    checked = conditions.check_recordings(vectors.of(system, ids), work.speech.loc[ids].to_numpy())
+    inside = pd.Series(checked.in_conditions, index=ids)
+    both = frame["enrollment"].map(inside).to_numpy() & frame["test"].map(inside).to_numpy()
+    return ~both
+
+
+def refit_beta_scores(work: WorkDir, vectors: Vectors, without: str, frames: dict) -> dict:
     """Raw beta scores of every trial list with the beta scorer refitted on the `ref`
     speakers of the fitted corpora other than `without`."""
-    dataset = AudioDataset.from_path(work.work / "all.csv")
-    rows, vectors = dataset.stack_vectors("ba")
-    bits = (vectors[..., 0] if vectors.ndim == 3 else vectors).astype(np.int8)  # counts: active
-    row_of = {dataset.items[r].id: k for k, r in enumerate(rows)}
+    counts = vectors.arrays["ba"]
+    bits = (counts[..., 0] if counts.ndim == 3 else counts).astype(np.int8)  # active bits
+    row_of = vectors.rows["ba"]
     ref = work.items[(work.items["part"] == "ref") & (work.items["corpus"] != without)]
     ref = ref[ref["corpus"].isin(FITTED)]
     _, stats = speaker_statistics(bits[[row_of[i] for i in ref["id"]]], list(ref["speaker"]))
@@ -147,22 +174,17 @@ def refit_beta_scores(work: WorkDir, without: str, frames: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "default_models")
-    parser.add_argument("--refit-scorer", action="store_true",
-                        help="LOCO folds also refit the beta scorer without the held-out corpus")  # fmt: skip
+    parser.add_argument(
+        "--refit-scorer", action="store_true", help="LOCO folds also refit the beta scorer"
+    )
     parser.add_argument("--out", default=None, help="JSON path")
     args = parser.parse_args()
     started = time.perf_counter()
     work = WorkDir(args.work_dir.resolve())
-    dataset = AudioDataset.from_path(work.work / "all.csv")
-    rows, vectors = dataset.stack_vectors("emb")
-    emb = pd.Series(list(vectors), index=[dataset.items[r].id for r in rows])
-
-    def embeddings(ids: pd.Series) -> np.ndarray:
-        return np.stack(emb.loc[ids.to_numpy()].to_numpy())
-
+    vectors = Vectors(work)
     results: dict = {
         "work_dir": str(args.work_dir),
-        "loco": "calibration and conditions refitted without the corpus"
+        "loco": "calibration and conditions description refitted without the corpus"
         + (", beta scorer too" if args.refit_scorer else "; scorer, BAE as shipped"),
         "targets": TARGETS,
         "folds": {},
@@ -172,17 +194,21 @@ def main() -> None:
         cal = work.raw_scores(f"cal_{system}")
         tests = {c: work.raw_scores(f"test_{c}_{system}") for c in CORPORA}
         for fold in ("shipped", *FITTED):
+            fold_cal, fold_tests = cal, tests
             if fold == "shipped":
-                calibrator, fold_cal, fold_tests = shipped, cal, tests
+                calibrator = shipped
+                conditions = ConditionsDescription.load(shipped_path)
             else:
-                fold_cal, fold_tests = cal, tests
                 if args.refit_scorer and system == "beta":
-                    refit = refit_beta_scores(work, fold, {"cal": cal, **tests})
+                    refit = refit_beta_scores(work, vectors, fold, {"cal": cal, **tests})
                     fold_cal, fold_tests = refit.pop("cal"), refit
-                calibrator = fit_calibrator(shipped, fold_cal[fold_cal["group"] != fold])
+                fold_cal = fold_cal[fold_cal["group"] != fold]
+                calibrator = fit_calibrator(shipped, fold_cal)
+                recordings = pd.unique(pd.concat([fold_cal["enrollment"], fold_cal["test"]]))
+                conditions = fit_conditions(work, vectors, system, recordings)
             for corpus, frame in fold_tests.items():
                 llrs = calibrator.transform(frame["raw"].to_numpy(), durations(frame))
-                flagged = warnings_of(calibrator, frame, embeddings)
+                flagged = out_of_conditions(conditions, frame, work, vectors, system)
                 row = figures(llrs, frame["label"].to_numpy(), flagged)
                 row["covered"] = corpus in FITTED and corpus != fold
                 results["folds"].setdefault(fold, {}).setdefault(system, {})[corpus] = row
@@ -234,7 +260,8 @@ def print_table(results: dict) -> None:
                 warn = f"{100 * r['warning_rate']:6.1f}" if "warning_rate" in r else "     -"
                 print(
                     f"{fold:10s} {system:10s} {corpus:12s}{mark} {100 * r['eer']:6.2f} "
-                    f"{r['cllr']:6.3f} {r['min_cllr']:7.3f} {100 * r['nontarget_lr_above_100']:9.2f} "
+                    f"{r['cllr']:6.3f} {r['min_cllr']:7.3f} "
+                    f"{100 * r['nontarget_lr_above_100']:9.2f} "
                     f"{100 * r['target_lr_below_0.01']:11.2f}  {warn}"
                 )
     print("\ntargets:")

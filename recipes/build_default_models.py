@@ -32,6 +32,7 @@ from balr.binary_attributes import trainer as bae_trainer
 from balr.binary_attributes.binarize import binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
+from balr.conditions import sidecar_path
 from balr.data import AudioDataset
 from balr.default_models import (
     all_pairs_trials,
@@ -264,44 +265,66 @@ def score(work: Path, system: str, data: str, trials: str, out: str,
     return trial_metrics(read_json(work / out / "metrics.json"))
 
 
-CALIBRATIONS = {BETA: "calibration.json", COSINE: "calibration_cosine.json"}
+#: the calibration method shipped, chosen on the held-out test parts (docs/default_models.md);
+#: the other is fitted beside it for that comparison
+SHIPPED_METHOD = "qmf"
+COMPARED_METHOD = "logistic"
+STEMS = {BETA: "calibration", COSINE: "calibration_cosine"}
 
 
-def calibrate(work: Path, method: str) -> dict:
-    """Score the calibration trials raw and fit one calibrator per system on them."""
-    fitted = {}
-    for system, name in CALIBRATIONS.items():
+def calibration_file(system: str, method: str) -> str:
+    """calibration.json / calibration_cosine.json for the shipped method, else suffixed."""
+    stem = STEMS[system] if method == SHIPPED_METHOD else f"{STEMS[system]}_{method}"
+    return f"{stem}.json"
+
+
+def calibrate(work: Path) -> dict:
+    """Score the calibration trials raw and fit each system's calibrators on them: each
+    corpus weighs equally (trial column `group`), with a conditions description."""
+    fitted: dict = {}
+    for system in STEMS:
         folder = f"cal_{system}"
         score(work, system, "cal.csv", "cal_trials.tsv", folder)
-        command = f"score calibrate {folder}/scores.csv cal.csv --method {method}"
-        run_stage(f"{command} --out {name}", calibrate_scores_file,
-                  work / folder / "scores.csv", work / "cal.csv", method=method,
-                  out=work / name)  # fmt: skip
-        fitted[name] = Calibrator.load(work / name).to_dict()
+        for method in (SHIPPED_METHOD, COMPARED_METHOD):
+            name = calibration_file(system, method)
+            command = f"score calibrate {folder}/scores.csv cal.csv --method {method}"
+            run_stage(f"{command} --group-column group --out {name}", calibrate_scores_file,
+                      work / folder / "scores.csv", work / "cal.csv", method=method,
+                      out=work / name, group_column="group")  # fmt: skip
+            fitted[name] = Calibrator.load(work / name).to_dict()
+            fitted[name]["conditions"] = json.loads((work / name).read_text()).get("conditions")
     return fitted
 
 
-def misleading_shares(scores_csv: Path, labels: np.ndarray) -> dict:
-    """Share of different-speaker trials with LR > 100, of same-speaker ones with LR < 1/100."""
-    llrs = pd.read_csv(scores_csv, sep="\t")["scores"].to_numpy(np.float64)
+def trial_shares(scores_csv: Path, labels: np.ndarray) -> dict:
+    """Share of different-speaker trials with LR > 100, of same-speaker ones with LR < 1/100,
+    and of trials out of the calibration's conditions."""
+    frame = pd.read_csv(scores_csv, sep="\t")
+    llrs = frame["scores"].to_numpy(np.float64)
     non, tar = llrs[labels == 0], llrs[labels == 1]
-    return {
+    shares = {
         "nontarget_lr_above_100": float(np.mean(non > LOG100)),
         "target_lr_below_0.01": float(np.mean(tar < -LOG100)),
     }
+    if "in_conditions" in frame:
+        shares["out_of_conditions"] = float(1 - frame["in_conditions"].astype(bool).mean())
+    return shares
 
 
 def evaluate(work: Path) -> dict:
-    """Calibrated figures of both systems on every corpus's held-out test part."""
+    """Calibrated figures of both systems (both calibration methods) on every corpus's
+    held-out test part."""
     results: dict = {}
     for corpus in SPLITS:
         data, trials = f"test_{corpus}.csv", f"test_{corpus}_trials.tsv"
         labels = trial_labels(work / data, work / trials)
-        for system, calibration in CALIBRATIONS.items():
-            out = f"test_{corpus}_{system}"
-            figures = score(work, system, data, trials, out, calibration)
-            figures.update(misleading_shares(work / out / "scores.csv", labels))
-            results.setdefault(corpus, {})[system] = figures
+        for system in STEMS:
+            for method in (SHIPPED_METHOD, COMPARED_METHOD):
+                key = system if method == SHIPPED_METHOD else f"{system}_{method}"
+                out = f"test_{corpus}_{key}"
+                figures = score(work, system, data, trials, out, calibration_file(system, method))
+                figures.update(trial_shares(work / out / "scores.csv", labels))
+                results.setdefault(corpus, {})[key] = figures
     for systems in results.values():
         systems["eer_ratio_beta_to_cosine"] = systems[BETA]["eer"] / systems[COSINE]["eer"]
     return results
@@ -349,6 +372,10 @@ def install(work: Path) -> None:
         work / "scorer_speech" / "scorer.safetensors": defaults.TYPICALITY_CHECKPOINT,
         work / "calibration.json": defaults.CALIBRATION,
         work / "calibration_cosine.json": defaults.COSINE_CALIBRATION,
+        work / "calibration.conditions.safetensors": sidecar_path(defaults.CALIBRATION),
+        work / "calibration_cosine.conditions.safetensors": sidecar_path(
+            defaults.COSINE_CALIBRATION
+        ),
         work / "reference_llrs.npz": defaults.REFERENCE_LLRS,
         work / "metrics.json": defaults.METRICS,
     }
@@ -363,7 +390,6 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=REPO / "runs" / "default_models")
     parser.add_argument("--epochs", type=int, default=BAE_EPOCHS)
     parser.add_argument("--segment-s", type=float, default=3.0)
-    parser.add_argument("--calibration", default="logistic", help="Calibration method.")
     parser.add_argument("--no-install", action="store_true", help="Leave the package as is.")
     args = parser.parse_args()
     work = args.work_dir.resolve()
@@ -395,7 +421,7 @@ def main() -> None:
                   work / "ref.csv", work / f"scorer_{name}",
                   overrides=[f"scorer={name}"])  # fmt: skip
     lap("binarize_and_fit_scorers")
-    metrics["calibration"] = calibrate(work, args.calibration)
+    metrics["calibration"] = calibrate(work)
     lap("calibrate")
     metrics["test"] = evaluate(work)
     metrics["reference_llrs"] = write_reference_llrs(work)
