@@ -83,6 +83,17 @@ def test_check_flags_out_of_range_speech_and_unlike_recordings_with_reasons():
     assert trials.counts() == {"in_conditions": 1, "out_of_conditions": 3}
 
 
+def test_small_populations_average_the_neighbours_there_are():
+    """3 speakers x 2 recordings: each has 4 recordings of other speakers, not 10."""
+    vectors, speech_s, speakers = population(n_speakers=3, per_speaker=2)
+    description = ConditionsDescription().fit(vectors, speech_s, speakers)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosines = unit @ unit.T
+    others = speakers[:, None] != speakers[None, :]
+    own = np.array([cosines[i, others[i]].mean() for i in range(len(vectors))])
+    assert description.similarity_threshold_ == pytest.approx(np.percentile(own, 2.0), abs=2e-3)
+
+
 def test_cells_of_several_recordings_name_the_recording():
     recordings = RecordingConditions(
         np.array([True, False, True]), [[], ["speech 0.2 s below the calibrated 1.0-9.0 s"], []]
@@ -119,7 +130,7 @@ def test_bad_inputs_are_refused_with_the_reason():
     vectors, speech_s, speakers = population()
     with pytest.raises(DataError, match="no calibration recording has a known speech"):
         ConditionsDescription().fit(vectors, np.full(len(vectors), np.nan))
-    with pytest.raises(DataError, match="need more than 10 neighbours"):
-        ConditionsDescription().fit(vectors[:5], speech_s[:5])
+    with pytest.raises(DataError, match="need two speakers or more"):
+        ConditionsDescription().fit(vectors[:5], speech_s[:5], speakers[:5])
     with pytest.raises(DataError, match="16-dimensional ba vectors"):
         fitted().similarity(np.ones((1, 8)))

@@ -3,9 +3,12 @@
     recordings -> embeddings -> binary attributes -> per-attribute log-LR terms -> LLR
 
 The enrollment side's attribute counts are summed over its recordings, likewise the test
-side's; the LR scorer splits the log-LR into one term per attribute; a logistic calibrator
-maps the score to a calibrated natural-log LR, which is then still an exact sum:
-`slope * term_i` per attribute plus the calibration offset. The models are chosen as for
+side's; the LR scorer splits the log-LR into one term per attribute; a logistic or qmf
+calibrator maps the score to a calibrated natural-log LR, which is then still an exact sum:
+`slope * term_i` per attribute, plus the offset (the intercept; for qmf with the speech
+duration terms, "recording durations"), plus the change made by the ELUB bounds. The
+recordings are checked against the calibration's conditions description
+(`balr.conditions`); outside them the result carries a warning. The models are chosen as for
 `balr score test` (`balr.scoring.selection`): the shipped ones unless checkpoints are given.
 """
 
@@ -28,6 +31,7 @@ from balr import defaults
 from balr.audio import audio_duration, check_audio_path
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
+from balr.conditions import NO_DESCRIPTION, ConditionsDescription, trial_conditions
 from balr.config import compose_config, register_config
 from balr.data import AudioDataset, DatasetItem
 from balr.distributed import resolve_device
@@ -90,12 +94,28 @@ class ComparisonResult:
     llr: float  # calibrated natural-log LR (equals `score` without calibration)
     terms: np.ndarray  # (K,) per-attribute log-LR terms of the scorer
     contributions: np.ndarray  # (K,) terms on the calibrated scale (slope * term)
-    offset: float  # calibration intercept: llr = contributions.sum() + offset (unless clipped)
+    offset: float  # intercept (+ duration terms for qmf): llr = contributions.sum() + offset
+    #             + bounding
     enroll_counts: np.ndarray  # (K, 2) activations / non-activations summed over recordings
     test_counts: np.ndarray
     attribute_parameters: dict[str, np.ndarray] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # shown before the LR (same recording)
+    bounding: float = 0.0  # change made by the ELUB bounds (0 inside them)
+    offset_label: str = "calibration offset"  # "recording durations" for qmf
+    in_conditions: bool | None = None  # None: uncalibrated, nothing to check
+    conditions_warning: str = ""  # why the comparison is outside the calibration conditions
+
+    def llr_lines(self) -> list[tuple[str, float]]:
+        """The exactly additive parts of the LLR, as `(label, value)` lines: the attribute
+        contributions, the offset, the ELUB bounding when it changed the LLR."""
+        lines = [
+            (f"sum of {len(self.contributions)} attribute contributions", self.contributions.sum()),
+            (self.offset_label, self.offset),
+        ]
+        if self.bounding:
+            lines.append(("bounded by calibration data (ELUB)", self.bounding))
+        return lines
 
     def top_attributes(self, k: int) -> pd.DataFrame:
         """The k attributes pushing most towards same speaker, then the k most towards different."""
@@ -132,6 +152,7 @@ class ComparisonPipeline:
         default_factory=lambda: ExtractionOptions(num_workers=0, batch_size=8)
     )
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
+    conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
 
     @classmethod
     def from_files(
@@ -166,6 +187,8 @@ class ComparisonPipeline:
             "scorer": f"{scorer.name} ({choice.checkpoint})",
             "calibration": _calibration_text(calibrated.calibrator, calibrated.source),
         }
+        if calibrated.calibrator is not None:
+            description["calibration conditions"] = _conditions_text(calibrated.conditions)
         return cls(
             embedding_model,
             BinaryAttributeEncoder.load(encoder_path),
@@ -176,6 +199,7 @@ class ComparisonPipeline:
             reference_llrs=(
                 defaults.REFERENCE_LLRS if shipped and defaults.REFERENCE_LLRS.is_file() else None
             ),
+            conditions=calibrated.conditions,
         )
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -215,7 +239,11 @@ class ComparisonPipeline:
         test_counts = counts[len(enrollment) :].sum(axis=0)
         terms = self.scorer.explain(enroll_counts[None], test_counts[None])[0]
         score = float(terms.sum())
-        contributions, offset, llr, notes = self._calibrate(terms, score)
+        seconds = [sum(speech[: len(enrollment)]), sum(speech[len(enrollment) :])]
+        calibrated = self._calibrate(terms, score, seconds)
+        in_conditions, conditions_warning = self._check_conditions(
+            embeddings, counts, speech, [str(p) for p in paths], len(enrollment)
+        )
         parameters = dict(self.scorer.attribute_parameters())
         if self.typicality is not None:
             parameters.update(self.typicality.attribute_parameters())
@@ -223,35 +251,83 @@ class ComparisonPipeline:
             enrollment=recordings[: len(enrollment)],
             test=recordings[len(enrollment) :],
             score=score,
-            llr=llr,
             terms=terms,
-            contributions=contributions,
-            offset=offset,
             enroll_counts=enroll_counts,
             test_counts=test_counts,
             attribute_parameters=parameters,
-            notes=notes,
             warnings=same_recording_warnings(enrollment, test),
+            in_conditions=in_conditions,
+            conditions_warning=conditions_warning,
+            **calibrated,
         )
 
-    def _calibrate(self, terms: np.ndarray, score: float):
-        """Calibrated LLR and per-attribute contributions on the calibrated scale."""
-        notes: list[str] = []
+    def _calibrate(self, terms: np.ndarray, score: float, seconds: list[float]) -> dict:
+        """The calibrated LLR and its exact parts: per-attribute contributions on the
+        calibrated scale (`slope * term`), the offset and the ELUB bounding."""
         if self.calibrator is None:
-            notes.append("Uncalibrated: the LLR is the scorer's own log-LR.")
-            return terms.copy(), 0.0, score, notes
-        llr = float(self.calibrator.transform(np.array([score]))[0])
-        if self.calibrator.method == "logistic":
-            contributions = self.calibrator.slope_ * terms
-            offset = self.calibrator.intercept_
-            if not math.isclose(llr, contributions.sum() + offset, rel_tol=1e-9, abs_tol=1e-9):
-                notes.append(
-                    f"The calibrated ln LR {contributions.sum() + offset:.2f} was limited to "
-                    f"{llr:.2f} by the empirical lower/upper bounds (ELUB) of the calibration data."
-                )
-            return contributions, offset, llr, notes
-        notes.append("PAV calibration is not linear: contributions are the scorer's raw terms.")
-        return terms.copy(), 0.0, llr, notes
+            notes = ["Uncalibrated: the LLR is the scorer's own log-LR."]
+            return dict(llr=score, contributions=terms.copy(), offset=0.0, notes=notes)
+        parts = self.calibrator.parts(np.array([score]), np.array([seconds]))
+        llr, bounding = float(parts.llr[0]), float(parts.bounding[0])
+        notes = []
+        if parts.slope is None:  # pav: not linear, the bounding is all that is additive
+            notes.append("PAV calibration is not linear: contributions are the scorer's raw terms.")
+            return dict(llr=llr, contributions=terms.copy(), offset=0.0, notes=notes)
+        offset = float(parts.offset[0])
+        if bounding:
+            notes.append(
+                f"The calibrated ln LR {llr - bounding:.2f} was limited to {llr:.2f} by the "
+                "empirical lower/upper bounds (ELUB) of the calibration data."
+            )
+        label = "calibration offset"
+        if self.calibrator.uses_durations:
+            label = "recording durations"
+            notes.append(
+                f"qmf calibration: the offset {offset:+.2f} is the intercept plus the terms of "
+                f"the net speech durations ({seconds[0]:.1f} s enrollment, {seconds[1]:.1f} s "
+                "test)."
+            )
+        return dict(
+            llr=llr,
+            contributions=parts.slope * terms,
+            offset=offset,
+            bounding=bounding,
+            offset_label=label,
+            notes=notes,
+        )
+
+    def _check_conditions(
+        self,
+        embeddings: np.ndarray,
+        counts: np.ndarray,
+        speech: list[float],
+        names: list[str],
+        n_enrollment: int,
+    ) -> tuple[bool | None, str]:
+        """`(in conditions, warning)` of the comparison; None when it is uncalibrated."""
+        if self.calibrator is None:
+            return None, ""
+        if self.conditions is None:
+            return False, conditions_warning(NO_DESCRIPTION)
+        vectors = counts if self.conditions.vector_kind_ == "ba" else embeddings
+        recordings = self.conditions.check_recordings(vectors, np.array(speech))
+        rows = list(range(len(names)))
+        trial = trial_conditions(recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], names)
+        if trial.in_conditions[0]:
+            return True, ""
+        return False, conditions_warning(trial.reasons[0])
+
+
+def conditions_warning(reason: str) -> str:
+    """The warning of a comparison outside (or not checkable against) the calibration's
+    conditions, with the advice to calibrate on a relevant population."""
+    advice = (
+        "the calibrated LR may mislead; calibrate on recordings relevant to this case with "
+        "`balr score calibrate` (docs/scoring.md)"
+    )
+    if reason == NO_DESCRIPTION:
+        return f"the calibration conditions cannot be checked ({reason}): {advice}"
+    return f"outside the conditions of the calibration ({reason}): {advice}"
 
 
 def check_explain(k: int) -> None:
@@ -308,6 +384,17 @@ def _bits_text(counts: np.ndarray) -> str:
     return f"{a:g}" if a + n == 1 else f"{a:g}/{a + n:g}"
 
 
+def _conditions_text(conditions: ConditionsDescription | None) -> str:
+    if conditions is None:
+        return NO_DESCRIPTION
+    low, high = conditions.speech_range_s_
+    return (
+        f"net speech {low:.1f}-{high:.1f} s, similarity to the {conditions.n_recordings_} "
+        f"calibration recordings ({conditions.vector_kind_} vectors) >= "
+        f"{conditions.similarity_threshold_:.2f}"
+    )
+
+
 def _calibration_text(calibrator: Calibrator | None, source: str) -> str:
     if calibrator is None:
         return "none (scores are the scorer's own log-LRs)"
@@ -332,14 +419,11 @@ class Comparison:
         """A function drawing the k attributes pushing most each way as a PNG at a path."""
         result = self.result
         total = result.contributions.sum() + result.offset
-        if np.isclose(total, result.llr):
-            title = f"calibrated ln LR {result.llr:.2f} = contributions + offset "
-            title += f"{result.offset:.2f}"
+        offset = f"{result.offset_label} {result.offset:.2f}"
+        if not result.bounding:
+            title = f"calibrated ln LR {result.llr:.2f} = contributions + {offset}"
         else:
-            title = (
-                f"contributions + offset {result.offset:.2f} = {total:.2f}, "
-                f"limited to {result.llr:.2f} (ELUB)"
-            )
+            title = f"contributions + {offset} = {total:.2f}, limited to {result.llr:.2f} (ELUB)"
 
         def draw(path: Path) -> None:
             plot_explanation(
@@ -375,6 +459,8 @@ class Comparison:
                 models=self.pipeline.description,
                 notes=self.result.notes,
                 warnings=self.result.warnings,
+                conditions_warning=self.result.conditions_warning,
+                llr_lines=self.result.llr_lines(),
             ),
         )
 

@@ -133,14 +133,11 @@ class ConditionsDescription:
         known = speech_s[np.isfinite(speech_s)]
         if not len(known):
             raise DataError("conditions: no calibration recording has a known speech duration")
-        if len(vectors) <= self.neighbours:
-            raise DataError(
-                f"conditions: {len(vectors)} calibration recordings, need more than "
-                f"{self.neighbours} neighbours"
-            )
+        owners = np.arange(len(vectors)) if speakers is None else np.asarray(speakers, str)
+        if len(set(owners.tolist())) < 2:
+            raise DataError("conditions: the calibration recordings need two speakers or more")
         self.reference_vectors_ = unit_rows(vectors).astype(np.float16)
         self.speech_range_s_ = np.percentile(known, self.speech_percentiles).tolist()
-        owners = np.arange(len(vectors)) if speakers is None else np.asarray(speakers, str)
         own = self.similarity(vectors, exclude=owners, reference_owners=owners)
         self.similarity_threshold_ = float(np.percentile(own, self.similarity_percentile))
         self.vector_kind_ = vector_kind
@@ -153,8 +150,9 @@ class ConditionsDescription:
         exclude: np.ndarray | None = None,
         reference_owners: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Mean cosine of each vector's `neighbours` nearest reference vectors; with
-        `exclude` (one owner per vector) the references of the same owner are skipped."""
+        """Mean cosine of each vector's `neighbours` nearest reference vectors (all of them
+        when there are fewer); with `exclude` (one owner per vector) the references of the
+        same owner are skipped."""
         self._check_fitted()
         queries = unit_rows(description_vectors(vectors))
         references = self.reference_vectors_.astype(np.float64)
@@ -171,7 +169,9 @@ class ConditionsDescription:
                 same = exclude[start : start + CHUNK, None] == reference_owners[None, :]
                 cosines[same] = -np.inf
             nearest = -np.partition(-cosines, k - 1, axis=1)[:, :k]
-            means[start : start + CHUNK] = nearest.mean(axis=1)
+            finite = np.isfinite(nearest)  # fewer than k references of other owners
+            total = np.where(finite, nearest, 0.0).sum(axis=1)
+            means[start : start + CHUNK] = total / np.maximum(finite.sum(axis=1), 1)
         return means
 
     def check_recordings(self, vectors: np.ndarray, speech_s: np.ndarray) -> RecordingConditions:

@@ -103,8 +103,9 @@ def print_result(result: ComparisonResult, k: int) -> None:
             line = f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s{speech})"
             console.print(line, highlight=False)
     verdict = verbal_scale(result.llr)
-    for warning in result.warnings:
-        console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)
+    for warning in [result.conditions_warning, *result.warnings]:
+        if warning:
+            console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"\nLR = {format_lr(result.llr)}   log10 LR = {verdict.log10_lr:.2f}   "
         f"{LN_LR} = {result.llr:.3f}",
@@ -129,11 +130,9 @@ def print_result(result: ComparisonResult, k: int) -> None:
         for row in table.itertuples(index=False):
             rich_table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
         console.print(rich_table)
-    console.print(
-        f"sum of {len(result.contributions)} attribute contributions ({LN_LR}) "
-        f"{result.contributions.sum():.3f} + calibration offset {result.offset:.3f}",
-        highlight=False,
-    )
+    (first, total), *rest = result.llr_lines()
+    parts = "".join(f" + {label} {value:.3f}" for label, value in rest)
+    console.print(f"{first} ({LN_LR}) {total:.3f}{parts}", highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
 

@@ -57,6 +57,8 @@ class ComparisonReport:
     models: dict[str, str]
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # shown in red above the result
+    conditions_warning: str = ""  # outside the calibration conditions: at the top and the LR
+    llr_lines: list[tuple[str, float]] = field(default_factory=list)  # additive parts of the LLR
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -99,12 +101,17 @@ def render_report(report: ComparisonReport) -> str:
     sections = [
         f"<h1>Speaker comparison report</h1><p class='note'>balr {__version__}, "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
-        *(f"<p class='warning'><b>Warning:</b> {html.escape(w)}</p>" for w in report.warnings),
+        *(
+            f"<p class='warning'><b>Warning:</b> {html.escape(w)}</p>"
+            for w in [report.conditions_warning, *report.warnings]
+            if w
+        ),
         _inputs_section(report),
-        _result_section(report.llr, verdict),
+        _result_section(report.llr, verdict, report.conditions_warning),
         "<h2>Attribute contributions</h2>"
         f"<p>The {LN_LR} is a sum over binary voice attributes; these pushed it most towards "
         "same speaker (positive) and different speaker (negative).</p>"
+        f"{_llr_lines(report.llr, report.llr_lines)}"
         f"{_img(contribution_png, 'attribute contributions')}"
         f"{_attributes_table(report.attributes)}",
         f"<h2>Where this LR falls in the reference population</h2>{tippett}",
@@ -141,11 +148,31 @@ def _seconds(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.2f} s"
 
 
-def _result_section(llr: float, verdict) -> str:
+def _result_section(llr: float, verdict, conditions_warning: str = "") -> str:
+    caveat = ""
+    if conditions_warning:
+        caveat = (
+            "<p class='warning'><b>Outside the calibration conditions:</b> "
+            f"{html.escape(conditions_warning)}</p>"
+        )
     return (
         "<h2>Result</h2><div class='result'>"
         f"LR = {format_lr(llr)} &nbsp; (log10 LR = {verdict.log10_lr:.2f}, {LN_LR} = "
         f"{llr:.3f})<br><b>{html.escape(verdict.sentence)}</b> (ENFSI verbal scale)</div>"
+        f"{caveat}"
+    )
+
+
+def _llr_lines(llr: float, lines: list[tuple[str, float]]) -> str:
+    """The additive parts of the LLR as a small table ending with their sum."""
+    if not lines:
+        return ""
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(label)}</td><td>{value:+.3f}</td></tr>"
+        for label, value in lines
+    )
+    return (
+        f"<table>{rows}<tr><th style='text-align:left'>{LN_LR}</th><th>{llr:.3f}</th></tr></table>"
     )
 
 

@@ -285,6 +285,8 @@ def check_trial_conditions(
     recordings = description.check_recordings(vectors, speech) if len(names) else None
     checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
     result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
+    for t in np.flatnonzero(valid & ~checkable):
+        result.reasons[t] = f"a recording has no {description.vector_kind_} vector to check"
     keep = np.flatnonzero(checkable)
     if len(keep):
         checked = trial_conditions(
@@ -313,7 +315,8 @@ def _conditions_metrics(
     if 0 < labels[inside].sum() < inside.sum():
         metrics = compute_metrics(scores[inside], labels[inside])
         counts["in_conditions_metrics"] = {
-            key: metrics[key] for key in ("eer", "cllr", "min_cllr", "n_target", "n_nontarget")
+            key: metrics[key]
+            for key in ("eer", "cllr", "min_cllr", "n_target", "n_nontarget")
             if key in metrics
         }
     return counts
