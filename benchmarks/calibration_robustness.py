@@ -72,7 +72,9 @@ class WorkDir:
     def raw_scores(self, folder: str) -> pd.DataFrame:
         """A recipe `scores.csv` with `raw` (uncalibrated score), `label`, `group` and the
         two sides' net speech seconds."""
-        frame = pd.read_csv(self.work / folder / "scores.csv", sep="\t", dtype={"group": str})
+        frame = pd.read_csv(
+            self.work / folder / "scores.csv", sep="\t", dtype={"enrollment": str, "test": str}
+        )
         raw = frame["raw_score"] if "raw_score" in frame else frame["scores"]
         speaker = self.items["speaker"]
         return frame.assign(
