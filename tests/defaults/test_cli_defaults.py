@@ -116,7 +116,8 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
     # the shipped calibration is qmf: it takes each side's net speech seconds, which
     # `extract` wrote to speech_durations.tsv beside the vectors
     speech = read_speech_durations(example_vectors / SPEECH_FILE)
-    seconds = np.array([[speech[e], speech[t]] for e, t in zip(scores.enrollment, scores.test)])
+    pairs = zip(scores.enrollment, scores.test, strict=True)
+    seconds = np.array([[speech[e], speech[t]] for e, t in pairs])
     np.testing.assert_allclose(scores.scores, calibrator.transform(raw, seconds), atol=1e-9)
     assert not np.allclose(calibrator.transform(raw, seconds), calibrator.transform(raw))
     metrics = json.loads((tmp_path / "cal" / "metrics.json").read_text())
@@ -174,7 +175,8 @@ def test_user_checkpoint_is_uncalibrated_unless_a_calibration_is_given(
     run([*base, "--save-dir", tmp_path / "b", "--calibration", defaults.CALIBRATION], capsys)
     calibrated = pd.read_csv(tmp_path / "b" / "scores.csv", sep="\t")
     speech = read_speech_durations(example_vectors / SPEECH_FILE)
-    seconds = [[speech[e], speech[t]] for e, t in zip(calibrated.enrollment, calibrated.test)]
+    pairs = zip(calibrated.enrollment, calibrated.test, strict=True)
+    seconds = [[speech[e], speech[t]] for e, t in pairs]
     expected = Calibrator.load(defaults.CALIBRATION).transform(calibrated.raw_score, seconds)
     np.testing.assert_allclose(calibrated.scores, expected)
     err = run_failing(
