@@ -197,3 +197,34 @@ def test_cli_writes_report_and_prints_verbal_scale(models, tmp_path):
     assert [line for line in bad.stderr.splitlines() if line.strip()] == [
         f"error: {tmp_path / 'nope.wav'}: audio file not found"
     ]
+
+
+@pytest.mark.parametrize("bounds", [None, (-0.1, 0.1)])
+def test_qmf_explanation_lines_sum_exactly_to_the_llr(models, ge2e, bounds, tmp_path):
+    """contributions (slope * term) + 'recording durations' (intercept + duration terms)
+    + ELUB bounding = the calibrated ln LR, with and without clipping."""
+    rng = np.random.default_rng(1)
+    seconds = rng.uniform(1, 10, size=(4000, 2))
+    labels = np.r_[np.ones(2000), np.zeros(2000)]
+    scores = (
+        np.where(labels == 1, 30.0, -30.0) + 5 * np.log(seconds.min(1)) + rng.normal(0, 20, 4000)
+    )
+    calibrator = Calibrator("qmf", bounded=bounds is not None).fit(scores, labels, seconds)
+    if bounds:
+        calibrator.lower_bound_, calibrator.upper_bound_ = bounds
+    calibrator.save(tmp_path / "qmf.json")
+    pipeline = ComparisonPipeline.from_files(
+        ge2e, models / "bae.safetensors", models / "scorer.safetensors", tmp_path / "qmf.json"
+    )
+    result = pipeline.compare([SAME[0]], [OTHER])
+    lines = dict(result.llr_lines())
+    assert sum(lines.values()) == pytest.approx(result.llr, abs=1e-12)
+    np.testing.assert_allclose(result.contributions, calibrator.slope_ * result.terms)
+    speech = [result.enrollment[0].speech_s, result.test[0].speech_s]
+    expected_offset = calibrator.parts(np.zeros(1), np.array([speech])).offset[0]
+    assert lines["recording durations"] == pytest.approx(expected_offset)
+    if bounds:
+        assert "bounded by calibration data (ELUB)" in lines and abs(result.llr) == 0.1
+    else:
+        assert result.bounding == 0 and len(lines) == 2
+    assert result.in_conditions is False  # this calibration has no conditions description

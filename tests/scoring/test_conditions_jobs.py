@@ -208,3 +208,18 @@ def test_groups_column(corpus, calibrated, tmp_path):
     )
     assert fitted.calibrator.groups_ == ["a", "b"]
     assert "each 'corpus' group weighing equally" in fitted.calibrator.description
+
+
+def test_the_scored_vectors_come_from_metrics_json(tmp_path):
+    from balr.errors import ConfigError
+    from balr.scoring.jobs import scored_vector_kind
+
+    scores = tmp_path / "scores.csv"
+    for metrics, kind in (({"vector_kind": "emb"}, "emb"), ({"scorer": "maxllr"}, "ba")):
+        (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+        assert scored_vector_kind(scores) == kind
+    (tmp_path / "metrics.json").write_text(json.dumps({"scorer": "cosine"}))
+    with pytest.raises(ConfigError, match="give --vectors ba or --vectors emb"):
+        scored_vector_kind(scores)
+    with pytest.raises(ConfigError, match="--vectors bits: expected ba or emb"):
+        calibrate_scores_file(scores, tmp_path, vector_kind="bits")

@@ -34,7 +34,7 @@ from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.evaluation.score_files import read_labelled_trials
 from balr.fileio import atomic_path, atomic_write_text, next_run_dir
-from balr.scoring import LRScorer, Scorer, dataset_statistics, make_scorer
+from balr.scoring import SCORERS, LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import score_config, scorer_params
 from balr.scoring.explain import write_explanations
 from balr.scoring.pairs import matrix_scores
@@ -505,10 +505,6 @@ class FittedCalibration:
         return text
 
 
-#: the vectors each LR scorer scores (the cosine scorer may score either)
-LR_SCORER_VECTORS = "ba"
-
-
 def scored_vector_kind(scores_csv: Path) -> str:
     """The vectors the scores of a `score test` scores.csv were computed on, from the
     metrics.json beside it (`vector_kind`, or an LR scorer's name)."""
@@ -519,8 +515,9 @@ def scored_vector_kind(scores_csv: Path) -> str:
         metrics = {}
     if metrics.get("vector_kind") in ("ba", "emb"):
         return metrics["vector_kind"]
-    if metrics.get("scorer") in ("beta", "maxllr", "speech", "typicality"):
-        return LR_SCORER_VECTORS
+    scorer_class = SCORERS.get(metrics.get("scorer", ""))
+    if scorer_class is not None and issubclass(scorer_class, LRScorer):
+        return "ba"  # every LR scorer scores BA vectors (the cosine scorer either kind)
     raise ConfigError(
         f"{scores_csv}: which vectors were scored is not recorded in {metrics_path}; "
         "give --vectors ba or --vectors emb"
@@ -555,6 +552,8 @@ def calibrate_scores_file(
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
+    if vector_kind not in (None, "ba", "emb"):
+        raise ConfigError(f"--vectors {vector_kind}: expected ba or emb")
     dataset = AudioDataset.from_path(data, output_dir=vectors_dir)
     labelled = read_labelled_trials(scores_csv, dataset, sep, column)
     groups = _trial_groups(labelled.trials, labelled.keep, group_column, scores_csv)
