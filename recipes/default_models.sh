@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the shipped default models (src/balr/resources/defaults/) from ../shared/data.
 # Usage: bash recipes/default_models.sh [--epochs N] [--work-dir DIR] [--no-install]
+# Embeddings are cached in the work dir (a rerun skips extraction: delete it to start over).
 # Work files go to runs/default_models (gitignored); the log to recipes/logs/default_models.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from lir.algorithms.bayeserror import elub
 from lir.algorithms.isotonic_regression import IsotonicCalibrator
 
-from balr import defaults
 from balr.calibration import Calibrator
 from balr.errors import DataError, ModelError
 from balr.evaluation import cllr
+
+#: the shipped logistic calibration files as they were before qmf, groups and conditions
+#: (balr 0.1's format; the shipped files have since been rebuilt as qmf / with conditions)
+LOGISTIC_FILES_BEFORE_QMF = [
+    Path(__file__).parent / "fixtures" / "calibration_logistic_before_qmf.json",
+    Path(__file__).parent / "fixtures" / "calibration_cosine_logistic_before_qmf.json",
+]
 
 
 def gaussian_scores(n_target: int, n_nontarget: int, seed: int):
@@ -110,7 +117,7 @@ def test_load_errors(tmp_path):
         Calibrator.load(tmp_path / "z.json")
 
 
-@pytest.mark.parametrize("shipped", [defaults.CALIBRATION, defaults.COSINE_CALIBRATION])
+@pytest.mark.parametrize("shipped", LOGISTIC_FILES_BEFORE_QMF)
 def test_file_format_is_unchanged(shipped, tmp_path):
     """A calibration.json written before the estimator API loads and saves back identically."""
     calibrator = Calibrator.load(shipped)

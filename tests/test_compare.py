@@ -71,7 +71,7 @@ def test_shipped_pipeline_separates_the_example_pairs(ge2e):
     same = shipped.compare([SAME[0]], [SAME[1]])
     different = shipped.compare([SAME[0]], [OTHER])
     assert same.llr > 0 > different.llr
-    assert shipped.calibrator is not None and shipped.calibrator.method == "logistic"
+    assert shipped.calibrator is not None and shipped.calibrator.method == "qmf"
     # the explanation carries the attributes' typicality / drop-out in the reference population
     table = same.top_attributes(5)
     assert {"typicality", "dropout", "alpha_0", "alpha_1"} <= set(table.columns)

@@ -158,22 +158,9 @@ def read_json(path: Path) -> dict:
 
 def trial_metrics(metrics: dict) -> dict:
     """The figures reported from a `score test` metrics.json."""
-    keys = ("eer", "cllr", "min_cllr", "raw_cllr", "raw_min_cllr", "n_target", "n_nontarget")
+    keys = ("eer", "cllr", "min_cllr", "raw_cllr", "raw_min_cllr", "n_target", "n_nontarget",
+            "n_in_conditions", "n_out_of_conditions", "in_conditions_metrics")  # fmt: skip
     return {key: metrics[key] for key in keys if key in metrics}
-
-
-def reference_llrs(scores_csv: Path, labels: np.ndarray, target: Path) -> dict[str, int]:
-    """Calibrated LLRs of labelled trials saved as `target` / `nontarget` arrays (npz)."""
-    llrs = pd.read_csv(scores_csv, sep="\t")["scores"].to_numpy(np.float64)
-    keep = (labels >= 0) & np.isfinite(llrs)
-    arrays = {
-        "target": llrs[keep & (labels == 1)].astype(np.float32),
-        "nontarget": llrs[keep & (labels == 0)].astype(np.float32),
-    }
-    with atomic_path(target, suffix=".npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-    return {name: int(len(values)) for name, values in arrays.items()}
 
 
 def write_metrics(metrics: dict, path: Path) -> None:

@@ -186,3 +186,20 @@ def test_log_period_counts_epochs_as_the_reference(tmp_path, data):
     events.Reload()
     assert [e.step for e in events.Scalars("train/total")] == [2]
     assert [e.step for e in events.Scalars("val/total")] == [1, 2, 3]
+
+
+def test_checkpoint_period_zero_writes_only_after_the_last_epoch(tmp_path, data, monkeypatch):
+    saved: list[int] = []
+    original = BinaryAttributeEncoder.save
+
+    def record(model, path, **meta):
+        saved.append(meta["epoch"])
+        return original(model, path, **meta)
+
+    monkeypatch.setattr(BinaryAttributeEncoder, "save", record)
+    trainer = fit(tmp_path / "run", data, "trainer.epochs=3", "trainer.checkpoint_period=0")
+    assert [r["epoch"] for r in trainer.history] == [1, 2, 3]
+    assert set(saved) == {3}  # last (and best) written once, after epoch 3
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 3
+    meta = json.loads((tmp_path / "run" / "weights" / "last.json").read_text())
+    assert meta["epoch"] == 3

@@ -15,6 +15,7 @@ from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.cli.main import main
 from balr.data import AudioDataset, load_trials
+from balr.embeddings.batch import SPEECH_FILE, read_speech_durations
 from balr.evaluation import cllr, eer
 from balr.scoring import Scorer
 from balr.scoring.cosine import unit_rows
@@ -114,13 +115,19 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
     raw = Scorer.load(defaults.SCORER_CHECKPOINT).score(enroll, test)
     np.testing.assert_allclose(scores.raw_score, raw, atol=1e-9)
     calibrator = Calibrator.load(defaults.CALIBRATION)
-    np.testing.assert_allclose(scores.scores, calibrator.transform(raw), atol=1e-9)
+    # the shipped calibration is qmf: it takes each side's net speech seconds, which
+    # `extract` wrote to speech_durations.tsv beside the vectors
+    speech = read_speech_durations(example_vectors / SPEECH_FILE)
+    pairs = zip(scores.enrollment, scores.test, strict=True)
+    seconds = np.array([[speech[e], speech[t]] for e, t in pairs])
+    np.testing.assert_allclose(scores.scores, calibrator.transform(raw, seconds), atol=1e-9)
+    assert not np.allclose(calibrator.transform(raw, seconds), calibrator.transform(raw))
     metrics = json.loads((tmp_path / "cal" / "metrics.json").read_text())
     labels = load_trials(EXAMPLE_AUDIO / "trials.tsv").labels(
         AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv")
     )
     assert metrics["calibration"] == str(defaults.CALIBRATION)
-    assert metrics["cllr"] == pytest.approx(cllr(calibrator.transform(raw), labels))
+    assert metrics["cllr"] == pytest.approx(cllr(calibrator.transform(raw, seconds), labels))
     assert metrics["raw_cllr"] == pytest.approx(cllr(raw, labels))
 
     run(
@@ -169,7 +176,10 @@ def test_user_checkpoint_is_uncalibrated_unless_a_calibration_is_given(
     assert "raw_score" not in pd.read_csv(tmp_path / "a" / "scores.csv", sep="\t").columns
     run([*base, "--save-dir", tmp_path / "b", "--calibration", defaults.CALIBRATION], capsys)
     calibrated = pd.read_csv(tmp_path / "b" / "scores.csv", sep="\t")
-    expected = Calibrator.load(defaults.CALIBRATION).transform(calibrated.raw_score)
+    speech = read_speech_durations(example_vectors / SPEECH_FILE)
+    pairs = zip(calibrated.enrollment, calibrated.test, strict=True)
+    seconds = [[speech[e], speech[t]] for e, t in pairs]
+    expected = Calibrator.load(defaults.CALIBRATION).transform(calibrated.raw_score, seconds)
     np.testing.assert_allclose(calibrated.scores, expected)
     err = run_failing(
         [*base, "--calibration", tmp_path / "none.json", "--save-dir", tmp_path], capsys

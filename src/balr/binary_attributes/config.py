@@ -87,6 +87,8 @@ class TrainerConfig:
     log_period: int = 2  # train losses to TensorBoard every k epochs (0: never)
     step_log_period: int = 0  # also the step loss every k steps (0: never)
     save_period: int = 0  # also keep weights/epochN every k epochs (0: only last and best)
+    checkpoint_period: int = 1  # write last/best, state, history every k epochs and after
+    # the last one (0: only after the last; best is then the best of the epochs written)
     ste_gradient: str = "clip"  # straight-through gradient: clip (the reference's) or gate
     weight_init: str = "kaiming_normal"  # of the Linear weights: kaiming_normal (the
     # reference's, fan-in) or pytorch (torch's default)

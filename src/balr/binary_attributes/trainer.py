@@ -11,7 +11,8 @@ written atomically except TensorBoard's stream): `config.yaml`,
 training embeddings' model, `balr.data.provenance`),
 `weights/last_state.pt` (optimiser and loss state, tensors only: loaded with
 weights_only=True), `weights/epochN.safetensors` every `save_period` epochs,
-`history.json`, and TensorBoard event files.
+`history.json`, and TensorBoard event files; all but epochN are written every
+`checkpoint_period` epochs (1 by default) and after the last one.
 """
 
 from __future__ import annotations
@@ -294,12 +295,14 @@ class BAETrainer(Trainer):
         epoch = record["epoch"]
         score = record.get("val", record["train"])["total"]
         improved = score < self.best_loss
-        self.best_loss = min(self.best_loss, score)
         if not self.main:
             return
         logger.info(
             "epoch %d: %s", epoch, json.dumps({k: v for k, v in record.items() if k != "epoch"})
         )
+        last = epoch == self.config.trainer.epochs
+        if not (self._is_period(epoch - 1, self.config.trainer.checkpoint_period) or last):
+            return  # nothing written this epoch (best: the best of the epochs written)
         # as the reference: train losses every `log_period` epochs, validation losses always
         logged = (
             ("train", "val")
@@ -314,6 +317,7 @@ class BAETrainer(Trainer):
         self.model.save(self.weights_dir / "last.safetensors", **meta)
         self._save_state(epoch)
         if improved:
+            self.best_loss = score
             self.model.save(self.weights_dir / "best.safetensors", **meta)
         if self._is_period(epoch - 1, self.config.trainer.save_period):
             self.model.save(self.weights_dir / f"epoch{epoch}.safetensors", **meta)
