@@ -144,8 +144,7 @@ def _take_run_keys(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
     keys: dict[str, Any] = {}
     rest = []
     for item in overrides:
-        name, _, text = item.partition("=")
-        name = name.lstrip("+")
+        name = item.partition("=")[0].lstrip("+")
         if name in IGNORED_RUN_KEYS:
             logger.warning("%s: ignored (the reference library reads it nowhere)", item)
         elif name in RUN_KEYS:
