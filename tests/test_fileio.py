@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import stat
 
 import pytest
 
-from balr.fileio import atomic_path, atomic_write_json, next_run_dir
+from balr.fileio import atomic_path, atomic_write_json, interrupt_deferred, next_run_dir
 
 
 def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
@@ -48,3 +49,30 @@ def test_next_run_dir_counts_up(tmp_path):
     (tmp_path / "train1").mkdir()
     assert next_run_dir(tmp_path, "eval") == tmp_path / "eval1"
     assert next_run_dir(tmp_path) == tmp_path / "train2"
+
+
+def test_interrupt_deferred_holds_ctrl_c_until_the_block_ends():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupt_deferred():
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C in the middle of a write
+            steps.append("written")
+            steps.append("counted")
+        steps.append("after the block")  # never reached: Ctrl-C is delivered at its end
+    assert steps == ["written", "counted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupt_deferred():  # no Ctrl-C: nothing raised
+        steps.append("quiet")
+    assert steps[-1] == "quiet"
+
+
+def test_interrupt_deferred_passes_ctrl_c_to_the_previous_handler():
+    seen = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: seen.append(signum))
+    try:
+        with interrupt_deferred():
+            signal.raise_signal(signal.SIGINT)
+            assert seen == []  # held
+        assert seen == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -91,6 +91,40 @@ def test_train_errors_are_one_line(tmp_path, datasets, capsys):
     assert status == 1 and "data.sampler 'Nope'" in out
 
 
+def test_train_reads_the_reference_dimension_keys(tmp_path, datasets, capsys):
+    """trainer.input_dim / trainer.internal_dim (the reference's names, here from a
+    --config-path YAML as the reference's users write them) are model.input_dim /
+    model.latent_dim."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "dims.yaml").write_text("trainer:\n  input_dim: 16\n  internal_dim: 24\n")
+    save = tmp_path / "run"
+    tiny = [a for a in TINY if not a.startswith("model.latent_dim")]
+    args = ["train", *datasets, "--save-dir", save, *tiny]
+    args += ["--config-path", tmp_path / "conf", "--config-name", "dims"]
+    status, out = run(args, capsys)
+    assert status == 0, out
+    encoder = BinaryAttributeEncoder.load(save / "weights" / "best.safetensors")
+    assert (encoder.input_dim, encoder.latent_dim) == (16, 24)
+    cfg = load_config(save / "config.yaml")
+    assert (cfg.model.input_dim, cfg.model.latent_dim) == (16, 24)
+
+
+def test_train_reference_dimension_errors_are_one_line(tmp_path, datasets, capsys):
+    tiny = [a for a in TINY if not a.startswith("model.latent_dim")]
+    args = ["train", *datasets, "--save-dir", tmp_path / "run", *tiny]
+    status, out = run([*args, "trainer.input_dim=256"], capsys)  # the reference's default
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert status == 1 and len(errors) == 1, out
+    assert "trainer.input_dim=256 but the training embeddings have 16 dimensions" in errors[0]
+    assert not (tmp_path / "run" / "weights" / "last.safetensors").exists()
+    status, out = run([*args, "trainer.internal_dim=24", "model.latent_dim=32"], capsys)
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert status == 1 and len(errors) == 1, out
+    assert "trainer.internal_dim=24 and model.latent_dim=32 differ" in errors[0]
+    status, out = run([*args, "trainer.input_dim=16", "model.input_dim=16"], capsys)
+    assert status == 0, out  # one value given under both names
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, datasets) -> Path:
     save = tmp_path_factory.mktemp("ckpt") / "run"

@@ -4,6 +4,7 @@ and the trainers stop with one line (status 130), never a traceback."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,8 @@ def test_ctrl_c_on_extract_is_prompt_says_what_was_saved_and_resumes(tmp_path):
     saved = _saved(out)
     assert 0 < saved < FILES
     line = next(x for x in stderr.splitlines() if x.startswith("interrupted:"))
+    reported = int(re.match(r"interrupted: (\d+) embeddings saved", line).group(1))
+    assert reported == saved, f"the message says {reported}, {saved} vectors are on disk"
     assert f"{saved} embeddings saved by this run to files under {out}" in line
     assert "run the same command again to resume" in line and "--force" in line
     assert "Traceback" not in stderr
@@ -108,6 +111,24 @@ def test_ctrl_c_on_binarize_closes_the_store_and_says_how_to_resume(tmp_path, mo
     again = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format="store")
     report = binarize_dataset(again, _StubEncoder())
     assert (report.binarized, report.already_done) == (len(ds) - 2, 2)
+
+
+def test_ctrl_c_just_after_a_ba_vector_is_written_counts_it(tmp_path, monkeypatch):
+    csv = EXAMPLES / "audio" / "metadata.csv"
+    ds = AudioDataset.from_path(csv, output_dir=tmp_path, vector_format="store")
+    ds.save_vectors("emb", range(len(ds)), np.random.default_rng(1).normal(size=(len(ds), 4)))
+    put, calls = StoreWriter.put, []
+
+    def put_then_ctrl_c(self, index, vector):
+        put(self, index, vector)
+        calls.append(index)
+        if len(calls) == 3:
+            signal.raise_signal(signal.SIGINT)  # after the 3rd vector, before it is counted
+
+    monkeypatch.setattr(StoreWriter, "put", put_then_ctrl_c)
+    with pytest.raises(Interrupted, match="interrupted: 3 _ba vectors saved by this run"):
+        binarize_dataset(ds, _StubEncoder())
+    assert len(VectorStore.open(tmp_path / "binary_attributes")) == 3
 
 
 def _run_main(args: list[str], capsys) -> str:

@@ -1,6 +1,7 @@
 """List formats, feature files, random windows, generated pairs and the validation EER."""
 
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ import soundfile as sf
 import torch
 
 from balr.doublemha import data, features
+from balr.doublemha.config import TrainConfig
+from balr.doublemha.trainer import Trainer
 from balr.errors import DataError
 from balr.evaluation.metrics import eer
 from tests.conftest import EXAMPLES
@@ -107,3 +110,69 @@ def test_dataloader_workers_draw_different_windows(tmp_path):
     # Workers 0 and 1 take batches 0, 2, 4, 6 and 1, 3, 5, 7. Copies of one generator gave
     # both the same offsets (offsets[0] == offsets[1], ...); their own generators differ.
     assert offsets[0::2] != offsets[1::2]
+
+
+def _colliding_clips(folder):
+    """Two different bundled recordings saved as spk1/00001.flac and spk2/00001.flac."""
+    clips = EXAMPLES / "audio"
+    sources = [clips / "id00906" / "00014.flac", clips / "id07531" / "00023.flac"]
+    for speaker, source in zip(("spk1", "spk2"), sources, strict=True):
+        (folder / speaker).mkdir(parents=True)
+        shutil.copy(source, folder / speaker / "00001.flac")
+    return sources
+
+
+def test_features_of_recordings_sharing_a_basename_keep_their_own_files(tmp_path):
+    sources = _colliding_clips(tmp_path / "audio")
+    counts = data.write_features(tmp_path / "audio", out_dir=tmp_path / "feats")
+    assert counts == {"written": 2, "existing": 0, "failed": 0}
+    for speaker, source in zip(("spk1", "spk2"), sources, strict=True):
+        saved = np.load(tmp_path / "feats" / speaker / "00001.npy", allow_pickle=False)
+        np.testing.assert_array_equal(saved, features.file_features(source))
+    assert sorted(p.name for p in (tmp_path / "feats").rglob("*.npy")) == ["00001.npy"] * 2
+
+
+def test_csv_audio_outside_its_folder_is_mirrored_below_a_common_folder(tmp_path):
+    _colliding_clips(tmp_path / "audio")
+    (tmp_path / "lists").mkdir()
+    csv = tmp_path / "lists" / "train.csv"
+    spk2 = tmp_path / "audio" / "spk2" / "00001.flac"
+    csv.write_text(f"audio,speaker\n../audio/spk1/00001.flac,a\n{spk2},b\n")
+    paths = [item.features_path for item in data.feature_items(csv, out_dir=tmp_path / "f")]
+    # the deepest folder holding the CSV's folder and both recordings is tmp_path
+    assert paths == [tmp_path / "f" / "audio" / s / "00001.npy" for s in ("spk1", "spk2")]
+    cfg = TrainConfig(train_csv=str(csv), features_dir=str(tmp_path / "f"))
+    assert [item.features_path for item in data.training_set(cfg).items] == paths
+
+
+def test_two_recordings_sharing_a_feature_file_are_refused_naming_both(tmp_path):
+    clips = EXAMPLES / "audio" / "id00906"
+    shutil.copy(clips / "00014.flac", tmp_path / "utt.flac")
+    sf.write(tmp_path / "utt.wav", sf.read(clips / "00028.flac")[0], 16000)
+    for out_dir in (None, tmp_path / "feats"):
+        with pytest.raises(DataError, match=r"'utt\.flac' .*'utt\.wav' .*utt\.npy"):
+            data.feature_items(tmp_path, out_dir=out_dir)
+    listed = tmp_path / "files.lst"
+    listed.write_text("utt.flac\nutt.wav\n")
+    with pytest.raises(DataError, match=r"files\.lst: items 'utt\.flac' .*'utt\.wav'"):
+        data.feature_items(listed, tmp_path)
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def test_training_and_validation_recordings_sharing_a_feature_file_are_refused(tmp_path):
+    _colliding_clips(tmp_path / "train")
+    _colliding_clips(tmp_path / "valid")
+    (tmp_path / "valid" / "spk3").mkdir()
+    shutil.copy(EXAMPLES / "audio/id01184/00133.flac", tmp_path / "valid/spk3/00001.flac")
+    for split, speakers in (("train", "ab"), ("valid", "aab")):
+        rows = [f"spk{n}/00001.flac,{s}" for n, s in enumerate(speakers, 1)]
+        (tmp_path / split / "list.csv").write_text("\n".join(["audio,speaker", *rows]) + "\n")
+    cfg = TrainConfig(
+        train_csv=str(tmp_path / "train" / "list.csv"),
+        valid_csv=str(tmp_path / "valid" / "list.csv"),
+        features_dir=str(tmp_path / "feats"),
+    )
+    train, valid = data.training_set(cfg), data.validation_pairs(cfg)  # each one is fine
+    # train/spk1/00001.flac and valid/spk1/00001.flac both map to feats/spk1/00001.npy
+    with pytest.raises(DataError, match=r"'spk1/00001\.flac' .*train.*'spk1/00001\.flac' .*valid"):
+        Trainer(cfg, tmp_path / "run", "cpu").fit(train, valid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import signal
 import tracemalloc
 
 import numpy as np
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 from balr.audio import load_audio
 from balr.data import AudioDataset
+from balr.data.writers import SidecarWriter
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
+from balr.errors import Interrupted
 from tests.conftest import EXAMPLES
 
 SR = 16000
@@ -115,6 +118,27 @@ def test_interrupted_run_resumes_without_recomputing(clips, ge2e, tmp_path):
     counting = CountingModel(ge2e)
     report = extract_embeddings(ds, counting, opts, progress=False)
     assert (report.succeeded, report.skipped, counting.items) == (2, 2, 2)
+
+
+def test_ctrl_c_just_after_a_vector_is_written_counts_it(clips, ge2e, tmp_path, monkeypatch):
+    """Ctrl-C landing after the 2nd vector file is renamed into place, before it is counted:
+    the message still names every vector on disk (it said 1 of 2 before)."""
+    put, calls = SidecarWriter.put, []
+
+    def put_then_ctrl_c(self, index, vector):
+        put(self, index, vector)
+        calls.append(index)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(SidecarWriter, "put", put_then_ctrl_c)
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path)
+    opts = ExtractionOptions(num_workers=0, batch_size=1, bucket_batches=1)
+    with pytest.raises(Interrupted) as stopped:
+        extract_embeddings(ds, ge2e, opts, progress=False)
+    saved = len(list(tmp_path.glob("*_emb.txt")))
+    assert saved == len(calls) == 2
+    assert f"interrupted: {saved} embeddings saved by this run" in str(stopped.value)
 
 
 def test_long_recording_is_windowed_with_bounded_memory(ge2e, tmp_path):

@@ -26,6 +26,7 @@ from balr.data import AudioDataset
 from balr.data.provenance import check_encoder_fits, dataset_provenance
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import Interrupted, ModelError
+from balr.fileio import interrupt_deferred
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ def binarize_dataset(
                 _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
                 counts = encoder.binarize(embeddings, batch_size, device)
                 for index, vector in zip(indices, counts, strict=True):
-                    writer.put(int(index), vector)
-                    done += 1
+                    with interrupt_deferred():  # Ctrl-C: `done` counts what was written
+                        writer.put(int(index), vector)
+                        done += 1
     except KeyboardInterrupt:  # the writer is closed (a store merged) by now
         raise Interrupted(
             f"interrupted: {done} _ba vectors saved by this run to {location}; run the "

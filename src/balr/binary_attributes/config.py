@@ -15,6 +15,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from balr.config import compose_config, register_config
+from balr.errors import ConfigError
 
 TRAIN_CONFIG = "bae_train"
 BINARIZE_CONFIG = "bae_binarize"
@@ -53,10 +54,13 @@ class SparsityLossConfig(LossConfig):
     weight: float = 1e-4
 
 
+LATENT_DIM = 512  # binary attributes, when neither model.latent_dim nor trainer.internal_dim
+
+
 @dataclass
 class ModelConfig:
     input_dim: int | None = None  # None: the embeddings' dimension
-    latent_dim: int = 512
+    latent_dim: int | None = None  # None: trainer.internal_dim, else LATENT_DIM
 
 
 @dataclass
@@ -93,6 +97,10 @@ class TrainerConfig:
     weight_init: str = "kaiming_normal"  # of the Linear weights: kaiming_normal (the
     # reference's, fan-in) or pytorch (torch's default)
     resume: bool = False  # continue from <save_dir>/weights/last
+    # the reference's names of model.input_dim and model.latent_dim (its defaults 256 / 512;
+    # None: not given, the embeddings' dimension / LATENT_DIM)
+    input_dim: int | None = None
+    internal_dim: int | None = None
     progress: bool = True
     losses: dict[str, Any] = field(default_factory=dict)
 
@@ -155,9 +163,35 @@ def _as_group_override(item: str) -> str:
 
 
 def train_config(overrides: Sequence[str] | None = None) -> DictConfig:
-    """The `balr train` config with Hydra overrides applied."""
+    """The `balr train` config with Hydra overrides applied, its `model` dimensions
+    resolved (`resolve_dimensions`)."""
     register_bae_configs()
-    return compose_config(TRAIN_CONFIG, [_as_group_override(o) for o in overrides or []])
+    cfg = compose_config(TRAIN_CONFIG, [_as_group_override(o) for o in overrides or []])
+    resolve_dimensions(cfg)
+    return cfg
+
+
+#: the reference's `trainer.*` dimension keys and the `model.*` keys they mean
+REFERENCE_DIMENSIONS = {"input_dim": "input_dim", "internal_dim": "latent_dim"}
+
+
+def resolve_dimensions(cfg: DictConfig) -> None:
+    """Read the reference's `trainer.input_dim` / `trainer.internal_dim` as `model.input_dim`
+    / `model.latent_dim` (ConfigError when both names are given different values); an unset
+    `model.latent_dim` becomes `LATENT_DIM`. `model.input_dim` stays None unless given: the
+    embeddings' dimension, checked against it when training starts."""
+    for reference_key, key in REFERENCE_DIMENSIONS.items():
+        value, current = cfg.trainer[reference_key], cfg.model[key]
+        if value is None:
+            continue
+        if current is not None and current != value:
+            raise ConfigError(
+                f"trainer.{reference_key}={value} and model.{key}={current} differ: they are "
+                "one setting (the reference's name and balr's), give one of them"
+            )
+        cfg.model[key] = value
+    if cfg.model.latent_dim is None:
+        cfg.model.latent_dim = LATENT_DIM
 
 
 def binarize_config(overrides: Sequence[str] | None = None) -> DictConfig:

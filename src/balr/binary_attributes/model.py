@@ -27,7 +27,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from balr.binary_attributes.config import EncoderConfig, ModelConfig
+from balr.binary_attributes.config import LATENT_DIM, EncoderConfig
 from balr.data.provenance import EmbeddingProvenance
 from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
@@ -85,9 +85,7 @@ class EncoderOutput(NamedTuple):
 class BinaryAttributeEncoder(nn.Module):
     """Auto-encoder turning a d-dim speaker embedding into m binary attributes."""
 
-    def __init__(
-        self, input_dim: int = 256, latent_dim: int = ModelConfig.latent_dim, ste_gradient="clip"
-    ):
+    def __init__(self, input_dim: int = 256, latent_dim: int = LATENT_DIM, ste_gradient="clip"):
         super().__init__()
         self.input_dim = input_dim
         if ste_gradient not in STE_GRADIENTS:

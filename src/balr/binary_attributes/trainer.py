@@ -132,8 +132,10 @@ class BAETrainer(Trainer):
         """Model, losses, optimiser (and DDP wrapper inside a torchrun process group)."""
         cfg = self.config
         if cfg.model.input_dim not in (None, input_dim):
+            key = "trainer.input_dim" if cfg.trainer.input_dim is not None else "model.input_dim"
             raise ConfigError(
-                f"model.input_dim={cfg.model.input_dim} but the embeddings have {input_dim} dims"
+                f"{key}={cfg.model.input_dim} but the training embeddings have {input_dim} "
+                f"dimensions (without {key}, the embeddings' dimension is used)"
             )
         torch.manual_seed(cfg.trainer.seed)
         self.model = BinaryAttributeEncoder(

@@ -128,13 +128,46 @@ def audio_item(
     features_dir: Path | None = None,
     root: Path | None = None,
 ) -> FeatureItem:
-    """A dataset entry: features beside the audio, or under `features_dir` mirroring `root`."""
+    """A dataset entry: features beside the audio, or under `features_dir` at the audio's
+    place below `root` (default: the audio's folder); DataError for audio outside `root`."""
     if features_dir is None:
-        features = audio.with_suffix(FEATURE_SUFFIX)
-    else:
-        rel = audio.relative_to(root) if root and audio.is_relative_to(root) else Path(audio.name)
-        features = (features_dir / rel).with_suffix(FEATURE_SUFFIX)
-    return FeatureItem(name, features, audio, label)
+        return FeatureItem(name, audio.with_suffix(FEATURE_SUFFIX), audio, label)
+    folder = os.path.abspath(root if root is not None else audio.parent)
+    relative = os.path.relpath(os.path.abspath(audio), folder)
+    if relative.startswith(os.pardir + os.sep):
+        raise DataError(f"{name}: {audio} is outside {folder}, whose tree {features_dir} mirrors")
+    return FeatureItem(name, (features_dir / relative).with_suffix(FEATURE_SUFFIX), audio, label)
+
+
+def feature_tree_root(root: Path, audio_paths: Sequence[Path]) -> Path:
+    """The folder whose tree `features_dir` mirrors: the dataset's folder, or, when some
+    recordings lie outside it, the deepest folder holding it and every recording (absolute,
+    `..` removed, links not followed)."""
+    folders = {os.path.dirname(os.path.abspath(path)) for path in audio_paths}
+    try:
+        return Path(os.path.commonpath([os.path.abspath(root), *sorted(folders)]))
+    except ValueError:  # e.g. files on two Windows drives
+        raise DataError(f"{root}: the audio files share no common folder with it") from None
+
+
+def check_feature_paths(items: Sequence[FeatureItem], source: str | os.PathLike) -> None:
+    """DataError naming two items whose different recordings would share one feature file
+    (features are cached on disk and in memory by that path); one recording listed twice
+    is fine."""
+    owners: dict[str, FeatureItem] = {}
+    for item in items:
+        path = os.path.abspath(item.features_path)
+        first = owners.setdefault(path, item)
+        if first is not item and _recording(first) != _recording(item):
+            raise DataError(
+                f"{source}: items '{first.name}' ({first.audio_path}) and '{item.name}' "
+                f"({item.audio_path}) would share the feature file {path}; rename or move one "
+                "of them (feature files are named after the audio file without its extension)"
+            )
+
+
+def _recording(item: FeatureItem) -> str | None:
+    return None if item.audio_path is None else os.path.abspath(item.audio_path)
 
 
 def has_input(item: FeatureItem) -> bool:
@@ -253,6 +286,7 @@ def validation_pairs(cfg: TrainConfig) -> ValidationPairs:
 def _listed_training_set(cfg: TrainConfig) -> TrainingSet:
     rows = read_train_labels(cfg.train_labels_path)
     items = usable_items([list_item(cfg.train_data_dir, rel, label) for rel, label in rows])
+    check_feature_paths(items, cfg.train_labels_path)
     if not items:
         raise DataError(f"{cfg.train_labels_path}: no readable training recording")
     return TrainingSet(items, max(label for _, label in rows) + 1)
@@ -262,6 +296,7 @@ def _listed_pairs(cfg: TrainConfig) -> ValidationPairs:
     clients, impostors = read_pairs(cfg.valid_clients), read_pairs(cfg.valid_impostors)
     names = sorted({p for pair in clients + impostors for p in pair})
     items = usable_items([list_item(cfg.valid_data_dir, rel) for rel in names])
+    check_feature_paths(items, f"{cfg.valid_clients} and {cfg.valid_impostors}")
     index = {item.name: i for i, item in enumerate(items)}
     pairs = [(a, b, 1) for a, b in clients] + [(a, b, 0) for a, b in impostors]
     kept = [(index[a], index[b], t) for a, b, t in pairs if a in index and b in index]
@@ -275,16 +310,20 @@ def _listed_pairs(cfg: TrainConfig) -> ValidationPairs:
 
 def _dataset_items(path: str, cfg: TrainConfig) -> tuple[list[FeatureItem], list]:
     ds = AudioDataset.from_path(path)
-    root = Path(path).parent if Path(path).is_file() else Path(path)
-    features_dir = Path(cfg.features_dir) if cfg.features_dir else None
-    items, speakers = [], []
+    usable = [item for item in ds.items if item.audio is not None and item.speaker is not None]
     for item in ds.items:
         if item.audio is None or item.speaker is None:
             log.warning("skipping %s: no audio or no speaker", item.id)
-            continue
-        items.append(audio_item(item.id, Path(item.audio), -1, features_dir, root))
-        speakers.append(item.speaker)
-    return items, speakers
+    features_dir = Path(cfg.features_dir) if cfg.features_dir else None
+    root = _dataset_tree_root(Path(path), [Path(item.audio) for item in usable])
+    items = [audio_item(item.id, Path(item.audio), -1, features_dir, root) for item in usable]
+    check_feature_paths(items, path)
+    return items, [item.speaker for item in usable]
+
+
+def _dataset_tree_root(source: Path, audio_paths: Sequence[Path]) -> Path:
+    """`feature_tree_root` of a dataset file (its folder) or directory."""
+    return feature_tree_root(source.parent if source.is_file() else source, audio_paths)
 
 
 def _dataset_training_set(cfg: TrainConfig) -> TrainingSet:
@@ -322,7 +361,8 @@ def feature_items(
     """Items of a `files.lst` (paths under `data_dir`) or of a dataset, features in `out_dir`.
 
     Without `out_dir` features go beside the audio; with it, they mirror the list's paths or
-    the dataset's folder tree under `out_dir`.
+    the dataset's folder tree (`feature_tree_root`) under `out_dir`. Two recordings that
+    would share a feature file are refused, naming both.
     """
     if source.is_file() and source.suffix in LIST_SUFFIXES:
         base = data_dir or Path(".")
@@ -330,14 +370,13 @@ def feature_items(
         if out_dir is not None:
             for item in items:
                 item.features_path = out_dir / item.features_path.relative_to(base)
+        check_feature_paths(items, source)
         return items
-    ds = AudioDataset.from_path(source)
-    root = source.parent if source.is_file() else source
-    return [
-        audio_item(it.id, Path(it.audio), -1, out_dir, root)
-        for it in ds.items
-        if it.audio is not None
-    ]
+    audios = [(it.id, Path(it.audio)) for it in AudioDataset.from_path(source).items if it.audio]
+    root = _dataset_tree_root(source, [audio for _, audio in audios])
+    items = [audio_item(name, audio, -1, out_dir, root) for name, audio in audios]
+    check_feature_paths(items, source)
+    return items
 
 
 def write_features(

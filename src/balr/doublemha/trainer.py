@@ -36,6 +36,7 @@ from balr.doublemha.data import (
     TrainingSet,
     ValidationPairs,
     WindowDataset,
+    check_feature_paths,
     random_slice,
     training_set,
     validation_pairs,
@@ -164,6 +165,7 @@ class Trainer(training.Trainer):
     def fit(self, train: TrainingSet, valid: ValidationPairs) -> list[dict]:
         """Train until max_epochs, max_steps or early stopping; returns the validations."""
         cfg = self.config
+        check_feature_paths([*train.items, *valid.items], "the training and validation data")
         self.valid = valid
         self.build(train.num_speakers)
         self.net = self.wrap(self.model)

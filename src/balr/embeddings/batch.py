@@ -38,7 +38,7 @@ from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
 from balr.errors import AudioError, BalrError, ConfigError, Interrupted
-from balr.fileio import WriterLock, atomic_write_text
+from balr.fileio import WriterLock, atomic_write_text, interrupt_deferred
 
 log = logging.getLogger(__name__)
 ERRORS_FILE = "extract_errors.tsv"
@@ -419,13 +419,16 @@ class EmbeddingExtraction:
         return mean
 
     def _save(self, index: int, vector: np.ndarray, speech_s: float) -> None:
+        """Save the vector and count it, with Ctrl-C held in between: the count an
+        interrupted run reports is the number of vectors it wrote."""
         item = self.ds.items[index]
         speech_s = round(speech_s, 3)
-        if self._speech_log is not None:
-            self._speech_log.add(item.id, str(item.audio or ""), speech_s)
-        self._writer.put(index, vector.astype(np.float32))
-        self.report.speech_seconds[item.id] = speech_s
-        self.report.succeeded += 1
+        with interrupt_deferred():
+            if self._speech_log is not None:
+                self._speech_log.add(item.id, str(item.audio or ""), speech_s)
+            self._writer.put(index, vector.astype(np.float32))
+            self.report.speech_seconds[item.id] = speech_s
+            self.report.succeeded += 1
         self._tick()
 
     def _fail(self, index: int, reason: str) -> None:
