@@ -235,9 +235,9 @@ def train_encoder(work: Path, epochs: int) -> dict:
     """Train the BAE on the `enc` parts, then keep a float16 copy of its last epoch."""
     overrides = [*BAE_OVERRIDES, f"trainer.epochs={epochs}"]
     run_stage(
-        f"train enc.csv ref.csv --save-dir bae --device cpu {' '.join(overrides)}",
+        "train enc.csv ref.csv --save-dir bae --exist-ok --device cpu " + " ".join(overrides),
         bae_trainer.train_encoder, work / "enc.csv", work / "ref.csv", work / "bae",
-        overrides, "cpu",
+        overrides, "cpu", exist_ok=True,
     )  # fmt: skip
     last = work / "bae" / "weights" / "last.safetensors"
     save_float16_encoder(last, work / "bae.safetensors")
@@ -267,8 +267,8 @@ def score(work: Path, system: str, data: str, trials: str, out: str,
     overrides = scorer_overrides(work, system)
     options = f"--calibration {calibration}" if calibration else "--no-calibration"
     run_stage(
-        f"score test {data} {trials} --save-dir {out} {options} {' '.join(overrides)}",
-        score_trials_file, work / data, work / trials, save_dir=work / out,
+        f"score test {data} {trials} --save-dir {out} --exist-ok {options} {' '.join(overrides)}",
+        score_trials_file, work / data, work / trials, save_dir=work / out, exist_ok=True,
         calibration=work / calibration if calibration else None,
         no_calibration=calibration is None, overrides=overrides,
     )  # fmt: skip
@@ -436,9 +436,9 @@ def main() -> None:
               work / "all.csv", binarize_config(options), None, True,
               torch.device("cpu"))  # fmt: skip
     for name in ("beta", "speech"):
-        run_stage(f"score train ref.csv --save-dir scorer_{name} scorer={name}", train_scorer,
-                  work / "ref.csv", work / f"scorer_{name}",
-                  overrides=[f"scorer={name}"])  # fmt: skip
+        run_stage(f"score train ref.csv --save-dir scorer_{name} --exist-ok scorer={name}",
+                  train_scorer, work / "ref.csv", work / f"scorer_{name}",
+                  overrides=[f"scorer={name}"], exist_ok=True)  # fmt: skip
     lap("binarize_and_fit_scorers")
     metrics["calibration_methods"] = SHIPPED_METHODS
     metrics["calibration"] = calibrate(work)

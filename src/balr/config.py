@@ -39,7 +39,7 @@ def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictCon
     for item in overrides:
         if "=" not in item and not item.startswith("~"):
             raise ConfigError(f"override '{item}' is not of the form key=value")
-    overrides = resolve_target_overrides(overrides)
+    overrides = [_reference_append(item) for item in resolve_target_overrides(overrides)]
     GlobalHydra.instance().clear()
     try:
         with initialize(version_base=None, config_path=None):
@@ -49,6 +49,16 @@ def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictCon
         raise ConfigError(f"config '{name}': {message or repr(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+# keys that the reference's configs lack, so that its README sets them with `+KEY=VALUE`;
+# balr's configs have them, where Hydra would refuse to append: read as `KEY=VALUE`
+REFERENCE_APPENDED_KEYS = ("embeddings.model.model_dir",)
+
+
+def _reference_append(item: str) -> str:
+    key = item.split("=", 1)[0]
+    return item[1:] if key.startswith("+") and key[1:] in REFERENCE_APPENDED_KEYS else item
 
 
 def save_config(cfg: DictConfig | dict, path: str | os.PathLike) -> None:

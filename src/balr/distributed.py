@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from balr.errors import ConfigError
-from balr.fileio import next_run_dir
+from balr.fileio import next_run_dir, run_dir
 
 
 def local_rank() -> int:
@@ -47,10 +47,13 @@ def launched_by_torchrun() -> bool:
 def resolve_device(spec: str | None) -> torch.device:
     """Turn a device string into this process's torch.device.
 
-    `cuda:0,1` gives process LOCAL_RANK the GPU at that position of the list; `cuda` gives
-    it `cuda:LOCAL_RANK`. A CUDA request on a machine without CUDA is an error.
+    `cuda:0,1` (or the reference's `0,1`) gives process LOCAL_RANK the GPU at that position
+    of the list; `cuda` gives it `cuda:LOCAL_RANK`. A CUDA request on a machine without
+    CUDA is an error.
     """
     spec = (spec or ("cuda" if torch.cuda.is_available() else "cpu")).strip().lower()
+    if spec.replace(",", "").isdigit():  # the reference's bare GPU numbers: `0`, `0,1`
+        spec = f"cuda:{spec}"
     if spec == "cpu":
         return torch.device("cpu")
     if not spec.startswith("cuda"):
@@ -109,6 +112,20 @@ def shared_run_dir(base: str | os.PathLike, prefix: str) -> Path:
             number = number.to(torch.device("cuda", torch.cuda.current_device()))
         dist.broadcast(number, src=0)
     return Path(base) / f"{prefix}{int(number.item())}"
+
+
+def shared_save_dir(save_dir: str | os.PathLike | None, default: str, exist_ok: bool) -> Path:
+    """`balr.fileio.run_dir` as chosen by rank 0 and broadcast to every process (its numeric
+    suffix: 0 = the folder as named), so that all of them write (or skip writing) one run."""
+    named = Path(save_dir if save_dir is not None else default)
+    chosen = run_dir(named, default, exist_ok)
+    number = torch.tensor([int(str(chosen)[len(str(named)) :] or 0)])
+    if is_active():
+        if dist.get_backend() == "nccl":
+            number = number.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.broadcast(number, src=0)
+    suffix = int(number.item())
+    return Path(f"{named}{suffix}") if suffix else named
 
 
 def wrap_ddp(module: torch.nn.Module, device: torch.device, **options) -> torch.nn.Module:

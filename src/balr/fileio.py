@@ -87,6 +87,19 @@ def next_run_dir(base: str | os.PathLike, prefix: str = "train") -> Path:
     return base / f"{prefix}{n}"
 
 
+def run_dir(save_dir: str | os.PathLike | None, default: str, exist_ok: bool = False) -> Path:
+    """The folder of a `train` / `score` run, as the reference names it: `save_dir`
+    (`default` when None, e.g. `runs/train`) if it does not exist yet or `exist_ok`;
+    otherwise the first free `save_dir2`, `save_dir3`, ... (`runs/train2`)."""
+    path = Path(save_dir if save_dir is not None else default)
+    if exist_ok or not path.exists():
+        return path
+    n = 2
+    while Path(f"{path}{n}").exists():
+        n += 1
+    return Path(f"{path}{n}")
+
+
 def atomic_write_json(target: str | os.PathLike, data: object) -> None:
     """Write strict JSON atomically; non-finite floats become "inf", "-inf" or "nan"."""
     atomic_write_text(target, json.dumps(_finite_json(data), indent=2, allow_nan=False) + "\n")

@@ -60,11 +60,26 @@ def test_train_with_loss_selection_and_override(tmp_path, datasets, capsys):
 
 
 def test_train_default_save_dirs_increment(tmp_path, datasets, capsys, monkeypatch):
+    """The reference's folders: runs/train, then runs/train2, runs/train3."""
     monkeypatch.chdir(tmp_path)
-    for expected in ("train1", "train2"):
+    for expected in ("train", "train2", "train3"):
         status, out = run(["train", *datasets, *TINY, "data.sampler=ExhaustiveNxMSampler"], capsys)
         assert status == 0, out
         assert (tmp_path / "runs" / expected / "weights" / "last.safetensors").is_file()
+
+
+def test_train_exist_ok_reuses_the_save_dir(tmp_path, datasets, capsys):
+    save = tmp_path / "mse"
+    base = ["train", *datasets, *TINY, "data.sampler=ExhaustiveNxMSampler", "--save-dir", save]
+    assert run(base, capsys)[0] == 0
+    assert run([*base, "--no-exist-ok"], capsys)[0] == 0  # exists: a new mse2
+    assert (tmp_path / "mse2" / "weights" / "last.safetensors").is_file()
+    first = (save / "history.json").stat().st_mtime_ns
+    assert run([*base, "--exist-ok"], capsys)[0] == 0
+    assert (save / "history.json").stat().st_mtime_ns > first
+    assert not (tmp_path / "mse3").exists()
+    assert run([*base, "exist_ok=true"], capsys)[0] == 0  # the reference's top-level key
+    assert not (tmp_path / "mse3").exists()
 
 
 def test_train_errors_are_one_line(tmp_path, datasets, capsys):
@@ -151,3 +166,70 @@ def test_binarize_writes_ba_vectors_skips_done_and_reports_missing(
     assert "binarized 0 items; 11 already had _ba vectors; 1 without" in out
     status, out = run([*args, "--force"], capsys)
     assert "binarized 11 items; 0 already had" in out
+
+
+def test_binarize_no_save_output_computes_and_writes_nothing(
+    tmp_path, datasets, checkpoint, capsys
+):
+    out_dir = tmp_path / "ba"
+    args = ["binarize", datasets[1], "--save-dir", out_dir, "--no-force"]
+    args.append(f"encoder.model.checkpoint_path={checkpoint}")
+    status, out = run([*args, "--no-save-output"], capsys)
+    assert status == 0, out
+    assert "binarized 11 items" in out and "nothing was written" in out
+    assert not out_dir.exists() or not any(out_dir.rglob("*_ba*"))
+    # the reference's top-level key in the overrides does the same; the option wins over it
+    status, out = run([*args, "save_output=false"], capsys)
+    assert "binarized 11 items" in out and not any(out_dir.rglob("*_ba*"))
+    status, out = run([*args, "save_output=false", "--save-output"], capsys)
+    assert "binarized 11 items" in out and len(list(out_dir.rglob("*_ba.txt"))) == 11
+
+
+def test_binarize_root_dir_prefixes_the_csv_paths(tmp_path, datasets, checkpoint, capsys):
+    """The CSV alone elsewhere: its relative embedding paths start at --root-dir."""
+    csv = tmp_path / "lists" / "val.csv"
+    csv.parent.mkdir()
+    csv.write_text(datasets[1].read_text())
+    args = ["binarize", csv, f"encoder.model.checkpoint_path={checkpoint}"]
+    status, out = run([*args, "--save-dir", tmp_path / "a"], capsys)
+    assert "binarized 0 items" in out and "12 without an embedding" in out  # not found
+    status, out = run(
+        [*args, "--save-dir", tmp_path / "b", "--root-dir", datasets[1].parent], capsys
+    )
+    assert status == 0, out
+    assert "binarized 11 items" in out
+    assert len(list((tmp_path / "b").rglob("*_ba.txt"))) == 11
+
+
+def test_binarize_audio_formats_select_the_scanned_extensions(
+    tmp_path, datasets, checkpoint, capsys
+):
+    """A directory of one .flac and one .wav, each with an embedding beside it."""
+    x, _ = clustered_embeddings(1, 2, dim=16, seed=3)
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    for name, vector in zip(("a.flac", "b.wav"), x, strict=True):
+        (folder / name).write_bytes(b"")
+        np.savetxt(folder / f"{Path(name).stem}_emb.txt", vector)
+    args = ["binarize", folder, f"encoder.model.checkpoint_path={checkpoint}"]
+    status, out = run([*args, "--audio-formats", "wav", "--no-save-output"], capsys)
+    assert status == 0, out
+    assert "binarized 1 items" in out
+    status, out = run([*args, "audio_formats=[wav, flac]", "--no-save-output"], capsys)
+    assert "binarized 2 items" in out
+
+
+def test_binarize_reference_encoder_shape_keys(tmp_path, datasets, checkpoint, capsys):
+    """`encoder.model.input_dim` / `internal_dim`: accepted when they match the weights
+    (16 -> 32 here), a one-line error naming the checkpoint when they do not."""
+    args = ["binarize", datasets[1], "--no-save-output"]
+    args.append(f"encoder.model.checkpoint_path={checkpoint}")
+    status, out = run(
+        [*args, "encoder.model.input_dim=16", "encoder.model.internal_dim=32"], capsys
+    )
+    assert status == 0 and "binarized 11 items" in out, out
+    status, out = run([*args, "encoder.model.internal_dim=512"], capsys)
+    assert status == 1
+    assert (
+        f"encoder.model.internal_dim=512, but the encoder {checkpoint} has internal_dim 32" in out
+    )

@@ -67,7 +67,7 @@ def run(argv: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedP
 def test_readme_train_line_runs_with_the_defaults(datasets, tmp_path):
     result = run(readme_argv(PLAIN, datasets), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = tmp_path / "runs" / "train1"
+    run_dir = tmp_path / "runs" / "train"
     history = json.loads((run_dir / "history.json").read_text())
     assert len(history) == 64  # the reference's default epochs
     assert [r["epoch"] for r in history if "val" in r] == [10, 20, 30, 40, 50, 60, 64]
@@ -79,7 +79,7 @@ def test_readme_train_line_runs_with_the_defaults(datasets, tmp_path):
 def test_readme_train_line_with_two_overrides(datasets, tmp_path):
     result = run(readme_argv(TWO_OVERRIDES, datasets), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    run_dir = tmp_path / "runs" / "train1"
+    run_dir = tmp_path / "runs" / "train"
     cfg = OmegaConf.load(run_dir / "config.yaml")
     assert (cfg.trainer.epochs, cfg.trainer.learning_rate) == (50, 0.002)
     history = json.loads((run_dir / "history.json").read_text())
@@ -106,4 +106,4 @@ def test_readme_torchrun_line_on_cpu(datasets, tmp_path):
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "rank 0 of 2 on cpu" in log and "rank 1 of 2 on cpu" in log
-    assert len(json.loads((tmp_path / "runs" / "train1" / "history.json").read_text())) == 2
+    assert len(json.loads((tmp_path / "runs" / "train" / "history.json").read_text())) == 2

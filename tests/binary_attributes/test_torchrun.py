@@ -24,9 +24,9 @@ def test_torchrun_two_processes_train_and_rank0_writes_one_checkpoint(tmp_path: 
     ]  # fmt: skip
     log = run_torchrun(args, cwd=tmp_path)
     assert "rank 0 of 2 on cpu" in log and "rank 1 of 2 on cpu" in log
-    # both processes agreed on runs/train1 and only rank 0 wrote files
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["train1"]
+    # both processes agreed on runs/train and only rank 0 wrote files
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["train"]
     checkpoints = sorted(p.name for p in tmp_path.rglob("last.safetensors"))
     assert checkpoints == ["last.safetensors"]
-    assert len(list((tmp_path / "runs" / "train1").glob("events.out.tfevents.*"))) == 1
+    assert len(list((tmp_path / "runs" / "train").glob("events.out.tfevents.*"))) == 1
     assert log.count("epoch 2: {") == 1  # the epoch summary is logged by rank 0 only

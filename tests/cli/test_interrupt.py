@@ -155,7 +155,9 @@ def _interrupt(*_args, **_kwargs):
 
 
 def test_ctrl_c_on_balr_train_names_the_run_and_how_to_resume(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("balr.binary_attributes.trainer.labelled_embeddings", lambda path: path)
+    monkeypatch.setattr(
+        "balr.binary_attributes.trainer.labelled_embeddings", lambda path, *reading: path
+    )
     monkeypatch.setattr("balr.binary_attributes.trainer.BAETrainer.fit", _interrupt)
     run = tmp_path / "run"
     line = _run_main(["train", "a.csv", "b.csv", "--save-dir", str(run), "--device", "cpu"], capsys)

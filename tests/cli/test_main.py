@@ -24,6 +24,13 @@ def test_help_lists_commands():
     assert "vectors" in result.stdout
 
 
+def test_root_command_has_the_reference_completion_options():
+    """Typer's `--install-completion` / `--show-completion`, as the reference's `balr`."""
+    assert "--install-completion" in run_balr("--help").stdout
+    result = run_balr("--show-completion", "bash")
+    assert result.returncode == 0 and "_balr_completion" in result.stdout
+
+
 def test_user_error_is_one_line_on_stderr(tmp_path):
     result = run_balr("vectors", "pack", str(tmp_path / "missing.csv"))
     assert result.returncode == 1

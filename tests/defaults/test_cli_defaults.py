@@ -104,6 +104,8 @@ def test_score_test_defaults_to_the_shipped_beta_scorer_and_calibration(
         caplog,
     )
     assert f"shipped beta scorer {defaults.SCORER_CHECKPOINT}" in out
+    # the summary line itself says which scorer scored (the reference only logs an error)
+    assert f"with beta (shipped: {defaults.SCORER_CHECKPOINT}; no scorer.checkpoint_path)" in out
     assert f"calibrating with the shipped {defaults.CALIBRATION}" in out
     scores = pd.read_csv(tmp_path / "cal" / "scores.csv", sep="\t")
     ids, counts = _example_vectors(example_vectors, "ba")
@@ -141,10 +143,10 @@ def test_cosine_of_embeddings_gets_the_shipped_cosine_calibration(
     example_vectors, tmp_path, capsys
 ):
     run(
-        score_example(example_vectors, tmp_path, "scorer=cosine", "scorer.vectors=emb"),
+        score_example(example_vectors, tmp_path / "cos", "scorer=cosine", "scorer.vectors=emb"),
         capsys,
     )
-    scores = pd.read_csv(tmp_path / "scores.csv", sep="\t")
+    scores = pd.read_csv(tmp_path / "cos" / "scores.csv", sep="\t")
     ids, embeddings = _example_vectors(example_vectors, "emb")
     row = {item: i for i, item in enumerate(ids)}
     unit = unit_rows(embeddings)
@@ -262,10 +264,11 @@ def test_calibration_lowers_cllr_on_held_out_voxceleb(held_out_voxceleb, scorer,
     15 target and 90 non-target cross-session trials)."""
     data, trials, vectors = held_out_voxceleb
     run(
-        ["score", "test", data, trials, "--vectors-dir", vectors, "--save-dir", tmp_path, *scorer],
+        ["score", "test", data, trials, "--vectors-dir", vectors, "--save-dir", tmp_path / "run"]
+        + scorer,
         capsys,
     )
-    scores = pd.read_csv(tmp_path / "scores.csv", sep="\t")
+    scores = pd.read_csv(tmp_path / "run" / "scores.csv", sep="\t")
     labels = load_trials(trials).labels(AudioDataset.from_path(data))
     assert (labels == 1).sum() == 15 and (labels == 0).sum() == 90
     raw, calibrated = scores.raw_score.to_numpy(), scores.scores.to_numpy()

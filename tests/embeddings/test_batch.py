@@ -212,3 +212,33 @@ def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
     assert len(list(tmp_path.glob("*/*_emb.txt"))) == 8
     again = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
     assert (again.succeeded, again.skipped) == (0, 8)
+
+
+def test_cli_reference_options_force_save_output_root_dir(clips, tmp_path):
+    """--no-force skips existing embeddings, --force redoes them, --no-save-output computes
+    and writes nothing, --root-dir is where a CSV's relative audio paths start."""
+    from balr.cli.main import app
+
+    runner = CliRunner()
+    csv = tmp_path / "lists" / "two.csv"
+    csv.parent.mkdir()
+    csv.write_text("id,audio\na1,a1.wav\nb1,b1.wav\n")
+    out = tmp_path / "out"
+    base = ["extract", str(csv), "--root-dir", str(clips), "--save-dir", str(out)]
+    base.append("embeddings.num_workers=0")
+
+    result = runner.invoke(app, [*base, "--no-save-output"])
+    assert result.exit_code == 0, result.output
+    assert "embedded 2, skipped 0 existing, failed 0 of 2" in result.output
+    assert "nothing was written" in result.output and not out.exists()
+    result = runner.invoke(app, [*base, "save_output=false"])  # the reference's key
+    assert "embedded 2" in result.output and not out.exists()
+
+    result = runner.invoke(app, base)
+    assert "embedded 2, skipped 0 existing" in result.output
+    assert sorted(p.name for p in out.rglob("*_emb.txt")) == ["a1_emb.txt", "b1_emb.txt"]
+    assert "embedded 0, skipped 2 existing" in runner.invoke(app, [*base, "--no-force"]).output
+    assert "embedded 2, skipped 0 existing" in runner.invoke(app, [*base, "--force"]).output
+
+    result = runner.invoke(app, ["extract", str(csv), "embeddings.num_workers=0"])
+    assert "failed 2 of 2" in result.output  # a1.wav is not beside the CSV

@@ -112,3 +112,71 @@ def test_download_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="cannot download .*model_dir=DIR"):
         build_embedding_model(cfg)
     assert not any(tmp_path.rglob("*.zip"))  # no half-downloaded archive is left
+
+
+def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(model_dir, tmp_path):
+    """The reference's `model_repo` (a local folder here), `model_name` (`avg_model`, the
+    file as the hub stores it), `config_name`, and `+embeddings.model.model_dir=DIR` load
+    the same network; a hub id is a one-line error saying to download it."""
+    folder = tmp_path / "hub_layout"
+    folder.mkdir()
+    (folder / "avg_model").write_bytes((model_dir / "avg_model.pt").read_bytes())
+    (folder / "wespeaker.yaml").write_text((model_dir / "config.yaml").read_text())
+    wave = torch.from_numpy(load_audio(sorted((EXAMPLES / "audio").glob("*/*.flac"))[0], 16000))
+    wave = wave[None, :16000]
+
+    def embedding(*overrides: str) -> torch.Tensor:
+        cfg = extract_config(["embeddings.model=wespeaker", *overrides])
+        return build_embedding_model(cfg.embeddings.model).embed(wave, torch.tensor([16000]))
+
+    expected = embedding(f"embeddings.model.model_dir={model_dir}")
+    assert torch.equal(embedding(f"+embeddings.model.model_dir={model_dir}"), expected)
+    named = ["embeddings.model.model_name=avg_model", "embeddings.model.config_name=wespeaker.yaml"]
+    assert torch.equal(embedding(f"embeddings.model.model_repo={folder}", *named), expected)
+    with pytest.raises(ModelError, match="config.yaml is missing"):
+        embedding(f"embeddings.model.model_repo={folder}")
+    with pytest.raises(ModelError, match="Someone/other-model: not a local folder.*download it"):
+        embedding("embeddings.model.model_repo=Someone/other-model")
+
+
+def test_reference_feature_keys_set_the_fbank(model_dir):
+    """`embeddings.model.features.*`: unset, the model dir's fbank (80 / 25 / 10 ms); set,
+    they change it (a 20 ms shift gives half the frames); a front-end, dither or bin count
+    the network cannot take is a one-line error."""
+    base = ["embeddings.model=wespeaker", f"embeddings.model.model_dir={model_dir}"]
+
+    def fbank(*overrides: str):
+        return build_embedding_model(extract_config([*base, *overrides]).embeddings.model).fbank
+
+    key = "embeddings.model.features"
+    default = fbank(f"{key}.frontend=fbank", f"{key}.dither=0.0")
+    assert (default.num_mel_bins, default.frame_length_ms, default.frame_shift_ms) == (80, 25, 10)
+    changed = fbank(f"{key}.frame_shift=20", f"{key}.frame_length=30")
+    assert (changed.frame_shift, changed.frame_length) == (320, 480)  # samples at 16 kHz
+    for key, message in [
+        ("features.num_mel_bins=64", "takes 80 bins"),
+        ("features.dither=1.0", "only 0.0"),
+        ("features.frontend=mfcc", "fbank features only"),
+    ]:
+        with pytest.raises(ModelError, match=message):
+            fbank(f"embeddings.model.{key}")
+
+
+def test_reference_input_scale_is_an_option(model_dir):
+    """`int16_input=false` feeds samples in [-1, 1] to the fbank, as the reference library;
+    mean normalisation cancels the scale up to the log floor, so both embeddings agree."""
+    from balr.features.fbank import kaldi_fbank, mean_normalize
+
+    wave = torch.from_numpy(load_audio(sorted((EXAMPLES / "audio").glob("*/*.flac"))[0], 16000))
+    wave = wave[None, :24000]
+    base = ["embeddings.model=wespeaker", f"embeddings.model.model_dir={model_dir}"]
+    cfg = extract_config([*base, "embeddings.model.int16_input=false"])
+    reference = build_embedding_model(cfg.embeddings.model)
+    out = reference.embed(wave, torch.tensor([24000]))[0]
+    expected = reference.embed_features(mean_normalize(kaldi_fbank(wave, reference.fbank)))[0]
+    assert torch.allclose(out, expected, atol=1e-5 * expected.abs().max().item())
+    scaled = build_embedding_model(extract_config(base).embeddings.model).embed(
+        wave, torch.tensor([24000])
+    )[0]
+    assert not torch.equal(scaled, out)
+    assert torch.nn.functional.cosine_similarity(scaled, out, dim=0) > 0.99

@@ -209,3 +209,66 @@ def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeyp
     np.testing.assert_array_equal(valid, [True, True, True, False])
     assert [list(cells.enroll.cell(i)) for i in range(3)] == [[0], [0], [1, 0]]
     assert find_trial(trials, "b,a::c") == 2 and find_trial(trials, "4") == 3
+
+
+def test_reference_run_dirs_exist_ok_and_device(corpus, tmp_path, monkeypatch):
+    """The reference's folders (runs/scorer/train, runs/score, then ...2, ...3), kept with
+    --exist-ok or `exist_ok=true`; --device is accepted (cpu) and checked."""
+    monkeypatch.chdir(tmp_path)
+    vectors = ["--vectors-dir", corpus / "vectors"]
+    for _ in range(2):
+        run("score", "train", corpus / "train.csv", *vectors, "--device", "cpu")
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in (runs / "scorer").iterdir()) == ["train", "train2"]
+    run("score", "train", corpus / "train.csv", *vectors, "--exist-ok")
+    run("score", "train", corpus / "train.csv", *vectors, "exist_ok=true")
+    assert sorted(p.name for p in (runs / "scorer").iterdir()) == ["train", "train2"]
+
+    checkpoint = f"scorer.checkpoint_path={runs / 'scorer' / 'train' / 'scorer.safetensors'}"
+    test = ["score", "test", corpus / "test.csv", corpus / "trials.tsv", *vectors, checkpoint]
+    run(*test, "--no-calibration", "--device", "cpu")
+    run(*test, "--no-calibration", "--no-exist-ok")
+    run(*test, "--no-calibration", "--exist-ok")
+    assert sorted(p.name for p in runs.iterdir()) == ["score", "score2", "scorer"]
+    assert (runs / "score2" / "scores.csv").is_file()
+
+    result = CliRunner().invoke(app, [str(a) for a in [*test, "--device", "tpu"]])
+    assert result.exit_code != 0 and "device 'tpu'" in str(result.exception)
+
+
+def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
+    """`scorer.n_attributes` is checked against the vectors; beta's `scorer.K` must be 2
+    and `scorer.eps` is accepted."""
+    base = ["score", "train", corpus / "train.csv", "--vectors-dir", corpus / "vectors"]
+    run(*base, "--save-dir", tmp_path / "a", f"scorer.n_attributes={N_ATTRIBUTES}", "scorer.K=2")
+    fitted = Scorer.load(tmp_path / "a" / "scorer.safetensors")
+    assert fitted.n_attributes == N_ATTRIBUTES
+    run(*base, "--save-dir", tmp_path / "b", "scorer.eps=1e-6")
+    reference = Scorer.load(tmp_path / "b" / "scorer.safetensors")  # eps: balr fits otherwise
+    np.testing.assert_array_equal(fitted.alpha_, reference.alpha_)
+    for key, message in [
+        ("scorer.n_attributes=512", f"vectors of {corpus / 'train.csv'} have {N_ATTRIBUTES}"),
+        ("scorer.K=3", "K=2 states per attribute"),
+    ]:
+        result = CliRunner().invoke(
+            app, [str(a) for a in [*base, "--save-dir", tmp_path / "c", key]]
+        )
+        assert result.exit_code != 0 and message in str(result.exception), result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_reference_n_iterations_key_on_every_scorer(corpus, tmp_path):
+    """`scorer.n_iterations` (the reference's 100 on every scorer): maxllr's EM steps; the
+    reference's dna/speech/cosine ignore it, so does balr."""
+    from balr.scoring.config import score_config, scorer_params
+
+    assert scorer_params(score_config(["scorer=maxllr"]))["n_iterations"] == 100
+    base = ["score", "train", corpus / "train.csv", "--vectors-dir", corpus / "vectors"]
+    run(*base, "--save-dir", tmp_path / "a", "scorer=dna")
+    run(*base, "--save-dir", tmp_path / "b", "scorer=dna", "scorer.n_iterations=7")
+    plain = Scorer.load(tmp_path / "a" / "scorer.safetensors")
+    keyed = Scorer.load(tmp_path / "b" / "scorer.safetensors")
+    assert plain.get_params() == keyed.get_params()
+    assert "n_iterations" not in scorer_params(
+        score_config(["scorer=cosine", "scorer.n_iterations=3"])
+    )

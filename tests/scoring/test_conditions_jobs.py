@@ -112,6 +112,7 @@ def test_score_test_writes_conditions_columns_and_counts(corpus, calibrated, tmp
         corpus / "test.csv",
         corpus / "test_trials.tsv",
         save_dir=tmp_path,
+        exist_ok=True,  # tmp_path exists: write into it
         vectors_dir=corpus / "vectors",
         calibration=work / "calibration.json",
         overrides=[f"scorer.checkpoint_path={scorer}"],

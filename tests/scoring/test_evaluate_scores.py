@@ -25,7 +25,7 @@ def scores_csv(corpus, tmp_path_factory):
     overrides = [f"scorer.checkpoint_path={trained.path}"]
     score_trials_file(
         corpus / "test.csv", corpus / "trials.tsv", save_dir=out, vectors_dir=corpus / "vectors",
-        overrides=overrides,
+        overrides=overrides, exist_ok=True,  # out exists: write into it
     )  # fmt: skip
     return out / "scores.csv"
 

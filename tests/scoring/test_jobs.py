@@ -41,6 +41,7 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
         corpus / "test.csv",
         corpus / "trials.tsv",
         save_dir=tmp_path,
+        exist_ok=True,  # tmp_path exists: write into it
         vectors_dir=corpus / "vectors",
         explain=2,
         overrides=[f"scorer.checkpoint_path={trained.path}"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def binarize_dataset(
     force: bool = False,
     encoder_source: str | os.PathLike = "",
     allow_other_model: bool = False,
+    save_output: bool = True,
 ) -> BinarizeReport:
     """Write the `_ba` vector (`(m, 2)` counts) of every item that has an embedding, in the
     dataset's vector format. Items that already have a valid one are skipped unless `force`
@@ -67,7 +69,8 @@ def binarize_dataset(
     than the others') are skipped and listed in the report; `encoder_source` names the
     encoder's file in errors. Embeddings recorded for another model than the encoder's are
     refused unless `allow_other_model`, another dimension always
-    (`balr.data.provenance.check_encoder_fits`). Ctrl-C closes the writer (a store is
+    (`balr.data.provenance.check_encoder_fits`). Without `save_output` the vectors are
+    computed and counted, and none is written. Ctrl-C closes the writer (a store is
     merged) and raises `Interrupted` saying what was saved."""
     recorded, folder = dataset_provenance(dataset)
     check_encoder_fits(
@@ -87,7 +90,7 @@ def binarize_dataset(
     done, location = 0, "the dataset's vectors"
     bad: list[BadVector] = []
     try:
-        with dataset.vector_writer("ba") as writer:
+        with dataset.vector_writer("ba", save_output) as writer:
             location = writer.location
             for start in tqdm(range(0, len(todo), CHUNK), desc="binarize", unit="chunk"):
                 indices, embeddings = dataset.stack_vectors(
@@ -115,13 +118,22 @@ def binarize_path(
     save_dir: str | os.PathLike | None = None,
     force: bool = False,
     device: torch.device | None = None,
+    audio_formats: Sequence[str] | None = None,
+    root_dir: str | os.PathLike | None = None,
+    save_output: bool = True,
 ) -> BinarizeReport:
     """`balr binarize`: binarize the dataset at `input_data` (vectors under `save_dir` if
-    given) with the encoder of the `balr binarize` config, or the shipped one."""
+    given; a CSV's relative paths below `root_dir`) with the encoder of the `balr binarize`
+    config, or the shipped one; written unless not `save_output`."""
     checkpoint = encoder_checkpoint(config.encoder.model.checkpoint_path)
     encoder = BinaryAttributeEncoder.load(checkpoint, device or "cpu")
+    check_shape(config.encoder.model, encoder, checkpoint)
     dataset = AudioDataset.from_path(
-        input_data, output_dir=save_dir, vector_format=config.vector_format
+        input_data,
+        list(audio_formats or []) or None,
+        output_dir=save_dir,
+        vector_format=config.vector_format,
+        root_dir=root_dir,
     )
     return binarize_dataset(
         dataset,
@@ -131,7 +143,20 @@ def binarize_path(
         force,
         encoder_source=checkpoint,
         allow_other_model=config.encoder.allow_other_embedding_model,
+        save_output=save_output,
     )
+
+
+def check_shape(model: DictConfig, encoder: BinaryAttributeEncoder, source: object) -> None:
+    """ModelError when `encoder.model.input_dim` / `internal_dim` (the reference's keys)
+    are set and contradict the loaded encoder's weights."""
+    for key, actual in (("input_dim", encoder.input_dim), ("internal_dim", encoder.latent_dim)):
+        wanted = model.get(key)
+        if wanted is not None and wanted != actual:
+            raise ModelError(
+                f"encoder.model.{key}={wanted}, but the encoder {source} has {key} {actual} "
+                "(leave it unset to take the checkpoint's)"
+            )
 
 
 def encoder_checkpoint(configured: str | None) -> str | Path:

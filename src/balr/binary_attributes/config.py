@@ -118,6 +118,10 @@ class TrainConfig:
 @dataclass
 class EncoderModelConfig:
     checkpoint_path: str | None = None
+    # the reference's shape keys (its defaults 256 / 512); None: the checkpoint's. Set, they
+    # must match the checkpoint's weights (`balr.binary_attributes.binarize.check_shape`)
+    input_dim: int | None = None
+    internal_dim: int | None = None
 
 
 @dataclass

@@ -39,7 +39,7 @@ from balr.binary_attributes.samplers import NxMSampler, PlainBatchSampler, sampl
 from balr.config import save_config
 from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
 from balr.data.provenance import EmbeddingProvenance
-from balr.distributed import rank, resolve_device, session, shared_run_dir, world_size
+from balr.distributed import rank, resolve_device, session, shared_save_dir, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
 from balr.training import Trainer, stop_on_interrupt
@@ -60,6 +60,7 @@ class _TrainStep(nn.Module):
         return self.losses(x, y, out.codes, out.reconstruction, out.z, training_classes)
 
 
+TRAIN_RUN_DIR = "runs/train"  # the reference's default run folder of `balr train`
 WEIGHT_INITS = ("kaiming_normal", "pytorch")
 
 
@@ -381,17 +382,23 @@ def train_encoder(
     save_dir: str | Path | None = None,
     overrides: Sequence[str] | None = None,
     device: str | None = None,
+    exist_ok: bool = False,
+    audio_formats: Sequence[str] | None = None,
+    root_dir: str | Path | None = None,
 ) -> EncoderTraining:
     """`balr train` as one call: fit the encoder on the labelled embeddings of `train_data`,
-    validate on `val_data` (other speakers), in `save_dir` (default: a new `runs/trainN`,
-    agreed by every torchrun process, which this call joins in one process group)."""
+    validate on `val_data` (other speakers), in `save_dir` (default `runs/train`; an
+    existing one becomes `runs/train2`, `runs/train3`, ... unless `exist_ok` or
+    `trainer.resume`; agreed by every torchrun process, which this call joins in one
+    process group). `audio_formats` and `root_dir` read the datasets."""
     cfg = train_config(overrides)
     if cfg.trainer.resume and save_dir is None:
         raise ConfigError("trainer.resume=true needs --save-dir (the run to continue)")
     torch_device = resolve_device(device)
-    train_set, val_set = labelled_embeddings(train_data), labelled_embeddings(val_data)
+    train_set = labelled_embeddings(train_data, audio_formats, root_dir)
+    val_set = labelled_embeddings(val_data, audio_formats, root_dir)
     with session(torch_device):
-        out_dir = Path(save_dir) if save_dir is not None else shared_run_dir("runs", "train")
+        out_dir = shared_save_dir(save_dir, TRAIN_RUN_DIR, exist_ok or cfg.trainer.resume)
         resume = f"--save-dir {out_dir} trainer.resume=true"
         with stop_on_interrupt(out_dir, resume):
             history = BAETrainer(cfg, out_dir, torch_device).fit(train_set, val_set)

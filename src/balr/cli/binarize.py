@@ -8,23 +8,61 @@ import typer
 
 from balr.binary_attributes.binarize import binarize_path
 from balr.binary_attributes.config import binarize_config
-from balr.cli.options import config_name_option, config_path_option, with_config_file
+from balr.cli.options import (
+    audio_formats_option,
+    config_name_option,
+    config_path_option,
+    device_option,
+    force_option,
+    root_dir_option,
+    run_options,
+    save_output_option,
+    with_config_file,
+)
 from balr.distributed import resolve_device
 
 
 def binarize(
     input_data: Path = typer.Argument(..., help="Dataset with embeddings (CSV, dir, Kaldi)."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Write vectors here."),
-    force: bool = typer.Option(False, "--force", help="Recompute existing _ba vectors."),
-    device: str | None = typer.Option(None, help="cpu, cuda or cuda:N."),
+    force: bool = force_option("_ba vectors"),
+    save_output: bool | None = save_output_option(),
+    exist_ok: bool | None = typer.Option(
+        None,
+        "--exist-ok/--no-exist-ok",
+        help="Accepted as in the reference, where binarize never reads it (vectors are files).",
+        show_default=False,
+    ),
+    audio_formats: list[str] | None = audio_formats_option(),
+    root_dir: Path | None = root_dir_option(),
+    device: str | None = device_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Encode each item's embedding as binary attributes with a trained encoder."""
-    cfg = binarize_config(with_config_file(config_path, config_name, overrides))
-    report = binarize_path(input_data, cfg, save_dir, force, resolve_device(device))
+    run = run_options(
+        with_config_file(config_path, config_name, overrides),
+        save_output=save_output,
+        save_dir=save_dir,
+        exist_ok=exist_ok,
+        audio_formats=audio_formats,
+        device=device,
+    )
+    cfg = binarize_config(run.overrides)
+    report = binarize_path(
+        input_data,
+        cfg,
+        run.save_dir,
+        force,
+        resolve_device(run.device),
+        audio_formats=run.audio_formats,
+        root_dir=root_dir,
+        save_output=run.save_output,
+    )
     typer.echo(report.summary())
+    if not run.save_output:
+        typer.echo("--no-save-output: nothing was written")
 
 
 def register(app: typer.Typer) -> None:

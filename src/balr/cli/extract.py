@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from balr.cli.options import config_name_option, config_path_option, with_config_file
+from balr.cli.options import (
+    audio_formats_option,
+    config_name_option,
+    config_path_option,
+    device_option,
+    force_option,
+    root_dir_option,
+    run_options,
+    save_output_option,
+    with_config_file,
+)
 from balr.distributed import rank, world_size
 from balr.embeddings.extract import extract_dataset_embeddings
 
@@ -14,20 +24,36 @@ from balr.embeddings.extract import extract_dataset_embeddings
 def extract(
     input_data: Path = typer.Argument(..., help="Audio file, directory, CSV or Kaldi data dir."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Write vectors here."),
-    force: bool = typer.Option(False, "--force", help="Recompute existing embeddings."),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:N or cuda:0,1."),
-    audio_formats: list[str] | None = typer.Option(
-        None, "--audio-formats", help="Extensions to scan, e.g. wav,flac (repeatable)."
-    ),
+    force: bool = force_option("embeddings"),
+    save_output: bool | None = save_output_option(),
+    device: str | None = device_option(),
+    audio_formats: list[str] | None = audio_formats_option(),
+    root_dir: Path | None = root_dir_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
-    formats = [f for value in audio_formats or [] for f in value.split(",") if f.strip()]
-    overrides = with_config_file(config_path, config_name, overrides)
-    report = extract_dataset_embeddings(input_data, save_dir, overrides, force, device, formats)
+    run = run_options(
+        with_config_file(config_path, config_name, overrides),
+        save_output=save_output,
+        save_dir=save_dir,
+        audio_formats=audio_formats,
+        device=device,
+    )
+    report = extract_dataset_embeddings(
+        input_data,
+        run.save_dir,
+        run.overrides,
+        force,
+        run.device,
+        run.audio_formats,
+        root_dir=root_dir,
+        save_output=run.save_output,
+    )
     typer.echo(report.summary(_shard_note()))
+    if not run.save_output:
+        typer.echo("--no-save-output: nothing was written")
     if report.failures:
         typer.echo(f"errors: {report.errors_path}")
     if report.speech_path is not None and report.speech_path.is_file():

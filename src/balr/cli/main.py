@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Explainable speaker recognition: embeddings -> binary attributes -> likelihood ratios.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion, as the reference
 )
 
 

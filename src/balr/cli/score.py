@@ -3,17 +3,32 @@ all-vs-all, fit a calibrator (the jobs live in `balr.scoring.jobs`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import typer
 
-from balr.cli.options import config_name_option, config_path_option, with_config_file
+from balr.cli.options import (
+    RunOptions,
+    audio_formats_option,
+    config_name_option,
+    config_path_option,
+    device_option,
+    exist_ok_option,
+    root_dir_option,
+    run_options,
+    with_config_file,
+)
+from balr.distributed import resolve_device
 from balr.scoring.jobs import (
+    DatasetReading,
     calibrate_scores_file,
     score_matrix_file,
     score_trials_file,
     train_scorer,
 )
+
+logger = logging.getLogger(__name__)
 
 score_app = typer.Typer(
     help="Fit scorers, score trial lists, explain scores.", no_args_is_help=True
@@ -31,18 +46,49 @@ def _unescape(sep: str) -> str:
     return sep.encode().decode("unicode_escape")
 
 
+def _scoring_run(overrides: list[str], **options) -> RunOptions:
+    """The run options of `score train/test`; the device is checked (a CUDA device that is
+    not there is an error, as in the reference) though balr's scorers compute in NumPy."""
+    run = run_options(overrides, **options)
+    if resolve_device(run.device).type != "cpu":
+        logger.info("--device %s: balr's scorers compute on the CPU (NumPy)", run.device)
+    return run
+
+
+def _reading(run: RunOptions, root_dir: Path | None) -> DatasetReading:
+    return DatasetReading(audio_formats=tuple(run.audio_formats), root_dir=root_dir)
+
+
 @score_app.command("train")
 def train(
     train_data: Path = typer.Argument(..., help="Reference dataset with speakers and _ba vectors."),
-    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/trainN."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/train."),
+    exist_ok: bool | None = exist_ok_option(),
     vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    audio_formats: list[str] | None = audio_formats_option(),
+    root_dir: Path | None = root_dir_option(),
+    device: str | None = device_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Fit a scorer on the per-speaker statistics of a reference dataset and save it."""
-    overrides = with_config_file(config_path, config_name, overrides)
-    typer.echo(train_scorer(train_data, save_dir, vectors_dir, overrides).summary())
+    run = _scoring_run(
+        with_config_file(config_path, config_name, overrides),
+        save_dir=save_dir,
+        exist_ok=exist_ok,
+        audio_formats=audio_formats,
+        device=device,
+    )
+    trained = train_scorer(
+        train_data,
+        run.save_dir,
+        vectors_dir,
+        run.overrides,
+        exist_ok=run.exist_ok,
+        reading=_reading(run, root_dir),
+    )
+    typer.echo(trained.summary())
 
 
 @score_app.command("test")
@@ -50,8 +96,12 @@ def test(
     test_data: Path = typer.Argument(..., help="Dataset holding the trials' recordings."),
     trials_path: Path = typer.Argument(..., help="Trials list (enrollment, test columns)."),
     sep: str = typer.Option("\\t", "--sep", help="Trials column separator ('\\t', ',', ...)."),
-    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/testN."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/score."),
+    exist_ok: bool | None = exist_ok_option(),
     vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    audio_formats: list[str] | None = audio_formats_option(),
+    root_dir: Path | None = root_dir_option(),
+    device: str | None = device_option(),
     explain: int = typer.Option(
         0, "--explain", help="Write the K attributes pushing each score most each way."
     ),
@@ -71,18 +121,27 @@ def test(
 ) -> None:
     """Score a trials list: scores.csv (with in_conditions and conditions_reason when
     calibrated), metrics.json, DET/Tippett plots, explanations."""
+    run = _scoring_run(
+        with_config_file(config_path, config_name, overrides),
+        save_dir=save_dir,
+        exist_ok=exist_ok,
+        audio_formats=audio_formats,
+        device=device,
+    )
     result = score_trials_file(
         test_data,
         trials_path,
         sep=_unescape(sep),
-        save_dir=save_dir,
+        save_dir=run.save_dir,
         vectors_dir=vectors_dir,
         explain=explain,
         explain_plots=explain_plot or [],
         calibration=calibration,
         no_calibration=no_calibration,
-        overrides=with_config_file(config_path, config_name, overrides),
+        overrides=run.overrides,
         speech_durations=speech_durations,
+        exist_ok=run.exist_ok,
+        reading=_reading(run, root_dir),
     )
     typer.echo(result.summary())
 
@@ -150,8 +209,8 @@ def matrix(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """All-vs-all scores of single recordings: scores.npy (rows enrollment) and ids.txt."""
-    overrides = with_config_file(config_path, config_name, overrides)
-    typer.echo(score_matrix_file(data, save_dir, vectors_dir, overrides).summary())
+    run = run_options(with_config_file(config_path, config_name, overrides), save_dir=save_dir)
+    typer.echo(score_matrix_file(data, run.save_dir, vectors_dir, run.overrides).summary())
 
 
 def register(app: typer.Typer) -> None:

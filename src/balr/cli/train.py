@@ -7,24 +7,51 @@ from pathlib import Path
 import typer
 
 from balr.binary_attributes.trainer import train_encoder
-from balr.cli.options import config_name_option, config_path_option, with_config_file
+from balr.cli.options import (
+    audio_formats_option,
+    config_name_option,
+    config_path_option,
+    device_option,
+    exist_ok_option,
+    root_dir_option,
+    run_options,
+    with_config_file,
+)
 from balr.distributed import is_main_process
 
 
 def train(
     train_data: Path = typer.Argument(..., help="Training dataset (CSV, dir, Kaldi dir)."),
     val_data: Path = typer.Argument(..., help="Validation dataset (other speakers)."),
-    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/trainN."),
-    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or cuda:0,1 (torchrun)."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/train."),
+    exist_ok: bool | None = exist_ok_option(),
+    audio_formats: list[str] | None = audio_formats_option(),
+    root_dir: Path | None = root_dir_option(),
+    device: str | None = device_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Train the binary-attribute encoder (embeddings + speaker labels -> 512 bits)."""
-    overrides = with_config_file(config_path, config_name, overrides)
-    run = train_encoder(train_data, val_data, save_dir, overrides, device)
-    if is_main_process() and run.history:
-        typer.echo(run.summary())
+    run = run_options(
+        with_config_file(config_path, config_name, overrides),
+        save_dir=save_dir,
+        exist_ok=exist_ok,
+        audio_formats=audio_formats,
+        device=device,
+    )
+    result = train_encoder(
+        train_data,
+        val_data,
+        run.save_dir,
+        run.overrides,
+        run.device,
+        exist_ok=run.exist_ok,
+        audio_formats=run.audio_formats,
+        root_dir=root_dir,
+    )
+    if is_main_process() and result.history:
+        typer.echo(result.summary())
 
 
 def register(app: typer.Typer) -> None:

@@ -74,9 +74,11 @@ class AudioDataset(torch.utils.data.Dataset):
         audio_formats: Sequence[str] | None = None,
         output_dir: str | os.PathLike | None = None,
         vector_format: str = "txt",
+        root_dir: str | os.PathLike | None = None,
     ) -> AudioDataset:
         """Build from an audio file, a directory, a CSV or a Kaldi data dir (wav.scp); items
-        sorted by id. Ids: the file's stem; in a directory the path relative to it with its
+        sorted by id. A CSV's relative paths are below `root_dir` (`--root-dir`; default: the
+        CSV's folder). Ids: the file's stem; in a directory the path relative to it with its
         extension (`spk1/utt1.wav`); in a CSV the `id` cell, else the `audio` cell as written;
         in a Kaldi dir the utterance id."""
         path = Path(path)
@@ -89,7 +91,8 @@ class AudioDataset(torch.utils.data.Dataset):
         if not path.exists():
             raise DataError(f"{path}: no such file or directory")
         if path.suffix.lower() in (".csv", ".tsv"):
-            return cls(_by_id(read_csv_items(path)), path.parent, **kwargs)
+            root = Path(root_dir) if root_dir is not None else path.parent
+            return cls(_by_id(read_csv_items(path, root)), root, **kwargs)
         if path.suffix.lower().lstrip(".") in formats:
             return cls([DatasetItem(id=path.stem, audio=path)], path.parent, **kwargs)
         raise DataError(
@@ -198,9 +201,10 @@ class AudioDataset(torch.utils.data.Dataset):
         return np.concatenate(found)
 
     @contextmanager
-    def vector_writer(self, kind: str) -> Iterator[VectorWriter]:
-        """Context manager whose `put(index, vector)` saves vectors crash-safely."""
-        writer = open_vector_writer(self._vectors, check_kind(kind))
+    def vector_writer(self, kind: str, save: bool = True) -> Iterator[VectorWriter]:
+        """Context manager whose `put(index, vector)` saves vectors crash-safely (or, when
+        not `save`, discards them: `--no-save-output`)."""
+        writer = open_vector_writer(self._vectors, check_kind(kind), save)
         try:
             yield writer
         finally:

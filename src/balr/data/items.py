@@ -55,21 +55,22 @@ def scan_directory(root: Path, formats: Sequence[str]) -> list[DatasetItem]:
     return sorted(items, key=lambda item: item.id)
 
 
-def read_csv_items(path: Path) -> list[DatasetItem]:
+def read_csv_items(path: Path, root_dir: Path | None = None) -> list[DatasetItem]:
     """Items from a CSV (`.tsv`: tab-separated) with columns among `CSV_COLUMNS`.
 
-    Paths are relative to the CSV's folder. The id is the `id` cell as written (`007`
-    stays `007`), or without an `id` column the `audio` cell as written, extension included
-    (`spk1/utt1.wav`, before it is made relative to the CSV's folder); surrounding spaces
-    are dropped.
+    Relative paths are below `root_dir` (default: the CSV's folder). The id is the `id`
+    cell as written (`007` stays `007`), or without an `id` column the `audio` cell as
+    written, extension included (`spk1/utt1.wav`, before it is made relative to the root);
+    surrounding spaces are dropped.
     """
     frame = _read_csv(path)
     columns = list(frame.columns)
+    root = root_dir if root_dir is not None else path.parent
 
     def paths(column: str) -> list[Path | None]:
         if column not in columns:
             return [None] * len(frame)
-        return [(path.parent / v) if v.strip() else None for v in frame[column].str.strip()]
+        return [(root / v) if v.strip() else None for v in frame[column].str.strip()]
 
     if "id" in columns:
         ids = frame["id"].str.strip().tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,16 @@ class LabelledEmbeddings:
         return len(self.embeddings)
 
 
-def labelled_embeddings(path: str | os.PathLike) -> LabelledEmbeddings:
+def labelled_embeddings(
+    path: str | os.PathLike,
+    audio_formats: Sequence[str] | None = None,
+    root_dir: str | os.PathLike | None = None,
+) -> LabelledEmbeddings:
     """The float32 embeddings and speakers of a dataset's items that have an embedding
     (DataError when there is none, or when one of them has no speaker), with the embedding
-    model recorded by `balr extract` (`balr.data.provenance`)."""
-    ds = AudioDataset.from_path(path)
+    model recorded by `balr extract` (`balr.data.provenance`). `audio_formats` and
+    `root_dir` read the dataset as `AudioDataset.from_path`."""
+    ds = AudioDataset.from_path(path, list(audio_formats or []) or None, root_dir=root_dir)
     indices, embeddings = ds.stack_vectors("emb")
     if len(indices) == 0:
         raise DataError(f"{path}: no embeddings found (run `balr extract` first)")

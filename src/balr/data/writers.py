@@ -57,8 +57,23 @@ class StoreWriter(VectorWriter):
         self.writer.close()
 
 
-def open_vector_writer(lookup: VectorLookup, kind: str) -> VectorWriter:
-    """A store writer for `vector_format="store"` datasets, else a sidecar writer."""
+class DiscardingWriter(VectorWriter):
+    """Counts the vectors it is given and writes none (`--no-save-output`)."""
+
+    location = "nowhere (--no-save-output)"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def put(self, index: int, vector: np.ndarray) -> None:
+        self.count += 1
+
+
+def open_vector_writer(lookup: VectorLookup, kind: str, save: bool = True) -> VectorWriter:
+    """A store writer for `vector_format="store"` datasets, else a sidecar writer; one that
+    writes nothing when not `save`."""
+    if not save:
+        return DiscardingWriter()
     if lookup.vector_format == "store":
         return StoreWriter(lookup, kind)
     return SidecarWriter(lookup, kind)

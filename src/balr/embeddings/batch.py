@@ -230,9 +230,9 @@ class _Accumulator:
 class EmbeddingExtraction:
     """Runs a model over a dataset's missing embeddings and saves them as they come."""
 
-    def __init__(self, dataset, model: EmbeddingModel, opts: ExtractionOptions):
+    def __init__(self, dataset, model: EmbeddingModel, opts: ExtractionOptions, save: bool = True):
         opts.check()
-        self.ds, self.model, self.opts = dataset, model, opts
+        self.ds, self.model, self.opts, self.save = dataset, model, opts, save
         self.min_samples = max(
             model.min_samples, int(round(opts.min_duration_s * model.sample_rate))
         )
@@ -255,7 +255,7 @@ class EmbeddingExtraction:
         self._speech_log = SpeechLog(speech_path) if speech_path is not None else None
         interrupted: Interrupted | None = None
         try:
-            with self.ds.vector_writer("emb") as writer:
+            with self.ds.vector_writer("emb", self.save) as writer:
                 self._writer, self._bar, self._start = writer, bar, start
                 try:
                     self._consume(self._loader(jobs))
@@ -459,11 +459,13 @@ def extract_embeddings(
     errors_path: str | Path | None = None,
     progress: bool = True,
     speech_path: str | Path | None = None,
+    save: bool = True,
 ) -> ExtractionReport:
-    """Embed a dataset's items that lack an embedding; see the module docstring."""
+    """Embed a dataset's items that lack an embedding (computed, and not written unless
+    `save`); see the module docstring."""
     errors = Path(errors_path) if errors_path is not None else None
     speech = Path(speech_path) if speech_path is not None else None
-    extraction = EmbeddingExtraction(dataset, model, opts or ExtractionOptions())
+    extraction = EmbeddingExtraction(dataset, model, opts or ExtractionOptions(), save)
     return extraction.run(errors, progress, speech)
 
 

@@ -86,9 +86,13 @@ def extract_dataset_embeddings(
     device: str | None = None,
     audio_formats: Sequence[str] | None = None,
     progress: bool = True,
+    root_dir: str | Path | None = None,
+    save_output: bool = True,
 ) -> ExtractionReport:
     """Embed every recording of `source` (audio file, directory, CSV or Kaldi dir) that has
-    no embedding yet (all with `force`); vectors go beside the audio or under `save_dir`.
+    no embedding yet (all with `force`); vectors go beside the audio or under `save_dir`
+    (a CSV's relative paths are below `root_dir`). Without `save_output` the embeddings are
+    computed and counted, and nothing is written (no vectors, provenance or reports).
 
     Unreadable or too short recordings, and those with less net speech than `min_speech_s`,
     are listed in the report's `errors_path` and skipped; the net speech duration of each
@@ -103,6 +107,7 @@ def extract_dataset_embeddings(
         list(audio_formats or []) or None,
         output_dir=save_dir,
         vector_format=cfg.vector_format,
+        root_dir=root_dir,
     )
     if len(ds) == 0:
         raise DataError(f"{source}: no recordings found")
@@ -110,6 +115,8 @@ def extract_dataset_embeddings(
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
     folder = save_dir or ds.root
+    if not save_output:
+        return extract_embeddings(ds.shard(), model, options, progress=progress, save=False)
     record_provenance(folder, model_provenance(model, cfg.model), ds.shard(), options.force)
     return extract_embeddings(
         ds.shard(), model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)

@@ -5,7 +5,8 @@ A model directory is Wespeaker's layout: `config.yaml` (keys `model: ResNet34`, 
 `dataset_args.fbank_args`) and `avg_model.pt` (a state dict of tensors, loaded with
 `weights_only=True`; the training head `projection.*` is ignored, every other key must match).
 
-Front-end: Kaldi fbank on 16-bit-scaled samples, then per-utterance mean normalisation. The
+Front-end: Kaldi fbank on 16-bit-scaled samples (`int16_input=false`: floats in [-1, 1], as
+the reference library), then per-utterance mean normalisation. The
 embedding is the last embedding layer's output, as Wespeaker's own extraction uses.
 """
 
@@ -15,7 +16,7 @@ import shutil
 import tarfile
 import urllib.request
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -28,6 +29,7 @@ from balr.errors import ModelError, load_failure_reason
 from balr.features.fbank import FbankOptions, kaldi_fbank, mean_normalize, num_frames
 from balr.fileio import atomic_path
 
+REFERENCE_MODEL_REPO = "Wespeaker/wespeaker-voxceleb-resnet34-LM"  # a Hugging Face hub id
 DEFAULT_HUB_URL = (
     "https://huggingface.co/Wespeaker/wespeaker-voxceleb-resnet34-LM/resolve/main/"
     "voxceleb_resnet34_LM.zip"
@@ -35,16 +37,37 @@ DEFAULT_HUB_URL = (
 
 
 @dataclass
+class WespeakerFeatures:
+    """The reference's `embeddings.model.features` keys; None: the model dir's `config.yaml`
+    `fbank_args` (80 / 25 / 10 for the reference's ResNet34, the reference's defaults)."""
+
+    frontend: str = "fbank"  # the only front-end of Wespeaker's ResNets
+    num_mel_bins: int | None = None
+    frame_length: float | None = None  # ms
+    frame_shift: float | None = None  # ms
+    dither: float = 0.0  # extraction is deterministic: only 0 is accepted
+
+
+@dataclass
 class WespeakerConfig:
     """`embeddings.model=wespeaker` settings."""
 
     name: str = "wespeaker"
-    model_dir: str = ""  # a folder with config.yaml + avg_model.pt
+    model_dir: str = ""  # a folder with config.yaml + avg_model.pt (wins over model_repo)
+    # the reference's keys: a hub id (never fetched: offline) or a local model folder, the
+    # weights file in it (`avg_model` or `avg_model.pt`) and its config file
+    model_repo: str = REFERENCE_MODEL_REPO
+    model_name: str = "avg_model"
+    config_name: str = "config.yaml"
+    features: WespeakerFeatures = field(default_factory=WespeakerFeatures)
     download: bool = False  # fetch hub_url into cache_dir when model_dir is empty
     hub_url: str = DEFAULT_HUB_URL
     cache_dir: str = "~/.cache/balr/wespeaker"
     variance_norm: bool = False
     min_duration_s: float = 0.2
+    # samples scaled to 16-bit integers before the fbank, as Wespeaker's recipe; false feeds
+    # floats in [-1, 1], as the reference library does (mostly cancelled by mean removal)
+    int16_input: bool = True
 
 
 class BasicBlock(nn.Module):
@@ -140,6 +163,7 @@ class ResNet(nn.Module):
         self.layer2 = self._layer(block, m_channels * 2, num_blocks[1], 2)
         self.layer3 = self._layer(block, m_channels * 4, num_blocks[2], 2)
         self.layer4 = self._layer(block, m_channels * 8, num_blocks[3], 2)
+        self.feat_dim = feat_dim
         stats_dim = (feat_dim // 8) * m_channels * 8 * block.expansion
         self.seg_1 = nn.Linear(stats_dim * POOLING_FACTOR[pooling_func], embed_dim)
         if two_emb_layer:
@@ -170,16 +194,23 @@ class WespeakerEncoder(EmbeddingModel):
     name = "wespeaker"
     sample_rate = 16000
 
-    def __init__(self, network: ResNet, fbank: FbankOptions, variance_norm: bool = False):
+    def __init__(
+        self,
+        network: ResNet,
+        fbank: FbankOptions,
+        variance_norm: bool = False,
+        input_scale: float = INT16_SCALE,
+    ):
         super().__init__()
         self.network, self.fbank, self.variance_norm = network, fbank, variance_norm
+        self.input_scale = input_scale
         self.sample_rate = fbank.sample_rate
         self.embedding_dim = network.seg_1.out_features
 
     @torch.no_grad()
     def embed(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Items with equal frame counts run together, so padding never changes a result."""
-        waves = waves.to(self.device, torch.float32) * INT16_SCALE
+        waves = waves.to(self.device, torch.float32) * self.input_scale
         frames = num_frames(lengths.to(self.device).long(), self.fbank)
         out = torch.zeros(len(waves), self.embedding_dim, device=self.device)
         for count in torch.unique(frames).tolist():
@@ -195,10 +226,15 @@ class WespeakerEncoder(EmbeddingModel):
         return self.network(feats.to(self.device))
 
 
-def read_model_dir(model_dir: str | Path) -> tuple[ResNet, FbankOptions, dict]:
-    """Build the network described by `config.yaml` and the state dict from `avg_model.pt`."""
+def read_model_dir(
+    model_dir: str | Path, model_name: str = "avg_model", config_name: str = "config.yaml"
+) -> tuple[ResNet, FbankOptions, dict]:
+    """Build the network described by `config_name` and the state dict from `model_name`
+    (that file, else `model_name.pt`: `avg_model.pt`)."""
     model_dir = Path(model_dir).expanduser()
-    config_path, weights_path = model_dir / "config.yaml", model_dir / "avg_model.pt"
+    config_path, weights_path = model_dir / config_name, model_dir / model_name
+    if not weights_path.is_file():
+        weights_path = weights_path.with_name(f"{model_name}.pt")
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ModelError(f"{model_dir}: not a Wespeaker model dir ({path.name} is missing)")
@@ -217,6 +253,26 @@ def read_model_dir(model_dir: str | Path) -> tuple[ResNet, FbankOptions, dict]:
         frame_shift_ms=float(fbank_args.get("frame_shift", 10)),
     )
     return network, fbank, _load_state(weights_path)
+
+
+def with_features(fbank: FbankOptions, features: WespeakerFeatures) -> FbankOptions:
+    """The model dir's fbank settings with the `embeddings.model.features.*` keys set."""
+    if features.frontend != "fbank":
+        raise ModelError(
+            f"embeddings.model.features.frontend={features.frontend}: Wespeaker's ResNets "
+            "take fbank features only"
+        )
+    if features.dither:
+        raise ModelError(
+            f"embeddings.model.features.dither={features.dither}: balr extracts "
+            "deterministically; only 0.0 (the reference's default) is accepted"
+        )
+    given = {
+        "num_mel_bins": features.num_mel_bins,
+        "frame_length_ms": features.frame_length,
+        "frame_shift_ms": features.frame_shift,
+    }
+    return replace(fbank, **{key: value for key, value in given.items() if value is not None})
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
@@ -285,22 +341,37 @@ def _find_model_dir(root: Path) -> Path | None:
 
 @register_embedding_model("wespeaker", WespeakerConfig)
 def build(cfg: WespeakerConfig) -> WespeakerEncoder:
-    """Load a local Wespeaker model dir (or download it only when `download=true`)."""
+    """Load a local Wespeaker model dir: `model_dir`, else `model_repo` when it is a local
+    folder, else the `hub_url` archive when `download=true`."""
     if cfg.model_dir:
         model_dir = Path(cfg.model_dir)
+    elif cfg.model_repo and Path(cfg.model_repo).expanduser().is_dir():
+        model_dir = Path(cfg.model_repo)
     elif cfg.download:
         model_dir = download_model(cfg.hub_url, cfg.cache_dir)
+    elif cfg.model_repo != REFERENCE_MODEL_REPO:
+        raise ModelError(
+            f"embeddings.model.model_repo={cfg.model_repo}: not a local folder; balr does not "
+            "fetch hub models: download it and pass the folder (model_repo=DIR or model_dir=DIR)"
+        )
     else:
         raise ModelError(
             "wespeaker: set embeddings.model.model_dir=DIR (config.yaml + avg_model.pt), or "
             "embeddings.model.download=true to fetch it from the hub when online"
         )
-    network, fbank, state = read_model_dir(model_dir)
+    network, fbank, state = read_model_dir(model_dir, cfg.model_name, cfg.config_name)
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         reason = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
         raise ModelError(f"{model_dir}: weights do not fit config.yaml ({reason})") from None
-    model = WespeakerEncoder(network, fbank, bool(cfg.variance_norm))
+    fbank = with_features(fbank, cfg.features)
+    if fbank.num_mel_bins != network.feat_dim:
+        raise ModelError(
+            f"embeddings.model.features.num_mel_bins={fbank.num_mel_bins}: the network of "
+            f"{model_dir} takes {network.feat_dim} bins"
+        )
+    scale = INT16_SCALE if cfg.int16_input else 1.0
+    model = WespeakerEncoder(network, fbank, bool(cfg.variance_norm), scale)
     model.min_duration_s = float(cfg.min_duration_s)
     return model.eval()

@@ -7,6 +7,7 @@ of the scorer's `__init__` with their types and defaults, which are defined ther
 from __future__ import annotations
 
 import inspect
+import logging
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field, make_dataclass
@@ -15,21 +16,48 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from balr.config import compose_config, register_config
+from balr.errors import ConfigError
 from balr.scoring import DEFAULT_SCORER, SCORERS, Scorer
+
+logger = logging.getLogger(__name__)
 
 SCORE_CONFIG = "score"
 
 
+#: keys of the reference's scorer configs, with its defaults. Those that are no parameter
+#: of a balr scorer are accepted and checked or unused: `n_attributes` (every scorer; null
+#: = the vectors' count, else checked against them), `n_iterations` (EM steps of maxllr,
+#: a parameter there; the reference's other scorers ignore it too), and the beta scorer's
+#: `K` (states per attribute: 2 for binary attributes) and `eps` (the stability constant of
+#: the reference's moment fit; balr fits beta by maximum likelihood)
+REFERENCE_KEYS = {"n_attributes": (int | None, None), "n_iterations": (int, 100)}
+SCORER_REFERENCE_KEYS = {"beta": {"K": (int, 2), "eps": (float, 1e-8)}}
+REFERENCE_EPS = 1e-8
+
+
+def _init_parameters(scorer: type[Scorer]) -> list[inspect.Parameter]:
+    return list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
+
+
+def reference_only_keys(scorer: type[Scorer]) -> dict[str, tuple[Any, Any]]:
+    """The reference's keys of `scorer`'s option that its `__init__` does not take."""
+    taken = {p.name for p in _init_parameters(scorer)}
+    keys = REFERENCE_KEYS | SCORER_REFERENCE_KEYS.get(scorer.name, {})
+    return {key: spec for key, spec in keys.items() if key not in taken}
+
+
 def scorer_config(scorer: type[Scorer]) -> type:
-    """The config dataclass of one scorer option, built from the scorer's `__init__`."""
+    """The config dataclass of one scorer option, built from the scorer's `__init__`, with
+    the reference's other keys (`reference_only_keys`)."""
     hints = typing.get_type_hints(scorer.__init__)
-    parameters = list(inspect.signature(scorer.__init__).parameters.values())[1:]  # no self
+    extra = reference_only_keys(scorer)
     return make_dataclass(
         f"{scorer.__name__.removesuffix('Scorer')}Config",
         [
             ("name", str, field(default=scorer.name)),
             ("checkpoint_path", str | None, field(default=None)),
-            *((p.name, hints[p.name], field(default=p.default)) for p in parameters),
+            *((p.name, hints[p.name], field(default=p.default)) for p in _init_parameters(scorer)),
+            *((key, kind, field(default=default)) for key, (kind, default) in extra.items()),
         ],
     )
 
@@ -58,6 +86,35 @@ def score_config(overrides: Sequence[str] | None = None) -> DictConfig:
 
 
 def scorer_params(cfg: DictConfig) -> dict[str, Any]:
-    """The scorer's hyper-parameters: its config without `name` and `checkpoint_path`."""
+    """The scorer's hyper-parameters: its config without `name`, `checkpoint_path` and the
+    reference keys that balr checks (`check_reference_keys`)."""
+    check_reference_keys(cfg)
     params = OmegaConf.to_container(cfg.scorer, resolve=True)
-    return {k: v for k, v in params.items() if k not in ("name", "checkpoint_path")}
+    skipped = {"name", "checkpoint_path", *reference_only_keys(SCORERS[cfg.scorer.name])}
+    return {k: v for k, v in params.items() if k not in skipped}
+
+
+def check_reference_keys(cfg: DictConfig) -> None:
+    """`scorer.K` must be 2 (binary attributes); a changed `scorer.eps` is reported unused."""
+    scorer = cfg.scorer
+    if "K" in scorer and scorer.K != 2:
+        raise ConfigError(
+            f"scorer.K={scorer.K}: balr's attributes are binary (K=2 states per attribute)"
+        )
+    if "eps" in scorer and scorer.eps != REFERENCE_EPS:
+        logger.warning(
+            "scorer.eps=%s: unused (it steadies the reference's moment fit; balr fits the "
+            "beta scorer by maximum likelihood, floored at scorer.min_alpha)",
+            scorer.eps,
+        )
+
+
+def check_attribute_count(cfg: DictConfig, found: int, source: object) -> None:
+    """ConfigError when `scorer.n_attributes` is set and the vectors of `source` have
+    `found` attributes instead."""
+    expected = cfg.scorer.get("n_attributes")
+    if expected is not None and expected != found:
+        raise ConfigError(
+            f"scorer.n_attributes={expected}, but the vectors of {source} have {found} "
+            "attributes (leave it unset to take the vectors' count)"
+        )

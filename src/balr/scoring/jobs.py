@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 
@@ -33,9 +33,9 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.evaluation.score_files import read_labelled_trials
-from balr.fileio import atomic_path, atomic_write_text, next_run_dir
+from balr.fileio import atomic_path, atomic_write_text, next_run_dir, run_dir
 from balr.scoring import SCORERS, LRScorer, Scorer, dataset_statistics, make_scorer
-from balr.scoring.config import score_config, scorer_params
+from balr.scoring.config import check_attribute_count, score_config, scorer_params
 from balr.scoring.explain import write_explanations
 from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
@@ -44,13 +44,31 @@ from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_tria
 
 logger = logging.getLogger(__name__)
 
-RUNS_DIR = Path("runs") / "scorer"
+RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
+SCORER_RUN_DIR = "runs/scorer/train"  # the reference's default folders (`balr.fileio.run_dir`)
+SCORE_RUN_DIR = "runs/score"
 #: attributes drawn each way in an explanation plot when no `explain` K is given
 PLOTTED_ATTRIBUTES = 10
 
 
-def _open_dataset(path: Path, vectors_dir: Path | None) -> AudioDataset:
-    return AudioDataset.from_path(path, output_dir=vectors_dir)
+@dataclass(frozen=True)
+class DatasetReading:
+    """How a scoring job reads its dataset: the vectors' folder (`binarize --save-dir`), the
+    extensions scanned in a directory (`--audio-formats`, empty: all) and the start of a
+    CSV's relative paths (`--root-dir`)."""
+
+    vectors_dir: Path | None = None
+    audio_formats: tuple[str, ...] = ()
+    root_dir: Path | None = None
+
+
+def _open_dataset(path: Path, reading: DatasetReading) -> AudioDataset:
+    return AudioDataset.from_path(
+        path,
+        list(reading.audio_formats) or None,
+        output_dir=reading.vectors_dir,
+        root_dir=reading.root_dir,
+    )
 
 
 # ---------------------------------------------------------------------- speech durations
@@ -100,16 +118,21 @@ def train_scorer(
     save_dir: Path | None = None,
     vectors_dir: Path | None = None,
     overrides: Sequence[str] = (),
+    exist_ok: bool = False,
+    reading: DatasetReading | None = None,
 ) -> TrainedScorer:
     """Fit the configured scorer on the per-speaker statistics of a reference dataset; save
-    it and its config.yaml in `save_dir` (default: a new `runs/scorer/trainN`)."""
+    it and its config.yaml in `save_dir` (default `runs/scorer/train`; an existing one
+    becomes `...train2`, `...train3` unless `exist_ok`: `balr.fileio.run_dir`)."""
     cfg = score_config(overrides)
     scorer = make_scorer(cfg.scorer.name, **scorer_params(cfg))
-    dataset = _open_dataset(train_data, vectors_dir)
+    reading = reading or DatasetReading()
+    dataset = _open_dataset(train_data, replace(reading, vectors_dir=vectors_dir))
     fitted_on = "nothing to fit"
     if scorer.needs_fit:
         bad: list[BadVector] = []
         speakers, stats = dataset_statistics(dataset, bad)
+        check_attribute_count(cfg, stats.shape[1], train_data)
         scorer.fit(stats)
         fitted_on = (
             f"{len(dataset) - len(bad)} recordings, {len(speakers)} speakers, "
@@ -117,7 +140,7 @@ def train_scorer(
         )
         if bad:
             fitted_on += f"; {describe_bad(bad)} left out"
-    save_dir = save_dir or next_run_dir(RUNS_DIR)
+    save_dir = run_dir(save_dir, SCORER_RUN_DIR, exist_ok)
     path = scorer.save(save_dir)
     cfg.scorer.checkpoint_path = str(path)
     save_config(cfg, save_dir / "config.yaml")
@@ -366,12 +389,15 @@ def score_trials_file(
     no_calibration: bool = False,
     overrides: Sequence[str] = (),
     speech_durations: Path | None = None,
+    exist_ok: bool = False,
+    reading: DatasetReading | None = None,
 ) -> ScoredTrials:
     """Score a trials list: scores.csv, metrics.json and plots (when both target and
     non-target trials have known speakers), explanations.csv with the `explain` attributes
     pushing each score most each way, and one bar chart per trial of `explain_plots` (a
     trial number, 1 = first, or `ENROLLMENT::TEST` ids). Scorer and calibration as chosen by
-    `balr.scoring.selection`; outputs in `save_dir` (default: a new `runs/scorer/testN`).
+    `balr.scoring.selection`; outputs in `save_dir` (default `runs/score`; an existing one
+    becomes `runs/score2`, `runs/score3`, ... unless `exist_ok`: `balr.fileio.run_dir`).
     Speech durations (for `qmf` calibration and the conditions check) come from
     `speech_durations` or the vectors' folder (`dataset_speech_durations`); each trial is
     checked against the calibration's conditions (`check_trial_conditions`)."""
@@ -386,11 +412,14 @@ def score_trials_file(
     calibrated = select_calibration(choice, calibration, no_calibration)
     if (explain or explain_plots) and not isinstance(scorer, LRScorer):
         raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
-    dataset = _open_dataset(test_data, vectors_dir)
+    reading = replace(reading or DatasetReading(), vectors_dir=vectors_dir)
+    dataset = _open_dataset(test_data, reading)
     trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
+    if scorer.vector_kind == "ba" and len(vectors):
+        check_attribute_count(cfg, vectors.shape[1], test_data)
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
     durations = dataset_speech_durations(dataset, vectors_dir, speech_durations)
@@ -401,7 +430,7 @@ def score_trials_file(
     conditions = None  # uncalibrated scores have no calibration conditions to lie in
     if calibrated.calibrator is not None:
         conditions = check_trial_conditions(calibrated, dataset, trials, valid, durations)
-    save_dir = save_dir or next_run_dir(RUNS_DIR, prefix="test")
+    save_dir = run_dir(save_dir, SCORE_RUN_DIR, exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
     extra = {"vector_kind": scorer.vector_kind}
     if conditions is not None:
@@ -425,8 +454,9 @@ def score_trials_file(
     k = explain or PLOTTED_ATTRIBUTES
     _plot_trials(scorer, vectors, cells, valid, trials, explain_plots, save_dir, k)
     unscored = UnscoredTrials.of(trials, valid, bad)
+    used = choice.describe()
     return ScoredTrials(
-        len(trials), scorer.name, calibrated.source, evaluation, save_dir, unscored, conditions
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions
     )
 
 
@@ -458,7 +488,7 @@ def score_matrix_file(
     cfg = score_config(overrides)
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
-    dataset = _open_dataset(data, vectors_dir)
+    dataset = _open_dataset(data, DatasetReading(vectors_dir))
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):

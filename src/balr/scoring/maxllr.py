@@ -97,7 +97,7 @@ class MaxLLRScorer(MarginalScorer):
         f: float = 0.5,
         p: float = 0.9,
         q: float = 0.1,
-        n_iterations: int = 50,
+        n_iterations: int = 100,  # the reference's scorer.n_iterations
         tol: float = 1e-6,
         eps: float = 1e-6,
     ):

@@ -37,6 +37,13 @@ class ScorerChoice:
     checkpoint: Path | None
     user_checkpoint: bool
 
+    def describe(self) -> str:
+        """The scorer's name, and `(shipped: PATH)` when no scorer.checkpoint_path was given,
+        so that the summary line says which scorer scored."""
+        if self.checkpoint is not None and not self.user_checkpoint:
+            return f"{self.scorer.name} (shipped: {self.checkpoint}; no scorer.checkpoint_path)"
+        return self.scorer.name
+
 
 @dataclass(frozen=True)
 class CalibrationChoice:
@@ -80,7 +87,7 @@ def select_scorer(
                 "scorer.safetensors from `balr score train`); balr ships only beta and speech"
             )
         if not quiet:
-            logger.info(
+            logger.warning(
                 "no scorer.checkpoint_path: using the shipped %s scorer %s", name, checkpoint
             )
     scorer = Scorer.load(checkpoint)
