@@ -186,6 +186,13 @@ def test_log_period_counts_epochs_as_the_reference(tmp_path, data):
     events.Reload()
     assert [e.step for e in events.Scalars("train/total")] == [2]
     assert [e.step for e in events.Scalars("val/total")] == [1, 2, 3]
+    # the reference's tags too: `train/total_loss`, `test/MSE`, ..., its epoch 0-based
+    assert [e.step for e in events.Scalars("train/total_loss")] == [1]
+    assert [e.step for e in events.Scalars("test/total_loss")] == [0, 1, 2]
+    reference_mse = [e.value for e in events.Scalars("test/MSE")]
+    assert reference_mse == pytest.approx([r["val"]["mse"] for r in trainer.history])
+    tags = set(events.Tags()["scalars"])
+    assert {"train/Triplet", "train/Sparsity", "test/Triplet", "test/Sparsity"} <= tags
 
 
 def test_checkpoint_period_zero_writes_only_after_the_last_epoch(tmp_path, data, monkeypatch):
@@ -203,3 +210,16 @@ def test_checkpoint_period_zero_writes_only_after_the_last_epoch(tmp_path, data,
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 3
     meta = json.loads((tmp_path / "run" / "weights" / "last.json").read_text())
     assert meta["epoch"] == 3
+
+
+def test_training_sampler_pads_the_last_group_by_default_as_the_reference(tmp_path):
+    """20 speakers, N=8: the reference (drop_last False) makes 3 batches, the last padded."""
+    labels = np.repeat(np.arange(20), 4)
+    trainer = BAETrainer(train_config(SMALL), tmp_path)
+    batches = trainer._sampler("RandomNxMSampler", labels, train=True).all_batches()
+    assert [len(b) for b in batches] == [32, 32, 32]
+    assert all(len(set(labels[b])) == 8 for b in batches)  # padding brings other speakers
+    dropping = BAETrainer(train_config(SMALL + ["data.drop_last=true"]), tmp_path / "drop")
+    assert len(dropping._sampler("RandomNxMSampler", labels, train=True).all_batches()) == 2
+    validation = dropping._sampler("RandomNxMSampler", labels, train=False).all_batches()
+    assert len(validation) == 3  # validation never drops samples

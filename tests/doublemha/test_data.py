@@ -176,3 +176,13 @@ def test_training_and_validation_recordings_sharing_a_feature_file_are_refused(t
     # train/spk1/00001.flac and valid/spk1/00001.flac both map to feats/spk1/00001.npy
     with pytest.raises(DataError, match=r"'spk1/00001\.flac' .*train.*'spk1/00001\.flac' .*valid"):
         Trainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
+
+
+def test_random_slice_draws_lengths_as_the_reference_randrange():
+    """The reference cuts to `randrange(200, window_size * 100)`: 200..349 frames for 3.5 s."""
+    batch = torch.zeros(2, 350, 80)
+    lengths = {data.random_slice(batch, random.Random(seed)).shape[1] for seed in range(3000)}
+    assert min(lengths) == 200
+    assert max(lengths) == 349
+    expected = {random.Random(seed).randrange(200, 350) for seed in range(3000)}
+    assert lengths == expected

@@ -122,3 +122,11 @@ def test_unknown_normalization_is_a_config_error():
 
     with pytest.raises(ConfigError, match="normalization 'mvn'"):
         features.normalize(torch.zeros(3, 80), "mvn")
+
+
+def test_cmvn_divides_by_one_where_std_is_at_most_the_reference_floor():
+    """The reference keeps a band's std only where it is above 0.01, else divides by 1."""
+    frames = torch.tensor([[0.0, 0.0, 0.0], [0.008, 0.02, 2.0]])  # stds 0.004, 0.01, 1.0
+    out = features.normalize(frames, "cmvn")
+    expected = torch.tensor([[-0.004, -0.01, -1.0], [0.004, 0.01, 1.0]])
+    torch.testing.assert_close(out, expected)

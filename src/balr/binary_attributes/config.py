@@ -77,6 +77,7 @@ class DataConfig:
     val_sampler: str | None = "ExhaustiveNxMSampler"
     batch_size: int | None = None  # None: N x M
     shuffle: bool = True  # shuffle the training batches every epoch
+    drop_last: bool = False  # training: drop the last short NxM batch instead of padding it
     num_workers: int = 1
     normalize_mean: bool = True
     normalize_var: bool = False

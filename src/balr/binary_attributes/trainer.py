@@ -60,6 +60,15 @@ class _TrainStep(nn.Module):
         return self.losses(x, y, out.codes, out.reconstruction, out.z, training_classes)
 
 
+# the reference library's TensorBoard names: `{mode}/{label}`, the epoch 0-based
+REFERENCE_TB_MODES = {"train": "train", "val": "test"}
+REFERENCE_TB_LABELS = {
+    "total": "total_loss",
+    "mse": "MSE",
+    "triplet": "Triplet",
+    "sparsity": "Sparsity",
+    "arcface": "ArcFace",
+}
 TRAIN_RUN_DIR = "runs/train"  # the reference's default run folder of `balr train`
 WEIGHT_INITS = ("kaiming_normal", "pytorch")
 
@@ -177,7 +186,8 @@ class BAETrainer(Trainer):
                 f"data.batch_size={data.batch_size} but an NxM sampler makes batches of "
                 f"N x M = {n} x {m} = {n * m}"
             )
-        return sampler_class(name)(labels, n, m, drop_last=train, **options)
+        drop_last = train and data.drop_last  # validation keeps every sample
+        return sampler_class(name)(labels, n, m, drop_last=drop_last, **options)
 
     # ------------------------------------------------------------------ public
     def fit(self, train: LabelledEmbeddings, valid: LabelledEmbeddings | None = None) -> list[dict]:
@@ -291,6 +301,16 @@ class BAETrainer(Trainer):
         save_config(self.config, self.out_dir / "config.yaml")
         return self.tensorboard()
 
+    @staticmethod
+    def _log_losses(writer, split: str, losses: dict[str, float], epoch: int) -> None:
+        """TensorBoard scalars under balr's tags (`val/mse`, epoch 1-based) and the reference's
+        (`test/MSE`, epoch 0-based), so the reference's dashboards read balr's runs."""
+        reference_mode = REFERENCE_TB_MODES[split]
+        for name, value in losses.items():
+            writer.add_scalar(f"{split}/{name}", value, epoch)
+            label = REFERENCE_TB_LABELS.get(name, name)
+            writer.add_scalar(f"{reference_mode}/{label}", value, epoch - 1)
+
     def _end_epoch(self, record: dict, writer) -> None:
         """Log, keep history and write checkpoints (best: val total, else train total)."""
         self.history.append(record)
@@ -312,8 +332,7 @@ class BAETrainer(Trainer):
             else ("val",)
         )
         for split in logged:
-            for name, value in record.get(split, {}).items():
-                writer.add_scalar(f"{split}/{name}", value, epoch)
+            self._log_losses(writer, split, record.get(split, {}), epoch)
         writer.flush()
         meta = {"epoch": epoch, "losses": record, "config": OmegaConf.to_container(self.config)}
         self.model.save(self.weights_dir / "last.safetensors", **meta)

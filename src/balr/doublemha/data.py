@@ -238,11 +238,11 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 def random_slice(batch: torch.Tensor, rng: random.Random, min_frames: int = 200) -> torch.Tensor:
-    """Cut a batch of windows to a random length in [min_frames, window] (2-3.5 s by default)."""
+    """Cut a batch of windows to `randrange(min_frames, window)` frames (2-3.49 s by default)."""
     frames = batch.shape[1]
     if frames <= min_frames:
         return batch
-    return batch[:, : rng.randrange(min_frames, frames + 1)]
+    return batch[:, : rng.randrange(min_frames, frames)]
 
 
 def generate_pairs(

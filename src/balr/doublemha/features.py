@@ -50,7 +50,7 @@ PREEMPHASIS = 0.97
 NORMALIZATIONS = ("cmn", "cmvn", "none")
 FEATURE_RECIPES = ("reference", "centred")
 DEFAULT_RECIPE = "reference"
-STD_FLOOR = 1e-5
+STD_FLOOR = 0.01  # cmvn divides by 1 where the std is not above this (the reference's rule)
 FEATURE_SUFFIX = ".npy"
 REFERENCE_FEATURE_SUFFIX = ".pickle"
 
@@ -126,6 +126,8 @@ def normalize(
 ) -> torch.Tensor:
     """Per-utterance mean (`cmn`) or mean+variance (`cmvn`) normalisation over time.
 
+    `cmvn` divides each band by its std, or by 1 where the std is at most `STD_FLOOR`.
+
     Accepts `(T, F)` or `(B, T, F)`; with `lengths` (frames per row) only valid frames count
     and padded frames are set to 0.
     """
@@ -143,8 +145,8 @@ def normalize(
         mean = (x * mask).sum(1, keepdim=True) / count
         x = x - mean
         if normalization == "cmvn":
-            std = ((x * mask) ** 2).sum(1, keepdim=True).div(count).sqrt().clamp(min=STD_FLOOR)
-            x = x / std
+            std = ((x * mask) ** 2).sum(1, keepdim=True).div(count).sqrt()
+            x = x / torch.where(std > STD_FLOOR, std, torch.ones_like(std))
     x = x * mask
     return x[0] if single else x
 
