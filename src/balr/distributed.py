@@ -7,6 +7,7 @@ process group uses gloo on CPU and nccl on CUDA.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,9 +81,23 @@ def init_distributed(device: torch.device) -> bool:
     return True
 
 
-def cleanup_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+def cleanup_distributed(finished: bool = False) -> None:
+    """Destroy the process group, freeing everything that holds it while Python is alive.
+
+    A trainer (DDP module, optimiser) can sit in a reference cycle that only the garbage
+    collector frees; left to interpreter shutdown, the gloo group's destructor then runs in
+    a half-torn-down interpreter and aborts the process (SIGABRT, "terminate called without
+    an active exception") after a run that succeeded. `finished`: every rank got here
+    normally, so they first wait for each other (no rank tears down while a peer still
+    writes); after an error there is no barrier, since a dead peer would never join it.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished and dist.get_world_size() > 1:
+        dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def is_active() -> bool:
@@ -97,10 +112,12 @@ def session(device: torch.device) -> Iterator[bool]:
     Yields whether the run is distributed (launched by torchrun with WORLD_SIZE > 1); the
     group is destroyed on exit, also after an error, so no process hangs on a dead peer.
     """
+    finished = False
     try:
         yield init_distributed(device)
+        finished = True
     finally:
-        cleanup_distributed()
+        cleanup_distributed(finished)
 
 
 def shared_run_dir(base: str | os.PathLike, prefix: str) -> Path:

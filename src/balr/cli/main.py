@@ -8,6 +8,7 @@ torchrun --nproc_per_node 2 src/balr/cli/main.py train TRAIN VAL --device cuda:0
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from balr import __version__
+from balr.distributed import launched_by_torchrun
 from balr.errors import BalrError
 
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -77,7 +79,33 @@ def _plain_flags(command) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user-facing errors become one line on stderr and exit status 1."""
+    """Entry point: user-facing errors become one line on stderr and exit status 1.
+
+    A torchrun worker leaves through `os._exit` once its command is over (the process group
+    is already destroyed, every file closed): the interpreter's teardown would also destroy
+    torch's communication objects, and on a loaded machine that can abort a worker whose run
+    succeeded (SIGABRT, "terminate called without an active exception"), failing the job.
+    """
+    if not launched_by_torchrun():
+        _run(argv)
+        return
+    try:
+        _run(argv)
+        status = 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    _exit_now(status)
+
+
+def _exit_now(status: int) -> None:
+    """Flush what was printed or logged, then end the process without interpreter teardown."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _run(argv: list[str] | None) -> None:
     try:
         cli_command()(args=argv, prog_name="balr")
     except BalrError as exc:
