@@ -14,8 +14,11 @@ binary attributes, speech durations and raw scores: nothing is re-extracted). Tw
   calibration and the scorer, not of the encoder.
 
 Per fold and test corpus: EER, Cllr, minCllr, share of different-speaker trials with
-LR > 100 and of same-speaker trials with LR < 1/100, and the share of trials the
-out-of-conditions check flags. Targets (issue 13): Cllr < 0.3 where the corpus is covered by
+LR > 100 and of same-speaker trials with LR < 1/100, the share of trials the
+out-of-conditions check flags, and the share of those misleading LRs (either kind) that it
+flags (`misleading_flagged`: the warning is worth most where the LR misleads). When the work
+dir's BAE and beta scorer are not the installed defaults (a `--no-install` recipe run), the
+`shipped` fold uses the work dir's own calibrations and says so. Targets (issue 13): Cllr < 0.3 where the corpus is covered by
 the calibration, never > 1.0; different-speaker LR > 100 for < 1 % of trials; warning on
 >= 90 % of trials of a corpus the calibration never saw and <= 10 % of covered ones.
 
@@ -104,6 +107,11 @@ def figures(llrs: np.ndarray, labels: np.ndarray, flagged: np.ndarray | None) ->
     }
     if flagged is not None:
         out["warning_rate"] = float(np.mean(flagged))
+        misleading = ((labels == 0) & (llrs > LOG100)) | ((labels == 1) & (llrs < -LOG100))
+        out["n_misleading"] = int(np.count_nonzero(misleading))
+        out["misleading_flagged"] = (
+            float(np.mean(flagged[misleading])) if misleading.any() else None
+        )
     return out
 
 
@@ -194,7 +202,13 @@ def main() -> None:
         "targets": TARGETS,
         "folds": {},
     }
+    models = work_dir_models(work.work)
+    results["models"] = models
+    if models != "shipped":
+        print(f"note: {models}", flush=True)
     for system, shipped_path in SYSTEMS.items():
+        if models != "shipped":  # the recipe's own calibrations, fitted on these scores
+            shipped_path = work.work / shipped_path.name
         shipped = Calibrator.load(shipped_path)
         cal = work.raw_scores(f"cal_{system}")
         tests = {c: work.raw_scores(f"test_{c}_{system}") for c in CORPORA}
@@ -222,6 +236,24 @@ def main() -> None:
     results["seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
     write_results("calibration_robustness", results, args.out)
+
+
+def work_dir_models(work: Path) -> str:
+    """`shipped` when the work dir's BAE and beta scorer are the installed defaults (then the
+    shipped calibrations apply to its scores); else a note saying the `shipped` fold uses the
+    work dir's own calibrations, since the installed ones were fitted on other models' scores
+    and would give misleading figures."""
+    pairs = {
+        work / "bae.safetensors": defaults.BAE_CHECKPOINT,
+        work / "scorer_beta" / "scorer.safetensors": defaults.SCORER_CHECKPOINT,
+    }
+    if all(a.is_file() and a.read_bytes() == b.read_bytes() for a, b in pairs.items()):
+        return "shipped"
+    return (
+        f"the models in {work} are not the installed defaults (a recipe run with "
+        "--no-install, or other settings): the 'shipped' fold uses that work dir's own "
+        "calibration.json and calibration_cosine.json"
+    )
 
 
 def targets_met(folds: dict) -> dict:
@@ -262,6 +294,7 @@ def print_table(results: dict) -> None:
     print(f"\nLOCO folds: {results['loco']} (* = corpus not covered by the calibration)")
     header = (
         "fold       system     test          EER %   Cllr  minCllr  non>100 %  tar<1/100 %  warn %"
+        "  misleading warned"
     )
     print(header)
     for fold, systems in results["folds"].items():
@@ -269,11 +302,15 @@ def print_table(results: dict) -> None:
             for corpus, r in rows.items():
                 mark = " " if r["covered"] else "*"
                 warn = f"{100 * r['warning_rate']:6.1f}" if "warning_rate" in r else "     -"
+                if r.get("misleading_flagged") is not None:
+                    warned = f"{r['n_misleading']:6d} {100 * r['misleading_flagged']:5.1f} %"
+                else:
+                    warned = f"{r.get('n_misleading', 0):6d}      -"
                 print(
                     f"{fold:10s} {system:10s} {corpus:12s}{mark} {100 * r['eer']:6.2f} "
                     f"{r['cllr']:6.3f} {r['min_cllr']:7.3f} "
                     f"{100 * r['nontarget_lr_above_100']:9.2f} "
-                    f"{100 * r['target_lr_below_0.01']:11.2f}  {warn}"
+                    f"{100 * r['target_lr_below_0.01']:11.2f}  {warn}  {warned}"
                 )
     print("\ntargets:")
     for name, check in results["targets_met"].items():
