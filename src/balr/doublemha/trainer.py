@@ -164,12 +164,20 @@ class Trainer(training.Trainer):
 
     def fit(self, train: TrainingSet, valid: ValidationPairs) -> list[dict]:
         """Train until max_epochs, max_steps or early stopping; returns the validations."""
-        cfg = self.config
         check_feature_paths([*train.items, *valid.items], "the training and validation data")
         self.valid = valid
         self.build(train.num_speakers)
         self.net = self.wrap(self.model)
         self.writer = self.tensorboard(self.out_dir / "tensorboard")
+        try:
+            return self._train(train)
+        finally:  # also on Ctrl-C or an error: the events logged so far reach the file
+            if self.writer:
+                self.writer.close()
+
+    def _train(self, train: TrainingSet) -> list[dict]:
+        """The epochs, the last validation and `last.pt` (see `fit`)."""
+        cfg = self.config
         torch.manual_seed(cfg.seed)
         loader = self._data_loader(train)
         bar = tqdm(
@@ -193,8 +201,6 @@ class Trainer(training.Trainer):
         self._save(LAST_NAME)
         self.seconds = round(time.time() - start, 1)
         self.say(f"finished: {self.step} steps, best validation EER {100 * self.best_eer:.2f}%")
-        if self.writer:
-            self.writer.close()
         return self.history
 
     def summary(self) -> dict:
