@@ -19,9 +19,16 @@ from balr.audio import load_audio
 from balr.doublemha import SpeakerClassifier, embed_file
 from balr.doublemha.config import ModelSettings
 from balr.doublemha.reference import read_reference_config, reference_state_dict
+from balr.doublemha.trainer import Trainer
 from balr.embeddings import build_embedding_model
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES
+from tests.doublemha.test_training import (
+    tiny_config,
+    training_set,
+    validation_pairs,
+    write_lists,
+)
 
 CLIP = EXAMPLES / "audio" / "id01184" / "00133.flac"
 ARCHITECTURE = dict(
@@ -252,3 +259,88 @@ def test_settings_that_are_not_plain_values_or_weights_of_another_model_are_refu
     torch.save({"model": reference_state(model), "settings": wrong_size}, path)
     with pytest.raises(ModelError, match="odd.chkpt: weights do not match the settings"):
         SpeakerClassifier.load(path)
+
+
+BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def reference_optimizer_run(directory, model: SpeakerClassifier, lr: float = 5e-5):
+    """A reference `.chkpt` whose Adam state is numbered in the reference's module order (the
+    unused b1/b3 included) after two steps with fixed gradients, as its requeue reads it."""
+    state = reference_state(model)
+    names = [key for key in state if key.rsplit(".", 1)[-1] not in BUFFER_NAMES]
+    params = [torch.nn.Parameter(state[name].clone()) for name in names]
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=0.001)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(2):
+        for param in params:
+            param.grad = torch.randn(param.shape, generator=generator)
+        optimizer.step()
+    settings = reference_namespace(
+        **{key: getattr(model.settings, key) for key in ARCHITECTURE},
+        num_spkrs=model.settings.num_spkrs,
+        out_dir=str(directory),
+        requeue=True,
+    )
+    settings.feature_size = 80
+    payload = {
+        "model": state,
+        "optimizer": optimizer.state_dict(),
+        "settings": settings,
+        "epoch": 4,
+        "step": 120,
+    }
+    torch.save(payload, directory / f"{settings.model_name}_120.chkpt")
+    return dict(zip(names, range(len(names)), strict=True)), optimizer.state_dict()
+
+
+def test_requeue_continues_a_reference_run_with_its_optimizer_state(tmp_path):
+    write_lists(tmp_path)
+    out = tmp_path / "models" / "model1"
+    out.mkdir(parents=True)
+    config = tiny_config(tmp_path, out_dir=str(out), requeue=True, max_steps=122)
+    train, valid = training_set(config), validation_pairs(config)
+    torch.manual_seed(3)
+    model = SpeakerClassifier(config.model_settings(train.num_speakers))
+    index_of, saved = reference_optimizer_run(out, model)
+
+    trainer = Trainer(config, out)
+    trainer.build(train.num_speakers)
+    assert (trainer.epoch, trainer.step, trainer.best_eer) == (5, 120, 0.5)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(trainer.model.state_dict()[name], tensor)
+    resumed = trainer.optimizer.state_dict()
+    assert resumed["param_groups"][0]["lr"] == 5e-5  # the reference's, not the config's 1e-3
+    balr_index = {name: i for i, (name, _) in enumerate(trainer.model.named_parameters())}
+    assert set(resumed["state"]) == set(balr_index.values())  # b1/b3 dropped, all others set
+
+    def moments(reference_name):
+        return saved["state"][index_of[reference_name]]
+
+    weight = resumed["state"][balr_index["prediction_layer.weight"]]
+    torch.testing.assert_close(weight["exp_avg"], moments("predictionLayer.W")["exp_avg"].t())
+    assert float(weight["step"]) == 2.0
+    queries = resumed["state"][balr_index["pooling.mha.queries"]]
+    reference_queries = moments("poolingLayer.utteranceAttention.query")
+    heads = model.settings.heads_number
+    torch.testing.assert_close(queries["exp_avg"], reference_queries["exp_avg"].t() * heads**0.5)
+    torch.testing.assert_close(queries["exp_avg_sq"], reference_queries["exp_avg_sq"].t() * heads)
+    head_query = resumed["state"][balr_index["pooling.head_query"]]
+    torch.testing.assert_close(
+        head_query["exp_avg_sq"], moments("poolingLayer.headsAttention.att")["exp_avg_sq"][:, 0]
+    )
+    trainer.fit(train, valid)  # two more steps from the reference's state
+    assert trainer.summary()["steps"] == 122
+
+
+def test_requeue_refuses_a_reference_run_of_another_architecture(tmp_path):
+    write_lists(tmp_path)
+    out = tmp_path / "run"
+    out.mkdir()
+    config = tiny_config(tmp_path, out_dir=str(out), requeue=True)
+    wider = {**config.model_settings(4).to_dict(), "embedding_size": 16}
+    model = SpeakerClassifier(ModelSettings(**wider))
+    reference_optimizer_run(out, model)
+    trainer = Trainer(config, out)
+    with pytest.raises(ModelError, match=r"_120\.chkpt: this reference checkpoint does not fit"):
+        trainer.build(4)

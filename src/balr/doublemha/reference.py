@@ -182,19 +182,91 @@ def is_reference_payload(payload: object) -> bool:
 
 def from_reference_payload(payload: dict, path: str | os.PathLike) -> dict:
     """A loaded reference checkpoint as balr's checkpoint payload: settings as a dict of
-    `ModelSettings`, weights renamed. The optimiser state is left out: its parameters are
-    numbered in the reference's module order, which includes the unused `b1` and `b3`."""
+    `ModelSettings`, weights renamed. `optimizer` stays empty: the reference numbers its
+    optimiser's parameters in its own module order (the unused `b1` and `b3` included), so
+    its state is kept as `reference_optimizer` with the parameter names in that order, for
+    `optimizer_state_from_reference` once balr's model exists."""
     settings = reference_model_settings(plain_settings(payload["settings"], path), path)
     if not isinstance(payload.get("model"), dict):
         raise ModelError(f"{path}: the reference checkpoint has no 'model' state dict")
+    names = [key.removeprefix("module.") for key in payload["model"]]
     return {
         "model": reference_state_dict(payload["model"], path),
         "optimizer": {},
+        "reference_optimizer": {
+            "state_dict": payload.get("optimizer") or {},
+            "parameter_names": [key for key in names if key.rsplit(".", 1)[-1] not in BUFFERS],
+        },
         "settings": settings.to_dict(),
         "epoch": int(payload.get("epoch", 0)),
         "step": int(payload.get("step", 0)),
         "state": {"reference_checkpoint": str(path)},
     }
+
+
+#: state-dict entries of the reference model that are buffers, not optimised parameters
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+#: optimiser state entries that follow the gradient (1) or its square (2): Adam, SGD, RMSprop
+MOMENT_POWER = {
+    "exp_avg": 1,
+    "momentum_buffer": 1,
+    "grad_avg": 1,
+    "exp_avg_sq": 2,
+    "max_exp_avg_sq": 2,
+    "square_avg": 2,
+}
+
+
+def optimizer_state_from_reference(
+    reference: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, path
+) -> dict:
+    """The reference optimiser's state (`reference_optimizer` of `from_reference_payload`)
+    as a state dict for balr's `optimizer` over `model`: each parameter's moments moved to
+    balr's numbering and shapes (transposed or sliced as its weight; the attention queries,
+    which balr stores divided by sqrt(H), get their first moments times sqrt(H) and second
+    moments times H), `b1`/`b3` dropped, and the reference's hyperparameters (its learning
+    rate, halved by its schedule) kept."""
+    saved = reference["state_dict"]
+    names = reference["parameter_names"]
+    groups = saved.get("param_groups") or []
+    if len(groups) != 1 or len(groups[0].get("params", [])) != len(names):
+        raise ModelError(
+            f"{path}: the optimiser state does not match the reference model's "
+            f"{len(names)} parameters; start without requeue or remove the .chkpt"
+        )
+    balr_index = {name: i for i, (name, _) in enumerate(model.named_parameters())}
+    shapes = [param.shape for param in model.parameters()]
+    state = {}
+    for reference_id, name in zip(groups[0]["params"], names, strict=True):
+        target = _balr_name(name)
+        if target is None or reference_id not in saved.get("state", {}):
+            continue
+        balr_name, transform = target
+        index = balr_index[balr_name]
+        state[index] = {
+            key: _moment(value, transform, MOMENT_POWER.get(key, 0), shapes[index], path, name)
+            for key, value in saved["state"][reference_id].items()
+        }
+    own_group = optimizer.state_dict()["param_groups"][0]
+    group = {key: groups[0].get(key, value) for key, value in own_group.items()}
+    group["params"] = own_group["params"]
+    return {"state": state, "param_groups": [group]}
+
+
+def _moment(value, transform: Callable | None, power: int, shape, path, name: str):
+    """One optimiser state entry in balr's parametrisation (scalars such as `step` as is)."""
+    if not isinstance(value, torch.Tensor) or value.dim() == 0:
+        return value
+    if transform is _heads_queries:
+        moved = value.t() * math.sqrt(value.shape[1]) ** power
+    else:
+        moved = transform(value) if transform else value
+    if moved.shape != shape:
+        raise ModelError(
+            f"{path}: optimiser state of '{name}' has shape {tuple(value.shape)}, which does "
+            f"not fit the model; start without requeue or remove the .chkpt"
+        )
+    return moved.contiguous()
 
 
 def newest_reference_checkpoint(directory: Path) -> Path | None:

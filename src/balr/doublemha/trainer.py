@@ -44,11 +44,17 @@ from balr.doublemha.data import (
 from balr.doublemha.features import FeatureItem, FeatureLoader
 from balr.doublemha.heads import annealed_factor
 from balr.doublemha.model import SpeakerClassifier
-from balr.errors import ConfigError
+from balr.doublemha.reference import (
+    newest_reference_checkpoint,
+    optimizer_state_from_reference,
+)
+from balr.errors import ConfigError, ModelError
 from balr.evaluation.metrics import eer
 from balr.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
+#: the best validation EER a reference requeue starts from (its `best_EER = 50.0`, in %)
+REFERENCE_REQUEUE_BEST_EER = 0.5
 OPTIMIZERS = {"Adam": torch.optim.Adam, "SGD": torch.optim.SGD, "RMSprop": torch.optim.RMSprop}
 
 
@@ -127,9 +133,14 @@ class Trainer(training.Trainer):
         )
 
     def _resume(self) -> None:
-        """Continue from `last.pt` of the output directory, when there is one."""
+        """Continue from `last.pt` of the output directory, else (a run of the reference
+        code) from its newest `.chkpt`, when there is one."""
         path = self.out_dir / LAST_NAME
         if not path.is_file():
+            reference = newest_reference_checkpoint(self.out_dir)
+            if reference is not None:
+                self._resume_reference(reference)
+                return
             log.info("requeue: no %s yet, starting from scratch", path)
             return
         payload = load_checkpoint(path, self.device)
@@ -142,6 +153,28 @@ class Trainer(training.Trainer):
             f"resumed from {path}: epoch {self.epoch}, step {self.step}, "
             f"best EER {100 * self.best_eer:.2f}%"
         )
+
+    def _resume_reference(self, path: Path) -> None:
+        """The reference's requeue: weights, optimiser state, the epoch after the saved one
+        and its step; the best EER and the count of validations without improvement start
+        again (50 % and 0, as the reference's own requeue does)."""
+        payload = load_checkpoint(path, self.device)
+        try:
+            self.model.load_state_dict(payload["model"])
+        except RuntimeError as exc:
+            detail = str(exc).splitlines()[0]
+            raise ModelError(
+                f"{path}: this reference checkpoint does not fit the configured model "
+                f"({detail}); give the run's own options or start without requeue"
+            ) from None
+        self.optimizer.load_state_dict(
+            optimizer_state_from_reference(
+                payload["reference_optimizer"], self.model, self.optimizer, path
+            )
+        )
+        self.epoch, self.step = payload["epoch"] + 1, payload["step"]
+        self.best_eer, self.stopping = REFERENCE_REQUEUE_BEST_EER, 0
+        self.say(f"resumed the reference run from {path}: epoch {self.epoch}, step {self.step}")
 
     def say(self, text: str) -> None:
         if self.main:
