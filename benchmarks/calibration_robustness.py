@@ -18,12 +18,14 @@ LR > 100 and of same-speaker trials with LR < 1/100, the share of trials the
 out-of-conditions check flags, and the share of those misleading LRs (either kind) that it
 flags (`misleading_flagged`: the warning is worth most where the LR misleads). When the work
 dir's BAE and beta scorer are not the installed defaults (a `--no-install` recipe run), the
-`shipped` fold uses the work dir's own calibrations and says so. Targets (issue 13): Cllr < 0.3 where the corpus is covered by
-the calibration, never > 1.0; different-speaker LR > 100 for < 1 % of trials; warning on
->= 90 % of trials of a corpus the calibration never saw and <= 10 % of covered ones.
+`shipped` fold uses the work dir's own calibrations and says so. `--similarity-percentile P`
+refits every fold's conditions description (the shipped fold's too) with that percentile.
+Targets (issue 13): Cllr < 0.3 where the corpus is covered by the calibration, never > 1.0;
+different-speaker LR > 100 for < 1 % of trials; warning on >= 90 % of trials of a corpus
+the calibration never saw and <= 10 % of covered ones.
 
     python benchmarks/calibration_robustness.py [--work-dir runs/default_models]
-        [--shipped-scorer] [--out results.json]
+        [--shipped-scorer] [--similarity-percentile P] [--out results.json]
 """
 
 from __future__ import annotations
@@ -141,10 +143,14 @@ class Vectors:
         return self.arrays[kind][[self.rows[kind][i] for i in ids]]
 
 
-def fit_conditions(work: WorkDir, vectors: Vectors, system: str, ids) -> ConditionsDescription:
-    """The conditions description of the recordings `ids` (as the recipe's calibrate does)."""
+def fit_conditions(
+    work: WorkDir, vectors: Vectors, system: str, ids, percentile: float | None = None
+) -> ConditionsDescription:
+    """The conditions description of the recordings `ids` (as the recipe's calibrate does;
+    `percentile`: another `similarity_percentile` than the default)."""
     items = work.items.loc[list(ids)]
-    return ConditionsDescription().fit(
+    options = {} if percentile is None else {"similarity_percentile": percentile}
+    return ConditionsDescription(**options).fit(
         vectors.of(system, items["id"]),
         work.speech.loc[items["id"]].to_numpy(),
         list(items["speaker"]),
@@ -190,6 +196,13 @@ def main() -> None:
         action="store_true",
         help="LOCO folds keep the shipped beta scorer (default: refit without the corpus)",
     )
+    parser.add_argument(
+        "--similarity-percentile",
+        type=float,
+        default=None,
+        help="refit every fold's conditions description (the shipped one too) with this "
+        "percentile of the calibration recordings' kNN similarity (default: as shipped, 2)",
+    )
     parser.add_argument("--out", default=None, help="JSON path")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -200,6 +213,7 @@ def main() -> None:
         "loco": "calibration and conditions description refitted without the corpus"
         + ("; beta scorer and BAE as shipped" if args.shipped_scorer else ", beta scorer too"),
         "targets": TARGETS,
+        "similarity_percentile": args.similarity_percentile or "as shipped",
         "folds": {},
     }
     models = work_dir_models(work.work)
@@ -217,6 +231,11 @@ def main() -> None:
             if fold == "shipped":
                 calibrator = shipped
                 conditions = ConditionsDescription.load(shipped_path)
+                if args.similarity_percentile is not None:
+                    recordings = pd.unique(pd.concat([cal["enrollment"], cal["test"]]))
+                    conditions = fit_conditions(
+                        work, vectors, system, recordings, args.similarity_percentile
+                    )
             else:
                 if not args.shipped_scorer and system == "beta":
                     refit = refit_beta_scores(work, vectors, fold, {"cal": cal, **tests})
@@ -224,7 +243,9 @@ def main() -> None:
                 fold_cal = fold_cal[fold_cal["group"] != fold]
                 calibrator = fit_calibrator(shipped, fold_cal)
                 recordings = pd.unique(pd.concat([fold_cal["enrollment"], fold_cal["test"]]))
-                conditions = fit_conditions(work, vectors, system, recordings)
+                conditions = fit_conditions(
+                    work, vectors, system, recordings, args.similarity_percentile
+                )
             for corpus, frame in fold_tests.items():
                 llrs = calibrator.transform(frame["raw"].to_numpy(), durations(frame))
                 flagged = out_of_conditions(conditions, frame, work, vectors, system)

@@ -33,7 +33,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from balr.data.vectors import counts_to_bits
-from balr.errors import DataError, ModelError
+from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
 from balr.scoring.pairs import unit_rows
 
@@ -45,6 +45,8 @@ NOT_CALIBRATED = "not calibrated"
 UNKNOWN_SPEECH = "speech duration unknown (no speech_durations.tsv)"
 #: queries compared at once with the reference vectors (memory: CHUNK x references floats)
 CHUNK = 1024
+#: % of calibration recordings below the similarity threshold (see the module docstring)
+DEFAULT_SIMILARITY_PERCENTILE = 2.0
 
 
 def description_vectors(vectors: np.ndarray) -> np.ndarray:
@@ -97,9 +99,14 @@ class ConditionsDescription:
     def __init__(
         self,
         neighbours: int = 10,
-        similarity_percentile: float = 2.0,
+        similarity_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
         speech_percentiles: tuple[float, float] = (0.5, 99.5),
     ):
+        if not 0 <= float(similarity_percentile) < 50:
+            raise ConfigError(
+                f"conditions similarity percentile {similarity_percentile}: expected a "
+                "value in [0, 50) (% of calibration recordings below the threshold)"
+            )
         self.neighbours = int(neighbours)
         self.similarity_percentile = float(similarity_percentile)
         self.speech_percentiles = (float(speech_percentiles[0]), float(speech_percentiles[1]))

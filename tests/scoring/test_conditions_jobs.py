@@ -224,3 +224,34 @@ def test_the_scored_vectors_come_from_metrics_json(tmp_path):
         scored_vector_kind(scores)
     with pytest.raises(ConfigError, match="--vectors bits: expected ba or emb"):
         calibrate_scores_file(scores, tmp_path, vector_kind="bits")
+
+
+def test_conditions_percentile_sets_the_share_of_calibration_recordings_below_threshold(
+    corpus, calibrated, tmp_path
+):
+    from balr.errors import ConfigError
+
+    work, _, _ = calibrated
+    thresholds = []
+    for percentile in (0.0, 2.0, 20.0):
+        fitted = calibrate_scores_file(
+            work / "raw" / "scores.csv",
+            corpus / "cal.csv",
+            out=tmp_path / f"p{percentile}.json",
+            vectors_dir=corpus / "vectors",
+            conditions_percentile=percentile,
+        )
+        saved = json.loads((tmp_path / f"p{percentile}.json").read_text())["conditions"]
+        assert saved["similarity_percentile"] == percentile
+        thresholds.append(fitted.conditions.similarity_threshold_)
+    assert thresholds[0] < thresholds[1] < thresholds[2]
+    loaded = ConditionsDescription.load(tmp_path / "p20.0.json")
+    assert loaded.similarity_threshold_ == thresholds[2]
+    with pytest.raises(ConfigError, match=r"percentile 50.0: expected a value in \[0, 50\)"):
+        calibrate_scores_file(
+            work / "raw" / "scores.csv",
+            corpus / "cal.csv",
+            out=tmp_path / "bad.json",
+            vectors_dir=corpus / "vectors",
+            conditions_percentile=50.0,
+        )

@@ -19,6 +19,7 @@ from balr.cli.options import (
     run_options,
     with_config_file,
 )
+from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE
 from balr.distributed import resolve_device
 from balr.scoring.jobs import (
     DatasetReading,
@@ -178,6 +179,12 @@ def calibrate(
     no_conditions: bool = typer.Option(
         False, "--no-conditions", help="Save no conditions description with the calibration."
     ),
+    conditions_percentile: float = typer.Option(
+        DEFAULT_SIMILARITY_PERCENTILE,
+        "--conditions-percentile",
+        help="% of calibration recordings taken as least similar still in conditions "
+        "(lower: fewer warnings, in and out of domain).",
+    ),
 ) -> None:
     """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
     description of its conditions (speech durations, population) that `score test` and
@@ -195,6 +202,7 @@ def calibrate(
         vectors_dir=vectors_dir,
         vector_kind=vectors,
         describe_conditions=not no_conditions,
+        conditions_percentile=conditions_percentile,
     )
     typer.echo(result.summary())
 

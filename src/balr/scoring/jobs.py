@@ -18,6 +18,7 @@ import pandas as pd
 
 from balr.calibration import METHODS, Calibrator
 from balr.conditions import (
+    DEFAULT_SIMILARITY_PERCENTILE,
     NO_DESCRIPTION,
     NOT_CALIBRATED,
     ConditionsDescription,
@@ -567,6 +568,7 @@ def calibrate_scores_file(
     vectors_dir: Path | None = None,
     vector_kind: str | None = None,
     describe_conditions: bool = True,
+    conditions_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
 ) -> FittedCalibration:
     """Fit a calibrator on the labelled trials of a `score test` scores.csv (labels from the
     speakers of dataset `data`; `raw_score` preferred unless `column` is given) and save it
@@ -579,6 +581,9 @@ def calibrate_scores_file(
     calibration recordings is fitted and saved with it, on the `vector_kind` vectors (default:
     those the scores were computed on, `scored_vector_kind`); it needs the speech durations
     (without them the calibration is saved without a description, and the result says why).
+    `conditions_percentile`: the share (%) of calibration recordings whose similarity to the
+    others is taken as the lowest in conditions (lower: fewer warnings in domain, and fewer
+    out of it; docs/scoring.md gives the measured trade-off).
     """
     if method not in METHODS:
         raise ConfigError(f"--method {method}: expected one of {', '.join(METHODS)}")
@@ -605,7 +610,9 @@ def calibrate_scores_file(
         logger.warning("calibration saved without a conditions description: %s", note)
     elif describe_conditions:
         kind = vector_kind or scored_vector_kind(scores_csv)
-        conditions = describe_recordings(dataset, kept.unique_ids(), durations, kind)
+        conditions = describe_recordings(
+            dataset, kept.unique_ids(), durations, kind, conditions_percentile
+        )
         conditions.save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
@@ -613,7 +620,11 @@ def calibrate_scores_file(
 
 
 def describe_recordings(
-    dataset: AudioDataset, ids: Sequence[str], durations: dict[str, float], kind: str
+    dataset: AudioDataset,
+    ids: Sequence[str],
+    durations: dict[str, float],
+    kind: str,
+    similarity_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
 ) -> ConditionsDescription:
     """The conditions description of the recordings `ids` of `dataset` (`kind` vectors)."""
     index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
@@ -621,7 +632,8 @@ def describe_recordings(
     items = [dataset.items[i] for i in present]
     speech = side_seconds([[item.id] for item in items], durations)
     speakers = [item.speaker for item in items]
-    return ConditionsDescription().fit(vectors, speech, speakers, vector_kind=kind)
+    description = ConditionsDescription(similarity_percentile=similarity_percentile)
+    return description.fit(vectors, speech, speakers, vector_kind=kind)
 
 
 def _trial_groups(
