@@ -33,6 +33,7 @@ import os
 import pickle
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -118,9 +119,31 @@ def reference_model_settings(values: dict, path: str | os.PathLike) -> ModelSett
     )
 
 
-def _heads_queries(query: torch.Tensor) -> torch.Tensor:
-    """Reference queries (head size, H), scores scaled by 1/sqrt(H) -> balr's (H, head size)."""
-    return query.t() / math.sqrt(query.shape[1])
+@dataclass(frozen=True)
+class Mapping:
+    """Where a reference weight goes in balr: its name, a reshape (None: as is) and the
+    factor balr's weight is scaled by (a function of the reference tensor; None: 1). The
+    optimiser moments of the weight follow the same reshape, divided by the factor once
+    (gradient-like) or twice (squared-gradient-like)."""
+
+    name: str
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None = None
+    factor: Callable[[torch.Tensor], float] | None = None
+
+    def weight(self, tensor: torch.Tensor) -> torch.Tensor:
+        return self.moment(tensor, power=-1)
+
+    def moment(self, tensor: torch.Tensor, power: int) -> torch.Tensor:
+        """`tensor` reshaped and divided by the factor `power` times (-1: the weight)."""
+        moved = self.reshape(tensor) if self.reshape else tensor
+        if self.factor is not None and power:
+            moved = moved / self.factor(tensor) ** power
+        return moved.contiguous()
+
+
+def _inverse_sqrt_heads(query: torch.Tensor) -> float:
+    """The reference divides its attention scores by sqrt(H), H the query's columns."""
+    return 1 / math.sqrt(query.shape[1])
 
 
 def _column(att: torch.Tensor) -> torch.Tensor:
@@ -129,31 +152,44 @@ def _column(att: torch.Tensor) -> torch.Tensor:
 
 _FRONT_END = re.compile(r"front_end\.conv(\d)([12])\.(weight|bias)")
 _RENAMED = {
-    "poolingLayer.utteranceAttention.query": ("pooling.mha.queries", _heads_queries),
-    "poolingLayer.headsAttention.att": ("pooling.head_query", _column),
-    "poolingLayer.query": ("pooling.queries", _heads_queries),
-    "poolingLayer.att": ("pooling.query", _column),
-    "predictionLayer.W": ("prediction_layer.weight", torch.t),
+    "poolingLayer.utteranceAttention.query": Mapping(
+        "pooling.mha.queries", torch.t, _inverse_sqrt_heads
+    ),
+    "poolingLayer.headsAttention.att": Mapping("pooling.head_query", _column),
+    "poolingLayer.query": Mapping("pooling.queries", torch.t, _inverse_sqrt_heads),
+    "poolingLayer.att": Mapping("pooling.query", _column),
+    "predictionLayer.W": Mapping("prediction_layer.weight", torch.t),
 }
 _PREFIXES = {"fc1": "embedding_head.0", "fc2": "embedding_head.2", "b2": "embedding_head.4"}
 _PREFIXES["preLayer"] = "classifier_layer"
 _UNUSED = ("b1", "b3")
+#: state-dict entries of the reference model that are buffers, not optimised parameters
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+#: optimiser state entries that follow the gradient (1) or its square (2): Adam, SGD, RMSprop
+MOMENT_POWER = {
+    "exp_avg": 1,
+    "momentum_buffer": 1,
+    "grad_avg": 1,
+    "exp_avg_sq": 2,
+    "max_exp_avg_sq": 2,
+    "square_avg": 2,
+}
 
 
-def _balr_name(key: str) -> tuple[str, Callable | None] | None:
-    """balr's name and transform of a reference key; None for unused layers; KeyError for
-    a key the reference model does not have."""
+def _balr_mapping(key: str) -> Mapping | None:
+    """balr's mapping of a reference key; None for unused layers; KeyError for a key the
+    reference model does not have."""
     match = _FRONT_END.fullmatch(key)
     if match:
         layer, conv, param = match.groups()
-        return f"front_end.blocks.{int(layer) - 1}.conv{conv}.{param}", None
+        return Mapping(f"front_end.blocks.{int(layer) - 1}.conv{conv}.{param}")
     if key in _RENAMED:
         return _RENAMED[key]
     prefix, _, rest = key.partition(".")
     if prefix in _UNUSED:
         return None
     if prefix in _PREFIXES and rest:
-        return f"{_PREFIXES[prefix]}.{rest}", None
+        return Mapping(f"{_PREFIXES[prefix]}.{rest}")
     raise KeyError(key)
 
 
@@ -163,15 +199,13 @@ def reference_state_dict(state: dict, path: str | os.PathLike) -> dict[str, torc
     for key, tensor in state.items():
         key = key.removeprefix("module.")  # a model saved inside DataParallel
         try:
-            target = _balr_name(key)
+            mapping = _balr_mapping(key)
         except KeyError:
             raise ModelError(
                 f"{path}: weight '{key}' is not one of the reference model's; {CONVERSION_HINT}"
             ) from None
-        if target is None:
-            continue
-        name, transform = target
-        mapped[name] = transform(tensor).contiguous() if transform else tensor
+        if mapping is not None:
+            mapped[mapping.name] = mapping.weight(tensor)
     return mapped
 
 
@@ -204,19 +238,6 @@ def from_reference_payload(payload: dict, path: str | os.PathLike) -> dict:
     }
 
 
-#: state-dict entries of the reference model that are buffers, not optimised parameters
-BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-#: optimiser state entries that follow the gradient (1) or its square (2): Adam, SGD, RMSprop
-MOMENT_POWER = {
-    "exp_avg": 1,
-    "momentum_buffer": 1,
-    "grad_avg": 1,
-    "exp_avg_sq": 2,
-    "max_exp_avg_sq": 2,
-    "square_avg": 2,
-}
-
-
 def optimizer_state_from_reference(
     reference: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, path
 ) -> dict:
@@ -234,17 +255,16 @@ def optimizer_state_from_reference(
             f"{path}: the optimiser state does not match the reference model's "
             f"{len(names)} parameters; start without requeue or remove the .chkpt"
         )
-    balr_index = {name: i for i, (name, _) in enumerate(model.named_parameters())}
-    shapes = [param.shape for param in model.parameters()]
+    params = dict(model.named_parameters())
+    balr_index = {name: i for i, name in enumerate(params)}
     state = {}
     for reference_id, name in zip(groups[0]["params"], names, strict=True):
-        target = _balr_name(name)
-        if target is None or reference_id not in saved.get("state", {}):
+        mapping = _balr_mapping(name)
+        if mapping is None or reference_id not in saved.get("state", {}):
             continue
-        balr_name, transform = target
-        index = balr_index[balr_name]
-        state[index] = {
-            key: _moment(value, transform, MOMENT_POWER.get(key, 0), shapes[index], path, name)
+        shape = params[mapping.name].shape
+        state[balr_index[mapping.name]] = {
+            key: _moment(value, mapping, MOMENT_POWER.get(key, 0), shape, path, name)
             for key, value in saved["state"][reference_id].items()
         }
     own_group = optimizer.state_dict()["param_groups"][0]
@@ -253,20 +273,17 @@ def optimizer_state_from_reference(
     return {"state": state, "param_groups": [group]}
 
 
-def _moment(value, transform: Callable | None, power: int, shape, path, name: str):
+def _moment(value, mapping: Mapping, power: int, shape, path, name: str):
     """One optimiser state entry in balr's parametrisation (scalars such as `step` as is)."""
     if not isinstance(value, torch.Tensor) or value.dim() == 0:
         return value
-    if transform is _heads_queries:
-        moved = value.t() * math.sqrt(value.shape[1]) ** power
-    else:
-        moved = transform(value) if transform else value
+    moved = mapping.moment(value, power)
     if moved.shape != shape:
         raise ModelError(
             f"{path}: optimiser state of '{name}' has shape {tuple(value.shape)}, which does "
             f"not fit the model; start without requeue or remove the .chkpt"
         )
-    return moved.contiguous()
+    return moved
 
 
 def newest_reference_checkpoint(directory: Path) -> Path | None:
