@@ -43,7 +43,7 @@ from _common import write_results  # noqa: E402
 
 from balr import defaults  # noqa: E402
 from balr.calibration import Calibrator  # noqa: E402
-from balr.conditions import ConditionsDescription  # noqa: E402
+from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription  # noqa: E402
 from balr.data import AudioDataset  # noqa: E402
 from balr.embeddings.batch import SPEECH_FILE, read_speech_durations  # noqa: E402
 from balr.evaluation.metrics import cllr, eer, min_cllr  # noqa: E402
@@ -143,14 +143,18 @@ class Vectors:
         return self.arrays[kind][[self.rows[kind][i] for i in ids]]
 
 
+def trial_recordings(frame: pd.DataFrame) -> np.ndarray:
+    """The ids of the recordings the trials of `frame` use, each once."""
+    return pd.unique(pd.concat([frame["enrollment"], frame["test"]]))
+
+
 def fit_conditions(
-    work: WorkDir, vectors: Vectors, system: str, ids, percentile: float | None = None
+    work: WorkDir, vectors: Vectors, system: str, cal: pd.DataFrame, percentile: float
 ) -> ConditionsDescription:
-    """The conditions description of the recordings `ids` (as the recipe's calibrate does;
-    `percentile`: another `similarity_percentile` than the default)."""
-    items = work.items.loc[list(ids)]
-    options = {} if percentile is None else {"similarity_percentile": percentile}
-    return ConditionsDescription(**options).fit(
+    """The conditions description of the recordings of the calibration trials `cal` (as
+    the recipe's calibrate does, with `similarity_percentile=percentile`)."""
+    items = work.items.loc[list(trial_recordings(cal))]
+    return ConditionsDescription(similarity_percentile=percentile).fit(
         vectors.of(system, items["id"]),
         work.speech.loc[items["id"]].to_numpy(),
         list(items["speaker"]),
@@ -163,7 +167,7 @@ def out_of_conditions(
 ) -> np.ndarray:
     """Whether each trial has a recording outside the description (each recording checked
     once)."""
-    ids = pd.unique(pd.concat([frame["enrollment"], frame["test"]]))
+    ids = trial_recordings(frame)
     checked = conditions.check_recordings(vectors.of(system, ids), work.speech.loc[ids].to_numpy())
     inside = pd.Series(checked.in_conditions, index=ids)
     both = frame["enrollment"].map(inside).to_numpy() & frame["test"].map(inside).to_numpy()
@@ -216,6 +220,9 @@ def main() -> None:
         "similarity_percentile": args.similarity_percentile or "as shipped",
         "folds": {},
     }
+    percentile = args.similarity_percentile
+    if percentile is None:
+        percentile = DEFAULT_SIMILARITY_PERCENTILE
     models = work_dir_models(work.work)
     results["models"] = models
     if models != "shipped":
@@ -232,20 +239,14 @@ def main() -> None:
                 calibrator = shipped
                 conditions = ConditionsDescription.load(shipped_path)
                 if args.similarity_percentile is not None:
-                    recordings = pd.unique(pd.concat([cal["enrollment"], cal["test"]]))
-                    conditions = fit_conditions(
-                        work, vectors, system, recordings, args.similarity_percentile
-                    )
+                    conditions = fit_conditions(work, vectors, system, cal, percentile)
             else:
                 if not args.shipped_scorer and system == "beta":
                     refit = refit_beta_scores(work, vectors, fold, {"cal": cal, **tests})
                     fold_cal, fold_tests = refit.pop("cal"), refit
                 fold_cal = fold_cal[fold_cal["group"] != fold]
                 calibrator = fit_calibrator(shipped, fold_cal)
-                recordings = pd.unique(pd.concat([fold_cal["enrollment"], fold_cal["test"]]))
-                conditions = fit_conditions(
-                    work, vectors, system, recordings, args.similarity_percentile
-                )
+                conditions = fit_conditions(work, vectors, system, fold_cal, percentile)
             for corpus, frame in fold_tests.items():
                 llrs = calibrator.transform(frame["raw"].to_numpy(), durations(frame))
                 flagged = out_of_conditions(conditions, frame, work, vectors, system)
