@@ -5,8 +5,9 @@ and on <= 10 % of covered ones. r06 measured kNN similarity on GE2E embeddings a
 (best left-out rates 77 % LibriSpeech, 8-57 % speechocean762, 24-63 % Common Voice). Tried
 here, each fitted on the calibration (`cal`) recordings of the fold's corpora only:
 
-- `knn_emb`: r06's detector (mean cosine of the 10 nearest other-speaker recordings,
-  threshold at the 2nd percentile of the calibration recordings' own values);
+- `knn_emb`: the shipped detector, `balr.conditions.ConditionsDescription`'s similarity
+  check (mean cosine of the 10 nearest other-speaker recordings, threshold at the 2nd
+  percentile of the calibration recordings' own values; its speech range left aside);
 - `knn_profile`: the same kNN (Euclidean, standardised) on a recording-channel profile that
   speaker embeddings are trained to ignore: 32 Kaldi mel bands in dB, per band the mean over
   the louder half of the frames minus the overall level (spectral shape), their standard
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rcommon import CACHE, load, part_index
 
 from balr.audio import load_audio
+from balr.conditions import ConditionsDescription
 from balr.features.fbank import FbankOptions, kaldi_fbank
 from balr.scoring.pairs import unit_rows
 
@@ -94,37 +96,34 @@ def profiles(items: pd.DataFrame) -> np.ndarray:
     return np.load(cache).astype(np.float64)[[order[s] for s in items.source]]
 
 
-def knn_distance(queries, references, k=10, exclude=None, metric="cos"):
-    """Mean distance to the k nearest references (cosine: 1 - cos; else Euclidean)."""
+def knn_distance(queries, references, k=10, exclude=None):
+    """Mean Euclidean distance to the k nearest references."""
     out = np.empty(len(queries))
     for start in range(0, len(queries), 1024):
         q = queries[start : start + 1024]
-        if metric == "cos":
-            d = 1 - q @ references.T
-        else:
-            sq = (q**2).sum(1)[:, None] + (references**2).sum(1)[None] - 2 * q @ references.T
-            d = np.sqrt(sq.clip(0))
+        sq = (q**2).sum(1)[:, None] + (references**2).sum(1)[None] - 2 * q @ references.T
+        d = np.sqrt(sq.clip(0))
         if exclude is not None:
             d[exclude[start : start + 1024]] = np.inf
         out[start : start + 1024] = np.partition(d, k - 1, axis=1)[:, :k].mean(1)
     return out
 
 
-def knn_detector(features, cal, speakers, metric, percentile=98.0):
+def knn_detector(features, cal, speakers, percentile=98.0):
+    """kNN novelty on standardised features, threshold at the calibration's `percentile`."""
     references = features[cal]
     shift, scale = references.mean(0), references.std(0) + 1e-6
-    if metric == "cos":
-        shift, scale = 0.0, 1.0
     references = (references - shift) / scale
     same = speakers[cal][:, None] == speakers[cal][None, :]
-    own = knn_distance(references, references, exclude=same, metric=metric)
-    threshold = np.percentile(own, percentile)
+    threshold = np.percentile(knn_distance(references, references, exclude=same), percentile)
+    return lambda rows: knn_distance((features[rows] - shift) / scale, references) > threshold
 
-    def flag(rows):
-        queries = (features[rows] - shift) / scale
-        return knn_distance(queries, references, metric=metric) > threshold
 
-    return flag
+def shipped_detector(vectors, cal, speakers, speech_s):
+    """The similarity check of `balr.conditions.ConditionsDescription` itself (its speech
+    range aside), fitted on the calibration recordings."""
+    description = ConditionsDescription().fit(vectors[cal], speech_s[cal], speakers[cal], "emb")
+    return lambda rows: description.similarity(vectors[rows]) < description.similarity_threshold_
 
 
 def gaussian(x):
@@ -173,14 +172,15 @@ def supervised_bound(features, items):
 def main() -> None:
     items, emb = load()
     speakers = items.speaker.to_numpy().astype(str)
+    speech_s = items.speech_s.to_numpy(np.float64)
     spaces = {"emb": unit_rows(emb.astype(np.float64)), "profile": profiles(items)}
     spaces["both"] = np.hstack([spaces["emb"], spaces["profile"] / 10])
     for fold in (None, *FITTED):
         fitted = [c for c in FITTED if c != fold]
         cal = part_index(items, corpora=fitted, part="cal")
         detectors = {
-            "knn_emb": knn_detector(spaces["emb"], cal, speakers, "cos"),
-            "knn_profile": knn_detector(spaces["profile"], cal, speakers, "euclid"),
+            "knn_emb": shipped_detector(spaces["emb"], cal, speakers, speech_s),
+            "knn_profile": knn_detector(spaces["profile"], cal, speakers),
             **{f"maha_{n}": mahalanobis_detector(spaces[n], cal, speakers) for n in spaces},
         }
         for name, flag in detectors.items():
