@@ -141,25 +141,21 @@ class ConditionsDescription:
         if not len(known):
             raise DataError("conditions: no calibration recording has a known speech duration")
         owners = np.arange(len(vectors)) if speakers is None else np.asarray(speakers, str)
-        if len(set(owners.tolist())) < 2:
+        names, owners = np.unique(owners, return_inverse=True)  # integer codes compare fast
+        if len(names) < 2:
             raise DataError("conditions: the calibration recordings need two speakers or more")
         self.reference_vectors_ = unit_rows(vectors).astype(np.float16)
         self.speech_range_s_ = np.percentile(known, self.speech_percentiles).tolist()
-        own = self.similarity(vectors, exclude=owners, reference_owners=owners)
+        own = self.similarity(vectors, owners=owners)
         self.similarity_threshold_ = float(np.percentile(own, self.similarity_percentile))
         self.vector_kind_ = vector_kind
         self.n_recordings_ = len(vectors)
         return self
 
-    def similarity(
-        self,
-        vectors: np.ndarray,
-        exclude: np.ndarray | None = None,
-        reference_owners: np.ndarray | None = None,
-    ) -> np.ndarray:
+    def similarity(self, vectors: np.ndarray, owners: np.ndarray | None = None) -> np.ndarray:
         """Mean cosine of each vector's `neighbours` nearest reference vectors (all of them
-        when there are fewer); with `exclude` (one owner per vector) the references of the
-        same owner are skipped."""
+        when there are fewer). `owners` (the reference vectors themselves as queries, one
+        owner code per vector): the references of a query's own owner are skipped."""
         self._check_fitted()
         queries = unit_rows(description_vectors(vectors))
         references = self.reference_vectors_.astype(np.float64)
@@ -172,9 +168,8 @@ class ConditionsDescription:
         means = np.empty(len(queries))
         for start in range(0, len(queries), CHUNK):
             cosines = queries[start : start + CHUNK] @ references.T
-            if exclude is not None:
-                same = exclude[start : start + CHUNK, None] == reference_owners[None, :]
-                cosines[same] = -np.inf
+            if owners is not None:
+                cosines[owners[start : start + CHUNK, None] == owners[None, :]] = -np.inf
             nearest = -np.partition(-cosines, k - 1, axis=1)[:, :k]
             finite = np.isfinite(nearest)  # fewer than k references of other owners
             total = np.where(finite, nearest, 0.0).sum(axis=1)
