@@ -120,15 +120,21 @@ def session(device: torch.device) -> Iterator[bool]:
         cleanup_distributed(finished)
 
 
+def rank0_int(value: int) -> int:
+    """Rank 0's `value` on every process (the value itself when not distributed)."""
+    number = torch.tensor([value])
+    if is_active():
+        if dist.get_backend() == "nccl":  # nccl broadcasts device tensors only
+            number = number.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.broadcast(number, src=0)
+    return int(number.item())
+
+
 def shared_run_dir(base: str | os.PathLike, prefix: str) -> Path:
     """`base/prefixN`: the next free run folder, chosen by rank 0 and broadcast to every
     process so that all of them write (or skip writing) the same run."""
-    number = torch.tensor([int(next_run_dir(base, prefix).name[len(prefix) :])])
-    if is_active():
-        if dist.get_backend() == "nccl":
-            number = number.to(torch.device("cuda", torch.cuda.current_device()))
-        dist.broadcast(number, src=0)
-    return Path(base) / f"{prefix}{int(number.item())}"
+    number = rank0_int(int(next_run_dir(base, prefix).name[len(prefix) :]))
+    return Path(base) / f"{prefix}{number}"
 
 
 def shared_save_dir(save_dir: str | os.PathLike | None, default: str, exist_ok: bool) -> Path:
@@ -136,12 +142,7 @@ def shared_save_dir(save_dir: str | os.PathLike | None, default: str, exist_ok: 
     suffix: 0 = the folder as named), so that all of them write (or skip writing) one run."""
     named = Path(save_dir if save_dir is not None else default)
     chosen = run_dir(named, default, exist_ok)
-    number = torch.tensor([int(str(chosen)[len(str(named)) :] or 0)])
-    if is_active():
-        if dist.get_backend() == "nccl":
-            number = number.to(torch.device("cuda", torch.cuda.current_device()))
-        dist.broadcast(number, src=0)
-    suffix = int(number.item())
+    suffix = rank0_int(int(str(chosen)[len(str(named)) :] or 0))
     return Path(f"{named}{suffix}") if suffix else named
 
 
