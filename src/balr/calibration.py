@@ -49,24 +49,8 @@ LN10 = math.log(10.0)
 METHODS = ("logistic", "pav", "qmf")
 #: inverse L2 strength of lir's logistic regression, on standardised scores
 LOGISTIC_C = 100.0
-#: every key a calibration.json record may have (the qmf ones and groups only when used)
-FILE_KEYS = (
-    "method",
-    "slope",
-    "intercept",
-    "knots_x",
-    "knots_llr",
-    "duration_coefs",
-    "log_duration_ranges",
-    "log_duration_medians",
-    "min_speech_s",
-    "lower_bound",
-    "upper_bound",
-    "n_target",
-    "n_nontarget",
-    "groups",
-    "description",
-)
+#: the keys a `qmf` calibration.json record adds (attributes of the same name + `_`)
+QMF_KEYS = ("duration_coefs", "log_duration_ranges", "log_duration_medians", "min_speech_s")
 #: net speech seconds below this count as this much in the qmf duration terms (log of 0)
 MIN_SPEECH_S = 0.3
 #: percentiles of the calibration trials' log durations that bound the qmf duration terms
@@ -312,12 +296,7 @@ class Calibrator:
             "knots_llr": self.knots_llr_,
         }
         if self.method == "qmf":
-            record |= {
-                "duration_coefs": self.duration_coefs_,
-                "log_duration_ranges": self.log_duration_ranges_,
-                "log_duration_medians": self.log_duration_medians_,
-                "min_speech_s": self.min_speech_s_,
-            }
+            record |= {key: getattr(self, f"{key}_") for key in QMF_KEYS}
         record |= {
             "lower_bound": self.lower_bound_,
             "upper_bound": self.upper_bound_,
@@ -352,7 +331,7 @@ class Calibrator:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any]) -> Calibrator:
-        unknown = set(data) - set(FILE_KEYS)
+        unknown = set(data) - set(cls().to_dict()) - set(QMF_KEYS) - {"groups"}
         if unknown:
             raise TypeError(f"unexpected keys {', '.join(sorted(unknown))}")
         if data["method"] not in METHODS:
