@@ -46,16 +46,21 @@ from balr.calibration import Calibrator  # noqa: E402
 from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription  # noqa: E402
 from balr.data import AudioDataset  # noqa: E402
 from balr.embeddings.batch import SPEECH_FILE, read_speech_durations  # noqa: E402
-from balr.evaluation.metrics import cllr, eer, min_cllr  # noqa: E402
+from balr.evaluation.metrics import (  # noqa: E402
+    cllr,
+    eer,
+    min_cllr,
+    misleading_shares,
+    strongly_misleading,
+)
 from balr.scoring import make_scorer  # noqa: E402
-from balr.scoring.pairs import BitPairs  # noqa: E402
+from balr.scoring.pairs import BitPairs, as_bits  # noqa: E402
 from balr.scoring.statistics import speaker_statistics  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = ("librispeech", "speechocean", "commonvoice", "voxceleb")
 FITTED = CORPORA[:3]
 SYSTEMS = {"beta": defaults.CALIBRATION, "cosine_emb": defaults.COSINE_CALIBRATION}
-LOG100 = float(np.log(100))
 TARGETS = {
     "cllr_covered": 0.3,
     "cllr_max": 1.0,
@@ -96,25 +101,20 @@ def durations(frame: pd.DataFrame) -> np.ndarray:
     return frame[["speech_e", "speech_t"]].to_numpy(np.float64)
 
 
-def figures(llrs: np.ndarray, labels: np.ndarray, flagged: np.ndarray | None) -> dict:
-    tar, non = llrs[labels == 1], llrs[labels == 0]
-    out = {
+def figures(llrs: np.ndarray, labels: np.ndarray, flagged: np.ndarray) -> dict:
+    """The figures of one fold and test corpus; `flagged`: the trials the warning flags."""
+    misleading = strongly_misleading(llrs, labels)
+    return {
         "eer": eer(llrs, labels)[0],
         "cllr": cllr(llrs, labels),
         "min_cllr": min_cllr(llrs, labels),
-        "nontarget_lr_above_100": float(np.mean(non > LOG100)),
-        "target_lr_below_0.01": float(np.mean(tar < -LOG100)),
-        "n_target": int(len(tar)),
-        "n_nontarget": int(len(non)),
+        **misleading_shares(llrs, labels),
+        "n_target": int(np.count_nonzero(labels == 1)),
+        "n_nontarget": int(np.count_nonzero(labels == 0)),
+        "warning_rate": float(np.mean(flagged)),
+        "n_misleading": int(np.count_nonzero(misleading)),
+        "misleading_flagged": float(np.mean(flagged[misleading])) if misleading.any() else None,
     }
-    if flagged is not None:
-        out["warning_rate"] = float(np.mean(flagged))
-        misleading = ((labels == 0) & (llrs > LOG100)) | ((labels == 1) & (llrs < -LOG100))
-        out["n_misleading"] = int(np.count_nonzero(misleading))
-        out["misleading_flagged"] = (
-            float(np.mean(flagged[misleading])) if misleading.any() else None
-        )
-    return out
 
 
 def fit_calibrator(template: Calibrator, cal: pd.DataFrame) -> Calibrator:
@@ -177,8 +177,7 @@ def out_of_conditions(
 def refit_beta_scores(work: WorkDir, vectors: Vectors, without: str, frames: dict) -> dict:
     """Raw beta scores of every trial list with the beta scorer refitted on the `ref`
     speakers of the fitted corpora other than `without`."""
-    counts = vectors.arrays["ba"]
-    bits = (counts[..., 0] if counts.ndim == 3 else counts).astype(np.int8)  # active bits
+    bits = as_bits(vectors.arrays["ba"])
     row_of = vectors.rows["ba"]
     ref = work.items[(work.items["part"] == "ref") & (work.items["corpus"] != without)]
     ref = ref[ref["corpus"].isin(FITTED)]
@@ -323,11 +322,10 @@ def print_table(results: dict) -> None:
         for system, rows in systems.items():
             for corpus, r in rows.items():
                 mark = " " if r["covered"] else "*"
-                warn = f"{100 * r['warning_rate']:6.1f}" if "warning_rate" in r else "     -"
-                if r.get("misleading_flagged") is not None:
-                    warned = f"{r['n_misleading']:6d} {100 * r['misleading_flagged']:5.1f} %"
-                else:
-                    warned = f"{r.get('n_misleading', 0):6d}      -"
+                warn = f"{100 * r['warning_rate']:6.1f}"
+                flagged = r["misleading_flagged"]
+                share = "     -" if flagged is None else f"{100 * flagged:5.1f} %"
+                warned = f"{r['n_misleading']:6d} {share}"
                 print(
                     f"{fold:10s} {system:10s} {corpus:12s}{mark} {100 * r['eer']:6.2f} "
                     f"{r['cllr']:6.3f} {r['min_cllr']:7.3f} "

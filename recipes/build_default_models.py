@@ -49,6 +49,7 @@ from balr.default_models import (
 )
 from balr.embeddings.batch import SPEECH_FILE, read_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
+from balr.evaluation.metrics import misleading_shares
 from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +88,6 @@ BAE_EPOCHS = 30
 COLUMNS = ["id", "audio", "speaker"]
 #: different-speaker trials per corpus kept in reference_llrs.npz (all same-speaker ones are)
 REFERENCE_NONTARGETS = 20_000
-LOG100 = float(np.log(100))
 
 
 def run_stage(command: str, job, *args, **kwargs):
@@ -320,12 +320,7 @@ def trial_shares(scores_csv: Path, labels: np.ndarray) -> dict:
     """Share of different-speaker trials with LR > 100, of same-speaker ones with LR < 1/100,
     and of trials out of the calibration's conditions."""
     frame = pd.read_csv(scores_csv, sep="\t")
-    llrs = frame["scores"].to_numpy(np.float64)
-    non, tar = llrs[labels == 0], llrs[labels == 1]
-    shares = {
-        "nontarget_lr_above_100": float(np.mean(non > LOG100)),
-        "target_lr_below_0.01": float(np.mean(tar < -LOG100)),
-    }
+    shares = misleading_shares(frame["scores"].to_numpy(np.float64), labels)
     if "in_conditions" in frame:
         shares["out_of_conditions"] = float(1 - frame["in_conditions"].astype(bool).mean())
     return shares

@@ -329,3 +329,17 @@ def test_reference_metrics_by_hand():
     assert (m["TP"], m["TN"], m["FP"], m["FN"]) == (1.0, 1.0, 1.0, 1.0)
     assert m["DER"] == pytest.approx(1.0) and m["F-score"] == 0.5 and m["MCC"] == pytest.approx(0)
     assert m["precision"] == pytest.approx(0.5) and m["CLLR"] == pytest.approx(cllr(scores, labels))
+
+
+def test_misleading_shares_count_strong_evidence_for_the_wrong_hypothesis():
+    from balr.evaluation.metrics import misleading_shares, strongly_misleading
+
+    # ln 100 = 4.605: 5.0 is LR 148 (> 100), 4.6 is LR 99.5 (not), -4.7 is LR 1/110 (< 1/100)
+    llrs = np.array([5.0, 4.6, -9.0, -4.7, -4.6, 9.0])
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(
+        strongly_misleading(llrs, labels), [True, False, False, True, False, False]
+    )
+    assert misleading_shares(llrs, labels) == pytest.approx(
+        {"nontarget_lr_above_100": 1 / 3, "target_lr_below_0.01": 1 / 3}
+    )

@@ -147,6 +147,28 @@ def min_cllr(scores: np.ndarray, labels: np.ndarray) -> float:
     return cllr(pav_llrs(scores, is_target), is_target)
 
 
+#: |ln LR| beyond which evidence is "strong" (LR > 100 or < 1/100)
+STRONG_LLR = float(np.log(100))
+
+
+def strongly_misleading(llrs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per trial: a different-speaker LR > 100 or a same-speaker LR < 1/100 (natural-log
+    LLRs; labels 1 = same speaker)."""
+    llrs, labels = np.asarray(llrs, dtype=np.float64), np.asarray(labels)
+    return ((labels == 0) & (llrs > STRONG_LLR)) | ((labels == 1) & (llrs < -STRONG_LLR))
+
+
+def misleading_shares(llrs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Share of different-speaker trials with LR > 100 and of same-speaker ones with
+    LR < 1/100 (NaN where a class has no trial)."""
+    misleading, labels = strongly_misleading(llrs, labels), np.asarray(labels)
+    non, tar = misleading[labels == 0], misleading[labels == 1]
+    return {
+        "nontarget_lr_above_100": float(non.mean()) if len(non) else float("nan"),
+        "target_lr_below_0.01": float(tar.mean()) if len(tar) else float("nan"),
+    }
+
+
 def _normaliser(p_target: float, c_miss: float, c_fa: float) -> float:
     """Cost of the best trivial system (accept all or reject all), which normalises DCF."""
     return min(p_target * c_miss, (1.0 - p_target) * c_fa)
