@@ -91,7 +91,7 @@ class VectorLookup:
         """Name `tree_root` in `output_dir/audio_root.txt` (once), so that a later dataset of
         some of the recordings (a split, a torchrun shard) finds their vectors where they are,
         and one of other recordings is refused instead of mixing two trees."""
-        if self.output_dir is None or self._common_audio_folder() is None:
+        if self.output_dir is None or not any(item.audio for item in self.items):
             return
         record = self.output_dir / TREE_RECORD
         if not record.is_file():
@@ -131,16 +131,22 @@ class VectorLookup:
             return
         fmt = self._sidecar_format()
         shared: set[int] = set()
+        bases: list[str | None] = [None] * len(self.items)  # sidecar path less `_kind.fmt`
         for kind in VECTOR_KINDS:
             owner: dict[str, int] = {}
             for index, item in enumerate(self.items):
                 explicit = item.explicit_vector(kind)
-                target = explicit if explicit is not None else self._sidecar_path(index, kind, fmt)
-                first = owner.setdefault(_absolute(target), index)
+                if explicit is not None:
+                    target = _absolute(explicit)
+                else:
+                    if bases[index] is None:
+                        bases[index] = _absolute(self._sidecar_base(index, self.output_dir))
+                    target = f"{bases[index]}_{kind}.{fmt}"
+                first = owner.setdefault(target, index)
                 if first == index:
                     continue
                 if self.vector_format != "store":
-                    self._refuse_shared_path(first, index, _absolute(target))
+                    self._refuse_shared_path(first, index, target)
                 shared.update((first, index))
         self._shared_sidecars = shared
 

@@ -104,7 +104,7 @@ def extract_dataset_embeddings(
     model = build_embedding_model(cfg.model).to(resolve_device(device))
     ds = AudioDataset.from_path(
         source,
-        list(audio_formats or []) or None,
+        audio_formats,
         output_dir=save_dir,
         vector_format=cfg.vector_format,
         root_dir=root_dir,
@@ -115,11 +115,12 @@ def extract_dataset_embeddings(
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
     folder = save_dir or ds.root
+    shard = ds.shard()
     if not save_output:
-        return extract_embeddings(ds.shard(), model, options, progress=progress, save=False)
-    record_provenance(folder, model_provenance(model, cfg.model), ds.shard(), options.force)
+        return extract_embeddings(shard, model, options, progress=progress, save=False)
+    record_provenance(folder, model_provenance(model, cfg.model), shard, options.force)
     return extract_embeddings(
-        ds.shard(), model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)
+        shard, model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)
     )
 
 
