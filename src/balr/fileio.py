@@ -53,17 +53,19 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
 
 
 @contextmanager
-def interrupt_deferred() -> Iterator[None]:
+def interrupt_deferred() -> Iterator[list[int]]:
     """Hold Ctrl-C (SIGINT) until the block ends, then deliver it: a vector written and the
     count of what was written change together, so an interrupted job reports exactly what
-    is on disk. Only the main thread receives signals; elsewhere the block runs as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    is on disk. Yields the list of signals held so far, so a loop inside the block can stop
+    after its current item. Only the main thread receives signals; elsewhere the block runs
+    as is (the list stays empty)."""
     received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
     previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
     try:
-        yield
+        yield received
     finally:
         signal.signal(signal.SIGINT, previous)
     if received:

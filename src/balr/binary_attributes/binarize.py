@@ -100,10 +100,12 @@ def binarize_dataset(
                     continue
                 _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
                 counts = encoder.binarize(embeddings, batch_size, device)
-                for index, vector in zip(indices, counts, strict=True):
-                    with interrupt_deferred():  # Ctrl-C: `done` counts what was written
+                with interrupt_deferred() as received:  # Ctrl-C: `done` counts what was written
+                    for index, vector in zip(indices, counts, strict=True):
                         writer.put(int(index), vector)
                         done += 1
+                        if received:  # stop after this vector; the block then raises
+                            break
     except KeyboardInterrupt:  # the writer is closed (a store merged) by now
         raise Interrupted(
             f"interrupted: {done} _ba vectors saved by this run to {location}; run the "
@@ -130,7 +132,7 @@ def binarize_path(
     check_shape(config.encoder.model, encoder, checkpoint)
     dataset = AudioDataset.from_path(
         input_data,
-        list(audio_formats or []) or None,
+        audio_formats,
         output_dir=save_dir,
         vector_format=config.vector_format,
         root_dir=root_dir,
