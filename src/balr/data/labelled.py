@@ -35,7 +35,7 @@ def labelled_embeddings(
     (DataError when there is none, or when one of them has no speaker), with the embedding
     model recorded by `balr extract` (`balr.data.provenance`). `audio_formats` and
     `root_dir` read the dataset as `AudioDataset.from_path`."""
-    ds = AudioDataset.from_path(path, list(audio_formats or []) or None, root_dir=root_dir)
+    ds = AudioDataset.from_path(path, audio_formats, root_dir=root_dir)
     indices, embeddings = ds.stack_vectors("emb")
     if len(indices) == 0:
         raise DataError(f"{path}: no embeddings found (run `balr extract` first)")

@@ -58,15 +58,12 @@ class StoreWriter(VectorWriter):
 
 
 class DiscardingWriter(VectorWriter):
-    """Counts the vectors it is given and writes none (`--no-save-output`)."""
+    """Writes none of the vectors it is given (`--no-save-output`)."""
 
     location = "nowhere (--no-save-output)"
 
-    def __init__(self) -> None:
-        self.count = 0
-
     def put(self, index: int, vector: np.ndarray) -> None:
-        self.count += 1
+        pass
 
 
 def open_vector_writer(lookup: VectorLookup, kind: str, save: bool = True) -> VectorWriter:
