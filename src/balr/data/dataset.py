@@ -17,7 +17,13 @@ import numpy as np
 import torch.utils.data
 
 from balr import audio as audio_io
-from balr.data.items import DatasetItem, check_unique_ids, read_csv_items, scan_directory
+from balr.data.items import (
+    DatasetItem,
+    check_unique_ids,
+    read_csv_items,
+    scan_directory,
+    sorted_by_id,
+)
 from balr.data.kaldi import read_kaldi_data_dir
 from balr.data.lookup import VectorLookup
 from balr.data.validation import BadVector
@@ -86,13 +92,13 @@ class AudioDataset(torch.utils.data.Dataset):
         kwargs = {"output_dir": output_dir, "vector_format": vector_format, "source": path}
         if path.is_dir():
             if (path / "wav.scp").is_file():
-                return cls(_by_id(read_kaldi_data_dir(path)), path, **kwargs)
+                return cls(sorted_by_id(read_kaldi_data_dir(path)), path, **kwargs)
             return cls(scan_directory(path, formats), path, **kwargs)
         if not path.exists():
             raise DataError(f"{path}: no such file or directory")
         if path.suffix.lower() in (".csv", ".tsv"):
             root = Path(root_dir) if root_dir is not None else path.parent
-            return cls(_by_id(read_csv_items(path, root)), root, **kwargs)
+            return cls(sorted_by_id(read_csv_items(path, root)), root, **kwargs)
         if path.suffix.lower().lstrip(".") in formats:
             return cls([DatasetItem(id=path.stem, audio=path)], path.parent, **kwargs)
         raise DataError(
@@ -218,8 +224,3 @@ class AudioDataset(torch.utils.data.Dataset):
         with self.vector_writer(kind) as writer:
             for index, vector in zip(indices, vectors, strict=True):
                 writer.put(int(index), vector)
-
-
-def _by_id(items: list[DatasetItem]) -> list[DatasetItem]:
-    """Items sorted by id, as the reference library orders them."""
-    return sorted(items, key=lambda item: item.id)

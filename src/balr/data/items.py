@@ -52,6 +52,11 @@ def scan_directory(root: Path, formats: Sequence[str]) -> list[DatasetItem]:
                 items.append(DatasetItem(id=path.relative_to(root).as_posix(), audio=path))
     if not items:
         raise DataError(f"{root}: no audio files with extension {', '.join(formats)}")
+    return sorted_by_id(items)
+
+
+def sorted_by_id(items: list[DatasetItem]) -> list[DatasetItem]:
+    """Items sorted by id, as the reference library orders them."""
     return sorted(items, key=lambda item: item.id)
 
 
