@@ -39,8 +39,6 @@ from balr.scoring.pairs import unit_rows
 
 #: reason of a trial checked against no description (the calibration has none)
 NO_DESCRIPTION = "no conditions description in this calibration"
-#: reason of a trial without a calibration at all
-NOT_CALIBRATED = "not calibrated"
 #: reason of a recording whose net speech is not known
 UNKNOWN_SPEECH = "speech duration unknown (no speech_durations.tsv)"
 #: queries compared at once with the reference vectors (memory: CHUNK x references floats)
@@ -80,7 +78,7 @@ class TrialConditions:
 
     @classmethod
     def unchecked(cls, n_trials: int, reason: str) -> TrialConditions:
-        """Every trial out of conditions for one reason (no description, not calibrated)."""
+        """Every trial out of conditions for one reason (e.g. no description)."""
         return cls(np.zeros(n_trials, bool), [reason] * n_trials)
 
     def counts(self) -> dict[str, int]:

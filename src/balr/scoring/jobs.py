@@ -20,9 +20,7 @@ from balr.calibration import METHODS, Calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
     NO_DESCRIPTION,
-    NOT_CALIBRATED,
     ConditionsDescription,
-    RecordingConditions,
     TrialConditions,
     trial_conditions,
 )
@@ -290,31 +288,26 @@ def check_trial_conditions(
     valid: np.ndarray,
     durations: dict[str, float] | None,
 ) -> TrialConditions:
-    """Whether each trial lies in the conditions its calibration was fitted in (see
-    `balr.conditions`): out, with the reason, when uncalibrated, when the calibration has no
+    """Whether each trial of calibrated scores lies in the conditions its calibration was
+    fitted in (see `balr.conditions`): out, with the reason, when the calibration has no
     conditions description, or when a recording has no valid vector."""
-    if calibrated.calibrator is None:
-        return TrialConditions.unchecked(len(trials), NOT_CALIBRATED)
     description = calibrated.conditions
     if description is None:
         return TrialConditions.unchecked(len(trials), NO_DESCRIPTION)
-    index_of = {item_id: i for i, item_id in enumerate(dataset.ids)}
-    used = [i for i in trials.unique_ids() if i in index_of]
     present, vectors = dataset.stack_vectors(
-        description.vector_kind_, [index_of[i] for i in used], bad=[]
+        description.vector_kind_, [dataset.index_of(i) for i in trials.unique_ids()], bad=[]
     )
     names = [dataset.items[i].id for i in present]
     row_of = {name: row for row, name in enumerate(names)}
-    speech = side_seconds([[name] for name in names], durations)
-    recordings = description.check_recordings(vectors, speech) if len(names) else None
     checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
     result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
     for t in np.flatnonzero(valid & ~checkable):
         result.reasons[t] = f"a recording has no {description.vector_kind_} vector to check"
     keep = np.flatnonzero(checkable)
-    if len(keep):
+    if len(keep):  # then `names` holds every recording of these trials
+        speech = side_seconds([[name] for name in names], durations)
         checked = trial_conditions(
-            recordings or RecordingConditions(np.zeros(0, bool), []),
+            description.check_recordings(vectors, speech),
             [[row_of[i] for i in trials.enrollment[t]] for t in keep],
             [[row_of[i] for i in trials.test[t]] for t in keep],
             names,
@@ -424,12 +417,11 @@ def score_trials_file(
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
     durations = dataset_speech_durations(dataset, vectors_dir, speech_durations)
-    raw = None
-    if calibrated.calibrator is not None:  # NaN (no vector) stays NaN
-        seconds = trial_seconds(trials, durations)
-        raw, scores = scores, calibrated.calibrator.transform(scores, seconds)
-    conditions = None  # uncalibrated scores have no calibration conditions to lie in
-    if calibrated.calibrator is not None:
+    raw, conditions = None, None  # uncalibrated scores have no calibration conditions
+    calibrator = calibrated.calibrator
+    if calibrator is not None:  # NaN (no vector) stays NaN
+        seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
+        raw, scores = scores, calibrator.transform(scores, seconds)
         conditions = check_trial_conditions(calibrated, dataset, trials, valid, durations)
     save_dir = run_dir(save_dir, SCORE_RUN_DIR, exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
