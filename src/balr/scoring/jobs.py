@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
@@ -52,21 +52,21 @@ PLOTTED_ATTRIBUTES = 10
 
 @dataclass(frozen=True)
 class DatasetReading:
-    """How a scoring job reads its dataset: the vectors' folder (`binarize --save-dir`), the
-    extensions scanned in a directory (`--audio-formats`, empty: all) and the start of a
-    CSV's relative paths (`--root-dir`)."""
+    """How a scoring job reads its dataset, besides the vectors' folder: the extensions
+    scanned in a directory (`--audio-formats`, empty: all) and the start of a CSV's relative
+    paths (`--root-dir`)."""
 
-    vectors_dir: Path | None = None
     audio_formats: tuple[str, ...] = ()
     root_dir: Path | None = None
 
 
-def _open_dataset(path: Path, reading: DatasetReading) -> AudioDataset:
+def _open_dataset(
+    path: Path, vectors_dir: Path | None, reading: DatasetReading | None = None
+) -> AudioDataset:
+    """The dataset at `path`, its vectors under `vectors_dir` (`binarize --save-dir`)."""
+    reading = reading or DatasetReading()
     return AudioDataset.from_path(
-        path,
-        list(reading.audio_formats) or None,
-        output_dir=reading.vectors_dir,
-        root_dir=reading.root_dir,
+        path, reading.audio_formats, output_dir=vectors_dir, root_dir=reading.root_dir
     )
 
 
@@ -125,8 +125,7 @@ def train_scorer(
     becomes `...train2`, `...train3` unless `exist_ok`: `balr.fileio.run_dir`)."""
     cfg = score_config(overrides)
     scorer = make_scorer(cfg.scorer.name, **scorer_params(cfg))
-    reading = reading or DatasetReading()
-    dataset = _open_dataset(train_data, replace(reading, vectors_dir=vectors_dir))
+    dataset = _open_dataset(train_data, vectors_dir, reading)
     fitted_on = "nothing to fit"
     if scorer.needs_fit:
         bad: list[BadVector] = []
@@ -406,8 +405,7 @@ def score_trials_file(
     calibrated = select_calibration(choice, calibration, no_calibration)
     if (explain or explain_plots) and not isinstance(scorer, LRScorer):
         raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
-    reading = replace(reading or DatasetReading(), vectors_dir=vectors_dir)
-    dataset = _open_dataset(test_data, reading)
+    dataset = _open_dataset(test_data, vectors_dir, reading)
     trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
     bad: list[BadVector] = []
@@ -481,7 +479,7 @@ def score_matrix_file(
     cfg = score_config(overrides)
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
-    dataset = _open_dataset(data, DatasetReading(vectors_dir))
+    dataset = _open_dataset(data, vectors_dir)
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
