@@ -147,14 +147,6 @@ def read_labelled_trials(
     return LabelledTrials(trials, keep, scores[keep], labels[keep], column)
 
 
-def read_trial_scores(
-    path: Path, dataset: AudioDataset, sep: str = "\t", column: str | None = None
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """`(scores, labels, column used)` of `read_labelled_trials`."""
-    labelled = read_labelled_trials(path, dataset, sep, column)
-    return labelled.scores, labelled.labels, labelled.column
-
-
 @dataclass(frozen=True)
 class ScoreFileEvaluation:
     """What `evaluate_score_file` computed and wrote."""
@@ -175,8 +167,8 @@ def read_evaluation_scores(
     sep = sep or detect_separator(path)
     if data is None:
         return read_scores(path, score_column, label_column, sep)
-    scores, labels, _ = read_trial_scores(path, AudioDataset.from_path(data), sep, score_column)
-    return scores, labels
+    labelled = read_labelled_trials(path, AudioDataset.from_path(data), sep, score_column)
+    return labelled.scores, labelled.labels
 
 
 def evaluate_score_file(

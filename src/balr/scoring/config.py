@@ -32,7 +32,7 @@ SCORE_CONFIG = "score"
 #: the reference's moment fit; balr fits beta by maximum likelihood)
 REFERENCE_KEYS = {"n_attributes": (int | None, None), "n_iterations": (int, 100)}
 SCORER_REFERENCE_KEYS = {"beta": {"K": (int, 2), "eps": (float, 1e-8)}}
-REFERENCE_EPS = 1e-8
+REFERENCE_EPS = SCORER_REFERENCE_KEYS["beta"]["eps"][1]
 
 
 def _init_parameters(scorer: type[Scorer]) -> list[inspect.Parameter]:
