@@ -296,3 +296,21 @@ def trial_conditions(
         inside[trial] = not found
         reasons.append("; ".join(found))
     return TrialConditions(inside, reasons)
+
+
+def check_comparison(
+    description: ConditionsDescription | None,
+    vectors: np.ndarray,
+    speech_s: Sequence[float],
+    n_enrollment: int,
+    recording_names: Sequence[str],
+) -> TrialConditions:
+    """One trial of several recordings a side (rows before `n_enrollment` enrollment, the
+    rest test) checked against `description`; out of conditions when there is none."""
+    if description is None:
+        return TrialConditions.unchecked(1, NO_DESCRIPTION)
+    recordings = description.check_recordings(vectors, np.asarray(speech_s, dtype=np.float64))
+    rows = list(range(len(recording_names)))
+    return trial_conditions(
+        recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], recording_names
+    )

@@ -11,8 +11,7 @@ import pytest
 from balr.cli.compare import print_result
 from balr.cli.extractor import dashed_overrides
 from balr.cli.main import cli_command, main
-from balr.compare import Comparison, ComparisonPipeline
-from balr.config import compose_config
+from balr.compare import Comparison, ComparisonPipeline, compare_config
 from balr.data import AudioDataset, VectorStore
 from balr.embeddings import build_embedding_model
 from tests.conftest import EXAMPLES, REPO_ROOT
@@ -89,7 +88,7 @@ def test_extractor_features_accepts_save_dir_and_out_dir(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def comparison():
     """The shipped models on two clips of one speaker."""
-    ge2e = build_embedding_model(compose_config("compare").embeddings.model)
+    ge2e = build_embedding_model(compare_config().embeddings.model)
     pipeline = ComparisonPipeline.from_files(ge2e)
     same = sorted((CLIPS / "id00906").glob("*.flac"))[:2]
     return Comparison(pipeline, pipeline.compare([same[0]], [same[1]]))
