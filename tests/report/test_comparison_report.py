@@ -86,11 +86,16 @@ def test_every_table_column_is_explained(tmp_path, monkeypatch):
 
 def test_a_long_chart_title_is_wrapped_not_cut():
     title = contribution_title(8.911, 0.213, "recording durations", 12.345, -3.434)
-    lines = title.split("\n")
-    assert len(lines) == 2 and all(len(line) <= TITLE_WIDTH for line in lines)
-    assert " ".join(lines) == (
-        "contributions + recording durations 0.21 = 12.35, limited to 8.91 (ELUB)"
-    )
+    assert title.split("\n") == [
+        "contributions + recording durations 0.21 = 12.35,",
+        "limited to 8.91 (ELUB)",
+    ]
+    unbounded = contribution_title(-0.14, -0.08, "recording durations", -0.14, 0.0)
+    assert unbounded.split("\n") == [
+        "calibrated ln LR -0.14",
+        "= contributions + recording durations -0.08",
+    ]
+    assert all(len(line) <= TITLE_WIDTH for line in (title + "\n" + unbounded).split("\n"))
     short = contribution_title(1.0, 0.5, "offset", 1.0, 0.0)
     assert short == "calibrated ln LR 1.00 = contributions + offset 0.50"
 

@@ -58,15 +58,23 @@ def calibration_text(calibrator: Calibrator | None, source: str) -> str:
     return text
 
 
-def contribution_title(llr: float, offset: float, offset_label: str, total: float,
-                       bounding: float) -> str:  # fmt: skip
-    """The contribution chart's title, wrapped to `TITLE_WIDTH` characters a line."""
+def contribution_title(
+    llr: float, offset: float, offset_label: str, total: float, bounding: float
+) -> str:
+    """The contribution chart's title, in lines of at most `TITLE_WIDTH` characters broken
+    between its clauses (a long title is wrapped, never cut)."""
     offset_text = f"{offset_label} {offset:.2f}"
     if not bounding:
-        title = f"calibrated ln LR {llr:.2f} = contributions + {offset_text}"
+        clauses = [f"calibrated ln LR {llr:.2f}", f"= contributions + {offset_text}"]
     else:
-        title = f"contributions + {offset_text} = {total:.2f}, limited to {llr:.2f} (ELUB)"
-    return "\n".join(textwrap.wrap(title, TITLE_WIDTH))
+        clauses = [f"contributions + {offset_text} = {total:.2f},", f"limited to {llr:.2f} (ELUB)"]
+    lines = [clauses[0]]
+    for clause in clauses[1:]:
+        if len(lines[-1]) + 1 + len(clause) <= TITLE_WIDTH:
+            lines[-1] += f" {clause}"
+        else:
+            lines.append(clause)
+    return "\n".join(line for text in lines for line in textwrap.wrap(text, TITLE_WIDTH))
 
 
 #: what each column of the attributes table means (the scorers' fitted parameters included)
