@@ -32,10 +32,8 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from balr.data.vectors import counts_to_bits
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
-from balr.scoring.pairs import unit_rows
 
 #: reason of a trial checked against no description (the calibration has none)
 NO_DESCRIPTION = "no conditions description in this calibration"
@@ -51,7 +49,17 @@ def description_vectors(vectors: np.ndarray) -> np.ndarray:
     """The `(n, d)` rows a description compares: embeddings as they are, BA vectors `(n, m, 2)`
     of single recordings as their activation bits."""
     vectors = np.asarray(vectors, dtype=np.float64)
+    from balr.data.vectors import counts_to_bits  # (balr.data imports torch: see _unit_rows)
+
     return counts_to_bits(vectors) if vectors.ndim == 3 else vectors
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length; imported on use, so that `balr score calibrate --help`
+    (which reads this module's defaults) imports neither torch nor the scorers."""
+    from balr.scoring.pairs import unit_rows
+
+    return unit_rows(vectors)
 
 
 def sidecar_path(calibration_path: str | os.PathLike) -> Path:
@@ -142,7 +150,7 @@ class ConditionsDescription:
         names, owners = np.unique(owners, return_inverse=True)  # integer codes compare fast
         if len(names) < 2:
             raise DataError("conditions: the calibration recordings need two speakers or more")
-        self.reference_vectors_ = unit_rows(vectors).astype(np.float16)
+        self.reference_vectors_ = _unit_rows(vectors).astype(np.float16)
         self.speech_range_s_ = np.percentile(known, self.speech_percentiles).tolist()
         own = self.similarity(vectors, owners=owners)
         self.similarity_threshold_ = float(np.percentile(own, self.similarity_percentile))
@@ -155,7 +163,7 @@ class ConditionsDescription:
         when there are fewer). `owners` (the reference vectors themselves as queries, one
         owner code per vector): the references of a query's own owner are skipped."""
         self._check_fitted()
-        queries = unit_rows(description_vectors(vectors))
+        queries = _unit_rows(description_vectors(vectors))
         references = self.reference_vectors_.astype(np.float64)
         if queries.ndim != 2 or queries.shape[1] != references.shape[1]:
             raise DataError(

@@ -145,7 +145,7 @@ def test_ctrl_c_on_binarize_command_is_one_line(tmp_path, monkeypatch, capsys):
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("balr.cli.binarize.binarize_path", interrupted)
+    monkeypatch.setattr("balr.binary_attributes.binarize.binarize_path", interrupted)
     line = _run_main(["binarize", str(tmp_path)], capsys)
     assert line.startswith("interrupted")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -20,14 +21,9 @@ from balr.cli.options import (
     with_config_file,
 )
 from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE
-from balr.distributed import resolve_device
-from balr.scoring.jobs import (
-    DatasetReading,
-    calibrate_scores_file,
-    score_matrix_file,
-    score_trials_file,
-    train_scorer,
-)
+
+if TYPE_CHECKING:
+    from balr.scoring.jobs import DatasetReading
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +46,8 @@ def _unescape(sep: str) -> str:
 def _scoring_run(overrides: list[str], **options) -> RunOptions:
     """The run options of `score train/test`; the device is checked (a CUDA device that is
     not there is an error, as in the reference) though balr's scorers compute in NumPy."""
+    from balr.distributed import resolve_device
+
     run = run_options(overrides, **options)
     if resolve_device(run.device).type != "cpu":
         logger.info("--device %s: balr's scorers compute on the CPU (NumPy)", run.device)
@@ -57,6 +55,8 @@ def _scoring_run(overrides: list[str], **options) -> RunOptions:
 
 
 def _reading(run: RunOptions, root_dir: Path | None) -> DatasetReading:
+    from balr.scoring.jobs import DatasetReading
+
     return DatasetReading(audio_formats=tuple(run.audio_formats), root_dir=root_dir)
 
 
@@ -74,6 +74,8 @@ def train(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Fit a scorer on the per-speaker statistics of a reference dataset and save it."""
+    from balr.scoring.jobs import train_scorer
+
     run = _scoring_run(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,
@@ -122,6 +124,8 @@ def test(
 ) -> None:
     """Score a trials list: scores.csv (with in_conditions and conditions_reason when
     calibrated), metrics.json, DET/Tippett plots, explanations."""
+    from balr.scoring.jobs import score_trials_file
+
     run = _scoring_run(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,
@@ -189,6 +193,8 @@ def calibrate(
     """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
     description of its conditions (speech durations, population) that `score test` and
     `compare` check."""
+    from balr.scoring.jobs import calibrate_scores_file
+
     result = calibrate_scores_file(
         scores_csv,
         data,
@@ -217,6 +223,8 @@ def matrix(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """All-vs-all scores of single recordings: scores.npy (rows enrollment) and ids.txt."""
+    from balr.scoring.jobs import score_matrix_file
+
     run = run_options(with_config_file(config_path, config_name, overrides), save_dir=save_dir)
     typer.echo(score_matrix_file(data, run.save_dir, vectors_dir, run.overrides).summary())
 

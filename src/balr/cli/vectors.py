@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from balr.cli.options import old_save_dir_name, save_dir_or_old_name
-from balr.data.convert import export_kaldi_vectors, pack_vectors
 
 vectors_app = typer.Typer(
     help="Convert vectors: sidecar files <-> single-file store, Kaldi ark/scp.",
@@ -25,6 +24,8 @@ def pack(
     output_dir: Path | None = old_save_dir_name("--output-dir"),
 ) -> None:
     """Gather every vector of a dataset into one memory-mapped store (fast to load)."""
+    from balr.data.convert import pack_vectors
+
     count, base = pack_vectors(dataset, kind, save_dir_or_old_name(save_dir, output_dir))
     typer.echo(f"wrote {count} vectors to {base}.npy (+ {base.name}.ids.txt)")
 
@@ -40,6 +41,8 @@ def export_kaldi(
     output_dir: Path | None = old_save_dir_name("--output-dir"),
 ) -> None:
     """Write a dataset's vectors as a Kaldi archive + scp (e.g. for Kaldi PLDA back-ends)."""
+    from balr.data.convert import export_kaldi_vectors
+
     folder = save_dir_or_old_name(save_dir, output_dir)
     count, scp = export_kaldi_vectors(dataset, ark, kind, folder)
     typer.echo(f"wrote {count} vectors to {ark} and {scp}")
