@@ -169,7 +169,7 @@ def test_ctrl_c_on_extractor_train_names_the_run_and_how_to_resume(tmp_path, mon
     data = SimpleNamespace(items=[1], num_speakers=1, labels=np.ones(1))
     monkeypatch.setattr("balr.doublemha.trainer.training_set", lambda config: data)
     monkeypatch.setattr("balr.doublemha.trainer.validation_pairs", lambda config: data)
-    monkeypatch.setattr("balr.doublemha.trainer.Trainer.fit", _interrupt)
+    monkeypatch.setattr("balr.doublemha.trainer.DoubleMHATrainer.fit", _interrupt)
     run = tmp_path / "run"
     line = _run_main(["extractor", "train", f"out_dir={run}", "device=cpu"], capsys)
     assert f"checkpoints and logs written so far are in {run}" in line

@@ -10,7 +10,7 @@ import torch
 
 from balr.doublemha import data, features
 from balr.doublemha.config import TrainConfig
-from balr.doublemha.trainer import Trainer
+from balr.doublemha.trainer import DoubleMHATrainer
 from balr.errors import DataError
 from balr.evaluation.metrics import eer
 from tests.conftest import EXAMPLES
@@ -175,7 +175,7 @@ def test_training_and_validation_recordings_sharing_a_feature_file_are_refused(t
     train, valid = data.training_set(cfg), data.validation_pairs(cfg)  # each one is fine
     # train/spk1/00001.flac and valid/spk1/00001.flac both map to feats/spk1/00001.npy
     with pytest.raises(DataError, match=r"'spk1/00001\.flac' .*train.*'spk1/00001\.flac' .*valid"):
-        Trainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
+        DoubleMHATrainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
 
 
 def test_random_slice_draws_lengths_as_the_reference_randrange():

@@ -19,7 +19,7 @@ from balr.audio import load_audio
 from balr.doublemha import SpeakerClassifier, embed_file
 from balr.doublemha.config import ModelSettings
 from balr.doublemha.reference import read_reference_config, reference_state_dict
-from balr.doublemha.trainer import Trainer
+from balr.doublemha.trainer import DoubleMHATrainer
 from balr.embeddings import build_embedding_model
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES
@@ -304,7 +304,7 @@ def test_requeue_continues_a_reference_run_with_its_optimizer_state(tmp_path):
     model = SpeakerClassifier(config.model_settings(train.num_speakers))
     index_of, saved = reference_optimizer_run(out, model)
 
-    trainer = Trainer(config, out)
+    trainer = DoubleMHATrainer(config, out)
     trainer.build(train.num_speakers)
     assert (trainer.epoch, trainer.step, trainer.best_eer) == (5, 120, 0.5)
     for name, tensor in model.state_dict().items():
@@ -341,6 +341,6 @@ def test_requeue_refuses_a_reference_run_of_another_architecture(tmp_path):
     wider = {**config.model_settings(4).to_dict(), "embedding_size": 16}
     model = SpeakerClassifier(ModelSettings(**wider))
     reference_optimizer_run(out, model)
-    trainer = Trainer(config, out)
+    trainer = DoubleMHATrainer(config, out)
     with pytest.raises(ModelError, match=r"_120\.chkpt: this reference checkpoint does not fit"):
         trainer.build(4)

@@ -6,7 +6,7 @@ Two input styles. The list formats of the authors' reference implementation (see
 without extension. Or datasets (CSV, directory, Kaldi dir) with a speaker column, whose
 validation pairs come from a trials file or are generated.
 
-`training_set(cfg)` and `validation_pairs(cfg)` build the two inputs of `Trainer.fit`.
+`training_set(cfg)` and `validation_pairs(cfg)` build the two inputs of `DoubleMHATrainer.fit`.
 """
 
 from __future__ import annotations

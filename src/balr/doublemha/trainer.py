@@ -1,6 +1,6 @@
 """Training of the DoubleMHA extractor as an AM-softmax speaker classifier, validated by EER.
 
-    trainer = Trainer(config, out_dir, device)
+    trainer = DoubleMHATrainer(config, out_dir, device)
     history = trainer.fit(training_set(config), validation_pairs(config))
 
 Each step draws one random window per recording (`window_size` seconds), optionally cut to
@@ -87,7 +87,7 @@ def validation_eer(
     return eer(scores, valid.labels)[0]
 
 
-class Trainer(training.Trainer):
+class DoubleMHATrainer(training.Trainer):
     """Steps, validation, best/last checkpoints, LR halving and early stopping.
 
     `config` is a `TrainConfig`; `device` defaults to `config.device`. The model is built in
@@ -351,7 +351,7 @@ def train_extractor(
     out_dir = Path(out_dir)
     config.out_dir = str(out_dir)
     train, valid = training_set(config), validation_pairs(config)
-    trainer = Trainer(config, out_dir, device)
+    trainer = DoubleMHATrainer(config, out_dir, device)
     if trainer.main:
         save_config(asdict(config), out_dir / "config.yaml")
         trainer.say(
