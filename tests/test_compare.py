@@ -25,6 +25,8 @@ from balr.errors import AudioError, ConfigError
 from balr.scoring import make_scorer
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CLIPS = EXAMPLES / "audio"
 SAME = (CLIPS / "id00906" / "00014.flac", CLIPS / "id00906" / "00028.flac")
 OTHER = CLIPS / "id07531" / "00023.flac"

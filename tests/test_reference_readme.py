@@ -21,6 +21,8 @@ import pytest
 from balr.data import AudioDataset
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 README_EXTRACT = "balr extract /path/to/dataset"
 README_BINARIZE = "balr binarize /path/to/dataset"
 #: what the `balr` console script runs (`[project.scripts] balr = "balr.cli.main:main"`)

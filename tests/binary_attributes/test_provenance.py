@@ -37,6 +37,8 @@ from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 GE2E = EmbeddingProvenance("ge2e", 256)
 RESNET34 = EmbeddingProvenance("wespeaker_resnet34", 256)
 REFERENCE_MIRROR = REFERENCE_BALR_MIRROR

@@ -26,6 +26,8 @@ from tests.conftest import REPO_ROOT
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 PLAIN = "balr train /path/to/train_dataset /path/to/validation_dataset"
 TWO_OVERRIDES = (
     "balr train /path/to/train_dataset /path/to/validation_dataset "

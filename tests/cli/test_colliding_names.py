@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 CLIPS = EXAMPLES / "audio"
 #: new path -> bundled clip id (its speaker is the new path's first folder's speaker)

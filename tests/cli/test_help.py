@@ -94,6 +94,7 @@ def comparison():
     return Comparison(pipeline, pipeline.compare([same[0]], [same[1]]))
 
 
+@pytest.mark.slow
 def test_terminal_and_html_name_the_natural_log_unit_ln_lr(comparison, tmp_path, capsys):
     print_result(comparison.result, 3)
     out = capsys.readouterr().out
@@ -106,6 +107,7 @@ def test_terminal_and_html_name_the_natural_log_unit_ln_lr(comparison, tmp_path,
     assert "natural log" not in html and "log LR" not in html
 
 
+@pytest.mark.slow
 def test_readme_compare_output_is_what_its_commands_print(tmp_path, monkeypatch, capsys):
     readme = (REPO_ROOT / "README.md").read_text()
     block = readme.split("```text\n$ balr compare ", 1)[1].split("```", 1)[0]

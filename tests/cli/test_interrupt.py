@@ -23,6 +23,8 @@ from balr.data.writers import StoreWriter
 from balr.errors import Interrupted
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 FILES = 400
 
 

@@ -35,6 +35,8 @@ from tests.doublemha.test_reference_checkpoint import (
     write_reference_run,
 )
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CLIPS = sorted((EXAMPLES / "audio").glob("id*/*.flac"))  # 4 speakers x 2 clips
 TINY_FLAGS = [
     "--front_end", "VGG3L", "--kernel_size", "8", "--heads_number", "2",

@@ -19,6 +19,8 @@ from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import Interrupted
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 SR = 16000
 GOOD = ["a1", "a2", "b1", "b2"]
 CLIPS = EXAMPLES / "audio"

@@ -181,6 +181,8 @@ HOLD_SPEECH_LOG = """
 import sys, time
 from pathlib import Path
 from balr.embeddings.batch import SpeechLog
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 log = SpeechLog(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(60)

@@ -15,6 +15,8 @@ from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerCon
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CONFIG_YAML = """\
 model: ResNet34
 model_args:
