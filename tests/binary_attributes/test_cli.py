@@ -46,6 +46,7 @@ def run(args: list[str], capsys) -> tuple[int, str]:
     return status, out.out + out.err
 
 
+@pytest.mark.slow
 def test_train_with_loss_selection_and_override(tmp_path, datasets, capsys):
     save = tmp_path / "run"
     args = ["train", *datasets, "--save-dir", save, *TINY]

@@ -54,6 +54,7 @@ def two_epochs(tmp_path_factory, data):
     return fit(out_dir, data, "trainer.epochs=2", "trainer.save_period=1")
 
 
+@pytest.mark.slow
 def test_two_epochs_lower_the_loss(two_epochs):
     history = two_epochs.history
     assert [r["epoch"] for r in history] == [1, 2]
@@ -159,6 +160,7 @@ def test_plain_batches_cover_every_sample_and_conflicts_are_errors(tmp_path, dat
         fit(tmp_path / "b", data, "trainer.epochs=1", "data.sampler=null")
 
 
+@pytest.mark.slow
 def test_the_reference_bae_recipe_command_runs(tmp_path):
     """The reference's `BAE_mse` recipe line (its paths, device and 200 epochs aside):
     `'trainer.losses=[mse]' data.N_classes_per_batch=32 data.M_samples_per_class=16

@@ -170,6 +170,7 @@ writer.close()
 """
 
 
+@pytest.mark.slow
 def test_a_second_process_cannot_write_to_a_store_in_use(tmp_path):
     """Two concurrent writers used to lose each other's vectors; now the second is refused
     with a clear message, and once the first has finished a new writer appends normally."""

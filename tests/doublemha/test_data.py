@@ -51,6 +51,7 @@ def test_list_item_finds_flac_when_no_wav(tmp_path):
     assert data.list_item(tmp_path, "spk/none").audio_path is None
 
 
+@pytest.mark.slow
 def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, caplog):
     clips = EXAMPLES / "audio"
     good = data.audio_item(

@@ -30,6 +30,7 @@ def reference_recipe_log_mel(wave: np.ndarray, sr: int = 16000) -> np.ndarray:
     return np.log(np.maximum(1, mel)).T
 
 
+@pytest.mark.slow
 def test_default_log_mel_is_the_reference_recipe():
     """On the bundled clip 00014.flac the reference recipe gives 294 frames of mean 8.14
     (balr 0.1's centred recipe gave 297 frames of mean 3.81)."""

@@ -20,6 +20,8 @@ from balr.embeddings.vad import measure_speech
 from balr.errors import AudioError
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 SR = 16000
 CLIPS = sorted((EXAMPLES / "audio").glob("*/*.flac"))
 REAL = EXAMPLES / "audio" / "id01184" / "00133.flac"  # 5.3 s, about 4.6 s of speech
@@ -181,8 +183,6 @@ HOLD_SPEECH_LOG = """
 import sys, time
 from pathlib import Path
 from balr.embeddings.batch import SpeechLog
-
-pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 log = SpeechLog(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(60)
