@@ -92,6 +92,12 @@ def train(
     typer.echo(trained.summary())
 
 
+POPULATION_HELP = (
+    "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
+    "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
+)
+
+
 @score_app.command("test")
 def test(
     test_data: Path = typer.Argument(..., help="Dataset holding the trials' recordings."),
@@ -116,6 +122,7 @@ def test(
         False, "--no-calibration", help="Write the scorer's raw scores."
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
+    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
@@ -143,6 +150,7 @@ def test(
         speech_durations=speech_durations,
         exist_ok=run.exist_ok,
         reading=_reading(run, root_dir),
+        population=population,
     )
     typer.echo(result.summary())
 
