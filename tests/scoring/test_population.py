@@ -178,3 +178,21 @@ def test_cli_score_test_population_names_it(channel_case, tmp_path):
     assert f"adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers)" in (
         result.output.replace("\n", " ")
     )
+
+
+def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp_path):
+    from balr.scoring.jobs import score_matrix_file
+
+    root, checkpoint = channel_case
+    args = (root / "case.csv", None, root / "vectors", [f"scorer.checkpoint_path={checkpoint}"])
+    plain = score_matrix_file(args[0], tmp_path / "plain", *args[2:])
+    adapted = score_matrix_file(args[0], tmp_path / "adapted", *args[2:], root / "pop.csv")
+    before, after = np.load(plain.path), np.load(adapted.path)
+    speaker = np.repeat(np.arange(8), 2)
+    other = speaker[:, None] != speaker[None, :]
+    assert after[other].mean() < before[other].mean() - 5
+    record = json.loads((tmp_path / "adapted" / "population.json").read_text())
+    assert (record["n_recordings"], record["n_speakers"]) == (24, 6)
+    assert adapted.summary().endswith(
+        f"(adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers))"
+    )

@@ -32,7 +32,7 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.evaluation.score_files import read_labelled_trials
-from balr.fileio import atomic_path, atomic_write_text, next_run_dir, run_dir
+from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir, run_dir
 from balr.population import Population, adapt_to_population, exclude_case, read_population
 from balr.scoring import SCORERS, LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import check_attribute_count, score_config, scorer_params
@@ -488,9 +488,12 @@ class ScoreMatrix:
     scorer: str
     path: Path  # scores.npy (ids.txt beside it)
     bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
+    population: Population | None = None  # the relevant population adapted to
 
     def summary(self) -> str:
         text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        if self.population is not None:
+            text += f" (adapted to the {self.population.describe()})"
         return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
@@ -499,15 +502,22 @@ def score_matrix_file(
     save_dir: Path | None = None,
     vectors_dir: Path | None = None,
     overrides: Sequence[str] = (),
+    population: Path | None = None,
 ) -> ScoreMatrix:
     """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
     memory-mapped while written) and ids.txt (the row order) in `save_dir` (default: a new
-    `runs/scorer/matrixN`)."""
+    `runs/scorer/matrixN`). With a `population` dataset (none of its recordings or speakers
+    in `data`) the beta scorer is adapted to it, described in population.json."""
     overrides = list(overrides)
     cfg = score_config(overrides)
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     dataset = _open_dataset(data, vectors_dir)
+    pop = None
+    if population is not None:
+        full = read_population(_open_dataset(population, vectors_dir), str(population))
+        pop = exclude_case(full, set(dataset.ids), {s for s in dataset.speakers if s})
+        scorer = adapt_to_population(scorer, pop)[0]
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
@@ -521,7 +531,9 @@ def score_matrix_file(
         del out
     ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
     atomic_write_text(save_dir / "ids.txt", ids)
-    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad))
+    if pop is not None:
+        atomic_write_json(save_dir / "population.json", pop.record())
+    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad), pop)
 
 
 # ---------------------------------------------------------------------- score calibrate
