@@ -14,6 +14,7 @@ from balr.doublemha.config import ModelSettings
 from balr.doublemha.model import SpeakerClassifier
 from balr.errors import ModelError
 from balr.estimator import Estimator, NotFittedError
+from balr.population import PopulationAdaptation
 from balr.scoring import SCORERS, make_scorer
 
 TINY = dict(front_end="VGG3L", kernel_size=8, heads_number=2, embedding_size=8)
@@ -21,7 +22,7 @@ TINY = dict(front_end="VGG3L", kernel_size=8, heads_number=2, embedding_size=8)
 
 def test_every_fitted_stage_is_an_estimator():
     stages = [*SCORERS.values(), *CALIBRATORS.values(), ConditionsDescription]
-    stages += [BinaryAttributeEncoder, SpeakerClassifier]
+    stages += [BinaryAttributeEncoder, SpeakerClassifier, PopulationAdaptation]
     assert all(issubclass(stage, Estimator) for stage in stages)
     assert issubclass(NotFittedError, ModelError)
 
@@ -51,6 +52,7 @@ def test_parameters_come_from_the_constructor():
         (lambda: make_scorer("beta"), lambda s: s.score(np.zeros((1, 4)), np.zeros((1, 4)))),
         (lambda: make_calibrator("qmf"), lambda c: c.transform(np.zeros(3))),
         (ConditionsDescription, lambda d: d.similarity(np.zeros((2, 4)))),
+        (PopulationAdaptation, lambda p: p.adapted_alpha(np.ones((4, 2)))),
     ],
 )
 def test_unfitted_use_is_one_not_fitted_error(stage, use):
