@@ -233,6 +233,22 @@ def check_tensor_names(
         raise ModelError(f"{path}: missing tensor(s) {shown}")
 
 
+def check_state_dict(
+    path: str | os.PathLike, state: Mapping[str, Any], expected: Mapping[str, Sequence[int]]
+) -> None:
+    """ModelError in one line when `state` (name -> tensor) lacks a tensor of `expected`
+    (name -> shape, e.g. a model's own `state_dict()` shapes), has one more, or one of
+    another shape; then when a tensor holds NaN or inf."""
+    check_tensor_names(path, state, list(expected))
+    unexpected = [name for name in state if name not in expected]
+    if unexpected:
+        more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+        raise ModelError(f"{path}: unexpected tensor(s) {', '.join(unexpected[:5])}{more}")
+    for name, shape in expected.items():
+        check_shape(path, name, state[name], tuple(shape))
+    check_finite_tensors(path, state)
+
+
 def _as_numpy(array: Any) -> np.ndarray:
     """A numpy view of a numpy array, torch tensor (any dtype) or nested list."""
     if hasattr(array, "detach"):  # a torch tensor: bfloat16/half have no numpy dtype
