@@ -167,7 +167,8 @@ def check_shape(
     if len(actual) != len(expected) or any(
         want is not None and want != got for want, got in zip(expected, actual, strict=False)
     ):
-        wanted = "(" + ", ".join("*" if n is None else str(n) for n in expected) + ")"
+        dims = ["*" if n is None else str(n) for n in expected]
+        wanted = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
         raise fail(source, field, f"has shape {actual}, expected {wanted}")
     return array
 
