@@ -13,6 +13,7 @@ from balr.records import (
     check_positive,
     check_same_size,
     check_shape,
+    check_state_dict,
     check_tensor_names,
     check_unit_interval,
     read_bool,
@@ -143,4 +144,23 @@ def test_check_tensor_names():
     check_tensor_names(SRC, {"a": 1, "b": 2}, ["a"])
     assert one_line_error(check_tensor_names, SRC, {"a": 1}, ["a", "b", "c"]) == (
         f"{SRC}: missing tensor(s) b, c"
+    )
+
+
+def test_check_state_dict():
+    expected = {"w": (2, 3), "b": (2,)}
+    check_state_dict(SRC, {"w": torch.zeros(2, 3), "b": torch.zeros(2)}, expected)
+    assert one_line_error(check_state_dict, SRC, {"w": torch.zeros(2, 3)}, expected) == (
+        f"{SRC}: missing tensor(s) b"
+    )
+    extra = {"w": torch.zeros(2, 3), "b": torch.zeros(2), "x": torch.zeros(1)}
+    assert one_line_error(check_state_dict, SRC, extra, expected) == (
+        f"{SRC}: unexpected tensor(s) x"
+    )
+    assert one_line_error(
+        check_state_dict, SRC, {"w": torch.zeros(3, 2), "b": torch.zeros(2)}, expected
+    ) == f"{SRC}: field 'w' has shape (3, 2), expected (2, 3)"
+    nan = {"w": torch.zeros(2, 3), "b": torch.tensor([0.0, float("nan")])}
+    assert one_line_error(check_state_dict, SRC, nan, expected) == (
+        f"{SRC}: field 'b' holds 1 non-finite value(s) (NaN or inf)"
     )

@@ -167,7 +167,8 @@ def check_shape(
     if len(actual) != len(expected) or any(
         want is not None and want != got for want, got in zip(expected, actual, strict=False)
     ):
-        wanted = "(" + ", ".join("*" if n is None else str(n) for n in expected) + ")"
+        dims = ["*" if n is None else str(n) for n in expected]
+        wanted = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
         raise fail(source, field, f"has shape {actual}, expected {wanted}")
     return array
 
@@ -231,6 +232,22 @@ def check_tensor_names(
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         shown = ", ".join(missing[:5]) + more
         raise ModelError(f"{path}: missing tensor(s) {shown}")
+
+
+def check_state_dict(
+    path: str | os.PathLike, state: Mapping[str, Any], expected: Mapping[str, Sequence[int]]
+) -> None:
+    """ModelError in one line when `state` (name -> tensor) lacks a tensor of `expected`
+    (name -> shape, e.g. a model's own `state_dict()` shapes), has one more, or one of
+    another shape; then when a tensor holds NaN or inf."""
+    check_tensor_names(path, state, list(expected))
+    unexpected = [name for name in state if name not in expected]
+    if unexpected:
+        more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+        raise ModelError(f"{path}: unexpected tensor(s) {', '.join(unexpected[:5])}{more}")
+    for name, shape in expected.items():
+        check_shape(path, name, state[name], tuple(shape))
+    check_finite_tensors(path, state)
 
 
 def _as_numpy(array: Any) -> np.ndarray:

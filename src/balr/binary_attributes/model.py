@@ -33,6 +33,7 @@ from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path, atomic_write_text, sha256_file
+from balr.records import check_finite_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class BinaryAttributeEncoder(nn.Module, Estimator):
         """A checkpoint (ours, or the original balr's plain state dict) loaded strictly, in
         eval mode; the dimensions are read from the weights."""
         state = read_state_dict(path)
+        check_finite_tensors(path, state)
         input_dim, latent_dim = _dims_from_state(state, str(path))
         model = cls(input_dim, latent_dim)
         try:
@@ -201,9 +203,12 @@ def read_trained_on(path: str | os.PathLike) -> EmbeddingProvenance | None:
     if "embedding_model" not in metadata:
         return KNOWN_CHECKPOINTS.get(sha256_file(path))
     try:
-        return EmbeddingProvenance(metadata["embedding_model"], int(metadata["embedding_dim"]))
+        dim = int(metadata["embedding_dim"])
     except (KeyError, ValueError):
         raise ModelError(f"{path}: metadata 'embedding_dim' missing or not a number") from None
+    if dim <= 0:
+        raise ModelError(f"{path}: metadata 'embedding_dim' must be positive, got {dim}")
+    return EmbeddingProvenance(metadata["embedding_model"], dim)
 
 
 def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -247,4 +252,6 @@ def _dims_from_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[in
     weight = state.get("encoder.0.weight")
     if weight is None or weight.ndim != 2:
         raise ModelError(f"{source}: no 'encoder.0.weight' matrix: not a binary-attribute encoder")
+    if 0 in weight.shape:
+        raise ModelError(f"{source}: 'encoder.0.weight' is empty, shape {tuple(weight.shape)}")
     return int(weight.shape[1]), int(weight.shape[0])

@@ -15,6 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from balr import records
 from balr.doublemha.checkpoint import load_checkpoint, save_checkpoint
 from balr.doublemha.config import ModelSettings
 from balr.doublemha.frontends import build_front_end
@@ -106,10 +107,11 @@ class SpeakerClassifier(nn.Module, Estimator):
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeakerClassifier:
         """The classifier of a checkpoint file or training directory, in eval mode."""
         payload = load_checkpoint(path, device)
-        model = cls(ModelSettings.from_dict(payload["settings"]))
         try:
-            model.load_state_dict(payload["model"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ModelError(f"{path}: weights do not match the settings ({first})") from None
+            model = cls(ModelSettings.from_dict(payload["settings"]))
+        except (ConfigError, ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: field 'settings' is not valid ({exc})") from None
+        expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+        records.check_state_dict(path, payload["model"], expected)
+        model.load_state_dict(payload["model"])
         return model.to(device).eval()
