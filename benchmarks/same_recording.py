@@ -2,15 +2,15 @@
 recordings of one speaker, and detection of generated near-duplicates.
 
 False alarms: every pair of different recordings of the same speaker (all pairs within each
-speaker) of speechocean762 and Common Voice (16 kHz Ogg Opus, lossy) and the VoxCeleb2 clips,
-each recording fingerprinted once. Detection: for a fixed random sample of recordings, each
-kind of near-duplicate (a trim, a gain change, a re-encode, a one-sample edit, a 10 ms
-trim, the same samples in another container) compared with its original. Prints the rates
-at the shipped threshold, the similarity quantiles of both, and writes JSON (default
-benchmarks/results/same_recording.json).
+speaker) of speechocean762 (16 kHz Ogg Opus, lossy) and the VoxCeleb2 clips, and with
+`--corpora` Common Voice (Opus too), each recording fingerprinted once. Detection: for a
+fixed random sample of recordings, each kind of near-duplicate (a trim, a gain change, a
+re-encode, a one-sample edit, a 10 ms trim, the same samples in another container)
+compared with its original. Prints the rates at the shipped threshold, the similarity
+quantiles of both, and writes JSON (default benchmarks/results/same_recording.json).
 
     python benchmarks/same_recording.py [--data /work/shared/data] [--max-speakers 0]
-        [--duplicates 150]
+        [--corpora speechocean762 voxceleb2 commonvoice] [--duplicates 100]
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ CORPORA = {  # metadata.csv (id, audio, speaker) of each corpus, relative to --d
 QUANTILES = (0.5, 0.9, 0.99, 0.999, 1.0)
 
 
-def recordings(data: Path, max_speakers: int) -> pd.DataFrame:
+def recordings(data: Path, corpora: list[str], max_speakers: int) -> pd.DataFrame:
     """`corpus, path, speaker` of every recording of a speaker with 2+ recordings."""
     frames = []
-    for corpus, folder in CORPORA.items():
+    for corpus in corpora:
+        folder = CORPORA[corpus]
         meta = data / folder / "metadata.csv"
         if not meta.is_file():
             print(f"{corpus}: {meta} not found, skipped")
@@ -164,12 +165,19 @@ def detections(table: pd.DataFrame, count: int, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument(
+        "--corpora",
+        nargs="+",
+        choices=list(CORPORA),
+        default=["speechocean762", "voxceleb2"],
+        help="default: speechocean762 (16,500 pairs) and voxceleb2, a few minutes",
+    )
     parser.add_argument("--max-speakers", type=int, default=0, help="per corpus; 0: all")
-    parser.add_argument("--duplicates", type=int, default=150, help="recordings duplicated")
+    parser.add_argument("--duplicates", type=int, default=100, help="recordings duplicated")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    table = recordings(args.data, args.max_speakers)
+    table = recordings(args.data, args.corpora, args.max_speakers)
     start = time.perf_counter()
     ids = [identify_wave(load_audio(p, SR)) for p in table.path]
     seconds = {"fingerprint": time.perf_counter() - start}
