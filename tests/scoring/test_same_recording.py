@@ -113,3 +113,13 @@ def test_self_trials_of_the_voxceleb_trials_are_left_out(voxceleb_trials, tmp_pa
         run[False].summary()
     )
     assert "9 same-recording trials kept in EER and Cllr" in run[True].summary()
+
+
+def test_the_bundled_example_trials_have_no_same_recording_trial():
+    dataset = AudioDataset.from_path(EXAMPLES / "audio" / "metadata.csv")
+    trials = load_trials(EXAMPLES / "audio" / "trials.tsv")
+    same = find_same_recording_trials(
+        trials.enrollment, trials.test, {item.id: item.audio for item in dataset.items}
+    )
+    assert (len(trials), same.count, same.audio_checked, same.n_recordings) == (28, 0, 8, 8)
+    assert same.summary() == ""
