@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from balr.calibration import METHODS, Calibrator
+from balr.calibration import METHODS, CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
     NO_DESCRIPTION,
@@ -649,10 +649,9 @@ def calibrate_scores_file(
     description = f"{method} fitted on '{labelled.column}' of {scores_csv}"
     if group_column:
         description += f", each '{group_column}' group weighing equally"
-    calibrator = Calibrator(method, bounded, description)
+    calibrator = make_calibrator(method, bounded, description)
     calibrator.fit(labelled.scores, labelled.labels, seconds, groups)
     out = out or scores_csv.parent / "calibration.json"
-    calibrator.save(out)
     conditions, note = None, "not asked for"
     if describe_conditions and durations is None:
         note = f"no {SPEECH_FILE} in {vectors_dir or dataset.root}"
@@ -662,7 +661,7 @@ def calibrate_scores_file(
         conditions = describe_recordings(
             dataset, kept.unique_ids(), durations, kind, conditions_percentile
         )
-        conditions.save(out)
+    CalibrationBundle(calibrator, conditions).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
     return FittedCalibration(calibrator, out, before, after, conditions, note)
