@@ -183,7 +183,7 @@ class ComparisonPipeline:
         shipped = not choice.user_checkpoint
         typicality = None
         if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
-            typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
+            typicality = Scorer.load(defaults.require(defaults.TYPICALITY_CHECKPOINT, "typicality"))
         description = {
             "embedding model": f"{embedding_model.name} ({embedding_model.embedding_dim}-dim, "
             f"{embedding_model.sample_rate} Hz)",
@@ -201,7 +201,9 @@ class ComparisonPipeline:
             typicality,
             description,
             reference_llrs=(
-                defaults.REFERENCE_LLRS if shipped and defaults.REFERENCE_LLRS.is_file() else None
+                defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
+                if shipped and defaults.REFERENCE_LLRS.is_file()
+                else None
             ),
             conditions=calibrated.conditions,
         )

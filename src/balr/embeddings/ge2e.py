@@ -157,7 +157,7 @@ def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
 def build(cfg: GE2EConfig) -> GE2EEncoder:
     """The GE2E encoder with its pretrained weights, in eval mode."""
     model = GE2EEncoder(cfg)
-    path = Path(cfg.weights) if cfg.weights else defaults.GE2E_WEIGHTS
+    path = Path(cfg.weights or defaults.checked(defaults.GE2E_WEIGHTS, "GE2E weights"))
     try:
         model.load_state_dict(load_ge2e_state(path), strict=True)
     except RuntimeError as exc:
