@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from balr.audit import RUN_RECORD, audit_record, calibration_files, score_inputs, write_record
 from balr.calibration import METHODS, Calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
@@ -429,6 +430,10 @@ def score_trials_file(
     evaluation = write_trial_metrics(
         save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
     )
+    lists = {"dataset": test_data, "trials": trials_path}
+    inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
+    models = {"scorer": choice.checkpoint, "calibration": calibration_files(calibrated)}
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models))
     if explain:
         keep = np.flatnonzero(valid)
         write_explanations(
