@@ -24,6 +24,7 @@ from balr.errors import DataError
 from balr.fileio import atomic_write_json, sha256_file
 
 if TYPE_CHECKING:
+    from balr.compare import Comparison
     from balr.data import AudioDataset
     from balr.scoring.selection import CalibrationChoice
 
@@ -37,18 +38,18 @@ Files = Mapping[str, Iterable[str | os.PathLike | None] | str | os.PathLike | No
 
 
 def file_entries(files: Files, hashed: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """`{role, path, sha256}` of every file of `files` (role -> path(s); None and repeats are
-    skipped), paths made absolute; each file is read once, even across calls sharing
-    `hashed` (absolute path -> SHA-256). A listed file that does not exist is a DataError."""
+    """`{role, path, sha256}` of every file of `files` (role -> path(s); None and repeats
+    within a role are skipped), paths made absolute; each file is read once, even across
+    roles and calls sharing `hashed` (absolute path -> SHA-256). A listed file that does not
+    exist is a DataError."""
     hashed = {} if hashed is None else hashed
-    entries, seen = [], set()
+    entries = []
     for role, paths in files.items():
+        seen = set()
         for path in [paths] if isinstance(paths, str | os.PathLike) else (paths or []):
-            if path is None:
+            if path is None or os.path.abspath(path) in seen:
                 continue
             absolute = os.path.abspath(path)
-            if absolute in seen:
-                continue
             seen.add(absolute)
             if absolute not in hashed:
                 if not os.path.isfile(absolute):
@@ -84,9 +85,7 @@ def record_path(target: str | os.PathLike) -> Path:
     target = Path(target)
     if target.is_dir():
         return target / RUN_RECORD
-    if target.suffix == ".json":
-        return target
-    return target.with_suffix(REPORT_RECORD_SUFFIX)
+    return target if target.suffix == ".json" else report_record_path(target)
 
 
 def read_record(target: str | os.PathLike) -> dict:
@@ -191,3 +190,33 @@ def calibration_files(calibrated: CalibrationChoice) -> list[Path]:
 
     path = Path(calibrated.source)
     return [path, *([sidecar_path(path)] if sidecar_path(path).is_file() else [])]
+
+
+#: keys of an embedding model's config that name its weights (a file or a model folder)
+WEIGHT_KEYS = ("weights", "checkpoint_path", "model_dir")
+
+
+def embedding_model_files(model_cfg: Mapping) -> list[Path]:
+    """The weights an embedding model config loads: the files its `WEIGHT_KEYS` name (a
+    folder: the files in it), the shipped GE2E weights for a default GE2E."""
+    from balr import defaults
+
+    named = [str(model_cfg[key]) for key in WEIGHT_KEYS if model_cfg.get(key)]
+    if not named and model_cfg.get("name") == defaults.EMBEDDING_MODEL:
+        named = [str(defaults.GE2E_WEIGHTS)]
+    return [file for name in named if Path(name).exists() for file in listed_files(name)]
+
+
+def report_record_path(report: str | os.PathLike) -> Path:
+    """The audit record written beside a `compare` report (case.html -> case.audit.json)."""
+    return Path(report).with_suffix(REPORT_RECORD_SUFFIX)
+
+
+def comparison_record(comparison: Comparison, reference: Path | None) -> dict:
+    """The audit record of a `compare`: its enrollment and test audio, the models of its
+    pipeline (`model_files`) and the reference LLRs of its report."""
+    inputs = {
+        f"{side} audio": [recording.path for recording in getattr(comparison.result, side)]
+        for side in ("enrollment", "test")
+    }
+    return audit_record(inputs, comparison.pipeline.model_files | {"reference LLRs": reference})
