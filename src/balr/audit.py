@@ -182,14 +182,16 @@ def score_inputs(
     return inputs
 
 
-def calibration_files(calibrated: CalibrationChoice) -> list[Path]:
-    """The calibration.json applied (its `source`) and its conditions sidecar, if any."""
+def calibration_files(calibrated: CalibrationChoice) -> dict[str, list[Path]]:
+    """Role -> files of the calibration applied: its calibration.json (`source`) and the
+    conditions sidecar beside it, if any."""
     if calibrated.calibrator is None:
-        return []
+        return {}
     from balr.conditions import sidecar_path
 
     path = Path(calibrated.source)
-    return [path, *([sidecar_path(path)] if sidecar_path(path).is_file() else [])]
+    sidecar = [sidecar_path(path)] if sidecar_path(path).is_file() else []
+    return {"calibration": [path], "calibration conditions": sidecar}
 
 
 #: keys of an embedding model's config that name its weights (a file or a model folder)

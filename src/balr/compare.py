@@ -217,7 +217,7 @@ class ComparisonPipeline:
             model_files={
                 "binary-attribute encoder": [encoder_path],
                 "scorer": [choice.checkpoint],
-                "calibration": calibration_files(calibrated),
+                **calibration_files(calibrated),
                 "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
             },
         )

@@ -55,7 +55,8 @@ def test_compare_records_the_audio_and_every_shipped_model_with_its_hash(compare
         "embedding model": [defaults.GE2E_WEIGHTS],
         "binary-attribute encoder": [defaults.BAE_CHECKPOINT],
         "scorer": [defaults.SCORER_CHECKPOINT],
-        "calibration": [defaults.CALIBRATION, sidecar_path(defaults.CALIBRATION)],
+        "calibration": [defaults.CALIBRATION],
+        "calibration conditions": [sidecar_path(defaults.CALIBRATION)],
         "typicality scorer": [defaults.TYPICALITY_CHECKPOINT],
         "reference LLRs": [defaults.REFERENCE_LLRS],
     }

@@ -432,7 +432,7 @@ def score_trials_file(
     )
     lists = {"dataset": test_data, "trials": trials_path}
     inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
-    models = {"scorer": choice.checkpoint, "calibration": calibration_files(calibrated)}
+    models = {"scorer": choice.checkpoint, **calibration_files(calibrated)}
     write_record(save_dir / RUN_RECORD, audit_record(inputs, models))
     if explain:
         keep = np.flatnonzero(valid)
