@@ -157,8 +157,23 @@ def record_summary(record: dict) -> list[tuple[str, str]]:
 SPEECH_FILES = "speech_durations*.tsv"
 
 
+#: the lists of a Kaldi data dir that a dataset reads
+KALDI_LISTS = ("wav.scp", "utt2spk")
+
+
 def listed_files(path: str | os.PathLike) -> list[Path]:
-    """A list file itself, or the files of a folder (a Kaldi data dir)."""
+    """A list file itself; for a folder, the lists of a Kaldi data dir in it (a folder of
+    audio holds no list: the vectors read for its items are recorded)."""
+    path = Path(path)
+    return (
+        [path / name for name in KALDI_LISTS if (path / name).is_file()]
+        if path.is_dir()
+        else [path]
+    )
+
+
+def folder_files(path: str | os.PathLike) -> list[Path]:
+    """A file itself, or the files of a folder (a model folder: weights and config)."""
     path = Path(path)
     return sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
 
@@ -206,7 +221,7 @@ def embedding_model_files(model_cfg: Mapping) -> list[Path]:
     named = [str(model_cfg[key]) for key in WEIGHT_KEYS if model_cfg.get(key)]
     if not named and model_cfg.get("name") == defaults.EMBEDDING_MODEL:
         named = [str(defaults.GE2E_WEIGHTS)]
-    return [file for name in named if Path(name).exists() for file in listed_files(name)]
+    return [file for name in named if Path(name).exists() for file in folder_files(name)]
 
 
 def report_record_path(report: str | os.PathLike) -> Path:
