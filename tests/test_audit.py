@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from balr import defaults
-from balr.audit import embedding_model_files, listed_files
+from balr.audit import embedding_model_files, listed_files, scorer_file
 
 
 def test_a_kaldi_dir_records_its_lists_and_an_audio_folder_none(tmp_path):
@@ -30,3 +30,8 @@ def test_embedding_model_weights_are_the_files_its_config_names(tmp_path):
     model = {"name": "wespeaker", "model_dir": str(folder), "model_repo": "hub/id"}
     assert embedding_model_files(model) == [folder / "avg_model.pt", folder / "config.yaml"]
     assert embedding_model_files({"name": "doublemha", "checkpoint_path": ""}) == []
+
+
+def test_a_scorer_run_folder_records_its_checkpoint(tmp_path):
+    assert scorer_file(tmp_path) == tmp_path / "scorer.safetensors"
+    assert scorer_file(tmp_path / "mine.pt") == tmp_path / "mine.pt" and scorer_file(None) is None

@@ -197,6 +197,15 @@ def score_inputs(
     return inputs
 
 
+def scorer_file(checkpoint: str | os.PathLike | None) -> Path | None:
+    """The file a scorer was read from (`scorer.checkpoint_path` may name its run folder)."""
+    from balr.scoring.base import CHECKPOINT_NAME
+
+    if checkpoint is None:
+        return None
+    return Path(checkpoint) / CHECKPOINT_NAME if Path(checkpoint).is_dir() else Path(checkpoint)
+
+
 def calibration_files(calibrated: CalibrationChoice) -> dict[str, list[Path]]:
     """Role -> files of the calibration applied: its calibration.json (`source`) and the
     conditions sidecar beside it, if any."""

@@ -33,6 +33,7 @@ from balr.audit import (
     comparison_record,
     embedding_model_files,
     report_record_path,
+    scorer_file,
     write_record,
 )
 from balr.binary_attributes.model import BinaryAttributeEncoder
@@ -216,7 +217,7 @@ class ComparisonPipeline:
             conditions=calibrated.conditions,
             model_files={
                 "binary-attribute encoder": [encoder_path],
-                "scorer": [choice.checkpoint],
+                "scorer": [scorer_file(choice.checkpoint)],
                 **calibration_files(calibrated),
                 "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
             },

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from balr.audit import RUN_RECORD, audit_record, calibration_files, score_inputs, write_record
+from balr.audit import (
+    RUN_RECORD,
+    audit_record,
+    calibration_files,
+    score_inputs,
+    scorer_file,
+    write_record,
+)
 from balr.calibration import METHODS, Calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
@@ -432,7 +439,7 @@ def score_trials_file(
     )
     lists = {"dataset": test_data, "trials": trials_path}
     inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
-    models = {"scorer": choice.checkpoint, **calibration_files(calibrated)}
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
     write_record(save_dir / RUN_RECORD, audit_record(inputs, models))
     if explain:
         keep = np.flatnonzero(valid)
