@@ -189,9 +189,7 @@ def score_inputs(
     of the items `ids` of `dataset`, and the speech durations (`speech`: the file given, else
     those found in the vectors' folder, `vectors_dir`, else the dataset's)."""
     inputs = {role: listed_files(path) for role, path in lists.items()}
-    inputs[f"{kind} vectors"] = [
-        file for item in ids for file in dataset.vector_files(dataset.index_of(item), kind)
-    ]
+    inputs[f"{kind} vectors"] = vector_files(dataset, ids, kind)
     folder = Path(dataset.output_dir or dataset.root)
     inputs["speech durations"] = [Path(speech)] if speech else sorted(folder.glob(SPEECH_FILES))
     return inputs
@@ -204,6 +202,22 @@ def scorer_file(checkpoint: str | os.PathLike | None) -> Path | None:
     if checkpoint is None:
         return None
     return Path(checkpoint) / CHECKPOINT_NAME if Path(checkpoint).is_dir() else Path(checkpoint)
+
+
+def vector_files(dataset: AudioDataset, ids: Iterable[str], kind: str) -> list[Path]:
+    """The files the `kind` vectors of the items `ids` of `dataset` are read from."""
+    return [file for item in ids for file in dataset.vector_files(dataset.index_of(item), kind)]
+
+
+def population_files(
+    dataset: AudioDataset, ids: Iterable[str], path: str | os.PathLike
+) -> dict[str, list[Path]]:
+    """What a population (`--population PATH`, the items `ids` of `dataset` that were
+    used) was read from: its list and its BA vector files."""
+    return {
+        "population": listed_files(path),
+        "population ba vectors": vector_files(dataset, ids, "ba"),
+    }
 
 
 def calibration_files(calibrated: CalibrationChoice) -> dict[str, list[Path]]:

@@ -6,8 +6,10 @@ import hashlib
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from balr import __version__
@@ -17,6 +19,7 @@ from balr.data import write_vector
 from balr.errors import DataError
 from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
 from tests.scoring.conftest import N_SPEAKERS
+from tests.scoring.test_population import channel_case  # noqa: F401 (fixture)
 
 #: the 9 test recordings of the generated corpus (each trial uses two of them)
 TEST_IDS = [f"spk{s}/rec2" for s in range(N_SPEAKERS)]
@@ -119,3 +122,25 @@ def test_file_entries_hash_each_file_once_and_skip_repeats(tmp_path, monkeypatch
     assert calls == [str(first), str(second)]
     with pytest.raises(DataError, match="cannot record the w: no such file"):
         file_entries({"w": tmp_path / "absent"})
+
+
+def test_a_population_is_recorded_with_each_vector_file_it_used(
+    channel_case,  # noqa: F811
+    tmp_path,
+):
+    root, checkpoint = channel_case
+    score_trials_file(
+        root / "case.csv", root / "trials.tsv", save_dir=tmp_path / "run",
+        vectors_dir=root / "vectors", overrides=[f"scorer.checkpoint_path={checkpoint}"],
+        population=root / "pop.csv",
+    )  # fmt: skip
+    record = read_record(tmp_path / "run")
+    population = [(e["role"], e["path"]) for e in record["population"]]
+    pop_ids = pd.read_csv(root / "pop.csv")["id"]
+    assert population == [("population", str(root / "pop.csv"))] + [
+        ("population ba vectors", str(root / "vectors" / f"{item}_ba.txt")) for item in pop_ids
+    ]
+    assert len(population) == 1 + 24
+    for entry in record["population"]:
+        assert entry["sha256"] == sha256(Path(entry["path"]))
+    assert [e["role"] for e in record["models"]] == ["scorer"]

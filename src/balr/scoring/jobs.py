@@ -20,6 +20,7 @@ from balr.audit import (
     RUN_RECORD,
     audit_record,
     calibration_files,
+    population_files,
     score_inputs,
     scorer_file,
     write_record,
@@ -454,7 +455,10 @@ def score_trials_file(
     lists = {"dataset": test_data, "trials": trials_path}
     inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
-    write_record(save_dir / RUN_RECORD, audit_record(inputs, models))
+    if pop is not None:
+        pop_data = _open_dataset(population, vectors_dir, reading)
+        pop_files = population_files(pop_data, pop.ids, population)
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files if pop else None))
     if explain:
         keep = np.flatnonzero(valid)
         write_explanations(
