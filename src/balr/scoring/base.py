@@ -25,6 +25,7 @@ from safetensors.numpy import load_file, save_file
 from balr import records
 from balr.data.vectors import bits_to_counts
 from balr.errors import ConfigError, DataError, ModelError, TrialsError, load_failure_reason
+from balr.estimator import Estimator
 from balr.fileio import atomic_path
 from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
@@ -32,7 +33,7 @@ CHECKPOINT_NAME = "scorer.safetensors"
 _TINY = np.finfo(np.float64).tiny
 
 
-class Scorer:
+class Scorer(Estimator):
     """Base of all scorers: `fit(stats)`, `score(enroll, test)`, `save(path)`, `load(path)`."""
 
     name: ClassVar[str] = ""
@@ -52,23 +53,14 @@ class Scorer:
         """The dataset vectors it scores: `ba` (binary attributes) or `emb` (embeddings)."""
         return "ba"
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters given to `__init__` (JSON-serialisable)."""
-        return {key: getattr(self, key) for key in self._param_names()}
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p for p in signature.parameters if p != "self"]
+    def _fitted_names(self) -> tuple[str, ...]:
+        return self.state_names
 
     @property
-    def is_fitted(self) -> bool:
-        return all(getattr(self, n, None) is not None for n in self.state_names)
+    def estimator_label(self) -> str:  # type: ignore[override]
+        return f"scorer '{self.name}'"
 
-    def check_fitted(self) -> None:
-        """ModelError when the scorer has no learned state yet."""
-        if not self.is_fitted:
-            raise ModelError(f"scorer '{self.name}' is not fitted: call fit() or load a checkpoint")
+    saved_as: ClassVar[str] = "a checkpoint"
 
     def fit(self, stats: np.ndarray) -> Scorer:
         """Learn the scorer's parameters from `(speakers, attributes, states)` statistics."""
