@@ -158,9 +158,12 @@ def test_check_state_dict():
     assert one_line_error(check_state_dict, SRC, extra, expected) == (
         f"{SRC}: unexpected tensor(s) x"
     )
-    assert one_line_error(
-        check_state_dict, SRC, {"w": torch.zeros(3, 2), "b": torch.zeros(2)}, expected
-    ) == f"{SRC}: field 'w' has shape (3, 2), expected (2, 3)"
+    assert (
+        one_line_error(
+            check_state_dict, SRC, {"w": torch.zeros(3, 2), "b": torch.zeros(2)}, expected
+        )
+        == f"{SRC}: field 'w' has shape (3, 2), expected (2, 3)"
+    )
     nan = {"w": torch.zeros(2, 3), "b": torch.tensor([0.0, float("nan")])}
     assert one_line_error(check_state_dict, SRC, nan, expected) == (
         f"{SRC}: field 'b' holds 1 non-finite value(s) (NaN or inf)"
