@@ -16,6 +16,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from balr.audit import (
+    RUN_RECORD,
+    audit_record,
+    calibration_files,
+    population_files,
+    score_inputs,
+    scorer_file,
+    write_record,
+)
 from balr.calibration import METHODS, CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
@@ -454,6 +463,13 @@ def score_trials_file(
     evaluation = write_trial_metrics(
         save_dir, scores, labels, scorer.name, raw, calibrated.source, extra, same.left_out()
     )
+    lists = {"dataset": test_data, "trials": trials_path}
+    inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
+    if pop is not None:
+        pop_data = _open_dataset(population, vectors_dir, reading)
+        pop_files = population_files(pop_data, pop.ids, population)
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files if pop else None))
     if explain:
         keep = np.flatnonzero(valid)
         write_explanations(
