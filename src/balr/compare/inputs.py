@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from balr.audio import check_audio_path
+from balr.audio_identity import same_recording_files
 from balr.errors import AudioError, ConfigError
-from balr.fileio import sha256_file
 
 
 def check_explain(k: int) -> None:
@@ -29,22 +29,12 @@ def check_audio_files(paths: Sequence[str | Path]) -> None:
 def same_recording_warnings(
     enrollment: Sequence[str | Path], test: Sequence[str | Path]
 ) -> list[str]:
-    """One warning per test file that is an enrollment file too: the same resolved path, or
-    byte-identical content (a copy). A recording compared with itself is no evidence."""
-    key = {}
-    for path in enrollment:
-        key.setdefault(Path(path).resolve(), path)
-        key.setdefault(sha256_file(path), path)
-    warnings = []
-    for path in test:
-        resolved = Path(path).resolve()
-        twin, how = key.get(resolved), "the same file"
-        if twin is None:
-            twin, how = key.get(sha256_file(path)), "identical audio content"
-        if twin is not None:
-            warnings.append(
-                f"enrollment {twin} and test {path} are the same recording ({how}): a "
-                "recording compared with itself is no evidence about the speaker; do not "
-                "report this LR"
-            )
-    return warnings
+    """One warning per test file that is an enrollment file too: the same path, a copy, the
+    same decoded samples or a near-duplicate (`balr.audio_identity`). A recording compared
+    with itself is no evidence."""
+    return [
+        f"enrollment {same.enrollment} and test {same.test} are the same recording "
+        f"({same.how}): a recording compared with itself is no evidence about the speaker; "
+        "do not report this LR"
+        for same in same_recording_files(enrollment, test)
+    ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from balr import defaults
+from balr.audit import calibration_files, scorer_file
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
@@ -33,6 +34,7 @@ class ComparisonModels:
     description: dict[str, str] = field(default_factory=dict)
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
     conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
+    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
 
 
 def load_models(
@@ -53,16 +55,24 @@ def load_models(
     shipped = not choice.user_checkpoint
     typicality = None
     if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
-        typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
-    reference = defaults.REFERENCE_LLRS
+        typicality = Scorer.load(defaults.require(defaults.TYPICALITY_CHECKPOINT, "typicality"))
+    reference = None
+    if shipped and defaults.REFERENCE_LLRS.is_file():
+        reference = defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
     return ComparisonModels(
         BinaryAttributeEncoder.load(encoder_path),
         choice.scorer,
         calibrated.calibrator,
         typicality,
         describe_models(embedding_model, encoder_path, choice, calibrated),
-        reference_llrs=reference if shipped and reference.is_file() else None,
+        reference_llrs=reference,
         conditions=calibrated.conditions,
+        model_files={
+            "binary-attribute encoder": [encoder_path],
+            "scorer": [scorer_file(choice.checkpoint)],
+            **calibration_files(calibrated),
+            "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
+        },
     )
 
 

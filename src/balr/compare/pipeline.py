@@ -21,6 +21,7 @@ import numpy as np
 
 from balr import defaults
 from balr.audio import audio_duration
+from balr.audit import embedding_model_files
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.compare.config import compare_config, extraction_options
@@ -58,6 +59,7 @@ class ComparisonPipeline:
     )
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
     conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
+    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
 
     @classmethod
     def from_files(
@@ -82,6 +84,7 @@ class ComparisonPipeline:
             models.description,
             reference_llrs=models.reference_llrs,
             conditions=models.conditions,
+            model_files=models.model_files,
         )
 
     @property
@@ -230,5 +233,7 @@ def compare_files(
         cfg.encoder.model.checkpoint_path or defaults.BAE_CHECKPOINT,
         cfg.encoder.allow_other_embedding_model,
     )
+    embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
+    pipeline.model_files = embedding | pipeline.model_files
     pipeline.extraction = extraction_options(cfg.embeddings)
     return Comparison(pipeline, pipeline.compare(enrollment, test))

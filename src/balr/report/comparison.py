@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from balr.audit import comparison_record, report_record_path, write_record
 from balr.report.html import ComparisonReport, write_report
 from balr.report.reference import read_reference_llrs, reference_text
 from balr.report.text import column_meanings, contribution_title
@@ -42,8 +43,11 @@ def write_comparison_report(
     """The self-contained HTML report of `comparison`; `reference`: an NPZ of reference
     LLRs (arrays `target`, `nontarget`), by default the pipeline's."""
     pipeline, result = comparison.pipeline, comparison.result
-    references = read_reference_llrs(reference or pipeline.reference_llrs)
     shipped = reference is None and pipeline.uses_shipped_reference
+    reference = reference or pipeline.reference_llrs
+    references = read_reference_llrs(reference)
+    record = comparison_record(comparison, reference)
+    write_record(report_record_path(path), record)
     attributes = result.top_attributes(k)
     return write_report(
         path,
@@ -62,5 +66,6 @@ def write_comparison_report(
             llr_lines=result.llr_lines(),
             reference_description=reference_text(references, shipped, pipeline.calibrator),
             column_meanings=column_meanings(list(attributes.columns)),
+            audit=record,
         ),
     )

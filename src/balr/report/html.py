@@ -20,6 +20,7 @@ import pandas as pd
 
 from balr import __version__
 from balr.fileio import atomic_write_text
+from balr.report.audit_table import render_audit
 from balr.report.verbal import LN_LR, format_lr, verbal_scale
 
 STYLE = """
@@ -61,6 +62,7 @@ class ComparisonReport:
     llr_lines: list[tuple[str, float]] = field(default_factory=list)  # additive parts of the LLR
     reference_description: str = ""  # what the reference LLRs are (their counts explained)
     column_meanings: dict[str, str] = field(default_factory=dict)  # attributes table legend
+    audit: dict | None = None  # the audit record (balr.audit): rendered as its own section
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -127,6 +129,8 @@ def render_report(report: ComparisonReport) -> str:
             + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
             + "</ul>"
         )
+    if report.audit is not None:
+        sections.append(render_audit(report.audit))
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
