@@ -140,3 +140,20 @@ def test_reference_without_corpus_arrays_is_counted_as_a_whole(tmp_path):
         "3 same-speaker and 5 different-speaker LLRs, given with --reference."
     )
     assert reference_text(ReferenceLLRs.empty(), False, None).startswith("0 same-speaker")
+
+
+def test_damaged_reference_llrs_are_one_line_errors(tmp_path):
+    from balr.errors import DataError
+
+    path = tmp_path / "r.npz"
+    np.savez(path, target=np.array([1.0, np.nan]), nontarget=np.zeros(3))
+    with pytest.raises(DataError, match=r"r\.npz: 'target' holds 1 non-finite LLRs"):
+        read_reference_llrs(path)
+    corpora = {"corpora": np.array(["a", "b"]), "target_corpus": np.array([0, 1])}
+    np.savez(path, target=np.ones(2), nontarget=np.zeros(3), **corpora)
+    with pytest.raises(DataError, match="'nontarget_corpus' is missing"):
+        read_reference_llrs(path)
+    np.savez(path, target=np.ones(2), nontarget=np.zeros(3), nontarget_corpus=np.zeros(2, int),
+             **corpora)  # fmt: skip
+    with pytest.raises(DataError, match=r"'nontarget_corpus' must hold one corpus index \(0-1\)"):
+        read_reference_llrs(path)

@@ -56,7 +56,10 @@ def read_reference_llrs(path: Path | None) -> ReferenceLLRs:
     for name, values in (("target", target), ("nontarget", nontarget)):
         if values.ndim != 1 or not np.issubdtype(values.dtype, np.number):
             raise DataError(f"{path}: '{name}' must be a 1-D array of numbers (LLRs)")
-    corpora, counts = _corpus_counts(extra, len(target), len(nontarget))
+        bad = int(np.count_nonzero(~np.isfinite(values)))
+        if bad:
+            raise DataError(f"{path}: '{name}' holds {bad} non-finite LLRs (NaN or infinite)")
+    corpora, counts = _corpus_counts(path, extra, len(target), len(nontarget))
     return ReferenceLLRs(target, nontarget, corpora, counts)
 
 
@@ -64,18 +67,24 @@ CORPUS_KEYS = ("corpora", "target_corpus", "nontarget_corpus")
 
 
 def _corpus_counts(
-    extra: dict[str, np.ndarray], n_target: int, n_nontarget: int
+    path: Path, extra: dict[str, np.ndarray], n_target: int, n_nontarget: int
 ) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """Corpus names and `(target, nontarget)` counts per corpus; none unless all three
-    arrays are there and consistent (the per-corpus split is only an explanation)."""
-    if set(extra) != set(CORPUS_KEYS) or extra["corpora"].ndim != 1:
+    """Corpus names and `(target, nontarget)` counts per corpus (none without the corpus
+    arrays); DataError naming the array when they are incomplete or do not fit the LLRs."""
+    if not extra:
         return [], {}
+    missing = [key for key in CORPUS_KEYS if key not in extra]
+    if missing:
+        raise DataError(f"{path}: '{missing[0]}' is missing (the corpus arrays go together)")
+    if extra["corpora"].ndim != 1:
+        raise DataError(f"{path}: 'corpora' must be a 1-D array of corpus names")
     corpora = [str(name) for name in extra["corpora"].tolist()]
     owners = extra["target_corpus"], extra["nontarget_corpus"]
-    if [len(o) for o in owners] != [n_target, n_nontarget]:
-        return [], {}
-    if not all(_indices_into(o, len(corpora)) for o in owners):
-        return [], {}
+    for key, owner, size in zip(CORPUS_KEYS[1:], owners, (n_target, n_nontarget), strict=True):
+        if owner.ndim != 1 or len(owner) != size or not _indices_into(owner, len(corpora)):
+            raise DataError(
+                f"{path}: '{key}' must hold one corpus index (0-{len(corpora) - 1}) per LLR"
+            )
     counts = {
         name: (int(np.sum(owners[0] == i)), int(np.sum(owners[1] == i)))
         for i, name in enumerate(corpora)
