@@ -35,6 +35,7 @@ from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
 from balr.data import AudioDataset
 from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
+from balr.data.speech import SPEECH_FILE, read_speech_durations
 from balr.default_models import (
     all_pairs_trials,
     bit_agreement,
@@ -47,7 +48,6 @@ from balr.default_models import (
     write_metrics,
     write_table,
 )
-from balr.embeddings.batch import SPEECH_FILE, read_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer

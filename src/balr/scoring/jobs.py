@@ -26,8 +26,8 @@ from balr.conditions import (
 )
 from balr.config import save_config
 from balr.data import AudioDataset, Trials, load_trials
+from balr.data.speech import SPEECH_FILE, find_speech_durations, read_speech_durations
 from balr.data.validation import BadVector, describe_bad
-from balr.embeddings.batch import SPEECH_FILE, find_speech_durations, read_speech_durations
 from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
