@@ -16,6 +16,7 @@ from balr.scoring import Scorer
 from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import (
     CalibrationFit,
+    MatrixScoring,
     ScoringRun,
     TrialScoring,
     calibrate_scores_file,
@@ -114,7 +115,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
 def test_score_matrix_file(trained, corpus, tmp_path):
     result = score_matrix_file(
         corpus / "test.csv",
-        ScoringRun(
+        MatrixScoring(
             save_dir=tmp_path,
             vectors_dir=corpus / "vectors",
             settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
@@ -165,7 +166,7 @@ def test_score_matrix_leaves_out_and_names_the_wrong_shape(trained, corpus, tmp_
     checkpoint = f"scorer.checkpoint_path={trained.path}"
     result = score_matrix_file(
         tmp_path / "test.csv",
-        ScoringRun(
+        MatrixScoring(
             save_dir=tmp_path,
             vectors_dir=corpus / "vectors",
             settings=ScoreSettings.from_overrides([checkpoint]),

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from balr.conditions import TrialConditions, check_trial_conditions
-from balr.data import Trials, load_trials
+from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
 from balr.data.validation import BadVector
 from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.fileio import atomic_path, run_dir
+from balr.population import Population, adapt_to_population, exclude_case, read_population
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
@@ -46,7 +47,8 @@ class TrialScoring(ScoringRun):
     `explain` attributes written per trial, the trials plotted (`explain_plots`: a trial
     number, 1 = first, or `ENROLLMENT::TEST` ids), the calibration (`calibration`, else as
     `balr.scoring.selection` chooses; none with `no_calibration`) and the speech durations
-    file (default: the one in the vectors' folder)."""
+    file (default: the one in the vectors' folder); with a relevant `population` dataset the
+    beta scorer adapts to it (`balr.population`)."""
 
     sep: str = "\t"
     explain: int = 0
@@ -54,6 +56,7 @@ class TrialScoring(ScoringRun):
     calibration: Path | None = None
     no_calibration: bool = False
     speech_durations: Path | None = None
+    population: Path | None = None
 
     def check(self) -> None:
         """ConfigError on options that cannot work."""
@@ -72,6 +75,7 @@ class ScoredTrials:
     save_dir: Path
     unscored: UnscoredTrials = UnscoredTrials()
     conditions: TrialConditions | None = None
+    population: Population | None = None  # the relevant population adapted to
 
     def summary(self) -> str:
         scored = f"{self.n_trials} trials scored"
@@ -81,9 +85,13 @@ class ScoredTrials:
                 f"{self.unscored.summary()},"
             )
         return (
-            f"{scored} with {self.scorer}, calibration {self.calibration}; "
-            f"{self.evaluation.summary()}{self._conditions_summary()}; outputs in {self.save_dir}"
+            f"{scored} with {self.scorer}{self._population_summary()}, calibration "
+            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}; "
+            f"outputs in {self.save_dir}"
         )
+
+    def _population_summary(self) -> str:
+        return f" adapted to the {self.population.describe()}" if self.population else ""
 
     def _conditions_summary(self) -> str:
         if self.conditions is None or self.conditions.in_conditions.all():
@@ -116,6 +124,10 @@ def score_trials_file(
     dataset = options.open_dataset(test_data)
     trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
+    pop = None
+    if options.population is not None:
+        pop = case_population(options.population, dataset, trials, options)
+        scorer = adapt_to_population(scorer, pop)[0]
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     if scorer.vector_kind == "ba" and len(vectors):
@@ -135,6 +147,8 @@ def score_trials_file(
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
     extra = {SCORED_VECTORS_KEY: scorer.vector_kind}
+    if pop is not None:
+        extra["population"] = pop.record()
     if conditions is not None:
         extra |= _conditions_metrics(conditions, scores, labels)
     evaluation = write_trial_metrics(
@@ -147,8 +161,19 @@ def score_trials_file(
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
-        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop
     )
+
+
+def case_population(
+    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
+) -> Population:
+    """The population dataset at `path` (read as `run` reads datasets) without the trials'
+    recordings and speakers."""
+    case_ids = set(trials.unique_ids())
+    speakers = {dataset.items[dataset.index_of(i)].speaker for i in case_ids}
+    full = read_population(run.open_dataset(path), str(path))
+    return exclude_case(full, case_ids, {s for s in speakers if s})
 
 
 def scored_vector_kind(scores_csv: Path) -> str:
