@@ -29,7 +29,7 @@ import torch
 
 from balr import defaults
 from balr.binary_attributes import trainer as bae_trainer
-from balr.binary_attributes.binarize import binarize_path
+from balr.binary_attributes.binarize import BinarizeRun, binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
@@ -441,8 +441,8 @@ def main() -> None:
     encoder = f"encoder.model.checkpoint_path={work / 'bae.safetensors'}"
     options = [encoder, "vector_format=store"]
     run_stage(f"binarize all.csv --device cpu --force {' '.join(options)}", binarize_path,
-              work / "all.csv", binarize_config(options), None, True,
-              torch.device("cpu"))  # fmt: skip
+              work / "all.csv", BinarizeRun(binarize_config(options), force=True,
+                                            device=torch.device("cpu")))  # fmt: skip
     for name in ("beta", "speech"):
         run_stage(f"score train ref.csv --save-dir scorer_{name} --exist-ok scorer={name}",
                   train_scorer, work / "ref.csv",

@@ -6,17 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from balr.data import AudioDataset
+from balr.data.dataset import DatasetReading
 from balr.scoring.config import ScoreSettings
-
-
-@dataclass(frozen=True)
-class DatasetReading:
-    """How a scoring job reads its dataset, besides the vectors' folder: the extensions
-    scanned in a directory (`--audio-formats`, empty: all) and the start of a CSV's relative
-    paths (`--root-dir`)."""
-
-    audio_formats: tuple[str, ...] = ()
-    root_dir: Path | None = None
 
 
 @dataclass(frozen=True)
