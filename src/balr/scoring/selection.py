@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from balr import defaults
-from balr.calibration import Calibrator
+from balr.calibration import CalibrationBundle, Calibrator
 from balr.conditions import ConditionsDescription
 from balr.errors import ConfigError
 from balr.scoring import SCORERS, Scorer, make_scorer
@@ -53,7 +53,8 @@ class CalibrationChoice:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> CalibrationChoice:
-        return cls(Calibrator.load(path), str(path), ConditionsDescription.load(path))
+        bundle = CalibrationBundle.load(path)
+        return cls(bundle.calibrator, str(path), bundle.conditions)
 
 
 def select_scorer(

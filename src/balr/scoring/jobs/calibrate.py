@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from balr.calibration import METHODS, Calibrator
+from balr.calibration import METHODS, CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
     ConditionsDescription,
@@ -107,10 +107,9 @@ def calibrate_scores_file(
     description = f"{fit.method} fitted on '{labelled.column}' of {scores_csv}"
     if fit.group_column:
         description += f", each '{fit.group_column}' group weighing equally"
-    calibrator = Calibrator(fit.method, fit.bounded, description)
+    calibrator = make_calibrator(fit.method, fit.bounded, description)
     calibrator.fit(labelled.scores, labelled.labels, seconds, groups)
     out = fit.out or scores_csv.parent / "calibration.json"
-    calibrator.save(out)
     conditions, note = None, "not asked for"
     if fit.describe_conditions and durations is None:
         note = f"no {SPEECH_FILE} in {folder}"
@@ -120,7 +119,7 @@ def calibrate_scores_file(
         conditions = describe_recordings(
             dataset, kept.unique_ids(), durations, kind, fit.conditions_percentile
         )
-        conditions.save(out)
+    CalibrationBundle(calibrator, conditions).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
     return FittedCalibration(calibrator, out, before, after, conditions, note)
