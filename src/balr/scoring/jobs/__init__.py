@@ -4,9 +4,14 @@ metrics, explanations), score all-vs-all (`matrix`), fit a calibrator (`calibrat
 
 Each takes a typed options object built once by the CLI (`ScoringRun`, `TrialScoring`,
 `MatrixScoring`, `CalibrationFit`; the scorer config as `balr.scoring.config.ScoreSettings`)
-and returns a small result whose `summary()` is the line the command prints.
+and returns a small result whose `summary()` is the line the command prints. The helpers
+that lived here before are re-exported from their homes: the trial helpers from
+`balr.scoring.trials`, the speech seconds from `balr.data.speech`, the conditions check from
+`balr.conditions`.
 """
 
+from balr.conditions import check_trial_conditions, describe_recordings
+from balr.data.speech import side_seconds, trial_seconds
 from balr.scoring.jobs.calibrate import CalibrationFit, FittedCalibration, calibrate_scores_file
 from balr.scoring.jobs.common import DatasetReading, ScoringRun
 from balr.scoring.jobs.matrix import MatrixScoring, ScoreMatrix, score_matrix_file
@@ -18,6 +23,7 @@ from balr.scoring.jobs.test import (
     scored_vector_kind,
 )
 from balr.scoring.jobs.train import TrainedScorer, train_scorer
+from balr.scoring.trials import UnscoredTrials, find_trial, trial_vectors
 
 __all__ = [
     "CalibrationFit",
@@ -29,10 +35,17 @@ __all__ = [
     "ScoringRun",
     "TrainedScorer",
     "TrialScoring",
+    "UnscoredTrials",
     "calibrate_scores_file",
     "case_population",
+    "check_trial_conditions",
+    "describe_recordings",
+    "find_trial",
     "score_matrix_file",
     "score_trials_file",
     "scored_vector_kind",
+    "side_seconds",
     "train_scorer",
+    "trial_seconds",
+    "trial_vectors",
 ]
