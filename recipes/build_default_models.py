@@ -50,6 +50,7 @@ from balr.default_models import (
 )
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
+from balr.fileio import atomic_write_json
 from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import (
     CalibrationFit,
@@ -296,6 +297,31 @@ SHIPPED_METHODS = {"beta": "qmf", "cosine_emb": "logistic"}
 STEMS = {BETA: "calibration", COSINE: "calibration_cosine"}
 
 
+#: the corpora and the scores each calibration is fitted on, as its provenance names them
+CORPUS_NAMES = {
+    "librispeech": "LibriSpeech train-clean-100", "speechocean": "speechocean762",
+    "commonvoice": "Common Voice 6.1",
+}  # fmt: skip
+SCORED = {BETA: "beta-scorer scores of BA vectors", COSINE: "cosine scores of GE2E embeddings"}
+
+
+def provenance(system: str, method: str) -> str:
+    """The description of a shipped calibration: its data and recipe, no build folder."""
+    corpora = ", ".join(CORPUS_NAMES[corpus] for corpus in FITTED)
+    return (
+        f"{method} fitted on the raw {SCORED[system]} of the calibration trials ('cal' "
+        f"speakers, seed {SEED}) of {corpora}, each corpus weighing equally; built by "
+        "recipes/default_models.sh (docs/default_models.md)"
+    )
+
+
+def name_provenance(path: Path, system: str, method: str) -> None:
+    """Replace the build-folder description that `score calibrate` wrote into `path`."""
+    record = json.loads(path.read_text())
+    record["calibrator"]["description"] = provenance(system, method)
+    atomic_write_json(path, record)
+
+
 def calibration_file(system: str, method: str) -> str:
     """calibration.json / calibration_cosine.json for the shipped method, else suffixed."""
     stem = STEMS[system] if method == SHIPPED_METHODS[system] else f"{STEMS[system]}_{method}"
@@ -322,6 +348,7 @@ def calibrate(work: Path) -> dict:
                       work / folder / "scores.csv", work / "cal.csv",
                       CalibrationFit(method=method, out=work / name,
                                      group_column="group"))  # fmt: skip
+            name_provenance(work / name, system, method)
             fitted[name] = Calibrator.load(work / name).to_dict()
             fitted[name]["conditions"] = json.loads((work / name).read_text()).get("conditions")
     return fitted
@@ -409,6 +436,7 @@ def install(work: Path) -> None:
     for source, target in files.items():
         shutil.copyfile(source, target)
         print(f"installed {target.relative_to(REPO)} ({target.stat().st_size / 1e3:.0f} kB)")
+    print(f"wrote {defaults.write_manifest().relative_to(REPO)} (SHA-256 of the shipped files)")
 
 
 def main() -> None:

@@ -10,6 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
+from balr.audit import (
+    RUN_RECORD,
+    audit_record,
+    calibration_files,
+    population_files,
+    score_inputs,
+    scorer_file,
+    write_record,
+)
 from balr.conditions import TrialConditions, check_trial_conditions
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
@@ -154,10 +163,10 @@ def score_trials_file(
     evaluation = write_trial_metrics(
         save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
     )
-    if options.explain:
-        _write_explanations(scorer, vectors, cells, valid, trials, options.explain, chunk, save_dir)
-    k = options.explain or PLOTTED_ATTRIBUTES
-    _plot_trials(scorer, vectors, cells, valid, trials, options.explain_plots, save_dir, k)
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
+    inputs = {"dataset": test_data, "trials": trials_path}
+    _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
+    _explain(scorer, vectors, cells, valid, trials, options, chunk, save_dir)
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
@@ -174,6 +183,26 @@ def case_population(
     speakers = {dataset.items[dataset.index_of(i)].speaker for i in case_ids}
     full = read_population(run.open_dataset(path), str(path))
     return exclude_case(full, case_ids, {s for s in speakers if s})
+
+
+def _write_run_record(
+    save_dir: Path,
+    options: TrialScoring,
+    dataset: AudioDataset,
+    trials: Trials,
+    kind: str,
+    lists: dict[str, Path],
+    models: dict,
+    pop: Population | None,
+) -> None:
+    """The audit run record (`balr.audit`) of a `score test` run: its inputs, models and
+    population."""
+    inputs = score_inputs(dataset, trials.unique_ids(), kind, lists, options.speech_durations)
+    pop_files = None
+    if pop is not None:
+        pop_data = options.open_dataset(options.population)
+        pop_files = population_files(pop_data, pop.ids, options.population)
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files))
 
 
 def scored_vector_kind(scores_csv: Path) -> str:
@@ -210,6 +239,23 @@ def _write_scores(
         frame["conditions_reason"] = conditions.reasons
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep=trials.sep, index=False)
+
+
+def _explain(
+    scorer: LRScorer,
+    vectors: np.ndarray,
+    cells: TrialCells,
+    valid: np.ndarray,
+    trials: Trials,
+    options: TrialScoring,
+    chunk: int,
+    save_dir: Path,
+) -> None:
+    """explanations.csv (with `options.explain`) and the bar charts of `explain_plots`."""
+    if options.explain:
+        _write_explanations(scorer, vectors, cells, valid, trials, options.explain, chunk, save_dir)
+    k = options.explain or PLOTTED_ATTRIBUTES
+    _plot_trials(scorer, vectors, cells, valid, trials, options.explain_plots, save_dir, k)
 
 
 def _write_explanations(
