@@ -58,6 +58,7 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
             vectors_dir=corpus / "vectors",
             explain=2,
             settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
         ),
     )
     assert (result.n_trials, result.scorer) == (18, "beta")
@@ -80,6 +81,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
             save_dir=tmp_path / "raw",
             vectors_dir=corpus / "vectors",
             settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
         ),
     )
     fitted = calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv")
@@ -100,6 +102,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
             vectors_dir=corpus / "vectors",
             calibration=fitted.path,
             settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
         ),
     )
     written = pd.read_csv(tmp_path / "calibrated" / "scores.csv", sep="\t")
@@ -192,6 +195,7 @@ def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corp
             save_dir=tmp_path / "out",
             vectors_dir=corpus / "vectors",
             settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
         ),
     )
     # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it

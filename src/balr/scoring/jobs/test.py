@@ -33,6 +33,7 @@ from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.plots import plot_explanation
+from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
 from balr.scoring.selection import select_calibration, select_configured_scorer
 from balr.scoring.trials import (
     TrialCells,
@@ -57,7 +58,9 @@ class TrialScoring(ScoringRun):
     number, 1 = first, or `ENROLLMENT::TEST` ids), the calibration (`calibration`, else as
     `balr.scoring.selection` chooses; none with `no_calibration`) and the speech durations
     file (default: the one in the vectors' folder); with a relevant `population` dataset the
-    beta scorer adapts to it (`balr.population`)."""
+    beta scorer adapts to it (`balr.population`); trials comparing a recording with itself are
+    flagged and left out of the metrics unless `keep_same_recording`
+    (`balr.scoring.same_recording`)."""
 
     sep: str = "\t"
     explain: int = 0
@@ -66,6 +69,7 @@ class TrialScoring(ScoringRun):
     no_calibration: bool = False
     speech_durations: Path | None = None
     population: Path | None = None
+    keep_same_recording: bool = False
 
     def check(self) -> None:
         """ConfigError on options that cannot work."""
@@ -85,6 +89,7 @@ class ScoredTrials:
     unscored: UnscoredTrials = UnscoredTrials()
     conditions: TrialConditions | None = None
     population: Population | None = None  # the relevant population adapted to
+    same_recording: SameRecordingTrials | None = None
 
     def summary(self) -> str:
         scored = f"{self.n_trials} trials scored"
@@ -93,9 +98,10 @@ class ScoredTrials:
                 f"{self.n_trials - len(self.unscored)} of {self.n_trials} trials scored, "
                 f"{self.unscored.summary()},"
             )
+        same = self.same_recording.summary() if self.same_recording else ""
         return (
             f"{scored} with {self.scorer}{self._population_summary()}, calibration "
-            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}; "
+            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}{same}; "
             f"outputs in {self.save_dir}"
         )
 
@@ -133,6 +139,9 @@ def score_trials_file(
     dataset = options.open_dataset(test_data)
     trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
+    audio_of = {item.id: item.audio for item in dataset.items}
+    keep_same = options.keep_same_recording
+    same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
     pop = None
     if options.population is not None:
         pop = case_population(options.population, dataset, trials, options)
@@ -154,15 +163,9 @@ def score_trials_file(
             calibrated.conditions, dataset, trials, valid, durations
         )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
-    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
-    extra = {SCORED_VECTORS_KEY: scorer.vector_kind}
-    if pop is not None:
-        extra["population"] = pop.record()
-    if conditions is not None:
-        extra |= _conditions_metrics(conditions, scores, labels)
-    evaluation = write_trial_metrics(
-        save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
-    )
+    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same)
+    scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
+    evaluation = _write_metrics(save_dir, scored, conditions, same, pop)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
     inputs = {"dataset": test_data, "trials": trials_path}
     _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
@@ -170,7 +173,7 @@ def score_trials_file(
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
-        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
     )
 
 
@@ -221,19 +224,62 @@ def scored_vector_kind(scores_csv: Path) -> str:
     return kind
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """The scores of a run as its metrics need them."""
+
+    scorer: str
+    vector_kind: str
+    scores: np.ndarray
+    raw: np.ndarray | None
+    labels: np.ndarray
+    calibration: str
+
+
+def _write_metrics(
+    save_dir: Path,
+    scored: _Scored,
+    conditions: TrialConditions | None,
+    same: SameRecordingTrials,
+    pop: Population | None,
+) -> TrialMetrics:
+    """metrics.json and plots, recording which vectors were scored (`SCORED_VECTORS_KEY`),
+    the same-recording trials (left out of the metrics unless kept), the population and the
+    conditions counts."""
+    extra = {SCORED_VECTORS_KEY: scored.vector_kind} | same.metrics()
+    if pop is not None:
+        extra["population"] = pop.record()
+    if conditions is not None:
+        labels = np.where(same.left_out(), -1, scored.labels)
+        extra |= _conditions_metrics(conditions, scored.scores, labels)
+    return write_trial_metrics(
+        save_dir,
+        scored.scores,
+        scored.labels,
+        scored.scorer,
+        scored.raw,
+        scored.calibration,
+        extra,
+        same.left_out(),
+    )
+
+
 def _write_scores(
     trials: Trials,
     scores: np.ndarray,
     raw: np.ndarray | None,
     path: Path,
     conditions: TrialConditions | None = None,
+    same: SameRecordingTrials | None = None,
 ) -> None:
     """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated), `raw_score`,
-    `in_conditions` and `conditions_reason`."""
+    `same_recording`, `in_conditions` and `conditions_reason`."""
     frame = trials.frame.copy()
     frame["scores"] = scores
     if raw is not None:
         frame["raw_score"] = raw
+    if same is not None:
+        frame[COLUMN] = same.flags
     if conditions is not None:
         frame["in_conditions"] = conditions.in_conditions
         frame["conditions_reason"] = conditions.reasons
