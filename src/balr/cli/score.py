@@ -141,6 +141,12 @@ def test(
         help="Keep trials comparing a recording with itself in EER and Cllr (default: left "
         "out; flagged in scores.csv either way).",
     ),
+    same_recording_by_id: bool = typer.Option(
+        False,
+        "--same-recording-by-id",
+        help="Flag same-recording trials by id only, without decoding the audio (about 0.1 s "
+        "per recording saved).",
+    ),
     population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
@@ -167,6 +173,7 @@ def test(
         no_calibration=no_calibration,
         speech_durations=speech_durations,
         keep_same_recording=keep_same_recording,
+        same_recording_by_id=same_recording_by_id,
         population=population,
     )
     result = score_trials_file(test_data, trials_path, options)

@@ -60,7 +60,8 @@ class TrialScoring(ScoringRun):
     file (default: the one in the vectors' folder); with a relevant `population` dataset the
     beta scorer adapts to it (`balr.population`); trials comparing a recording with itself are
     flagged and left out of the metrics unless `keep_same_recording`
-    (`balr.scoring.same_recording`)."""
+    (`balr.scoring.same_recording`; `same_recording_by_id` compares ids only, decoding no
+    audio)."""
 
     sep: str = "\t"
     explain: int = 0
@@ -70,6 +71,7 @@ class TrialScoring(ScoringRun):
     speech_durations: Path | None = None
     population: Path | None = None
     keep_same_recording: bool = False
+    same_recording_by_id: bool = False
 
     def check(self) -> None:
         """ConfigError on options that cannot work."""
@@ -139,7 +141,7 @@ def score_trials_file(
     dataset = options.open_dataset(test_data)
     trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
-    audio_of = {item.id: item.audio for item in dataset.items}
+    audio_of = {} if options.same_recording_by_id else {i.id: i.audio for i in dataset.items}
     keep_same = options.keep_same_recording
     same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
     pop = None
