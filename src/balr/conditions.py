@@ -28,7 +28,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -47,6 +47,9 @@ from balr.records import (
     read_numbers,
     read_str,
 )
+
+if TYPE_CHECKING:
+    from balr.data import AudioDataset, Trials
 
 #: reason of a trial checked against no description (the calibration has none)
 NO_DESCRIPTION = "no conditions description in this calibration"
@@ -81,8 +84,7 @@ def description_vectors(vectors: np.ndarray) -> np.ndarray:
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length; imported on use, so that `balr score calibrate --help`
-    (which reads this module's defaults) imports neither torch nor the scorers."""
+    """`scoring.pairs.unit_rows`, imported on use (`balr score --help` reads this module)."""
     from balr.scoring.pairs import unit_rows
 
     return unit_rows(vectors)
@@ -386,18 +388,76 @@ def trial_conditions(
 
 
 def check_comparison(
-    description: ConditionsDescription | None,
-    vectors: np.ndarray,
-    speech_s: Sequence[float],
-    n_enrollment: int,
-    recording_names: Sequence[str],
-) -> TrialConditions:
+    description: ConditionsDescription | None, vectors: np.ndarray, speech_s: Sequence[float],
+    n_enrollment: int, names: Sequence[str],
+) -> TrialConditions:  # fmt: skip
     """One trial of several recordings a side (rows before `n_enrollment` enrollment, the
     rest test) checked against `description`; out of conditions when there is none."""
     if description is None:
         return TrialConditions.unchecked(1, NO_DESCRIPTION)
     recordings = description.check_recordings(vectors, np.asarray(speech_s, dtype=np.float64))
-    rows = list(range(len(recording_names)))
-    return trial_conditions(
-        recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], recording_names
+    rows = list(range(len(names)))
+    return trial_conditions(recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], names)
+
+
+# ---------------------------------------------------------------------- datasets and trials
+
+
+def describe_recordings(
+    dataset: AudioDataset,
+    ids: Sequence[str],
+    durations: dict[str, float],
+    kind: str,
+    similarity_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
+) -> ConditionsDescription:
+    """The conditions description of the recordings `ids` of `dataset` (`kind` vectors)."""
+    from balr.data.speech import side_seconds  # balr.data imports torch: on use
+
+    present, vectors = dataset.stack_vectors(kind, [dataset.index_of(i) for i in ids])
+    items = [dataset.items[i] for i in present]
+    speech = side_seconds([[item.id] for item in items], durations)
+    speakers = [item.speaker for item in items]
+    description = ConditionsDescription(similarity_percentile=similarity_percentile)
+    return description.fit(vectors, speech, speakers, vector_kind=kind)
+
+
+def check_trial_conditions(
+    description: ConditionsDescription | None,
+    dataset: AudioDataset,
+    trials: Trials,
+    valid: np.ndarray,
+    durations: dict[str, float] | None,
+) -> TrialConditions:
+    """Whether each trial of calibrated scores lies in the conditions its calibration was
+    fitted in (`description`, None when the calibration has none: every trial is out, with
+    that reason); out, with the reason, when a recording has no valid vector."""
+    from balr.data.speech import side_seconds
+
+    if description is None:
+        return TrialConditions.unchecked(len(trials), NO_DESCRIPTION)
+    present, vectors = dataset.stack_vectors(
+        description.vector_kind_, [dataset.index_of(i) for i in trials.unique_ids()], bad=[]
     )
+    names = [dataset.items[i].id for i in present]
+    row_of = {name: row for row, name in enumerate(names)}
+    checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
+    result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
+    for t in np.flatnonzero(valid & ~checkable):
+        result.reasons[t] = f"a recording has no {description.vector_kind_} vector to check"
+    keep = np.flatnonzero(checkable)
+    if len(keep):  # then `names` holds every recording of these trials
+        speech = side_seconds([[name] for name in names], durations)
+        checked = trial_conditions(
+            description.check_recordings(vectors, speech),
+            [[row_of[i] for i in trials.enrollment[t]] for t in keep],
+            [[row_of[i] for i in trials.test[t]] for t in keep],
+            names,
+        )
+        result.in_conditions[keep] = checked.in_conditions
+        for t, reason in zip(keep, checked.reasons, strict=True):
+            result.reasons[t] = reason
+    return result
+
+
+def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
+    return np.array([all(i in rows for i in cell) for cell in cells], bool)

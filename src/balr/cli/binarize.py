@@ -38,8 +38,9 @@ def binarize(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Encode each item's embedding as binary attributes with a trained encoder."""
-    from balr.binary_attributes.binarize import binarize_path
+    from balr.binary_attributes.binarize import BinarizeRun, binarize_path
     from balr.binary_attributes.config import binarize_config
+    from balr.data.dataset import DatasetReading
     from balr.distributed import resolve_device
 
     run = run_options(
@@ -50,17 +51,15 @@ def binarize(
         audio_formats=audio_formats,
         device=device,
     )
-    cfg = binarize_config(run.overrides)
-    report = binarize_path(
-        input_data,
-        cfg,
-        run.save_dir,
-        force,
-        resolve_device(run.device),
-        audio_formats=run.audio_formats,
-        root_dir=root_dir,
+    options = BinarizeRun(
+        config=binarize_config(run.overrides),
+        save_dir=run.save_dir,
+        force=force,
+        device=resolve_device(run.device),
+        reading=DatasetReading(tuple(run.audio_formats), root_dir),
         save_output=run.save_output,
     )
+    report = binarize_path(input_data, options)
     typer.echo(report.summary())
     if not run.save_output:
         typer.echo("--no-save-output: nothing was written")
