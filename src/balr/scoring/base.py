@@ -163,11 +163,16 @@ class LRScorer(Scorer):
         return self.cell_terms(enroll, test).sum(axis=1)
 
     def pairs(self, vectors: np.ndarray) -> BitPairs | None:
-        """Bilinear lookups over the bits when every row is one recording's bits."""
+        """Bilinear lookups over the bits when every row is one recording's bits; None (the
+        direct path) where a bit pair's log-LR is infinite (a reference file with a
+        probability at exactly 0 or 1), which a bilinear form cannot carry."""
         self.check_fitted()
         if not is_single_recording(vectors):
             return None
-        return BitPairs(self.bit_table(), as_bits(vectors))
+        table = self.bit_table()
+        if not np.all(np.isfinite(table)):
+            return None
+        return BitPairs(table, as_bits(vectors))
 
     @property
     def n_attributes(self) -> int:
