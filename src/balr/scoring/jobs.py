@@ -36,6 +36,7 @@ from balr.fileio import atomic_path, atomic_write_text, next_run_dir, run_dir
 from balr.scoring import SCORERS, LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import check_attribute_count, score_config, scorer_params
 from balr.scoring.explain import write_explanations
+from balr.scoring.finite import check_finite_scores
 from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
 from balr.scoring.selection import CalibrationChoice, select_calibration, select_configured_scorer
@@ -414,6 +415,9 @@ def score_trials_file(
         check_attribute_count(cfg, vectors.shape[1], test_data)
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=cfg.chunk_size)
+    check_finite_scores(
+        scores, valid, trials.enrollment, trials.test, scorer.name, choice.checkpoint
+    )
     durations = dataset_speech_durations(dataset, vectors_dir, speech_durations)
     raw, conditions = None, None  # uncalibrated scores have no calibration conditions
     calibrator = calibrated.calibrator
