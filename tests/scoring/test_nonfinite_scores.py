@@ -42,4 +42,3 @@ def test_non_finite_scores_are_an_error_naming_the_trials(corpus, tmp_path, caps
     assert "non-finite scores (NaN or infinite) for 9 of 18 trials: trials 10 (spk0/rec2 :: " in err
     assert "and 6 more" in err
     assert not out.exists()  # no scores.csv without metrics
-

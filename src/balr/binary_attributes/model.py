@@ -32,6 +32,7 @@ from balr.data.provenance import EmbeddingProvenance
 from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
 from balr.fileio import atomic_path, atomic_write_text, sha256_file
+from balr.reference_paths import resolve_reference_path
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,9 @@ class BinaryAttributeEncoder(nn.Module):
         cls, path: str | os.PathLike, device: torch.device | str = "cpu"
     ) -> BinaryAttributeEncoder:
         """A checkpoint (ours, or the original balr's plain state dict) loaded strictly, in
-        eval mode; the dimensions are read from the weights."""
+        eval mode; the dimensions are read from the weights. The reference's `best.pt`
+        names balr's `weights/best.safetensors` beside it (`balr.reference_paths`)."""
+        path = resolve_reference_path(path, "encoder")
         state = read_state_dict(path)
         input_dim, latent_dim = _dims_from_state(state, str(path))
         model = cls(input_dim, latent_dim)

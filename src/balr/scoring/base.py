@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 from balr.data.vectors import bits_to_counts
 from balr.errors import DataError, ModelError, TrialsError, load_failure_reason
 from balr.fileio import atomic_path
+from balr.reference_paths import resolve_reference_path
 from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
 CHECKPOINT_NAME = "scorer.safetensors"
@@ -302,7 +303,7 @@ def _typicality_kind(arrays: dict, state: dict, path: Path) -> str:
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     """`(scorer name, hyper-parameters, learned arrays)` from a checkpoint; no code executed."""
-    path = Path(path)
+    path = resolve_reference_path(path, "scorer")  # the reference's scorer.pt
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():

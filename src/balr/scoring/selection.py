@@ -22,6 +22,7 @@ from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
 from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
+from balr.reference_paths import resolve_reference_path
 from balr.scoring import SCORERS, Scorer, make_scorer
 from balr.scoring.config import scorer_params
 
@@ -90,6 +91,8 @@ def select_scorer(
             logger.warning(
                 "no scorer.checkpoint_path: using the shipped %s scorer %s", name, checkpoint
             )
+    else:  # the reference's runs/scorer/train/scorer.pt: balr's scorer.safetensors there
+        checkpoint = resolve_reference_path(checkpoint, "scorer")
     scorer = Scorer.load(checkpoint)
     chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("scorer=")]
     if chosen and chosen[-1] != scorer.name:
