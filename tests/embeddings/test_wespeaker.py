@@ -135,7 +135,7 @@ def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(mode
     assert torch.equal(embedding(f"embeddings.model.model_repo={folder}", *named), expected)
     with pytest.raises(ModelError, match="config.yaml is missing"):
         embedding(f"embeddings.model.model_repo={folder}")
-    with pytest.raises(ModelError, match="Someone/other-model: not a local folder.*download it"):
+    with pytest.raises(ModelError, match="other-model: not a local folder; balr does not fetch"):
         embedding("embeddings.model.model_repo=Someone/other-model")
 
 
