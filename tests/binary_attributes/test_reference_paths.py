@@ -35,6 +35,7 @@ def same_weights(a: BinaryAttributeEncoder, b: BinaryAttributeEncoder) -> bool:
     return all(torch.equal(x, y) for x, y in pairs)
 
 
+@pytest.mark.difference("BA-reference-checkpoint-paths")
 def test_reference_encoder_names_load_balr_files(balr_run, caplog):
     run, encoders = balr_run
     with caplog.at_level(logging.INFO, logger="balr.reference_paths"):
@@ -57,6 +58,7 @@ def test_an_existing_reference_file_is_read_as_it_is(balr_run):
     assert same_weights(BinaryAttributeEncoder.load(run / "best.pt"), encoders["last"])
 
 
+@pytest.mark.difference("BA-reference-checkpoint-paths")
 def test_binarize_with_the_reference_checkpoint_path(balr_run, tmp_path, monkeypatch, capsys):
     run, encoders = balr_run
     x, y = clustered_embeddings(3, 2, dim=16, seed=0)

@@ -22,6 +22,7 @@ from tests.conftest import EXAMPLES
         ["embeddings.model=doublemha", "embeddings.model.model_repo=org/model"],
     ],
 )
+@pytest.mark.difference("BA-model-repo")
 def test_hub_keys_under_other_models_give_the_one_message(overrides):
     with pytest.raises(ConfigError) as error:
         extract_config(overrides)
@@ -31,6 +32,7 @@ def test_hub_keys_under_other_models_give_the_one_message(overrides):
     assert "Could not override" not in message
 
 
+@pytest.mark.difference("BA-model-name", "BA-config-name")
 def test_hub_keys_are_wespeaker_keys_there():
     cfg = extract_config(
         [

@@ -36,6 +36,7 @@ def reference_buffers(scorer) -> OrderedDict:
 
 
 @pytest.mark.parametrize("name", ["beta", "maxllr", "dna", "speech"])
+@pytest.mark.difference("BA-scorer-pt")
 def test_reference_scorer_pt_gives_the_same_scores(tmp_path, name):
     fitted = make_scorer(name).fit(reference_stats())
     path = tmp_path / "scorer.pt"
@@ -77,6 +78,7 @@ def reference_maxllr_scores(buffers: OrderedDict, enroll: np.ndarray, test: np.n
     return ratios.sum(dim=1).numpy()
 
 
+@pytest.mark.difference("BA-scorer-pt")
 def test_reference_maxllr_with_probabilities_at_0_and_1_scores_as_the_reference(tmp_path):
     """A reference fit leaves p = q = 0 on a never-active attribute and p or q at exactly
     0 or 1 elsewhere; the reference's `p ** a` makes those terms finite, and so must balr's."""

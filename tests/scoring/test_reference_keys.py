@@ -1,8 +1,11 @@
 """Reference command lines: scorer keys and checkpoint paths as a reference user types them."""
 
+import pytest
+
 from balr.scoring.config import score_config, scorer_params
 
 
+@pytest.mark.difference("BA-beta-keys")
 def test_scorer_eps_reported_unused_only_where_balr_does_not_use_it(caplog):
     """beta's `scorer.eps` is the reference's moment-fit constant (unused, said when changed);
     maxllr's `scorer.eps` is its own clipping parameter: nothing logged, not even by default."""
@@ -16,6 +19,7 @@ def test_scorer_eps_reported_unused_only_where_balr_does_not_use_it(caplog):
     assert len(caplog.messages) == 1 and caplog.messages[0].startswith("scorer.eps=1e-06: unused")
 
 
+@pytest.mark.difference("BA-reference-checkpoint-paths")
 def test_reference_scorer_checkpoint_path_reads_balr_scorer(corpus, tmp_path, monkeypatch, caplog):
     """The reference's `score train` writes runs/scorer/train/scorer.pt; its next command
     names that file. balr wrote scorer.safetensors there: it is read, with a note."""
