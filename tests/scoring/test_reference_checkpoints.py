@@ -111,3 +111,17 @@ def test_reference_maxllr_with_probabilities_at_0_and_1_scores_as_the_reference(
         scorer.score_cells(enroll, test),  # lookup tables of the log marginal
     ):
         np.testing.assert_allclose(scores, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_matrix_of_a_scorer_with_an_infinite_bit_pair_term_is_a_model_error(tmp_path):
+    from balr.scoring.pairs import matrix_scores
+
+    buffers = OrderedDict(
+        (name, torch.tensor([value, 0.5], dtype=torch.float64))
+        for name, value in (("f", 0.5), ("p", 1.0), ("q", 0.0))
+    )
+    torch.save(buffers, tmp_path / "scorer.pt")
+    scorer = Scorer.load(tmp_path / "scorer.pt")
+    bits = bits_to_counts(np.array([[1, 0], [0, 1]])).astype(np.float64)
+    with pytest.raises(ModelError, match="'maxllr' has an infinite log-LR for an attribute"):
+        matrix_scores(scorer, bits)
