@@ -23,9 +23,9 @@ def reference_fit(stats: np.ndarray, n_iterations: int, eps: float = 1e-8) -> np
     for _ in range(n_iterations):
         sum_alpha = alpha.sum(dim=1)
         num = alpha * (torch.digamma(referential + alpha) - torch.digamma(alpha)).sum(dim=0)
-        denom = (
-            torch.digamma(referential.sum(dim=-1) + sum_alpha) - torch.digamma(sum_alpha)
-        ).sum(dim=0)
+        denom = (torch.digamma(referential.sum(dim=-1) + sum_alpha) - torch.digamma(sum_alpha)).sum(
+            dim=0
+        )
         alpha = num / denom.unsqueeze(1)
     return alpha.numpy()
 
