@@ -8,10 +8,13 @@ iteration of Minka, "Estimating a Dirichlet distribution" (2000), from a moment-
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from balr import records
 from balr.errors import ConfigError, DataError
 from balr.scoring.marginal import MarginalScorer
 from balr.scoring.statistics import CountHistogram
@@ -144,6 +147,7 @@ class BetaScorer(MarginalScorer):
 
     name = "beta"
     state_names = ("alpha_",)
+    state_ndims = {"alpha_": 2}
     explain_names = ("alpha",)
 
     def __init__(
@@ -162,6 +166,16 @@ class BetaScorer(MarginalScorer):
         )
         self.prior = prior
         self.alpha_: np.ndarray | None = None
+
+    @classmethod
+    def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+        """alpha `(attributes, states >= 2)`, every value > 0 (a Dirichlet parameter)."""
+        super().check_state(path, state)
+        if "alpha_" in state:
+            records.check_shape(path, "alpha_", state["alpha_"], (records.ANY, records.ANY))
+            if np.shape(state["alpha_"])[1] < 2:
+                raise records.fail(path, "alpha_", "must have at least 2 states (columns)")
+            records.check_positive(path, "alpha_", state["alpha_"])
 
     def fit(self, stats: np.ndarray) -> BetaScorer:
         if self.prior == "reference":
