@@ -79,6 +79,16 @@ def reference_maxllr_scores(buffers: OrderedDict, enroll: np.ndarray, test: np.n
 
 
 @pytest.mark.difference("BA-scorer-pt")
+def reference_module_state(buffers: OrderedDict) -> OrderedDict:
+    """`state_dict()` of a module holding `buffers` as the reference's MaxLLRScorer does
+    (`register_buffer`, then the fitted float64 tensors assigned over them)."""
+    module = torch.nn.Module()
+    for name, value in buffers.items():
+        module.register_buffer(name, torch.zeros(len(value)))
+        setattr(module, name, value)
+    return module.state_dict()
+
+
 def test_reference_maxllr_with_probabilities_at_0_and_1_scores_as_the_reference(tmp_path):
     """A reference fit leaves p = q = 0 on a never-active attribute and p or q at exactly
     0 or 1 elsewhere; the reference's `p ** a` makes those terms finite, and so must balr's."""
@@ -88,7 +98,7 @@ def test_reference_maxllr_with_probabilities_at_0_and_1_scores_as_the_reference(
         q=torch.tensor([0.0, 0.0, 0.3, 0.0, 0.1], dtype=torch.float64),
     )
     path = tmp_path / "scorer.pt"
-    torch.save(buffers, path)  # what the reference's save_model writes: its state_dict
+    torch.save(reference_module_state(buffers), path)  # as the reference's save_model
     scorer = Scorer.load(path)
     assert scorer.name == "maxllr"
     # bits per trial; attribute 0 (p = 1, q = 0) only agreeing bits, attribute 3 never active
