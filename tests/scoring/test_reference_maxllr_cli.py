@@ -61,6 +61,7 @@ def corpus(tmp_path):
     return tmp_path, bits
 
 
+@pytest.mark.difference("BA-scorer-pt")
 def test_reference_em_file_scores_finite_as_the_reference(corpus, tmp_path):
     root, bits = corpus
     train = [f"spk{s}/rec{r}" for s in range(N_SPEAKERS) for r in range(PER_SPEAKER - 1)]
