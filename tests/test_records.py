@@ -17,6 +17,7 @@ from balr.records import (
     check_tensor_names,
     check_unit_interval,
     read_bool,
+    read_count,
     read_int,
     read_list,
     read_number,
@@ -157,10 +158,24 @@ def test_check_state_dict():
     assert one_line_error(check_state_dict, SRC, extra, expected) == (
         f"{SRC}: unexpected tensor(s) x"
     )
-    assert one_line_error(
-        check_state_dict, SRC, {"w": torch.zeros(3, 2), "b": torch.zeros(2)}, expected
-    ) == f"{SRC}: field 'w' has shape (3, 2), expected (2, 3)"
+    assert (
+        one_line_error(
+            check_state_dict, SRC, {"w": torch.zeros(3, 2), "b": torch.zeros(2)}, expected
+        )
+        == f"{SRC}: field 'w' has shape (3, 2), expected (2, 3)"
+    )
     nan = {"w": torch.zeros(2, 3), "b": torch.tensor([0.0, float("nan")])}
     assert one_line_error(check_state_dict, SRC, nan, expected) == (
         f"{SRC}: field 'b' holds 1 non-finite value(s) (NaN or inf)"
+    )
+
+
+def test_read_count_from_numbers_and_one_element_tensors():
+    assert read_count({"epoch": torch.tensor(3)}, "epoch", SRC) == 3
+    assert read_count({"epoch": np.array([4.0])}, "epoch", SRC) == 4
+    assert one_line_error(read_count, {"epoch": torch.tensor([1, 2])}, "epoch", SRC) == (
+        f"{SRC}: field 'epoch' must be one number, has shape (2,)"
+    )
+    assert one_line_error(read_count, {"epoch": -2}, "epoch", SRC) == (
+        f"{SRC}: field 'epoch' must not be negative, got -2"
     )

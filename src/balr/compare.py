@@ -28,6 +28,15 @@ import pandas as pd
 
 from balr import defaults
 from balr.audio import audio_duration, check_audio_path
+from balr.audio_identity import same_recording_files
+from balr.audit import (
+    calibration_files,
+    comparison_record,
+    embedding_model_files,
+    report_record_path,
+    scorer_file,
+    write_record,
+)
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.conditions import NO_DESCRIPTION, ConditionsDescription, trial_conditions
@@ -40,7 +49,6 @@ from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.embeddings.extract import model_provenance
 from balr.errors import AudioError, ConfigError, DataError, ModelError
-from balr.fileio import sha256_file
 from balr.report.html import ComparisonReport, Recording, write_report
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
 from balr.scoring.explain import top_attributes as top_k
@@ -157,6 +165,7 @@ class ComparisonPipeline:
     )
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
     conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
+    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
 
     @classmethod
     def from_files(
@@ -183,7 +192,7 @@ class ComparisonPipeline:
         shipped = not choice.user_checkpoint
         typicality = None
         if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
-            typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
+            typicality = Scorer.load(defaults.require(defaults.TYPICALITY_CHECKPOINT, "typicality"))
         description = {
             "embedding model": f"{embedding_model.name} ({embedding_model.embedding_dim}-dim, "
             f"{embedding_model.sample_rate} Hz)",
@@ -201,9 +210,17 @@ class ComparisonPipeline:
             typicality,
             description,
             reference_llrs=(
-                defaults.REFERENCE_LLRS if shipped and defaults.REFERENCE_LLRS.is_file() else None
+                defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
+                if shipped and defaults.REFERENCE_LLRS.is_file()
+                else None
             ),
             conditions=calibrated.conditions,
+            model_files={
+                "binary-attribute encoder": [encoder_path],
+                "scorer": [scorer_file(choice.checkpoint)],
+                **calibration_files(calibrated),
+                "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
+            },
         )
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -362,25 +379,15 @@ def check_audio_files(paths: Sequence[str | Path]) -> None:
 def same_recording_warnings(
     enrollment: Sequence[str | Path], test: Sequence[str | Path]
 ) -> list[str]:
-    """One warning per test file that is an enrollment file too: the same resolved path, or
-    byte-identical content (a copy). A recording compared with itself is no evidence."""
-    key = {}
-    for path in enrollment:
-        key.setdefault(Path(path).resolve(), path)
-        key.setdefault(sha256_file(path), path)
-    warnings = []
-    for path in test:
-        resolved = Path(path).resolve()
-        twin, how = key.get(resolved), "the same file"
-        if twin is None:
-            twin, how = key.get(sha256_file(path)), "identical audio content"
-        if twin is not None:
-            warnings.append(
-                f"enrollment {twin} and test {path} are the same recording ({how}): a "
-                "recording compared with itself is no evidence about the speaker; do not "
-                "report this LR"
-            )
-    return warnings
+    """One warning per test file that is an enrollment file too: the same path, a copy, the
+    same decoded samples or a near-duplicate (`balr.audio_identity`). A recording compared
+    with itself is no evidence."""
+    return [
+        f"enrollment {same.enrollment} and test {same.test} are the same recording "
+        f"({same.how}): a recording compared with itself is no evidence about the speaker; "
+        "do not report this LR"
+        for same in same_recording_files(enrollment, test)
+    ]
 
 
 def _bits_text(counts: np.ndarray) -> str:
@@ -450,7 +457,10 @@ class Comparison:
     def write_report(self, path: Path, k: int, reference: Path | None = None) -> Path:
         """The self-contained HTML report; `reference`: an NPZ of reference LLRs (arrays
         `target`, `nontarget`), by default the pipeline's."""
-        target, nontarget = load_reference_llrs(reference or self.pipeline.reference_llrs)
+        reference = reference or self.pipeline.reference_llrs
+        target, nontarget = load_reference_llrs(reference)
+        record = comparison_record(self, reference)
+        write_record(report_record_path(path), record)
         return write_report(
             path,
             ComparisonReport(
@@ -466,6 +476,7 @@ class Comparison:
                 warnings=self.result.warnings,
                 conditions_warning=self.result.conditions_warning,
                 llr_lines=self.result.llr_lines(),
+                audit=record,
             ),
         )
 
@@ -519,6 +530,8 @@ def compare_files(
         cfg.encoder.model.checkpoint_path or defaults.BAE_CHECKPOINT,
         cfg.encoder.allow_other_embedding_model,
     )
+    embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
+    pipeline.model_files = embedding | pipeline.model_files
     pipeline.extraction.vad = cfg.embeddings.vad
     pipeline.extraction.min_duration_s = cfg.embeddings.min_duration_s
     pipeline.extraction.min_speech_s = cfg.embeddings.min_speech_s

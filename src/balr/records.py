@@ -173,6 +173,37 @@ def check_shape(
     return array
 
 
+def read_count(
+    record: Any, key: str, source: str | os.PathLike, *, field: str | None = None
+) -> int:
+    """A whole number >= 0 (an epoch, a step), also held as a one-element tensor or array."""
+    field = field or key
+    value = require(record, key, source, field)
+    if hasattr(value, "shape") and hasattr(value, "item"):
+        if int(np.prod(value.shape)) != 1:
+            raise fail(source, field, f"must be one number, has shape {tuple(value.shape)}")
+        value = value.item()
+    count = check_number(value, source, field, integer=True)
+    if count < 0:
+        raise fail(source, field, f"must not be negative, got {count:g}")
+    return int(count)
+
+
+def check_optimizer_state(source: str | os.PathLike, optimizer: Any, field: str) -> dict:
+    """A torch optimiser's state dict: `param_groups`, and `state` mapping each parameter to
+    its moments, every moment finite."""
+    require(optimizer, "param_groups", source, f"{field}.param_groups")
+    moments = require(optimizer, "state", source, f"{field}.state")
+    entries = moments.values() if isinstance(moments, Mapping) else [None]
+    if not all(isinstance(entry, Mapping) for entry in entries):
+        raise fail(source, f"{field}.state", "must map each parameter to its moments")
+    for index, entry in moments.items():
+        for name, value in entry.items():
+            if hasattr(value, "shape"):
+                check_finite(source, f"{field}.state.{index}.{name}", value)
+    return dict(optimizer)
+
+
 def check_same_size(source: str | os.PathLike, sizes: Mapping[str, int], what: str) -> int:
     """The common value of `sizes` (field -> its size); ModelError naming them when they differ."""
     distinct = set(sizes.values())

@@ -8,6 +8,8 @@ import json
 import pytest
 import torch
 
+from balr.doublemha.checkpoint import load_checkpoint, restore_training, save_checkpoint
+from balr.doublemha.config import ModelSettings
 from balr.doublemha.model import SpeakerClassifier
 from balr.errors import ModelError
 from tests.doublemha.test_reference_checkpoint import (
@@ -15,6 +17,7 @@ from tests.doublemha.test_reference_checkpoint import (
     reference_state,
     trained_looking_model,
 )
+from tests.doublemha.test_training import TINY
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +113,71 @@ def test_reference_chkpt_with_nan_weight_is_one_line(model, tmp_path):
     path = tmp_path / "model_7.chkpt"
     torch.save({"model": state, "settings": reference_namespace()}, path)
     assert "holds 1 non-finite value(s) (NaN or inf)" in load_error(path)
+
+
+def requeue_parts(tmp_path):
+    """A model, its optimiser after one step, and the checkpoint `last.pt` of both."""
+    torch.manual_seed(0)
+    settings = ModelSettings(num_spkrs=3, **TINY)
+    model = SpeakerClassifier(settings)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.randn(2, 40, 80), torch.tensor([0, 2])).sum().backward()
+    optimizer.step()
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, model, optimizer, settings.to_dict(), 3, 17, best_eer=0.25, stopping=1)
+    fresh = SpeakerClassifier(settings)
+    return path, fresh, torch.optim.Adam(fresh.parameters(), lr=0.01)
+
+
+def test_requeue_restores_a_good_checkpoint(tmp_path):
+    path, model, optimizer = requeue_parts(tmp_path)
+    assert restore_training(path, load_checkpoint(path), model, optimizer) == (3, 17, 0.25, 1)
+    assert optimizer.state_dict()["state"][0]["step"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda p: p.update(epoch=-1), "field 'epoch' must not be negative, got -1"),
+        (lambda p: p.update(step="17"), "field 'step' must be a number, got str '17'"),
+        (lambda p: p.pop("optimizer"), "field 'optimizer' is missing"),
+        (
+            lambda p: p["state"].update(best_eer=float("nan")),
+            "field 'state.best_eer' must be finite",
+        ),
+        (lambda p: p["state"].update(best_eer=3.0), "field 'state.best_eer' must be in [0, 1]"),
+        (
+            lambda p: p["state"].update(stopping=1.5),
+            "field 'state.stopping' must be a whole number",
+        ),
+        (lambda p: p.update(state=[1]), "field 'state' must be a mapping, got list"),
+        (
+            lambda p: next(iter(p["optimizer"]["state"].values()))["exp_avg"].fill_(float("inf")),
+            "field 'optimizer.state.0.exp_avg' holds",
+        ),
+        (
+            lambda p: p["optimizer"]["param_groups"][0]["params"].pop(),
+            "field 'optimizer' does not fit this model",
+        ),
+    ],
+    ids=[
+        "epoch",
+        "step",
+        "no-optimizer",
+        "nan-eer",
+        "eer-range",
+        "stopping",
+        "state",
+        "inf-moment",
+        "param-groups",
+    ],
+)
+def test_requeue_with_a_tampered_checkpoint_is_one_line(tmp_path, change, words):
+    path, model, optimizer = requeue_parts(tmp_path)
+    payload = torch.load(path, weights_only=True)
+    change(payload)
+    torch.save(payload, path)
+    with pytest.raises(ModelError) as caught:
+        restore_training(path, load_checkpoint(path), model, optimizer)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path}: {words}"), message

@@ -49,52 +49,24 @@ def read_resume_state(
         raise records.fail(path, "losses", "must be a state dict of tensors")
     records.check_state_dict(path, losses, loss_shapes)
     return ResumeState(
-        epoch=_count(state, "epoch", path),
-        global_step=_count(state, "global_step", path),
+        epoch=records.read_count(state, "epoch", path),
+        global_step=records.read_count(state, "global_step", path),
         best_loss=_best_loss(state, path),
-        optimizer=_optimizer_state(state, path),
+        optimizer=records.check_optimizer_state(
+            path, records.require(state, "optimizer", path), "optimizer"
+        ),
         losses=dict(losses),
     )
 
 
-def _scalar(state: Any, key: str, path: str | os.PathLike) -> Any:
-    """A one-element tensor's value (or a plain number) of `state[key]`."""
-    value = records.require(state, key, path)
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise records.fail(path, key, f"must be one number, has shape {tuple(value.shape)}")
-        return value.item()
-    return value
-
-
-def _count(state: Any, key: str, path: str | os.PathLike) -> int:
-    count = records.check_number(_scalar(state, key, path), path, key, integer=True)
-    if count < 0:
-        raise records.fail(path, key, f"must not be negative, got {count:g}")
-    return int(count)
-
-
 def _best_loss(state: Any, path: str | os.PathLike) -> float:
-    value = _scalar(state, "best_loss", path)
+    """The best loss so far: a number, inf before any improvement, never NaN."""
+    value = records.require(state, "best_loss", path)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise records.fail(path, "best_loss", f"must be a number (inf before any), got {value!r}")
     return float(value)
-
-
-def _optimizer_state(state: Any, path: str | os.PathLike) -> dict:
-    """The optimiser's state dict: `state` and `param_groups`, every moment finite."""
-    optimizer = records.require(state, "optimizer", path)
-    records.require(optimizer, "param_groups", path, field="optimizer.param_groups")
-    moments = records.require(optimizer, "state", path, field="optimizer.state")
-    if not isinstance(moments, Mapping) or not all(
-        isinstance(m, Mapping) for m in moments.values()
-    ):
-        raise records.fail(path, "optimizer.state", "must map each parameter to its moments")
-    for index, entry in moments.items():
-        for name, value in entry.items():
-            if isinstance(value, torch.Tensor):
-                records.check_finite(path, f"optimizer.state.{index}.{name}", value)
-    return dict(optimizer)
 
 
 def read_history(path: Path, epochs: int) -> list[dict]:

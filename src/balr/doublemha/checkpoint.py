@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import fields
@@ -121,6 +122,41 @@ def check_weights(path: str | os.PathLike, weights: Any) -> None:
     ):
         raise records.fail(path, "model", "must be a state dict of tensors")
     records.check_finite_tensors(path, weights)
+
+
+def restore_training(
+    path: str | os.PathLike,
+    payload: dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> tuple[int, int, float, int]:
+    """Put a balr checkpoint's weights and optimiser state into `model` and `optimizer`
+    (requeue) and return its `(epoch, step, best EER, validations without improvement)`;
+    each part is checked first: one line naming the file and the field when it does not fit."""
+    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    records.check_state_dict(path, payload["model"], expected)
+    optimizer_state = records.require(payload, "optimizer", path)
+    records.check_optimizer_state(path, optimizer_state, "optimizer")
+    epoch, step = (
+        records.read_count(payload, "epoch", path),
+        records.read_count(payload, "step", path),
+    )
+    state = records.require(payload, "state", path)
+    if not isinstance(state, Mapping):
+        raise records.fail(path, "state", f"must be a mapping, got {type(state).__name__}")
+    best_eer = state.get("best_eer", math.inf)
+    if best_eer != math.inf:
+        records.check_number(best_eer, path, "state.best_eer", unit_interval=True)
+    stopping = records.read_count(
+        {"stopping": state.get("stopping", 0)}, "stopping", path, field="state.stopping"
+    )
+    model.load_state_dict(payload["model"])
+    try:
+        optimizer.load_state_dict(optimizer_state)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelError(f"{path}: field 'optimizer' does not fit this model ({detail})") from None
+    return epoch, step, float(best_eer), stopping
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:

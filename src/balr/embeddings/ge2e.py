@@ -162,7 +162,7 @@ def build(cfg: GE2EConfig) -> GE2EEncoder:
     """The GE2E encoder with its pretrained weights (names, shapes and finiteness checked:
     one line naming the file and the tensor), in eval mode."""
     model = GE2EEncoder(cfg)
-    path = Path(cfg.weights) if cfg.weights else defaults.GE2E_WEIGHTS
+    path = Path(cfg.weights or defaults.checked(defaults.GE2E_WEIGHTS, "GE2E weights"))
     state = load_ge2e_state(path)
     expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     records.check_state_dict(path, state, expected)
