@@ -4,11 +4,11 @@ give them where the reference gives them too)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from balr.data import Trials
 from balr.errors import ModelError
 
 #: trials named in the message before "and N more"
@@ -16,21 +16,14 @@ NAMED_TRIALS = 3
 
 
 def check_finite_scores(
-    scores: np.ndarray,
-    scored: np.ndarray,
-    enrollment: Sequence[Sequence[str]],
-    test: Sequence[Sequence[str]],
-    scorer: str,
-    checkpoint: Path | None = None,
+    scores: np.ndarray, scored: np.ndarray, trials: Trials, scorer: str, checkpoint: Path | None
 ) -> None:
     """ModelError, one line, when a scored trial (`scored` mask) has a NaN or infinite
     score: how many, the first trials by number (1 = first) and ids, and the scorer file."""
     bad = np.flatnonzero(scored & ~np.isfinite(scores))
     if not bad.size:
         return
-    named = ", ".join(
-        f"{i + 1} ({','.join(enrollment[i])} :: {','.join(test[i])})" for i in bad[:NAMED_TRIALS]
-    )
+    named = ", ".join(f"{i + 1} ({_ids(trials, i)})" for i in bad[:NAMED_TRIALS])
     more = f" and {bad.size - NAMED_TRIALS} more" if bad.size > NAMED_TRIALS else ""
     source = f" from {checkpoint}" if checkpoint is not None else ""
     raise ModelError(
@@ -39,3 +32,7 @@ def check_finite_scores(
         f"{named}{more}; nothing was written "
         "(refit the scorer with `balr score train`)"
     )
+
+
+def _ids(trials: Trials, index: int) -> str:
+    return f"{','.join(trials.enrollment[index])} :: {','.join(trials.test[index])}"
