@@ -66,6 +66,7 @@ def run(argv: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedP
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.difference("BA-train")
 def test_readme_train_line_runs_with_the_defaults(datasets, tmp_path):
     result = run(readme_argv(PLAIN, datasets), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

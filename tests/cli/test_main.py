@@ -25,6 +25,7 @@ def test_help_lists_commands():
     assert "vectors" in result.stdout
 
 
+@pytest.mark.difference("BA-root-command")
 def test_root_command_has_the_reference_completion_options():
     """Typer's `--install-completion` / `--show-completion`, as the reference's `balr`."""
     assert "--install-completion" in run_balr("--help").stdout

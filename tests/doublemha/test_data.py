@@ -179,6 +179,7 @@ def test_training_and_validation_recordings_sharing_a_feature_file_are_refused(t
         DoubleMHATrainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
 
 
+@pytest.mark.difference("DMHA-random-slicing")
 def test_random_slice_draws_lengths_as_the_reference_randrange():
     """The reference cuts to `randrange(200, window_size * 100)`: 200..349 frames for 3.5 s."""
     batch = torch.zeros(2, 350, 80)

@@ -143,6 +143,7 @@ def write_reference_run(directory, model, zip_format: bool, step: int = 120):
 
 
 @pytest.mark.parametrize("zip_format", [False, True], ids=["torch1.5-legacy", "zip"])
+@pytest.mark.difference("DMHA-embedding-head", "DMHA-checkpoint-read", "DMHA-state-dict-names")
 def test_reference_checkpoint_embeds_like_the_same_balr_model(tmp_path, zip_format):
     model = trained_looking_model()
     config, checkpoint = write_reference_run(tmp_path, model, zip_format)
@@ -180,6 +181,7 @@ def test_the_other_poolings_load_too(tmp_path, pooling):
     )
 
 
+@pytest.mark.difference("DMHA-mha-scale")
 def test_pooling_weights_follow_the_reference_formula():
     """The reference's multi-head scores are `key . query / sqrt(H)`, softmax over time, its
     head scores `context . att`, softmax over heads: written out here on random frames with
@@ -224,6 +226,7 @@ def test_code_in_a_reference_checkpoint_is_refused_without_running(tmp_path, zip
     assert not marker.exists()
 
 
+@pytest.mark.difference("DMHA-config-read")
 def test_code_in_a_reference_config_is_refused_without_running(tmp_path):
     marker = tmp_path / "ran"
     path = tmp_path / "CNN_config.pkl"

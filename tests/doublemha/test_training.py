@@ -149,6 +149,7 @@ def test_validation_embeds_in_eval_mode_and_restores_training_mode(tmp_path):
     assert value == eer(scores, valid.labels)[0]
 
 
+@pytest.mark.difference("DMHA-early-stopping", "DMHA-lr-halving")
 def test_learning_rate_halves_and_training_stops_early(tmp_path):
     write_lists(tmp_path)
     cfg = tiny_config(
@@ -164,6 +165,7 @@ def test_learning_rate_halves_and_training_stops_early(tmp_path):
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
+@pytest.mark.difference("DMHA-optimizer", "DMHA-early-stopping")
 def test_rmsprop_keeps_its_learning_rate_and_minus_one_stops_after_one_epoch(tmp_path):
     write_lists(tmp_path)
     cfg = tiny_config(
@@ -185,6 +187,7 @@ def test_dataset_csv_input_with_generated_pairs():
     assert int(valid.labels.sum()) == 4 and len(valid.labels) == 8
 
 
+@pytest.mark.difference("DMHA-dashed-flags")
 def test_dashed_arguments_become_overrides():
     from balr.cli.extractor import dashed_overrides
 

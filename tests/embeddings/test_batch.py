@@ -216,6 +216,7 @@ def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
     assert (again.succeeded, again.skipped) == (0, 8)
 
 
+@pytest.mark.difference("BA-extract-force", "BA-extract-save-output")
 def test_cli_reference_options_force_save_output_root_dir(clips, tmp_path):
     """--no-force skips existing embeddings, --force redoes them, --no-save-output computes
     and writes nothing, --root-dir is where a CSV's relative audio paths start."""

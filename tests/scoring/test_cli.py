@@ -218,6 +218,7 @@ def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeyp
 
 
 @pytest.mark.slow
+@pytest.mark.difference("BA-score-train", "BA-score-test")
 def test_reference_run_dirs_exist_ok_and_device(corpus, tmp_path, monkeypatch):
     """The reference's folders (runs/scorer/train, runs/score, then ...2, ...3), kept with
     --exist-ok or `exist_ok=true`; --device is accepted (cpu) and checked."""
@@ -244,6 +245,7 @@ def test_reference_run_dirs_exist_ok_and_device(corpus, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.difference("BA-scorer-n-attributes", "BA-beta-keys")
 def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
     """`scorer.n_attributes` is checked against the vectors; beta's `scorer.K` must be 2
     and `scorer.eps` is accepted."""
@@ -265,6 +267,7 @@ def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.difference("BA-scorer-n-iterations")
 def test_reference_n_iterations_key_on_every_scorer(corpus, tmp_path):
     """`scorer.n_iterations` (the reference's 100 on every scorer): maxllr's EM steps; the
     reference's dna/speech/cosine ignore it, so does balr."""

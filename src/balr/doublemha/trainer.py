@@ -50,6 +50,7 @@ from balr.doublemha.data import (
 from balr.doublemha.features import FeatureItem, FeatureLoader
 from balr.doublemha.heads import annealed_factor
 from balr.doublemha.model import SpeakerClassifier
+from balr.doublemha.pooling import reference_query_init
 from balr.doublemha.reference import (
     newest_reference_checkpoint,
     optimizer_state_from_reference,
@@ -124,6 +125,8 @@ class DoubleMHATrainer(training.Trainer):
         self.settings = {**asdict(self.config), "num_spkrs": num_speakers}
         torch.manual_seed(self.config.seed)  # reproducible initial weights
         self.model = SpeakerClassifier(self.config.model_settings(num_speakers)).to(self.device)
+        if self.config.query_init == "reference":  # the reference's xavier-normal queries
+            reference_query_init(self.model.pooling)
         self.optimizer = self._optimizer()
         if self.config.requeue:
             self._resume()

@@ -31,6 +31,7 @@ from balr.population import Population, adapt_to_population, exclude_case, read_
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
+from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.plots import plot_explanation
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
@@ -155,6 +156,7 @@ def score_trials_file(
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=chunk)
+    check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
     raw, conditions = None, None  # uncalibrated scores have no calibration conditions
     calibrator = calibrated.calibrator
