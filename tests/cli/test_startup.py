@@ -63,3 +63,32 @@ def test_every_command_help_imports_no_heavy_library():
         probe["shown"]
     )
     assert probe["heavy"] == []
+
+
+# applying the shipped calibration (load, transform, parts) and the compare pipeline's
+# module import neither scikit-learn nor lir: both are imported inside the fits
+CALIBRATION_PROBE = """
+import json, sys
+import numpy as np
+from balr.calibration import Calibrator
+from balr.calibration.split import split_llr
+from balr.defaults import CALIBRATION
+
+calibrator = Calibrator.load(CALIBRATION)
+seconds = np.array([[10.0, 20.0]])
+llr = calibrator.transform(np.array([1.0]), seconds)
+split = split_llr(calibrator, np.array([0.25, 0.75]), [10.0, 20.0])
+fitters = sorted(m for m in ("sklearn", "lir") if m in sys.modules)
+import balr.compare.pipeline  # noqa: F401
+print(json.dumps({"method": type(calibrator).__name__, "llr": float(llr[0]),
+                  "split": float(split.llr), "heavy": fitters,
+                  "compare_heavy": sorted(m for m in ("sklearn", "lir") if m in sys.modules)}))
+"""
+
+
+def test_applying_a_calibration_imports_no_fitting_library():
+    probe = _probe(CALIBRATION_PROBE)
+    assert probe["method"] == "QMFCalibrator"
+    assert abs(probe["llr"] - probe["split"]) < 1e-9  # the same score, 0.25 + 0.75
+    assert probe["heavy"] == []
+    assert probe["compare_heavy"] == []

@@ -1,15 +1,13 @@
 """The numerical fits behind the calibrators: balanced weights, (weighted) logistic
 regression, PAV, log speech durations and the checks of training data. lir works in log10;
-every value returned here is a natural-log LR (converted explicitly with `LN10`)."""
+every value returned here is a natural-log LR (converted explicitly with `LN10`). lir and
+sklearn are imported inside the fits, so applying a loaded calibrator never imports them."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from lir.algorithms.isotonic_regression import IsotonicCalibrator, IsotonicRegression
-from lir.algorithms.logistic_regression import LogitCalibrator
-from sklearn.linear_model import LogisticRegression
 
 from balr.errors import DataError
 
@@ -55,6 +53,8 @@ def fit_logistic(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     and `a` from its value at a large power of two, where `a z` dominates (a few ulp of
     rounding at most).
     """
+    from lir.algorithms.logistic_regression import LogitCalibrator
+
     centre, scale = float(scores.mean()), float(scores.std()) or 1.0
     model = LogitCalibrator(C=LOGISTIC_C).fit((scores - centre) / scale, labels)
     far = 2.0**20
@@ -70,6 +70,8 @@ def fit_weighted_logistic(
     `weights`, fitted on features standardised with the same weights (the penalty
     `LOGISTIC_C` of the `logistic` method) and mapped back to the raw features. With
     `balanced_weights` of one group and one feature this is the model lir's `logistic` fits."""
+    from sklearn.linear_model import LogisticRegression
+
     centre = np.average(features, axis=0, weights=weights)
     scale = np.sqrt(np.average((features - centre) ** 2, axis=0, weights=weights))
     scale = np.where(scale > 0, scale, 1.0)
@@ -90,6 +92,8 @@ def fit_pav(
     its knots; points inside a flat run (equal to both neighbours) are dropped. Balanced
     weights make lir's log10 odds the log10 LR.
     """
+    from lir.algorithms.isotonic_regression import IsotonicCalibrator, IsotonicRegression
+
     x = np.concatenate([scores, [scores.max() + 1.0, scores.min() - 1.0]])
     y = np.concatenate([labels, [0, 1]])
     if groups is None:

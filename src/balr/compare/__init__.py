@@ -3,7 +3,7 @@
 `config` (the `compare` config), `inputs` (checks before any model runs), `models` (the
 models, shipped by default), `result` (`ComparisonResult`), `pipeline` (embedding ->
 attributes -> LR -> calibrated LLR). The text and the HTML report are in `balr.report`,
-the split of the calibrated LLR into additive parts in `balr.llr_split`.
+the split of the calibrated LLR into additive parts in `balr.calibration.split`.
 """
 
 from balr.compare.config import CompareConfig, compare_config

@@ -24,6 +24,7 @@ from balr.audio import audio_duration
 from balr.audit import embedding_model_files
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
+from balr.calibration.split import split_llr
 from balr.compare.config import compare_config, extraction_options
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import load_models
@@ -37,7 +38,6 @@ from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.embeddings.extract import model_provenance
 from balr.errors import AudioError, DataError
-from balr.llr_split import split_llr
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from balr.calibration.split import OFFSET_LABEL
 from balr.compare.inputs import check_explain
-from balr.llr_split import OFFSET_LABEL
 from balr.report.html import Recording
 from balr.report.text import bits_text
 from balr.scoring.explain import top_attributes as top_k

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from balr.calibration import Calibrator
+from balr.calibration.base import Calibrator
 
 #: the label of the offset line of a logistic calibration (qmf: `DURATIONS_LABEL`)
 OFFSET_LABEL = "calibration offset"
