@@ -1,38 +1,24 @@
-"""The conditions a calibration was fitted in, and whether a trial lies inside them.
-
-An LR is only as good as its calibration's relevance to the case (Morrison, "Tutorial on
-logistic-regression calibration and fusion", Science & Justice 2013). `ConditionsDescription`
-is fitted with a calibration on its calibration recordings and describes them by
-
-(a) the range of their net speech seconds, the [0.5, 99.5] % percentiles;
-(b) their similarity to the calibration population: for each recording, the mean cosine of
-    its `neighbours` (10) nearest calibration recordings of other speakers; the threshold is
-    the `similarity_percentile` (2 %) of these values (a k-nearest-neighbour novelty score,
-    Breunig et al. / Ramaswamy et al., SIGMOD 2000).
-
-A recording is in conditions iff it passes both; a trial iff all its recordings are. The
-vectors are those the scorer scores (BA vectors for the BA-LR scorers, embeddings for the
-cosine of embeddings): on BA vectors of the issue-13 research cache this flagged 4-9 % of
-in-domain trials and 29-71 % of trials from a corpus left out of the calibration, against
-3-13 % and 7-78 % on the GE2E embeddings (docs/scoring.md).
-
-Files: the description is the `conditions` record of calibration.json (plain JSON), its
-reference vectors a float16 safetensors file beside it (`<stem>.conditions.safetensors`);
-`balr.calibration.CalibrationBundle` writes calibration.json with both of its parts.
-"""
+"""The conditions description of a calibration: the `ConditionsDescription` estimator
+(speech range and calibration-population similarity, fitted on the calibration recordings),
+its `conditions` record in calibration.json and its reference-vector sidecar file."""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from balr.conditions.trials import (
+    UNKNOWN_SPEECH,
+    RecordingConditions,
+    TrialConditions,
+    trial_conditions,
+)
 from balr.errors import ConfigError, DataError, ModelError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path, atomic_write_text, read_json_object
@@ -48,16 +34,9 @@ from balr.records import (
     read_str,
 )
 
-if TYPE_CHECKING:
-    from balr.data import AudioDataset, Trials
-
-#: reason of a trial checked against no description (the calibration has none)
-NO_DESCRIPTION = "no conditions description in this calibration"
-#: reason of a recording whose net speech is not known
-UNKNOWN_SPEECH = "speech duration unknown (no speech_durations.tsv)"
 #: queries compared at once with the reference vectors (memory: CHUNK x references floats)
 CHUNK = 1024
-#: % of calibration recordings below the similarity threshold (see the module docstring)
+#: % of calibration recordings below the similarity threshold (see `balr.conditions`)
 DEFAULT_SIMILARITY_PERCENTILE = 2.0
 #: the vectors a description may compare: BA vectors or embeddings
 VECTOR_KINDS = ("ba", "emb")
@@ -94,32 +73,6 @@ def sidecar_path(calibration_path: str | os.PathLike) -> Path:
     """Where the reference vectors of the description in `calibration_path` are kept."""
     path = Path(calibration_path)
     return path.with_name(f"{path.stem}.conditions.safetensors")
-
-
-@dataclass(frozen=True)
-class RecordingConditions:
-    """Per recording: in conditions or not, and what is wrong (`problems[i]` phrases such as
-    `speech 0.4 s below the calibrated 0.9-12.0 s`, empty when in conditions)."""
-
-    in_conditions: np.ndarray
-    problems: list[list[str]]
-
-
-@dataclass(frozen=True)
-class TrialConditions:
-    """Per trial: in conditions or not, and the reason (empty when in conditions)."""
-
-    in_conditions: np.ndarray
-    reasons: list[str]
-
-    @classmethod
-    def unchecked(cls, n_trials: int, reason: str) -> TrialConditions:
-        """Every trial out of conditions for one reason (e.g. no description)."""
-        return cls(np.zeros(n_trials, bool), [reason] * n_trials)
-
-    def counts(self) -> dict[str, int]:
-        inside = int(np.count_nonzero(self.in_conditions))
-        return {"in_conditions": inside, "out_of_conditions": len(self.reasons) - inside}
 
 
 class ConditionsDescription(Estimator):
@@ -360,104 +313,3 @@ def read_reference_vectors(sidecar: Path, calibration: str | os.PathLike, rows: 
         raise fail(sidecar, "reference_vectors", "is missing")
     check_shape(sidecar, "reference_vectors", vectors["reference_vectors"], (rows, ANY))
     return check_finite(sidecar, "reference_vectors", vectors["reference_vectors"])
-
-
-def trial_conditions(
-    recordings: RecordingConditions,
-    enrollment_rows: Sequence[Sequence[int]],
-    test_rows: Sequence[Sequence[int]],
-    recording_names: Sequence[str] | None = None,
-) -> TrialConditions:
-    """Trials from their recordings' checks: trial i uses the recordings at rows
-    `enrollment_rows[i]` and `test_rows[i]`; it is in conditions iff all of them are. The
-    reason names the side (`enrollment speech 0.4 s below ...`), and the recording when a
-    side has several (`test rec7: recording unlike ...`)."""
-    inside = np.ones(len(enrollment_rows), bool)
-    reasons = []
-    for trial, sides in enumerate(zip(enrollment_rows, test_rows, strict=True)):
-        found = []
-        for side, rows in zip(("enrollment", "test"), sides, strict=True):
-            for row in rows:
-                label = side
-                if len(rows) > 1 and recording_names is not None:
-                    label = f"{side} {recording_names[row]}:"
-                found += [f"{label} {problem}" for problem in recordings.problems[row]]
-        inside[trial] = not found
-        reasons.append("; ".join(found))
-    return TrialConditions(inside, reasons)
-
-
-def check_comparison(
-    description: ConditionsDescription | None, vectors: np.ndarray, speech_s: Sequence[float],
-    n_enrollment: int, names: Sequence[str],
-) -> TrialConditions:  # fmt: skip
-    """One trial of several recordings a side (rows before `n_enrollment` enrollment, the
-    rest test) checked against `description`; out of conditions when there is none."""
-    if description is None:
-        return TrialConditions.unchecked(1, NO_DESCRIPTION)
-    recordings = description.check_recordings(vectors, np.asarray(speech_s, dtype=np.float64))
-    rows = list(range(len(names)))
-    return trial_conditions(recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], names)
-
-
-# ---------------------------------------------------------------------- datasets and trials
-
-
-def describe_recordings(
-    dataset: AudioDataset,
-    ids: Sequence[str],
-    durations: dict[str, float],
-    kind: str,
-    similarity_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
-) -> ConditionsDescription:
-    """The conditions description of the recordings `ids` of `dataset` (`kind` vectors)."""
-    from balr.data.speech import side_seconds  # balr.data imports torch: on use
-
-    present, vectors = dataset.stack_vectors(kind, [dataset.index_of(i) for i in ids])
-    items = [dataset.items[i] for i in present]
-    speech = side_seconds([[item.id] for item in items], durations)
-    speakers = [item.speaker for item in items]
-    description = ConditionsDescription(similarity_percentile=similarity_percentile)
-    return description.fit(vectors, speech, speakers, vector_kind=kind)
-
-
-def check_trial_conditions(
-    description: ConditionsDescription | None,
-    dataset: AudioDataset,
-    trials: Trials,
-    valid: np.ndarray,
-    durations: dict[str, float] | None,
-) -> TrialConditions:
-    """Whether each trial of calibrated scores lies in the conditions its calibration was
-    fitted in (`description`, None when the calibration has none: every trial is out, with
-    that reason); out, with the reason, when a recording has no valid vector."""
-    from balr.data.speech import side_seconds
-
-    if description is None:
-        return TrialConditions.unchecked(len(trials), NO_DESCRIPTION)
-    present, vectors = dataset.stack_vectors(
-        description.vector_kind_, [dataset.index_of(i) for i in trials.unique_ids()], bad=[]
-    )
-    names = [dataset.items[i].id for i in present]
-    row_of = {name: row for row, name in enumerate(names)}
-    checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
-    result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
-    for t in np.flatnonzero(valid & ~checkable):
-        result.reasons[t] = f"a recording has no {description.vector_kind_} vector to check"
-    keep = np.flatnonzero(checkable)
-    if len(keep):  # then `names` holds every recording of these trials
-        speech = side_seconds([[name] for name in names], durations)
-        checked = trial_conditions(
-            description.check_recordings(vectors, speech),
-            [[row_of[i] for i in trials.enrollment[t]] for t in keep],
-            [[row_of[i] for i in trials.test[t]] for t in keep],
-            names,
-        )
-        result.in_conditions[keep] = checked.in_conditions
-        for t, reason in zip(keep, checked.reasons, strict=True):
-            result.reasons[t] = reason
-    return result
-
-
-def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
-    return np.array([all(i in rows for i in cell) for cell in cells], bool)
