@@ -128,7 +128,6 @@ def test_the_bundled_example_trials_have_no_same_recording_trial():
     assert same.summary() == ""
 
 
-
 @pytest.mark.slow
 def test_by_id_only_flags_the_same_ids_without_decoding(voxceleb_trials, tmp_path):
     data, trials_path, vectors = voxceleb_trials
