@@ -44,9 +44,6 @@ from tests.model_file_damage import (
 
 AUDIO = [str(EXAMPLES / "audio" / "id00906" / "00014.flac")]
 COMPARE = ["compare", AUDIO[0], "--test", str(EXAMPLES / "audio" / "id00906" / "00028.flac")]
-REFERENCE_LLRS_XFAIL = pytest.mark.xfail(
-    reason="reference LLR value checks belong to balr.compare (h2-compare)", strict=False
-)
 #: JSON damages also run through the CLI
 CLI_JSON_DAMAGES = ("json-calibrator-deleted", "json-calibrator.slope-nan")
 #: JSON fields that only describe or may be absent (a calibration without its conditions
@@ -247,15 +244,13 @@ def tensor_cases(target: Target) -> list[Case]:
     """One float tensor NaN, inf, narrower, deleted, renamed. The width of the conditions'
     reference vectors is only known against the scorer's vectors: `compare` refuses it
     there, in one line; its loader may accept it."""
-    marks = (REFERENCE_LLRS_XFAIL,) if target.name == "reference_llrs" else ()
     return [
         Case(
             target,
             f"tensor-{kind}",
             tensor_damage(kind),
             strict=not (kind == "shape" and target.name.startswith("conditions")),
-            cli=kind == "nan" and not marks,
-            marks=marks if kind in ("nan", "inf", "shape") else (),
+            cli=kind == "nan",
         )
         for kind in ("nan", "inf", "shape", "deleted", "renamed")
     ]
