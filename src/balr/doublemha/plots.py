@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from balr.doublemha.inference import file_alignment
 from balr.doublemha.model import SpeakerClassifier
 from balr.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FRAME_SHIFT_S = 0.01
 
@@ -30,8 +35,6 @@ def plot_attention(
     import matplotlib.pyplot as plt
 
     duration = feats.shape[0] * FRAME_SHIFT_S
-    frames, heads = time_weights.shape
-    centres = (np.arange(frames) + 0.5) * duration / frames
     overall = time_weights @ head_weights
     fig, axes = plt.subplots(
         2,
@@ -42,6 +45,20 @@ def plot_attention(
     )
     spec_ax, heat_ax, bar_ax = axes[0, 0], axes[1, 0], axes[1, 1]
     axes[0, 1].axis("off")
+    _draw_spectrogram(spec_ax, feats, overall, duration, title)
+    _draw_heads(fig, heat_ax, bar_ax, time_weights, head_weights, duration)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def _draw_spectrogram(
+    spec_ax: Axes, feats: np.ndarray, overall: np.ndarray, duration: float, title: str
+) -> None:
+    """The `(T, F)` spectrogram with the head-weighted attention `overall` over it."""
+    frames = len(overall)
+    centres = (np.arange(frames) + 0.5) * duration / frames
     spec_ax.imshow(
         feats.T,
         origin="lower",
@@ -56,6 +73,18 @@ def plot_attention(
     line_ax.set_ylabel("attention")
     line_ax.legend(loc="upper right", fontsize=8)
     spec_ax.set_title(title or "DoubleMHA attention")
+
+
+def _draw_heads(
+    fig: Figure,
+    heat_ax: Axes,
+    bar_ax: Axes,
+    time_weights: np.ndarray,
+    head_weights: np.ndarray,
+    duration: float,
+) -> None:
+    """The `(T', H)` per-head attention as a heatmap and the `(H,)` head weights as bars."""
+    heads = time_weights.shape[1]
     image = heat_ax.imshow(
         time_weights.T,
         origin="lower",
@@ -78,10 +107,6 @@ def plot_attention(
     bar_ax.set_ylim(-0.5, heads - 0.5)
     bar_ax.set_xlabel("head weight")
     bar_ax.yaxis.set_visible(False)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
 
 
 def plot_file_attention(

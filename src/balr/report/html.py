@@ -74,35 +74,9 @@ def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
 
 def render_report(report: ComparisonReport) -> str:
     """The report as one HTML string."""
-    from balr.evaluation import plot_tippett
-
     verdict = verbal_scale(report.llr)
-    reference_scores = np.concatenate(
-        [report.reference_target_llrs, report.reference_nontarget_llrs]
-    )
-    reference_labels = np.r_[
-        np.ones(len(report.reference_target_llrs)), np.zeros(len(report.reference_nontarget_llrs))
-    ]
     contribution_png = _png(report.contribution_plot)
-    if len(report.reference_target_llrs) and len(report.reference_nontarget_llrs):
-        tippett = (
-            _img(
-                _png(
-                    lambda p: plot_tippett(
-                        reference_scores,
-                        reference_labels,
-                        p,
-                        title="Reference population LRs",
-                        mark=report.llr,
-                    )
-                ),
-                "Tippett plot",
-            )
-            + f"<p>{_reference_sentence(report)}</p>"
-            + _reference_description(report.reference_description)
-        )
-    else:
-        tippett = "<p>No reference LLRs were given for these models: no Tippett plot.</p>"
+    tippett = _tippett_section(report)
     sections = [
         f"<h1>Speaker comparison report</h1><p class='note'>balr {__version__}, "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}</p>",
@@ -136,6 +110,36 @@ def render_report(report: ComparisonReport) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>balr comparison: {html.escape(verdict.sentence)}</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def _tippett_section(report: ComparisonReport) -> str:
+    """The Tippett plot of the reference LLRs with this LLR marked, and what they are."""
+    from balr.evaluation import plot_tippett
+
+    if not (len(report.reference_target_llrs) and len(report.reference_nontarget_llrs)):
+        return "<p>No reference LLRs were given for these models: no Tippett plot.</p>"
+    reference_scores = np.concatenate(
+        [report.reference_target_llrs, report.reference_nontarget_llrs]
+    )
+    reference_labels = np.r_[
+        np.ones(len(report.reference_target_llrs)), np.zeros(len(report.reference_nontarget_llrs))
+    ]
+    return (
+        _img(
+            _png(
+                lambda p: plot_tippett(
+                    reference_scores,
+                    reference_labels,
+                    p,
+                    title="Reference population LRs",
+                    mark=report.llr,
+                )
+            ),
+            "Tippett plot",
+        )
+        + f"<p>{_reference_sentence(report)}</p>"
+        + _reference_description(report.reference_description)
     )
 
 
