@@ -108,6 +108,16 @@ POPULATION_HELP = (
     "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
     "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
 )
+EXPLAIN_HELP = "Write the K attributes pushing each score most each way."
+EXPLAIN_PLOT_HELP = "Bar chart of one trial: number (1 = first) or E::T ids."
+KEEP_SAME_RECORDING_HELP = (
+    "Keep trials comparing a recording with itself in EER and Cllr (default: left out; "
+    "flagged in scores.csv either way)."
+)
+SAME_RECORDING_BY_ID_HELP = (
+    "Flag same-recording trials by id only, without decoding the audio (about 0.1 s per "
+    "recording saved)."
+)
 
 
 @score_app.command("test")
@@ -121,12 +131,8 @@ def test(
     audio_formats: list[str] | None = audio_formats_option(),
     root_dir: Path | None = root_dir_option(),
     device: str | None = device_option(),
-    explain: int = typer.Option(
-        0, "--explain", help="Write the K attributes pushing each score most each way."
-    ),
-    explain_plot: list[str] | None = typer.Option(
-        None, "--explain-plot", help="Bar chart of one trial: number (1 = first) or E::T ids."
-    ),
+    explain: int = typer.Option(0, "--explain", help=EXPLAIN_HELP),
+    explain_plot: list[str] | None = typer.Option(None, "--explain-plot", help=EXPLAIN_PLOT_HELP),
     calibration: Path | None = typer.Option(
         None, "--calibration", help="calibration.json to apply (default: the shipped one)."
     ),
@@ -135,16 +141,10 @@ def test(
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
     keep_same_recording: bool = typer.Option(
-        False,
-        "--keep-same-recording",
-        help="Keep trials comparing a recording with itself in EER and Cllr (default: left "
-        "out; flagged in scores.csv either way).",
+        False, "--keep-same-recording", help=KEEP_SAME_RECORDING_HELP
     ),
     same_recording_by_id: bool = typer.Option(
-        False,
-        "--same-recording-by-id",
-        help="Flag same-recording trials by id only, without decoding the audio (about 0.1 s "
-        "per recording saved).",
+        False, "--same-recording-by-id", help=SAME_RECORDING_BY_ID_HELP
     ),
     population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
