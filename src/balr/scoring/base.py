@@ -48,6 +48,8 @@ class Scorer(Estimator):
     multi_recording: ClassVar[bool] = True
     #: dimensions of each learned array other than 1-D `(attributes,)` (checked on load)
     state_ndims: ClassVar[dict[str, int]] = {}
+    #: whether every learned array holds probabilities in [0, 1] (checked on load)
+    probability_state: ClassVar[bool] = False
 
     @property
     def vector_kind(self) -> str:
@@ -140,7 +142,8 @@ class Scorer(Estimator):
     @classmethod
     def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
         """ModelError naming the array of `state` that is not finite, has another number of
-        dimensions than `state_ndims` says, or disagrees on the number of attributes."""
+        dimensions than `state_ndims` says, disagrees on the number of attributes, or (with
+        `probability_state`) holds a value outside [0, 1]."""
         arrays = {n: state[n] for n in cls.state_names if n in state}
         for name, array in arrays.items():
             records.check_finite(path, name, array)
@@ -149,6 +152,9 @@ class Scorer(Estimator):
             records.check_same_size(
                 path, {n: int(np.shape(a)[0]) for n, a in arrays.items()}, "number of attributes"
             )
+        if cls.probability_state:
+            for name, array in arrays.items():
+                records.check_unit_interval(path, name, array)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Scorer:
