@@ -45,6 +45,17 @@ COMMON_FIELDS = (
 
 
 @dataclass(frozen=True)
+class TrainingTrials:
+    """Checked training data of a calibrator's map: scores, labels (1 target / 0 non-target),
+    optional `(n, 2)` net speech seconds of both sides and per-trial group names."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    durations: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
 class LLRParts:
     """A calibrated LLR split into exactly additive parts (natural logs, one value per trial):
     `llr = slope * score + offset + bounding` for `logistic` and `qmf` (`slope` None for `pav`,
@@ -105,7 +116,7 @@ class Calibrator(Estimator):
         scores, labels = check_training_data(scores, labels)
         groups = check_groups(groups, len(labels))
         self.groups_ = [] if groups is None else sorted(set(groups.tolist()))
-        self._fit_map(scores, labels, durations, groups)
+        self._fit_map(TrainingTrials(scores, labels, durations, groups))
         self.n_target_ = int(labels.sum())
         self.n_nontarget_ = int(len(labels) - labels.sum())
         self.lower_bound_ = self.upper_bound_ = None
@@ -134,13 +145,7 @@ class Calibrator(Estimator):
         return np.zeros(n_trials)
 
     # ------------------------------------------------------------------ method hooks
-    def _fit_map(
-        self,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        durations: np.ndarray | None,
-        groups: np.ndarray | None,
-    ) -> None:
+    def _fit_map(self, data: TrainingTrials) -> None:
         raise NotImplementedError
 
     def _unbounded(

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from balr.calibration.base import Calibrator, check_neutral
+from balr.calibration.base import Calibrator, TrainingTrials, check_neutral
 from balr.calibration.fitting import balanced_weights, fit_logistic, fit_weighted_logistic
 from balr.records import read_number
 
@@ -29,18 +29,12 @@ class LogisticCalibrator(Calibrator):
         self.slope_: float | None = None
         self.intercept_: float | None = None
 
-    def _fit_map(
-        self,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        durations: np.ndarray | None,
-        groups: np.ndarray | None,
-    ) -> None:
-        if groups is None:
-            self.slope_, self.intercept_ = fit_logistic(scores, labels)
+    def _fit_map(self, data: TrainingTrials) -> None:
+        if data.groups is None:
+            self.slope_, self.intercept_ = fit_logistic(data.scores, data.labels)
             return
-        weights = balanced_weights(labels, groups)
-        coefs, self.intercept_ = fit_weighted_logistic(scores[:, None], labels, weights)
+        weights = balanced_weights(data.labels, data.groups)
+        coefs, self.intercept_ = fit_weighted_logistic(data.scores[:, None], data.labels, weights)
         self.slope_ = coefs[0]
 
     def _unbounded(

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from balr.calibration.base import Calibrator, check_neutral
+from balr.calibration.base import Calibrator, TrainingTrials, check_neutral
 from balr.calibration.fitting import fit_pav, sigmoid
 from balr.records import fail, read_numbers
 
@@ -30,14 +30,8 @@ class PAVCalibrator(Calibrator):
         self.knots_x_: list[float] | None = None
         self.knots_llr_: list[float] | None = None
 
-    def _fit_map(
-        self,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        durations: np.ndarray | None,
-        groups: np.ndarray | None,
-    ) -> None:
-        self.knots_x_, self.knots_llr_ = fit_pav(scores, labels, groups)
+    def _fit_map(self, data: TrainingTrials) -> None:
+        self.knots_x_, self.knots_llr_ = fit_pav(data.scores, data.labels, data.groups)
 
     def _unbounded(
         self, scores: np.ndarray, durations: np.ndarray | None

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from balr.calibration.base import TrainingTrials
 from balr.calibration.fitting import (
     MIN_SPEECH_S,
     balanced_weights,
@@ -52,18 +53,12 @@ class QMFCalibrator(LogisticCalibrator):
         self.log_duration_medians_: list[float] | None = None
         self.min_speech_s_: float | None = None
 
-    def _fit_map(
-        self,
-        scores: np.ndarray,
-        labels: np.ndarray,
-        durations: np.ndarray | None,
-        groups: np.ndarray | None,
-    ) -> None:
+    def _fit_map(self, data: TrainingTrials) -> None:
         self.min_speech_s_ = MIN_SPEECH_S
-        logs = self._fit_duration_ranges(durations, len(scores))
-        features = np.column_stack([scores, self._clamped(logs)])
+        logs = self._fit_duration_ranges(data.durations, len(data.scores))
+        features = np.column_stack([data.scores, self._clamped(logs)])
         coefs, self.intercept_ = fit_weighted_logistic(
-            features, labels, balanced_weights(labels, groups)
+            features, data.labels, balanced_weights(data.labels, data.groups)
         )
         self.slope_, self.duration_coefs_ = coefs[0], coefs[1:]
 
