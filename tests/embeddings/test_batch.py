@@ -141,6 +141,20 @@ def test_ctrl_c_just_after_a_vector_is_written_counts_it(clips, ge2e, tmp_path, 
     assert f"interrupted: {saved} embeddings saved by this run" in str(stopped.value)
 
 
+@pytest.mark.parametrize("vector_format", ["txt", "store"])
+def test_no_lock_file_survives_a_run_or_an_interrupt(clips, ge2e, tmp_path, vector_format):
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path, vector_format=vector_format)
+    opts = ExtractionOptions(num_workers=0, batch_size=2, bucket_batches=1)
+    speech = tmp_path / "speech_durations.tsv"
+    with pytest.raises(Interrupted):
+        model = CountingModel(ge2e, stop_after=1)
+        extract_embeddings(ds, model, opts, progress=False, speech_path=speech)
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == []
+    report = extract_embeddings(ds, ge2e, opts, progress=False, speech_path=speech)
+    assert (report.succeeded, report.skipped) == (2, 2)
+    assert sorted(p.name for p in tmp_path.rglob("*.lock")) == []
+
+
 def test_long_recording_is_windowed_with_bounded_memory(ge2e, tmp_path):
     clip = load_audio(CLIPS / "id00906" / "00028.flac", SR, duration_s=6.0)
     wave = np.tile(clip, 15)  # 90 s of real speech

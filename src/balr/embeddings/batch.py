@@ -487,8 +487,9 @@ class SpeechLog:
     appended and flushed just before its vector is saved (a row cut short by a crash is
     dropped when the file is opened again), and
     `close()` rewrites the file atomically with the latest row of each id, sorted by id.
-    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`,
-    and a second process extracting into the same folder is refused with a clear message."""
+    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`
+    (removed when it closes), and a second process extracting into the same folder is
+    refused with a clear message."""
 
     HEADER = ("id", "path", "speech_s")
 
@@ -496,8 +497,12 @@ class SpeechLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = WriterLock(self.path.with_name(self.path.name + ".lock"), str(self.path.parent))
-        _drop_cut_row(self.path)
-        self.file = self.path.open("a", encoding="utf-8", newline="")
+        try:
+            _drop_cut_row(self.path)
+            self.file = self.path.open("a", encoding="utf-8", newline="")
+        except BaseException:
+            self.lock.release()
+            raise
         if self.file.tell() == 0:
             self.file.write("\t".join(self.HEADER) + "\n")
             self.file.flush()
