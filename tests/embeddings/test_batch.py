@@ -125,8 +125,8 @@ def test_ctrl_c_just_after_a_vector_is_written_counts_it(clips, ge2e, tmp_path, 
     the message still names every vector on disk (it said 1 of 2 before)."""
     put, calls = SidecarWriter.put, []
 
-    def put_then_ctrl_c(self, index, vector):
-        put(self, index, vector)
+    def put_then_ctrl_c(self, index, vector, made_from=None):
+        put(self, index, vector, made_from)
         calls.append(index)
         if len(calls) == 2:
             signal.raise_signal(signal.SIGINT)

@@ -34,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from balr.audio import audio_info, load_audio
+from balr.data.ledger import MadeFrom, file_stamp, model_digest
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
@@ -239,6 +240,7 @@ class EmbeddingExtraction:
         self.report = ExtractionReport(total=len(dataset), model=model.name)
         self._partial: dict[int, _Accumulator] = {}
         self._failed: set[int] = set()
+        self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
     def run(
         self,
@@ -305,7 +307,13 @@ class EmbeddingExtraction:
         done = set(self.ds.with_valid_vector("emb", bad).tolist())
         if bad:
             log.warning("extracting again %s", describe_bad(bad))
-        return done
+        other = [i for i in done if _made_by_other(self.ds.vector_record(i, "emb"), self.model_id)]
+        if other:
+            log.warning(
+                "extracting again %d embeddings made by another model than %s (first: %s)",
+                *(len(other), self.model_id, self.ds.items[min(other)].id),
+            )
+        return done - set(other)
 
     def _missing_audio(self, item) -> None:
         """Report an item whose listed audio path is missing or a folder, naming its id."""
@@ -426,7 +434,9 @@ class EmbeddingExtraction:
         with interrupt_deferred():
             if self._speech_log is not None:
                 self._speech_log.add(item.id, str(item.audio or ""), speech_s)
-            self._writer.put(index, vector.astype(np.float32))
+            audio = str(Path(item.audio).absolute()) if item.audio else ""
+            made = MadeFrom(audio, file_stamp(audio) if audio else "", self.model_id)
+            self._writer.put(index, vector.astype(np.float32), made)
             self.report.speech_seconds[item.id] = speech_s
             self.report.succeeded += 1
         self._tick()
@@ -436,6 +446,7 @@ class EmbeddingExtraction:
             return
         self._failed.add(index)
         self._partial.pop(index, None)
+        self._writer.remove(index)  # an old vector of a now-unusable input is not kept
         item = self.ds.items[index]
         self.report.failures.append((item.id, str(item.audio or ""), reason))
         log.warning("skipped %s: %s", item.id, reason)
@@ -568,6 +579,11 @@ def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
     for path in paths:
         durations.update(read_speech_durations(path))
     return durations
+
+
+def _made_by_other(record, model_id: str) -> bool:
+    """Whether a ledger row says another model made the vector."""
+    return record is not None and bool(record.model) and record.model != model_id
 
 
 def _identity(segment: Segment) -> Segment:
