@@ -208,7 +208,7 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     (bad_only / "x.wav").write_bytes(b"garbage")
     result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
     assert result.exit_code == 1
-    assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x.wav"}
+    assert set(read_errors(bad_only / ".balr" / "extract_errors.tsv")) == {"x.wav"}
 
 
 def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):

@@ -57,7 +57,10 @@ class SidecarWriter(VectorWriter):
         self._record(index, os.path.abspath(path), vector, made_from)
 
     def remove(self, index: int) -> None:
-        """Delete the item's vector file in every format, then record the removal."""
+        """Delete the item's vector file in every format, then record the removal (when
+        there was a vector to remove)."""
+        if self.lookup.locate(index, self.kind) is None:
+            return
         path = self._path(index)
         explicit = self.lookup.items[index].explicit_vector(self.kind) is not None
         for suffix in [path.suffix] if explicit else [".txt", ".npy", ".pkl"]:
@@ -76,7 +79,7 @@ class StoreWriter(VectorWriter):
         base = lookup.store_base(kind)
         if world_size() > 1:
             base = base.with_name(f"{base.name}.rank{rank()}")
-        self.items = lookup.items
+        self.items, self.lookup, self.kind = lookup.items, lookup, kind
         self.writer = VectorStoreWriter(base)
         self.location = f"the store {base}.npy"
         self.key = os.path.abspath(f"{base}.npy")
@@ -87,8 +90,10 @@ class StoreWriter(VectorWriter):
         self._record(index, self.key, vector, made_from)
 
     def remove(self, index: int) -> None:
-        """Record the removal: readers no longer take the item's row from any store."""
-        self._record(index, REMOVED, None, None)
+        """Record the removal (when there was a vector): readers no longer take the item's
+        row from any store."""
+        if self.lookup.locate(index, self.kind) is not None:
+            self._record(index, REMOVED, None, None)
 
     def close(self) -> None:
         try:

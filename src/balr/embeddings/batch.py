@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from balr.audio import audio_info, load_audio
-from balr.data.ledger import MadeFrom, file_stamp, model_digest
+from balr.data.ledger import RECORDS_DIR, MadeFrom, file_stamp, model_digest
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
@@ -567,8 +567,14 @@ def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:
 
 
 def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
-    """`{id: speech_s}` of the `speech_durations.tsv` in `folder` (with those of every rank of
-    a torchrun extraction, `speech_durations.rankN.tsv`); None when there is none."""
+    """`{id: speech_s}` of the `speech_durations.tsv` in `folder`, else in its records folder
+    `folder/.balr` (with those of every rank of a torchrun extraction,
+    `speech_durations.rankN.tsv`); None when there is none."""
+    found = _speech_durations_in(folder)
+    return found if found is not None else _speech_durations_in(Path(folder) / RECORDS_DIR)
+
+
+def _speech_durations_in(folder: str | Path) -> dict[str, float] | None:
     stem, suffix = SPEECH_FILE.rsplit(".", 1)
     paths = sorted(Path(folder).glob(f"{stem}.rank*.{suffix}"))
     if (Path(folder) / SPEECH_FILE).is_file():
