@@ -92,6 +92,12 @@ def train(
     typer.echo(trained.summary())
 
 
+POPULATION_HELP = (
+    "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
+    "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
+)
+
+
 @score_app.command("test")
 def test(
     test_data: Path = typer.Argument(..., help="Dataset holding the trials' recordings."),
@@ -116,6 +122,7 @@ def test(
         False, "--no-calibration", help="Write the scorer's raw scores."
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
+    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
@@ -143,6 +150,7 @@ def test(
         speech_durations=speech_durations,
         exist_ok=run.exist_ok,
         reading=_reading(run, root_dir),
+        population=population,
     )
     typer.echo(result.summary())
 
@@ -212,13 +220,15 @@ def matrix(
     data: Path = typer.Argument(..., help="Dataset: every recording against every recording."),
     save_dir: Path | None = typer.Option(None, "--save-dir", help="Default: runs/scorer/matrixN."),
     vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """All-vs-all scores of single recordings: scores.npy (rows enrollment) and ids.txt."""
     run = run_options(with_config_file(config_path, config_name, overrides), save_dir=save_dir)
-    typer.echo(score_matrix_file(data, run.save_dir, vectors_dir, run.overrides).summary())
+    result = score_matrix_file(data, run.save_dir, vectors_dir, run.overrides, population)
+    typer.echo(result.summary())
 
 
 def register(app: typer.Typer) -> None:

@@ -32,7 +32,8 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr, compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.evaluation.score_files import read_labelled_trials
-from balr.fileio import atomic_path, atomic_write_text, next_run_dir, run_dir
+from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir, run_dir
+from balr.population import Population, adapt_to_population, exclude_case, read_population
 from balr.scoring import SCORERS, LRScorer, Scorer, dataset_statistics, make_scorer
 from balr.scoring.config import check_attribute_count, score_config, scorer_params
 from balr.scoring.explain import write_explanations
@@ -347,6 +348,7 @@ class ScoredTrials:
     save_dir: Path
     unscored: UnscoredTrials = UnscoredTrials()
     conditions: TrialConditions | None = None
+    population: Population | None = None  # the relevant population adapted to
 
     def summary(self) -> str:
         scored = f"{self.n_trials} trials scored"
@@ -356,9 +358,13 @@ class ScoredTrials:
                 f"{self.unscored.summary()},"
             )
         return (
-            f"{scored} with {self.scorer}, calibration {self.calibration}; "
-            f"{self.evaluation.summary()}{self._conditions_summary()}; outputs in {self.save_dir}"
+            f"{scored} with {self.scorer}{self._population_summary()}, calibration "
+            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}; "
+            f"outputs in {self.save_dir}"
         )
+
+    def _population_summary(self) -> str:
+        return f" adapted to the {self.population.describe()}" if self.population else ""
 
     def _conditions_summary(self) -> str:
         if self.conditions is None or self.conditions.in_conditions.all():
@@ -384,6 +390,7 @@ def score_trials_file(
     speech_durations: Path | None = None,
     exist_ok: bool = False,
     reading: DatasetReading | None = None,
+    population: Path | None = None,
 ) -> ScoredTrials:
     """Score a trials list: scores.csv, metrics.json and plots (when both target and
     non-target trials have known speakers), explanations.csv with the `explain` attributes
@@ -393,7 +400,8 @@ def score_trials_file(
     becomes `runs/score2`, `runs/score3`, ... unless `exist_ok`: `balr.fileio.run_dir`).
     Speech durations (for `qmf` calibration and the conditions check) come from
     `speech_durations` or the vectors' folder (`dataset_speech_durations`); each trial is
-    checked against the calibration's conditions (`check_trial_conditions`)."""
+    checked against the calibration's conditions (`check_trial_conditions`). With a
+    `population` dataset the beta scorer is adapted to it (`balr.population`)."""
     if explain < 0:
         raise ConfigError(
             f"--explain {explain}: give the number of attributes to write (0 or more)"
@@ -408,6 +416,10 @@ def score_trials_file(
     dataset = _open_dataset(test_data, vectors_dir, reading)
     trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
+    pop = None
+    if population is not None:
+        pop = case_population(population, dataset, trials, vectors_dir, reading)
+        scorer = adapt_to_population(scorer, pop)[0]
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     if scorer.vector_kind == "ba" and len(vectors):
@@ -424,6 +436,8 @@ def score_trials_file(
     save_dir = run_dir(save_dir, SCORE_RUN_DIR, exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
     extra = {"vector_kind": scorer.vector_kind}
+    if pop is not None:
+        extra["population"] = pop.record()
     if conditions is not None:
         extra |= _conditions_metrics(conditions, scores, labels)
     evaluation = write_trial_metrics(
@@ -447,8 +461,22 @@ def score_trials_file(
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
-        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop
     )
+
+
+def case_population(
+    path: Path,
+    dataset: AudioDataset,
+    trials: Trials,
+    vectors_dir: Path | None,
+    reading: DatasetReading | None,
+) -> Population:
+    """The population dataset at `path` without the trials' recordings and speakers."""
+    case_ids = set(trials.unique_ids())
+    speakers = {dataset.items[dataset.index_of(i)].speaker for i in case_ids}
+    full = read_population(_open_dataset(path, vectors_dir, reading), str(path))
+    return exclude_case(full, case_ids, {s for s in speakers if s})
 
 
 # ---------------------------------------------------------------------- score matrix
@@ -460,9 +488,12 @@ class ScoreMatrix:
     scorer: str
     path: Path  # scores.npy (ids.txt beside it)
     bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
+    population: Population | None = None  # the relevant population adapted to
 
     def summary(self) -> str:
         text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        if self.population is not None:
+            text += f" (adapted to the {self.population.describe()})"
         return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
@@ -471,15 +502,22 @@ def score_matrix_file(
     save_dir: Path | None = None,
     vectors_dir: Path | None = None,
     overrides: Sequence[str] = (),
+    population: Path | None = None,
 ) -> ScoreMatrix:
     """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
     memory-mapped while written) and ids.txt (the row order) in `save_dir` (default: a new
-    `runs/scorer/matrixN`)."""
+    `runs/scorer/matrixN`). With a `population` dataset (none of its recordings or speakers
+    in `data`) the beta scorer is adapted to it, described in population.json."""
     overrides = list(overrides)
     cfg = score_config(overrides)
     choice = select_configured_scorer(cfg, overrides)
     scorer = choice.scorer
     dataset = _open_dataset(data, vectors_dir)
+    pop = None
+    if population is not None:
+        full = read_population(_open_dataset(population, vectors_dir), str(population))
+        pop = exclude_case(full, set(dataset.ids), {s for s in dataset.speakers if s})
+        scorer = adapt_to_population(scorer, pop)[0]
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
@@ -493,7 +531,9 @@ def score_matrix_file(
         del out
     ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
     atomic_write_text(save_dir / "ids.txt", ids)
-    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad))
+    if pop is not None:
+        atomic_write_json(save_dir / "population.json", pop.record())
+    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad), pop)
 
 
 # ---------------------------------------------------------------------- score calibrate

@@ -1,0 +1,198 @@
+"""The relevant population: typicality adaptation by value, case exclusion, size check,
+safe files, and `score test --population` on generated BA vectors sharing one channel."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from balr.data import AudioDataset
+from balr.errors import DataError, ModelError
+from balr.population import (
+    MIN_RECORDINGS,
+    Population,
+    PopulationAdaptation,
+    check_population_size,
+    exclude_case,
+)
+from balr.scoring.beta import BetaScorer
+from balr.scoring.jobs import score_trials_file, train_scorer
+
+N_ATTRIBUTES = 64
+CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
+
+
+def test_adapted_alpha_moves_the_rate_and_keeps_the_precision():
+    bits = np.zeros((20, 2))
+    bits[:10, 0] = 1  # rate 0.5
+    bits[:2, 1] = 1  # rate 0.1
+    adaptation = PopulationAdaptation(shrinkage=10).fit(bits)
+    alpha = adaptation.adapted_alpha(np.array([[2.0, 8.0], [5.0, 5.0]]))
+    # m = (20 p + 10 m_ref) / 30: (10 + 2) / 30 = 0.4 and (2 + 5) / 30 = 7/30; precision 10
+    np.testing.assert_allclose(alpha, [[4.0, 6.0], [70 / 30, 230 / 30]])
+
+
+def test_no_shrinkage_uses_the_population_rate_alone():
+    bits = np.array([[1, 0], [1, 0], [0, 0], [1, 1]], dtype=float)
+    alpha = PopulationAdaptation(shrinkage=0).fit(bits).adapted_alpha(np.array([[1.0, 1.0]] * 2))
+    np.testing.assert_allclose(alpha[:, 0] / alpha.sum(1), [0.75, 0.25])
+
+
+def test_adapt_returns_a_copy_and_refuses_a_scorer_without_typicality():
+    scorer = BetaScorer()
+    scorer.alpha_ = np.array([[1.0, 3.0]] * 3)
+    adapted = PopulationAdaptation(0).fit(np.ones((4, 3))).adapt(scorer)
+    assert adapted is not scorer and scorer.alpha_[0, 0] == 1.0
+    np.testing.assert_allclose(adapted.alpha_[:, 0], 4.0 * (1 - 1e-4))
+    from balr.scoring.cosine import CosineScorer
+
+    with pytest.raises(Exception, match="adapts the beta scorer"):
+        PopulationAdaptation().fit(np.ones((4, 3))).adapt(CosineScorer())
+
+
+def _population(n_speakers: int, per_speaker: int) -> Population:
+    ids = tuple(f"p{s}/r{r}" for s in range(n_speakers) for r in range(per_speaker))
+    speakers = tuple(f"p{s}" for s in range(n_speakers) for _ in range(per_speaker))
+    return Population("pop.csv", ids, speakers, np.zeros((len(ids), 3)))
+
+
+def test_case_recordings_and_speakers_are_left_out():
+    population = exclude_case(_population(6, 4), {"p0/r1"}, {"p2"})
+    assert len(population.ids) == 24 - 1 - 4 and population.n_speakers == 5
+    assert population.excluded == ("p0/r1", "p2/r0", "p2/r1", "p2/r2", "p2/r3")
+    assert population.describe() == (
+        "population pop.csv (19 recordings, 5 speakers; 5 left out as case recordings/speakers)"
+    )
+
+
+def test_too_small_a_population_is_one_clear_error():
+    check_population_size(_population(5, 4))  # 20 recordings of 5 speakers: enough
+    with pytest.raises(DataError) as error:
+        check_population_size(exclude_case(_population(5, 4), set(), {"p4"}))
+    assert str(error.value) == (
+        "--population pop.csv: 16 recordings of 4 speakers after leaving out 4 case "
+        f"recordings; at least {MIN_RECORDINGS} recordings of 5 or more other speakers are needed"
+    )
+
+
+def test_saved_adaptation_loads_the_same_and_damage_is_one_line(tmp_path):
+    adaptation = PopulationAdaptation(30).fit(np.eye(25, 4))
+    path = adaptation.save(tmp_path / "population.safetensors")
+    loaded = PopulationAdaptation.load(path)
+    np.testing.assert_array_equal(loaded.activation_rate_, adaptation.activation_rate_)
+    assert (loaded.shrinkage, loaded.n_recordings_) == (30.0, 25)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(ModelError, match="population.safetensors: not a readable") as error:
+        PopulationAdaptation.load(path)
+    assert "\n" not in str(error.value)
+
+
+def _write_set(root, name, speakers, per_speaker, channel, rng, rates):
+    """`name.csv` and BA vectors of `per_speaker` recordings of each of `speakers`."""
+    rows = [(f"{name}/s{s}/r{r}", f"{name}{s}") for s in speakers for r in range(per_speaker)]
+    pd.DataFrame(rows, columns=["id", "speaker"]).to_csv(root / f"{name}.csv", index=False)
+    dataset = AudioDataset.from_path(root / f"{name}.csv", output_dir=root / "vectors")
+    with dataset.vector_writer("ba") as writer:
+        for index, item in enumerate(dataset.items):
+            bits = rng.random(N_ATTRIBUTES) < rates[int(item.speaker[len(name) :])]
+            if channel:
+                bits[CHANNEL] = True
+            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def channel_case(tmp_path_factory):
+    """A beta scorer fitted on 12 speakers of clean recordings; a case of 8 other speakers
+    (2 recordings each) and a population of 6 more (4 each), all on one channel that turns
+    on attributes 0-11 in every recording."""
+    root = tmp_path_factory.mktemp("channel")
+    rng = np.random.default_rng(1)
+    rates = np.where(rng.random((26, N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
+    _write_set(root, "ref", range(12), 3, False, rng, rates)
+    case = _write_set(root, "case", range(12, 20), 2, True, rng, rates)
+    _write_set(root, "pop", range(20, 26), 4, True, rng, rates)
+    ids = [i for i, _ in case]
+    pairs = [(ids[2 * s], ids[2 * s + 1]) for s in range(8)]
+    pairs += [(ids[2 * s], ids[(2 * s + 3) % 16]) for s in range(8)]
+    pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
+        root / "trials.tsv", sep="\t", index=False
+    )
+    scorer = train_scorer(root / "ref.csv", root / "scorer", root / "vectors", ["scorer=beta"])
+    return root, scorer.path
+
+
+def _score(root, checkpoint, out, population=None):
+    return score_trials_file(
+        root / "case.csv",
+        root / "trials.tsv",
+        save_dir=out,
+        exist_ok=True,
+        vectors_dir=root / "vectors",
+        overrides=[f"scorer.checkpoint_path={checkpoint}"],
+        population=population,
+    )
+
+
+def test_score_test_with_a_population_lowers_different_speaker_lrs(channel_case, tmp_path):
+    root, checkpoint = channel_case
+    plain = _score(root, checkpoint, tmp_path / "plain")
+    adapted = _score(root, checkpoint, tmp_path / "adapted", root / "pop.csv")
+    before = pd.read_csv(tmp_path / "plain" / "scores.csv", sep="\t")["scores"].to_numpy()
+    after = pd.read_csv(tmp_path / "adapted" / "scores.csv", sep="\t")["scores"].to_numpy()
+    # the shared channel makes every different-speaker pair share 12 active attributes:
+    # the population's typicality of those attributes takes that evidence away
+    assert after[8:].mean() < before[8:].mean() - 5
+    assert plain.population is None
+    metrics = json.loads((tmp_path / "adapted" / "metrics.json").read_text())
+    assert metrics["population"] == {
+        "source": str(root / "pop.csv"),
+        "n_recordings": 24,
+        "n_speakers": 6,
+        "excluded": [],
+    }
+    assert "adapted to the population" in adapted.summary()
+    assert f"({24} recordings, 6 speakers)" in adapted.summary()
+
+
+def test_a_population_of_the_case_speakers_only_is_refused(channel_case, tmp_path):
+    root, checkpoint = channel_case
+    with pytest.raises(DataError, match="0 recordings after leaving out 16 case recordings"):
+        _score(root, checkpoint, tmp_path / "own", root / "case.csv")
+
+
+def test_cli_score_test_population_names_it(channel_case, tmp_path):
+    from typer.testing import CliRunner
+
+    from balr.cli.main import app
+
+    root, checkpoint = channel_case
+    args = ["score", "test", root / "case.csv", root / "trials.tsv", "--vectors-dir",
+            root / "vectors", "--population", root / "pop.csv", "--save-dir", tmp_path / "cli",
+            f"scorer.checkpoint_path={checkpoint}"]  # fmt: skip
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert f"adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers)" in (
+        result.output.replace("\n", " ")
+    )
+
+
+def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp_path):
+    from balr.scoring.jobs import score_matrix_file
+
+    root, checkpoint = channel_case
+    args = (root / "case.csv", None, root / "vectors", [f"scorer.checkpoint_path={checkpoint}"])
+    plain = score_matrix_file(args[0], tmp_path / "plain", *args[2:])
+    adapted = score_matrix_file(args[0], tmp_path / "adapted", *args[2:], root / "pop.csv")
+    before, after = np.load(plain.path), np.load(adapted.path)
+    speaker = np.repeat(np.arange(8), 2)
+    other = speaker[:, None] != speaker[None, :]
+    assert after[other].mean() < before[other].mean() - 5
+    record = json.loads((tmp_path / "adapted" / "population.json").read_text())
+    assert (record["n_recordings"], record["n_speakers"]) == (24, 6)
+    assert adapted.summary().endswith(
+        f"(adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers))"
+    )
