@@ -131,13 +131,13 @@ def model_digest(module) -> str:
 
 
 class LedgerWriter:
-    """Appends rows to `folder/vectors_ledger.tsv` (created with its header)."""
+    """Appends rows to `folder/vectors_ledger.tsv` (created with its header by the first
+    row: a job that saves nothing writes no ledger)."""
 
     def __init__(self, folder: str | os.PathLike, kind: str):
         self.path = Path(folder) / LEDGER_FILE
         self.kind = kind
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = -1
 
     def add(
         self, item_id: str, vector_at: str, made_from: MadeFrom | None, digest: str = ""
@@ -159,6 +159,9 @@ class LedgerWriter:
     def add_rows(self, rows: list[LedgerRow]) -> None:
         """Append whole rows under an exclusive flock of the ledger."""
         data = "".join(_clean(row).line() for row in rows).encode("utf-8")
+        if self._fd < 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             if os.fstat(self._fd).st_size == 0:
