@@ -146,12 +146,12 @@ def record_provenance(
     """Write `folder/embedding_model.json` before any vector is saved. A folder recorded for
     another model is refused unless `force` (every vector is then made again); a folder
     already holding embeddings without a record stays unrecorded (their model is unknown)."""
-    recorded = read_provenance(folder)
-    if recorded is None and dataset.output_dir is None:
-        recorded = read_provenance(dataset.root)  # where balr wrote it before `.balr/`
+    record, recorded = provenance_path(folder), read_provenance(folder)
+    if recorded is None and dataset.output_dir is None:  # where balr wrote it before `.balr/`
+        record, recorded = provenance_path(dataset.root), read_provenance(dataset.root)
     if recorded is not None and recorded != provenance and not force:
         raise DataError(
-            f"{folder}: holds embeddings of {recorded} ({provenance_path(folder)}); "
+            f"{record.parent}: holds embeddings of {recorded} ({record}); "
             f"extracting {provenance} there would mix two models: use another --save-dir, "
             "or --force to extract every recording again"
         )
