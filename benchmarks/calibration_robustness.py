@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_results  # noqa: E402
 
 from balr import defaults  # noqa: E402
-from balr.calibration import Calibrator  # noqa: E402
+from balr.calibration import Calibrator, make_calibrator  # noqa: E402
 from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription  # noqa: E402
 from balr.data import AudioDataset  # noqa: E402
 from balr.embeddings.batch import SPEECH_FILE, read_speech_durations  # noqa: E402
@@ -119,7 +119,7 @@ def figures(llrs: np.ndarray, labels: np.ndarray, flagged: np.ndarray) -> dict:
 
 def fit_calibrator(template: Calibrator, cal: pd.DataFrame) -> Calibrator:
     """A calibrator of `template`'s method refitted on `cal` (corpus-balanced)."""
-    calibrator = Calibrator(template.method, template.bounded, f"{template.method}, LOCO")
+    calibrator = make_calibrator(template.method, template.bounded, f"{template.method}, LOCO")
     return calibrator.fit(
         cal["raw"].to_numpy(), cal["label"].to_numpy(), durations(cal), cal["group"].to_numpy()
     )

@@ -51,6 +51,7 @@ from balr.default_models import (
 from balr.embeddings.batch import find_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
+from balr.fileio import atomic_write_json
 from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -289,6 +290,31 @@ SHIPPED_METHODS = {"beta": "qmf", "cosine_emb": "logistic"}
 STEMS = {BETA: "calibration", COSINE: "calibration_cosine"}
 
 
+#: the corpora and the scores each calibration is fitted on, as its provenance names them
+CORPUS_NAMES = {
+    "librispeech": "LibriSpeech train-clean-100", "speechocean": "speechocean762",
+    "commonvoice": "Common Voice 6.1",
+}  # fmt: skip
+SCORED = {BETA: "beta-scorer scores of BA vectors", COSINE: "cosine scores of GE2E embeddings"}
+
+
+def provenance(system: str, method: str) -> str:
+    """The description of a shipped calibration: its data and recipe, no build folder."""
+    corpora = ", ".join(CORPUS_NAMES[corpus] for corpus in FITTED)
+    return (
+        f"{method} fitted on the raw {SCORED[system]} of the calibration trials ('cal' "
+        f"speakers, seed {SEED}) of {corpora}, each corpus weighing equally; built by "
+        "recipes/default_models.sh (docs/default_models.md)"
+    )
+
+
+def name_provenance(path: Path, system: str, method: str) -> None:
+    """Replace the build-folder description that `score calibrate` wrote into `path`."""
+    record = json.loads(path.read_text())
+    record["calibrator"]["description"] = provenance(system, method)
+    atomic_write_json(path, record)
+
+
 def calibration_file(system: str, method: str) -> str:
     """calibration.json / calibration_cosine.json for the shipped method, else suffixed."""
     stem = STEMS[system] if method == SHIPPED_METHODS[system] else f"{STEMS[system]}_{method}"
@@ -314,6 +340,7 @@ def calibrate(work: Path) -> dict:
             run_stage(f"{command} --group-column group --out {name}", calibrate_scores_file,
                       work / folder / "scores.csv", work / "cal.csv", method=method,
                       out=work / name, group_column="group")  # fmt: skip
+            name_provenance(work / name, system, method)
             fitted[name] = Calibrator.load(work / name).to_dict()
             fitted[name]["conditions"] = json.loads((work / name).read_text()).get("conditions")
     return fitted
@@ -401,6 +428,7 @@ def install(work: Path) -> None:
     for source, target in files.items():
         shutil.copyfile(source, target)
         print(f"installed {target.relative_to(REPO)} ({target.stat().st_size / 1e3:.0f} kB)")
+    print(f"wrote {defaults.write_manifest().relative_to(REPO)} (SHA-256 of the shipped files)")
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import pytest
 from lir.algorithms.bayeserror import elub
 from lir.algorithms.isotonic_regression import IsotonicCalibrator
 
-from balr.calibration import Calibrator
-from balr.errors import DataError, ModelError
+from balr.calibration import Calibrator, make_calibrator
+from balr.errors import ConfigError, DataError, ModelError
 from balr.evaluation import cllr
 
 #: the shipped logistic calibration files as they were before qmf, groups and conditions
@@ -37,7 +37,7 @@ def gaussian_scores(n_target: int, n_nontarget: int, seed: int):
 
 def test_logistic_recovers_the_true_llr_map():
     scores, labels = gaussian_scores(20_000, 20_000, seed=1)
-    calibrator = Calibrator("logistic", bounded=False).fit(scores, labels)
+    calibrator = make_calibrator("logistic", bounded=False).fit(scores, labels)
     assert calibrator.slope_ == pytest.approx(40.0, rel=0.05)
     assert calibrator.intercept_ == pytest.approx(-12.0, rel=0.05)
     # at s = 0.3 (x = 0) the evidence is neutral
@@ -49,7 +49,7 @@ def test_calibrated_cllr_beats_raw_on_held_out_trials(method):
     train_scores, train_labels = gaussian_scores(300, 3000, seed=2)
     test_scores, test_labels = gaussian_scores(300, 3000, seed=3)
     raw = cllr(test_scores, test_labels)  # raw scores read as LLRs: badly scaled
-    calibrator = Calibrator(method).fit(train_scores, train_labels)
+    calibrator = make_calibrator(method).fit(train_scores, train_labels)
     calibrated = cllr(calibrator.transform(test_scores), test_labels)
     assert calibrated < raw
     # the ideal LLR 40 s - 12 bounds what any calibrator can reach
@@ -59,7 +59,7 @@ def test_calibrated_cllr_beats_raw_on_held_out_trials(method):
 
 def test_pav_equals_lir_and_is_monotone_and_finite():
     scores, labels = gaussian_scores(200, 2000, seed=4)
-    ours = Calibrator("pav", bounded=False).fit(scores, labels)
+    ours = make_calibrator("pav", bounded=False).fit(scores, labels)
     theirs = IsotonicCalibrator(add_misleading=1).fit(scores, labels)
     grid = np.linspace(scores.min() - 1, scores.max() + 1, 500)
     np.testing.assert_allclose(
@@ -71,8 +71,8 @@ def test_pav_equals_lir_and_is_monotone_and_finite():
 
 def test_elub_bounds_are_lirs_in_natural_log():
     scores, labels = gaussian_scores(100, 1000, seed=5)
-    calibrator = Calibrator("logistic").fit(scores, labels)
-    unbounded = Calibrator("logistic", bounded=False).fit(scores, labels)
+    calibrator = make_calibrator("logistic").fit(scores, labels)
+    unbounded = make_calibrator("logistic", bounded=False).fit(scores, labels)
     lower10, upper10 = elub(unbounded.transform(scores) / math.log(10), labels.copy())
     assert calibrator.lower_bound_ == pytest.approx(lower10 * math.log(10))
     assert calibrator.upper_bound_ == pytest.approx(upper10 * math.log(10))
@@ -85,7 +85,7 @@ def test_elub_bounds_are_lirs_in_natural_log():
 def test_save_load_round_trip_is_plain_json(tmp_path):
     scores, labels = gaussian_scores(100, 1000, seed=6)
     for method in ("logistic", "pav"):
-        calibrator = Calibrator(method, description="unit test").fit(scores, labels)
+        calibrator = make_calibrator(method, description="unit test").fit(scores, labels)
         path = tmp_path / f"{method}.json"
         calibrator.save(path)
         assert json.loads(path.read_text())["calibrator"]["method"] == method
@@ -96,11 +96,11 @@ def test_save_load_round_trip_is_plain_json(tmp_path):
 
 def test_bad_inputs():
     with pytest.raises(DataError, match="needs both target and non-target"):
-        Calibrator().fit(np.zeros(5), np.ones(5))
+        make_calibrator().fit(np.zeros(5), np.ones(5))
     with pytest.raises(DataError, match="NaN or infinite"):
-        Calibrator().fit(np.array([0.0, np.nan]), np.array([0, 1]))
-    with pytest.raises(ModelError, match="calibration method 'spline'"):
-        Calibrator("spline")
+        make_calibrator().fit(np.array([0.0, np.nan]), np.array([0, 1]))
+    with pytest.raises(ConfigError, match="calibration method 'spline'"):
+        make_calibrator("spline")
 
 
 def test_load_errors(tmp_path):
@@ -113,7 +113,7 @@ def test_load_errors(tmp_path):
     with pytest.raises(ModelError, match="not a balr calibration file"):
         Calibrator.load(tmp_path / "y.json")
     (tmp_path / "z.json").write_text('{"calibrator": {"method": "spline"}}')
-    with pytest.raises(ModelError, match="unknown calibration method 'spline'"):
+    with pytest.raises(ModelError, match="z.json: field 'method' is 'spline'"):
         Calibrator.load(tmp_path / "z.json")
 
 
@@ -141,9 +141,9 @@ def test_file_format_is_unchanged(shipped, tmp_path):
 
 def test_unfitted_calibrator_is_an_error(tmp_path):
     with pytest.raises(ModelError, match="not fitted"):
-        Calibrator().transform(np.zeros(3))
+        make_calibrator().transform(np.zeros(3))
     with pytest.raises(ModelError, match="not fitted"):
-        Calibrator().save(tmp_path / "c.json")
+        make_calibrator().save(tmp_path / "c.json")
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from balr.calibration import Calibrator, balanced_weights, log_durations
+from balr.calibration import Calibrator, balanced_weights, log_durations, make_calibrator
 from balr.errors import DataError
 
 #: the true map of `duration_scores`: llr = 2 s - 1 - 0.6 dmin + 0.4 dmax
@@ -48,21 +48,21 @@ def test_log_durations_orders_the_sides_and_floors_short_speech():
 
 def test_qmf_recovers_the_duration_terms():
     scores, labels, seconds = duration_scores(20_000, seed=3)
-    calibrator = Calibrator("qmf", bounded=False).fit(scores, labels, seconds)
+    calibrator = make_calibrator("qmf", bounded=False).fit(scores, labels, seconds)
     assert calibrator.slope_ == pytest.approx(SLOPE, abs=0.05)
     assert calibrator.intercept_ == pytest.approx(INTERCEPT, abs=0.1)
     assert calibrator.duration_coefs_ == pytest.approx([C_MIN, C_MAX], abs=0.06)
     # plain logistic cannot see the durations: its LLRs are further from the truth
     logs = log_durations(seconds)
     truth = SLOPE * scores + INTERCEPT + logs @ [C_MIN, C_MAX]
-    plain = Calibrator("logistic", bounded=False).fit(scores, labels).transform(scores)
+    plain = make_calibrator("logistic", bounded=False).fit(scores, labels).transform(scores)
     qmf_error = np.abs(calibrator.transform(scores, seconds) - truth).mean()
     assert qmf_error < 0.05 < np.abs(plain - truth).mean()
 
 
 def test_qmf_clamps_durations_to_the_calibrated_range():
     scores, labels, seconds = duration_scores(2_000, seed=4)
-    calibrator = Calibrator("qmf", bounded=False).fit(scores, labels, seconds)
+    calibrator = make_calibrator("qmf", bounded=False).fit(scores, labels, seconds)
     (min_low, _), (_, max_high) = np.exp(calibrator.log_duration_ranges_)  # within 1-30 s
     assert 1.0 < min_low < 1.1 and 27.0 < max_high < 30.0
     high = max_high
@@ -78,7 +78,7 @@ def test_qmf_clamps_durations_to_the_calibrated_range():
 
 def test_qmf_parts_add_up_to_the_llr_with_bounding():
     scores, labels, seconds = duration_scores(2_000, seed=5)
-    calibrator = Calibrator("qmf").fit(scores, labels, seconds)
+    calibrator = make_calibrator("qmf").fit(scores, labels, seconds)
     probe = np.array([-30.0, 0.0, 0.5, 30.0])
     probe_seconds = np.array([[2.0, 3.0], [1.5, 15.0], [9.0, 4.0], [3.0, 3.0]])
     parts = calibrator.parts(probe, probe_seconds)
@@ -96,9 +96,9 @@ def test_qmf_parts_add_up_to_the_llr_with_bounding():
 def test_qmf_needs_durations_to_fit():
     scores, labels, _ = duration_scores(100, seed=6)
     with pytest.raises(DataError, match="needs the speech durations"):
-        Calibrator("qmf").fit(scores, labels)
+        make_calibrator("qmf").fit(scores, labels)
     with pytest.raises(DataError, match="every trial needs known speech durations"):
-        Calibrator("qmf").fit(scores, labels, np.full((len(scores), 2), np.nan))
+        make_calibrator("qmf").fit(scores, labels, np.full((len(scores), 2), np.nan))
 
 
 def test_balanced_weights_give_each_group_and_class_equal_weight():
@@ -125,10 +125,12 @@ def test_groups_weigh_equally(method):
         np.r_[seconds[small], seconds[large]],
     )
     all_groups = np.r_[groups[small], groups[large]]
-    grouped = Calibrator(method, bounded=False).fit(all_scores, all_labels, all_seconds, all_groups)
+    grouped = make_calibrator(method, bounded=False).fit(
+        all_scores, all_labels, all_seconds, all_groups
+    )
     repeated = np.r_[np.tile(small, 9), np.arange(len(small))]
     pooled_scores = np.r_[np.tile(scores[small], 9), large_scores]
-    pooled = Calibrator(method, bounded=False).fit(
+    pooled = make_calibrator(method, bounded=False).fit(
         pooled_scores,
         np.r_[np.tile(labels[small], 9), labels[large]],
         np.r_[np.tile(seconds[small], (9, 1)), seconds[large]],
@@ -145,8 +147,10 @@ def test_logistic_with_one_group_is_lirs_fit():
     """The same model; lir's solver stops at sklearn's default tolerance (about 1e-5 here)."""
     scores, labels, _ = duration_scores(2_000, seed=8)
     labels[:500] = 0  # unequal classes: the balancing matters
-    plain = Calibrator("logistic", bounded=False).fit(scores, labels)
-    grouped = Calibrator("logistic", bounded=False).fit(scores, labels, groups=["x"] * len(labels))
+    plain = make_calibrator("logistic", bounded=False).fit(scores, labels)
+    grouped = make_calibrator("logistic", bounded=False).fit(
+        scores, labels, groups=["x"] * len(labels)
+    )
     assert grouped.slope_ == pytest.approx(plain.slope_, rel=1e-4)
     assert grouped.intercept_ == pytest.approx(plain.intercept_, rel=1e-4)
 
@@ -154,7 +158,7 @@ def test_logistic_with_one_group_is_lirs_fit():
 def test_pav_with_groups_is_monotone_and_balanced():
     scores, labels, _ = duration_scores(1_000, seed=9)
     groups = np.where(np.arange(len(scores)) % 3 == 0, "a", "b")
-    calibrator = Calibrator("pav", bounded=False).fit(scores, labels, groups=groups)
+    calibrator = make_calibrator("pav", bounded=False).fit(scores, labels, groups=groups)
     assert np.all(np.diff(calibrator.knots_llr_) >= 0)
     assert np.isfinite(calibrator.knots_llr_).all()
     assert calibrator.transform(np.array([0.0]))[0] == pytest.approx(-1.0, abs=0.5)
@@ -162,7 +166,9 @@ def test_pav_with_groups_is_monotone_and_balanced():
 
 def test_qmf_file_round_trip_stores_every_coefficient(tmp_path):
     scores, labels, seconds = duration_scores(1_000, seed=10)
-    calibrator = Calibrator("qmf", description="unit").fit(scores, labels, seconds, ["g"] * 2000)
+    calibrator = make_calibrator("qmf", description="unit").fit(
+        scores, labels, seconds, ["g"] * 2000
+    )
     calibrator.save(tmp_path / "calibration.json")
     record = json.loads((tmp_path / "calibration.json").read_text())["calibrator"]
     assert record["duration_coefs"] == calibrator.duration_coefs_

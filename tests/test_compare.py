@@ -17,7 +17,7 @@ import torch
 
 from balr import defaults
 from balr.binary_attributes.model import BinaryAttributeEncoder
-from balr.calibration import Calibrator
+from balr.calibration import make_calibrator
 from balr.cli.compare import split_compare_args
 from balr.compare import Comparison, ComparisonPipeline
 from balr.config import compose_config
@@ -44,7 +44,7 @@ def models(tmp_path_factory):
     )
     scores = np.r_[rng.normal(30, 20, 300), rng.normal(-30, 20, 3000)]
     labels = np.r_[np.ones(300), np.zeros(3000)]
-    Calibrator(bounded=False).fit(scores, labels).save(folder / "calibration.json")
+    make_calibrator(bounded=False).fit(scores, labels).save(folder / "calibration.json")
     np.savez(
         folder / "reference.npz", target=rng.normal(3, 2, 50), nontarget=rng.normal(-3, 2, 500)
     )
@@ -223,7 +223,7 @@ def test_qmf_explanation_lines_sum_exactly_to_the_llr(models, ge2e, bounds, tmp_
     scores = (
         np.where(labels == 1, 30.0, -30.0) + 5 * np.log(seconds.min(1)) + rng.normal(0, 20, 4000)
     )
-    calibrator = Calibrator("qmf", bounded=bounds is not None).fit(scores, labels, seconds)
+    calibrator = make_calibrator("qmf", bounded=bounds is not None).fit(scores, labels, seconds)
     if bounds:
         calibrator.lower_bound_, calibrator.upper_bound_ = bounds
     calibrator.save(tmp_path / "qmf.json")

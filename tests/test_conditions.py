@@ -16,7 +16,7 @@ from balr.conditions import (
     sidecar_path,
     trial_conditions,
 )
-from balr.errors import DataError
+from balr.errors import DataError, ModelError
 
 
 def population(n_speakers: int = 40, per_speaker: int = 5, dim: int = 16, seed: int = 0):
@@ -109,21 +109,35 @@ def test_unchecked_trials_are_out_of_conditions():
     assert trials.reasons == [NO_DESCRIPTION] * 3
 
 
-def test_save_adds_a_record_and_a_float16_sidecar(tmp_path):
+def test_save_alone_writes_a_record_and_a_float16_sidecar(tmp_path):
     description = fitted()
-    path = tmp_path / "calibration.json"
-    path.write_text(json.dumps({"calibrator": {"method": "logistic"}}))
-    assert ConditionsDescription.load(path) is None
-    description.save(path)
+    path = tmp_path / "conditions.json"
+    assert description.save(path) == path
     record = json.loads(path.read_text())
-    assert record["calibrator"] == {"method": "logistic"}
-    assert record["conditions"]["reference_vectors"] == "calibration.conditions.safetensors"
+    assert list(record) == ["conditions"]
+    assert record["conditions"]["reference_vectors"] == "conditions.conditions.safetensors"
     assert sidecar_path(path).is_file()
     loaded = ConditionsDescription.load(path)
+    assert loaded.reference_vectors_.dtype == np.float16
     assert loaded.speech_range_s_ == description.speech_range_s_
     assert loaded.similarity_threshold_ == description.similarity_threshold_
     probe, _, _ = population(n_speakers=2, seed=2)
     np.testing.assert_array_equal(loaded.similarity(probe), description.similarity(probe))
+
+
+def test_save_alone_never_overwrites_a_calibrator(tmp_path):
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"calibrator": {"method": "logistic"}}))
+    with pytest.raises(ModelError, match="holds a calibrator; .*CalibrationBundle"):
+        fitted().save(path)
+    assert json.loads(path.read_text()) == {"calibrator": {"method": "logistic"}}
+    assert not sidecar_path(path).exists()
+
+
+def test_a_file_without_conditions_has_no_description(tmp_path):
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"calibrator": {"method": "logistic"}}))
+    assert ConditionsDescription.load(path) is None
 
 
 def test_bad_inputs_are_refused_with_the_reason():

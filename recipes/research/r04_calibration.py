@@ -46,7 +46,7 @@ from rcommon import (
 )
 from scipy.optimize import minimize
 
-from balr.calibration import LN10, Calibrator
+from balr.calibration import LN10, make_calibrator
 from balr.scoring.pairs import unit_rows
 
 SPLITTABLE = ("librispeech", "speechocean", "commonvoice")
@@ -128,7 +128,7 @@ class Cal:
         cal = self._clamped(cal)
         y = cal["y"]
         if kind == "pav":
-            self.pav = Calibrator("pav", bounded=False).fit(cal["s"], y)
+            self.pav = make_calibrator("pav", bounded=False).fit(cal["s"], y)
             lo, hi = fast_elub(self.pav.transform(cal["s"]) / LN10, y)
             self.pav.lower_bound_, self.pav.upper_bound_ = lo * LN10, hi * LN10
             return

@@ -25,7 +25,7 @@ from balr import defaults  # noqa: E402
 from balr.binary_attributes.config import train_config  # noqa: E402
 from balr.binary_attributes.model import BinaryAttributeEncoder  # noqa: E402
 from balr.binary_attributes.trainer import BAETrainer  # noqa: E402
-from balr.calibration import Calibrator  # noqa: E402
+from balr.calibration import Calibrator, make_calibrator  # noqa: E402
 from balr.conditions import ConditionsDescription  # noqa: E402
 from balr.data.labelled import LabelledEmbeddings  # noqa: E402
 from balr.evaluation.metrics import cllr, eer, min_cllr  # noqa: E402
@@ -332,7 +332,7 @@ def snorm(s: np.ndarray, ce: np.ndarray, ct: np.ndarray, top: int | None = None)
 
 # ----------------------------------------------------------------------------- calibration, metrics
 def fit_cal(method: str, scores, labels, groups=None, durations=None) -> Calibrator:
-    return Calibrator(method).fit(scores, labels, durations=durations, groups=groups)
+    return make_calibrator(method).fit(scores, labels, durations=durations, groups=groups)
 
 
 def metrics(llr: np.ndarray, y: np.ndarray) -> dict:

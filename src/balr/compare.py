@@ -28,6 +28,14 @@ import pandas as pd
 
 from balr import defaults
 from balr.audio import audio_duration, check_audio_path
+from balr.audit import (
+    calibration_files,
+    comparison_record,
+    embedding_model_files,
+    report_record_path,
+    scorer_file,
+    write_record,
+)
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.conditions import NO_DESCRIPTION, ConditionsDescription, trial_conditions
@@ -157,6 +165,7 @@ class ComparisonPipeline:
     )
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
     conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
+    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
 
     @classmethod
     def from_files(
@@ -183,7 +192,7 @@ class ComparisonPipeline:
         shipped = not choice.user_checkpoint
         typicality = None
         if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
-            typicality = Scorer.load(defaults.TYPICALITY_CHECKPOINT)
+            typicality = Scorer.load(defaults.require(defaults.TYPICALITY_CHECKPOINT, "typicality"))
         description = {
             "embedding model": f"{embedding_model.name} ({embedding_model.embedding_dim}-dim, "
             f"{embedding_model.sample_rate} Hz)",
@@ -201,9 +210,17 @@ class ComparisonPipeline:
             typicality,
             description,
             reference_llrs=(
-                defaults.REFERENCE_LLRS if shipped and defaults.REFERENCE_LLRS.is_file() else None
+                defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
+                if shipped and defaults.REFERENCE_LLRS.is_file()
+                else None
             ),
             conditions=calibrated.conditions,
+            model_files={
+                "binary-attribute encoder": [encoder_path],
+                "scorer": [scorer_file(choice.checkpoint)],
+                **calibration_files(calibrated),
+                "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
+            },
         )
 
     def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
@@ -450,7 +467,10 @@ class Comparison:
     def write_report(self, path: Path, k: int, reference: Path | None = None) -> Path:
         """The self-contained HTML report; `reference`: an NPZ of reference LLRs (arrays
         `target`, `nontarget`), by default the pipeline's."""
-        target, nontarget = load_reference_llrs(reference or self.pipeline.reference_llrs)
+        reference = reference or self.pipeline.reference_llrs
+        target, nontarget = load_reference_llrs(reference)
+        record = comparison_record(self, reference)
+        write_record(report_record_path(path), record)
         return write_report(
             path,
             ComparisonReport(
@@ -466,6 +486,7 @@ class Comparison:
                 warnings=self.result.warnings,
                 conditions_warning=self.result.conditions_warning,
                 llr_lines=self.result.llr_lines(),
+                audit=record,
             ),
         )
 
@@ -519,6 +540,8 @@ def compare_files(
         cfg.encoder.model.checkpoint_path or defaults.BAE_CHECKPOINT,
         cfg.encoder.allow_other_embedding_model,
     )
+    embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
+    pipeline.model_files = embedding | pipeline.model_files
     pipeline.extraction.vad = cfg.embeddings.vad
     pipeline.extraction.min_duration_s = cfg.embeddings.min_duration_s
     pipeline.extraction.min_speech_s = cfg.embeddings.min_speech_s

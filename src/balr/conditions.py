@@ -17,7 +17,8 @@ in-domain trials and 29-71 % of trials from a corpus left out of the calibration
 3-13 % and 7-78 % on the GE2E embeddings (docs/scoring.md).
 
 Files: the description is the `conditions` record of calibration.json (plain JSON), its
-reference vectors a float16 safetensors file beside it (`<stem>.conditions.safetensors`).
+reference vectors a float16 safetensors file beside it (`<stem>.conditions.safetensors`);
+`balr.calibration.CalibrationBundle` writes calibration.json with both of its parts.
 """
 
 from __future__ import annotations
@@ -27,14 +28,26 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from balr.data.vectors import counts_to_bits
-from balr.errors import ConfigError, DataError, ModelError
-from balr.fileio import atomic_path, atomic_write_text
+from balr.errors import ConfigError, DataError, ModelError, load_failure_reason
+from balr.estimator import Estimator
+from balr.fileio import atomic_path, atomic_write_text, read_json_object
+from balr.records import (
+    ANY,
+    check_finite,
+    check_positive,
+    check_shape,
+    fail,
+    read_int,
+    read_number,
+    read_numbers,
+    read_str,
+)
 from balr.scoring.pairs import unit_rows
 
 #: reason of a trial checked against no description (the calibration has none)
@@ -45,6 +58,19 @@ UNKNOWN_SPEECH = "speech duration unknown (no speech_durations.tsv)"
 CHUNK = 1024
 #: % of calibration recordings below the similarity threshold (see the module docstring)
 DEFAULT_SIMILARITY_PERCENTILE = 2.0
+#: the vectors a description may compare: BA vectors or embeddings
+VECTOR_KINDS = ("ba", "emb")
+#: the fields of the `conditions` record of calibration.json
+RECORD_FIELDS = (
+    "neighbours",
+    "similarity_percentile",
+    "speech_percentiles",
+    "speech_range_s",
+    "similarity_threshold",
+    "vector_kind",
+    "n_recordings",
+    "reference_vectors",
+)
 
 
 def description_vectors(vectors: np.ndarray) -> np.ndarray:
@@ -86,13 +112,18 @@ class TrialConditions:
         return {"in_conditions": inside, "out_of_conditions": len(self.reasons) - inside}
 
 
-class ConditionsDescription:
+class ConditionsDescription(Estimator):
     """Net speech range and calibration-population similarity of calibration recordings.
 
     Fitted attributes: `speech_range_s_` (`[low, high]` seconds), `similarity_threshold_`,
     `reference_vectors_` (`(n, d)` unit rows, float16 on disk), `vector_kind_`,
     `n_recordings_`.
     """
+
+    #: set first by `fit` (its similarities use them), the other attributes after
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("reference_vectors_",)
+    estimator_label: ClassVar[str] = "the conditions description"
+    saved_as: ClassVar[str] = "a calibration with one"
 
     def __init__(
         self,
@@ -113,10 +144,6 @@ class ConditionsDescription:
         self.reference_vectors_: np.ndarray | None = None
         self.vector_kind_: str | None = None
         self.n_recordings_: int | None = None
-
-    @property
-    def is_fitted(self) -> bool:
-        return self.reference_vectors_ is not None
 
     def fit(
         self,
@@ -154,7 +181,7 @@ class ConditionsDescription:
         """Mean cosine of each vector's `neighbours` nearest reference vectors (all of them
         when there are fewer). `owners` (the reference vectors themselves as queries, one
         owner code per vector): the references of a query's own owner are skipped."""
-        self._check_fitted()
+        self.check_fitted()
         queries = unit_rows(description_vectors(vectors))
         references = self.reference_vectors_.astype(np.float64)
         if queries.ndim != 2 or queries.shape[1] != references.shape[1]:
@@ -213,6 +240,8 @@ class ConditionsDescription:
         return trial_conditions(recordings, [[i] for i in range(n)], [[n + i] for i in range(n)])
 
     def to_dict(self, reference_file: str) -> dict[str, Any]:
+        """The `conditions` record of calibration.json; `reference_file`: the name of the
+        reference vectors' file beside it."""
         return {
             "neighbours": self.neighbours,
             "similarity_percentile": self.similarity_percentile,
@@ -224,53 +253,103 @@ class ConditionsDescription:
             "reference_vectors": reference_file,
         }
 
-    def save(self, calibration_path: str | os.PathLike) -> None:
-        """Add the description to an existing calibration.json (its `conditions` record)
-        and write the reference vectors beside it, both atomically."""
-        self._check_fitted()
-        calibration_path = Path(calibration_path)
-        record = json.loads(calibration_path.read_text())
-        sidecar = sidecar_path(calibration_path)
+    def write_vectors(self, sidecar: str | os.PathLike) -> Path:
+        """Write the reference vectors (float16 safetensors) atomically; the path."""
+        self.check_fitted()
+        sidecar = Path(sidecar)
         with atomic_path(sidecar) as tmp:
             save_file({"reference_vectors": self.reference_vectors_}, str(tmp))
-        record["conditions"] = self.to_dict(sidecar.name)
-        atomic_write_text(calibration_path, json.dumps(record, indent=2))
+        return sidecar
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this description alone: `{"conditions": ...}` JSON at `path` and its reference
+        vectors beside it. A calibration.json is written whole by `CalibrationBundle`
+        (calibrator and description together); `path` holding a calibrator is refused, so
+        that no calibrator is lost by saving in one order rather than the other."""
+        self.check_fitted()
+        path = Path(path)
+        if path.is_file() and "calibrator" in read_json_object(path, "calibration file"):
+            raise ModelError(
+                f"{path}: holds a calibrator; save the calibrator and its conditions together "
+                "with balr.calibration.CalibrationBundle"
+            )
+        sidecar = self.write_vectors(sidecar_path(path))
+        atomic_write_text(path, json.dumps({"conditions": self.to_dict(sidecar.name)}, indent=2))
+        return path
 
     @classmethod
-    def load(cls, calibration_path: str | os.PathLike) -> ConditionsDescription | None:
-        """The description saved in `calibration_path`, None when it has none."""
-        calibration_path = Path(calibration_path)
-        try:
-            data = json.loads(calibration_path.read_text()).get("conditions")
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{calibration_path}: cannot read calibration file ({exc})") from None
-        if data is None:
+    def load(cls, path: str | os.PathLike) -> ConditionsDescription | None:
+        """The description saved in `path` (a calibration.json), None when it has none."""
+        return cls.from_file_record(read_json_object(path, "calibration file"), path)
+
+    @classmethod
+    def from_file_record(
+        cls, record: dict[str, Any], path: str | os.PathLike
+    ) -> ConditionsDescription | None:
+        """The description of the JSON object `record` read from `path` (None without a
+        `conditions` record), every field and its reference vectors checked."""
+        if record.get("conditions") is None:
             return None
-        try:
-            description = cls(
-                data["neighbours"], data["similarity_percentile"], data["speech_percentiles"]
-            )
-            description.speech_range_s_ = [float(v) for v in data["speech_range_s"]]
-            description.similarity_threshold_ = float(data["similarity_threshold"])
-            description.vector_kind_ = str(data["vector_kind"])
-            description.n_recordings_ = int(data["n_recordings"])
-            sidecar = calibration_path.with_name(Path(data["reference_vectors"]).name)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{calibration_path}: bad conditions record ({exc})") from None
-        try:
-            vectors = load_file(str(sidecar))["reference_vectors"]
-        except (OSError, KeyError) as exc:
-            raise ModelError(
-                f"{sidecar}: cannot read the reference vectors of {calibration_path} ({exc})"
-            ) from None
-        if vectors.ndim != 2 or len(vectors) != description.n_recordings_:
-            raise ModelError(f"{sidecar}: expected {description.n_recordings_} reference vectors")
-        description.reference_vectors_ = vectors
+        description = cls.from_dict(record["conditions"], path)
+        sidecar = Path(path).with_name(Path(record["conditions"]["reference_vectors"]).name)
+        description.reference_vectors_ = read_reference_vectors(
+            sidecar, path, description.n_recordings_
+        )
         return description
 
-    def _check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise ModelError("the conditions description is not fitted")
+    @classmethod
+    def from_dict(cls, record: Any, source: str | os.PathLike) -> ConditionsDescription:
+        """A description from its `conditions` record, without its reference vectors; a
+        malformed or inconsistent field is a one-line `ModelError` naming `source` and it."""
+        if not isinstance(record, dict):
+            raise fail(source, "conditions", "must be a JSON object")
+        unknown = set(record) - set(RECORD_FIELDS)
+        if unknown:
+            raise fail(
+                source, "conditions", f"has unexpected field(s) {', '.join(sorted(unknown))}"
+            )
+        percentiles = read_numbers(record, "speech_percentiles", source, length=2)
+        if not 0 <= percentiles[0] <= percentiles[1] <= 100:
+            raise fail(source, "speech_percentiles", "must be two ordered percentiles in [0, 100]")
+        percentile = read_number(record, "similarity_percentile", source)
+        if not 0 <= percentile < 50:
+            raise fail(source, "similarity_percentile", f"must be in [0, 50), got {percentile:g}")
+        description = cls(
+            read_int(record, "neighbours", source, positive=True), percentile, tuple(percentiles)
+        )
+        speech_range = check_positive(
+            source, "speech_range_s", read_numbers(record, "speech_range_s", source, length=2)
+        )
+        if speech_range[0] > speech_range[1]:
+            raise fail(source, "speech_range_s", "must be [low, high] seconds with low <= high")
+        description.speech_range_s_ = speech_range.tolist()
+        threshold = read_number(record, "similarity_threshold", source)
+        if not -1 <= threshold <= 1:
+            raise fail(
+                source, "similarity_threshold", f"must be a cosine in [-1, 1], got {threshold:g}"
+            )
+        description.similarity_threshold_ = threshold
+        description.vector_kind_ = read_str(record, "vector_kind", source, choices=VECTOR_KINDS)
+        description.n_recordings_ = read_int(record, "n_recordings", source, positive=True)
+        read_str(record, "reference_vectors", source)
+        return description
+
+
+def read_reference_vectors(sidecar: Path, calibration: str | os.PathLike, rows: int) -> np.ndarray:
+    """The `(rows, d)` finite reference vectors of a description, from its sidecar file."""
+    try:
+        vectors = load_file(str(sidecar))
+    except FileNotFoundError:
+        raise ModelError(f"{sidecar}: missing (the reference vectors of {calibration})") from None
+    except Exception as exc:  # safetensors raises its own error types for a damaged file
+        raise ModelError(
+            f"{sidecar}: cannot read the reference vectors of {calibration} "
+            f"({load_failure_reason(exc)})"
+        ) from None
+    if "reference_vectors" not in vectors:
+        raise fail(sidecar, "reference_vectors", "is missing")
+    check_shape(sidecar, "reference_vectors", vectors["reference_vectors"], (rows, ANY))
+    return check_finite(sidecar, "reference_vectors", vectors["reference_vectors"])
 
 
 def trial_conditions(

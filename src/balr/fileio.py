@@ -1,4 +1,5 @@
-"""Crash-safe file writing: write to a temporary file beside the target, then rename."""
+"""Crash-safe file writing (a temporary file beside the target, then rename), and checked
+reading of a JSON model file."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from balr.errors import DataError
+from balr.errors import DataError, ModelError
 
 
 def _umask_file_mode() -> int:
@@ -175,3 +176,23 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json_object(path: str | os.PathLike, what: str) -> dict:
+    """The JSON object (mapping) in `path`; a one-line error naming the file otherwise
+    (missing, unreadable, not JSON, not an object). `what` names the file in messages
+    (e.g. "calibration file")."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, binary junk
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ModelError(f"{path}: cannot read {what} ({reason})") from None
+    try:
+        record = json.loads(text)
+    except ValueError as exc:
+        raise ModelError(f"{path}: not a balr {what} (invalid JSON: {exc})") from None
+    if not isinstance(record, dict):
+        raise ModelError(f"{path}: not a balr {what} (a JSON {type(record).__name__})")
+    return record

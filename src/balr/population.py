@@ -22,12 +22,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from balr.errors import ConfigError, DataError, ModelError
+from balr.estimator import Estimator
 from balr.fileio import atomic_path
 
 #: the fewest population speakers (where labelled) and recordings accepted: with 2-3
@@ -119,11 +121,15 @@ def check_population_size(population: Population) -> None:
         )
 
 
-class PopulationAdaptation:
+class PopulationAdaptation(Estimator):
     """Beta-scorer typicality refitted on a population, shrunk toward the reference one.
 
     `fit(bits)` learns `activation_rate_` and `n_recordings_`; `adapt(scorer)` returns a
     copy of a fitted beta scorer with the adapted alpha (precision kept)."""
+
+    fitted_attributes: ClassVar[tuple[str, ...]] = ("activation_rate_", "n_recordings_")
+    estimator_label: ClassVar[str] = "population adaptation"
+    saved_as: ClassVar[str] = "a file"
 
     def __init__(self, shrinkage: float = DEFAULT_SHRINKAGE):
         if not (np.isfinite(shrinkage) and shrinkage >= 0):
@@ -131,17 +137,6 @@ class PopulationAdaptation:
         self.shrinkage = float(shrinkage)
         self.activation_rate_: np.ndarray | None = None
         self.n_recordings_: int | None = None
-
-    def get_params(self) -> dict:
-        return {"shrinkage": self.shrinkage}
-
-    @property
-    def is_fitted(self) -> bool:
-        return self.activation_rate_ is not None
-
-    def check_fitted(self) -> None:
-        if not self.is_fitted:
-            raise ModelError("population adaptation is not fitted: call fit() or load a file")
 
     def fit(self, bits: np.ndarray) -> PopulationAdaptation:
         bits = active_bits(bits, "population")

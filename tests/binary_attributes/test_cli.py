@@ -233,3 +233,16 @@ def test_binarize_reference_encoder_shape_keys(tmp_path, datasets, checkpoint, c
     assert (
         f"encoder.model.internal_dim=512, but the encoder {checkpoint} has internal_dim 32" in out
     )
+
+
+def test_train_resume_from_a_tampered_state_is_one_line(tmp_path, datasets, capsys):
+    """Issue 19: a truncated or tampered resume state gave a traceback."""
+    save = tmp_path / "run"
+    base = ["train", *datasets, *TINY, "data.sampler=ExhaustiveNxMSampler", "--save-dir", save]
+    assert run(base, capsys)[0] == 0
+    state = save / "weights" / "last_state.pt"
+    state.write_bytes(state.read_bytes()[:200])
+    status, out = run([*base, "trainer.epochs=2", "trainer.resume=true"], capsys)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert status == 1 and len(lines) == 1, out
+    assert lines[0].startswith(f"error: {state}: cannot read the resume state"), out

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from balr.binary_attributes.model import BinaryAttributeEncoder, binarize_ste
 from balr.errors import ModelError
@@ -179,3 +180,27 @@ def test_missing_and_non_encoder_files(tmp_path: Path):
     torch.save({"weight": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a binary-attribute encoder"):
         BinaryAttributeEncoder.load(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_one_line_naming_the_tensor(tmp_path: Path, value: float):
+    state = balr_state_dict()
+    state["decoder.2.weight"][3, 1] = value
+    torch.save(state, tmp_path / "best.pt")
+    with pytest.raises(ModelError) as caught:
+        BinaryAttributeEncoder.load(tmp_path / "best.pt")
+    assert str(caught.value) == (
+        f"{tmp_path / 'best.pt'}: field 'decoder.2.weight' holds 1 non-finite value(s) (NaN or inf)"
+    )
+
+
+def test_bad_embedding_dim_metadata_is_one_line(tmp_path: Path):
+    path = tmp_path / "bae.safetensors"
+    state = {k: v.contiguous() for k, v in balr_state_dict().items()}
+    save_file(state, str(path), metadata={"embedding_model": "ge2e", "embedding_dim": "-8"})
+    with pytest.raises(
+        ModelError,
+        match=r"bae\.safetensors: metadata 'embedding_dim' must be "
+        "positive, got -8$",
+    ):
+        BinaryAttributeEncoder.load(path)

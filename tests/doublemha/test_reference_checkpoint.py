@@ -257,7 +257,11 @@ def test_settings_that_are_not_plain_values_or_weights_of_another_model_are_refu
 
     wrong_size = reference_namespace(embedding_size=16)  # weights of an 8-dim model
     torch.save({"model": reference_state(model), "settings": wrong_size}, path)
-    with pytest.raises(ModelError, match="odd.chkpt: weights do not match the settings"):
+    with pytest.raises(
+        ModelError,
+        match=r"odd.chkpt: field 'embedding_head.0.weight' has shape \(8, 40\), "
+        r"expected \(16, 40\)$",
+    ):
         SpeakerClassifier.load(path)
 
 

@@ -180,3 +180,30 @@ def test_quiet_recording_is_raised_to_minus_30_dbfs(ge2e):
     at_50, at_40, at_20 = ge2e.embed(*batch_of([wave * 10**-2.5, wave * 10**-2, wave * 0.1]))
     assert float(at_50 @ at_40) > 0.99999
     assert float(at_50 @ at_20) < 0.9999
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("nan", "field 'linear.bias' holds 1 non-finite value(s) (NaN or inf)"),
+        ("shape", "field 'linear.bias' has shape (255,), expected (256,)"),
+        ("missing", "missing tensor(s) linear.bias"),
+        ("not a tensor", "field 'linear.bias' must be a tensor, got float"),
+    ],
+)
+def test_damaged_weights_are_one_line(tmp_path, ge2e, damage, words):
+    """`embeddings.model.weights=FILE` with a NaN, a wrong shape, a missing tensor."""
+    state = {k: v.clone() for k, v in ge2e.state_dict().items()}
+    if damage == "nan":
+        state["linear.bias"][7] = float("nan")
+    elif damage == "shape":
+        state["linear.bias"] = state["linear.bias"][1:]
+    elif damage == "missing":
+        del state["linear.bias"]
+    else:
+        state["linear.bias"] = 0.5
+    checkpoint = tmp_path / "pretrained.pt"
+    torch.save({"step": 1, "model_state": state}, checkpoint)
+    with pytest.raises(ModelError) as caught:
+        build_embedding_model(GE2EConfig(weights=str(checkpoint)))
+    assert str(caught.value) == f"{checkpoint}: {words}"

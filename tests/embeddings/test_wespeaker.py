@@ -87,6 +87,19 @@ def test_state_dict_is_loaded_strictly(model_dir, tmp_path):
         build_embedding_model(WespeakerConfig(model_dir=str(tmp_path)))
 
 
+def test_non_finite_weights_are_one_line(model_dir, tmp_path):
+    (tmp_path / "config.yaml").write_text(CONFIG_YAML.format(embed_dim=256))
+    state = torch.load(model_dir / "avg_model.pt", weights_only=True)
+    state["seg_1.weight"].view(-1)[5] = float("nan")
+    torch.save(state, tmp_path / "avg_model.pt")
+    with pytest.raises(ModelError) as caught:
+        build_embedding_model(WespeakerConfig(model_dir=str(tmp_path)))
+    weights = tmp_path / "avg_model.pt"
+    assert str(caught.value) == (
+        f"{weights}: field 'seg_1.weight' holds 1 non-finite value(s) (NaN or inf)"
+    )
+
+
 def test_missing_files_and_unsafe_weights_are_model_errors(tmp_path):
     with pytest.raises(ModelError, match="avg_model.pt is missing|config.yaml is missing"):
         build_embedding_model(WespeakerConfig(model_dir=str(tmp_path)))

@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -31,7 +31,9 @@ from balr.binary_attributes.config import LATENT_DIM, EncoderConfig
 from balr.data.provenance import EmbeddingProvenance
 from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
+from balr.estimator import Estimator
 from balr.fileio import atomic_path, atomic_write_text, sha256_file
+from balr.records import check_finite_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +84,14 @@ class EncoderOutput(NamedTuple):
     reconstruction: torch.Tensor  # (B, d) decoded embedding
 
 
-class BinaryAttributeEncoder(nn.Module):
-    """Auto-encoder turning a d-dim speaker embedding into m binary attributes."""
+class BinaryAttributeEncoder(nn.Module, Estimator):
+    """Auto-encoder turning a d-dim speaker embedding into m binary attributes.
+
+    An estimator (`balr.estimator`): its hyper-parameters are its constructor arguments, its
+    weights its state (a torch module is always usable: it counts as fitted); trained by
+    `balr.binary_attributes.trainer`, written by `save` and read back by `load`."""
+
+    estimator_label: ClassVar[str] = "the binary-attribute encoder"
 
     def __init__(self, input_dim: int = 256, latent_dim: int = LATENT_DIM, ste_gradient="clip"):
         super().__init__()
@@ -138,9 +146,10 @@ class BinaryAttributeEncoder(nn.Module):
         self.train(was_training)
         return bits_to_counts(bits)
 
-    def save(self, path: str | os.PathLike, **meta) -> None:
+    def save(self, path: str | os.PathLike, **meta) -> Path:
         """Write weights as safetensors (with `trained_on` in its metadata) and `<path>.json`
-        (model config, `trained_on` as `embedding_model` + `meta`), atomically."""
+        (model config, `trained_on` as `embedding_model` + `meta`), atomically; the weights'
+        path."""
         path = Path(path)
         if path.suffix != SAFETENSORS_SUFFIX:
             raise ModelError(f"{path}: encoder weights are saved as {SAFETENSORS_SUFFIX}")
@@ -151,6 +160,7 @@ class BinaryAttributeEncoder(nn.Module):
         if self.trained_on is not None:
             info["embedding_model"] = self.trained_on.to_dict()
         atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2, default=str))
+        return path
 
     @classmethod
     def load(
@@ -159,6 +169,7 @@ class BinaryAttributeEncoder(nn.Module):
         """A checkpoint (ours, or the original balr's plain state dict) loaded strictly, in
         eval mode; the dimensions are read from the weights."""
         state = read_state_dict(path)
+        check_finite_tensors(path, state)
         input_dim, latent_dim = _dims_from_state(state, str(path))
         model = cls(input_dim, latent_dim)
         try:
@@ -192,9 +203,12 @@ def read_trained_on(path: str | os.PathLike) -> EmbeddingProvenance | None:
     if "embedding_model" not in metadata:
         return KNOWN_CHECKPOINTS.get(sha256_file(path))
     try:
-        return EmbeddingProvenance(metadata["embedding_model"], int(metadata["embedding_dim"]))
+        dim = int(metadata["embedding_dim"])
     except (KeyError, ValueError):
         raise ModelError(f"{path}: metadata 'embedding_dim' missing or not a number") from None
+    if dim <= 0:
+        raise ModelError(f"{path}: metadata 'embedding_dim' must be positive, got {dim}")
+    return EmbeddingProvenance(metadata["embedding_model"], dim)
 
 
 def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
@@ -238,4 +252,6 @@ def _dims_from_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[in
     weight = state.get("encoder.0.weight")
     if weight is None or weight.ndim != 2:
         raise ModelError(f"{source}: no 'encoder.0.weight' matrix: not a binary-attribute encoder")
+    if 0 in weight.shape:
+        raise ModelError(f"{source}: 'encoder.0.weight' is empty, shape {tuple(weight.shape)}")
     return int(weight.shape[1]), int(weight.shape[0])

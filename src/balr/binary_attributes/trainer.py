@@ -35,6 +35,7 @@ from tqdm import tqdm
 from balr.binary_attributes.config import train_config
 from balr.binary_attributes.losses import WeightedLosses, build_losses
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
+from balr.binary_attributes.resume import read_history, read_resume_state, tensor_shapes
 from balr.binary_attributes.samplers import NxMSampler, PlainBatchSampler, sampler_class
 from balr.config import save_config
 from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
@@ -42,6 +43,7 @@ from balr.data.provenance import EmbeddingProvenance
 from balr.distributed import rank, resolve_device, session, shared_save_dir, world_size
 from balr.errors import ConfigError, DataError, ModelError
 from balr.fileio import atomic_path, atomic_write_text
+from balr.records import check_state_dict
 from balr.training import Trainer, stop_on_interrupt
 
 logger = logging.getLogger(__name__)
@@ -364,19 +366,19 @@ class BAETrainer(Trainer):
             raise ModelError(
                 f"{self.weights_dir}: nothing to resume (no last.safetensors/last_state.pt)"
             )
+        state = read_resume_state(state_path, self.device, tensor_shapes(self.losses))
+        model_state = read_state_dict(weights)
+        check_state_dict(weights, model_state, tensor_shapes(self.model))
+        self.model.load_state_dict(model_state, strict=True)
+        self.losses.load_state_dict(state.losses, strict=True)
         try:
-            self.model.load_state_dict(read_state_dict(weights), strict=True)
-            state = torch.load(state_path, map_location=self.device, weights_only=True)
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.losses.load_state_dict(state["losses"], strict=True)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise ModelError(f"{weights}: cannot resume ({str(exc).splitlines()[0]})") from None
-        self.start_epoch = int(state["epoch"])
-        self.global_step = int(state["global_step"])
-        self.best_loss = float(state["best_loss"])
-        history = self.out_dir / "history.json"
-        if history.is_file():
-            self.history = json.loads(history.read_text())[: self.start_epoch]
+            self.optimizer.load_state_dict(state.optimizer)
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"{state_path}: field 'optimizer' does not fit ({detail})") from None
+        self.start_epoch, self.global_step = state.epoch, state.global_step
+        self.best_loss = state.best_loss
+        self.history = read_history(self.out_dir / "history.json", self.start_epoch)
         logger.info("resuming %s after epoch %d", self.out_dir, self.start_epoch)
 
 

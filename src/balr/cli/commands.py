@@ -1,5 +1,15 @@
 """The list of command modules; each has `register(app: typer.Typer) -> None`."""
 
-from balr.cli import binarize, compare, evaluate, extract, extractor, score, train, vectors
+from balr.cli import (
+    binarize,
+    compare,
+    evaluate,
+    extract,
+    extractor,
+    score,
+    train,
+    vectors,
+    verify,
+)
 
-MODULES: list = [compare, extract, binarize, train, score, evaluate, extractor, vectors]
+MODULES: list = [compare, extract, binarize, train, score, evaluate, extractor, vectors, verify]

@@ -189,6 +189,17 @@ class AudioDataset(torch.utils.data.Dataset):
         """Where jobs on this dataset write their run records and vectors ledger."""
         return records_folder(self.output_dir, self.root)
 
+    def vector_files(self, index: int, kind: str) -> list[Path]:
+        """The files the item's `kind` vector is read from: its sidecar, or its store's
+        array and id index (empty when it has none); the audit record hashes them."""
+        found = self._vectors.locate(index, kind)
+        if found is None or isinstance(found, str | os.PathLike):
+            return [] if found is None else [Path(found)]
+        index_file = found.source.with_suffix(
+            ".ids.txt" if found.source.suffix == ".npy" else ".ids"
+        )
+        return [found.source, *([index_file] if index_file.is_file() else [])]
+
     def get_vector(self, index: int, kind: str) -> np.ndarray | None:
         """The item's vector (`emb`: 1-D float32; `ba`: `(K, 2)` counts), or None."""
         return self._vectors.read(index, kind)

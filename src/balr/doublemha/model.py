@@ -9,24 +9,31 @@ speaker embedding, and an AM-softmax layer classifies the training speakers.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from balr import records
 from balr.doublemha.checkpoint import load_checkpoint, save_checkpoint
 from balr.doublemha.config import ModelSettings
 from balr.doublemha.frontends import build_front_end
 from balr.doublemha.heads import AMSoftmax
 from balr.doublemha.pooling import Pooled, build_pooling
 from balr.errors import ConfigError, ModelError
+from balr.estimator import Estimator
 
 
-class SpeakerClassifier(nn.Module):
+class SpeakerClassifier(nn.Module, Estimator):
     """Log-mel `(B, T, n_mels)` -> logits; `embed` gives the speaker embedding.
 
-    Built from its `settings` (kept as `self.settings`); `save(path)` writes a checkpoint
+    An estimator (`balr.estimator`) whose one hyper-parameter is its `settings` and whose
+    weights are its state (a torch module counts as fitted); `save(path)` writes a checkpoint
     and `SpeakerClassifier.load(path)` reads one back in eval mode, settings included.
     """
+
+    estimator_label: ClassVar[str] = "the DoubleMHA speaker classifier"
 
     def __init__(self, settings: ModelSettings):
         super().__init__()
@@ -90,18 +97,21 @@ class SpeakerClassifier(nn.Module):
             head_weights = torch.full((feats.shape[0], heads), 1.0 / heads, device=feats.device)
         return pooled.time_weights, head_weights
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the weights and settings as a checkpoint (plus `settings.json` beside it)."""
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the weights and settings as a checkpoint (plus `settings.json` beside it);
+        the checkpoint's path."""
         save_checkpoint(path, self, None, self.settings.to_dict(), epoch=0, step=0)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> SpeakerClassifier:
         """The classifier of a checkpoint file or training directory, in eval mode."""
         payload = load_checkpoint(path, device)
-        model = cls(ModelSettings.from_dict(payload["settings"]))
         try:
-            model.load_state_dict(payload["model"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ModelError(f"{path}: weights do not match the settings ({first})") from None
+            model = cls(ModelSettings.from_dict(payload["settings"]))
+        except (ConfigError, ValueError, TypeError) as exc:
+            raise ModelError(f"{path}: field 'settings' is not valid ({exc})") from None
+        expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+        records.check_state_dict(path, payload["model"], expected)
+        model.load_state_dict(payload["model"])
         return model.to(device).eval()

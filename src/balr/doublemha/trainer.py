@@ -30,7 +30,13 @@ from tqdm import tqdm
 
 from balr import distributed, training
 from balr.config import save_config
-from balr.doublemha.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, save_checkpoint
+from balr.doublemha.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    load_checkpoint,
+    restore_training,
+    save_checkpoint,
+)
 from balr.doublemha.config import TrainConfig
 from balr.doublemha.data import (
     TrainingSet,
@@ -144,11 +150,8 @@ class Trainer(training.Trainer):
             log.info("requeue: no %s yet, starting from scratch", path)
             return
         payload = load_checkpoint(path, self.device)
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.epoch, self.step = payload["epoch"], payload["step"]
-        state = payload["state"]
-        self.best_eer, self.stopping = state.get("best_eer", math.inf), state.get("stopping", 0)
+        resumed = restore_training(path, payload, self.model, self.optimizer)
+        self.epoch, self.step, self.best_eer, self.stopping = resumed
         self.say(
             f"resumed from {path}: epoch {self.epoch}, step {self.step}, "
             f"best EER {100 * self.best_eer:.2f}%"

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from balr import defaults
+from balr import defaults, records
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError, load_failure_reason
 from balr.features.ge2e_mel import HOP, N_MELS, SAMPLE_RATE, GE2EMel, num_frames
@@ -150,16 +150,21 @@ def load_ge2e_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{path}: cannot load GE2E weights safely ({reason})") from None
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a GE2E checkpoint (no model_state)")
-    return {k: v.float() for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+    weights = {k: v for k, v in state.items() if str(k).startswith(("lstm.", "linear."))}
+    for name, value in weights.items():
+        if not isinstance(value, torch.Tensor):
+            raise records.fail(path, name, f"must be a tensor, got {type(value).__name__}")
+    return {k: v.float() for k, v in weights.items()}
 
 
 @register_embedding_model(NAME, GE2EConfig)
 def build(cfg: GE2EConfig) -> GE2EEncoder:
-    """The GE2E encoder with its pretrained weights, in eval mode."""
+    """The GE2E encoder with its pretrained weights (names, shapes and finiteness checked:
+    one line naming the file and the tensor), in eval mode."""
     model = GE2EEncoder(cfg)
-    path = Path(cfg.weights) if cfg.weights else defaults.GE2E_WEIGHTS
-    try:
-        model.load_state_dict(load_ge2e_state(path), strict=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the GE2E encoder ({exc})") from None
+    path = Path(cfg.weights or defaults.checked(defaults.GE2E_WEIGHTS, "GE2E weights"))
+    state = load_ge2e_state(path)
+    expected = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    records.check_state_dict(path, state, expected)
+    model.load_state_dict(state, strict=True)
     return model.eval()

@@ -28,6 +28,7 @@ from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError, load_failure_reason
 from balr.features.fbank import FbankOptions, kaldi_fbank, mean_normalize, num_frames
 from balr.fileio import atomic_path
+from balr.records import check_finite_tensors
 
 REFERENCE_MODEL_REPO = "Wespeaker/wespeaker-voxceleb-resnet34-LM"  # a Hugging Face hub id
 DEFAULT_HUB_URL = (
@@ -283,9 +284,11 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{path}: cannot load weights safely ({reason})") from None
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path}: expected a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in state.items() if "projection." not in k}
+    state = {k.removeprefix("module."): v for k, v in state.items() if "projection." not in k}
+    check_finite_tensors(path, state)
+    return state
 
 
 def download_model(url: str, cache_dir: str | Path) -> Path:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from balr import __version__
 from balr.fileio import atomic_write_text
+from balr.report.audit_table import render_audit
 from balr.report.verbal import LN_LR, format_lr, verbal_scale
 
 STYLE = """
@@ -59,6 +60,7 @@ class ComparisonReport:
     warnings: list[str] = field(default_factory=list)  # shown in red above the result
     conditions_warning: str = ""  # outside the calibration conditions: at the top and the LR
     llr_lines: list[tuple[str, float]] = field(default_factory=list)  # additive parts of the LLR
+    audit: dict | None = None  # the audit record (balr.audit): rendered as its own section
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -123,6 +125,8 @@ def render_report(report: ComparisonReport) -> str:
             + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
             + "</ul>"
         )
+    if report.audit is not None:
+        sections.append(render_audit(report.audit))
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

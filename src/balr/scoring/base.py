@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,8 +22,10 @@ import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from balr import records
 from balr.data.vectors import bits_to_counts
-from balr.errors import DataError, ModelError, TrialsError, load_failure_reason
+from balr.errors import ConfigError, DataError, ModelError, TrialsError, load_failure_reason
+from balr.estimator import Estimator
 from balr.fileio import atomic_path
 from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
@@ -30,7 +33,7 @@ CHECKPOINT_NAME = "scorer.safetensors"
 _TINY = np.finfo(np.float64).tiny
 
 
-class Scorer:
+class Scorer(Estimator):
     """Base of all scorers: `fit(stats)`, `score(enroll, test)`, `save(path)`, `load(path)`."""
 
     name: ClassVar[str] = ""
@@ -42,29 +45,22 @@ class Scorer:
     needs_fit: ClassVar[bool] = True
     #: whether a trial side may be several recordings (their vectors are summed)
     multi_recording: ClassVar[bool] = True
+    #: dimensions of each learned array other than 1-D `(attributes,)` (checked on load)
+    state_ndims: ClassVar[dict[str, int]] = {}
 
     @property
     def vector_kind(self) -> str:
         """The dataset vectors it scores: `ba` (binary attributes) or `emb` (embeddings)."""
         return "ba"
 
-    def get_params(self) -> dict[str, Any]:
-        """Hyper-parameters given to `__init__` (JSON-serialisable)."""
-        return {key: getattr(self, key) for key in self._param_names()}
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [p for p in signature.parameters if p != "self"]
+    def _fitted_names(self) -> tuple[str, ...]:
+        return self.state_names
 
     @property
-    def is_fitted(self) -> bool:
-        return all(getattr(self, n, None) is not None for n in self.state_names)
+    def estimator_label(self) -> str:  # type: ignore[override]
+        return f"scorer '{self.name}'"
 
-    def check_fitted(self) -> None:
-        """ModelError when the scorer has no learned state yet."""
-        if not self.is_fitted:
-            raise ModelError(f"scorer '{self.name}' is not fitted: call fit() or load a checkpoint")
+    saved_as: ClassVar[str] = "a checkpoint"
 
     def fit(self, stats: np.ndarray) -> Scorer:
         """Learn the scorer's parameters from `(speakers, attributes, states)` statistics."""
@@ -118,6 +114,42 @@ class Scorer:
         return scorer
 
     @classmethod
+    def checked_params(cls, path: str | os.PathLike, params: Any) -> dict[str, Any]:
+        """The checkpoint's hyper-parameters when each is one of `__init__`'s, of the type of
+        its default; ModelError naming the field otherwise."""
+        if not isinstance(params, Mapping):
+            raise records.fail(path, "params", f"must be a mapping, got {type(params).__name__}")
+        defaults = {
+            p.name: p.default
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self"
+        }
+        for key, value in params.items():
+            field = f"params.{key}"
+            if key not in defaults:
+                raise records.fail(path, field, f"is not a setting of the '{cls.name}' scorer")
+            if isinstance(defaults[key], bool):
+                records.read_bool(params, key, path, field=field)
+            elif isinstance(defaults[key], int | float):
+                records.check_number(value, path, field, integer=isinstance(defaults[key], int))
+            elif isinstance(defaults[key], str):
+                records.read_str(params, key, path, field=field)
+        return dict(params)
+
+    @classmethod
+    def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+        """ModelError naming the array of `state` that is not finite, has another number of
+        dimensions than `state_ndims` says, or disagrees on the number of attributes."""
+        arrays = {n: state[n] for n in cls.state_names if n in state}
+        for name, array in arrays.items():
+            records.check_finite(path, name, array)
+            records.check_shape(path, name, array, [records.ANY] * cls.state_ndims.get(name, 1))
+        if arrays:
+            records.check_same_size(
+                path, {n: int(np.shape(a)[0]) for n, a in arrays.items()}, "number of attributes"
+            )
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> Scorer:
         """A fitted scorer from a checkpoint, of the class named in it; ModelError when it
         holds no learned state or another kind of scorer than `cls`."""
@@ -127,7 +159,12 @@ class Scorer:
             raise ModelError(f"{path}: unknown scorer '{name}' in checkpoint")
         if not issubclass(known[name], cls):
             raise ModelError(f"{path}: holds a '{name}' scorer, not a {cls.__name__}")
-        scorer = known[name].from_state(params, state)
+        params = known[name].checked_params(path, params)
+        known[name].check_state(path, state)
+        try:
+            scorer = known[name].from_state(params, state)
+        except (DataError, ConfigError) as exc:  # a setting out of range
+            raise records.fail(path, "params", f"is not valid ({exc})") from None
         if not scorer.is_fitted:
             missing = [n for n in scorer.state_names if n not in state]
             raise ModelError(
@@ -307,17 +344,32 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
             content = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(content, dict) and "scorer" not in content:
                 return reference_checkpoint(content, path)
-            header = {k: content[k] for k in ("scorer", "params")}
-            state = {k: v.numpy() for k, v in content.get("state", {}).items()}
+            header = content
+            state = records.require(content, "state", path)
+            if not isinstance(state, Mapping) or not all(
+                isinstance(v, torch.Tensor) for v in state.values()
+            ):
+                raise records.fail(path, "state", "must be a mapping of tensors")
+            state = {k: v.numpy() for k, v in state.items()}
         else:
             with safe_open(str(path), framework="numpy") as handle:
                 header = handle.metadata() or {}
             state = load_file(str(path))
-        params = header["params"]
-        params = json.loads(params) if isinstance(params, str) else dict(params)
-        return str(header["scorer"]), params, state
     except ModelError:
         raise
     except Exception as exc:  # torch and safetensors raise many types for a bad file
         reason = load_failure_reason(exc)
         raise ModelError(f"{path}: not a balr scorer checkpoint ({reason})") from None
+    return records.read_str(header, "scorer", path), _header_params(header, path), state
+
+
+def _header_params(header: Mapping, path: Path) -> Any:
+    """The `params` of a checkpoint's header: a JSON object in safetensors metadata, a dict
+    in a `.pt` checkpoint (checked by `Scorer.checked_params`)."""
+    params = records.require(header, "params", path)
+    if not isinstance(params, str):
+        return params
+    try:
+        return json.loads(params)
+    except json.JSONDecodeError as exc:
+        raise records.fail(path, "params", f"is not JSON ({exc.msg})") from None

@@ -8,10 +8,13 @@ iteration of Minka, "Estimating a Dirichlet distribution" (2000), from a moment-
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from balr import records
 from balr.errors import DataError
 from balr.scoring.marginal import MarginalScorer
 from balr.scoring.statistics import CountHistogram
@@ -111,6 +114,7 @@ class BetaScorer(MarginalScorer):
 
     name = "beta"
     state_names = ("alpha_",)
+    state_ndims = {"alpha_": 2}
     explain_names = ("alpha",)
 
     def __init__(self, n_iterations: int = 1000, tol: float = 1e-7, min_alpha: float = 1e-6):
@@ -120,6 +124,16 @@ class BetaScorer(MarginalScorer):
             float(min_alpha),
         )
         self.alpha_: np.ndarray | None = None
+
+    @classmethod
+    def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+        """alpha `(attributes, states >= 2)`, every value > 0 (a Dirichlet parameter)."""
+        super().check_state(path, state)
+        if "alpha_" in state:
+            records.check_shape(path, "alpha_", state["alpha_"], (records.ANY, records.ANY))
+            if np.shape(state["alpha_"])[1] < 2:
+                raise records.fail(path, "alpha_", "must have at least 2 states (columns)")
+            records.check_positive(path, "alpha_", state["alpha_"])
 
     def fit(self, stats: np.ndarray) -> BetaScorer:
         self.alpha_ = fit_dirichlet(stats, **self.get_params())

@@ -16,7 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from balr.calibration import METHODS, Calibrator
+from balr.audit import (
+    RUN_RECORD,
+    audit_record,
+    calibration_files,
+    population_files,
+    score_inputs,
+    scorer_file,
+    write_record,
+)
+from balr.calibration import METHODS, CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
     NO_DESCRIPTION,
@@ -443,6 +452,13 @@ def score_trials_file(
     evaluation = write_trial_metrics(
         save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
     )
+    lists = {"dataset": test_data, "trials": trials_path}
+    inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
+    if pop is not None:
+        pop_data = _open_dataset(population, vectors_dir, reading)
+        pop_files = population_files(pop_data, pop.ids, population)
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files if pop else None))
     if explain:
         keep = np.flatnonzero(valid)
         write_explanations(
@@ -630,10 +646,9 @@ def calibrate_scores_file(
     description = f"{method} fitted on '{labelled.column}' of {scores_csv}"
     if group_column:
         description += f", each '{group_column}' group weighing equally"
-    calibrator = Calibrator(method, bounded, description)
+    calibrator = make_calibrator(method, bounded, description)
     calibrator.fit(labelled.scores, labelled.labels, seconds, groups)
     out = out or scores_csv.parent / "calibration.json"
-    calibrator.save(out)
     conditions, note = None, "not asked for"
     if describe_conditions and durations is None:
         note = f"no {SPEECH_FILE} in {vectors_dir or dataset.root}"
@@ -643,7 +658,7 @@ def calibrate_scores_file(
         conditions = describe_recordings(
             dataset, kept.unique_ids(), durations, kind, conditions_percentile
         )
-        conditions.save(out)
+    CalibrationBundle(calibrator, conditions).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
     return FittedCalibration(calibrator, out, before, after, conditions, note)

@@ -8,10 +8,13 @@ mixture is fitted by expectation-maximisation (Dempster, Laird & Rubin, JRSS B 1
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import numpy as np
 from scipy.special import expit
 
+from balr import records
 from balr.errors import DataError
 from balr.scoring.marginal import MarginalScorer
 from balr.scoring.statistics import CountHistogram
@@ -106,6 +109,14 @@ class MaxLLRScorer(MarginalScorer):
         self.f_: np.ndarray | None = None
         self.p_: np.ndarray | None = None
         self.q_: np.ndarray | None = None
+
+    @classmethod
+    def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+        """f, p, q: probabilities in [0, 1] (a reference file may hold exactly 0 or 1)."""
+        super().check_state(path, state)
+        for name in cls.state_names:
+            if name in state:
+                records.check_unit_interval(path, name, state[name])
 
     def fit(self, stats: np.ndarray) -> MaxLLRScorer:
         self.f_, self.p_, self.q_ = fit_maxllr(stats, **self.get_params())

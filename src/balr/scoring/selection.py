@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from balr import defaults
-from balr.calibration import Calibrator
+from balr.calibration import CalibrationBundle, Calibrator
 from balr.conditions import ConditionsDescription
 from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
@@ -56,7 +56,8 @@ class CalibrationChoice:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> CalibrationChoice:
-        return cls(Calibrator.load(path), str(path), ConditionsDescription.load(path))
+        bundle = CalibrationBundle.load(path)
+        return cls(bundle.calibrator, str(path), bundle.conditions)
 
 
 def select_scorer(

@@ -8,8 +8,12 @@ drop-out treatment of forensic DNA profiles.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 import numpy as np
 
+from balr import records
 from balr.data.vectors import counts_to_bits
 from balr.errors import DataError
 from balr.scoring.base import LRScorer, check_single_recording, safe_log
@@ -78,6 +82,14 @@ class TypicalityScorer(LRScorer):
         self.typicality_threshold = float(typicality_threshold)
         self.typicality_: np.ndarray | None = None
         self.dropout_: np.ndarray | None = None
+
+    @classmethod
+    def check_state(cls, path: str | os.PathLike, state: Mapping[str, np.ndarray]) -> None:
+        """Typicality and drop-out rates: probabilities in [0, 1]."""
+        super().check_state(path, state)
+        for name in cls.state_names:
+            if name in state:
+                records.check_unit_interval(path, name, state[name])
 
     def fit(self, stats: np.ndarray) -> TypicalityScorer:
         self.typicality_, self.dropout_ = fit_typicality(stats)
