@@ -28,6 +28,7 @@ import pandas as pd
 
 from balr import defaults
 from balr.audio import audio_duration, check_audio_path
+from balr.audio_identity import same_recording_files
 from balr.audit import (
     calibration_files,
     comparison_record,
@@ -48,7 +49,6 @@ from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.embeddings.extract import model_provenance
 from balr.errors import AudioError, ConfigError, DataError, ModelError
-from balr.fileio import sha256_file
 from balr.report.html import ComparisonReport, Recording, write_report
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
 from balr.scoring.explain import top_attributes as top_k
@@ -379,25 +379,15 @@ def check_audio_files(paths: Sequence[str | Path]) -> None:
 def same_recording_warnings(
     enrollment: Sequence[str | Path], test: Sequence[str | Path]
 ) -> list[str]:
-    """One warning per test file that is an enrollment file too: the same resolved path, or
-    byte-identical content (a copy). A recording compared with itself is no evidence."""
-    key = {}
-    for path in enrollment:
-        key.setdefault(Path(path).resolve(), path)
-        key.setdefault(sha256_file(path), path)
-    warnings = []
-    for path in test:
-        resolved = Path(path).resolve()
-        twin, how = key.get(resolved), "the same file"
-        if twin is None:
-            twin, how = key.get(sha256_file(path)), "identical audio content"
-        if twin is not None:
-            warnings.append(
-                f"enrollment {twin} and test {path} are the same recording ({how}): a "
-                "recording compared with itself is no evidence about the speaker; do not "
-                "report this LR"
-            )
-    return warnings
+    """One warning per test file that is an enrollment file too: the same path, a copy, the
+    same decoded samples or a near-duplicate (`balr.audio_identity`). A recording compared
+    with itself is no evidence."""
+    return [
+        f"enrollment {same.enrollment} and test {same.test} are the same recording "
+        f"({same.how}): a recording compared with itself is no evidence about the speaker; "
+        "do not report this LR"
+        for same in same_recording_files(enrollment, test)
+    ]
 
 
 def _bits_text(counts: np.ndarray) -> str:

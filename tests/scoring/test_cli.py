@@ -56,18 +56,22 @@ def test_train_then_test(name, corpus, tmp_path):
         "3",
         "--explain-plot",
         "1",
+        "--keep-same-recording",  # the corpus's targets are its recordings against themselves
         f"scorer.checkpoint_path={checkpoint}",
     )
     assert "18 trials scored" in result.output
+    assert "9 same-recording trials kept in EER and Cllr" in result.output
     trials = pd.read_csv(corpus / "trials.tsv", sep="\t")
     scores = pd.read_csv(out / "scores.csv", sep="\t")
-    assert list(scores.columns) == ["enrollment", "test", "scores"]
+    assert list(scores.columns) == ["enrollment", "test", "scores", "same_recording"]
     assert scores[["enrollment", "test"]].equals(trials)
     # the 9 first trials compare a recording with itself (targets), the 9 last two speakers
+    assert scores.same_recording.tolist() == [True] * 9 + [False] * 9
     target, nontarget = scores.scores[:9], scores.scores[9:]
     assert target.min() > nontarget.max()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["eer"] == 0.0 and metrics["n_target"] == 9 and metrics["n_nontarget"] == 9
+    assert (metrics["n_same_recording"], metrics["same_recording_in_metrics"]) == (9, True)
     assert metrics["min_cllr"] < 0.05
     for png in ("det.png", "tippett.png", "explanation_trial1.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

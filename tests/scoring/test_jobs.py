@@ -45,6 +45,7 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
         vectors_dir=corpus / "vectors",
         explain=2,
         overrides=[f"scorer.checkpoint_path={trained.path}"],
+        keep_same_recording=True,  # the corpus's targets: recordings against themselves
     )
     assert (result.n_trials, result.scorer) == (18, "beta")
     assert result.calibration == "none (user checkpoint without --calibration)"
@@ -65,6 +66,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
         save_dir=tmp_path / "raw",
         vectors_dir=corpus / "vectors",
         overrides=[f"scorer.checkpoint_path={trained.path}"],
+        keep_same_recording=True,  # the corpus's targets: recordings against themselves
     )
     fitted = calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv")
     assert fitted.path == raw.save_dir / "calibration.json"
@@ -83,6 +85,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
         vectors_dir=corpus / "vectors",
         calibration=fitted.path,
         overrides=[f"scorer.checkpoint_path={trained.path}"],
+        keep_same_recording=True,  # the corpus's targets: recordings against themselves
     )
     written = pd.read_csv(tmp_path / "calibrated" / "scores.csv", sep="\t")
     np.testing.assert_allclose(written.raw_score, scores)
@@ -159,6 +162,7 @@ def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corp
         save_dir=tmp_path / "out",
         vectors_dir=corpus / "vectors",
         overrides=[f"scorer.checkpoint_path={trained.path}"],
+        keep_same_recording=True,  # the corpus's targets: recordings against themselves
     )
     # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
     assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)

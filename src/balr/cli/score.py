@@ -122,13 +122,19 @@ def test(
         False, "--no-calibration", help="Write the scorer's raw scores."
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
+    keep_same_recording: bool = typer.Option(
+        False,
+        "--keep-same-recording",
+        help="Keep trials comparing a recording with itself in EER and Cllr (default: left "
+        "out; flagged in scores.csv either way).",
+    ),
     population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
-    """Score a trials list: scores.csv (with in_conditions and conditions_reason when
-    calibrated), metrics.json, DET/Tippett plots, explanations."""
+    """Score a trials list: scores.csv (with same_recording, and in_conditions and
+    conditions_reason when calibrated), metrics.json, DET/Tippett plots, explanations."""
     run = _scoring_run(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,
@@ -150,6 +156,7 @@ def test(
         speech_durations=speech_durations,
         exist_ok=run.exist_ok,
         reading=_reading(run, root_dir),
+        keep_same_recording=keep_same_recording,
         population=population,
     )
     typer.echo(result.summary())

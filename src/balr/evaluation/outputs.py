@@ -72,12 +72,16 @@ def write_trial_metrics(
     raw: np.ndarray | None = None,
     calibration: str = "none",
     extra: dict | None = None,
+    left_out: np.ndarray | None = None,
 ) -> TrialMetrics:
     """metrics.json and DET, Tippett, PAV, ECE plots of scored trials with labels 1 / 0 / -1
     (unknown speaker), on the labelled trials with a finite score (calibrated LLRs when
     calibrated; the `raw` scores' Cllr and minCllr are kept for comparison). Nothing is
-    written without both target and non-target trials. `extra` keys are added as they are."""
+    written without both target and non-target trials. `extra` keys are added as they are.
+    The trials of the `left_out` mask (e.g. same-recording trials) are not evaluated."""
     keep = (labels >= 0) & np.isfinite(scores)
+    if left_out is not None:
+        keep &= ~left_out
     n_target, n_nontarget = int((labels[keep] == 1).sum()), int((labels[keep] == 0).sum())
     if not n_target or not n_nontarget:
         return TrialMetrics(None, n_target, n_nontarget)

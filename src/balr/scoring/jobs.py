@@ -48,6 +48,7 @@ from balr.scoring.config import check_attribute_count, score_config, scorer_para
 from balr.scoring.explain import write_explanations
 from balr.scoring.pairs import matrix_scores
 from balr.scoring.plots import plot_explanation
+from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
 from balr.scoring.selection import CalibrationChoice, select_calibration, select_configured_scorer
 from balr.scoring.trials import CellSide, TrialCells, explain_trials, score_trials
 
@@ -249,13 +250,16 @@ def _write_scores(
     raw: np.ndarray | None,
     path: Path,
     conditions: TrialConditions | None = None,
+    same: SameRecordingTrials | None = None,
 ) -> None:
     """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated), `raw_score`,
-    `in_conditions` and `conditions_reason`."""
+    `same_recording`, `in_conditions` and `conditions_reason`."""
     frame = trials.frame.copy()
     frame["scores"] = scores
     if raw is not None:
         frame["raw_score"] = raw
+    if same is not None:
+        frame[COLUMN] = same.flags
     if conditions is not None:
         frame["in_conditions"] = conditions.in_conditions
         frame["conditions_reason"] = conditions.reasons
@@ -358,6 +362,7 @@ class ScoredTrials:
     unscored: UnscoredTrials = UnscoredTrials()
     conditions: TrialConditions | None = None
     population: Population | None = None  # the relevant population adapted to
+    same_recording: SameRecordingTrials | None = None
 
     def summary(self) -> str:
         scored = f"{self.n_trials} trials scored"
@@ -366,9 +371,10 @@ class ScoredTrials:
                 f"{self.n_trials - len(self.unscored)} of {self.n_trials} trials scored, "
                 f"{self.unscored.summary()},"
             )
+        same = self.same_recording.summary() if self.same_recording else ""
         return (
             f"{scored} with {self.scorer}{self._population_summary()}, calibration "
-            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}; "
+            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}{same}; "
             f"outputs in {self.save_dir}"
         )
 
@@ -400,6 +406,7 @@ def score_trials_file(
     exist_ok: bool = False,
     reading: DatasetReading | None = None,
     population: Path | None = None,
+    keep_same_recording: bool = False,
 ) -> ScoredTrials:
     """Score a trials list: scores.csv, metrics.json and plots (when both target and
     non-target trials have known speakers), explanations.csv with the `explain` attributes
@@ -410,7 +417,9 @@ def score_trials_file(
     Speech durations (for `qmf` calibration and the conditions check) come from
     `speech_durations` or the vectors' folder (`dataset_speech_durations`); each trial is
     checked against the calibration's conditions (`check_trial_conditions`). With a
-    `population` dataset the beta scorer is adapted to it (`balr.population`)."""
+    `population` dataset the beta scorer is adapted to it (`balr.population`). Trials
+    comparing a recording with itself are flagged and left out of the metrics unless
+    `keep_same_recording` (`balr.scoring.same_recording`)."""
     if explain < 0:
         raise ConfigError(
             f"--explain {explain}: give the number of attributes to write (0 or more)"
@@ -425,6 +434,8 @@ def score_trials_file(
     dataset = _open_dataset(test_data, vectors_dir, reading)
     trials = load_trials(trials_path, sep=sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
+    audio_of = {item.id: item.audio for item in dataset.items}
+    same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same_recording)
     pop = None
     if population is not None:
         pop = case_population(population, dataset, trials, vectors_dir, reading)
@@ -443,14 +454,14 @@ def score_trials_file(
         raw, scores = scores, calibrator.transform(scores, seconds)
         conditions = check_trial_conditions(calibrated, dataset, trials, valid, durations)
     save_dir = run_dir(save_dir, SCORE_RUN_DIR, exist_ok)
-    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions)
-    extra = {"vector_kind": scorer.vector_kind}
+    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same)
+    extra = {"vector_kind": scorer.vector_kind} | same.metrics()
     if pop is not None:
         extra["population"] = pop.record()
     if conditions is not None:
-        extra |= _conditions_metrics(conditions, scores, labels)
+        extra |= _conditions_metrics(conditions, scores, np.where(same.left_out(), -1, labels))
     evaluation = write_trial_metrics(
-        save_dir, scores, labels, scorer.name, raw, calibrated.source, extra
+        save_dir, scores, labels, scorer.name, raw, calibrated.source, extra, same.left_out()
     )
     lists = {"dataset": test_data, "trials": trials_path}
     inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists, speech_durations)
@@ -477,7 +488,15 @@ def score_trials_file(
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
-        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop
+        len(trials),
+        used,
+        calibrated.source,
+        evaluation,
+        save_dir,
+        unscored,
+        conditions,
+        pop,
+        same_recording=same,
     )
 
 
