@@ -45,7 +45,7 @@ from balr import defaults  # noqa: E402
 from balr.calibration import Calibrator, make_calibrator  # noqa: E402
 from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription  # noqa: E402
 from balr.data import AudioDataset  # noqa: E402
-from balr.embeddings.batch import SPEECH_FILE, read_speech_durations  # noqa: E402
+from balr.data.speech import SPEECH_FILE, read_speech_durations  # noqa: E402
 from balr.evaluation.metrics import (  # noqa: E402
     cllr,
     eer,

@@ -29,13 +29,14 @@ import torch
 
 from balr import defaults
 from balr.binary_attributes import trainer as bae_trainer
-from balr.binary_attributes.binarize import binarize_path
+from balr.binary_attributes.binarize import BinarizeRun, binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
 from balr.data import AudioDataset
 from balr.data.ledger import records_folder
 from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
+from balr.data.speech import find_speech_durations
 from balr.default_models import (
     all_pairs_trials,
     bit_agreement,
@@ -48,11 +49,18 @@ from balr.default_models import (
     write_metrics,
     write_table,
 )
-from balr.embeddings.batch import find_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.fileio import atomic_write_json
-from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import (
+    CalibrationFit,
+    ScoringRun,
+    TrialScoring,
+    calibrate_scores_file,
+    score_trials_file,
+    train_scorer,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -274,9 +282,11 @@ def score(work: Path, system: str, data: str, trials: str, out: str,
     options = f"--calibration {calibration}" if calibration else "--no-calibration"
     run_stage(
         f"score test {data} {trials} --save-dir {out} --exist-ok {options} {' '.join(overrides)}",
-        score_trials_file, work / data, work / trials, save_dir=work / out, exist_ok=True,
-        calibration=work / calibration if calibration else None,
-        no_calibration=calibration is None, overrides=overrides,
+        score_trials_file, work / data, work / trials, TrialScoring(
+            settings=ScoreSettings.from_overrides(overrides), save_dir=work / out,
+            exist_ok=True, calibration=work / calibration if calibration else None,
+            no_calibration=calibration is None,
+        ),
     )  # fmt: skip
     return trial_metrics(read_json(work / out / "metrics.json"))
 
@@ -338,8 +348,9 @@ def calibrate(work: Path) -> dict:
             name = calibration_file(system, method)
             command = f"score calibrate {folder}/scores.csv cal.csv --method {method}"
             run_stage(f"{command} --group-column group --out {name}", calibrate_scores_file,
-                      work / folder / "scores.csv", work / "cal.csv", method=method,
-                      out=work / name, group_column="group")  # fmt: skip
+                      work / folder / "scores.csv", work / "cal.csv",
+                      CalibrationFit(method=method, out=work / name,
+                                     group_column="group"))  # fmt: skip
             name_provenance(work / name, system, method)
             fitted[name] = Calibrator.load(work / name).to_dict()
             fitted[name]["conditions"] = json.loads((work / name).read_text()).get("conditions")
@@ -461,12 +472,13 @@ def main() -> None:
     encoder = f"encoder.model.checkpoint_path={work / 'bae.safetensors'}"
     options = [encoder, "vector_format=store"]
     run_stage(f"binarize all.csv --device cpu --force {' '.join(options)}", binarize_path,
-              work / "all.csv", binarize_config(options), None, True,
-              torch.device("cpu"))  # fmt: skip
+              work / "all.csv", BinarizeRun(binarize_config(options), force=True,
+                                            device=torch.device("cpu")))  # fmt: skip
     for name in ("beta", "speech"):
         run_stage(f"score train ref.csv --save-dir scorer_{name} --exist-ok scorer={name}",
-                  train_scorer, work / "ref.csv", work / f"scorer_{name}",
-                  overrides=[f"scorer={name}"], exist_ok=True)  # fmt: skip
+                  train_scorer, work / "ref.csv",
+                  ScoringRun(ScoreSettings.from_overrides([f"scorer={name}"]),
+                             work / f"scorer_{name}", exist_ok=True))  # fmt: skip
     lap("binarize_and_fit_scorers")
     metrics["calibration_methods"] = SHIPPED_METHODS
     metrics["calibration"] = calibrate(work)

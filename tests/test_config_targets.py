@@ -19,7 +19,7 @@ from balr.config import config_file_overrides
 from balr.config_targets import TARGETS, resolve_target_overrides
 from balr.embeddings.extract import extract_config
 from balr.errors import ConfigError
-from balr.scoring.config import score_config
+from balr.scoring.config import ScoreSettings, score_config
 from balr.scoring.selection import select_scorer
 from tests.conftest import REFERENCE_BALR_MIRROR
 
@@ -107,8 +107,10 @@ def test_a_target_disagreeing_with_the_chosen_scorer_is_refused():
     with pytest.raises(ConfigError, match="selects scorer 'maxllr' but 'scorer=beta' another"):
         score_config(["scorer=beta", "scorer._target_=balr.scoring.llr.MaxLLRScorer"])
     # and against a fitted checkpoint (the shipped beta scorer)
+    settings = ScoreSettings.from_overrides(["scorer._target_=balr.scoring.llr.MaxLLRScorer"])
+    assert settings.chosen_scorer == "maxllr"
     with pytest.raises(ConfigError, match="holds a 'beta' scorer, not 'maxllr'"):
-        select_scorer("beta", overrides=["scorer._target_=balr.scoring.llr.MaxLLRScorer"])
+        select_scorer("beta", chosen=settings.chosen_scorer)
 
 
 def test_no_class_named_in_a_config_is_imported(tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ import torch
 
 from balr import defaults
 from balr.binary_attributes import model as bae_model
-from balr.binary_attributes.binarize import binarize_dataset, binarize_path
+from balr.binary_attributes.binarize import BinarizeRun, binarize_dataset, binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_trained_on
 from balr.binary_attributes.trainer import train_encoder
@@ -79,7 +79,7 @@ def test_binarize_refuses_an_encoder_of_another_model_naming_both(extracted, tmp
         rf"wespeaker_resnet34 embeddings; .*pass {ALLOW_KEY}=true"
     )
     with pytest.raises(ModelError, match=message):
-        binarize_path(EXAMPLES / "audio", binarize_config_for(checkpoint), extracted)
+        binarize_path(EXAMPLES / "audio", BinarizeRun(binarize_config_for(checkpoint), extracted))
     assert not list(extracted.rglob("*_ba.txt"))  # refused before writing anything
 
 
@@ -87,7 +87,8 @@ def test_binarize_with_the_matching_encoder_is_silent(extracted, tmp_path, caplo
     out = tmp_path / "copy"
     shutil.copytree(extracted, out)
     with caplog.at_level(logging.WARNING):
-        report = binarize_path(EXAMPLES / "audio", binarize_config([]), out)  # shipped: GE2E
+        shipped = BinarizeRun(binarize_config([]), out)  # the shipped encoder: GE2E
+        report = binarize_path(EXAMPLES / "audio", shipped)
     assert report.binarized == 8
     assert not [r for r in caplog.records if "embedding model" in r.getMessage()]
 
@@ -98,7 +99,7 @@ def test_allowed_mismatch_binarizes_with_a_warning(extracted, tmp_path, caplog):
     checkpoint = encoder_file(tmp_path, RESNET34)
     cfg = binarize_config_for(checkpoint, f"{ALLOW_KEY}=true")
     with caplog.at_level(logging.WARNING):
-        report = binarize_path(EXAMPLES / "audio", cfg, out)
+        report = binarize_path(EXAMPLES / "audio", BinarizeRun(cfg, out))
     assert report.binarized == 8
     assert f"{ALLOW_KEY}=true: applying the encoder {checkpoint}" in caplog.text
     assert "(trained on wespeaker_resnet34) to ge2e embeddings" in caplog.text
@@ -192,7 +193,7 @@ def test_reference_bae_mse_is_refused_on_ge2e_embeddings(extracted, tmp_path):
     assert BinaryAttributeEncoder.load(path).trained_on == RESNET34
     with pytest.raises(ModelError, match="embeddings of ge2e, but the encoder .*BAE_mse.pt was "
                        "trained on wespeaker_resnet34"):  # fmt: skip
-        binarize_path(EXAMPLES / "audio", binarize_config_for(path), extracted)
+        binarize_path(EXAMPLES / "audio", BinarizeRun(binarize_config_for(path), extracted))
 
 
 def test_extract_refuses_to_mix_models_in_one_folder_unless_forced(tmp_path):

@@ -15,7 +15,7 @@ from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.cli.main import main
 from balr.data import AudioDataset, load_trials
-from balr.embeddings.batch import SPEECH_FILE, read_speech_durations
+from balr.data.speech import SPEECH_FILE, read_speech_durations
 from balr.evaluation import cllr, eer
 from balr.scoring import Scorer
 from balr.scoring.cosine import unit_rows

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 
 from balr.conditions import ConditionsDescription
-from balr.embeddings.batch import read_speech_durations
+from balr.data.speech import read_speech_durations
 from tests.defaults.test_cli_defaults import (  # noqa: F401 (fixture)
     EXAMPLE_AUDIO,
     example_vectors,

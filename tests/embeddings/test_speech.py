@@ -16,7 +16,7 @@ from balr.audio import load_audio
 from balr.compare import ComparisonPipeline, compare_files
 from balr.data import AudioDataset
 from balr.data.provenance import EmbeddingProvenance, dataset_provenance
-from balr.embeddings.batch import SpeechLog, find_speech_durations, read_speech_durations
+from balr.data.speech import find_speech_durations, read_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.embeddings.vad import measure_speech
 from balr.errors import AudioError
@@ -103,22 +103,6 @@ def test_extract_honours_the_configured_threshold(folder, tmp_path):
     assert off.speech_seconds["silent.wav"] == 0.0
 
 
-def test_speech_durations_survive_an_interrupted_row_and_resume(tmp_path):
-    path = tmp_path / "speech_durations.tsv"
-    log = SpeechLog(path)
-    log.add("a", "a.wav", 1.25)
-    log.file.write("b\tb.wav\t2.")  # a crash in the middle of a row: no newline
-    log.file.close()
-    log.lock.release()  # the lock dies with a crashed process
-    resumed = SpeechLog(path)
-    resumed.add("c", "c.wav", 3.0)
-    resumed.add("a", "a.wav", 1.5)  # recomputed (--force): the latest row wins
-    resumed.close()
-    # the cut row "b ... 2." was never followed by a saved vector: it is dropped
-    rows = path.read_text().splitlines()
-    assert rows == ["id\tpath\tspeech_s", "a\ta.wav\t1.500", "c\tc.wav\t3.000"]
-
-
 def test_extract_resumes_and_keeps_the_speech_durations(folder, tmp_path):
     out = tmp_path / "emb"
     extract_dataset_embeddings(folder / "real.wav", out, NO_WORKERS, progress=False)
@@ -182,7 +166,7 @@ def test_a_second_extraction_into_the_same_folder_is_refused(folder, tmp_path):
 HOLD_SPEECH_LOG = """
 import sys, time
 from pathlib import Path
-from balr.embeddings.batch import SpeechLog
+from balr.data.speech import SpeechLog
 log = SpeechLog(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(60)

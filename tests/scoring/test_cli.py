@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from balr.cli.main import app, main
 from balr.data import AudioDataset, load_trials
 from balr.scoring import Scorer
-from balr.scoring.jobs import find_trial, trial_vectors
+from balr.scoring.trials import find_trial, trial_vectors
 from tests.scoring.conftest import N_ATTRIBUTES, recording
 
 

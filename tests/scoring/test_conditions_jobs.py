@@ -15,7 +15,15 @@ from balr.calibration import Calibrator
 from balr.cli.main import app
 from balr.conditions import NO_DESCRIPTION, UNKNOWN_SPEECH, ConditionsDescription
 from balr.data import AudioDataset
-from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import (
+    CalibrationFit,
+    ScoringRun,
+    TrialScoring,
+    calibrate_scores_file,
+    score_trials_file,
+    train_scorer,
+)
 
 N_ATTRIBUTES, N_SPEAKERS = 64, 12
 #: attributes 48-63 are never active in the population; the odd recording has only those
@@ -71,13 +79,22 @@ def corpus(tmp_path_factory):
 def calibrated(corpus, tmp_path_factory):
     """beta scorer fitted on the calibration set, its raw scores, a qmf calibration."""
     work = tmp_path_factory.mktemp("work")
-    scorer = train_scorer(corpus / "cal.csv", work / "scorer", corpus / "vectors", ["scorer=beta"])
+    scorer = train_scorer(
+        corpus / "cal.csv",
+        ScoringRun(
+            save_dir=work / "scorer",
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides(["scorer=beta"]),
+        ),
+    )
     raw = score_trials_file(
         corpus / "cal.csv",
         corpus / "cal_trials.tsv",
-        save_dir=work / "raw",
-        vectors_dir=corpus / "vectors",
-        overrides=[f"scorer.checkpoint_path={scorer.path}"],
+        TrialScoring(
+            save_dir=work / "raw",
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer.path}"]),
+        ),
     )
     result = CliRunner().invoke(
         app,
@@ -111,11 +128,13 @@ def test_score_test_writes_conditions_columns_and_counts(corpus, calibrated, tmp
     result = score_trials_file(
         corpus / "test.csv",
         corpus / "test_trials.tsv",
-        save_dir=tmp_path,
-        exist_ok=True,  # tmp_path exists: write into it
-        vectors_dir=corpus / "vectors",
-        calibration=work / "calibration.json",
-        overrides=[f"scorer.checkpoint_path={scorer}"],
+        TrialScoring(
+            save_dir=tmp_path,
+            exist_ok=True,
+            vectors_dir=corpus / "vectors",
+            calibration=work / "calibration.json",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
+        ),
     )
     scores = pd.read_csv(tmp_path / "scores.csv", sep="\t", keep_default_na=False)
     description = ConditionsDescription.load(work / "calibration.json")
@@ -162,18 +181,19 @@ def test_a_calibration_without_description_puts_trials_out_of_conditions(
     fitted = calibrate_scores_file(
         work / "raw" / "scores.csv",
         corpus / "cal.csv",
-        out=tmp_path / "plain.json",
-        describe_conditions=False,
+        CalibrationFit(out=tmp_path / "plain.json", describe_conditions=False),
     )
     assert fitted.conditions is None
     assert fitted.summary().endswith("; no conditions description (not asked for)")
     score_trials_file(
         corpus / "test.csv",
         corpus / "test_trials.tsv",
-        save_dir=tmp_path / "out",
-        vectors_dir=corpus / "vectors",
-        calibration=fitted.path,
-        overrides=[f"scorer.checkpoint_path={scorer}"],
+        TrialScoring(
+            save_dir=tmp_path / "out",
+            vectors_dir=corpus / "vectors",
+            calibration=fitted.path,
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
+        ),
     )
     scores = pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t")
     assert (~scores.in_conditions).all() and (scores.conditions_reason == NO_DESCRIPTION).all()
@@ -186,9 +206,11 @@ def test_qmf_without_speech_durations_is_refused(corpus, calibrated, tmp_path):
 
     work, _, _ = calibrated
     with pytest.raises(DataError, match="--method qmf needs the recordings' speech durations"):
-        calibrate_scores_file(work / "raw" / "scores.csv", corpus / "cal.csv", "qmf")
+        calibrate_scores_file(
+            work / "raw" / "scores.csv", corpus / "cal.csv", CalibrationFit(method="qmf")
+        )
     fitted = calibrate_scores_file(
-        work / "raw" / "scores.csv", corpus / "cal.csv", out=tmp_path / "c.json"
+        work / "raw" / "scores.csv", corpus / "cal.csv", CalibrationFit(out=tmp_path / "c.json")
     )
     assert fitted.conditions is None
     assert f"no speech_durations.tsv in {corpus}" in fitted.summary()
@@ -203,9 +225,7 @@ def test_groups_column(corpus, calibrated, tmp_path):
     fitted = calibrate_scores_file(
         tmp_path / "scores.csv",
         corpus / "cal.csv",
-        "logistic",
-        vectors_dir=corpus / "vectors",
-        group_column="corpus",
+        CalibrationFit(method="logistic", vectors_dir=corpus / "vectors", group_column="corpus"),
     )
     assert fitted.calibrator.groups_ == ["a", "b"]
     assert "each 'corpus' group weighing equally" in fitted.calibrator.description
@@ -216,14 +236,15 @@ def test_the_scored_vectors_come_from_metrics_json(tmp_path):
     from balr.scoring.jobs import scored_vector_kind
 
     scores = tmp_path / "scores.csv"
-    for metrics, kind in (({"vector_kind": "emb"}, "emb"), ({"scorer": "maxllr"}, "ba")):
-        (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    for kind in ("emb", "ba"):
+        (tmp_path / "metrics.json").write_text(json.dumps({"vector_kind": kind}))
         assert scored_vector_kind(scores) == kind
-    (tmp_path / "metrics.json").write_text(json.dumps({"scorer": "cosine"}))
-    with pytest.raises(ConfigError, match="give --vectors ba or --vectors emb"):
-        scored_vector_kind(scores)
+    for unrecorded in ({"scorer": "maxllr"}, {"vector_kind": "bits"}, []):  # nothing inferred
+        (tmp_path / "metrics.json").write_text(json.dumps(unrecorded))
+        with pytest.raises(ConfigError, match="give --vectors ba or --vectors emb"):
+            scored_vector_kind(scores)
     with pytest.raises(ConfigError, match="--vectors bits: expected ba or emb"):
-        calibrate_scores_file(scores, tmp_path, vector_kind="bits")
+        calibrate_scores_file(scores, tmp_path, CalibrationFit(vector_kind="bits"))
 
 
 def test_conditions_percentile_sets_the_share_of_calibration_recordings_below_threshold(
@@ -237,9 +258,11 @@ def test_conditions_percentile_sets_the_share_of_calibration_recordings_below_th
         fitted = calibrate_scores_file(
             work / "raw" / "scores.csv",
             corpus / "cal.csv",
-            out=tmp_path / f"p{percentile}.json",
-            vectors_dir=corpus / "vectors",
-            conditions_percentile=percentile,
+            CalibrationFit(
+                out=tmp_path / f"p{percentile}.json",
+                vectors_dir=corpus / "vectors",
+                conditions_percentile=percentile,
+            ),
         )
         saved = json.loads((tmp_path / f"p{percentile}.json").read_text())["conditions"]
         assert saved["similarity_percentile"] == percentile
@@ -251,7 +274,9 @@ def test_conditions_percentile_sets_the_share_of_calibration_recordings_below_th
         calibrate_scores_file(
             work / "raw" / "scores.csv",
             corpus / "cal.csv",
-            out=tmp_path / "bad.json",
-            vectors_dir=corpus / "vectors",
-            conditions_percentile=50.0,
+            CalibrationFit(
+                out=tmp_path / "bad.json",
+                vectors_dir=corpus / "vectors",
+                conditions_percentile=50.0,
+            ),
         )

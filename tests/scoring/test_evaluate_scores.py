@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from balr.cli.main import app
 from balr.errors import DataError
 from balr.evaluation import compute_metrics
-from balr.scoring.jobs import score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
 from tests.scoring.conftest import N_SPEAKERS
 
 
@@ -21,12 +22,20 @@ from tests.scoring.conftest import N_SPEAKERS
 def scores_csv(corpus, tmp_path_factory):
     """scores.csv of `score test` with a beta scorer fitted on the corpus (uncalibrated)."""
     out = tmp_path_factory.mktemp("scored")
-    trained = train_scorer(corpus / "train.csv", out / "beta", corpus / "vectors")
+    trained = train_scorer(
+        corpus / "train.csv", ScoringRun(save_dir=out / "beta", vectors_dir=corpus / "vectors")
+    )
     overrides = [f"scorer.checkpoint_path={trained.path}"]
     score_trials_file(
-        corpus / "test.csv", corpus / "trials.tsv", save_dir=out, vectors_dir=corpus / "vectors",
-        overrides=overrides, exist_ok=True,  # out exists: write into it
-    )  # fmt: skip
+        corpus / "test.csv",
+        corpus / "trials.tsv",
+        TrialScoring(
+            save_dir=out,
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides(overrides),
+            exist_ok=True,
+        ),
+    )  # out exists: write into it
     return out / "scores.csv"
 
 

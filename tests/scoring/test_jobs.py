@@ -13,7 +13,12 @@ from balr.data import AudioDataset, load_trials
 from balr.errors import ConfigError
 from balr.evaluation import cllr
 from balr.scoring import Scorer
+from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import (
+    CalibrationFit,
+    MatrixScoring,
+    ScoringRun,
+    TrialScoring,
     calibrate_scores_file,
     score_matrix_file,
     score_trials_file,
@@ -25,7 +30,14 @@ from tests.scoring.conftest import N_ATTRIBUTES, N_SPEAKERS
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("beta")
-    return train_scorer(corpus / "train.csv", out, corpus / "vectors", ["scorer=beta"])
+    return train_scorer(
+        corpus / "train.csv",
+        ScoringRun(
+            save_dir=out,
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides(["scorer=beta"]),
+        ),
+    )
 
 
 def test_train_scorer_saves_a_fitted_scorer_and_its_config(trained, corpus):
@@ -40,12 +52,14 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
     result = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        save_dir=tmp_path,
-        exist_ok=True,  # tmp_path exists: write into it
-        vectors_dir=corpus / "vectors",
-        explain=2,
-        overrides=[f"scorer.checkpoint_path={trained.path}"],
-        keep_same_recording=True,  # the corpus's targets: recordings against themselves
+        TrialScoring(
+            save_dir=tmp_path,
+            exist_ok=True,
+            vectors_dir=corpus / "vectors",
+            explain=2,
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
+        ),
     )
     assert (result.n_trials, result.scorer) == (18, "beta")
     assert result.calibration == "none (user checkpoint without --calibration)"
@@ -63,10 +77,12 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
     raw = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        save_dir=tmp_path / "raw",
-        vectors_dir=corpus / "vectors",
-        overrides=[f"scorer.checkpoint_path={trained.path}"],
-        keep_same_recording=True,  # the corpus's targets: recordings against themselves
+        TrialScoring(
+            save_dir=tmp_path / "raw",
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
+        ),
     )
     fitted = calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv")
     assert fitted.path == raw.save_dir / "calibration.json"
@@ -81,26 +97,32 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
     calibrated = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        save_dir=tmp_path / "calibrated",
-        vectors_dir=corpus / "vectors",
-        calibration=fitted.path,
-        overrides=[f"scorer.checkpoint_path={trained.path}"],
-        keep_same_recording=True,  # the corpus's targets: recordings against themselves
+        TrialScoring(
+            save_dir=tmp_path / "calibrated",
+            vectors_dir=corpus / "vectors",
+            calibration=fitted.path,
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
+        ),
     )
     written = pd.read_csv(tmp_path / "calibrated" / "scores.csv", sep="\t")
     np.testing.assert_allclose(written.raw_score, scores)
     np.testing.assert_allclose(written.scores, calibrator.transform(scores))
     assert calibrated.evaluation.metrics["raw_cllr"] == pytest.approx(fitted.cllr_before)
     with pytest.raises(ConfigError, match="--method spline"):
-        calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv", "spline")
+        calibrate_scores_file(
+            raw.save_dir / "scores.csv", corpus / "test.csv", CalibrationFit(method="spline")
+        )
 
 
 def test_score_matrix_file(trained, corpus, tmp_path):
     result = score_matrix_file(
         corpus / "test.csv",
-        tmp_path,
-        corpus / "vectors",
-        [f"scorer.checkpoint_path={trained.path}"],
+        MatrixScoring(
+            save_dir=tmp_path,
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+        ),
     )
     matrix = np.load(result.path)
     assert result.size == N_SPEAKERS and matrix.shape == (N_SPEAKERS, N_SPEAKERS)
@@ -130,7 +152,10 @@ def test_score_train_leaves_out_and_names_a_vector_that_is_not_counts(corpus, tm
     bad = _first_vector(corpus, "train.csv")
     bad[0] = [0.3, 0.7]
     _with_bad_first_vector(corpus, "train.csv", tmp_path, bad)
-    result = train_scorer(tmp_path / "train.csv", tmp_path / "out", corpus / "vectors")
+    result = train_scorer(
+        tmp_path / "train.csv",
+        ScoringRun(save_dir=tmp_path / "out", vectors_dir=corpus / "vectors"),
+    )
     assert result.fitted_on == (
         f"17 recordings, {N_SPEAKERS} speakers, {N_ATTRIBUTES} attributes; 1 bad vector "
         f"({tmp_path / 'bad_ba.txt'}: BA vector holds 0.3 at attribute 0 (counts must be "
@@ -142,7 +167,14 @@ def test_score_matrix_leaves_out_and_names_the_wrong_shape(trained, corpus, tmp_
     """A 300-attribute vector first among 64-attribute ones used to blame the second item."""
     _with_bad_first_vector(corpus, "test.csv", tmp_path, np.tile([[1, 0]], (300, 1)))
     checkpoint = f"scorer.checkpoint_path={trained.path}"
-    result = score_matrix_file(tmp_path / "test.csv", tmp_path, corpus / "vectors", [checkpoint])
+    result = score_matrix_file(
+        tmp_path / "test.csv",
+        MatrixScoring(
+            save_dir=tmp_path,
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides([checkpoint]),
+        ),
+    )
     assert result.size == N_SPEAKERS - 1
     assert result.summary().endswith(
         f"1 bad vector ({tmp_path / 'bad_ba.txt'}: vector shape (300, 2) differs from "
@@ -159,10 +191,12 @@ def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corp
     result = score_trials_file(
         tmp_path / "test.csv",
         corpus / "trials.tsv",
-        save_dir=tmp_path / "out",
-        vectors_dir=corpus / "vectors",
-        overrides=[f"scorer.checkpoint_path={trained.path}"],
-        keep_same_recording=True,  # the corpus's targets: recordings against themselves
+        TrialScoring(
+            save_dir=tmp_path / "out",
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            keep_same_recording=True,
+        ),
     )
     # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
     assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)

@@ -6,7 +6,8 @@ import pytest
 
 from balr.data import load_trials
 from balr.errors import ConfigError, TrialsError
-from balr.scoring.jobs import score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
 
 
 def test_header_only_trials_file_says_it_has_no_trials(corpus, tmp_path):
@@ -14,7 +15,9 @@ def test_header_only_trials_file_says_it_has_no_trials(corpus, tmp_path):
     trials.write_text("enrollment\ttest\n")
     with pytest.raises(TrialsError, match=r"trials\.tsv: the trials file has no trials"):
         score_trials_file(
-            corpus / "test.csv", trials, save_dir=tmp_path / "out", vectors_dir=corpus / "vectors"
+            corpus / "test.csv",
+            trials,
+            TrialScoring(save_dir=tmp_path / "out", vectors_dir=corpus / "vectors"),
         )
     empty = tmp_path / "empty.tsv"
     empty.write_text("")
@@ -23,14 +26,18 @@ def test_header_only_trials_file_says_it_has_no_trials(corpus, tmp_path):
 
 
 def test_negative_explain_is_refused(corpus, tmp_path):
-    trained = train_scorer(corpus / "train.csv", tmp_path / "beta", corpus / "vectors")
+    trained = train_scorer(
+        corpus / "train.csv", ScoringRun(save_dir=tmp_path / "beta", vectors_dir=corpus / "vectors")
+    )
     with pytest.raises(ConfigError, match=r"--explain -3: give the number of attributes"):
         score_trials_file(
             corpus / "test.csv",
             corpus / "trials.tsv",
-            save_dir=tmp_path / "out",
-            vectors_dir=corpus / "vectors",
-            explain=-3,
-            overrides=[f"scorer.checkpoint_path={trained.path}"],
+            TrialScoring(
+                save_dir=tmp_path / "out",
+                vectors_dir=corpus / "vectors",
+                explain=-3,
+                settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
+            ),
         )
     assert not (tmp_path / "out").exists()

@@ -4,6 +4,7 @@ safe files, and `score test --population` on generated BA vectors sharing one ch
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,8 @@ from balr.population import (
     exclude_case,
 )
 from balr.scoring.beta import BetaScorer
-from balr.scoring.jobs import score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
 
 N_ATTRIBUTES = 64
 CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
@@ -121,20 +123,22 @@ def channel_case(tmp_path_factory):
     pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
         root / "trials.tsv", sep="\t", index=False
     )
-    scorer = train_scorer(root / "ref.csv", root / "scorer", root / "vectors", ["scorer=beta"])
+    beta = ScoreSettings.from_overrides(["scorer=beta"])
+    scorer = train_scorer(
+        root / "ref.csv", ScoringRun(beta, root / "scorer", vectors_dir=root / "vectors")
+    )
     return root, scorer.path
 
 
 def _score(root, checkpoint, out, population=None):
-    return score_trials_file(
-        root / "case.csv",
-        root / "trials.tsv",
+    options = TrialScoring(
+        ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
         save_dir=out,
         exist_ok=True,
         vectors_dir=root / "vectors",
-        overrides=[f"scorer.checkpoint_path={checkpoint}"],
         population=population,
     )
+    return score_trials_file(root / "case.csv", root / "trials.tsv", options)
 
 
 def test_score_test_with_a_population_lowers_different_speaker_lrs(channel_case, tmp_path):
@@ -181,12 +185,15 @@ def test_cli_score_test_population_names_it(channel_case, tmp_path):
 
 
 def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp_path):
-    from balr.scoring.jobs import score_matrix_file
+    from balr.scoring.jobs import MatrixScoring, score_matrix_file
 
     root, checkpoint = channel_case
-    args = (root / "case.csv", None, root / "vectors", [f"scorer.checkpoint_path={checkpoint}"])
-    plain = score_matrix_file(args[0], tmp_path / "plain", *args[2:])
-    adapted = score_matrix_file(args[0], tmp_path / "adapted", *args[2:], root / "pop.csv")
+    settings = ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"])
+    run = MatrixScoring(settings, tmp_path / "plain", vectors_dir=root / "vectors")
+    plain = score_matrix_file(root / "case.csv", run)
+    adapted = score_matrix_file(
+        root / "case.csv", replace(run, save_dir=tmp_path / "adapted", population=root / "pop.csv")
+    )
     before, after = np.load(plain.path), np.load(adapted.path)
     speaker = np.repeat(np.arange(8), 2)
     other = speaker[:, None] != speaker[None, :]

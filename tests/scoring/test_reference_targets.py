@@ -6,13 +6,20 @@ import subprocess
 import sys
 
 from balr.scoring import MaxLLRScorer, Scorer
-from balr.scoring.jobs import train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import ScoringRun, train_scorer
 
 
 def test_score_train_with_a_reference_target_fits_maxllr(corpus, tmp_path):
     overrides = ["scorer._target_=balr.scoring.llr.MaxLLRScorer", "scorer.f=0.25"]
     trained = train_scorer(
-        corpus / "train.csv", tmp_path, corpus / "vectors", overrides, exist_ok=True
+        corpus / "train.csv",
+        ScoringRun(
+            save_dir=tmp_path,
+            vectors_dir=corpus / "vectors",
+            settings=ScoreSettings.from_overrides(overrides),
+            exist_ok=True,
+        ),
     )
     loaded = Scorer.load(trained.path)
     assert isinstance(loaded, MaxLLRScorer) and loaded.f == 0.25 and loaded.is_fitted

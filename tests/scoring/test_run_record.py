@@ -17,7 +17,15 @@ from balr.audit import RUN_RECORD, file_entries, read_record
 from balr.cli.main import main
 from balr.data import write_vector
 from balr.errors import DataError
-from balr.scoring.jobs import calibrate_scores_file, score_trials_file, train_scorer
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import (
+    CalibrationFit,
+    ScoringRun,
+    TrialScoring,
+    calibrate_scores_file,
+    score_trials_file,
+    train_scorer,
+)
 from tests.scoring.conftest import N_SPEAKERS
 from tests.scoring.test_population import channel_case  # noqa: F401 (fixture)
 
@@ -35,15 +43,30 @@ def scored(corpus, tmp_path):
     then `balr score test` with both; returns the copy's folder and the run's folder."""
     data = shutil.copytree(corpus, tmp_path / "corpus")
     vectors = data / "vectors"
-    scorer = train_scorer(data / "train.csv", tmp_path / "scorer", vectors, ["scorer=beta"]).path
+    scorer = train_scorer(
+        data / "train.csv",
+        ScoringRun(
+            save_dir=tmp_path / "scorer",
+            vectors_dir=vectors,
+            settings=ScoreSettings.from_overrides(["scorer=beta"]),
+        ),
+    ).path
     checkpoint = f"scorer.checkpoint_path={scorer}"
     raw = score_trials_file(
-        data / "test.csv", data / "trials.tsv", save_dir=tmp_path / "raw",
-        vectors_dir=vectors, overrides=[checkpoint], no_calibration=True,
-    )  # fmt: skip
+        data / "test.csv",
+        data / "trials.tsv",
+        TrialScoring(
+            save_dir=tmp_path / "raw",
+            vectors_dir=vectors,
+            settings=ScoreSettings.from_overrides([checkpoint]),
+            no_calibration=True,
+        ),
+    )
     calibration = tmp_path / "calibration.json"
     calibrate_scores_file(
-        raw.save_dir / "scores.csv", data / "test.csv", out=calibration, describe_conditions=False
+        raw.save_dir / "scores.csv",
+        data / "test.csv",
+        CalibrationFit(out=calibration, describe_conditions=False),
     )
     run_dir = tmp_path / "run"
     args = ["score", "test", data / "test.csv", data / "trials.tsv", "--vectors-dir", vectors]
@@ -130,10 +153,15 @@ def test_a_population_is_recorded_with_each_vector_file_it_used(
 ):
     root, checkpoint = channel_case
     score_trials_file(
-        root / "case.csv", root / "trials.tsv", save_dir=tmp_path / "run",
-        vectors_dir=root / "vectors", overrides=[f"scorer.checkpoint_path={checkpoint}"],
-        population=root / "pop.csv",
-    )  # fmt: skip
+        root / "case.csv",
+        root / "trials.tsv",
+        TrialScoring(
+            save_dir=tmp_path / "run",
+            vectors_dir=root / "vectors",
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
+            population=root / "pop.csv",
+        ),
+    )
     record = read_record(tmp_path / "run")
     population = [(e["role"], e["path"]) for e in record["population"]]
     pop_ids = pd.read_csv(root / "pop.csv")["id"]

@@ -13,7 +13,8 @@ import soundfile as sf
 from balr.audio import load_audio
 from balr.data import AudioDataset, load_trials
 from balr.evaluation.metrics import compute_metrics
-from balr.scoring.jobs import score_trials_file
+from balr.scoring.config import ScoreSettings
+from balr.scoring.jobs import TrialScoring, score_trials_file
 from balr.scoring.same_recording import find_same_recording_trials
 from tests.conftest import EXAMPLES
 
@@ -79,11 +80,13 @@ def test_self_trials_of_the_voxceleb_trials_are_left_out(voxceleb_trials, tmp_pa
         run[keep] = score_trials_file(
             data,
             trials_path,
-            save_dir=tmp_path / f"keep{keep}",
-            vectors_dir=vectors,
-            no_calibration=True,
-            overrides=["scorer=cosine", "scorer.vectors=emb"],
-            keep_same_recording=keep,
+            TrialScoring(
+                save_dir=tmp_path / f"keep{keep}",
+                vectors_dir=vectors,
+                no_calibration=True,
+                settings=ScoreSettings.from_overrides(["scorer=cosine", "scorer.vectors=emb"]),
+                keep_same_recording=keep,
+            ),
         )
     scores = pd.read_csv(tmp_path / "keepFalse" / "scores.csv", sep="\t")
     assert scores.same_recording.tolist() == [True] * 9 + [False] * 18

@@ -47,7 +47,8 @@ def test_user_checkpoint_scoring_time_overrides_and_no_calibration(dna_checkpoin
         "dna",
         dna_checkpoint,
         params={"drop_in": 0.3, "typicality_threshold": 1e-4},
-        overrides=["scorer=dna", "scorer.drop_in=0.3"],
+        chosen="dna",
+        set_keys={"drop_in"},
     )
     assert choice.user_checkpoint and choice.scorer.drop_in == 0.3
     calibrated = select_calibration(choice)
@@ -62,7 +63,7 @@ def test_refusals(dna_checkpoint):
     with pytest.raises(ConfigError, match="needs scorer.checkpoint_path"):
         select_scorer("maxllr")
     with pytest.raises(ConfigError, match="holds a 'dna' scorer, not 'beta'"):
-        select_scorer("beta", dna_checkpoint, overrides=["scorer=beta"])
+        select_scorer("beta", dna_checkpoint, chosen="beta")
     with pytest.raises(ConfigError, match="exclude each other"):
         select_calibration(select_scorer("beta"), defaults.CALIBRATION, disabled=True)
     assert select_calibration(select_scorer("beta"), disabled=True).calibrator is None

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,11 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from balr import defaults
-from balr.binary_attributes.config import EncoderConfig
+from balr.binary_attributes.config import EncoderConfig, binarize_config
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
-from balr.data.ledger import MadeFrom, model_digest, vector_digest
+from balr.data.dataset import DatasetReading
+from balr.data.ledger import MadeFrom, made_by_other, model_digest, vector_digest
 from balr.data.provenance import check_encoder_fits, dataset_provenance
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import Interrupted, ModelError
@@ -120,17 +120,13 @@ def _todo(dataset: AudioDataset, model_id: str) -> np.ndarray:
     valid = dataset.with_valid_vector("ba", redo)
     if redo:
         logger.warning("binarizing again %s", describe_bad(redo))
-    other = [i for i in valid if _other_model(dataset.vector_record(int(i), "ba"), model_id)]
+    other = [i for i in valid if made_by_other(dataset.vector_record(int(i), "ba"), model_id)]
     if other:
         logger.warning(
             "binarizing again %d _ba vectors made by another encoder (not %s; first: %s)",
             *(len(other), model_id, dataset.items[int(other[0])].id),
         )
     return np.setdiff1d(np.arange(len(dataset)), np.setdiff1d(valid, other))
-
-
-def _other_model(record, model_id: str) -> bool:
-    return record is not None and bool(record.model) and record.model != model_id
 
 
 def _made_from(
@@ -148,38 +144,45 @@ def _made_from(
     return made
 
 
-def binarize_path(
-    input_data: str | os.PathLike,
-    config: DictConfig,
-    save_dir: str | os.PathLike | None = None,
-    force: bool = False,
-    device: torch.device | None = None,
-    audio_formats: Sequence[str] | None = None,
-    root_dir: str | os.PathLike | None = None,
-    save_output: bool = True,
-) -> BinarizeReport:
-    """`balr binarize`: binarize the dataset at `input_data` (vectors under `save_dir` if
-    given; a CSV's relative paths below `root_dir`) with the encoder of the `balr binarize`
-    config, or the shipped one; written unless not `save_output`."""
+@dataclass(frozen=True)
+class BinarizeRun:
+    """How `balr binarize` runs: the composed `binarize` config (`binarize_config`; None:
+    its defaults), the folder of the vectors (`save_dir`, None: where the dataset's vectors
+    are), `force` (binarize again the items done), the device, how the dataset is read and
+    whether the vectors are written (`save_output`)."""
+
+    config: DictConfig | None = None
+    save_dir: Path | None = None
+    force: bool = False
+    device: torch.device | None = None
+    reading: DatasetReading = field(default_factory=DatasetReading)
+    save_output: bool = True
+
+
+def binarize_path(input_data: str | os.PathLike, run: BinarizeRun | None = None) -> BinarizeReport:
+    """`balr binarize`: binarize the dataset at `input_data` (vectors under `run.save_dir`
+    if given) with the encoder of the `balr binarize` config, or the shipped one."""
+    run = run or BinarizeRun()
+    config = run.config if run.config is not None else binarize_config()
     checkpoint = encoder_checkpoint(config.encoder.model.checkpoint_path)
-    encoder = BinaryAttributeEncoder.load(checkpoint, device or "cpu")
+    encoder = BinaryAttributeEncoder.load(checkpoint, run.device or "cpu")
     check_shape(config.encoder.model, encoder, checkpoint)
     dataset = AudioDataset.from_path(
         input_data,
-        audio_formats,
-        output_dir=save_dir,
+        run.reading.audio_formats,
+        output_dir=run.save_dir,
         vector_format=config.vector_format,
-        root_dir=root_dir,
+        root_dir=run.reading.root_dir,
     )
     return binarize_dataset(
         dataset,
         encoder,
         config.encoder.batch_size,
-        device,
-        force,
+        run.device,
+        run.force,
         encoder_source=checkpoint,
         allow_other_model=config.encoder.allow_other_embedding_model,
-        save_output=save_output,
+        save_output=run.save_output,
     )
 
 

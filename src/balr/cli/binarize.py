@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from balr.binary_attributes.binarize import binarize_path
+from balr.binary_attributes.binarize import BinarizeRun, binarize_path
 from balr.binary_attributes.config import binarize_config
 from balr.cli.options import (
     audio_formats_option,
@@ -19,6 +19,7 @@ from balr.cli.options import (
     save_output_option,
     with_config_file,
 )
+from balr.data.dataset import DatasetReading
 from balr.distributed import resolve_device
 
 
@@ -49,17 +50,15 @@ def binarize(
         audio_formats=audio_formats,
         device=device,
     )
-    cfg = binarize_config(run.overrides)
-    report = binarize_path(
-        input_data,
-        cfg,
-        run.save_dir,
-        force,
-        resolve_device(run.device),
-        audio_formats=run.audio_formats,
-        root_dir=root_dir,
+    options = BinarizeRun(
+        config=binarize_config(run.overrides),
+        save_dir=run.save_dir,
+        force=force,
+        device=resolve_device(run.device),
+        reading=DatasetReading(tuple(run.audio_formats), root_dir),
         save_output=run.save_output,
     )
+    report = binarize_path(input_data, options)
     typer.echo(report.summary())
     if not run.save_output:
         typer.echo("--no-save-output: nothing was written")

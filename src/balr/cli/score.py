@@ -21,8 +21,13 @@ from balr.cli.options import (
 )
 from balr.conditions import DEFAULT_SIMILARITY_PERCENTILE
 from balr.distributed import resolve_device
+from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import (
+    CalibrationFit,
     DatasetReading,
+    MatrixScoring,
+    ScoringRun,
+    TrialScoring,
     calibrate_scores_file,
     score_matrix_file,
     score_trials_file,
@@ -47,7 +52,7 @@ def _unescape(sep: str) -> str:
     return sep.encode().decode("unicode_escape")
 
 
-def _scoring_run(overrides: list[str], **options) -> RunOptions:
+def _checked_run(overrides: list[str], **options) -> RunOptions:
     """The run options of `score train/test`; the device is checked (a CUDA device that is
     not there is an error, as in the reference) though balr's scorers compute in NumPy."""
     run = run_options(overrides, **options)
@@ -56,8 +61,23 @@ def _scoring_run(overrides: list[str], **options) -> RunOptions:
     return run
 
 
-def _reading(run: RunOptions, root_dir: Path | None) -> DatasetReading:
-    return DatasetReading(audio_formats=tuple(run.audio_formats), root_dir=root_dir)
+def _scoring_run(
+    run: RunOptions,
+    vectors_dir: Path | None,
+    root_dir: Path | None = None,
+    kind: type[ScoringRun] = ScoringRun,
+    **options,
+) -> ScoringRun:
+    """The typed options of a scoring job (`kind`, with its own `options`), the scorer
+    settings composed once from the overrides."""
+    return kind(
+        settings=ScoreSettings.from_overrides(run.overrides),
+        save_dir=run.save_dir,
+        exist_ok=run.exist_ok,
+        vectors_dir=vectors_dir,
+        reading=DatasetReading(audio_formats=tuple(run.audio_formats), root_dir=root_dir),
+        **options,
+    )
 
 
 @score_app.command("train")
@@ -74,21 +94,14 @@ def train(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Fit a scorer on the per-speaker statistics of a reference dataset and save it."""
-    run = _scoring_run(
+    run = _checked_run(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,
         exist_ok=exist_ok,
         audio_formats=audio_formats,
         device=device,
     )
-    trained = train_scorer(
-        train_data,
-        run.save_dir,
-        vectors_dir,
-        run.overrides,
-        exist_ok=run.exist_ok,
-        reading=_reading(run, root_dir),
-    )
+    trained = train_scorer(train_data, _scoring_run(run, vectors_dir, root_dir))
     typer.echo(trained.summary())
 
 
@@ -135,30 +148,28 @@ def test(
 ) -> None:
     """Score a trials list: scores.csv (with same_recording, and in_conditions and
     conditions_reason when calibrated), metrics.json, DET/Tippett plots, explanations."""
-    run = _scoring_run(
+    run = _checked_run(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,
         exist_ok=exist_ok,
         audio_formats=audio_formats,
         device=device,
     )
-    result = score_trials_file(
-        test_data,
-        trials_path,
+    options = _scoring_run(
+        run,
+        vectors_dir,
+        root_dir,
+        TrialScoring,
         sep=_unescape(sep),
-        save_dir=run.save_dir,
-        vectors_dir=vectors_dir,
         explain=explain,
-        explain_plots=explain_plot or [],
+        explain_plots=tuple(explain_plot or ()),
         calibration=calibration,
         no_calibration=no_calibration,
-        overrides=run.overrides,
         speech_durations=speech_durations,
-        exist_ok=run.exist_ok,
-        reading=_reading(run, root_dir),
         keep_same_recording=keep_same_recording,
         population=population,
     )
+    result = score_trials_file(test_data, trials_path, options)
     typer.echo(result.summary())
 
 
@@ -204,13 +215,11 @@ def calibrate(
     """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
     description of its conditions (speech durations, population) that `score test` and
     `compare` check."""
-    result = calibrate_scores_file(
-        scores_csv,
-        data,
-        method,
-        out,
-        _unescape(sep),
-        column,
+    fit = CalibrationFit(
+        method=method,
+        out=out,
+        sep=_unescape(sep),
+        column=column,
         bounded=not unbounded,
         group_column=group_column,
         speech_durations=speech_durations,
@@ -219,7 +228,7 @@ def calibrate(
         describe_conditions=not no_conditions,
         conditions_percentile=conditions_percentile,
     )
-    typer.echo(result.summary())
+    typer.echo(calibrate_scores_file(scores_csv, data, fit).summary())
 
 
 @score_app.command("matrix")
@@ -234,8 +243,8 @@ def matrix(
 ) -> None:
     """All-vs-all scores of single recordings: scores.npy (rows enrollment) and ids.txt."""
     run = run_options(with_config_file(config_path, config_name, overrides), save_dir=save_dir)
-    result = score_matrix_file(data, run.save_dir, vectors_dir, run.overrides, population)
-    typer.echo(result.summary())
+    options = _scoring_run(run, vectors_dir, kind=MatrixScoring, population=population)
+    typer.echo(score_matrix_file(data, options).summary())
 
 
 def register(app: typer.Typer) -> None:

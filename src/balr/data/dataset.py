@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,16 @@ from balr.errors import DataError
 
 WRITE_FORMATS = (*VECTOR_FORMATS, "store")
 CHECK_CHUNK = 65536  # vectors read at once by `with_valid_vector`
+
+
+@dataclass(frozen=True)
+class DatasetReading:
+    """How a job reads its dataset, besides the vectors' folder: the extensions scanned in a
+    directory (`--audio-formats`, empty: all) and the start of a CSV's relative paths
+    (`--root-dir`)."""
+
+    audio_formats: tuple[str, ...] = ()
+    root_dir: Path | None = None
 
 
 class AudioDataset(torch.utils.data.Dataset):

@@ -74,6 +74,11 @@ class LedgerRow:
         return "\t".join(cells) + "\n"
 
 
+def made_by_other(record: LedgerRow | None, model_id: str) -> bool:
+    """Whether a ledger row says another model than `model_id` made the vector."""
+    return record is not None and bool(record.model) and record.model != model_id
+
+
 def records_folder(output_dir: str | os.PathLike | None, root: str | os.PathLike) -> Path:
     """Where a job writes its run records: `output_dir`, else `root/.balr`."""
     return Path(output_dir) if output_dir is not None else Path(root) / RECORDS_DIR

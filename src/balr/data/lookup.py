@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from balr.data.items import DatasetItem, describe_item
 from balr.data.ledger import LedgerView, record_folders, store_location
+from balr.data.tree import common_folder, mirrored_path, shared_paths
 from balr.data.validation import (
     BadVector,
     bad_rows,
@@ -103,16 +104,8 @@ class VectorLookup:
             atomic_write_text(record, f"{self.tree_root}\n")
 
     def _common_audio_folder(self) -> Path | None:
-        folders = {os.path.dirname(_absolute(i.audio)) for i in self.items if i.audio}
-        if not folders:
-            return None
-        try:
-            return Path(os.path.commonpath(sorted(folders)))
-        except ValueError:  # e.g. files on two Windows drives
-            raise DataError(
-                f"{self.source}: the audio files share no common folder, so --save-dir "
-                "cannot mirror their tree"
-            ) from None
+        audio = (item.audio for item in self.items if item.audio)
+        return common_folder(audio, self.source, why=", so --save-dir cannot mirror their tree")
 
     def _recorded_tree_root(self) -> Path | None:
         record = self.output_dir / TREE_RECORD if self.output_dir is not None else None
@@ -136,19 +129,19 @@ class VectorLookup:
         fmt = self._sidecar_format()
         shared: set[int] = set()
         bases: list[str | None] = [None] * len(self.items)  # sidecar path less `_kind.fmt`
-        for kind in VECTOR_KINDS:
-            owner: dict[str, int] = {}
+
+        def targets(kind: str) -> Iterator[str]:
             for index, item in enumerate(self.items):
                 explicit = item.explicit_vector(kind)
                 if explicit is not None:
-                    target = _absolute(explicit)
-                else:
-                    if bases[index] is None:
-                        bases[index] = _absolute(self._sidecar_base(index, self.output_dir))
-                    target = f"{bases[index]}_{kind}.{fmt}"
-                first = owner.setdefault(target, index)
-                if first == index:
+                    yield _absolute(explicit)
                     continue
+                if bases[index] is None:
+                    bases[index] = _absolute(self._sidecar_base(index, self.output_dir))
+                yield f"{bases[index]}_{kind}.{fmt}"
+
+        for kind in VECTOR_KINDS:
+            for first, index, target in shared_paths(targets(kind)):
                 if self.vector_format != "store":
                     self._refuse_shared_path(first, index, target)
                 shared.update((first, index))
@@ -337,8 +330,7 @@ class VectorLookup:
             return (base_dir or self.root) / item.id
         if base_dir is None:
             return Path(item.audio).with_suffix("")
-        relative = Path(_absolute(item.audio)).relative_to(self.tree_root)
-        return (base_dir / relative).with_suffix("")
+        return mirrored_path(item.audio, self.tree_root, base_dir).with_suffix("")
 
     def _explicit_file(self, index: int, kind: str) -> Path | None:
         explicit = self.items[index].explicit_vector(kind)

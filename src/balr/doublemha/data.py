@@ -23,6 +23,7 @@ import torch
 
 from balr.audio import AUDIO_EXTENSIONS
 from balr.data import AudioDataset, load_trials
+from balr.data.tree import common_folder, mirrored_path, shared_paths
 from balr.doublemha.config import TrainConfig
 from balr.doublemha.features import (
     DEFAULT_RECIPE,
@@ -133,32 +134,30 @@ def audio_item(
     if features_dir is None:
         return FeatureItem(name, audio.with_suffix(FEATURE_SUFFIX), audio, label)
     folder = os.path.abspath(root if root is not None else audio.parent)
-    relative = os.path.relpath(os.path.abspath(audio), folder)
-    if relative.startswith(os.pardir + os.sep):
-        raise DataError(f"{name}: {audio} is outside {folder}, whose tree {features_dir} mirrors")
-    return FeatureItem(name, (features_dir / relative).with_suffix(FEATURE_SUFFIX), audio, label)
+    try:
+        features = mirrored_path(audio, folder, features_dir).with_suffix(FEATURE_SUFFIX)
+    except ValueError:
+        raise DataError(
+            f"{name}: {audio} is outside {folder}, whose tree {features_dir} mirrors"
+        ) from None
+    return FeatureItem(name, features, audio, label)
 
 
 def feature_tree_root(root: Path, audio_paths: Sequence[Path]) -> Path:
     """The folder whose tree `features_dir` mirrors: the dataset's folder, or, when some
     recordings lie outside it, the deepest folder holding it and every recording (absolute,
     `..` removed, links not followed)."""
-    folders = {os.path.dirname(os.path.abspath(path)) for path in audio_paths}
-    try:
-        return Path(os.path.commonpath([os.path.abspath(root), *sorted(folders)]))
-    except ValueError:  # e.g. files on two Windows drives
-        raise DataError(f"{root}: the audio files share no common folder with it") from None
+    return common_folder(audio_paths, root, also=[root], why=" with it")
 
 
 def check_feature_paths(items: Sequence[FeatureItem], source: str | os.PathLike) -> None:
     """DataError naming two items whose different recordings would share one feature file
     (features are cached on disk and in memory by that path); one recording listed twice
     is fine."""
-    owners: dict[str, FeatureItem] = {}
-    for item in items:
-        path = os.path.abspath(item.features_path)
-        first = owners.setdefault(path, item)
-        if first is not item and _recording(first) != _recording(item):
+    paths = (os.path.abspath(item.features_path) for item in items)
+    for first_index, index, path in shared_paths(paths):
+        first, item = items[first_index], items[index]
+        if _recording(first) != _recording(item):
             raise DataError(
                 f"{source}: items '{first.name}' ({first.audio_path}) and '{item.name}' "
                 f"({item.audio_path}) would share the feature file {path}; rename or move one "

@@ -10,7 +10,8 @@ a second run skips what exists. Files that cannot be read, are too short or hold
 speech (`min_speech_s` of net speech, `balr.embeddings.vad.measure_speech`) are reported in
 `extract_errors.tsv` (id, path, reason) and the run goes on. The net speech duration of each
 embedded recording is appended to `speech_durations.tsv` (id, path, speech_s) as its vector is
-saved (`SpeechLog`), and the file is tidied (one row per id) when the run ends.
+saved (`balr.data.speech.SpeechLog`), and the file is tidied (one row per id) when the run
+ends.
 
 Recordings longer than `max_duration_s` are read window by window (`window_s` each, via
 `load_audio(offset_s, duration_s)`), embedded like any item, and averaged (weighted by window
@@ -19,14 +20,12 @@ length), so memory stays bounded by one window whatever the file's length.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +33,16 @@ import torch
 from tqdm import tqdm
 
 from balr.audio import audio_info, load_audio
-from balr.data.ledger import RECORDS_DIR, MadeFrom, file_stamp, model_digest
+from balr.data.ledger import MadeFrom, file_stamp, made_by_other, model_digest
+from balr.data.speech import SpeechLog
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
-from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
+from balr.embeddings.report import ExtractionReport, write_error_report
+from balr.embeddings.vad import VAD_METHODS, apply_vad, check_speech, measure_speech, require_speech
 from balr.errors import AudioError, BalrError, ConfigError, Interrupted
-from balr.fileio import WriterLock, atomic_write_text, interrupt_deferred
+from balr.fileio import interrupt_deferred
 
 log = logging.getLogger(__name__)
-ERRORS_FILE = "extract_errors.tsv"
-SPEECH_FILE = "speech_durations.tsv"
 
 
 @dataclass
@@ -85,37 +84,6 @@ class Segment:
     speech_s: float = 0.0  # net speech duration of this recording or window
 
 
-@dataclass
-class ExtractionReport:
-    """What a run did: counts, failures (id, path, reason) and audio/wall seconds."""
-
-    total: int = 0
-    skipped: int = 0
-    succeeded: int = 0
-    failures: list[tuple[str, str, str]] = field(default_factory=list)
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    model: str = ""
-    errors_path: Path | None = None
-    speech_seconds: dict[str, float] = field(default_factory=dict)  # by id, embedded this run
-    speech_path: Path | None = None
-
-    @property
-    def real_time_factor(self) -> float:
-        """Seconds of audio embedded per second of wall time."""
-        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
-
-    def summary(self, where: str = "") -> str:
-        """One line: counts, audio minutes, speed (`where`, e.g. " on rank 1/2", after the
-        counts)."""
-        return (
-            f"{self.model}: embedded {self.succeeded}, skipped {self.skipped} existing, "
-            f"failed {len(self.failures)} of {self.total} items{where} "
-            f"({self.audio_seconds / 60:.1f} min of audio in {self.wall_seconds:.1f} s, "
-            f"{self.real_time_factor:.0f}x real time)"
-        )
-
-
 def decode_segments(
     index: int, path: Path, sample_rate: int, opts: ExtractionOptions, min_samples: int
 ) -> Iterator[Segment]:
@@ -143,30 +111,6 @@ def decode_segments(
         wave = apply_vad(raw, sample_rate, opts.vad)
         usable = wave if len(wave) >= min_samples and speech_s > 0 else None
         yield Segment(index, part, parts, usable, speech_s=speech_s)
-
-
-def check_speech(path: Path, wave: np.ndarray, sample_rate: int, min_speech_s: float) -> float:
-    """The recording's net speech duration; AudioError naming the file and the reason when
-    it has less than `min_speech_s` (0: no check)."""
-    measure = measure_speech(wave, sample_rate)
-    if min_speech_s > 0:
-        _require_speech(path, measure.speech_s, min_speech_s, measure.problem)
-    return measure.speech_s
-
-
-def _require_speech(
-    path: Path | str, speech_s: float, min_speech_s: float, problem: str | None = None
-) -> None:
-    if problem is not None:
-        raise AudioError(
-            f"{path}: no usable speech: {problem}; give a recording with speech "
-            "(embeddings.min_speech_s=0 turns this check off)"
-        )
-    if speech_s < min_speech_s:
-        raise AudioError(
-            f"{path}: too little speech ({speech_s:.2f} s of speech, minimum {min_speech_s:g} s; "
-            "lower it with embeddings.min_speech_s=SECONDS)"
-        )
 
 
 class DecodeStream(torch.utils.data.IterableDataset):
@@ -307,7 +251,7 @@ class EmbeddingExtraction:
         done = set(self.ds.with_valid_vector("emb", bad).tolist())
         if bad:
             log.warning("extracting again %s", describe_bad(bad))
-        other = [i for i in done if _made_by_other(self.ds.vector_record(i, "emb"), self.model_id)]
+        other = [i for i in done if made_by_other(self.ds.vector_record(i, "emb"), self.model_id)]
         if other:
             log.warning(
                 "extracting again %d embeddings made by another model than %s (first: %s)",
@@ -412,7 +356,7 @@ class EmbeddingExtraction:
             audio = self.ds.items[index].audio
             try:
                 if self.opts.min_speech_s > 0:
-                    _require_speech(audio, acc.speech_s, self.opts.min_speech_s)
+                    require_speech(audio, acc.speech_s, self.opts.min_speech_s)
                 if acc.total is None:
                     raise AudioError(f"{audio}: no usable audio in any window")
             except AudioError as exc:
@@ -478,118 +422,6 @@ def extract_embeddings(
     speech = Path(speech_path) if speech_path is not None else None
     extraction = EmbeddingExtraction(dataset, model, opts or ExtractionOptions(), save)
     return extraction.run(errors, progress, speech)
-
-
-def write_error_report(path: str | Path, failures: list[tuple[str, str, str]]) -> None:
-    """Write `id, path, reason` rows as TSV (atomically); remove a stale report if none."""
-    path = Path(path)
-    if not failures:
-        path.unlink(missing_ok=True)
-        return
-    buffer = io.StringIO()
-    out = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-    out.writerow(["id", "path", "reason"])
-    out.writerows(failures)
-    atomic_write_text(path, buffer.getvalue())
-
-
-class SpeechLog:
-    """`speech_durations.tsv` (id, path, speech_s), crash-safe and resumable: each row is
-    appended and flushed just before its vector is saved (a row cut short by a crash is
-    dropped when the file is opened again), and
-    `close()` rewrites the file atomically with the latest row of each id, sorted by id.
-    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`
-    (removed when it closes), and a second process extracting into the same folder is
-    refused with a clear message."""
-
-    HEADER = ("id", "path", "speech_s")
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.lock = WriterLock(self.path.with_name(self.path.name + ".lock"), str(self.path.parent))
-        try:
-            _drop_cut_row(self.path)
-            self.file = self.path.open("a", encoding="utf-8", newline="")
-        except BaseException:
-            self.lock.release()
-            raise
-        if self.file.tell() == 0:
-            self.file.write("\t".join(self.HEADER) + "\n")
-            self.file.flush()
-
-    def add(self, item_id: str, audio: str, speech_s: float) -> None:
-        """Append one row and flush it to the file."""
-        self.file.write(f"{item_id}\t{audio}\t{speech_s:.3f}\n")
-        self.file.flush()
-
-    def close(self) -> None:
-        """Close, then keep one row per id (the latest) in a tidy file."""
-        self.file.close()
-        try:
-            rows = read_speech_durations(self.path, with_paths=True)
-            lines = ["\t".join(self.HEADER)]
-            lines += [f"{i}\t{audio}\t{s:.3f}" for i, (audio, s) in sorted(rows.items())]
-            atomic_write_text(self.path, "\n".join(lines) + "\n")
-        finally:
-            self.lock.release()
-
-
-def _drop_cut_row(path: Path) -> None:
-    """Remove a last row that a crash cut short (no newline): its vector was never saved."""
-    if not path.is_file():
-        return
-    with path.open("rb+") as handle:
-        size = handle.seek(0, 2)
-        start = max(size - 65536, 0)
-        handle.seek(start)
-        tail = handle.read()
-        if tail and not tail.endswith(b"\n"):
-            cut = tail.rfind(b"\n")
-            handle.truncate(start + cut + 1 if cut >= 0 else 0)
-
-
-def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:
-    """`{id: speech_s}` from a `speech_durations.tsv` (`{id: (path, speech_s)}` with
-    `with_paths`); the latest row of an id wins, incomplete rows are skipped."""
-    rows: dict = {}
-    with Path(path).open(encoding="utf-8") as handle:
-        for line in handle:
-            cells = line.rstrip("\n").split("\t")
-            if len(cells) != 3 or cells[0] == "id":
-                continue
-            try:
-                speech_s = float(cells[2])
-            except ValueError:
-                continue
-            rows[cells[0]] = (cells[1], speech_s) if with_paths else speech_s
-    return rows
-
-
-def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
-    """`{id: speech_s}` of the `speech_durations.tsv` in `folder`, else in its records folder
-    `folder/.balr` (with those of every rank of a torchrun extraction,
-    `speech_durations.rankN.tsv`); None when there is none."""
-    found = _speech_durations_in(folder)
-    return found if found is not None else _speech_durations_in(Path(folder) / RECORDS_DIR)
-
-
-def _speech_durations_in(folder: str | Path) -> dict[str, float] | None:
-    stem, suffix = SPEECH_FILE.rsplit(".", 1)
-    paths = sorted(Path(folder).glob(f"{stem}.rank*.{suffix}"))
-    if (Path(folder) / SPEECH_FILE).is_file():
-        paths.insert(0, Path(folder) / SPEECH_FILE)
-    if not paths:
-        return None
-    durations: dict[str, float] = {}
-    for path in paths:
-        durations.update(read_speech_durations(path))
-    return durations
-
-
-def _made_by_other(record, model_id: str) -> bool:
-    """Whether a ledger row says another model made the vector."""
-    return record is not None and bool(record.model) and record.model != model_id
 
 
 def _identity(segment: Segment) -> Segment:

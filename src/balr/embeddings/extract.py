@@ -24,6 +24,7 @@ from balr.data.provenance import (
     read_provenance,
     write_provenance,
 )
+from balr.data.speech import SPEECH_FILE
 from balr.defaults import EMBEDDING_MODEL
 from balr.distributed import is_main_process, rank, resolve_device, world_size
 from balr.embeddings.base import (
@@ -32,13 +33,8 @@ from balr.embeddings.base import (
     build_embedding_model,
     select_model_overrides,
 )
-from balr.embeddings.batch import (
-    ERRORS_FILE,
-    SPEECH_FILE,
-    ExtractionOptions,
-    ExtractionReport,
-    extract_embeddings,
-)
+from balr.embeddings.batch import ExtractionOptions, extract_embeddings
+from balr.embeddings.report import ERRORS_FILE, ExtractionReport
 from balr.errors import DataError
 from balr.fileio import sha256_file
 

@@ -2,6 +2,8 @@
 
 Each option is derived from its scorer class: `name`, `checkpoint_path`, then the parameters
 of the scorer's `__init__` with their types and defaults, which are defined there only.
+`ScoreSettings` is the composed config and what the user set in it, built once from the
+command line's `key=value` overrides; the scoring jobs take it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from balr.config import compose_config, register_config
+from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.scoring import DEFAULT_SCORER, SCORERS, Scorer
 
@@ -83,6 +86,28 @@ def score_config(overrides: Sequence[str] | None = None) -> DictConfig:
     """The `balr score` config with Hydra overrides applied (`scorer=maxllr scorer.f=0.1`)."""
     register_score_configs()
     return compose_config(SCORE_CONFIG, overrides)
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """The composed `balr score` config (`config`: scorer option, chunk size) and what the
+    user set in it: the scorer named by `scorer=NAME` (`chosen_scorer`; a checkpoint holding
+    another scorer is refused) and the `scorer.KEY` keys given (`set_keys`; a scoring-time
+    hyper-parameter among them replaces a fitted scorer's saved value)."""
+
+    config: DictConfig
+    chosen_scorer: str | None = None
+    set_keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_overrides(cls, overrides: Sequence[str] = ()) -> ScoreSettings:
+        """The settings of Hydra-style overrides (`scorer=maxllr scorer.f=0.1`; the
+        reference's `scorer._target_=CLASS` names a scorer as `scorer=NAME` does)."""
+        resolved = resolve_target_overrides(list(overrides))
+        pairs = [item.partition("=")[::2] for item in resolved]
+        chosen = [value for key, value in pairs if key == "scorer"]
+        set_keys = {key.removeprefix("scorer.") for key, _ in pairs if key.startswith("scorer.")}
+        return cls(score_config(overrides), chosen[-1] if chosen else None, frozenset(set_keys))
 
 
 def scorer_params(cfg: DictConfig) -> dict[str, Any]:

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from balr import defaults
 from balr.calibration import CalibrationBundle, Calibrator
 from balr.conditions import ConditionsDescription
-from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.scoring import SCORERS, Scorer, make_scorer
-from balr.scoring.config import scorer_params
+from balr.scoring.config import ScoreSettings, scorer_params
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +61,19 @@ def select_scorer(
     name: str,
     checkpoint: str | os.PathLike | None = None,
     params: Mapping[str, Any] | None = None,
-    overrides: Sequence[str] = (),
+    chosen: str | None = None,
+    set_keys: Collection[str] = (),
     quiet: bool = False,
 ) -> ScorerChoice:
     """The scorer named `name` (the `scorer=` config option): read from `checkpoint`, else
     the shipped one, else built from `params` when it needs no fitting (cosine).
 
-    `overrides` are the user's `key=value` overrides: a `scorer=NAME` that disagrees with the
-    checkpoint is a ConfigError, and the scoring-time hyper-parameters they set
-    (`Scorer.scoring_params`, e.g. `scorer.drop_in`) replace the saved ones, from `params`.
+    `chosen` is the scorer the user named (`scorer=NAME`): a checkpoint holding another is a
+    ConfigError. The scoring-time hyper-parameters among the user's `set_keys`
+    (`Scorer.scoring_params`, e.g. `drop_in`) replace the saved ones, from `params`.
     `quiet` logs nothing.
     """
     params = dict(params or {})
-    overrides = resolve_target_overrides(overrides)  # scorer._target_=PATH: scorer=NAME
     user_checkpoint = bool(checkpoint)
     if not checkpoint:
         if name in SCORERS and not SCORERS[name].needs_fit:
@@ -92,19 +89,23 @@ def select_scorer(
                 "no scorer.checkpoint_path: using the shipped %s scorer %s", name, checkpoint
             )
     scorer = Scorer.load(checkpoint)
-    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("scorer=")]
-    if chosen and chosen[-1] != scorer.name:
-        raise ConfigError(f"{checkpoint}: holds a '{scorer.name}' scorer, not '{chosen[-1]}'")
-    for item in overrides:  # scoring-time hyper-parameters may be changed on a fitted scorer
-        key = item.split("=", 1)[0].removeprefix("scorer.")
-        if key in scorer.scoring_params:
-            setattr(scorer, key, type(getattr(scorer, key))(params[key]))
+    if chosen is not None and chosen != scorer.name:
+        raise ConfigError(f"{checkpoint}: holds a '{scorer.name}' scorer, not '{chosen}'")
+    for key in sorted(set(set_keys) & set(scorer.scoring_params)):  # may change when fitted
+        setattr(scorer, key, type(getattr(scorer, key))(params[key]))
     return ScorerChoice(scorer, Path(checkpoint), user_checkpoint)
 
 
-def select_configured_scorer(cfg: DictConfig, overrides: Sequence[str] = ()) -> ScorerChoice:
-    """`select_scorer` for a composed `balr score` config and the overrides it was built with."""
-    return select_scorer(cfg.scorer.name, cfg.scorer.checkpoint_path, scorer_params(cfg), overrides)
+def select_configured_scorer(settings: ScoreSettings) -> ScorerChoice:
+    """`select_scorer` for composed `balr score` settings."""
+    cfg = settings.config
+    return select_scorer(
+        cfg.scorer.name,
+        cfg.scorer.checkpoint_path,
+        scorer_params(cfg),
+        settings.chosen_scorer,
+        settings.set_keys,
+    )
 
 
 def select_calibration(

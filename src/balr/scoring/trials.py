@@ -3,19 +3,33 @@
 Each side of a trial is a cell: one or several rows of a vector matrix that holds every
 distinct recording once. Trials with one recording per side take the scorer's pair path
 (`Scorer.pairs`, see `balr.scoring.pairs`); others sum the rows of each cell with a sparse
-product and score the sums (`Scorer.score_cells`).
+product and score the sums (`Scorer.score_cells`). `trial_vectors` reads the vectors of a
+trials list from its dataset (each recording once); `UnscoredTrials` counts the trials left
+without a score, and why.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import scipy.sparse
 
+from balr.data.trials import Trials
+from balr.data.validation import BadVector, describe_bad
 from balr.errors import DataError, TrialsError
 from balr.scoring.base import LRScorer, Scorer, as_counts
 from balr.scoring.pairs import DEFAULT_CHUNK
+
+if TYPE_CHECKING:
+    from balr.data import AudioDataset
+
+logger = logging.getLogger(__name__)
 
 
 class CellSide:
@@ -158,3 +172,90 @@ def _cell_chunks(vectors: np.ndarray, cells: TrialCells, chunk: int):
         enroll = cell_sums(vectors, cells.enroll, start, stop)
         test = cell_sums(vectors, cells.test, start, stop)
         yield start, stop, enroll, test
+
+
+# ---------------------------------------------------------------------- a trials list's vectors
+
+
+def _side(cells: list[list[str]], row_of: dict[str, int]) -> CellSide:
+    """Rows of every id of every cell (-1 where the recording has no vector)."""
+    lengths = np.fromiter(map(len, cells), np.intp, len(cells))
+    ids = pd.Series(list(chain.from_iterable(cells)), dtype=object)
+    rows = ids.map(row_of).fillna(-1).to_numpy(dtype=np.intp)
+    return CellSide.from_flat(rows, lengths)
+
+
+def trial_vectors(
+    dataset: AudioDataset, trials: Trials, kind: str, bad: list[BadVector] | None = None
+) -> tuple[np.ndarray, TrialCells, np.ndarray]:
+    """`(vectors of each distinct recording used, read once, cells, valid-trial mask)`.
+    A bad vector raises DataError naming its file; with a `bad` list it is collected there
+    and the trials using it are not valid (their score is NaN), as those without vectors."""
+    trials.check_ids(dataset.ids)
+    wanted = np.array([dataset.index_of(i) for i in trials.unique_ids()], dtype=np.int64)
+    present, vectors = dataset.stack_vectors(kind, wanted, bad=bad)
+    row_of = {dataset.items[i].id: row for row, i in enumerate(present)}
+    enroll, test = _side(trials.enrollment, row_of), _side(trials.test, row_of)
+    valid = enroll.valid() & test.valid()
+    if not valid.all():
+        logger.warning(
+            "%d of %d trials use a recording without a valid %s vector: their score is NaN",
+            int((~valid).sum()),
+            len(valid),
+            kind,
+        )
+    if not valid.any():
+        raise DataError(f"{trials.source}: no trial has vectors for all its recordings")
+    return vectors, TrialCells(enroll.subset(valid), test.subset(valid)), valid
+
+
+def _uses(trials: Trials, ids: set[str]) -> np.ndarray:
+    """Per trial: whether a recording of either cell is one of `ids`."""
+    hits = np.zeros(len(trials), bool)
+    for side in (trials.enrollment, trials.test):
+        owner = np.repeat(np.arange(len(side)), np.fromiter(map(len, side), np.intp, len(side)))
+        flat = pd.Series(list(chain.from_iterable(side)), dtype=object).isin(ids).to_numpy()
+        hits[owner[flat]] = True
+    return hits
+
+
+@dataclass(frozen=True)
+class UnscoredTrials:
+    """Trials left unscored (NaN): using a recording without a vector, or with a bad one."""
+
+    without_vector: int = 0
+    bad_vector: int = 0
+    bad: tuple[BadVector, ...] = ()
+
+    @classmethod
+    def of(cls, trials: Trials, valid: np.ndarray, bad: list[BadVector]) -> UnscoredTrials:
+        with_bad = int((_uses(trials, {b.item_id for b in bad}) & ~valid).sum()) if bad else 0
+        return cls(int((~valid).sum()) - with_bad, with_bad, tuple(bad))
+
+    def __len__(self) -> int:
+        return self.without_vector + self.bad_vector
+
+    def summary(self) -> str:
+        """`N not scored: ...` (empty when all trials were scored)."""
+        reasons = []
+        if self.without_vector:
+            reasons.append(f"{self.without_vector} use a recording without a vector")
+        if self.bad_vector:
+            reasons.append(f"{self.bad_vector} use a recording with {describe_bad(list(self.bad))}")
+        return f"{len(self)} not scored ({'; '.join(reasons)})" if reasons else ""
+
+
+def find_trial(trials: Trials, spec: str) -> int:
+    """0-based row of `spec`: a trial number (1 = first trial) or `ENROLLMENT::TEST` cells."""
+    if spec.strip().isdigit():
+        number = int(spec)
+        if not 1 <= number <= len(trials):
+            raise DataError(f"--explain-plot {spec}: trials are numbered 1 to {len(trials)}")
+        return number - 1
+    if "::" not in spec:
+        raise DataError(f"--explain-plot {spec}: give a trial number or ENROLLMENT::TEST ids")
+    enroll, test = (part.split(",") for part in spec.split("::", 1))
+    for row, (e, t) in enumerate(zip(trials.enrollment, trials.test, strict=True)):
+        if e == enroll and t == test:
+            return row
+    raise DataError(f"--explain-plot {spec}: no such trial in {trials.source}")

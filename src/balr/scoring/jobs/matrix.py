@@ -1,0 +1,72 @@
+"""`balr score matrix`: all-vs-all raw scores of a dataset's single recordings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from balr.data.validation import BadVector, describe_bad
+from balr.errors import DataError
+from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir
+from balr.population import Population, adapt_to_population, exclude_case, read_population
+from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.pairs import matrix_scores
+from balr.scoring.selection import select_configured_scorer
+
+RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
+
+
+@dataclass(frozen=True)
+class MatrixScoring(ScoringRun):
+    """`score matrix`'s options: the scoring run and the relevant `population` dataset the
+    beta scorer adapts to (none of its recordings or speakers in the scored dataset)."""
+
+    population: Path | None = None
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    size: int
+    scorer: str
+    path: Path  # scores.npy (ids.txt beside it)
+    bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
+    population: Population | None = None  # the relevant population adapted to
+
+    def summary(self) -> str:
+        text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
+        if self.population is not None:
+            text += f" (adapted to the {self.population.describe()})"
+        return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
+
+
+def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatrix:
+    """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
+    memory-mapped while written) and ids.txt (the row order) in `run.save_dir` (default: a
+    new `runs/scorer/matrixN`). With a `population` dataset (none of its recordings or
+    speakers in `data`) the beta scorer is adapted to it, described in population.json."""
+    run = run or MatrixScoring()
+    scorer = select_configured_scorer(run.score_settings()).scorer
+    dataset = run.open_dataset(data)
+    pop = None
+    if run.population is not None:
+        full = read_population(run.open_dataset(run.population), str(run.population))
+        pop = exclude_case(full, set(dataset.ids), {s for s in dataset.speakers if s})
+        scorer = adapt_to_population(scorer, pop)[0]
+    bad: list[BadVector] = []
+    indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
+    if not len(indices):
+        raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
+    save_dir = run.save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
+    target = save_dir / "scores.npy"
+    with atomic_path(target) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(indices),) * 2)
+        matrix_scores(scorer, vectors, out=out)
+        out.flush()
+        del out
+    ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
+    atomic_write_text(save_dir / "ids.txt", ids)
+    if pop is not None:
+        atomic_write_json(save_dir / "population.json", pop.record())
+    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad), pop)

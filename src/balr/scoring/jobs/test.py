@@ -1,0 +1,373 @@
+"""`balr score test`: score a trials list (scores, calibration, conditions check, metrics,
+explanations)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from balr.audit import (
+    RUN_RECORD,
+    audit_record,
+    calibration_files,
+    population_files,
+    score_inputs,
+    scorer_file,
+    write_record,
+)
+from balr.conditions import TrialConditions, check_trial_conditions
+from balr.data import AudioDataset, Trials, load_trials
+from balr.data.speech import load_speech_durations, trial_seconds
+from balr.data.validation import BadVector
+from balr.errors import ConfigError, DataError
+from balr.evaluation.metrics import compute_metrics
+from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
+from balr.fileio import atomic_path, run_dir
+from balr.population import Population, adapt_to_population, exclude_case, read_population
+from balr.scoring import LRScorer
+from balr.scoring.config import check_attribute_count
+from balr.scoring.explain import write_explanations
+from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.plots import plot_explanation
+from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
+from balr.scoring.selection import select_calibration, select_configured_scorer
+from balr.scoring.trials import (
+    TrialCells,
+    UnscoredTrials,
+    explain_trials,
+    find_trial,
+    score_trials,
+    trial_vectors,
+)
+
+SCORE_RUN_DIR = "runs/score"  # the reference's default folder (`balr.fileio.run_dir`)
+#: attributes drawn each way in an explanation plot when no `explain` K is given
+PLOTTED_ATTRIBUTES = 10
+#: the metrics.json key recording which vectors were scored (`ba` or `emb`)
+SCORED_VECTORS_KEY = "vector_kind"
+
+
+@dataclass(frozen=True)
+class TrialScoring(ScoringRun):
+    """`score test`'s options besides the scoring run: the trials' column separator, the
+    `explain` attributes written per trial, the trials plotted (`explain_plots`: a trial
+    number, 1 = first, or `ENROLLMENT::TEST` ids), the calibration (`calibration`, else as
+    `balr.scoring.selection` chooses; none with `no_calibration`) and the speech durations
+    file (default: the one in the vectors' folder); with a relevant `population` dataset the
+    beta scorer adapts to it (`balr.population`); trials comparing a recording with itself are
+    flagged and left out of the metrics unless `keep_same_recording`
+    (`balr.scoring.same_recording`)."""
+
+    sep: str = "\t"
+    explain: int = 0
+    explain_plots: tuple[str, ...] = ()
+    calibration: Path | None = None
+    no_calibration: bool = False
+    speech_durations: Path | None = None
+    population: Path | None = None
+    keep_same_recording: bool = False
+
+    def check(self) -> None:
+        """ConfigError on options that cannot work."""
+        if self.explain < 0:
+            raise ConfigError(
+                f"--explain {self.explain}: give the number of attributes to write (0 or more)"
+            )
+
+
+@dataclass(frozen=True)
+class ScoredTrials:
+    n_trials: int
+    scorer: str
+    calibration: str  # the calibration applied, or why none
+    evaluation: TrialMetrics
+    save_dir: Path
+    unscored: UnscoredTrials = UnscoredTrials()
+    conditions: TrialConditions | None = None
+    population: Population | None = None  # the relevant population adapted to
+    same_recording: SameRecordingTrials | None = None
+
+    def summary(self) -> str:
+        scored = f"{self.n_trials} trials scored"
+        if len(self.unscored):
+            scored = (
+                f"{self.n_trials - len(self.unscored)} of {self.n_trials} trials scored, "
+                f"{self.unscored.summary()},"
+            )
+        same = self.same_recording.summary() if self.same_recording else ""
+        return (
+            f"{scored} with {self.scorer}{self._population_summary()}, calibration "
+            f"{self.calibration}; {self.evaluation.summary()}{self._conditions_summary()}{same}; "
+            f"outputs in {self.save_dir}"
+        )
+
+    def _population_summary(self) -> str:
+        return f" adapted to the {self.population.describe()}" if self.population else ""
+
+    def _conditions_summary(self) -> str:
+        if self.conditions is None or self.conditions.in_conditions.all():
+            return ""
+        out = self.conditions.counts()["out_of_conditions"]
+        if len(set(self.conditions.reasons)) == 1:  # one reason for all, e.g. no description
+            reason = self.conditions.reasons[0]
+            return f"; {out} trials out of the calibration conditions ({reason})"
+        return f"; {out} of {self.n_trials} trials out of the calibration conditions"
+
+
+def score_trials_file(
+    test_data: Path, trials_path: Path, options: TrialScoring | None = None
+) -> ScoredTrials:
+    """Score a trials list: scores.csv, metrics.json and plots (when both target and
+    non-target trials have known speakers), explanations.csv with the `explain` attributes
+    pushing each score most each way, and one bar chart per trial of `explain_plots`.
+    Outputs in `options.save_dir` (default `runs/score`). Speech durations (for `qmf`
+    calibration and the conditions check) come from `speech_durations` or the vectors'
+    folder; each trial is checked against the calibration's conditions
+    (`balr.conditions.check_trial_conditions`)."""
+    options = options or TrialScoring()
+    options.check()
+    settings = options.score_settings()
+    choice = select_configured_scorer(settings)
+    scorer = choice.scorer
+    calibrated = select_calibration(choice, options.calibration, options.no_calibration)
+    if (options.explain or options.explain_plots) and not isinstance(scorer, LRScorer):
+        raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
+    dataset = options.open_dataset(test_data)
+    trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
+    labels = trials.labels(dataset)
+    audio_of = {item.id: item.audio for item in dataset.items}
+    keep_same = options.keep_same_recording
+    same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
+    pop = None
+    if options.population is not None:
+        pop = case_population(options.population, dataset, trials, options)
+        scorer = adapt_to_population(scorer, pop)[0]
+    bad: list[BadVector] = []
+    vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
+    if scorer.vector_kind == "ba" and len(vectors):
+        check_attribute_count(settings.config, vectors.shape[1], test_data)
+    chunk = settings.config.chunk_size
+    scores = np.full(len(trials), np.nan)
+    scores[valid] = score_trials(scorer, vectors, cells, chunk=chunk)
+    durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
+    raw, conditions = None, None  # uncalibrated scores have no calibration conditions
+    calibrator = calibrated.calibrator
+    if calibrator is not None:  # NaN (no vector) stays NaN
+        seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
+        raw, scores = scores, calibrator.transform(scores, seconds)
+        conditions = check_trial_conditions(
+            calibrated.conditions, dataset, trials, valid, durations
+        )
+    save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
+    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same)
+    scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
+    evaluation = _write_metrics(save_dir, scored, conditions, same, pop)
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
+    inputs = {"dataset": test_data, "trials": trials_path}
+    _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
+    _explain(scorer, vectors, cells, valid, trials, options, chunk, save_dir)
+    unscored = UnscoredTrials.of(trials, valid, bad)
+    used = choice.describe()
+    return ScoredTrials(
+        len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
+    )
+
+
+def case_population(
+    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
+) -> Population:
+    """The population dataset at `path` (read as `run` reads datasets) without the trials'
+    recordings and speakers."""
+    case_ids = set(trials.unique_ids())
+    speakers = {dataset.items[dataset.index_of(i)].speaker for i in case_ids}
+    full = read_population(run.open_dataset(path), str(path))
+    return exclude_case(full, case_ids, {s for s in speakers if s})
+
+
+def _write_run_record(
+    save_dir: Path,
+    options: TrialScoring,
+    dataset: AudioDataset,
+    trials: Trials,
+    kind: str,
+    lists: dict[str, Path],
+    models: dict,
+    pop: Population | None,
+) -> None:
+    """The audit run record (`balr.audit`) of a `score test` run: its inputs, models and
+    population."""
+    inputs = score_inputs(dataset, trials.unique_ids(), kind, lists, options.speech_durations)
+    pop_files = None
+    if pop is not None:
+        pop_data = options.open_dataset(options.population)
+        pop_files = population_files(pop_data, pop.ids, options.population)
+    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files))
+
+
+def scored_vector_kind(scores_csv: Path) -> str:
+    """The vectors (`ba` or `emb`) the scores of a `score test` scores.csv were computed on,
+    as `score_trials_file` recorded them in the metrics.json beside it."""
+    metrics_path = scores_csv.parent / "metrics.json"
+    try:
+        kind = json.loads(metrics_path.read_text()).get(SCORED_VECTORS_KEY)
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind not in ("ba", "emb"):
+        raise ConfigError(
+            f"{scores_csv}: which vectors were scored is not recorded in {metrics_path}; "
+            "give --vectors ba or --vectors emb"
+        )
+    return kind
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The scores of a run as its metrics need them."""
+
+    scorer: str
+    vector_kind: str
+    scores: np.ndarray
+    raw: np.ndarray | None
+    labels: np.ndarray
+    calibration: str
+
+
+def _write_metrics(
+    save_dir: Path,
+    scored: _Scored,
+    conditions: TrialConditions | None,
+    same: SameRecordingTrials,
+    pop: Population | None,
+) -> TrialMetrics:
+    """metrics.json and plots, recording which vectors were scored (`SCORED_VECTORS_KEY`),
+    the same-recording trials (left out of the metrics unless kept), the population and the
+    conditions counts."""
+    extra = {SCORED_VECTORS_KEY: scored.vector_kind} | same.metrics()
+    if pop is not None:
+        extra["population"] = pop.record()
+    if conditions is not None:
+        labels = np.where(same.left_out(), -1, scored.labels)
+        extra |= _conditions_metrics(conditions, scored.scores, labels)
+    return write_trial_metrics(
+        save_dir,
+        scored.scores,
+        scored.labels,
+        scored.scorer,
+        scored.raw,
+        scored.calibration,
+        extra,
+        same.left_out(),
+    )
+
+
+def _write_scores(
+    trials: Trials,
+    scores: np.ndarray,
+    raw: np.ndarray | None,
+    path: Path,
+    conditions: TrialConditions | None = None,
+    same: SameRecordingTrials | None = None,
+) -> None:
+    """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated), `raw_score`,
+    `same_recording`, `in_conditions` and `conditions_reason`."""
+    frame = trials.frame.copy()
+    frame["scores"] = scores
+    if raw is not None:
+        frame["raw_score"] = raw
+    if same is not None:
+        frame[COLUMN] = same.flags
+    if conditions is not None:
+        frame["in_conditions"] = conditions.in_conditions
+        frame["conditions_reason"] = conditions.reasons
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep=trials.sep, index=False)
+
+
+def _explain(
+    scorer: LRScorer,
+    vectors: np.ndarray,
+    cells: TrialCells,
+    valid: np.ndarray,
+    trials: Trials,
+    options: TrialScoring,
+    chunk: int,
+    save_dir: Path,
+) -> None:
+    """explanations.csv (with `options.explain`) and the bar charts of `explain_plots`."""
+    if options.explain:
+        _write_explanations(scorer, vectors, cells, valid, trials, options.explain, chunk, save_dir)
+    k = options.explain or PLOTTED_ATTRIBUTES
+    _plot_trials(scorer, vectors, cells, valid, trials, options.explain_plots, save_dir, k)
+
+
+def _write_explanations(
+    scorer: LRScorer,
+    vectors: np.ndarray,
+    cells: TrialCells,
+    valid: np.ndarray,
+    trials: Trials,
+    k: int,
+    chunk: int,
+    save_dir: Path,
+) -> None:
+    """explanations.csv: the `k` attributes pushing each scored trial's score most each way."""
+    keep = np.flatnonzero(valid)
+    write_explanations(
+        save_dir / "explanations.csv",
+        scorer,
+        vectors,
+        cells,
+        [",".join(trials.enrollment[i]) for i in keep],
+        [",".join(trials.test[i]) for i in keep],
+        k,
+        chunk=chunk,
+        trial_numbers=keep + 1,
+    )
+
+
+def _plot_trials(
+    scorer: LRScorer,
+    vectors: np.ndarray,
+    cells: TrialCells,
+    valid: np.ndarray,
+    trials: Trials,
+    specs: Sequence[str],
+    save_dir: Path,
+    k: int,
+) -> list[Path]:
+    """One bar chart per requested trial (explanation_trialN.png)."""
+    position = np.cumsum(valid) - 1  # row among the scored trials
+    paths = []
+    for spec in specs:
+        row = find_trial(trials, spec)
+        if not valid[row]:
+            raise DataError(f"trial {row + 1}: a recording has no valid vector, nothing to explain")
+        _, terms, enroll, test = next(explain_trials(scorer, vectors, cells.one(position[row])))
+        path = save_dir / f"explanation_trial{row + 1}.png"
+        title = (
+            f"trial {row + 1}: {','.join(trials.enrollment[row])} vs {','.join(trials.test[row])}"
+        )
+        plot_explanation(terms[0], enroll[0, :, 0], test[0, :, 0], path, k=k, title=title)
+        paths.append(path)
+    return paths
+
+
+def _conditions_metrics(
+    conditions: TrialConditions, scores: np.ndarray, labels: np.ndarray
+) -> dict:
+    """metrics.json keys: trials in / out of the calibration conditions, and the EER, Cllr
+    and minCllr of the labelled in-conditions trials (when they have both classes)."""
+    counts = {f"n_{key}": value for key, value in conditions.counts().items()}
+    inside = conditions.in_conditions & (labels >= 0) & np.isfinite(scores)
+    if 0 < labels[inside].sum() < inside.sum():
+        metrics = compute_metrics(scores[inside], labels[inside])
+        counts["in_conditions_metrics"] = {
+            key: metrics[key]
+            for key in ("eer", "cllr", "min_cllr", "n_target", "n_nontarget")
+            if key in metrics
+        }
+    return counts
