@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.balr-installed
 
-.PHONY: install demo test lint bench constraints clean wheel-check
+.PHONY: install demo test test-fast lint bench constraints clean wheel-check
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# the edit-test loop: every test not marked slow (@pytest.mark.slow: models, CLI processes)
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

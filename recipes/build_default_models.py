@@ -26,18 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-from balr import defaults
-from balr.binary_attributes import trainer as bae_trainer
-from balr.binary_attributes.binarize import BinarizeRun, binarize_path
-from balr.binary_attributes.config import binarize_config
-from balr.calibration import Calibrator
-from balr.conditions import sidecar_path
-from balr.data import AudioDataset
-from balr.data.ledger import records_folder
-from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
-from balr.data.speech import find_speech_durations
-from balr.default_models import (
+from default_models import (  # beside this script
     all_pairs_trials,
     bit_agreement,
     librispeech_recordings,
@@ -49,6 +38,17 @@ from balr.default_models import (
     write_metrics,
     write_table,
 )
+
+from balr import defaults
+from balr.binary_attributes import trainer as bae_trainer
+from balr.binary_attributes.binarize import BinarizeRun, binarize_path
+from balr.binary_attributes.config import binarize_config
+from balr.calibration import Calibrator
+from balr.conditions import sidecar_path
+from balr.data import AudioDataset
+from balr.data.ledger import records_folder
+from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
+from balr.data.speech import find_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.fileio import atomic_write_json

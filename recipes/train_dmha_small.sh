@@ -4,12 +4,18 @@
 # steps and validates every 100 by cosine EER on 3.5 s segments of 51 held-out speakers
 # (205 same-speaker, 820 different-speaker pairs). Client pairs are segments of the same
 # utterance: easier than real cross-session trials.
+# Needs: LibriSpeech utterances (*.flac, one folder) in $LIBRI (default below).
 # Usage: bash recipes/train_dmha_small.sh [extra key=value overrides]
 set -euo pipefail
 LIBRI=${LIBRI:-../shared/data/librispeech-train-clean-100-1utt}
 DATA=${DATA:-runs/dmha_small_data}
 OUT=${OUT:-runs/dmha_small}
 LOG=${LOG:-recipes/logs/train_dmha_small.log}
+if ! compgen -G "$LIBRI/*.flac" > /dev/null; then
+    echo "train_dmha_small.sh needs LibriSpeech utterances (*.flac) in $LIBRI: set LIBRI=DIR" \
+        "(default ../shared/data/librispeech-train-clean-100-1utt)" >&2
+    exit 1
+fi
 mkdir -p "$(dirname "$LOG")"
 
 python recipes/make_dmha_small_lists.py "$LIBRI" "$DATA"

@@ -76,6 +76,7 @@ def test_missing_and_too_short(tmp_path):
 
 
 @pytest.mark.parametrize("extension, codec", [("m4a", "aac"), ("wma", "wmav2")])
+@pytest.mark.difference("BA-audio-decoding")
 def test_m4a_and_wma_are_decoded_with_ffmpeg(tmp_path, extension, codec):
     """libsndfile cannot read AAC or WMA; FFmpeg (PyAV) does. Encode a bundled clip, decode
     it back: the same signal up to the codec's delay and loss."""

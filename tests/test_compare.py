@@ -19,12 +19,13 @@ from balr import defaults
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import make_calibrator
 from balr.cli.compare import split_compare_args
-from balr.compare import Comparison, ComparisonPipeline
-from balr.config import compose_config
+from balr.compare import Comparison, ComparisonPipeline, compare_config
 from balr.embeddings import build_embedding_model
 from balr.errors import AudioError, ConfigError
 from balr.scoring import make_scorer
 from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 CLIPS = EXAMPLES / "audio"
 SAME = (CLIPS / "id00906" / "00014.flac", CLIPS / "id00906" / "00028.flac")
@@ -54,7 +55,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ge2e():
     """The default embedding model of `balr compare` (defaults.EMBEDDING_MODEL)."""
-    model_config = compose_config("compare").embeddings.model
+    model_config = compare_config().embeddings.model
     assert model_config.name == defaults.EMBEDDING_MODEL
     return build_embedding_model(model_config)
 

@@ -58,6 +58,7 @@ def test_same_recording_on_both_sides_is_flagged(pipeline, tmp_path):  # noqa: F
     assert pipeline.compare([SAME[0]], [SAME[1]]).warnings == []
 
 
+@pytest.mark.slow
 def test_cli_warns_before_the_lr_and_in_the_report(models, tmp_path):  # noqa: F811
     report = tmp_path / "report.html"
     result = run_compare(
@@ -72,6 +73,7 @@ def test_cli_warns_before_the_lr_and_in_the_report(models, tmp_path):  # noqa: F
     assert html.index("class='warning'") < html.index("<h2>Result</h2>")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("explain", ["-3", "-1"])
 def test_negative_explain_is_refused(explain):
     result = run_compare(str(SAME[0]), "--test", str(OTHER), "--explain", explain)
@@ -81,6 +83,7 @@ def test_negative_explain_is_refused(explain):
     ]
 
 
+@pytest.mark.slow
 def test_reference_without_report_is_refused(models):  # noqa: F811
     reference = models / "reference.npz"
     result = run_compare(str(SAME[0]), "--test", str(OTHER), "--reference", str(reference))
@@ -90,6 +93,7 @@ def test_reference_without_report_is_refused(models):  # noqa: F811
     assert "LR =" not in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_reference_fails_before_the_lr_is_computed(models, tmp_path):  # noqa: F811
     bad = tmp_path / "reference.npz"
     bad.write_text("target,nontarget\n1,2\n")

@@ -85,6 +85,7 @@ def test_encoder_target_is_accepted_by_binarize():
     assert binarize_config([f"encoder.model._target_={path}"]) == binarize_config([])
 
 
+@pytest.mark.difference("BA-data-sampler")
 def test_reference_and_balr_sampler_paths():
     assert sampler_class("balr.samplers.nxm_samplers.RandomNxMSampler") is RandomNxMSampler
     assert sampler_class("balr.samplers.nxm_samplers.ExhaustiveNxMSampler") is ExhaustiveNxMSampler

@@ -43,6 +43,7 @@ def test_parameters_come_from_the_constructor():
         "n_iterations": 1000,
         "tol": 1e-5,
         "min_alpha": 1e-6,
+        "prior": "ml",
     }
 
 

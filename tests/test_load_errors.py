@@ -77,6 +77,7 @@ def test_garbage_file_is_one_line(tmp_path, loader, suffix):
     assert_one_safe_line(str(caught.value), path)
 
 
+@pytest.mark.slow
 def test_malicious_pt_is_refused_by_score_test(tmp_path):
     path, marker = malicious_checkpoint(tmp_path)
     audio = EXAMPLES / "audio"

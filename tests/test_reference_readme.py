@@ -21,6 +21,8 @@ import pytest
 from balr.data import AudioDataset
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 README_EXTRACT = "balr extract /path/to/dataset"
 README_BINARIZE = "balr binarize /path/to/dataset"
 #: what the `balr` console script runs (`[project.scripts] balr = "balr.cli.main:main"`)
@@ -50,6 +52,7 @@ def extracted_dataset(tmp_path_factory) -> Path:
     return dataset
 
 
+@pytest.mark.difference("BA-extract")
 def test_reference_readme_extract_writes_embeddings_beside_the_audio(extracted_dataset):
     clips = sorted(extracted_dataset.rglob("*.flac"))
     assert len(clips) == 8
@@ -67,6 +70,7 @@ def test_reference_readme_extract_writes_embeddings_beside_the_audio(extracted_d
     assert indices.tolist() == list(range(8)) and embeddings.shape == (8, 256)
 
 
+@pytest.mark.difference("BA-binarize")
 def test_reference_readme_binarize_writes_ba_vectors_beside_the_audio(extracted_dataset):
     result = run_readme_line(README_BINARIZE, dataset=extracted_dataset)
     assert result.returncode == 0, result.stderr[-2000:]

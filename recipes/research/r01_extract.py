@@ -13,6 +13,7 @@ Resumable per corpus. Usage: r01_extract.py [--data ../shared/data] [--cache DIR
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -21,9 +22,11 @@ import pandas as pd
 import torch
 
 from balr.audio import load_audio
-from balr.default_models import segment_bounds
 from balr.embeddings.ge2e import GE2EConfig, build
 from balr.embeddings.vad import FRAME_S, webrtc_speech_frames
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # recipes/default_models.py
+from default_models import segment_bounds  # noqa: E402
 
 SR = 16000
 EXAMPLE_SPEAKERS = {"id00906", "id01184", "id03184", "id07531"}

@@ -33,8 +33,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-from balr.data.speech import side_seconds
-from balr.data.vectors import counts_to_bits
 from balr.errors import ConfigError, DataError, ModelError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path, atomic_write_text, read_json_object
@@ -49,7 +47,6 @@ from balr.records import (
     read_numbers,
     read_str,
 )
-from balr.scoring.pairs import unit_rows
 
 if TYPE_CHECKING:
     from balr.data import AudioDataset, Trials
@@ -81,7 +78,16 @@ def description_vectors(vectors: np.ndarray) -> np.ndarray:
     """The `(n, d)` rows a description compares: embeddings as they are, BA vectors `(n, m, 2)`
     of single recordings as their activation bits."""
     vectors = np.asarray(vectors, dtype=np.float64)
+    from balr.data.vectors import counts_to_bits  # (balr.data imports torch: see _unit_rows)
+
     return counts_to_bits(vectors) if vectors.ndim == 3 else vectors
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """`scoring.pairs.unit_rows`, imported on use (`balr score --help` reads this module)."""
+    from balr.scoring.pairs import unit_rows
+
+    return unit_rows(vectors)
 
 
 def sidecar_path(calibration_path: str | os.PathLike) -> Path:
@@ -173,7 +179,7 @@ class ConditionsDescription(Estimator):
         names, owners = np.unique(owners, return_inverse=True)  # integer codes compare fast
         if len(names) < 2:
             raise DataError("conditions: the calibration recordings need two speakers or more")
-        self.reference_vectors_ = unit_rows(vectors).astype(np.float16)
+        self.reference_vectors_ = _unit_rows(vectors).astype(np.float16)
         self.speech_range_s_ = np.percentile(known, self.speech_percentiles).tolist()
         own = self.similarity(vectors, owners=owners)
         self.similarity_threshold_ = float(np.percentile(own, self.similarity_percentile))
@@ -186,7 +192,7 @@ class ConditionsDescription(Estimator):
         when there are fewer). `owners` (the reference vectors themselves as queries, one
         owner code per vector): the references of a query's own owner are skipped."""
         self.check_fitted()
-        queries = unit_rows(description_vectors(vectors))
+        queries = _unit_rows(description_vectors(vectors))
         references = self.reference_vectors_.astype(np.float64)
         if queries.ndim != 2 or queries.shape[1] != references.shape[1]:
             raise DataError(
@@ -381,6 +387,19 @@ def trial_conditions(
     return TrialConditions(inside, reasons)
 
 
+def check_comparison(
+    description: ConditionsDescription | None, vectors: np.ndarray, speech_s: Sequence[float],
+    n_enrollment: int, names: Sequence[str],
+) -> TrialConditions:  # fmt: skip
+    """One trial of several recordings a side (rows before `n_enrollment` enrollment, the
+    rest test) checked against `description`; out of conditions when there is none."""
+    if description is None:
+        return TrialConditions.unchecked(1, NO_DESCRIPTION)
+    recordings = description.check_recordings(vectors, np.asarray(speech_s, dtype=np.float64))
+    rows = list(range(len(names)))
+    return trial_conditions(recordings, [rows[:n_enrollment]], [rows[n_enrollment:]], names)
+
+
 # ---------------------------------------------------------------------- datasets and trials
 
 
@@ -392,6 +411,8 @@ def describe_recordings(
     similarity_percentile: float = DEFAULT_SIMILARITY_PERCENTILE,
 ) -> ConditionsDescription:
     """The conditions description of the recordings `ids` of `dataset` (`kind` vectors)."""
+    from balr.data.speech import side_seconds  # balr.data imports torch: on use
+
     present, vectors = dataset.stack_vectors(kind, [dataset.index_of(i) for i in ids])
     items = [dataset.items[i] for i in present]
     speech = side_seconds([[item.id] for item in items], durations)
@@ -410,6 +431,8 @@ def check_trial_conditions(
     """Whether each trial of calibrated scores lies in the conditions its calibration was
     fitted in (`description`, None when the calibration has none: every trial is out, with
     that reason); out, with the reason, when a recording has no valid vector."""
+    from balr.data.speech import side_seconds
+
     if description is None:
         return TrialConditions.unchecked(len(trials), NO_DESCRIPTION)
     present, vectors = dataset.stack_vectors(

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from balr.config_targets import resolve_target_overrides
 from balr.errors import ConfigError
 from balr.fileio import atomic_write_text
+from balr.hub_keys import HUB_KEYS, check_hub_keys, hub_key_overrides
 
 
 def register_config(name: str, node: Any, group: str | None = None, package: str | None = None):
@@ -40,6 +41,14 @@ def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictCon
         if "=" not in item and not item.startswith("~"):
             raise ConfigError(f"override '{item}' is not of the form key=value")
     overrides = [_reference_append(item) for item in resolve_target_overrides(overrides)]
+    hub = hub_key_overrides(overrides)  # the reference's hub keys under any embedding model
+    if hub:
+        check_hub_keys(_compose(name, [item for item in overrides if item not in hub]), hub)
+    return _compose(name, overrides)
+
+
+def _compose(name: str, overrides: list[str]) -> DictConfig:
+    """Hydra's composition of the registered config `name`; failures as ConfigError."""
     GlobalHydra.instance().clear()
     try:
         with initialize(version_base=None, config_path=None):
@@ -53,7 +62,7 @@ def compose_config(name: str, overrides: Sequence[str] | None = None) -> DictCon
 
 # keys that the reference's configs lack, so that its README sets them with `+KEY=VALUE`;
 # balr's configs have them, where Hydra would refuse to append: read as `KEY=VALUE`
-REFERENCE_APPENDED_KEYS = ("embeddings.model.model_dir",)
+REFERENCE_APPENDED_KEYS = ("embeddings.model.model_dir", *HUB_KEYS)
 
 
 def _reference_append(item: str) -> str:

@@ -3,35 +3,51 @@
 Device strings: `cpu`, `cuda`, `cuda:1`, or `cuda:0,1` (a list of GPUs, one per torchrun
 process, picked by LOCAL_RANK). Under torchrun, WORLD_SIZE/RANK/LOCAL_RANK are set and the
 process group uses gloo on CPU and nccl on CUDA.
+
+torch is imported by the functions that use it: ranks and world size are read without it
+(a process group exists only once torch.distributed was imported), so the CLI starts fast.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import torch
-import torch.distributed as dist
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from balr.errors import ConfigError
 from balr.fileio import next_run_dir, run_dir
+
+if TYPE_CHECKING:
+    import torch
 
 
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def _process_group() -> ModuleType | None:
+    """`torch.distributed` when a process group is initialized (never imports torch)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return dist
+    return None
+
+
 def world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
+    dist = _process_group()
+    if dist is not None:
         return dist.get_world_size()
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def rank() -> int:
-    if dist.is_available() and dist.is_initialized():
+    dist = _process_group()
+    if dist is not None:
         return dist.get_rank()
     return int(os.environ.get("RANK", "0"))
 
@@ -52,6 +68,8 @@ def resolve_device(spec: str | None) -> torch.device:
     of the list; `cuda` gives it `cuda:LOCAL_RANK`. A CUDA request on a machine without
     CUDA is an error.
     """
+    import torch
+
     spec = (spec or ("cuda" if torch.cuda.is_available() else "cpu")).strip().lower()
     if spec.replace(",", "").isdigit():  # the reference's bare GPU numbers: `0`, `0,1`
         spec = f"cuda:{spec}"
@@ -73,6 +91,9 @@ def init_distributed(device: torch.device) -> bool:
     """Start the process group when launched by torchrun; returns True if distributed."""
     if not launched_by_torchrun():
         return False
+    import torch
+    import torch.distributed as dist
+
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
@@ -91,7 +112,8 @@ def cleanup_distributed(finished: bool = False) -> None:
     normally, so they first wait for each other (no rank tears down while a peer still
     writes); after an error there is no barrier, since a dead peer would never join it.
     """
-    if not (dist.is_available() and dist.is_initialized()):
+    dist = _process_group()
+    if dist is None:
         return
     if finished and dist.get_world_size() > 1:
         dist.barrier()
@@ -102,7 +124,8 @@ def cleanup_distributed(finished: bool = False) -> None:
 
 def is_active() -> bool:
     """True inside a started process group (several torchrun processes)."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    dist = _process_group()
+    return dist is not None and dist.get_world_size() > 1
 
 
 @contextmanager
@@ -122,11 +145,15 @@ def session(device: torch.device) -> Iterator[bool]:
 
 def rank0_int(value: int) -> int:
     """Rank 0's `value` on every process (the value itself when not distributed)."""
+    if not is_active():
+        return int(value)
+    import torch
+    import torch.distributed as dist
+
     number = torch.tensor([value])
-    if is_active():
-        if dist.get_backend() == "nccl":  # nccl broadcasts device tensors only
-            number = number.to(torch.device("cuda", torch.cuda.current_device()))
-        dist.broadcast(number, src=0)
+    if dist.get_backend() == "nccl":  # nccl broadcasts device tensors only
+        number = number.to(torch.device("cuda", torch.cuda.current_device()))
+    dist.broadcast(number, src=0)
     return int(number.item())
 
 
@@ -150,5 +177,7 @@ def wrap_ddp(module: torch.nn.Module, device: torch.device, **options) -> torch.
     """`module` wrapped in DistributedDataParallel inside a process group, else unchanged."""
     if not is_active():
         return module
+    import torch
+
     ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, **options)

@@ -46,6 +46,7 @@ def run(args: list[str], capsys) -> tuple[int, str]:
     return status, out.out + out.err
 
 
+@pytest.mark.slow
 def test_train_with_loss_selection_and_override(tmp_path, datasets, capsys):
     save = tmp_path / "run"
     args = ["train", *datasets, "--save-dir", save, *TINY]
@@ -91,6 +92,7 @@ def test_train_errors_are_one_line(tmp_path, datasets, capsys):
     assert status == 1 and "data.sampler 'Nope'" in out
 
 
+@pytest.mark.difference("BA-trainer-dims")
 def test_train_reads_the_reference_dimension_keys(tmp_path, datasets, capsys):
     """trainer.input_dim / trainer.internal_dim (the reference's names, here from a
     --config-path YAML as the reference's users write them) are model.input_dim /
@@ -185,6 +187,7 @@ def test_binarize_no_save_output_computes_and_writes_nothing(
     assert "binarized 11 items" in out and len(list(out_dir.rglob("*_ba.txt"))) == 11
 
 
+@pytest.mark.difference("BA-root-dir")
 def test_binarize_root_dir_prefixes_the_csv_paths(tmp_path, datasets, checkpoint, capsys):
     """The CSV alone elsewhere: its relative embedding paths start at --root-dir."""
     csv = tmp_path / "lists" / "val.csv"
@@ -201,6 +204,7 @@ def test_binarize_root_dir_prefixes_the_csv_paths(tmp_path, datasets, checkpoint
     assert len(list((tmp_path / "b").rglob("*_ba.txt"))) == 11
 
 
+@pytest.mark.difference("BA-audio-formats")
 def test_binarize_audio_formats_select_the_scanned_extensions(
     tmp_path, datasets, checkpoint, capsys
 ):
@@ -219,6 +223,7 @@ def test_binarize_audio_formats_select_the_scanned_extensions(
     assert "binarized 2 items" in out
 
 
+@pytest.mark.difference("BA-encoder-dims")
 def test_binarize_reference_encoder_shape_keys(tmp_path, datasets, checkpoint, capsys):
     """`encoder.model.input_dim` / `internal_dim`: accepted when they match the weights
     (16 -> 32 here), a one-line error naming the checkpoint when they do not."""

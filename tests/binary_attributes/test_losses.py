@@ -21,6 +21,7 @@ from balr.errors import ConfigError
 UNUSED = torch.zeros(0)
 
 
+@pytest.mark.difference("BA-mse-loss")
 def test_mse():
     inputs = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     reconstruction = torch.tensor([[1.0, 0.0], [3.0, 5.0]])
@@ -55,6 +56,7 @@ def test_triplet_easy_triplets_have_zero_loss(backend):
     assert loss(UNUSED, LABELS, CODES, UNUSED, UNUSED).item() == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.difference("BA-triplet-type")
 def test_triplet_type_is_checked():
     with pytest.raises(ConfigError, match="triplet type 'random'"):
         CodeTripletLoss(type_of_triplets="random")
@@ -62,6 +64,7 @@ def test_triplet_type_is_checked():
         CodeTripletLoss(backend="numpy")
 
 
+@pytest.mark.difference("BA-arcface-margin")
 def test_arcface_on_orthogonal_class_weights():
     loss = CodeArcFaceLoss(num_classes=2, latent_dim=2, angular_margin=math.degrees(0.5), scale=1.0)
     with torch.no_grad():
@@ -75,6 +78,7 @@ def test_arcface_on_orthogonal_class_weights():
     assert loss.loss.W.requires_grad
 
 
+@pytest.mark.difference("BA-sparsity-weight")
 def test_sparsity_by_hand():
     loss = SparsityLoss(latent_dim=3, samples_per_class=2)
     loss.target.copy_(torch.tensor([0.0, 1.0, 0.0]))
@@ -141,6 +145,7 @@ def test_unknown_or_empty_loss_selection():
 @pytest.mark.parametrize("loss_margin", [0.05, 0.3, 0.5])
 @pytest.mark.parametrize("triplets", ["all", "hard", "semihard", "easy"])
 @pytest.mark.parametrize("bits", [True, False])
+@pytest.mark.difference("BA-triplet-margin")
 def test_dense_triplet_equals_pytorch_metric_learning(triplets, bits, loss_margin):
     # pml's TripletMarginMiner + TripletMarginLoss are the reference: same value and gradient.
     g = torch.Generator().manual_seed(11)

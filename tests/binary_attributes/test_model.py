@@ -26,6 +26,7 @@ def test_ste_backward_gate_passes_gradient_inside_the_hard_tanh_clip_only():
     assert z.grad.tolist() == [1.0, 2.0, 3.0, 4.0, 0.0, 0.0]
 
 
+@pytest.mark.difference("BA-ste-backward")
 def test_ste_backward_clip_is_the_references_hardtanh_of_the_gradient():
     z = torch.tensor([-0.5, 0.0, 0.2, 1.0, 1.5, -2.0], requires_grad=True)
     weights = torch.tensor([0.5, -2.0, 3.0, -0.25, 5.0, 1.0])
@@ -34,6 +35,7 @@ def test_ste_backward_clip_is_the_references_hardtanh_of_the_gradient():
     assert z.grad.tolist() == [0.5, -1.0, 1.0, -0.25, 1.0, 1.0]
 
 
+@pytest.mark.difference("BA-weight-init")
 def test_kaiming_normal_init_of_the_linear_weights():
     from balr.binary_attributes.trainer import initialise_weights
 
@@ -109,6 +111,7 @@ def balr_state_dict(d: int = 8, m: int = 16, seed: int = 0) -> dict[str, torch.T
     }
 
 
+@pytest.mark.difference("BA-bae-keys")
 def test_loads_an_original_balr_state_dict_and_computes_the_spec_network(tmp_path: Path):
     state = balr_state_dict()
     torch.save(state, tmp_path / "balr.pt")

@@ -29,14 +29,16 @@ from balr.data.provenance import (
     read_provenance,
     write_provenance,
 )
-from balr.default_models import save_float16_encoder
 from balr.embeddings.extract import extract_dataset_embeddings, model_provenance
 from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerEncoder
 from balr.errors import DataError, ModelError
 from balr.features.fbank import FbankOptions
+from recipes.default_models import save_float16_encoder
 from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR
 
 from .conftest import clustered_embeddings, write_embedding_csv
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 GE2E = EmbeddingProvenance("ge2e", 256)
 RESNET34 = EmbeddingProvenance("wespeaker_resnet34", 256)

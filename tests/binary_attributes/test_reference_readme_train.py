@@ -26,6 +26,8 @@ from tests.conftest import REPO_ROOT
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 PLAIN = "balr train /path/to/train_dataset /path/to/validation_dataset"
 TWO_OVERRIDES = (
     "balr train /path/to/train_dataset /path/to/validation_dataset "
@@ -64,6 +66,7 @@ def run(argv: list[str], cwd: Path, timeout: int = 240) -> subprocess.CompletedP
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.difference("BA-train")
 def test_readme_train_line_runs_with_the_defaults(datasets, tmp_path):
     result = run(readme_argv(PLAIN, datasets), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -10,6 +10,8 @@ from tests.conftest import run_torchrun
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 
 @pytest.mark.slow
 def test_torchrun_two_processes_train_and_rank0_writes_one_checkpoint(tmp_path: Path):

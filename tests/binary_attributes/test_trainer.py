@@ -54,6 +54,7 @@ def two_epochs(tmp_path_factory, data):
     return fit(out_dir, data, "trainer.epochs=2", "trainer.save_period=1")
 
 
+@pytest.mark.slow
 def test_two_epochs_lower_the_loss(two_epochs):
     history = two_epochs.history
     assert [r["epoch"] for r in history] == [1, 2]
@@ -76,6 +77,7 @@ def test_checkpoints_config_and_history_are_written(two_epochs, data):
     assert np.array_equal(reloaded.binarize(val_x), two_epochs.model.binarize(val_x))
 
 
+@pytest.mark.difference("BA-tensorboard-tags")
 def test_tensorboard_events_have_train_and_val_losses(two_epochs):
     events = EventAccumulator(str(two_epochs.out_dir))
     events.Reload()
@@ -126,6 +128,7 @@ def test_wrong_model_input_dim(tmp_path, data):
         fit(tmp_path / "dim", data, "trainer.epochs=1", "model.input_dim=192")
 
 
+@pytest.mark.difference("BA-seed")
 def test_seeded_runs_are_identical(tmp_path, data):
     a = fit(tmp_path / "a", data, "trainer.epochs=1", "trainer.val_period=0")
     b = fit(tmp_path / "b", data, "trainer.epochs=1", "trainer.val_period=0")
@@ -135,6 +138,7 @@ def test_seeded_runs_are_identical(tmp_path, data):
         assert torch.equal(p, q)
 
 
+@pytest.mark.difference("BA-data-batch-size")
 def test_reference_data_keys_are_accepted(tmp_path, data):
     """The reference library's `data.*` keys: plain batches with `data.sampler=null`."""
     trainer = fit(
@@ -148,6 +152,7 @@ def test_reference_data_keys_are_accepted(tmp_path, data):
     assert nxm.data.batch_size == 32
 
 
+@pytest.mark.difference("BA-data-sampler")
 def test_plain_batches_cover_every_sample_and_conflicts_are_errors(tmp_path, data):
     from balr.binary_attributes.samplers import PlainBatchSampler
 
@@ -159,6 +164,8 @@ def test_plain_batches_cover_every_sample_and_conflicts_are_errors(tmp_path, dat
         fit(tmp_path / "b", data, "trainer.epochs=1", "data.sampler=null")
 
 
+@pytest.mark.slow
+@pytest.mark.difference("BA-bae-recipe")
 def test_the_reference_bae_recipe_command_runs(tmp_path):
     """The reference's `BAE_mse` recipe line (its paths, device and 200 epochs aside):
     `'trainer.losses=[mse]' data.N_classes_per_batch=32 data.M_samples_per_class=16
@@ -179,6 +186,7 @@ def test_the_reference_bae_recipe_command_runs(tmp_path):
     assert (tmp_path / "train" / "mse" / "weights" / "best.safetensors").is_file()
 
 
+@pytest.mark.difference("BA-log-period")
 def test_log_period_counts_epochs_as_the_reference(tmp_path, data):
     """Training losses reach TensorBoard every `log_period` epochs, validation ones always."""
     trainer = fit(tmp_path / "log", data, "trainer.epochs=3", "trainer.log_period=2")

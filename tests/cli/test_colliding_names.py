@@ -13,9 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 CLIPS = EXAMPLES / "audio"
 #: new path -> bundled clip id (its speaker is the new path's first folder's speaker)
@@ -61,6 +64,7 @@ def run_pipeline(dataset: Path, scored: Path, trials: Path, vectors: Path, out: 
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.mark.difference("BA-extract-save-dir")
 def test_same_file_names_in_other_folders_keep_their_own_vectors(tmp_path):
     data = tmp_path / "data"
     for name, clip_id in LAYOUT.items():

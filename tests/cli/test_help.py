@@ -11,8 +11,7 @@ import pytest
 from balr.cli.compare import print_result
 from balr.cli.extractor import dashed_overrides
 from balr.cli.main import cli_command, main
-from balr.compare import Comparison, ComparisonPipeline
-from balr.config import compose_config
+from balr.compare import Comparison, ComparisonPipeline, compare_config
 from balr.data import AudioDataset, VectorStore
 from balr.embeddings import build_embedding_model
 from tests.conftest import EXAMPLES, REPO_ROOT
@@ -50,24 +49,31 @@ def test_compare_usage_line_is_readable(capsys, monkeypatch):
 
 
 def test_output_folders_are_save_dir_and_old_names_are_hidden(capsys, monkeypatch):
-    for path in (["vectors", "pack"], ["vectors", "export-kaldi"], ["extractor", "features"]):
+    text = _help(["extractor", "features"], capsys, monkeypatch)
+    assert "--save-dir" in text and "--output-dir" not in text and "--out-dir" not in text
+    for path in (["vectors", "pack"], ["vectors", "export-kaldi"]):  # readers of vectors
         text = _help(path, capsys, monkeypatch)
-        assert "--save-dir" in text, path
-        assert "--output-dir" not in text and "--out-dir" not in text, path
+        assert "--vectors-dir" in text, path
+        assert "--save-dir" not in text and "--output-dir" not in text, path
 
 
-def test_save_dir_and_the_old_output_dir_name_both_work(tmp_path, capsys):
+def test_vectors_dir_and_the_old_save_dir_output_dir_names_all_work(tmp_path, caplog):
+    """`vectors pack` reads the vectors from `--vectors-dir`, as every reading command;
+    `--save-dir` (deprecated, said so) and `--output-dir` still work."""
     csv = str(CLIPS / "metadata.csv")
     ds = AudioDataset.from_path(csv, output_dir=tmp_path)
     vectors = np.random.default_rng(3).normal(size=(len(ds), 6)).astype(np.float32)
     ds.save_vectors("emb", range(len(ds)), vectors)
-    for option in ("--save-dir", "--output-dir"):
+    for option in ("--vectors-dir", "--save-dir", "--output-dir"):
         with pytest.raises(SystemExit) as exit_info:
             main(["vectors", "pack", csv, option, str(tmp_path)])
         assert exit_info.value.code in (0, None)
         store = VectorStore.open(tmp_path / "embeddings")
         np.testing.assert_allclose(store.gather(ds.ids), vectors, rtol=1e-7)
         (tmp_path / "embeddings.npy").unlink()
+        deprecated = "--save-dir is deprecated here: it is --vectors-dir"
+        assert (deprecated in caplog.text) == (option == "--save-dir"), option
+        caplog.clear()
 
 
 def test_extractor_features_accepts_save_dir_and_out_dir(tmp_path, monkeypatch):
@@ -89,12 +95,13 @@ def test_extractor_features_accepts_save_dir_and_out_dir(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def comparison():
     """The shipped models on two clips of one speaker."""
-    ge2e = build_embedding_model(compose_config("compare").embeddings.model)
+    ge2e = build_embedding_model(compare_config().embeddings.model)
     pipeline = ComparisonPipeline.from_files(ge2e)
     same = sorted((CLIPS / "id00906").glob("*.flac"))[:2]
     return Comparison(pipeline, pipeline.compare([same[0]], [same[1]]))
 
 
+@pytest.mark.slow
 def test_terminal_and_html_name_the_natural_log_unit_ln_lr(comparison, tmp_path, capsys):
     print_result(comparison.result, 3)
     out = capsys.readouterr().out
@@ -107,6 +114,7 @@ def test_terminal_and_html_name_the_natural_log_unit_ln_lr(comparison, tmp_path,
     assert "natural log" not in html and "log LR" not in html
 
 
+@pytest.mark.slow
 def test_readme_compare_output_is_what_its_commands_print(tmp_path, monkeypatch, capsys):
     readme = (REPO_ROOT / "README.md").read_text()
     block = readme.split("```text\n$ balr compare ", 1)[1].split("```", 1)[0]

@@ -23,6 +23,8 @@ from balr.data.writers import StoreWriter
 from balr.errors import Interrupted
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 FILES = 400
 
 
@@ -148,7 +150,7 @@ def test_ctrl_c_on_binarize_command_is_one_line(tmp_path, monkeypatch, capsys):
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("balr.cli.binarize.binarize_path", interrupted)
+    monkeypatch.setattr("balr.binary_attributes.binarize.binarize_path", interrupted)
     line = _run_main(["binarize", str(tmp_path)], capsys)
     assert line.startswith("interrupted")
 
@@ -172,7 +174,7 @@ def test_ctrl_c_on_extractor_train_names_the_run_and_how_to_resume(tmp_path, mon
     data = SimpleNamespace(items=[1], num_speakers=1, labels=np.ones(1))
     monkeypatch.setattr("balr.doublemha.trainer.training_set", lambda config: data)
     monkeypatch.setattr("balr.doublemha.trainer.validation_pairs", lambda config: data)
-    monkeypatch.setattr("balr.doublemha.trainer.Trainer.fit", _interrupt)
+    monkeypatch.setattr("balr.doublemha.trainer.DoubleMHATrainer.fit", _interrupt)
     run = tmp_path / "run"
     line = _run_main(["extractor", "train", f"out_dir={run}", "device=cpu"], capsys)
     assert f"checkpoints and logs written so far are in {run}" in line

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from balr.data import AudioDataset, VectorStore
 from balr.data.kaldi import read_kaldi_vectors
@@ -24,6 +25,7 @@ def test_help_lists_commands():
     assert "vectors" in result.stdout
 
 
+@pytest.mark.difference("BA-root-command")
 def test_root_command_has_the_reference_completion_options():
     """Typer's `--install-completion` / `--show-completion`, as the reference's `balr`."""
     assert "--install-completion" in run_balr("--help").stdout
@@ -31,6 +33,7 @@ def test_root_command_has_the_reference_completion_options():
     assert result.returncode == 0 and "_balr_completion" in result.stdout
 
 
+@pytest.mark.slow
 def test_user_error_is_one_line_on_stderr(tmp_path):
     result = run_balr("vectors", "pack", str(tmp_path / "missing.csv"))
     assert result.returncode == 1
@@ -39,6 +42,7 @@ def test_user_error_is_one_line_on_stderr(tmp_path):
     assert "missing.csv: no such file or directory" in lines[0]
 
 
+@pytest.mark.slow
 def test_pack_and_export_kaldi(tmp_path):
     csv = str(EXAMPLES / "audio" / "metadata.csv")
     ds = AudioDataset.from_path(csv, output_dir=tmp_path)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from balr.cli.options import run_options
 from balr.fileio import run_dir
 
 
+@pytest.mark.difference("BA-run-keys", "BA-model-dir-key")
 def test_run_keys_are_taken_from_the_overrides_and_yield_to_options(caplog):
     overrides = [
         "input=ignored.csv",
@@ -43,6 +46,7 @@ def test_defaults_are_the_references():
     assert (run.save_output, run.save_dir, run.exist_ok, run.device) == (True, None, False, "cpu")
 
 
+@pytest.mark.difference("BA-exist-ok")
 def test_run_dir_increments_like_the_reference(tmp_path):
     base = tmp_path / "runs" / "train"
     assert run_dir(None, str(base)) == base
@@ -53,6 +57,7 @@ def test_run_dir_increments_like_the_reference(tmp_path):
     assert run_dir(base, "unused") == tmp_path / "runs" / "train3"
 
 
+@pytest.mark.difference("BA-device")
 def test_device_names_of_the_reference():
     """`cpu`; bare GPU numbers (`0`, `0,1`) mean `cuda:0`, `cuda:0,1`; checked for CUDA."""
     import pytest

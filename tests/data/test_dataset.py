@@ -16,6 +16,7 @@ from tests.conftest import EXAMPLES
 EXAMPLE_AUDIO = EXAMPLES / "audio"
 
 
+@pytest.mark.difference("BA-id-csv")
 def test_metadata_csv_has_8_items_of_4_speakers():
     ds = AudioDataset.from_path(EXAMPLE_AUDIO / "metadata.csv")
     assert len(ds) == 8
@@ -30,6 +31,7 @@ def test_metadata_csv_has_8_items_of_4_speakers():
         ds.index_of("id00906/99999")
 
 
+@pytest.mark.difference("BA-id-dir", "BA-item-order")
 def test_directory_scan_finds_the_same_files():
     ds = AudioDataset.from_path(EXAMPLE_AUDIO)
     assert len(ds) == 8  # the CSV, trials and attribution beside the clips are not audio
@@ -43,6 +45,7 @@ def test_directory_scan_finds_the_same_files():
         AudioDataset.from_path(EXAMPLE_AUDIO, audio_formats=["wav"])
 
 
+@pytest.mark.difference("BA-id-file")
 def test_single_file_dataset_and_lazy_audio():
     path = EXAMPLE_AUDIO / "id00906" / "00014.flac"
     ds = AudioDataset.from_path(path)

@@ -143,6 +143,7 @@ def test_trials_with_the_old_extensionless_ids_say_ids_keep_the_extension(tmp_pa
         load_trials(tmp_path / "other.tsv").labels(ds)
 
 
+@pytest.mark.slow
 def test_score_test_with_a_balr_0_1_trial_list_says_ids_keep_the_extension(tmp_path):
     """The bundled trials name the CSV's ids (`id00906/00014`); the directory's ids are
     `id00906/00014.flac`: `balr score test` stops with one line saying so."""

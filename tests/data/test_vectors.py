@@ -50,6 +50,7 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
+@pytest.mark.difference("BA-emb-pkl")
 def test_reference_pickles_of_arrays_and_tensors_load(tmp_path, protocol):
     """The reference library pickles `_emb`/`_ba` vectors with protocol 5 (numpy's
     `_frombuffer`); tensors pickle through `torch.storage._load_from_bytes`."""
@@ -170,6 +171,7 @@ writer.close()
 """
 
 
+@pytest.mark.slow
 def test_a_second_process_cannot_write_to_a_store_in_use(tmp_path):
     """Two concurrent writers used to lose each other's vectors; now the second is refused
     with a clear message, and once the first has finished a new writer appends normally."""

@@ -21,6 +21,8 @@ from balr.scoring import Scorer
 from balr.scoring.cosine import unit_rows
 from tests.conftest import EXAMPLES, VOXCELEB2
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 EXAMPLE_AUDIO = EXAMPLES / "audio"
 #: VoxCeleb2 speakers of ../shared/data used by no stage of the recipe except its test set
 HELD_OUT_VOXCELEB2 = ("id02477", "id03701", "id04961", "id06261", "id07417")

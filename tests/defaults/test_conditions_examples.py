@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from balr.conditions import ConditionsDescription
 from balr.data.speech import read_speech_durations
@@ -15,6 +16,8 @@ from tests.defaults.test_cli_defaults import (  # noqa: F401 (fixture)
     run,
     score_example,
 )
+
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 DATASET = EXAMPLE_AUDIO / "metadata.csv"
 
@@ -102,5 +105,6 @@ def test_a_calibration_of_longer_recordings_puts_the_examples_out_and_compare_wa
     assert "balr score calibrate" in warning
     assert printed.index("WARNING:") < printed.index("LR = ")
     html = report.read_text()
-    assert html.count("outside the conditions of the calibration") == 2  # top and at the LR
+    assert html.count("outside the conditions of the calibration") == 1  # the warning, once
+    assert "Outside the calibration conditions</b> (see the warning at the top)" in html
     assert html.index("Outside the calibration conditions") < html.index("<h2>Attribute")

@@ -10,7 +10,7 @@ import torch
 
 from balr.doublemha import data, features
 from balr.doublemha.config import TrainConfig
-from balr.doublemha.trainer import Trainer
+from balr.doublemha.trainer import DoubleMHATrainer
 from balr.errors import DataError
 from balr.evaluation.metrics import eer
 from tests.conftest import EXAMPLES
@@ -51,6 +51,7 @@ def test_list_item_finds_flac_when_no_wav(tmp_path):
     assert data.list_item(tmp_path, "spk/none").audio_path is None
 
 
+@pytest.mark.slow
 def test_precompute_writes_npy_and_skips_bad_audio(tmp_path, caplog):
     clips = EXAMPLES / "audio"
     good = data.audio_item(
@@ -175,9 +176,10 @@ def test_training_and_validation_recordings_sharing_a_feature_file_are_refused(t
     train, valid = data.training_set(cfg), data.validation_pairs(cfg)  # each one is fine
     # train/spk1/00001.flac and valid/spk1/00001.flac both map to feats/spk1/00001.npy
     with pytest.raises(DataError, match=r"'spk1/00001\.flac' .*train.*'spk1/00001\.flac' .*valid"):
-        Trainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
+        DoubleMHATrainer(cfg, tmp_path / "run", "cpu").fit(train, valid)
 
 
+@pytest.mark.difference("DMHA-random-slicing")
 def test_random_slice_draws_lengths_as_the_reference_randrange():
     """The reference cuts to `randrange(200, window_size * 100)`: 200..349 frames for 3.5 s."""
     batch = torch.zeros(2, 350, 80)

@@ -14,6 +14,8 @@ from balr.doublemha.config import ModelSettings
 from balr.embeddings import build_embedding_model
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CLIPS = EXAMPLES / "audio"
 TINY = dict(front_end="VGG3L", kernel_size=8, heads_number=2, embedding_size=8)
 

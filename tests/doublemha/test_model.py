@@ -28,6 +28,7 @@ def small_settings(front_end: str, pooling: str, **kw) -> ModelSettings:
 @pytest.mark.parametrize("front_end,layers", [("VGG3L", 3), ("VGG4L", 4)])
 @pytest.mark.parametrize("pooling", ["Attention", "MHA", "DoubleMHA"])
 @pytest.mark.parametrize("frames", [37, 64])
+@pytest.mark.difference("DMHA-front-end", "DMHA-pooling")
 def test_shapes_of_every_front_end_and_pooling(front_end, layers, pooling, frames):
     torch.manual_seed(0)
     model = SpeakerClassifier(small_settings(front_end, pooling)).eval()
@@ -73,6 +74,7 @@ def am_layer(annealing: bool) -> AMSoftmax:
     return layer
 
 
+@pytest.mark.difference("DMHA-am-softmax")
 def test_am_softmax_margin_on_target_only():
     x = torch.tensor([[3.0, 4.0]])  # unit vector (0.6, 0.8): cos = 0.6 (class 0), 0.8 (class 1)
     logits = am_layer(False)(x, torch.tensor([0]))
@@ -81,6 +83,7 @@ def test_am_softmax_margin_on_target_only():
     torch.testing.assert_close(am_layer(False)(x), torch.tensor([[18.0, 24.0]]))
 
 
+@pytest.mark.difference("DMHA-am-softmax")
 def test_annealing_factor_and_annealed_logits():
     assert annealed_factor(0) == 1000.0
     assert annealed_factor(10000) == pytest.approx(250.0)  # 1000 / (1 + 1)^2

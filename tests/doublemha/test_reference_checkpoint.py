@@ -19,7 +19,7 @@ from balr.audio import load_audio
 from balr.doublemha import SpeakerClassifier, embed_file
 from balr.doublemha.config import ModelSettings
 from balr.doublemha.reference import read_reference_config, reference_state_dict
-from balr.doublemha.trainer import Trainer
+from balr.doublemha.trainer import DoubleMHATrainer
 from balr.embeddings import build_embedding_model
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES
@@ -143,6 +143,7 @@ def write_reference_run(directory, model, zip_format: bool, step: int = 120):
 
 
 @pytest.mark.parametrize("zip_format", [False, True], ids=["torch1.5-legacy", "zip"])
+@pytest.mark.difference("DMHA-embedding-head", "DMHA-checkpoint-read", "DMHA-state-dict-names")
 def test_reference_checkpoint_embeds_like_the_same_balr_model(tmp_path, zip_format):
     model = trained_looking_model()
     config, checkpoint = write_reference_run(tmp_path, model, zip_format)
@@ -180,6 +181,7 @@ def test_the_other_poolings_load_too(tmp_path, pooling):
     )
 
 
+@pytest.mark.difference("DMHA-mha-scale")
 def test_pooling_weights_follow_the_reference_formula():
     """The reference's multi-head scores are `key . query / sqrt(H)`, softmax over time, its
     head scores `context . att`, softmax over heads: written out here on random frames with
@@ -224,6 +226,7 @@ def test_code_in_a_reference_checkpoint_is_refused_without_running(tmp_path, zip
     assert not marker.exists()
 
 
+@pytest.mark.difference("DMHA-config-read")
 def test_code_in_a_reference_config_is_refused_without_running(tmp_path):
     marker = tmp_path / "ran"
     path = tmp_path / "CNN_config.pkl"
@@ -308,7 +311,7 @@ def test_requeue_continues_a_reference_run_with_its_optimizer_state(tmp_path):
     model = SpeakerClassifier(config.model_settings(train.num_speakers))
     index_of, saved = reference_optimizer_run(out, model)
 
-    trainer = Trainer(config, out)
+    trainer = DoubleMHATrainer(config, out)
     trainer.build(train.num_speakers)
     assert (trainer.epoch, trainer.step, trainer.best_eer) == (5, 120, 0.5)
     for name, tensor in model.state_dict().items():
@@ -345,6 +348,6 @@ def test_requeue_refuses_a_reference_run_of_another_architecture(tmp_path):
     wider = {**config.model_settings(4).to_dict(), "embedding_size": 16}
     model = SpeakerClassifier(ModelSettings(**wider))
     reference_optimizer_run(out, model)
-    trainer = Trainer(config, out)
+    trainer = DoubleMHATrainer(config, out)
     with pytest.raises(ModelError, match=r"_120\.chkpt: this reference checkpoint does not fit"):
         trainer.build(4)

@@ -35,6 +35,8 @@ from tests.doublemha.test_reference_checkpoint import (
     write_reference_run,
 )
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CLIPS = sorted((EXAMPLES / "audio").glob("id*/*.flac"))  # 4 speakers x 2 clips
 TINY_FLAGS = [
     "--front_end", "VGG3L", "--kernel_size", "8", "--heads_number", "2",
@@ -79,6 +81,7 @@ def balr(args: list[str], capsys, ok: bool = True) -> Run:
     return run
 
 
+@pytest.mark.difference("DMHA-feature-extractor")
 def test_feature_extractor_line(wav_corpus, tmp_path, capsys):
     """`featureExtractor -i files.lst`: one feature file beside each audio file, the
     reference's log-mel; lines may come without (README) or with (its code) the extension."""
@@ -198,6 +201,7 @@ def test_train_line_without_flags_names_the_missing_data(tmp_path, monkeypatch, 
 
 
 @pytest.mark.parametrize("zip_format", [False, True], ids=["torch1.5-legacy", "zip"])
+@pytest.mark.difference("DMHA-config-read", "DMHA-get-embedding")
 def test_get_embedding_example_line(wav_corpus, tmp_path, zip_format, capsys):
     """`getEmbeddingExample.py --audioPath --modelConfig --modelCheckpoint`, on the files the
     reference's training writes: the printed embedding is the library's."""

@@ -11,6 +11,8 @@ from tests.conftest import run_torchrun
 
 from .test_training import write_lists
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 
 @pytest.mark.slow
 def test_torchrun_two_processes_share_one_run_dir_and_rank0_writes(tmp_path: Path):

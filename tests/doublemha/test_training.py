@@ -12,7 +12,7 @@ from balr.doublemha.config import ModelSettings, TrainConfig
 from balr.doublemha.data import training_set, validation_pairs
 from balr.doublemha.features import FeatureLoader
 from balr.doublemha.model import SpeakerClassifier
-from balr.doublemha.trainer import Trainer, embed_items, validation_eer
+from balr.doublemha.trainer import DoubleMHATrainer, embed_items, validation_eer
 from balr.errors import ModelError
 from balr.evaluation.metrics import eer
 from tests.conftest import EXAMPLES
@@ -113,12 +113,14 @@ def test_training_saves_best_and_resumes_from_last(tmp_path):
     train, valid = training_set(cfg), validation_pairs(cfg)
     assert train.num_speakers == 4 and len(train.items) == 12
     assert valid.labels.tolist() == [1, 1, 0, 0]
-    trainer = Trainer(cfg, out)
+    trainer = DoubleMHATrainer(cfg, out)
     history = trainer.fit(train, valid)
     assert trainer.summary()["steps"] == 2 and len(history) == 2
     last = load_checkpoint(out / "last.pt")
     assert last["step"] == 2 and (out / "best.pt").is_file()
-    resumed = Trainer(tiny_config(tmp_path, max_steps=4, out_dir=str(out), requeue=True), out)
+    resumed = DoubleMHATrainer(
+        tiny_config(tmp_path, max_steps=4, out_dir=str(out), requeue=True), out
+    )
     resumed.build(train.num_speakers)
     assert (resumed.step, resumed.epoch) == (2, last["epoch"])
     for name, tensor in last["model"].items():
@@ -147,12 +149,13 @@ def test_validation_embeds_in_eval_mode_and_restores_training_mode(tmp_path):
     assert value == eer(scores, valid.labels)[0]
 
 
+@pytest.mark.difference("DMHA-early-stopping", "DMHA-lr-halving")
 def test_learning_rate_halves_and_training_stops_early(tmp_path):
     write_lists(tmp_path)
     cfg = tiny_config(
         tmp_path, max_steps=50, lr_patience=2, early_stopping=3, out_dir=str(tmp_path / "run")
     )
-    trainer = Trainer(cfg, tmp_path / "run")
+    trainer = DoubleMHATrainer(cfg, tmp_path / "run")
     trainer.best_eer = -1.0  # nothing can improve on it: every validation is a miss
     trainer.fit(training_set(cfg), validation_pairs(cfg))
     # the reference's schedule, checked at each epoch end (12 recordings / batch 4 = 3 steps,
@@ -162,12 +165,13 @@ def test_learning_rate_halves_and_training_stops_early(tmp_path):
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
+@pytest.mark.difference("DMHA-optimizer", "DMHA-early-stopping")
 def test_rmsprop_keeps_its_learning_rate_and_minus_one_stops_after_one_epoch(tmp_path):
     write_lists(tmp_path)
     cfg = tiny_config(
         tmp_path, optimizer="RMSprop", lr_patience=1, early_stopping=-1, out_dir=str(tmp_path)
     )
-    trainer = Trainer(cfg, tmp_path)
+    trainer = DoubleMHATrainer(cfg, tmp_path)
     trainer.fit(training_set(cfg), validation_pairs(cfg))
     assert trainer.summary()["epochs"] == 1 and trainer.summary()["steps"] == 3
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
@@ -183,6 +187,7 @@ def test_dataset_csv_input_with_generated_pairs():
     assert int(valid.labels.sum()) == 4 and len(valid.labels) == 8
 
 
+@pytest.mark.difference("DMHA-dashed-flags")
 def test_dashed_arguments_become_overrides():
     from balr.cli.extractor import dashed_overrides
 

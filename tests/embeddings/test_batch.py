@@ -21,6 +21,8 @@ from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import Interrupted
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 SR = 16000
 GOOD = ["a1", "a2", "b1", "b2"]
 CLIPS = EXAMPLES / "audio"
@@ -230,6 +232,7 @@ def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
     assert (again.succeeded, again.skipped) == (0, 8)
 
 
+@pytest.mark.difference("BA-extract-force", "BA-extract-save-output")
 def test_cli_reference_options_force_save_output_root_dir(clips, tmp_path):
     """--no-force skips existing embeddings, --force redoes them, --no-save-output computes
     and writes nothing, --root-dir is where a CSV's relative audio paths start."""

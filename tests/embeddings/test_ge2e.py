@@ -75,6 +75,7 @@ def test_default_model_embeds_real_speech_offline(monkeypatch):
     assert_speakers_separate(emb, speakers)
 
 
+@pytest.mark.slow
 def test_separates_the_speakers_of_the_shared_corpus(ge2e, voxceleb2):
     """The larger check: every VoxCeleb2 clip of ../shared/data, and the VoxCeleb1 ones."""
     waves, speakers = voxceleb_clips(voxceleb2)

@@ -22,6 +22,8 @@ from balr.embeddings.vad import measure_speech
 from balr.errors import AudioError
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 SR = 16000
 CLIPS = sorted((EXAMPLES / "audio").glob("*/*.flac"))
 REAL = EXAMPLES / "audio" / "id01184" / "00133.flac"  # 5.3 s, about 4.6 s of speech

@@ -15,6 +15,8 @@ from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerCon
 from balr.errors import ModelError
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 CONFIG_YAML = """\
 model: ResNet34
 model_args:
@@ -127,6 +129,9 @@ def test_download_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
     assert not any(tmp_path.rglob("*.zip"))  # no half-downloaded archive is left
 
 
+@pytest.mark.difference(
+    "BA-model-repo", "BA-model-name", "BA-config-name", "BA-embeddings-model-dir"
+)
 def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(model_dir, tmp_path):
     """The reference's `model_repo` (a local folder here), `model_name` (`avg_model`, the
     file as the hub stores it), `config_name`, and `+embeddings.model.model_dir=DIR` load
@@ -148,10 +153,11 @@ def test_reference_model_keys_model_repo_name_config_and_appended_model_dir(mode
     assert torch.equal(embedding(f"embeddings.model.model_repo={folder}", *named), expected)
     with pytest.raises(ModelError, match="config.yaml is missing"):
         embedding(f"embeddings.model.model_repo={folder}")
-    with pytest.raises(ModelError, match="Someone/other-model: not a local folder.*download it"):
+    with pytest.raises(ModelError, match="other-model: not a local folder; balr does not fetch"):
         embedding("embeddings.model.model_repo=Someone/other-model")
 
 
+@pytest.mark.difference("BA-wespeaker-features")
 def test_reference_feature_keys_set_the_fbank(model_dir):
     """`embeddings.model.features.*`: unset, the model dir's fbank (80 / 25 / 10 ms); set,
     they change it (a 20 ms shift gives half the frames); a front-end, dither or bin count

@@ -16,6 +16,8 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation import compute_metrics
 from tests.conftest import EXAMPLES
 
+pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
+
 EXAMPLE_SCORES = EXAMPLES / "scores" / "example_scores.csv"
 
 

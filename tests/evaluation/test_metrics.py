@@ -314,6 +314,7 @@ def test_bad_input_raises_data_error(scores, labels, message):
         compute_metrics(np.array(scores), np.array(labels))
 
 
+@pytest.mark.difference("BA-metrics-keys")
 def test_reference_metrics_by_hand():
     """Targets 0.9 0.4, non-targets 0.6 0.1. Thresholds: scores and midpoints. At 0.5,
     FRR = P(tar <= 0.5) = 1/2, FAR = P(non > 0.5) = 1/2: EER 0.5 at the first threshold

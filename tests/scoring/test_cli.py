@@ -20,6 +20,7 @@ def run(*args):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["beta", "maxllr", "dna", "speech"])
 def test_train_then_test(name, corpus, tmp_path):
     model_dir = tmp_path / "model"
@@ -84,6 +85,7 @@ def test_train_then_test(name, corpus, tmp_path):
     assert first.llr.is_monotonic_decreasing
 
 
+@pytest.mark.slow
 def test_matrix_and_cosine(corpus, tmp_path):
     out = tmp_path / "matrix"
     run(
@@ -215,6 +217,8 @@ def test_each_recording_read_once_and_missing_vectors_give_nan(tmp_path, monkeyp
     assert find_trial(trials, "b,a::c") == 2 and find_trial(trials, "4") == 3
 
 
+@pytest.mark.slow
+@pytest.mark.difference("BA-score-train", "BA-score-test")
 def test_reference_run_dirs_exist_ok_and_device(corpus, tmp_path, monkeypatch):
     """The reference's folders (runs/scorer/train, runs/score, then ...2, ...3), kept with
     --exist-ok or `exist_ok=true`; --device is accepted (cpu) and checked."""
@@ -240,6 +244,8 @@ def test_reference_run_dirs_exist_ok_and_device(corpus, tmp_path, monkeypatch):
     assert result.exit_code != 0 and "device 'tpu'" in str(result.exception)
 
 
+@pytest.mark.slow
+@pytest.mark.difference("BA-scorer-n-attributes", "BA-beta-keys")
 def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
     """`scorer.n_attributes` is checked against the vectors; beta's `scorer.K` must be 2
     and `scorer.eps` is accepted."""
@@ -261,6 +267,7 @@ def test_reference_scorer_keys_n_attributes_k_eps(corpus, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.difference("BA-scorer-n-iterations")
 def test_reference_n_iterations_key_on_every_scorer(corpus, tmp_path):
     """`scorer.n_iterations` (the reference's 100 on every scorer): maxllr's EM steps; the
     reference's dna/speech/cosine ignore it, so does balr."""

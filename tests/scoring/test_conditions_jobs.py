@@ -108,6 +108,7 @@ def calibrated(corpus, tmp_path_factory):
     return work, scorer.path, result.output
 
 
+@pytest.mark.slow
 def test_calibrate_fits_qmf_and_describes_the_calibration_recordings(corpus, calibrated):
     work, _, output = calibrated
     calibrator = Calibrator.load(work / "calibration.json")

@@ -10,6 +10,7 @@ from balr.scoring.pairs import matrix_scores
 from balr.scoring.trials import CellSide, TrialCells, score_trials
 
 
+@pytest.mark.difference("BA-cosine-score")
 def test_reference_formula_by_hand():
     """e = bits 1 1 0 0, t = 1 0 1 0: activations cos = 1 / (sqrt 2 sqrt 2) = 0.5, the
     non-activation columns (0 0 1 1 vs 0 1 0 1) also 0.5: the reference scores 0.25."""
@@ -54,6 +55,7 @@ def test_embeddings_keep_their_plain_cosine():
     assert scorer.score(emb[:1], emb[1:]) == pytest.approx([1 / np.sqrt(2)])
 
 
+@pytest.mark.difference("BA-cosine-keys")
 def test_reference_options_dim_and_eps():
     assert CosineScorer(dim=1, eps=1e-8).eps == 1e-8
     with pytest.raises(ConfigError, match="only dim=1"):

@@ -43,6 +43,7 @@ def invoke(*args: str):
     return CliRunner().invoke(app, ["evaluate", *map(str, args)])
 
 
+@pytest.mark.slow
 def test_evaluate_reads_score_test_output_with_data(scores_csv, corpus, tmp_path):
     assert "\t" in scores_csv.read_text().splitlines()[0]  # as written by score test
     result = invoke(scores_csv, "--data", corpus / "test.csv", "--save-dir", tmp_path)

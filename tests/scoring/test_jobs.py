@@ -73,6 +73,7 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
     assert len(pd.read_csv(tmp_path / "explanations.csv")) == 18 * 2 * 2
 
 
+@pytest.mark.slow
 def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
     raw = score_trials_file(
         corpus / "test.csv",

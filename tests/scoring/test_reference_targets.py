@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from balr.scoring import MaxLLRScorer, Scorer
 from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import ScoringRun, train_scorer
@@ -26,6 +28,7 @@ def test_score_train_with_a_reference_target_fits_maxllr(corpus, tmp_path):
     assert "name: maxllr" in (tmp_path / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_score_train_command_with_a_reference_yaml_config(corpus, tmp_path):
     """`balr score train ... --config-path DIR --config-name NAME`, the YAML naming the
     scorer by the reference's class path; a command-line override wins over the file."""

@@ -126,3 +126,19 @@ def test_the_bundled_example_trials_have_no_same_recording_trial():
     )
     assert (len(trials), same.count, same.audio_checked, same.n_recordings) == (28, 0, 8, 8)
     assert same.summary() == ""
+
+
+
+@pytest.mark.slow
+def test_by_id_only_flags_the_same_ids_without_decoding(voxceleb_trials, tmp_path):
+    data, trials_path, vectors = voxceleb_trials
+    options = TrialScoring(
+        save_dir=tmp_path / "by_id",
+        vectors_dir=vectors,
+        no_calibration=True,
+        settings=ScoreSettings.from_overrides(["scorer=cosine", "scorer.vectors=emb"]),
+        same_recording_by_id=True,
+    )
+    score_trials_file(data, trials_path, options)
+    metrics = json.loads((tmp_path / "by_id" / "metrics.json").read_text())
+    assert (metrics["n_same_recording"], metrics["same_recording_audio_checked"]) == (9, 0)

@@ -1,36 +1,40 @@
-"""Binary-attribute encoder (BAE): auto-encoder, losses, NxM samplers and trainer."""
+"""Binary-attribute encoder (BAE): auto-encoder, losses, NxM samplers and trainer.
 
-from balr.binary_attributes.losses import (
-    BAELoss,
-    CodeArcFaceLoss,
-    CodeTripletLoss,
-    ReconstructionMSE,
-    SparsityLoss,
-    WeightedLosses,
-    build_losses,
-)
-from balr.binary_attributes.model import BinaryAttributeEncoder, binarize_ste
-from balr.binary_attributes.samplers import (
-    ExhaustiveNxMSampler,
-    NxMSampler,
-    RandomNxMSampler,
-    sampler_class,
-)
-from balr.binary_attributes.trainer import BAETrainer
+The names below are imported from their modules on first use (PEP 562), so that using the
+encoder (`balr compare`, `balr binarize`) does not import the training losses and their
+pytorch-metric-learning.
+"""
 
-__all__ = [
-    "BAELoss",
-    "BAETrainer",
-    "BinaryAttributeEncoder",
-    "CodeArcFaceLoss",
-    "CodeTripletLoss",
-    "ExhaustiveNxMSampler",
-    "NxMSampler",
-    "RandomNxMSampler",
-    "ReconstructionMSE",
-    "SparsityLoss",
-    "WeightedLosses",
-    "binarize_ste",
-    "build_losses",
-    "sampler_class",
-]
+from importlib import import_module
+
+#: public name -> the module of this package that defines it
+_MODULE_OF = {
+    "BAELoss": "losses",
+    "CodeArcFaceLoss": "losses",
+    "CodeTripletLoss": "losses",
+    "ReconstructionMSE": "losses",
+    "SparsityLoss": "losses",
+    "WeightedLosses": "losses",
+    "build_losses": "losses",
+    "BinaryAttributeEncoder": "model",
+    "binarize_ste": "model",
+    "ExhaustiveNxMSampler": "samplers",
+    "NxMSampler": "samplers",
+    "RandomNxMSampler": "samplers",
+    "sampler_class": "samplers",
+    "BAETrainer": "trainer",
+}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])

@@ -28,6 +28,7 @@ from balr.data.provenance import check_encoder_fits, dataset_provenance
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import Interrupted, ModelError
 from balr.fileio import interrupt_deferred
+from balr.reference_paths import resolve_reference_path
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +200,10 @@ def check_shape(model: DictConfig, encoder: BinaryAttributeEncoder, source: obje
 
 
 def encoder_checkpoint(configured: str | None) -> str | Path:
-    """The configured checkpoint, or the shipped encoder (logged) when none is given."""
+    """The configured checkpoint (the reference's `runs/train/best.pt`: balr's
+    `weights/best.safetensors` there), or the shipped encoder (logged) when none is given."""
     if configured:
-        return configured
+        return resolve_reference_path(configured, "encoder")
     checkpoint = defaults.require(defaults.BAE_CHECKPOINT, "binary-attribute encoder")
     logger.info(
         "no encoder.model.checkpoint_path: using the shipped encoder %s (trained on %s embeddings)",

@@ -34,6 +34,7 @@ from balr.errors import ModelError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path, atomic_write_text, sha256_file
 from balr.records import check_finite_tensors
+from balr.reference_paths import resolve_reference_path
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,9 @@ class BinaryAttributeEncoder(nn.Module, Estimator):
         cls, path: str | os.PathLike, device: torch.device | str = "cpu"
     ) -> BinaryAttributeEncoder:
         """A checkpoint (ours, or the original balr's plain state dict) loaded strictly, in
-        eval mode; the dimensions are read from the weights."""
+        eval mode; the dimensions are read from the weights. The reference's `best.pt`
+        names balr's `weights/best.safetensors` beside it (`balr.reference_paths`)."""
+        path = resolve_reference_path(path, "encoder")
         state = read_state_dict(path)
         check_finite_tensors(path, state)
         input_dim, latent_dim = _dims_from_state(state, str(path))

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from balr.binary_attributes.binarize import BinarizeRun, binarize_path
-from balr.binary_attributes.config import binarize_config
 from balr.cli.options import (
     audio_formats_option,
     config_name_option,
@@ -19,8 +17,6 @@ from balr.cli.options import (
     save_output_option,
     with_config_file,
 )
-from balr.data.dataset import DatasetReading
-from balr.distributed import resolve_device
 
 
 def binarize(
@@ -42,6 +38,11 @@ def binarize(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Encode each item's embedding as binary attributes with a trained encoder."""
+    from balr.binary_attributes.binarize import BinarizeRun, binarize_path
+    from balr.binary_attributes.config import binarize_config
+    from balr.data.dataset import DatasetReading
+    from balr.distributed import resolve_device
+
     run = run_options(
         with_config_file(config_path, config_name, overrides),
         save_output=save_output,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from balr.compare import ComparisonResult, check_explain, compare_files, load_reference_llrs
 from balr.errors import ConfigError, DataError
 from balr.report import LN_LR, format_lr, verbal_scale
+
+if TYPE_CHECKING:  # balr.compare imports torch: only when the command runs
+    from balr.compare import ComparisonResult
 
 USAGE = "ENROLL... --test TEST... [OPTIONS] [key=value]..."
 # the terminal table; the HTML report lists every fitted parameter of the attribute
@@ -49,6 +52,8 @@ def compare(
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
+    from balr.compare import compare_files
+
     enrollment, test, overrides = split_compare_args(args)
     check_outputs(explain, report, reference)
     comparison = compare_files(enrollment, test, overrides, calibration, not no_calibration, device)
@@ -64,6 +69,9 @@ def compare(
 def check_outputs(explain: int, report: Path | None, reference: Path | None) -> None:
     """Refuse bad options before any audio is processed: a negative --explain, a --reference
     without --report (it would be ignored), an unreadable --reference, a folder as --report."""
+    from balr.compare.inputs import check_explain
+    from balr.report.reference import load_reference_llrs
+
     check_explain(explain)
     if reference is not None and report is None:
         raise ConfigError(

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from balr.errors import ConfigError
-from balr.evaluation.score_files import evaluate_score_file
 
 METRIC_MEANINGS = {
     "eer": "equal error rate",
@@ -78,6 +77,8 @@ def evaluate(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides (none apply)."),
 ) -> None:
     """EER, Cllr, minCllr, minDCF, actDCF and detection statistics; DET, Tippett, PAV, ECE plots."""
+    from balr.evaluation.score_files import evaluate_score_file
+
     if overrides:
         raise ConfigError(f"evaluate takes no key=value overrides (got {' '.join(overrides)})")
     sep = "\t" if sep in ("\\t", "tab") else sep

@@ -18,7 +18,6 @@ from balr.cli.options import (
     with_config_file,
 )
 from balr.distributed import rank, world_size
-from balr.embeddings.extract import extract_dataset_embeddings
 
 
 def extract(
@@ -34,6 +33,8 @@ def extract(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
+    from balr.embeddings.extract import extract_dataset_embeddings
+
     run = run_options(
         with_config_file(config_path, config_name, overrides),
         save_output=save_output,

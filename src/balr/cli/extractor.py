@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from balr import distributed
@@ -109,6 +108,8 @@ def embed(
     device: str = typer.Option("cpu", "--device", help="cpu (default, as the reference), cuda."),
 ) -> None:
     """Print the speaker embedding of an audio file (one line of numbers)."""
+    import numpy as np
+
     from balr.distributed import resolve_device
     from balr.doublemha import SpeakerClassifier, embed_file
     from balr.doublemha.reference import config_mismatches, read_reference_config
@@ -133,6 +134,8 @@ def attention(
     out: Path = typer.Option(Path("attention.png"), "--out", help="PNG to write."),
 ) -> None:
     """Plot per-head attention over time and the head weights on the spectrogram."""
+    import numpy as np
+
     from balr.doublemha import SpeakerClassifier
     from balr.doublemha.plots import plot_file_attention
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from balr.config import config_file_overrides
 from balr.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -88,6 +87,8 @@ def with_config_file(
 ) -> list[str]:
     """The YAML config's `key=value` overrides (if `--config-path`), then the command
     line's, which win."""
+    from balr.config import config_file_overrides  # hydra: imported when a command runs
+
     from_file = config_file_overrides(config_path, config_name) if config_path else []
     return [*from_file, *(overrides or [])]
 

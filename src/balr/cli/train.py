@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from balr.binary_attributes.trainer import train_encoder
 from balr.cli.options import (
     audio_formats_option,
     config_name_option,
@@ -33,6 +32,8 @@ def train(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Train the binary-attribute encoder (embeddings + speaker labels -> 512 bits)."""
+    from balr.binary_attributes.trainer import train_encoder
+
     run = run_options(
         with_config_file(config_path, config_name, overrides),
         save_dir=save_dir,

@@ -15,7 +15,7 @@ Modules, in the order data flows through them:
 - `checkpoint`: checkpoint files read without pickle;
 - `reference`: the reference's `.chkpt` / `_config.pkl` files, read with allowlists and
   mapped to balr's settings and module names;
-- `trainer`: `Trainer(config, out_dir, device).fit(train, valid)`;
+- `trainer`: `DoubleMHATrainer(config, out_dir, device).fit(train, valid)`;
 - `inference`: audio -> embeddings and attention (the one path used by `balr extractor
   embed` and `balr extract embeddings.model=doublemha`);
 - `plots`: the attention view over the spectrogram.

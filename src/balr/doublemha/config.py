@@ -15,6 +15,9 @@ from omegaconf import OmegaConf
 from balr.config import compose_config, register_config
 from balr.errors import ConfigError
 
+#: `query_init` choices: balr's `randn / sqrt(size)`, or the reference's xavier-normal
+QUERY_INITS = ("balr", "reference")
+
 TRAIN_CONFIG = "extractor_train"
 #: the log-mel recipe of checkpoints whose settings do not name one (balr 0.1)
 LEGACY_FEATURE_RECIPE = "centred"
@@ -94,6 +97,7 @@ class TrainConfig(ModelSettings):
     seed: int = 1234
     threads: int = 0
     device: str | None = None
+    query_init: str = "balr"  # attention queries: balr's randn / sqrt(size), or "reference"
 
     def model_settings(self, num_speakers: int) -> ModelSettings:
         """The architecture part, for `num_speakers` training speakers."""
@@ -106,4 +110,6 @@ def train_config(overrides: Sequence[str] | None = None) -> TrainConfig:
     config = OmegaConf.to_object(compose_config(TRAIN_CONFIG, list(overrides or [])))
     if config.data_mode not in DATA_MODES:
         raise ConfigError(f"data_mode '{config.data_mode}': expected one of {DATA_MODES}")
+    if config.query_init not in QUERY_INITS:
+        raise ConfigError(f"query_init '{config.query_init}': expected one of {QUERY_INITS}")
     return config

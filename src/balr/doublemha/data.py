@@ -6,7 +6,7 @@ Two input styles. The list formats of the authors' reference implementation (see
 without extension. Or datasets (CSV, directory, Kaldi dir) with a speaker column, whose
 validation pairs come from a trials file or are generated.
 
-`training_set(cfg)` and `validation_pairs(cfg)` build the two inputs of `Trainer.fit`.
+`training_set(cfg)` and `validation_pairs(cfg)` build the two inputs of `DoubleMHATrainer.fit`.
 """
 
 from __future__ import annotations
@@ -188,10 +188,11 @@ def usable_items(items: Sequence[FeatureItem]) -> list[FeatureItem]:
 
 
 def random_window(feats: np.ndarray, frames: int, rng: random.Random) -> np.ndarray:
-    """A random `frames`-long window; shorter recordings are repeated to fill it."""
+    """A random `frames`-long window; shorter recordings are repeated to fill it. Its start
+    is drawn from `[0, T - frames - 1]` as the reference's `randint(0, T - frames - 1)`."""
     if feats.shape[0] < frames:
         feats = np.tile(feats, (-(-frames // feats.shape[0]), 1))
-    start = rng.randrange(feats.shape[0] - frames + 1)
+    start = rng.randrange(max(1, feats.shape[0] - frames))
     return feats[start : start + frames]
 
 

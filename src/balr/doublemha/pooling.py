@@ -135,3 +135,18 @@ def build_pooling(name: str, input_dim: int, heads: int, mask_prob: float) -> nn
     if name == "DoubleMHA":
         return DoubleMHAPooling(input_dim, heads, mask_prob)
     raise ConfigError(f"pooling_method '{name}': expected one of {POOLINGS}")
+
+
+def reference_query_init(pooling: nn.Module) -> None:
+    """The reference's initial attention queries (`scripts/poolings.py` `new_parameter`):
+    xavier-normal of its `(size, 1)` vectors and `(head size, H)` multi-head query, the latter
+    divided by sqrt(H) into balr's unscaled scores (as `balr.doublemha.reference` converts)."""
+    with torch.no_grad():
+        for module in pooling.modules():
+            if isinstance(module, MultiHeadAttentionPooling):
+                query = nn.init.xavier_normal_(torch.empty(module.head_dim, module.heads))
+                module.queries.copy_(query.t() / math.sqrt(module.heads))
+            for name in ("query", "head_query"):
+                vector = getattr(module, name, None)
+                if isinstance(vector, nn.Parameter):
+                    vector.copy_(nn.init.xavier_normal_(torch.empty(len(vector), 1))[:, 0])

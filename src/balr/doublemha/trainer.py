@@ -1,6 +1,6 @@
 """Training of the DoubleMHA extractor as an AM-softmax speaker classifier, validated by EER.
 
-    trainer = Trainer(config, out_dir, device)
+    trainer = DoubleMHATrainer(config, out_dir, device)
     history = trainer.fit(training_set(config), validation_pairs(config))
 
 Each step draws one random window per recording (`window_size` seconds), optionally cut to
@@ -50,6 +50,7 @@ from balr.doublemha.data import (
 from balr.doublemha.features import FeatureItem, FeatureLoader
 from balr.doublemha.heads import annealed_factor
 from balr.doublemha.model import SpeakerClassifier
+from balr.doublemha.pooling import reference_query_init
 from balr.doublemha.reference import (
     newest_reference_checkpoint,
     optimizer_state_from_reference,
@@ -93,7 +94,7 @@ def validation_eer(
     return eer(scores, valid.labels)[0]
 
 
-class Trainer(training.Trainer):
+class DoubleMHATrainer(training.Trainer):
     """Steps, validation, best/last checkpoints, LR halving and early stopping.
 
     `config` is a `TrainConfig`; `device` defaults to `config.device`. The model is built in
@@ -124,6 +125,8 @@ class Trainer(training.Trainer):
         self.settings = {**asdict(self.config), "num_spkrs": num_speakers}
         torch.manual_seed(self.config.seed)  # reproducible initial weights
         self.model = SpeakerClassifier(self.config.model_settings(num_speakers)).to(self.device)
+        if self.config.query_init == "reference":  # the reference's xavier-normal queries
+            reference_query_init(self.model.pooling)
         self.optimizer = self._optimizer()
         if self.config.requeue:
             self._resume()
@@ -354,7 +357,7 @@ def train_extractor(
     out_dir = Path(out_dir)
     config.out_dir = str(out_dir)
     train, valid = training_set(config), validation_pairs(config)
-    trainer = Trainer(config, out_dir, device)
+    trainer = DoubleMHATrainer(config, out_dir, device)
     if trainer.main:
         save_config(asdict(config), out_dir / "config.yaml")
         trainer.say(

@@ -28,6 +28,7 @@ from balr.embeddings.base import EmbeddingModel, register_embedding_model
 from balr.errors import ModelError, load_failure_reason
 from balr.features.fbank import FbankOptions, kaldi_fbank, mean_normalize, num_frames
 from balr.fileio import atomic_path
+from balr.hub_keys import HUB_MESSAGE
 from balr.records import check_finite_tensors
 
 REFERENCE_MODEL_REPO = "Wespeaker/wespeaker-voxceleb-resnet34-LM"  # a Hugging Face hub id
@@ -354,8 +355,8 @@ def build(cfg: WespeakerConfig) -> WespeakerEncoder:
         model_dir = download_model(cfg.hub_url, cfg.cache_dir)
     elif cfg.model_repo != REFERENCE_MODEL_REPO:
         raise ModelError(
-            f"embeddings.model.model_repo={cfg.model_repo}: not a local folder; balr does not "
-            "fetch hub models: download it and pass the folder (model_repo=DIR or model_dir=DIR)"
+            f"embeddings.model.model_repo={cfg.model_repo}: not a local folder; {HUB_MESSAGE} "
+            "(embeddings.model.model_dir=DIR; a local folder as model_repo works too)"
         )
     else:
         raise ModelError(

@@ -37,12 +37,17 @@ def _finish_curve_plot(
     figure: Figure, axes, labels: tuple[str, str], title: str, path: str | os.PathLike
 ) -> Path:
     """Axis labels, title, light grid and legend of a curve plot, then save it."""
+    _label_curve_plot(axes, labels, title)
+    axes.legend(loc="lower left")
+    return _save_png(figure, path)
+
+
+def _label_curve_plot(axes, labels: tuple[str, str], title: str) -> None:
+    """Axis labels, title and light grid of a curve plot."""
     axes.set_xlabel(labels[0])
     axes.set_ylabel(labels[1])
     axes.set_title(title)
     axes.grid(True, linewidth=0.4, alpha=0.6)
-    axes.legend(loc="lower left")
-    return _save_png(figure, path)
 
 
 def _det_indices(frr: np.ndarray, far: np.ndarray) -> np.ndarray:
@@ -118,6 +123,18 @@ def plot_tippett(
     """Tippett plot: proportion of target and non-target LRs >= x against x = log10(LR),
     reading scores as natural-log LLRs; written as a PNG at `path`. `mark` (a natural-log
     LLR) draws a vertical line, e.g. where a case's LR falls among the reference LRs."""
+    return _save_png(tippett_figure(scores, labels, title, mark, mark_label), path)
+
+
+def tippett_figure(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    title: str = "Tippett plot",
+    mark: float | None = None,
+    mark_label: str = "this comparison",
+) -> Figure:
+    """The figure of `plot_tippett`; its legend lies below the axes, so that it covers
+    neither curve (both reach every corner of the plot)."""
     llrs, is_target = check_scores(scores, labels)
     log10_lrs = llrs / LN10
     finite = log10_lrs[np.isfinite(log10_lrs)]
@@ -148,8 +165,9 @@ def plot_tippett(
         )
     axes.set_xlim(low, high)
     axes.set_ylim(-0.02, 1.02)
-    labels = ("log10(LR)", "Proportion of LRs >= x")
-    return _finish_curve_plot(figure, axes, labels, title, path)
+    _label_curve_plot(axes, ("log10(LR)", "Proportion of LRs >= x"), title)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    return figure
 
 
 def plot_pav(

@@ -60,6 +60,8 @@ class ComparisonReport:
     warnings: list[str] = field(default_factory=list)  # shown in red above the result
     conditions_warning: str = ""  # outside the calibration conditions: at the top and the LR
     llr_lines: list[tuple[str, float]] = field(default_factory=list)  # additive parts of the LLR
+    reference_description: str = ""  # what the reference LLRs are (their counts explained)
+    column_meanings: dict[str, str] = field(default_factory=dict)  # attributes table legend
     audit: dict | None = None  # the audit record (balr.audit): rendered as its own section
 
 
@@ -97,6 +99,7 @@ def render_report(report: ComparisonReport) -> str:
                 "Tippett plot",
             )
             + f"<p>{_reference_sentence(report)}</p>"
+            + _reference_description(report.reference_description)
         )
     else:
         tippett = "<p>No reference LLRs were given for these models: no Tippett plot.</p>"
@@ -115,7 +118,8 @@ def render_report(report: ComparisonReport) -> str:
         "same speaker (positive) and different speaker (negative).</p>"
         f"{_llr_lines(report.llr, report.llr_lines)}"
         f"{_img(contribution_png, 'attribute contributions')}"
-        f"{_attributes_table(report.attributes)}",
+        f"{_attributes_table(report.attributes)}"
+        f"{_column_meanings(report.column_meanings)}",
         f"<h2>Where this LR falls in the reference population</h2>{tippett}",
         "<h2>Models and reference population</h2>" + _table(report.models),
     ]
@@ -137,7 +141,7 @@ def render_report(report: ComparisonReport) -> str:
 
 def _inputs_section(report: ComparisonReport) -> str:
     rows = [
-        (side, html.escape(r.path), f"{r.duration_s:.2f} s", _seconds(r.speech_s))
+        (side, html.escape(os.path.abspath(r.path)), f"{r.duration_s:.2f} s", _seconds(r.speech_s))
         for side, recs in (("enrollment", report.enrollment), ("test", report.test))
         for r in recs
     ]
@@ -154,10 +158,10 @@ def _seconds(value: float | None) -> str:
 
 def _result_section(llr: float, verdict, conditions_warning: str = "") -> str:
     caveat = ""
-    if conditions_warning:
+    if conditions_warning:  # its text is in the warning at the top: named, not repeated
         caveat = (
-            "<p class='warning'><b>Outside the calibration conditions:</b> "
-            f"{html.escape(conditions_warning)}</p>"
+            "<p class='warning'><b>Outside the calibration conditions</b> (see the warning at "
+            "the top): this LR may mislead.</p>"
         )
     return (
         "<h2>Result</h2><div class='result'>"
@@ -184,6 +188,21 @@ def _attributes_table(attributes: pd.DataFrame) -> str:
     """The attributes table, its contributions labelled with their unit."""
     named = attributes.rename(columns={"contribution": f"contribution ({LN_LR})"})
     return named.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def _reference_description(text: str) -> str:
+    return f"<p class='note'>Reference LLRs: {html.escape(text)}</p>" if text else ""
+
+
+def _column_meanings(meanings: dict[str, str]) -> str:
+    """What each column of the attributes table means, as a definition list."""
+    if not meanings:
+        return ""
+    items = "".join(
+        f"<dt>{html.escape(name)}</dt><dd>{html.escape(text)}</dd>"
+        for name, text in meanings.items()
+    )
+    return f"<p class='note'>Columns of the table:</p><dl class='note'>{items}</dl>"
 
 
 def _reference_sentence(report: ComparisonReport) -> str:

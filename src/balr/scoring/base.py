@@ -27,6 +27,7 @@ from balr.data.vectors import bits_to_counts
 from balr.errors import ConfigError, DataError, ModelError, TrialsError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path
+from balr.reference_paths import resolve_reference_path
 from balr.scoring.pairs import BitPairs, Pairs, as_bits, is_single_recording
 
 CHECKPOINT_NAME = "scorer.safetensors"
@@ -200,11 +201,16 @@ class LRScorer(Scorer):
         return self.cell_terms(enroll, test).sum(axis=1)
 
     def pairs(self, vectors: np.ndarray) -> BitPairs | None:
-        """Bilinear lookups over the bits when every row is one recording's bits."""
+        """Bilinear lookups over the bits when every row is one recording's bits; None (the
+        direct path) where a bit pair's log-LR is infinite (a reference file with a
+        probability at exactly 0 or 1), which a bilinear form cannot carry."""
         self.check_fitted()
         if not is_single_recording(vectors):
             return None
-        return BitPairs(self.bit_table(), as_bits(vectors))
+        table = self.bit_table()
+        if not np.all(np.isfinite(table)):
+            return None
+        return BitPairs(table, as_bits(vectors))
 
     @property
     def n_attributes(self) -> int:
@@ -334,7 +340,7 @@ def _typicality_kind(arrays: dict, state: dict, path: Path) -> str:
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
     """`(scorer name, hyper-parameters, learned arrays)` from a checkpoint; no code executed."""
-    path = Path(path)
+    path = resolve_reference_path(path, "scorer")  # the reference's scorer.pt
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():

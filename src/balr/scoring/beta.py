@@ -15,7 +15,7 @@ import numpy as np
 from scipy.special import digamma, gammaln
 
 from balr import records
-from balr.errors import DataError
+from balr.errors import ConfigError, DataError
 from balr.scoring.marginal import MarginalScorer
 from balr.scoring.statistics import CountHistogram
 
@@ -100,6 +100,37 @@ def fit_dirichlet(
     return alpha
 
 
+#: `prior` choices: balr's maximum-likelihood fit, or the reference library's fit
+PRIORS = ("ml", "reference")
+#: the reference's `eps` (`scorer.eps`, 1e-8) of its moment start
+REFERENCE_START_EPS = 1e-8
+
+
+def reference_start_alpha(stats: np.ndarray, eps: float = REFERENCE_START_EPS) -> np.ndarray:
+    """The reference library's start `(attributes, states)`: per-speaker proportions, their
+    mean `E` and unbiased variance `V`, ONE precision for every attribute (the geometric
+    mean over attributes and states of `(E (1 - E) + 2 eps) / (V + eps) - 1`), `alpha =
+    E precision + eps` (`balr/scoring/beta.py:92-129` of the reference)."""
+    shares = stats / (stats.sum(axis=-1, keepdims=True) + eps)
+    mean = shares.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where the reference's is
+        precision = (mean * (1 - mean) + 2 * eps) / (shares.var(axis=0, ddof=1) + eps) - 1.0
+        precision = np.exp(np.log(precision).mean())
+    return mean * precision + eps
+
+
+def fit_reference_dirichlet(stats: np.ndarray, n_iterations: int) -> np.ndarray:
+    """The reference library's fit: `reference_start_alpha`, then exactly `n_iterations` of
+    Minka's fixed-point steps, no tolerance and no floor (its scorer.n_iterations: 100)."""
+    stats = np.asarray(stats, dtype=np.float64)
+    sums = digamma_sums(CountHistogram.from_statistics(stats))
+    alpha = reference_start_alpha(stats)
+    for _ in range(n_iterations):
+        numerator, denominator = sums(alpha)
+        alpha = alpha * numerator / denominator[:, None]
+    return alpha
+
+
 def log_beta(values: np.ndarray) -> np.ndarray:
     """Multivariate log Beta over the last axis: `sum_k lgamma(v_k) - lgamma(sum_k v_k)`."""
     return gammaln(values).sum(axis=-1) - gammaln(values.sum(axis=-1))
@@ -109,7 +140,9 @@ class BetaScorer(MarginalScorer):
     """`log LR = log B(alpha+e+t) + log B(alpha) - log B(alpha+e) - log B(alpha+t)`.
 
     Fitted by at most `n_iterations` fixed-point steps (relative tolerance `tol`), alpha
-    floored at `min_alpha`.
+    floored at `min_alpha`; `prior="reference"` fits as the reference library does
+    (`fit_reference_dirichlet`: its start, exactly `n_iterations` steps; give 100 for its
+    default).
     """
 
     name = "beta"
@@ -117,12 +150,21 @@ class BetaScorer(MarginalScorer):
     state_ndims = {"alpha_": 2}
     explain_names = ("alpha",)
 
-    def __init__(self, n_iterations: int = 1000, tol: float = 1e-7, min_alpha: float = 1e-6):
+    def __init__(
+        self,
+        n_iterations: int = 1000,
+        tol: float = 1e-7,
+        min_alpha: float = 1e-6,
+        prior: str = "ml",
+    ):
+        if prior not in PRIORS:
+            raise ConfigError(f"beta prior '{prior}': expected one of {', '.join(PRIORS)}")
         self.n_iterations, self.tol, self.min_alpha = (
             int(n_iterations),
             float(tol),
             float(min_alpha),
         )
+        self.prior = prior
         self.alpha_: np.ndarray | None = None
 
     @classmethod
@@ -136,7 +178,12 @@ class BetaScorer(MarginalScorer):
             records.check_positive(path, "alpha_", state["alpha_"])
 
     def fit(self, stats: np.ndarray) -> BetaScorer:
-        self.alpha_ = fit_dirichlet(stats, **self.get_params())
+        if self.prior == "reference":
+            self.alpha_ = fit_reference_dirichlet(stats, self.n_iterations)
+        else:
+            self.alpha_ = fit_dirichlet(
+                stats, n_iterations=self.n_iterations, tol=self.tol, min_alpha=self.min_alpha
+            )
         return self
 
     def log_marginal(self, counts: np.ndarray) -> np.ndarray:

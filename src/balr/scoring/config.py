@@ -120,13 +120,14 @@ def scorer_params(cfg: DictConfig) -> dict[str, Any]:
 
 
 def check_reference_keys(cfg: DictConfig) -> None:
-    """`scorer.K` must be 2 (binary attributes); a changed `scorer.eps` is reported unused."""
+    """`scorer.K` must be 2 (binary attributes); a changed `scorer.eps` of the beta scorer
+    (a reference key, not a balr parameter) is reported unused; maxllr's `eps` is its own."""
     scorer = cfg.scorer
     if "K" in scorer and scorer.K != 2:
         raise ConfigError(
             f"scorer.K={scorer.K}: balr's attributes are binary (K=2 states per attribute)"
         )
-    if "eps" in scorer and scorer.eps != REFERENCE_EPS:
+    if "eps" in reference_only_keys(SCORERS[scorer.name]) and scorer.eps != REFERENCE_EPS:
         logger.warning(
             "scorer.eps=%s: unused (it steadies the reference's moment fit; balr fits the "
             "beta scorer by maximum likelihood, floored at scorer.min_alpha)",

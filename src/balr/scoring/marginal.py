@@ -23,12 +23,13 @@ class MarginalScorer(LRScorer):
 
     def log_lr_terms(self, enroll: np.ndarray, test: np.ndarray) -> np.ndarray:
         zero = self.log_marginal(np.zeros((1, *enroll.shape[1:])))
-        return (
-            self.log_marginal(enroll + test)
-            - self.log_marginal(enroll)
-            - self.log_marginal(test)
-            + zero
-        )
+        with np.errstate(invalid="ignore"):  # -inf - -inf: NaN as the reference's (reported)
+            return (
+                self.log_marginal(enroll + test)
+                - self.log_marginal(enroll)
+                - self.log_marginal(test)
+                + zero
+            )
 
     def marginal_table(self, max_count: int) -> np.ndarray:
         """`(attributes, M+1, M+1)` of `h(a, n)` for 2-state counts `0 <= a, n <= M`."""

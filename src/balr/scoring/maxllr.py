@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, xlog1py, xlogy
 
 from balr import records
 from balr.errors import DataError
@@ -25,9 +25,14 @@ logger = logging.getLogger(__name__)
 def _log_likelihoods(
     active: np.ndarray, inactive: np.ndarray, f: np.ndarray, p: np.ndarray, q: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Log of `f p^a (1-p)^n` (present) and `(1-f) q^a (1-q)^n` (absent)."""
-    present = np.log(f) + active * np.log(p) + inactive * np.log1p(-p)
-    absent = np.log1p(-f) + active * np.log(q) + inactive * np.log1p(-q)
+    """Log of `f p^a (1-p)^n` (present) and `(1-f) q^a (1-q)^n` (absent).
+
+    As the reference's `p ** a`, a zero count contributes a factor 1 even where the
+    probability is 0 or 1 (`0 log 0 = 0`, not NaN), so a reference file whose fit left a `p`
+    or `q` at exactly 0 or 1 scores finite where the reference does."""
+    with np.errstate(divide="ignore"):
+        present = np.log(f) + xlogy(active, p) + xlog1py(inactive, -p)
+        absent = np.log1p(-f) + xlogy(active, q) + xlog1py(inactive, -q)
     return present, absent
 
 

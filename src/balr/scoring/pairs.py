@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from balr.data.vectors import counts_to_bits
-from balr.errors import DataError
+from balr.errors import DataError, ModelError
 
 if TYPE_CHECKING:
     from balr.scoring.base import Scorer
@@ -199,6 +199,11 @@ def matrix_scores(scorer: Scorer, vectors: np.ndarray, out: np.ndarray | None = 
     """All-vs-all scores of single-recording vectors (LR scorers) or any vectors (cosine);
     `out` may be a memory-mapped array, so the matrix never has to fit in memory."""
     pairs = scorer.pairs(vectors)
+    if pairs is None and is_single_recording(vectors):  # LRScorer.pairs: an infinite term
+        raise ModelError(
+            f"scorer '{scorer.name}' has an infinite log-LR for an attribute's bit pair (a "
+            "probability at exactly 0 or 1): refit it with `balr score train`"
+        )
     if pairs is None:
         raise DataError("vectors are not single-recording bit vectors (counts [b, 1 - b])")
     return pairs.matrix(out=out)

@@ -19,6 +19,7 @@ from balr import defaults
 from balr.calibration import CalibrationBundle, Calibrator
 from balr.conditions import ConditionsDescription
 from balr.errors import ConfigError
+from balr.reference_paths import resolve_reference_path
 from balr.scoring import SCORERS, Scorer, make_scorer
 from balr.scoring.config import ScoreSettings, scorer_params
 
@@ -88,6 +89,8 @@ def select_scorer(
             logger.warning(
                 "no scorer.checkpoint_path: using the shipped %s scorer %s", name, checkpoint
             )
+    else:  # the reference's runs/scorer/train/scorer.pt: balr's scorer.safetensors there
+        checkpoint = resolve_reference_path(checkpoint, "scorer")
     scorer = Scorer.load(checkpoint)
     if chosen is not None and chosen != scorer.name:
         raise ConfigError(f"{checkpoint}: holds a '{scorer.name}' scorer, not '{chosen}'")

@@ -31,6 +31,7 @@ from balr.population import Population, adapt_to_population, exclude_case, read_
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
+from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.plots import plot_explanation
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
@@ -60,7 +61,8 @@ class TrialScoring(ScoringRun):
     file (default: the one in the vectors' folder); with a relevant `population` dataset the
     beta scorer adapts to it (`balr.population`); trials comparing a recording with itself are
     flagged and left out of the metrics unless `keep_same_recording`
-    (`balr.scoring.same_recording`)."""
+    (`balr.scoring.same_recording`; `same_recording_by_id` compares ids only, decoding no
+    audio)."""
 
     sep: str = "\t"
     explain: int = 0
@@ -70,6 +72,7 @@ class TrialScoring(ScoringRun):
     speech_durations: Path | None = None
     population: Path | None = None
     keep_same_recording: bool = False
+    same_recording_by_id: bool = False
 
     def check(self) -> None:
         """ConfigError on options that cannot work."""
@@ -139,7 +142,7 @@ def score_trials_file(
     dataset = options.open_dataset(test_data)
     trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
     labels = trials.labels(dataset)
-    audio_of = {item.id: item.audio for item in dataset.items}
+    audio_of = {} if options.same_recording_by_id else {i.id: i.audio for i in dataset.items}
     keep_same = options.keep_same_recording
     same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
     pop = None
@@ -153,6 +156,7 @@ def score_trials_file(
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = score_trials(scorer, vectors, cells, chunk=chunk)
+    check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
     raw, conditions = None, None  # uncalibrated scores have no calibration conditions
     calibrator = calibrated.calibrator

@@ -1,4 +1,6 @@
-"""Building blocks of the recipe that rebuilds the shipped default models (recipes/).
+"""Building blocks of the recipe that rebuilds the shipped default models
+(`build_default_models.py`, run by `default_models.sh`): recipe code, not part of the
+`balr` package (importable as `default_models` beside it, or `recipes.default_models`).
 
 Data preparation (cutting utterances into segments, disjoint speaker splits, all-pairs
 trial lists), the float16 copy of the encoder that is shipped, and the summary of what the

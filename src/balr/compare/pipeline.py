@@ -1,0 +1,239 @@
+"""One comparison from audio files to an explained, calibrated likelihood ratio.
+
+    recordings -> embeddings -> binary attributes -> per-attribute log-LR terms -> LLR
+
+The enrollment side's attribute counts are summed over its recordings, likewise the test
+side's; the LR scorer splits the log-LR into one term per attribute; the calibrated LLR is
+then still an exact sum (`balr.llr_split`). The recordings are checked against the
+calibration's conditions description (`balr.conditions.check_comparison`); outside them the
+result carries a warning. The models are chosen as for `balr score test`
+(`balr.compare.models`): the shipped ones unless checkpoints are given.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from balr import defaults
+from balr.audio import audio_duration
+from balr.audit import embedding_model_files
+from balr.binary_attributes.model import BinaryAttributeEncoder
+from balr.calibration import Calibrator
+from balr.compare.config import compare_config, extraction_options
+from balr.compare.inputs import check_audio_files, same_recording_warnings
+from balr.compare.models import load_models
+from balr.compare.result import ComparisonResult
+from balr.conditions import ConditionsDescription, check_comparison
+from balr.data import AudioDataset, DatasetItem
+from balr.data.provenance import check_encoder_fits
+from balr.distributed import resolve_device
+from balr.embeddings import build_embedding_model
+from balr.embeddings.base import EmbeddingModel
+from balr.embeddings.batch import ExtractionOptions, extract_embeddings
+from balr.embeddings.extract import model_provenance
+from balr.errors import AudioError, DataError
+from balr.llr_split import split_llr
+from balr.report.comparison import contribution_plot, write_comparison_report
+from balr.report.html import Recording
+from balr.report.text import conditions_warning
+from balr.scoring import LRScorer
+
+
+@dataclass
+class ComparisonPipeline:
+    """The models of a comparison: embedding model, BAE, LR scorer and calibration."""
+
+    embedding_model: EmbeddingModel
+    encoder: BinaryAttributeEncoder
+    scorer: LRScorer
+    calibrator: Calibrator | None = None
+    typicality: LRScorer | None = None
+    description: dict[str, str] = field(default_factory=dict)
+    extraction: ExtractionOptions = field(
+        default_factory=lambda: ExtractionOptions(num_workers=0, batch_size=8)
+    )
+    reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
+    conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
+    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
+
+    @classmethod
+    def from_files(
+        cls,
+        embedding_model: EmbeddingModel,
+        encoder_checkpoint: str | Path | None = None,
+        scorer_checkpoint: str | Path | None = None,
+        calibration: str | Path | None = None,
+        use_calibration: bool = True,
+    ) -> ComparisonPipeline:
+        """Load the stages (`balr.compare.models.load_models`): missing paths fall back to
+        the shipped defaults."""
+        models = load_models(
+            embedding_model, encoder_checkpoint, scorer_checkpoint, calibration, use_calibration
+        )
+        return cls(
+            embedding_model,
+            models.encoder,
+            models.scorer,
+            models.calibrator,
+            models.typicality,
+            models.description,
+            reference_llrs=models.reference_llrs,
+            conditions=models.conditions,
+            model_files=models.model_files,
+        )
+
+    @property
+    def uses_shipped_reference(self) -> bool:
+        """Whether the report's reference LLRs are the shipped ones (by default)."""
+        return self.reference_llrs == defaults.REFERENCE_LLRS
+
+    def embed(self, paths: Sequence[str | Path]) -> np.ndarray:
+        """Embeddings `(n, d)` of the files; AudioError naming the first unusable file."""
+        return self.embed_with_speech(paths)[0]
+
+    def embed_with_speech(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, list[float]]:
+        """Embeddings `(n, d)` and net speech seconds of the files; AudioError naming the first
+        unusable file (unreadable, too short, or without usable speech) and why."""
+        check_audio_files(paths)
+        with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
+            # one vector file per recording, whatever the files' names (a/x.wav, b/x.wav)
+            items = [
+                DatasetItem(
+                    id=f"rec{i}",
+                    audio=Path(p),
+                    embedding=Path(folder, f"rec{i}_emb.npy"),
+                    binary_attributes=Path(folder, f"rec{i}_ba.npy"),
+                )
+                for i, p in enumerate(paths)
+            ]
+            dataset = AudioDataset(items, folder, output_dir=folder, vector_format="npy")
+            report = extract_embeddings(
+                dataset, self.embedding_model, self.extraction, progress=False
+            )
+            if report.failures:
+                raise AudioError(report.failures[0][2])
+            indices, vectors = dataset.stack_vectors("emb")
+        if len(indices) != len(paths):
+            raise AudioError(f"{paths[0]}: no embedding could be computed")
+        return vectors, [report.speech_seconds[item.id] for item in items]
+
+    def compare(
+        self, enrollment: Sequence[str | Path], test: Sequence[str | Path]
+    ) -> ComparisonResult:
+        """Compare the enrollment recordings (one speaker) with the test recordings."""
+        if not enrollment or not test:
+            raise DataError("compare needs at least one enrollment and one test recording")
+        paths = [*enrollment, *test]
+        n = len(enrollment)
+        embeddings, speech = self.embed_with_speech(paths)
+        recordings = [
+            Recording(str(p), audio_duration(p), s) for p, s in zip(paths, speech, strict=True)
+        ]
+        counts = self.encoder.binarize(embeddings).astype(np.float64)
+        enroll_counts, test_counts = counts[:n].sum(axis=0), counts[n:].sum(axis=0)
+        terms = self.scorer.explain(enroll_counts[None], test_counts[None])[0]
+        split = split_llr(self.calibrator, terms, [sum(speech[:n]), sum(speech[n:])])
+        in_conditions, warning = self._check_conditions(
+            embeddings, counts, speech, [str(p) for p in paths], n
+        )
+        return ComparisonResult(
+            enrollment=recordings[:n],
+            test=recordings[n:],
+            score=float(terms.sum()),
+            llr=split.llr,
+            terms=terms,
+            contributions=split.contributions,
+            offset=split.offset,
+            enroll_counts=enroll_counts,
+            test_counts=test_counts,
+            attribute_parameters=self._attribute_parameters(),
+            notes=split.notes,
+            warnings=same_recording_warnings(enrollment, test),
+            bounding=split.bounding,
+            offset_label=split.offset_label,
+            in_conditions=in_conditions,
+            conditions_warning=warning,
+        )
+
+    def _attribute_parameters(self) -> dict[str, np.ndarray]:
+        """The scorer's fitted per-attribute parameters, and the typicality scorer's."""
+        parameters = dict(self.scorer.attribute_parameters())
+        if self.typicality is not None:
+            parameters.update(self.typicality.attribute_parameters())
+        return parameters
+
+    def _check_conditions(
+        self,
+        embeddings: np.ndarray,
+        counts: np.ndarray,
+        speech: list[float],
+        names: list[str],
+        n_enrollment: int,
+    ) -> tuple[bool | None, str]:
+        """`(in conditions, warning)` of the comparison; None when it is uncalibrated."""
+        if self.calibrator is None:
+            return None, ""
+        kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
+        vectors = counts if kind == "ba" else embeddings
+        trial = check_comparison(self.conditions, vectors, speech, n_enrollment, names)
+        if trial.in_conditions[0]:
+            return True, ""
+        return False, conditions_warning(trial.reasons[0])
+
+
+@dataclass
+class Comparison:
+    """A comparison with the models that made it; writes its chart and HTML report
+    (`balr.report.comparison`)."""
+
+    pipeline: ComparisonPipeline
+    result: ComparisonResult
+
+    def write_plot(self, path: Path, k: int) -> Path:
+        """The PNG bar chart of the k attributes pushing most each way."""
+        contribution_plot(self.result, k)(path)
+        return Path(path)
+
+    def write_report(self, path: Path, k: int, reference: Path | None = None) -> Path:
+        """The self-contained HTML report; `reference`: an NPZ of reference LLRs (arrays
+        `target`, `nontarget`), by default the pipeline's."""
+        return write_comparison_report(self, path, k, reference)
+
+
+def compare_files(
+    enrollment: Sequence[str | Path],
+    test: Sequence[str | Path],
+    overrides: Sequence[str] = (),
+    calibration: Path | None = None,
+    use_calibration: bool = True,
+    device: str | None = None,
+) -> Comparison:
+    """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
+    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings."""
+    check_audio_files([*enrollment, *test])  # before any model is loaded
+    cfg = compare_config(overrides)
+    model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
+    pipeline = ComparisonPipeline.from_files(
+        model,
+        cfg.encoder.model.checkpoint_path,
+        cfg.scorer.checkpoint_path,
+        calibration,
+        use_calibration=use_calibration,
+    )
+    check_encoder_fits(
+        model_provenance(model, cfg.embeddings.model),
+        pipeline.encoder.trained_on,
+        pipeline.encoder.input_dim,
+        f"embeddings.model={model.name}",
+        cfg.encoder.model.checkpoint_path or defaults.BAE_CHECKPOINT,
+        cfg.encoder.allow_other_embedding_model,
+    )
+    embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
+    pipeline.model_files = embedding | pipeline.model_files
+    pipeline.extraction = extraction_options(cfg.embeddings)
+    return Comparison(pipeline, pipeline.compare(enrollment, test))
