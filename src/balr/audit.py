@@ -259,4 +259,5 @@ def comparison_record(comparison: Comparison, reference: Path | None) -> dict:
         f"{side} audio": [recording.path for recording in getattr(comparison.result, side)]
         for side in ("enrollment", "test")
     }
-    return audit_record(inputs, comparison.pipeline.model_files | {"reference LLRs": reference})
+    models = comparison.pipeline.model_files | {"reference LLRs": reference}
+    return audit_record(inputs, models, comparison.result.population_files or None)

@@ -50,13 +50,35 @@ def compare(
         "Tippett plot); it never changes the LR, so without --report it is an error.",
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
+    population: Path | None = typer.Option(
+        None,
+        "--population",
+        help="Relevant population: a dataset of other speakers in the case's conditions (20+ "
+        "recordings, 5+ speakers where labelled); the scorer adapts to it and the LR is "
+        "checked against it (docs/population.md).",
+    ),
+    population_vectors: Path | None = typer.Option(
+        None,
+        "--population-vectors",
+        help="Folder of the population's BA vectors (default: beside its audio; without "
+        "vectors its recordings are extracted on the way).",
+    ),
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
     from balr.compare import compare_files
 
     enrollment, test, overrides = split_compare_args(args)
     check_outputs(explain, report, reference)
-    comparison = compare_files(enrollment, test, overrides, calibration, not no_calibration, device)
+    comparison = compare_files(
+        enrollment,
+        test,
+        overrides,
+        calibration,
+        not no_calibration,
+        device,
+        population,
+        population_vectors,
+    )
     print_result(comparison.result, explain)
     if plot is not None:
         comparison.write_plot(plot, explain)
@@ -111,6 +133,9 @@ def print_result(result: ComparisonResult, k: int) -> None:
             line = f"{side:>10}: {rec.path} ({rec.duration_s:.1f} s{speech})"
             console.print(line, highlight=False)
     verdict = verbal_scale(result.llr)
+    if result.population is not None:
+        console.print(f"\nadapted to the {result.population.describe()}", highlight=False)
+        console.print(f"population check: {result.population_check.summary()}", highlight=False)
     for warning in [result.conditions_warning, *result.warnings]:
         if warning:
             console.print(f"\n[bold red]WARNING:[/] {warning}", highlight=False, soft_wrap=True)

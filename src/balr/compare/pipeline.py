@@ -212,9 +212,14 @@ def compare_files(
     calibration: Path | None = None,
     use_calibration: bool = True,
     device: str | None = None,
+    population: Path | None = None,
+    population_vectors: Path | None = None,
 ) -> Comparison:
     """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
-    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings."""
+    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings; with a
+    `population` dataset (BA vectors in `population_vectors` or beside its audio, else
+    extracted) the scorer adapts to it and the case LR is checked against it
+    (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
     cfg = compare_config(overrides)
     model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
@@ -236,4 +241,30 @@ def compare_files(
     embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
     pipeline.model_files = embedding | pipeline.model_files
     pipeline.extraction = extraction_options(cfg.embeddings)
-    return Comparison(pipeline, pipeline.compare(enrollment, test))
+    if population is None:
+        return Comparison(pipeline, pipeline.compare(enrollment, test))
+    return compare_with_population(pipeline, enrollment, test, population, population_vectors)
+
+
+def compare_with_population(
+    pipeline: ComparisonPipeline,
+    enrollment: Sequence[str | Path],
+    test: Sequence[str | Path],
+    path: Path,
+    vectors_dir: Path | None,
+) -> Comparison:
+    """The comparison with the scorer adapted to the population at `path`, its population
+    check, and a warning when the case LR is not exceptional among the population."""
+    from balr.compare.population import population_check, read_comparison_population
+    from balr.population import adapt_to_population
+
+    population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
+    pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
+    result = pipeline.compare(enrollment, test)
+    result.population = population.population
+    result.population_check = population_check(pipeline, result, population)
+    warning = result.population_check.warning()
+    if warning:
+        result.warnings.append(warning)
+    result.population_files = population.files
+    return Comparison(pipeline, result)

@@ -9,6 +9,8 @@ import pandas as pd
 
 from balr.compare.inputs import check_explain
 from balr.llr_split import OFFSET_LABEL
+from balr.population import Population
+from balr.population_check import PopulationCheck
 from balr.report.html import Recording
 from balr.report.text import bits_text
 from balr.scoring.explain import top_attributes as top_k
@@ -35,6 +37,9 @@ class ComparisonResult:
     offset_label: str = OFFSET_LABEL  # "recording durations" for qmf
     in_conditions: bool | None = None  # None: uncalibrated, nothing to check
     conditions_warning: str = ""  # why the comparison is outside the calibration conditions
+    population: Population | None = None  # the relevant population the scorer adapted to
+    population_check: PopulationCheck | None = None  # the case LR among the population's
+    population_files: dict = field(default_factory=dict)  # role -> files read (audit)
 
     def llr_lines(self) -> list[tuple[str, float]]:
         """The exactly additive parts of the LLR, as `(label, value)` lines: the attribute

@@ -67,5 +67,7 @@ def write_comparison_report(
             reference_description=reference_text(references, shipped, pipeline.calibrator),
             column_meanings=column_meanings(list(attributes.columns)),
             audit=record,
+            population=result.population,
+            population_check=result.population_check,
         ),
     )

@@ -63,6 +63,8 @@ class ComparisonReport:
     reference_description: str = ""  # what the reference LLRs are (their counts explained)
     column_meanings: dict[str, str] = field(default_factory=dict)  # attributes table legend
     audit: dict | None = None  # the audit record (balr.audit): rendered as its own section
+    population: object | None = None  # balr.population.Population adapted to, if any
+    population_check: object | None = None  # balr.population_check.PopulationCheck
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -123,6 +125,8 @@ def render_report(report: ComparisonReport) -> str:
         f"<h2>Where this LR falls in the reference population</h2>{tippett}",
         "<h2>Models and reference population</h2>" + _table(report.models),
     ]
+    if report.population_check is not None:
+        sections.insert(-2, _population(report))
     if report.notes:
         sections.append(
             "<h2>Notes</h2><ul>"
@@ -137,6 +141,14 @@ def render_report(report: ComparisonReport) -> str:
         f"<title>balr comparison: {html.escape(verdict.sentence)}</title>"
         f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
     )
+
+
+def _population(report: ComparisonReport) -> str:
+    from balr.report.population import plot_population_check, population_section
+
+    check = report.population_check
+    image = _img(_png(lambda p: plot_population_check(check, p)), "population check")
+    return population_section(report.population, check, image)
 
 
 def _inputs_section(report: ComparisonReport) -> str:

@@ -1,0 +1,155 @@
+"""`balr compare --population DATA`: the relevant population of one comparison.
+
+Its recordings are read as BA vectors where every one has them (sidecars, or the folder
+given as `--population-vectors`), else extracted on the way with the comparison's own
+models. A population recording that is also a case recording (the same file, the same
+decoded audio or a near-duplicate: `balr.audio_identity`) is left out and said. The beta
+scorer then adapts to the population (`balr.population`), and the case's LR is checked
+against the LRs of both sides with every population speaker (`balr.population_check`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from balr.audio_identity import identify, same_recording
+from balr.audit import listed_files, population_files
+from balr.data import AudioDataset
+from balr.data.speech import find_speech_durations
+from balr.errors import AudioError, DataError
+from balr.population import Population, active_bits, check_population_size
+from balr.population_check import PopulationCheck, check_against_population
+
+if TYPE_CHECKING:
+    from balr.compare.pipeline import ComparisonPipeline
+    from balr.compare.result import ComparisonResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ComparisonPopulation:
+    """The population as used, with each recording's net speech seconds (NaN: unknown)."""
+
+    population: Population
+    speech_s: np.ndarray
+    files: dict[str, list[Path]]  # role -> files read (the audit record's population part)
+
+    def speaker_seconds(self, speakers: Sequence[str]) -> np.ndarray:
+        """Net speech per population speaker (the sum of its recordings)."""
+        names = [s or i for i, s in zip(self.population.ids, self.population.speakers, strict=True)]
+        return np.array(
+            [self.speech_s[[n == s for n in names]].sum() for s in speakers], dtype=np.float64
+        )
+
+
+def case_twins(dataset: AudioDataset, case_paths: Sequence[str | Path]) -> set[str]:
+    """Ids of the population recordings that are case recordings: the same file, or the
+    same decoded audio / a near-duplicate (an unreadable population file is left to the
+    vector step, which reports it)."""
+    case = {Path(p).resolve() for p in case_paths}
+    identities = [identify(p) for p in case_paths]
+    twins = set()
+    for item in dataset.items:
+        if item.audio is None:
+            continue
+        if Path(item.audio).resolve() in case:
+            twins.add(item.id)
+            continue
+        try:
+            mine = identify(item.audio)
+        except AudioError:
+            continue
+        if any(same_recording(mine, other) for other in identities):
+            twins.add(item.id)
+    return twins
+
+
+def read_comparison_population(
+    pipeline: ComparisonPipeline,
+    path: Path,
+    vectors_dir: Path | None,
+    case_paths: Sequence[str | Path],
+) -> ComparisonPopulation:
+    """The population at `path` without the case's recordings, as 0/1 BA vectors."""
+    dataset = AudioDataset.from_path(path, output_dir=vectors_dir)
+    twins = case_twins(dataset, case_paths)
+    keep = [i for i, item in enumerate(dataset.items) if item.id not in twins]
+    if twins:
+        logger.warning("--population %s: %d case recordings left out", path, len(twins))
+    kept = dataset.subset(keep)
+    ids = [item.id for item in kept.items]
+    if keep and all(kept.has_vector(i, "ba") for i in range(len(kept))):
+        bits, speech = _stored(kept, vectors_dir)
+        files = population_files(kept, ids, path)
+    else:
+        bits, speech = _extracted(pipeline, kept, path)
+        audio = [Path(item.audio) for item in kept.items if item.audio is not None]
+        files = {"population": listed_files(path), "population audio": audio}
+    population = Population(
+        str(path),
+        tuple(item.id for item in kept.items),
+        tuple(item.speaker for item in kept.items),
+        active_bits(bits, f"--population {path}"),
+        tuple(sorted(twins)),
+    )
+    check_population_size(population)
+    return ComparisonPopulation(population, speech, files)
+
+
+def _stored(dataset: AudioDataset, vectors_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    indices, vectors = dataset.stack_vectors("ba")
+    if len(indices) != len(dataset):
+        raise DataError(f"{dataset.root}: population BA vectors unreadable")
+    durations = find_speech_durations(vectors_dir or dataset.root) or {}
+    speech = np.array([durations.get(item.id, np.nan) for item in dataset.items])
+    return vectors, speech
+
+
+def _extracted(
+    pipeline: ComparisonPipeline, dataset: AudioDataset, path: Path
+) -> tuple[np.ndarray, np.ndarray]:
+    paths = [item.audio for item in dataset.items if item.audio is not None]
+    if not paths:
+        raise DataError(f"--population {path}: no recording with audio or BA vectors")
+    logger.info("--population %s: extracting %d recordings", path, len(paths))
+    embeddings, speech = pipeline.embed_with_speech(paths)
+    return pipeline.encoder.binarize(embeddings), np.asarray(speech, dtype=np.float64)
+
+
+def population_check(
+    pipeline: ComparisonPipeline, result: ComparisonResult, population: ComparisonPopulation
+) -> PopulationCheck:
+    """The case's LLR against both sides' LLRs with every population speaker, calibrated
+    as the case's (a population speaker's unknown speech duration: the case side's)."""
+    sides = {
+        "test": sum(r.speech_s or 0.0 for r in result.test),
+        "enrollment": sum(r.speech_s or 0.0 for r in result.enrollment),
+    }
+    calibrator = pipeline.calibrator
+    names = tuple(dict.fromkeys(s or i for i, s in zip(
+        population.population.ids, population.population.speakers, strict=True
+    )))  # fmt: skip
+    seconds = population.speaker_seconds(names)
+
+    def calibrate(raw: np.ndarray, side: str) -> np.ndarray:
+        if calibrator is None:
+            return raw
+        own = np.where(np.isfinite(seconds) & (seconds > 0), seconds, sides[side])
+        durations = np.column_stack([own, np.full(len(own), sides[side])])
+        return calibrator.transform(raw, durations if calibrator.uses_durations else None)
+
+    return check_against_population(
+        pipeline.scorer,
+        result.enroll_counts,
+        result.test_counts,
+        population.population,
+        result.llr,
+        calibrate,
+    )

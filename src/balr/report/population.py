@@ -1,0 +1,55 @@
+"""The population check in the HTML report: the case LR among the population's LRs."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+
+from balr.population import Population
+from balr.population_check import NOT_EXCEPTIONAL_SHARE, PopulationCheck
+from balr.report.verbal import LN_LR
+
+
+def plot_population_check(check: PopulationCheck, path: Path) -> None:
+    """Both sides' LLRs with each population speaker as dots, the case LLR as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    for row, (label, values) in enumerate(
+        (
+            ("test vs population", check.test_llrs),
+            ("enrollment vs population", check.enrollment_llrs),
+        )
+    ):
+        jitter = np.random.default_rng(row).uniform(-0.15, 0.15, len(values))
+        ax.scatter(values, row + jitter, s=14, alpha=0.7, label=label)
+    ax.axvline(check.case_llr, color="#c00", linewidth=2, label=f"case {LN_LR}")
+    ax.set_yticks([0, 1], ["test", "enrollment"])
+    ax.set_xlabel(f"{LN_LR} with each population speaker")
+    ax.set_title(f"{check.n_reaching} of {len(check.llrs)} population comparisons reach the case")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=3, fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def population_section(population: Population, check: PopulationCheck, image: str) -> str:
+    """The report section: what the population is, the check's figures and its plot."""
+    verdict = (
+        "The case LR is exceptional among the population."
+        if check.exceptional
+        else "The case LR is <b>not exceptional</b> among the population: treat it with care."
+    )
+    return (
+        "<h2>Population check</h2>"
+        f"<p>The scorer adapted to the {html.escape(population.describe())}. The test "
+        "recording(s) and the enrollment were each scored against every population speaker: "
+        f"{html.escape(check.summary())}, an empirical false-alarm rate for this case "
+        f"(a case reached by {100 * NOT_EXCEPTIONAL_SHARE:g} % or more is not exceptional). "
+        f"{verdict}</p>{image}"
+    )

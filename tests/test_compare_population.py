@@ -1,0 +1,109 @@
+"""`balr compare --population`: case recordings left out, the scorer adapted, the case LR
+checked against the population, all of it in the terminal, the report and the audit."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from balr.audio import load_audio
+from balr.cli.main import app
+from balr.compare import ComparisonPipeline, compare_config, compare_files
+from balr.data import AudioDataset
+from balr.embeddings import build_embedding_model
+from balr.population_check import PopulationCheck
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.slow  # extracts the bundled clips with the shipped models
+
+CLIPS = EXAMPLES / "audio"
+ENROLL, TEST = CLIPS / "id00906" / "00014.flac", CLIPS / "id00906" / "00028.flac"
+N_SPEAKERS, PER_SPEAKER = 6, 4
+
+
+@pytest.fixture(scope="module")
+def test_bits():
+    """The shipped encoder's bits of the test clip."""
+    pipeline = ComparisonPipeline.from_files(
+        build_embedding_model(compare_config().embeddings.model)
+    )
+    bits = np.asarray(pipeline.encoder.binarize(pipeline.embed([TEST]))[0], dtype=float)
+    return bits[:, 0] if bits.ndim == 2 else bits  # (attributes, 2) counts: the active one
+
+
+def write_population(root, bits_of) -> tuple:
+    """A population CSV of N_SPEAKERS x PER_SPEAKER short generated recordings with BA
+    vectors `bits_of(speaker, recording)`, plus the enrollment clip itself and a WAV copy of
+    the test clip (both to be left out as case recordings)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(N_SPEAKERS):
+        for r in range(PER_SPEAKER):
+            path = root / f"p{s}_{r}.wav"
+            sf.write(path, 0.1 * rng.standard_normal(16000).astype(np.float32), 16000)
+            rows.append((f"p{s}/{r}", str(path), f"p{s}"))
+    sf.write(root / "copy.wav", load_audio(TEST), 16000, subtype="FLOAT")
+    rows += [("case_enroll", str(ENROLL), "x"), ("case_copy", str(root / "copy.wav"), "y")]
+    pd.DataFrame(rows, columns=["id", "audio", "speaker"]).to_csv(root / "pop.csv", index=False)
+    dataset = AudioDataset.from_path(root / "pop.csv", output_dir=root / "vectors")
+    with dataset.vector_writer("ba") as writer:
+        for index, item in enumerate(dataset.items):
+            s, r = (int(v) for v in item.id[1:].split("/")) if item.id[0] == "p" else (0, 0)
+            bits = bits_of(s, r).astype(bool)
+            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
+    return root / "pop.csv", root / "vectors"
+
+
+def test_a_population_like_the_test_recording_makes_the_case_unexceptional(test_bits, tmp_path):
+    """Every population speaker carries the test clip's attributes (a few flipped): each of
+    them matches the test recording as well as the suspect does, so the check warns."""
+    rng = np.random.default_rng(1)
+
+    def like_test(s, r):
+        flip = rng.random(len(test_bits)) < 0.02
+        return np.where(flip, 1 - test_bits, test_bits)
+
+    population, vectors = write_population(tmp_path, like_test)
+    comparison = compare_files([ENROLL], [TEST], population=population, population_vectors=vectors)
+    result = comparison.result
+    assert result.population.excluded == ("case_copy", "case_enroll")
+    assert (len(result.population.ids), result.population.n_speakers) == (24, 6)
+    check = result.population_check
+    assert isinstance(check, PopulationCheck) and check.case_llr == result.llr
+    assert len(check.test_llrs) == len(check.enrollment_llrs) == N_SPEAKERS
+    assert check.test_llrs.min() >= result.llr and not check.exceptional
+    assert result.warnings[-1] == check.warning()
+    assert check.n_reaching >= N_SPEAKERS
+
+
+def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
+    """Population speakers with their own attributes: the case is exceptional (no warning);
+    terminal, HTML report and audit record name the population."""
+    rates = np.random.default_rng(2).uniform(0.05, 0.6, (N_SPEAKERS, len(test_bits)))
+    rng = np.random.default_rng(3)
+    population, vectors = write_population(
+        tmp_path, lambda s, r: rng.random(len(test_bits)) < rates[s]
+    )
+    report = tmp_path / "case.html"
+    args = [ENROLL, "--test", TEST, "--population", population, "--population-vectors", vectors,
+            "--report", report]  # fmt: skip
+    result = CliRunner().invoke(app, ["compare", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        f"adapted to the population {population} (24 recordings, 6 speakers; 2 left out" in output
+    )
+    assert (
+        "population check: 0 of 12 comparisons with 6 population speakers (0.0 %) reach" in output
+    )
+    assert "not exceptional" not in output
+    page = report.read_text()
+    assert "<h2>Population check</h2>" in page and "The case LR is exceptional" in page
+    audit = json.loads(report.with_suffix(".audit.json").read_text())
+    roles = {entry["role"] for entry in audit["population"]}
+    assert roles == {"population", "population ba vectors"}
