@@ -46,8 +46,9 @@ from balr.binary_attributes.config import binarize_config
 from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
 from balr.data import AudioDataset
+from balr.data.ledger import records_folder
 from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
-from balr.data.speech import SPEECH_FILE, read_speech_durations
+from balr.data.speech import find_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.fileio import atomic_write_json
@@ -216,11 +217,13 @@ def data_counts(items: pd.DataFrame) -> dict:
 
 
 def record_embedding_model(work: Path) -> None:
-    """Make sure `work/embedding_model.json` says GE2E, so the trained encoder records it:
-    `extract` leaves a work dir unrecorded when it holds embeddings of a run made before
-    balr recorded the model; every embedding of this recipe is made by the default GE2E."""
-    if read_provenance(work) is None:
-        write_provenance(work, EmbeddingProvenance(defaults.EMBEDDING_MODEL, 256))
+    """Make sure `work/.balr/embedding_model.json` (the records folder of `work`) says GE2E,
+    so the trained encoder records it: `extract` leaves a work dir unrecorded when it holds
+    embeddings of a run made before balr recorded the model; every embedding of this recipe
+    is made by the default GE2E."""
+    records = records_folder(None, work)
+    if read_provenance(records) is None and read_provenance(work) is None:
+        write_provenance(records, EmbeddingProvenance(defaults.EMBEDDING_MODEL, 256))
         print(f"  recorded {defaults.EMBEDDING_MODEL} for the embeddings of {work}", flush=True)
 
 
@@ -234,7 +237,7 @@ def extract(work: Path, items: pd.DataFrame) -> pd.DataFrame:
                "embeddings.threads=2"]  # fmt: skip
     run_stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings,
               work / "all.csv", overrides=options, device="cpu", progress=False)  # fmt: skip
-    speech = read_speech_durations(work / SPEECH_FILE)
+    speech = find_speech_durations(work) or {}  # in work/.balr/ (work/ before balr 0.x)
     kept = items[items["id"].isin(speech)].copy()
     kept["speech_s"] = kept["id"].map(speech)
     if len(kept) < len(items):

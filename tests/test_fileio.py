@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -10,7 +11,14 @@ import stat
 
 import pytest
 
-from balr.fileio import atomic_path, atomic_write_json, interrupt_deferred, next_run_dir
+from balr.errors import DataError
+from balr.fileio import (
+    WriterLock,
+    atomic_path,
+    atomic_write_json,
+    interrupt_deferred,
+    next_run_dir,
+)
 
 
 def test_atomic_path_removes_the_temporary_file_on_error(tmp_path):
@@ -76,3 +84,25 @@ def test_interrupt_deferred_passes_ctrl_c_to_the_previous_handler():
         assert seen == [signal.SIGINT]
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_writer_lock_refuses_a_second_writer_and_leaves_no_file(tmp_path):
+    path = tmp_path / "speech_durations.tsv.lock"
+    first = WriterLock(path, "out")
+    assert path.read_text() == f"{os.getpid()}\n"
+    with pytest.raises(DataError, match=r"^out: another balr process \(pid \d+\) is writing"):
+        WriterLock(path, "out")
+    first.release()
+    assert not path.exists()
+    first.release()  # twice is harmless
+    # a process that opened the file before it was removed, and locks it after, holds a
+    # lock on a file no other process can find: WriterLock takes the path's new file instead
+    stale = open(tmp_path / "x", "a+")
+    again = WriterLock(path, "out")
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another inode: no conflict
+    with pytest.raises(DataError):
+        WriterLock(path, "out")
+    again.release()
+    stale.close()
+    (tmp_path / "x").unlink()
+    assert list(tmp_path.iterdir()) == []

@@ -121,32 +121,52 @@ def _finite_json(value: object) -> object:
 class WriterLock:
     """An exclusive lock on `path` (flock), held until `release()`: a second process that
     asks for it fails at once with a DataError naming `what`, instead of interleaving its
-    writes. The lock dies with its process, so a crash never leaves a stale lock; the small
-    lock file itself stays (removing it would race with a process opening it)."""
+    writes. The lock dies with its process, so a crash never leaves a live lock, and the lock
+    file is removed on release (while still locked): a process that opened the old file
+    sees, once it holds the lock, that the path names another file (or none) and opens the
+    path again, so removing it never lets two writers in."""
 
     def __init__(self, path: str | os.PathLike, what: str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._handle.seek(0)
-            holder = self._handle.read().strip() or "unknown"
-            self._handle.close()
-            raise DataError(
-                f"{what}: another balr process (pid {holder}) is writing to it; wait for it "
-                f"to finish or write elsewhere (lock file {self.path})"
-            ) from None
+        while True:
+            self._handle = open(self.path, "a+")
+            try:
+                fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._refuse(what)
+            if _same_file(self._handle, self.path):
+                break
+            self._handle.close()  # removed by its last holder meanwhile: take the new one
         self._handle.seek(0)
         self._handle.truncate()
         self._handle.write(f"{os.getpid()}\n")
         self._handle.flush()
 
+    def _refuse(self, what: str) -> None:
+        self._handle.seek(0)
+        holder = self._handle.read().strip() or "unknown"
+        self._handle.close()
+        raise DataError(
+            f"{what}: another balr process (pid {holder}) is writing to it; wait for it "
+            f"to finish or write elsewhere (lock file {self.path})"
+        ) from None
+
     def release(self) -> None:
+        """Remove the lock file, then unlock (idempotent)."""
         if not self._handle.closed:
+            if _same_file(self._handle, self.path):
+                self.path.unlink(missing_ok=True)
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Whether the open `handle` is the file `path` names now."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -9,9 +9,10 @@ import torch
 from balr.binary_attributes.binarize import BinarizeReport, binarize_dataset
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset, DatasetItem
-from balr.errors import ModelError
+from balr.data.convert import pack_vectors
+from balr.errors import DataError, ModelError
 
-from .conftest import clustered_embeddings
+from .conftest import clustered_embeddings, write_embedding_csv
 
 
 @pytest.fixture
@@ -68,3 +69,83 @@ def test_saved_ba_vector_that_is_not_counts_is_binarized_again(tmp_path, caplog)
     assert binarize_dataset(ds, encoder) == BinarizeReport(1, 3, 0)
     assert "u2_ba.txt: BA vector holds 0.5 at attribute 0" in caplog.text
     np.testing.assert_array_equal(ds.get_vector(2, "ba"), encoder.binarize(x[2:3])[0])
+
+
+def _encoders() -> tuple[BinaryAttributeEncoder, BinaryAttributeEncoder]:
+    torch.manual_seed(0)
+    first = BinaryAttributeEncoder(16, 32).eval()
+    torch.manual_seed(1)
+    return first, BinaryAttributeEncoder(16, 32).eval()
+
+
+def test_sidecars_made_again_after_a_pack_are_read_not_the_older_store(tmp_path, caplog):
+    """Issue 19: `vectors pack --kind ba`, then `binarize --force` with another encoder: the
+    store held the old vectors and was read first, so the scores never changed."""
+    x, labels = clustered_embeddings(2, 3, dim=16, seed=7)
+    data = write_embedding_csv(tmp_path, x, labels)
+    first, second = _encoders()
+    binarize_dataset(AudioDataset.from_path(data), first)
+    assert pack_vectors(data, "ba")[0] == 6
+    assert binarize_dataset(AudioDataset.from_path(data), second, force=True).binarized == 6
+    _, counts = AudioDataset.from_path(data).stack_vectors("ba")
+    np.testing.assert_array_equal(counts, second.binarize(x))
+    assert not np.array_equal(counts, first.binarize(x))
+    assert "6 _ba vectors of" in caplog.text
+    assert "binary_attributes.npy are older than copies made since" in caplog.text
+    pack_vectors(data, "ba")  # packed again: the store is the newest copy, read silently
+    caplog.clear()
+    _, repacked = AudioDataset.from_path(data).stack_vectors("ba")
+    np.testing.assert_array_equal(repacked, second.binarize(x))
+    assert "older than copies" not in caplog.text
+
+
+def test_force_over_a_now_invalid_embedding_removes_its_old_ba_vector(tmp_path):
+    """Issue 19: `binarize --force` over a NaN embedding skipped it but left its old `_ba`
+    file, which `score test` then scored."""
+    x, labels = clustered_embeddings(2, 3, dim=16, seed=8)
+    data = write_embedding_csv(tmp_path, x, labels)
+    first, _ = _encoders()
+    binarize_dataset(AudioDataset.from_path(data), first)
+    assert (tmp_path / "spk0_utt1_ba.txt").is_file()
+    np.savetxt(tmp_path / "spk0_utt1_emb.txt", np.full(16, np.nan))
+    ds = AudioDataset.from_path(data)
+    report = binarize_dataset(ds, first, force=True)
+    assert (report.binarized, [b.item_id for b in report.bad]) == (5, ["spk0_utt1"])
+    assert not (tmp_path / "spk0_utt1_ba.txt").exists()
+    reader = AudioDataset.from_path(data)
+    indices, _ = reader.stack_vectors("ba")
+    assert [reader.items[i].id for i in indices] == [i for i in reader.ids if i != "spk0_utt1"]
+
+
+def test_force_over_a_now_invalid_embedding_hides_its_row_in_a_store(dataset):
+    first, _ = _encoders()
+    binarize_dataset(dataset, first)
+    dataset.save_vectors("emb", [2], [np.full(16, np.nan, np.float32)])
+    assert binarize_dataset(dataset, first, force=True).binarized == 4
+    assert not dataset.has_vector(2, "ba") and dataset.get_vector(2, "ba") is None
+    assert len(dataset.stack_vectors("ba")[0]) == 4
+
+
+def test_ba_vector_of_an_embedding_made_again_is_refused_then_redone(dataset, caplog):
+    first, _ = _encoders()
+    binarize_dataset(dataset, first)
+    x, _ = clustered_embeddings(2, 3, dim=16, seed=9)
+    dataset.save_vectors("emb", [1], [x[1]])  # the embedding is made again
+    bad = []
+    indices, _ = dataset.stack_vectors("ba", bad=bad)
+    assert [b.item_id for b in bad] == ["u1"] and 1 not in indices
+    assert "made from an embedding that was made again since" in bad[0].problem
+    with pytest.raises(DataError, match=r"id 'u1'.*made from an embedding that was made again"):
+        dataset.get_vector(1, "ba")
+    assert binarize_dataset(dataset, first) == BinarizeReport(1, 4, 1)
+    np.testing.assert_array_equal(dataset.get_vector(1, "ba"), first.binarize(x[1:2])[0])
+
+
+def test_ba_vectors_of_another_encoder_are_made_again(dataset, caplog):
+    first, second = _encoders()
+    binarize_dataset(dataset, first)
+    assert binarize_dataset(dataset, first) == BinarizeReport(0, 5, 1)
+    assert binarize_dataset(dataset, second) == BinarizeReport(5, 0, 1)
+    assert "binarizing again 5 _ba vectors made by another encoder (not bae:" in caplog.text
+    _, counts = dataset.stack_vectors("ba")
+    np.testing.assert_array_equal(counts, second.binarize(dataset.stack_vectors("emb")[1]))

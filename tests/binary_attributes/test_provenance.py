@@ -25,6 +25,7 @@ from balr.data.provenance import (
     ALLOW_KEY,
     PROVENANCE_FILE,
     EmbeddingProvenance,
+    dataset_provenance,
     read_provenance,
     write_provenance,
 )
@@ -205,6 +206,18 @@ def test_extract_refuses_to_mix_models_in_one_folder_unless_forced(tmp_path):
         extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
     extract_dataset_embeddings(clip, tmp_path, FAST, force=True, progress=False)
     assert read_provenance(tmp_path) == GE2E
+
+
+def test_a_record_beside_the_audio_from_before_balr_records_folder_still_counts(tmp_path):
+    """balr wrote `embedding_model.json` beside the audio before `.balr/`: it is still read."""
+    shutil.copy(EXAMPLES / "audio" / "id01184" / "00133.flac", tmp_path)
+    write_provenance(tmp_path, RESNET34)
+    with pytest.raises(DataError, match=rf"^{tmp_path}: holds embeddings of wespeaker_resnet34 "
+                       rf"\(256-dim\) \({tmp_path / PROVENANCE_FILE}\)"):  # fmt: skip
+        extract_dataset_embeddings(tmp_path, None, FAST, progress=False)
+    extract_dataset_embeddings(tmp_path, None, FAST, force=True, progress=False)
+    assert read_provenance(tmp_path / ".balr") == GE2E
+    assert dataset_provenance(AudioDataset.from_path(tmp_path))[0] == GE2E
 
 
 def test_compare_refuses_an_encoder_of_another_model(tmp_path):

@@ -87,6 +87,9 @@ class _StubEncoder:
     input_dim = 4
     trained_on = None  # no recorded embedding model
 
+    def state_dict(self) -> dict:  # no weights: the ledger records the digest of none
+        return {}
+
     def binarize(self, embeddings, batch_size, device):
         bits = (embeddings[:, :3] > 0).astype(np.int64)
         return np.stack([bits, 1 - bits], axis=-1)
@@ -99,11 +102,11 @@ def test_ctrl_c_on_binarize_closes_the_store_and_says_how_to_resume(tmp_path, mo
     put = StoreWriter.put
     calls = []
 
-    def put_then_interrupt(self, index, vector):
+    def put_then_interrupt(self, index, vector, made=None):
         calls.append(index)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        put(self, index, vector)
+        put(self, index, vector, made)
 
     monkeypatch.setattr(StoreWriter, "put", put_then_interrupt)
     with pytest.raises(Interrupted, match="interrupted: 2 _ba vectors saved by this run to the"):
@@ -121,8 +124,8 @@ def test_ctrl_c_just_after_a_ba_vector_is_written_counts_it(tmp_path, monkeypatc
     ds.save_vectors("emb", range(len(ds)), np.random.default_rng(1).normal(size=(len(ds), 4)))
     put, calls = StoreWriter.put, []
 
-    def put_then_ctrl_c(self, index, vector):
-        put(self, index, vector)
+    def put_then_ctrl_c(self, index, vector, made=None):
+        put(self, index, vector, made)
         calls.append(index)
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)  # after the 3rd vector, before it is counted

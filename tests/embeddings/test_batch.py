@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import csv
+import shutil
 import signal
 import tracemalloc
 
@@ -127,8 +129,8 @@ def test_ctrl_c_just_after_a_vector_is_written_counts_it(clips, ge2e, tmp_path, 
     the message still names every vector on disk (it said 1 of 2 before)."""
     put, calls = SidecarWriter.put, []
 
-    def put_then_ctrl_c(self, index, vector):
-        put(self, index, vector)
+    def put_then_ctrl_c(self, index, vector, made_from=None):
+        put(self, index, vector, made_from)
         calls.append(index)
         if len(calls) == 2:
             signal.raise_signal(signal.SIGINT)
@@ -141,6 +143,20 @@ def test_ctrl_c_just_after_a_vector_is_written_counts_it(clips, ge2e, tmp_path, 
     saved = len(list(tmp_path.glob("*_emb.txt")))
     assert saved == len(calls) == 2
     assert f"interrupted: {saved} embeddings saved by this run" in str(stopped.value)
+
+
+@pytest.mark.parametrize("vector_format", ["txt", "store"])
+def test_no_lock_file_survives_a_run_or_an_interrupt(clips, ge2e, tmp_path, vector_format):
+    ds = AudioDataset.from_path(clips, output_dir=tmp_path, vector_format=vector_format)
+    opts = ExtractionOptions(num_workers=0, batch_size=2, bucket_batches=1)
+    speech = tmp_path / "speech_durations.tsv"
+    with pytest.raises(Interrupted):
+        model = CountingModel(ge2e, stop_after=1)
+        extract_embeddings(ds, model, opts, progress=False, speech_path=speech)
+    assert sorted(p.name for p in tmp_path.glob("*.lock")) == []
+    report = extract_embeddings(ds, ge2e, opts, progress=False, speech_path=speech)
+    assert (report.succeeded, report.skipped) == (2, 2)
+    assert sorted(p.name for p in tmp_path.rglob("*.lock")) == []
 
 
 def test_long_recording_is_windowed_with_bounded_memory(ge2e, tmp_path):
@@ -194,7 +210,7 @@ def test_cli_shards_under_torchrun_and_exits_nonzero_when_nothing_succeeds(
     (bad_only / "x.wav").write_bytes(b"garbage")
     result = runner.invoke(app, ["extract", str(bad_only), "embeddings.num_workers=0"])
     assert result.exit_code == 1
-    assert set(read_errors(bad_only / "extract_errors.tsv")) == {"x.wav"}
+    assert set(read_errors(bad_only / ".balr" / "extract_errors.tsv")) == {"x.wav"}
 
 
 def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
@@ -245,3 +261,51 @@ def test_cli_reference_options_force_save_output_root_dir(clips, tmp_path):
 
     result = runner.invoke(app, ["extract", str(csv), "embeddings.num_workers=0"])
     assert "failed 2 of 2" in result.output  # a1.wav is not beside the CSV
+
+
+def test_changed_audio_is_refused_then_embedded_again_and_force_removes_unusable(
+    clips, ge2e, tmp_path
+):
+    """Each embedding records its audio's size and modification time and the model's weights
+    (`vectors_ledger.tsv`): a replaced recording's old embedding is refused, then made again;
+    `--force` over a recording that no longer decodes removes its old embedding."""
+    folder, out = tmp_path / "audio", tmp_path / "emb"
+    folder.mkdir()
+    for name in ("a1", "a2", "b1"):
+        shutil.copy(clips / f"{name}.wav", folder)
+    opts = ExtractionOptions(num_workers=0)
+    extract_embeddings(AudioDataset.from_path(folder, output_dir=out), ge2e, opts, progress=False)
+    before = np.loadtxt(out / "a1_emb.txt")
+    shutil.copy(clips / "b2.wav", folder / "a1.wav")  # the recording is replaced
+    reader = AudioDataset.from_path(folder, output_dir=out)
+    bad = []
+    assert len(reader.stack_vectors("emb", bad=bad)[0]) == 2
+    assert [b.item_id for b in bad] == ["a1.wav"]
+    assert f"made from {folder / 'a1.wav'}, which changed since" in bad[0].problem
+    counting = CountingModel(ge2e)
+    again = extract_embeddings(reader, counting, opts, progress=False)
+    assert (again.succeeded, again.skipped, counting.items) == (1, 2, 1)
+    assert not np.allclose(np.loadtxt(out / "a1_emb.txt"), before)
+    assert len(AudioDataset.from_path(folder, output_dir=out).stack_vectors("emb")[0]) == 3
+    (folder / "b1.wav").write_bytes(b"RIFF\x00\x00no longer a wave file")
+    forced = ExtractionOptions(num_workers=0, force=True)
+    report = extract_embeddings(
+        AudioDataset.from_path(folder, output_dir=out), ge2e, forced, progress=False
+    )
+    assert [f[0] for f in report.failures] == ["b1.wav"]
+    assert not (out / "b1_emb.txt").exists() and (out / "a2_emb.txt").exists()
+
+
+def test_embeddings_of_other_weights_are_made_again(clips, ge2e, tmp_path, caplog):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    shutil.copy(clips / "a1.wav", folder)
+    opts = ExtractionOptions(num_workers=0)
+    ds = AudioDataset.from_path(folder, output_dir=tmp_path / "emb")
+    extract_embeddings(ds, ge2e, opts, progress=False)
+    other = copy.deepcopy(ge2e)
+    with torch.no_grad():
+        next(other.parameters()).add_(0.01)
+    counting = CountingModel(other)
+    assert extract_embeddings(ds, counting, opts, progress=False).succeeded == 1
+    assert "extracting again 1 embeddings made by another model than ge2e:" in caplog.text

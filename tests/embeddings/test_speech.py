@@ -14,7 +14,9 @@ import soundfile as sf
 
 from balr.audio import load_audio
 from balr.compare import ComparisonPipeline, compare_files
-from balr.data.speech import read_speech_durations
+from balr.data import AudioDataset
+from balr.data.provenance import EmbeddingProvenance, dataset_provenance
+from balr.data.speech import find_speech_durations, read_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.embeddings.vad import measure_speech
 from balr.errors import AudioError
@@ -171,3 +173,45 @@ log = SpeechLog(Path(sys.argv[1]))
 print("holding", flush=True)
 time.sleep(60)
 """
+
+
+def test_without_save_dir_only_vectors_go_beside_the_audio(folder):
+    """Issue 20: `extract` without --save-dir wrote `embedding_model.json`,
+    `speech_durations.tsv` (and its `.lock`) beside the user's audio. The reference writes
+    only the vectors there; balr's run records go to one hidden `.balr/` folder, where
+    `binarize` and `score` find them."""
+    report = extract_dataset_embeddings(folder, None, NO_WORKERS, progress=False)
+    assert report.succeeded == 1
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".balr",
+        "real.wav",
+        "real_emb.txt",
+        "silent.wav",
+    ]
+    records = folder / ".balr"
+    assert sorted(p.name for p in records.iterdir()) == [
+        "embedding_model.json",
+        "extract_errors.tsv",
+        "speech_durations.tsv",
+        "vectors_ledger.tsv",
+    ]
+    assert report.speech_path == records / "speech_durations.tsv"
+    ds = AudioDataset.from_path(folder)
+    assert dataset_provenance(ds) == (EmbeddingProvenance("ge2e", 256), records)
+    durations = find_speech_durations(folder)
+    assert list(durations) == ["real.wav"] and 4.0 < durations["real.wav"] < 5.3
+    ledger = (records / "vectors_ledger.tsv").read_text().splitlines()
+    assert ledger[0].split("\t") == [
+        "kind",
+        "id",
+        "vector",
+        "source",
+        "stamp",
+        "model",
+        "digest",
+        "written",
+    ]
+    row = ledger[1].split("\t")
+    assert row[:4] == ["emb", "real.wav", str(folder / "real_emb.txt"), str(folder / "real.wav")]
+    info = (folder / "real.wav").stat()
+    assert row[4] == f"{info.st_size}:{info.st_mtime_ns}" and row[5].startswith("ge2e:")

@@ -23,6 +23,7 @@ from balr.binary_attributes.config import EncoderConfig, binarize_config
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.data import AudioDataset
 from balr.data.dataset import DatasetReading
+from balr.data.ledger import MadeFrom, made_by_other, model_digest, vector_digest
 from balr.data.provenance import check_encoder_fits, dataset_provenance
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import Interrupted, ModelError
@@ -82,12 +83,8 @@ def binarize_dataset(
         encoder_source or "given",
         allow_other_model,
     )
-    todo = np.arange(len(dataset))
-    if not force:
-        redo: list[BadVector] = []
-        todo = np.setdiff1d(todo, dataset.with_valid_vector("ba", redo))
-        if redo:
-            logger.warning("binarizing again %s", describe_bad(redo))
+    model_id = f"bae:{model_digest(encoder)}"  # recorded in the ledger
+    todo = np.arange(len(dataset)) if force else _todo(dataset, model_id)
     done, location = 0, "the dataset's vectors"
     bad: list[BadVector] = []
     try:
@@ -101,18 +98,51 @@ def binarize_dataset(
                     continue
                 _check_dimension(embeddings, encoder.input_dim, dataset.source, encoder_source)
                 counts = encoder.binarize(embeddings, batch_size, device)
+                made = _made_from(dataset, indices, embeddings, model_id)
                 with interrupt_deferred() as received:  # Ctrl-C: `done` counts what was written
-                    for index, vector in zip(indices, counts, strict=True):
-                        writer.put(int(index), vector)
+                    for index, vector, source in zip(indices, counts, made, strict=True):
+                        writer.put(int(index), vector, source)
                         done += 1
                         if received:  # stop after this vector; the block then raises
                             break
+            for item in bad:  # an old _ba vector of a now-invalid embedding is not kept
+                writer.remove(dataset.index_of(item.item_id))
     except KeyboardInterrupt:  # the writer is closed (a store merged) by now
         raise Interrupted(
             f"interrupted: {done} _ba vectors saved by this run to {location}; run the "
             "same command again to resume (existing _ba vectors are skipped unless --force)"
         ) from None
     return BinarizeReport(done, len(dataset) - len(todo), len(todo) - done - len(bad), tuple(bad))
+
+
+def _todo(dataset: AudioDataset, model_id: str) -> np.ndarray:
+    """Items without a valid, fresh `_ba` vector made by `model_id`; the others are logged."""
+    redo: list[BadVector] = []
+    valid = dataset.with_valid_vector("ba", redo)
+    if redo:
+        logger.warning("binarizing again %s", describe_bad(redo))
+    other = [i for i in valid if made_by_other(dataset.vector_record(int(i), "ba"), model_id)]
+    if other:
+        logger.warning(
+            "binarizing again %d _ba vectors made by another encoder (not %s; first: %s)",
+            *(len(other), model_id, dataset.items[int(other[0])].id),
+        )
+    return np.setdiff1d(np.arange(len(dataset)), np.setdiff1d(valid, other))
+
+
+def _made_from(
+    dataset: AudioDataset, indices: np.ndarray, embeddings: np.ndarray, model_id: str
+) -> list[MadeFrom]:
+    """What each `_ba` vector is made from: its embedding (where the ledger has it, and its
+    digest as recorded there, else of the values read) and the encoder."""
+    made = []
+    for index, embedding in zip(indices, embeddings, strict=True):
+        record = dataset.vector_record(int(index), "emb")
+        if record is not None and not record.removed and record.digest:
+            made.append(MadeFrom(record.vector, record.digest, model_id))
+        else:
+            made.append(MadeFrom("", vector_digest(embedding), model_id))
+    return made
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ score_app = typer.Typer(
 VECTORS_DIR_HELP = "Where the dataset's vectors were written (binarize --save-dir)."
 SPEECH_HELP = (
     "speech_durations.tsv of the recordings (default: the one `balr extract` wrote in the "
-    "vectors' folder)."
+    "vectors' folder, else in the dataset folder's .balr/)."
 )
 
 

@@ -4,12 +4,14 @@ as a Kaldi archive."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
 
 from balr.data.dataset import AudioDataset
 from balr.data.kaldi import write_kaldi_vectors
+from balr.data.ledger import LedgerRow, LedgerWriter, store_location, vector_digest
 from balr.data.vectors import VECTOR_KINDS, check_kind, write_vector_store
 from balr.errors import DataError
 
@@ -31,7 +33,29 @@ def pack_vectors(
     ids, vectors = dataset_vectors(dataset, kind)
     base = dataset.store_base(kind)
     write_vector_store(base, ids, vectors)
+    record_packed(dataset, kind, ids, vectors, base)
     return len(ids), base
+
+
+def record_packed(
+    dataset: AudioDataset, kind: str, ids: list[str], vectors: np.ndarray, base: Path
+) -> None:
+    """Ledger rows for the packed copies: made from what the copies they repeat were made
+    from, now current (`balr.data.ledger`)."""
+    at, now = store_location(f"{base}.npy"), time.time_ns()
+    rows = []
+    for item_id, vector in zip(ids, vectors, strict=True):
+        known = dataset.vector_record(dataset.index_of(item_id), kind)
+        if known is not None and not known.removed:  # the same vector: the same digest
+            made = (known.source, known.stamp, known.model, known.digest or vector_digest(vector))
+        else:
+            made = ("", "", "", vector_digest(vector))
+        rows.append(LedgerRow(kind, item_id, at, *made, now))
+    writer = LedgerWriter(dataset.records_folder(), kind)
+    try:
+        writer.add_rows(rows)
+    finally:
+        writer.close()
 
 
 def export_kaldi_vectors(

@@ -26,6 +26,7 @@ from balr.data.items import (
     sorted_by_id,
 )
 from balr.data.kaldi import read_kaldi_data_dir
+from balr.data.ledger import LedgerRow, records_folder
 from balr.data.lookup import VectorLookup
 from balr.data.validation import BadVector
 from balr.data.vectors import VECTOR_FORMATS, check_kind
@@ -190,6 +191,14 @@ class AudioDataset(torch.utils.data.Dataset):
     def has_vector(self, index: int, kind: str) -> bool:
         """Whether the item has a vector of this kind, without loading it."""
         return self._vectors.locate(index, kind) is not None
+
+    def vector_record(self, index: int, kind: str) -> LedgerRow | None:
+        """The latest ledger row of the item's `kind` vector (`balr.data.ledger`), if any."""
+        return self._vectors.ledger.row(check_kind(kind), self.items[index].id)
+
+    def records_folder(self) -> Path:
+        """Where jobs on this dataset write their run records and vectors ledger."""
+        return records_folder(self.output_dir, self.root)
 
     def vector_files(self, index: int, kind: str) -> list[Path]:
         """The files the item's `kind` vector is read from: its sidecar, or its store's

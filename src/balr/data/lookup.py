@@ -5,9 +5,11 @@ gives, the dataset's single-file vector stores (`embeddings.npy` + `embeddings.i
 their rank shards and unfinished parts, in `output_dir` and the dataset root; later writes
 win), and sidecar files (`utt_emb.txt` beside `utt.wav`, or under `output_dir` mirroring
 the tree below the deepest folder that holds every item's audio, as the reference library
-does). `vector_format` is the sidecar format looked for first. Two items that would share a
-vector file (`a.wav` and `a.flac` in one folder) are refused before any sidecar is read or
-written, naming both.
+does). `vector_format` is the sidecar format looked for first. Where the vectors ledger
+(`balr.data.ledger`) names another copy of an item's vector as the newer one, that copy is
+read (said once per read), and a vector whose source changed since it was made is refused.
+Two items that would share a vector file (`a.wav` and `a.flac` in one folder) are refused
+before any sidecar is read or written, naming both.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from balr.data.items import DatasetItem, describe_item
+from balr.data.ledger import LedgerView, record_folders, store_location
 from balr.data.tree import common_folder, mirrored_path, shared_paths
 from balr.data.validation import (
     BadVector,
@@ -68,6 +71,7 @@ class VectorLookup:
         self._tree_root = tree_root
         self._stores: dict[str, list[VectorStore]] = {}
         self._shared_sidecars: set[int] | None = None  # items sharing a file (stores only)
+        self.ledger = LedgerView(record_folders(output_dir, root)[:2])
 
     # ------------------------------------------------------------------ locations
     @property
@@ -165,8 +169,9 @@ class VectorLookup:
         return self._stores[kind]
 
     def forget_stores(self, kind: str) -> None:
-        """Reopen the stores on the next read (after they were written)."""
+        """Reopen the stores (and the ledger) on the next read (after they were written)."""
         self._stores.pop(kind, None)
+        self.ledger.forget(kind)
 
     def locate(self, index: int, kind: str) -> Path | VectorStore | None:
         """Explicit path, then stores (newest first), then sidecars (output dir first)."""
@@ -175,9 +180,14 @@ class VectorLookup:
             return explicit
         item_id = self.items[index].id
         for store in reversed(self.stores(kind)):
-            if item_id in store:
+            if item_id in store and self._store_is_current(kind, item_id, store):
                 return store
-        return self._find_sidecar(index, kind)
+        found = self._find_sidecar(index, kind)
+        return None if found and self.ledger.removed_after(kind, item_id, found) else found
+
+    def _store_is_current(self, kind: str, item_id: str, store: VectorStore) -> bool:
+        """Whether the store's copy of the item may be read (see `LedgerView.is_current`)."""
+        return self.ledger.is_current(kind, item_id, store_location(store.source))
 
     # ------------------------------------------------------------------ reading
     def read(self, index: int, kind: str) -> np.ndarray | None:
@@ -191,7 +201,9 @@ class VectorLookup:
             vector, source = found.get(item_id), _store_source(found, item_id)
         else:
             vector, source = read_vector(found), str(found)
-        problem = vector_problem(vector, kind)
+        problem = vector_problem(vector, kind) or self.ledger.stale(
+            kind, item_id, _location_key(found)
+        )
         if problem is not None:
             raise DataError(f"{source}: {problem}")
         return _as_kind(vector, kind, source)
@@ -242,13 +254,17 @@ class VectorLookup:
         todo = np.arange(len(ids))
         for store in reversed(self.stores(check_kind(kind))):
             hit = np.fromiter((ids[t] in store.index for t in todo), bool, count=len(todo))
+            hit[hit] = self.ledger.current_in_store(kind, store.source, [ids[t] for t in todo[hit]])
             if hit.any():
                 positions = todo[hit]
                 rows = store.gather([ids[t] for t in positions])
-                wrong = bad_rows(rows, kind)
+                stale = self.ledger.stale_rows(
+                    kind, [ids[t] for t in positions], store_location(store.source)
+                )
+                wrong = bad_rows(rows, kind) | (stale != None)  # noqa: E711
                 for row in np.flatnonzero(wrong):
                     item_id = ids[positions[row]]
-                    problem = vector_problem(rows[row], kind) or "unusable vector"
+                    problem = vector_problem(rows[row], kind) or stale[row]
                     problems.append(BadVector(item_id, _store_source(store, item_id), problem))
                 if wrong.any():
                     positions, rows = positions[~wrong], rows[~wrong]
@@ -279,9 +295,14 @@ class VectorLookup:
                 missing.append(int(t))
                 continue
             item_id = self.items[index].id
+            if self.ledger.removed_after(kind, item_id, path):
+                missing.append(int(t))
+                continue
             try:
                 raw = read_vector(path)
-                problem = vector_problem(raw, kind)
+                problem = vector_problem(raw, kind) or self.ledger.stale(
+                    kind, item_id, _location_key(path)
+                )
                 vector = None if problem else _as_kind(raw, kind, str(path))
             except DataError as exc:
                 problem, vector = str(exc).removeprefix(f"{path}: "), None
@@ -345,6 +366,13 @@ def _absolute(path: str | os.PathLike) -> str:
 def _as_kind(vector: np.ndarray, kind: str, source: str) -> np.ndarray:
     """An embedding as float32, a BA vector as `(K, 2)` counts."""
     return as_ba_counts(vector, source) if kind == "ba" else np.asarray(vector, np.float32)
+
+
+def _location_key(found: Path | VectorStore) -> str:
+    """How the ledger names where a vector was found."""
+    return (
+        store_location(found.source) if isinstance(found, VectorStore) else os.path.abspath(found)
+    )
 
 
 def _store_source(store: VectorStore, item_id: str) -> str:

@@ -1,8 +1,9 @@
 """Which embedding model made a folder's embeddings, and whether an encoder fits them.
 
-`balr extract` writes `embedding_model.json` (`{"model": "ge2e", "dim": 256}`) in its output
-folder (`--save-dir`, else the dataset's folder: the directory, or the CSV's folder), next
-to `speech_durations.tsv`; it covers every vector format, the single-file store included.
+`balr extract` writes `embedding_model.json` (`{"model": "ge2e", "dim": 256}`) in its records
+folder (`--save-dir`, else `.balr/` in the dataset's folder: the directory, or the CSV's
+folder), next to `speech_durations.tsv`; it covers every vector format, the single-file
+store included.
 A binary-attribute encoder records the same pair for the embeddings it was trained on
 (`balr.binary_attributes.model`). `check_encoder_fits` compares the two: another model is
 refused unless allowed, another dimension always; an unknown side (files written before
@@ -17,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from balr.data.ledger import record_folders
 from balr.errors import DataError, ModelError
 from balr.fileio import atomic_write_text
 
@@ -81,13 +83,13 @@ def read_provenance(folder: str | os.PathLike) -> EmbeddingProvenance | None:
 
 def dataset_provenance(dataset) -> tuple[EmbeddingProvenance | None, Path]:
     """The provenance of an `AudioDataset`'s embeddings: recorded in its output dir, else
-    in its root; with the folder it was looked up in (the output dir or root)."""
-    folders = [f for f in (dataset.output_dir, dataset.root) if f is not None]
-    for folder in folders:
+    in its records folder `.balr/`, else in its root (`balr.data.ledger.record_folders`);
+    with the folder it was found in (when none: the output dir or root)."""
+    for folder in record_folders(dataset.output_dir, dataset.root):
         found = read_provenance(folder)
         if found is not None:
             return found, Path(folder)
-    return None, Path(folders[0])
+    return None, Path(dataset.output_dir or dataset.root)
 
 
 def check_encoder_fits(

@@ -1,5 +1,6 @@
 """Net speech durations of recordings: the `speech_durations.tsv` file (id, path, speech_s)
-that `balr extract` writes beside the vectors, and the seconds of speech of each trial side.
+that `balr extract` writes in its save dir or the dataset folder's `.balr/`, and the seconds
+of speech of each trial side.
 
 `SpeechLog` writes the file during an extraction (crash-safe, resumable, one writer per
 folder); `read_speech_durations`, `find_speech_durations` and `load_speech_durations` read
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from balr.data.ledger import RECORDS_DIR
 from balr.data.trials import Trials
 from balr.errors import DataError
 from balr.fileio import WriterLock, atomic_write_text
@@ -26,8 +28,9 @@ class SpeechLog:
     appended and flushed just before its vector is saved (a row cut short by a crash is
     dropped when the file is opened again), and
     `close()` rewrites the file atomically with the latest row of each id, sorted by id.
-    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`,
-    and a second process extracting into the same folder is refused with a clear message."""
+    One extraction at a time writes to a folder: the log holds `speech_durations.tsv.lock`
+    (removed when it closes), and a second process extracting into the same folder is
+    refused with a clear message."""
 
     HEADER = ("id", "path", "speech_s")
 
@@ -35,8 +38,12 @@ class SpeechLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = WriterLock(self.path.with_name(self.path.name + ".lock"), str(self.path.parent))
-        _drop_cut_row(self.path)
-        self.file = self.path.open("a", encoding="utf-8", newline="")
+        try:
+            _drop_cut_row(self.path)
+            self.file = self.path.open("a", encoding="utf-8", newline="")
+        except BaseException:
+            self.lock.release()
+            raise
         if self.file.tell() == 0:
             self.file.write("\t".join(self.HEADER) + "\n")
             self.file.flush()
@@ -90,8 +97,15 @@ def read_speech_durations(path: str | Path, with_paths: bool = False) -> dict:
 
 
 def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
-    """`{id: speech_s}` of the `speech_durations.tsv` in `folder` (with those of every rank of
-    a torchrun extraction, `speech_durations.rankN.tsv`); None when there is none."""
+    """`{id: speech_s}` of the `speech_durations.tsv` in `folder`, else in its records folder
+    `folder/.balr` (with those of every rank of a torchrun extraction,
+    `speech_durations.rankN.tsv`); None when there is none."""
+    found = _speech_durations_in(folder)
+    return found if found is not None else _speech_durations_in(Path(folder) / RECORDS_DIR)
+
+
+def _speech_durations_in(folder: str | Path) -> dict[str, float] | None:
+    """`{id: speech_s}` of the speech-duration files directly in `folder`; None if none."""
     stem, suffix = SPEECH_FILE.rsplit(".", 1)
     paths = sorted(Path(folder).glob(f"{stem}.rank*.{suffix}"))
     if (Path(folder) / SPEECH_FILE).is_file():
@@ -106,8 +120,8 @@ def find_speech_durations(folder: str | Path) -> dict[str, float] | None:
 
 def load_speech_durations(path: Path | None, folder: Path) -> dict[str, float] | None:
     """`{id: net speech seconds}` written by `balr extract`: the file `path` if given
-    (`--speech-durations`), else the `speech_durations.tsv` of `folder` (the vectors'
-    folder, where `extract` writes it); None when there is none."""
+    (`--speech-durations`), else the `speech_durations.tsv` of `folder` or `folder/.balr`
+    (where `extract` writes it); None when there is none."""
     if path is not None:
         if not Path(path).is_file():
             raise DataError(f"--speech-durations {path}: no such file")

@@ -33,11 +33,12 @@ import torch
 from tqdm import tqdm
 
 from balr.audio import audio_info, load_audio
+from balr.data.ledger import MadeFrom, file_stamp, made_by_other, model_digest
 from balr.data.speech import SpeechLog
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.report import ExtractionReport, write_error_report
-from balr.embeddings.vad import VAD_METHODS, apply_vad, measure_speech
+from balr.embeddings.vad import VAD_METHODS, apply_vad, check_speech, measure_speech, require_speech
 from balr.errors import AudioError, BalrError, ConfigError, Interrupted
 from balr.fileio import interrupt_deferred
 
@@ -112,30 +113,6 @@ def decode_segments(
         yield Segment(index, part, parts, usable, speech_s=speech_s)
 
 
-def check_speech(path: Path, wave: np.ndarray, sample_rate: int, min_speech_s: float) -> float:
-    """The recording's net speech duration; AudioError naming the file and the reason when
-    it has less than `min_speech_s` (0: no check)."""
-    measure = measure_speech(wave, sample_rate)
-    if min_speech_s > 0:
-        _require_speech(path, measure.speech_s, min_speech_s, measure.problem)
-    return measure.speech_s
-
-
-def _require_speech(
-    path: Path | str, speech_s: float, min_speech_s: float, problem: str | None = None
-) -> None:
-    if problem is not None:
-        raise AudioError(
-            f"{path}: no usable speech: {problem}; give a recording with speech "
-            "(embeddings.min_speech_s=0 turns this check off)"
-        )
-    if speech_s < min_speech_s:
-        raise AudioError(
-            f"{path}: too little speech ({speech_s:.2f} s of speech, minimum {min_speech_s:g} s; "
-            "lower it with embeddings.min_speech_s=SECONDS)"
-        )
-
-
 class DecodeStream(torch.utils.data.IterableDataset):
     """Items decoded in DataLoader workers (each worker takes every n-th item)."""
 
@@ -207,6 +184,7 @@ class EmbeddingExtraction:
         self.report = ExtractionReport(total=len(dataset), model=model.name)
         self._partial: dict[int, _Accumulator] = {}
         self._failed: set[int] = set()
+        self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
     def run(
         self,
@@ -273,7 +251,13 @@ class EmbeddingExtraction:
         done = set(self.ds.with_valid_vector("emb", bad).tolist())
         if bad:
             log.warning("extracting again %s", describe_bad(bad))
-        return done
+        other = [i for i in done if made_by_other(self.ds.vector_record(i, "emb"), self.model_id)]
+        if other:
+            log.warning(
+                "extracting again %d embeddings made by another model than %s (first: %s)",
+                *(len(other), self.model_id, self.ds.items[min(other)].id),
+            )
+        return done - set(other)
 
     def _missing_audio(self, item) -> None:
         """Report an item whose listed audio path is missing or a folder, naming its id."""
@@ -372,7 +356,7 @@ class EmbeddingExtraction:
             audio = self.ds.items[index].audio
             try:
                 if self.opts.min_speech_s > 0:
-                    _require_speech(audio, acc.speech_s, self.opts.min_speech_s)
+                    require_speech(audio, acc.speech_s, self.opts.min_speech_s)
                 if acc.total is None:
                     raise AudioError(f"{audio}: no usable audio in any window")
             except AudioError as exc:
@@ -394,7 +378,9 @@ class EmbeddingExtraction:
         with interrupt_deferred():
             if self._speech_log is not None:
                 self._speech_log.add(item.id, str(item.audio or ""), speech_s)
-            self._writer.put(index, vector.astype(np.float32))
+            audio = str(Path(item.audio).absolute()) if item.audio else ""
+            made = MadeFrom(audio, file_stamp(audio) if audio else "", self.model_id)
+            self._writer.put(index, vector.astype(np.float32), made)
             self.report.speech_seconds[item.id] = speech_s
             self.report.succeeded += 1
         self._tick()
@@ -404,6 +390,7 @@ class EmbeddingExtraction:
             return
         self._failed.add(index)
         self._partial.pop(index, None)
+        self._writer.remove(index)  # an old vector of a now-unusable input is not kept
         item = self.ds.items[index]
         self.report.failures.append((item.id, str(item.audio or ""), reason))
         log.warning("skipped %s: %s", item.id, reason)

@@ -87,8 +87,10 @@ def extract_dataset_embeddings(
 ) -> ExtractionReport:
     """Embed every recording of `source` (audio file, directory, CSV or Kaldi dir) that has
     no embedding yet (all with `force`); vectors go beside the audio or under `save_dir`
-    (a CSV's relative paths are below `root_dir`). Without `save_output` the embeddings are
-    computed and counted, and nothing is written (no vectors, provenance or reports).
+    (a CSV's relative paths are below `root_dir`), the run records (reports, model,
+    vectors ledger) under `save_dir`, else in `.balr/` of the dataset's folder. Without
+    `save_output` the embeddings are computed and counted, and nothing is written (no
+    vectors, provenance or reports).
 
     Unreadable or too short recordings, and those with less net speech than `min_speech_s`,
     are listed in the report's `errors_path` and skipped; the net speech duration of each
@@ -110,7 +112,7 @@ def extract_dataset_embeddings(
     ds.check_vector_paths()  # two items sharing a vector file: refused before any work
     options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
     options.force = options.force or force
-    folder = save_dir or ds.root
+    folder = ds.records_folder()  # the save dir, else `.balr/` (nothing beside each audio)
     shard = ds.shard()
     if not save_output:
         return extract_embeddings(shard, model, options, progress=progress, save=False)
@@ -140,10 +142,12 @@ def record_provenance(
     """Write `folder/embedding_model.json` before any vector is saved. A folder recorded for
     another model is refused unless `force` (every vector is then made again); a folder
     already holding embeddings without a record stays unrecorded (their model is unknown)."""
-    recorded = read_provenance(folder)
+    record, recorded = provenance_path(folder), read_provenance(folder)
+    if recorded is None and dataset.output_dir is None:  # where balr wrote it before `.balr/`
+        record, recorded = provenance_path(dataset.root), read_provenance(dataset.root)
     if recorded is not None and recorded != provenance and not force:
         raise DataError(
-            f"{folder}: holds embeddings of {recorded} ({provenance_path(folder)}); "
+            f"{record.parent}: holds embeddings of {recorded} ({record}); "
             f"extracting {provenance} there would mix two models: use another --save-dir, "
             "or --force to extract every recording again"
         )

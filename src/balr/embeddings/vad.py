@@ -4,13 +4,19 @@
 an absolute floor) are speech. `webrtc`: the WebRTC GMM detector (module `webrtcvad`, from the
 `webrtcvad-wheels` package) at aggressiveness 3. Both masks are then widened by
 `keep_pause_s` on each side, so short pauses inside speech stay.
+
+`measure_speech` gives a recording's net speech duration, and `check_speech` refuses one with
+too little speech (an `AudioError` naming the file).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from balr.errors import AudioError
 
 VAD_METHODS = ("none", "energy", "webrtc")
 FRAME_S = 0.03
@@ -174,3 +180,29 @@ def _frame_db(wave: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def _dbfs(value: float) -> float:
     return 20 * np.log10(max(value, 1e-12))
+
+
+def check_speech(path: Path, wave: np.ndarray, sample_rate: int, min_speech_s: float) -> float:
+    """The recording's net speech duration; AudioError naming the file and the reason when
+    it has less than `min_speech_s` (0: no check)."""
+    measure = measure_speech(wave, sample_rate)
+    if min_speech_s > 0:
+        require_speech(path, measure.speech_s, min_speech_s, measure.problem)
+    return measure.speech_s
+
+
+def require_speech(
+    path: Path | str, speech_s: float, min_speech_s: float, problem: str | None = None
+) -> None:
+    """AudioError naming `path` when its signal has a `problem` or less than `min_speech_s`
+    seconds of speech."""
+    if problem is not None:
+        raise AudioError(
+            f"{path}: no usable speech: {problem}; give a recording with speech "
+            "(embeddings.min_speech_s=0 turns this check off)"
+        )
+    if speech_s < min_speech_s:
+        raise AudioError(
+            f"{path}: too little speech ({speech_s:.2f} s of speech, minimum {min_speech_s:g} s; "
+            "lower it with embeddings.min_speech_s=SECONDS)"
+        )
