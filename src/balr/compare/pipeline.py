@@ -4,7 +4,7 @@
 
 The enrollment side's attribute counts are summed over its recordings, likewise the test
 side's; the LR scorer splits the log-LR into one term per attribute; the calibrated LLR is
-then still an exact sum (`balr.llr_split`). The recordings are checked against the
+then still an exact sum (`balr.calibration.split`). The recordings are checked against the
 calibration's conditions description (`balr.conditions.check_comparison`); outside them the
 result carries a warning. The models are chosen as for `balr score test`
 (`balr.compare.models`): the shipped ones unless checkpoints are given.
