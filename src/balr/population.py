@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from balr.errors import ConfigError, DataError, ModelError
@@ -51,6 +51,15 @@ class Population:
     speakers: tuple[str | None, ...]
     bits: np.ndarray  # (recordings, attributes) 0/1
     excluded: tuple[str, ...] = ()  # ids left out: also case recordings or case speakers
+
+    def speaker_index(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """`(speaker names in order of appearance, each recording's row among them)`; a
+        recording without a label is its own speaker (named by its id)."""
+        rows: dict[str, int] = {}
+        index = [
+            rows.setdefault(s or i, len(rows)) for i, s in zip(self.ids, self.speakers, strict=True)
+        ]
+        return tuple(rows), np.asarray(index, dtype=np.intp)
 
     @property
     def n_speakers(self) -> int | None:
@@ -95,7 +104,8 @@ def exclude_case(population: Population, case_ids: set[str], case_speakers: set[
         for i, (item, speaker) in enumerate(zip(population.ids, population.speakers, strict=True))
         if item not in case_ids and not (speaker and speaker in case_speakers)
     ]
-    dropped = tuple(population.ids[i] for i in range(len(population.ids)) if i not in set(keep))
+    kept = set(keep)
+    dropped = tuple(item for i, item in enumerate(population.ids) if i not in kept)
     return Population(
         population.source,
         tuple(population.ids[i] for i in keep),
@@ -191,8 +201,6 @@ class PopulationAdaptation(Estimator):
     def load(cls, path: str | os.PathLike) -> PopulationAdaptation:
         """A fitted adaptation; ModelError (one line naming the file and field) if damaged."""
         try:
-            from safetensors import safe_open
-
             with safe_open(str(path), "np") as handle:
                 meta = handle.metadata() or {}
             tensors = load_file(str(path))

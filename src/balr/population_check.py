@@ -74,13 +74,11 @@ class PopulationCheck:
 def speaker_cells(scorer, population: Population) -> tuple[tuple[str, ...], np.ndarray]:
     """`(names, summed cell vectors)`: one cell per population speaker (a recording is its
     own speaker where the population has no labels)."""
-    names = [s or item for item, s in zip(population.ids, population.speakers, strict=True)]
-    order = tuple(dict.fromkeys(names))
+    names, index = population.speaker_index()
     rows = scorer.cell_vectors(population.bits)
-    index = np.array([order.index(n) for n in names])
-    cells = np.zeros((len(order),) + rows.shape[1:])
+    cells = np.zeros((len(names),) + rows.shape[1:])
     np.add.at(cells, index, rows)
-    return order, cells
+    return names, cells
 
 
 def check_against_population(

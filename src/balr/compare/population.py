@@ -23,7 +23,7 @@ from balr.audit import listed_files, population_files
 from balr.data import AudioDataset
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
-from balr.population import Population, active_bits, check_population_size
+from balr.population import Population, active_bits
 from balr.population_check import PopulationCheck, check_against_population
 
 if TYPE_CHECKING:
@@ -41,12 +41,11 @@ class ComparisonPopulation:
     speech_s: np.ndarray
     files: dict[str, list[Path]]  # role -> files read (the audit record's population part)
 
-    def speaker_seconds(self, speakers: Sequence[str]) -> np.ndarray:
-        """Net speech per population speaker (the sum of its recordings)."""
-        names = [s or i for i, s in zip(self.population.ids, self.population.speakers, strict=True)]
-        return np.array(
-            [self.speech_s[[n == s for n in names]].sum() for s in speakers], dtype=np.float64
-        )
+    def speaker_seconds(self) -> np.ndarray:
+        """Net speech per population speaker (the sum of its recordings; NaN if one is
+        unknown), in the order of `Population.speaker_index`."""
+        names, index = self.population.speaker_index()
+        return np.bincount(index, weights=self.speech_s, minlength=len(names))
 
 
 def case_twins(dataset: AudioDataset, case_paths: Sequence[str | Path]) -> set[str]:
@@ -77,7 +76,8 @@ def read_comparison_population(
     vectors_dir: Path | None,
     case_paths: Sequence[str | Path],
 ) -> ComparisonPopulation:
-    """The population at `path` without the case's recordings, as 0/1 BA vectors."""
+    """The population at `path` without the case's recordings, as 0/1 BA vectors (its size
+    is checked where the scorer adapts to it: `balr.population.adapt_to_population`)."""
     dataset = AudioDataset.from_path(path, output_dir=vectors_dir)
     twins = case_twins(dataset, case_paths)
     keep = [i for i, item in enumerate(dataset.items) if item.id not in twins]
@@ -99,7 +99,6 @@ def read_comparison_population(
         active_bits(bits, f"--population {path}"),
         tuple(sorted(twins)),
     )
-    check_population_size(population)
     return ComparisonPopulation(population, speech, files)
 
 
@@ -133,10 +132,7 @@ def population_check(
         "enrollment": sum(r.speech_s or 0.0 for r in result.enrollment),
     }
     calibrator = pipeline.calibrator
-    names = tuple(dict.fromkeys(s or i for i, s in zip(
-        population.population.ids, population.population.speakers, strict=True
-    )))  # fmt: skip
-    seconds = population.speaker_seconds(names)
+    seconds = population.speaker_seconds()
 
     def calibrate(raw: np.ndarray, side: str) -> np.ndarray:
         if calibrator is None:
