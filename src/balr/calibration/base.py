@@ -17,7 +17,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from balr.calibration.elub import elub_bounds
-from balr.calibration.fitting import LN10, check_groups, check_training_data
+from balr.calibration.fitting import (
+    LN10,
+    balanced_weights,
+    check_groups,
+    check_training_data,
+)
 from balr.errors import ConfigError, ModelError
 from balr.estimator import Estimator
 from balr.records import check_number, fail, read_int, read_list
@@ -120,8 +125,10 @@ class Calibrator(Estimator):
         self.n_target_ = int(labels.sum())
         self.n_nontarget_ = int(len(labels) - labels.sum())
         self.lower_bound_ = self.upper_bound_ = None
-        if self.bounded:
-            lower10, upper10 = elub_bounds(self.transform(scores, durations) / LN10, labels)
+        if self.bounded:  # on the trials as the fit weighs them: each group equally
+            weights = None if groups is None else balanced_weights(labels, groups)
+            llrs10 = self.transform(scores, durations) / LN10
+            lower10, upper10 = elub_bounds(llrs10, labels, weights=weights)
             self.lower_bound_, self.upper_bound_ = lower10 * LN10, upper10 * LN10
         return self
 
@@ -143,6 +150,11 @@ class Calibrator(Estimator):
     def duration_offsets(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
         """The per-trial LLR offset from the speech durations (zeros: no duration terms)."""
         return np.zeros(n_trials)
+
+    def duration_notes(self, durations: np.ndarray) -> list[str]:
+        """Per trial of `(n, 2)` speech seconds, a note where the calibration uses another
+        duration than the trial's (empty: none; `qmf` says where it clamps)."""
+        return [""] * len(durations)
 
     # ------------------------------------------------------------------ method hooks
     def _fit_map(self, data: TrainingTrials) -> None:

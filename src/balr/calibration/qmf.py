@@ -81,6 +81,31 @@ class QMFCalibrator(LogisticCalibrator):
         logs = np.where(np.isnan(logs), np.asarray(self.log_duration_medians_), logs)
         return self._clamped(logs) @ np.asarray(self.duration_coefs_)
 
+    def duration_notes(self, durations: np.ndarray) -> list[str]:
+        """Per trial, where the duration terms clamp its shorter or longer side's speech to
+        the calibrated range (`the qmf duration terms count the longer side's 12.0 s of speech
+        as 7.5 s, the calibrated 1.4-7.5 s`); empty where they do not or it is unknown."""
+        from balr.conditions.trials import apart  # (balr.conditions imports balr.calibration)
+
+        seconds = np.asarray(durations, dtype=np.float64).reshape(-1, 2)
+        sides = np.stack([seconds.min(axis=1), seconds.max(axis=1)], axis=1)
+        logs = log_durations(seconds, self.min_speech_s_)
+        used, bounds = self._clamped(logs), np.exp(np.asarray(self.log_duration_ranges_))
+        notes = []
+        for trial_sides, trial_logs, trial_used in zip(sides, logs, used, strict=True):
+            found = []
+            for side, actual, log, kept, (low, high) in zip(
+                ("shorter", "longer"), trial_sides, trial_logs, trial_used, bounds, strict=True
+            ):
+                if np.isfinite(log) and log != kept:
+                    value, as_used, low_text, high_text = apart(actual, np.exp(kept), low, high)
+                    found.append(
+                        f"the qmf duration terms count the {side} side's {value} s of speech "
+                        f"as {as_used} s, the calibrated {low_text}-{high_text} s"
+                    )
+            notes.append("; ".join(found))
+        return notes
+
     def _fit_duration_ranges(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
         if durations is None:
             raise DataError("qmf calibration needs the speech durations of the trials")
