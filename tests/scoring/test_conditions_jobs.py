@@ -119,7 +119,9 @@ def test_calibrate_fits_qmf_and_describes_the_calibration_recordings(corpus, cal
     speech = pd.read_csv(corpus / "vectors" / "speech_durations.tsv", sep="\t")
     cal_ids = set(pd.read_csv(corpus / "cal.csv").id)
     cal_speech = speech[speech.id.isin(cal_ids)].speech_s.to_numpy()
-    np.testing.assert_allclose(description.speech_range_s_, np.percentile(cal_speech, [0.5, 99.5]))
+    # the sides of the calibration trials (one recording each): the [0.5, 99.5] % order
+    # statistics of 36 values are the shortest and the longest
+    assert description.speech_range_s_ == [cal_speech.min(), cal_speech.max()]
     assert (work / "calibration.conditions.safetensors").is_file()
     assert "conditions: 36 recordings, speech" in output
 
@@ -146,8 +148,12 @@ def test_score_test_writes_conditions_columns_and_counts(corpus, calibrated, tmp
     assert (scores.in_conditions.astype(str) == "False").tolist() == expected_out.tolist()
     assert (scores.conditions_reason[~expected_out] == "").all()
     short = scores[(scores.enrollment == "spk12/rec0") & (scores.test == "spk12/rec1")]
+    calibrator = Calibrator.load(work / "calibration.json")
+    (min_low, min_high), _ = np.exp(calibrator.log_duration_ranges_)
     assert short.conditions_reason.item() == (
-        f"enrollment speech 0.2 s below the calibrated {low:.1f}-{high:.1f} s"
+        f"enrollment speech 0.2 s below the calibrated {low:.1f}-{high:.1f} s; the qmf duration "
+        f"terms count the shorter side's 0.2 s of speech as {min_low:.1f} s, the calibrated "
+        f"{min_low:.1f}-{min_high:.1f} s"
     )
     unknown = scores[(scores.enrollment == "spk13/rec0") & (scores.test == "spk14/rec1")]
     assert unknown.conditions_reason.item() == f"test {UNKNOWN_SPEECH}"
@@ -167,7 +173,6 @@ def test_score_test_writes_conditions_columns_and_counts(corpus, calibrated, tmp
     assert metrics["vector_kind"] == "ba"
     assert f"{n_out} of {len(scores)} trials out of the calibration conditions" in result.summary()
     # qmf: the trials' durations enter the LLR (the unknown one takes the medians)
-    calibrator = Calibrator.load(work / "calibration.json")
     seconds = pd.read_csv(corpus / "vectors" / "speech_durations.tsv", sep="\t")
     speech_of = dict(zip(seconds.id, seconds.speech_s, strict=True))
     pairs = zip(scores.enrollment, scores.test, strict=True)
@@ -206,15 +211,49 @@ def test_qmf_without_speech_durations_is_refused(corpus, calibrated, tmp_path):
     from balr.errors import DataError
 
     work, _, _ = calibrated
+    scores = tmp_path / "scores.csv"  # without the run record of `score test` beside it
+    scores.write_text((work / "raw" / "scores.csv").read_text())
+    (tmp_path / "metrics.json").write_text((work / "raw" / "metrics.json").read_text())
     with pytest.raises(DataError, match="--method qmf needs the recordings' speech durations"):
-        calibrate_scores_file(
-            work / "raw" / "scores.csv", corpus / "cal.csv", CalibrationFit(method="qmf")
-        )
+        calibrate_scores_file(scores, corpus / "cal.csv", CalibrationFit(method="qmf"))
     fitted = calibrate_scores_file(
-        work / "raw" / "scores.csv", corpus / "cal.csv", CalibrationFit(out=tmp_path / "c.json")
+        scores, corpus / "cal.csv", CalibrationFit(out=tmp_path / "c.json")
     )
     assert fitted.conditions is None
     assert f"no speech_durations.tsv in {corpus}" in fitted.summary()
+
+
+def test_calibrate_as_documented_reads_the_vectors_the_scores_were_computed_on(
+    corpus, calibrated, tmp_path
+):
+    """`score calibrate SCORES DATA` without --vectors-dir (docs/scoring.md): the vectors'
+    folder and speech durations come from the run record of the `score test` that wrote the
+    scores, so the calibration has a description and the in-domain trials are in it."""
+    work, scorer, _ = calibrated
+    fitted = calibrate_scores_file(
+        work / "raw" / "scores.csv", corpus / "cal.csv", CalibrationFit(out=tmp_path / "c.json")
+    )
+    assert fitted.conditions is not None and fitted.conditions.n_recordings_ == N_SPEAKERS * 3
+    explicit = calibrate_scores_file(
+        work / "raw" / "scores.csv",
+        corpus / "cal.csv",
+        CalibrationFit(out=tmp_path / "e.json", vectors_dir=corpus / "vectors"),
+    )
+    assert fitted.conditions.to_dict("x") == explicit.conditions.to_dict("x")
+    score_trials_file(
+        corpus / "cal.csv",
+        corpus / "cal_trials.tsv",
+        TrialScoring(
+            save_dir=tmp_path / "in_domain",
+            vectors_dir=corpus / "vectors",
+            calibration=fitted.path,
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
+        ),
+    )
+    scores = pd.read_csv(tmp_path / "in_domain" / "scores.csv", sep="\t")
+    # the calibration recordings themselves: none below its own speech range, none unlike
+    # its population once a recording no longer matches itself
+    assert scores.in_conditions.mean() >= 0.9
 
 
 def test_groups_column(corpus, calibrated, tmp_path):

@@ -180,10 +180,12 @@ class ComparisonPipeline:
             return None, ""
         kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
         vectors = counts if kind == "ba" else embeddings
-        trial = check_comparison(self.conditions, vectors, speech, n_enrollment, names)
+        trial = check_comparison(
+            self.conditions, vectors, speech, n_enrollment, names, self.calibrator
+        )
         if trial.in_conditions[0]:
             return True, ""
-        return False, conditions_warning(trial.reasons[0])
+        return False, conditions_warning(trial.reasons_and_notes()[0])
 
 
 @dataclass

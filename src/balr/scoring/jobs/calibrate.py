@@ -3,12 +3,14 @@ labelled trials of a `score test` scores.csv."""
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from balr.audit import RUN_RECORD
 from balr.calibration import METHODS, CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import (
     DEFAULT_SIMILARITY_PERCENTILE,
@@ -30,10 +32,13 @@ class CalibrationFit:
     """How `score calibrate` fits: the `method` (logistic, pav, qmf), where it saves
     (`out`, default calibration.json beside the scores), the scores' separator and score
     `column` (default `raw_score` if present, else `scores`), whether LLRs are `bounded`
-    (ELUB), the `group_column` naming each trial's group (each group weighs equally), the
-    speech durations file (default: the one in `vectors_dir`, else the dataset's folder;
-    `qmf` needs them), and the conditions description: fitted when `describe_conditions`, on
-    the `vector_kind` vectors (default: those scored, `scored_vector_kind`), with
+    (ELUB), the `group_column` naming each trial's group (each group weighs equally; the
+    conditions description's similarity threshold is then balanced over the groups too),
+    the speech durations file (default: the one in `vectors_dir`, else the dataset's folder;
+    `qmf` needs them; neither given: those the `score test` run of the scores read,
+    `with_recorded_vectors`), and the conditions description: fitted when
+    `describe_conditions`, on the `vector_kind` vectors (default: those scored,
+    `scored_vector_kind`), with
     `conditions_percentile`, the share (%) of calibration recordings whose similarity to
     the others is taken as the lowest in conditions (lower: fewer warnings in domain, and
     fewer out of it; docs/scoring.md gives the measured trade-off)."""
@@ -80,6 +85,8 @@ class FittedCalibration:
                 f"; conditions: {self.conditions.n_recordings_} recordings, speech "
                 f"{low:.1f}-{high:.1f} s, similarity >= {self.conditions.similarity_threshold_:.2f}"
             )
+            if self.conditions.group_thresholds_:
+                text += f" (the lowest of {len(self.conditions.group_thresholds_)} corpora's)"
         elif self.conditions_note:
             text += f"; no conditions description ({self.conditions_note})"
         return text
@@ -95,6 +102,7 @@ def calibrate_scores_file(
     """
     fit = fit or CalibrationFit()
     fit.check()
+    fit = with_recorded_vectors(fit, scores_csv, data)
     dataset = AudioDataset.from_path(data, output_dir=fit.vectors_dir)
     labelled = read_labelled_trials(scores_csv, dataset, fit.sep, fit.column)
     groups = _trial_groups(labelled.trials, labelled.keep, fit.group_column, scores_csv)
@@ -117,12 +125,36 @@ def calibrate_scores_file(
     elif fit.describe_conditions:
         kind = fit.vector_kind or scored_vector_kind(scores_csv)
         conditions = describe_recordings(
-            dataset, kept.unique_ids(), durations, kind, fit.conditions_percentile
+            dataset, kept, durations, kind, fit.conditions_percentile, groups
         )
     CalibrationBundle(calibrator, conditions).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
     return FittedCalibration(calibrator, out, before, after, conditions, note)
+
+
+def with_recorded_vectors(fit: CalibrationFit, scores_csv: Path, data: Path) -> CalibrationFit:
+    """`fit` with the vectors' folder and speech durations of the `score test` run that wrote
+    `scores_csv`, when neither `vectors_dir` nor `speech_durations` is given and its run record
+    (run.json beside it) lists a speech durations file in the folder its vectors were read
+    from: so that `score calibrate SCORES DATA`, as documented, describes the conditions
+    instead of saving a calibration without a description (which flags every trial)."""
+    if fit.vectors_dir is not None or fit.speech_durations is not None:
+        return fit
+    try:
+        record = json.loads((scores_csv.parent / RUN_RECORD).read_text())
+        kind = fit.vector_kind or scored_vector_kind(scores_csv)
+        entries = [(e["role"], Path(e["path"])) for e in record["inputs"]]
+    except (OSError, ValueError, ConfigError, KeyError, TypeError):
+        return fit
+    vectors = {path.resolve() for role, path in entries if role == f"{kind} vectors"}
+    for role, path in entries:
+        if role == "speech durations" and path.is_file():
+            dataset = AudioDataset.from_path(data, output_dir=path.parent)
+            files = (f for i in range(len(dataset)) for f in dataset.vector_files(i, kind))
+            if any(file.resolve() in vectors for file in files):  # it read its vectors there
+                return replace(fit, vectors_dir=path.parent, speech_durations=path)
+    return fit
 
 
 def _trial_groups(

@@ -164,7 +164,7 @@ def score_trials_file(
         seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
         raw, scores = scores, calibrator.transform(scores, seconds)
         conditions = check_trial_conditions(
-            calibrated.conditions, dataset, trials, valid, durations
+            calibrated.conditions, dataset, trials, valid, durations, calibrator
         )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same)
@@ -286,7 +286,7 @@ def _write_scores(
         frame[COLUMN] = same.flags
     if conditions is not None:
         frame["in_conditions"] = conditions.in_conditions
-        frame["conditions_reason"] = conditions.reasons
+        frame["conditions_reason"] = conditions.reasons_and_notes()
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep=trials.sep, index=False)
 
