@@ -152,13 +152,15 @@ def fit_conditions(
     work: WorkDir, vectors: Vectors, system: str, cal: pd.DataFrame, percentile: float
 ) -> ConditionsDescription:
     """The conditions description of the recordings of the calibration trials `cal` (as
-    the recipe's calibrate does, with `similarity_percentile=percentile`)."""
+    the recipe's calibrate does, `--group-column group`, with
+    `similarity_percentile=percentile`)."""
     items = work.items.loc[list(trial_recordings(cal))]
     return ConditionsDescription(similarity_percentile=percentile).fit(
         vectors.of(system, items["id"]),
         work.speech.loc[items["id"]].to_numpy(),
         list(items["speaker"]),
         vector_kind=Vectors.KINDS[system],
+        groups=list(items["corpus"]),  # the threshold balanced over corpora, as the recipe's
     )
 
 
