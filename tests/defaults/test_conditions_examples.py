@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from balr.conditions import ConditionsDescription
+from balr.conditions import LONGER_SPEECH, ConditionsDescription
 from balr.data.speech import read_speech_durations
 from tests.defaults.test_cli_defaults import (  # noqa: F401 (fixture)
     EXAMPLE_AUDIO,
@@ -129,3 +129,41 @@ def test_the_documented_calibrate_command_leaves_in_domain_trials_in_conditions(
     _run(score_example(example_vectors, tmp_path / "re", "--calibration", calibration), capsys)
     scores = pd.read_csv(tmp_path / "re" / "scores.csv", sep="\t", keep_default_na=False)
     assert len(scores) == 28 and scores.in_conditions.astype(str).eq("True").mean() >= 0.9
+
+
+def test_speech_longer_than_calibrated_is_a_note_in_score_test_and_compare(
+    example_vectors,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    """A calibration of 1.0-1.7 s recordings: the examples' 2.7-5.9 s are longer, so every
+    trial stays in conditions (the clips are its own population) with a note saying so."""
+    raw = tmp_path / "raw"
+    _run(score_example(example_vectors, raw, "--no-calibration"), capsys)
+    speech = read_speech_durations(example_vectors / "speech_durations.tsv")
+    short_speech = tmp_path / "short_speech.tsv"
+    rows = [f"{item}\t{item}.flac\t{1 + i / 10}\n" for i, item in enumerate(sorted(speech))]
+    short_speech.write_text("id\tpath\tspeech_s\n" + "".join(rows))
+    calibration = tmp_path / "calibration.json"
+    _run(
+        ["score", "calibrate", raw / "scores.csv", DATASET, "--vectors-dir", example_vectors,
+         "--speech-durations", short_speech, "--out", calibration],
+        capsys,
+    )  # fmt: skip
+    assert ConditionsDescription.load(calibration).speech_range_s_ == [1.0, 1.7]
+    _run(score_example(example_vectors, tmp_path / "out", "--calibration", calibration), capsys)
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t")
+    assert scores.in_conditions.all()
+    first = scores.iloc[0]
+    assert first.conditions_reason == (
+        f"enrollment speech {speech[first.enrollment]:.1f} s above the calibrated 1.0-1.7 s "
+        f"({LONGER_SPEECH}); test speech {speech[first.test]:.1f} s above the calibrated "
+        f"1.0-1.7 s ({LONGER_SPEECH})"
+    )
+    printed = _run(
+        ["compare", EXAMPLE_AUDIO / f"{first.enrollment}.flac", "--test",
+         EXAMPLE_AUDIO / f"{first.test}.flac", "--calibration", calibration],
+        capsys,
+    )  # fmt: skip
+    assert "WARNING:" not in printed
+    assert f"note: test speech {speech[first.test]:.1f} s above the calibrated 1.0-1.7 s" in printed

@@ -138,7 +138,7 @@ class ComparisonPipeline:
         enroll_counts, test_counts = counts[:n].sum(axis=0), counts[n:].sum(axis=0)
         terms = self.scorer.explain(enroll_counts[None], test_counts[None])[0]
         split = split_llr(self.calibrator, terms, [sum(speech[:n]), sum(speech[n:])])
-        in_conditions, warning = self._check_conditions(
+        in_conditions, warning, conditions_notes = self._check_conditions(
             embeddings, counts, speech, [str(p) for p in paths], n
         )
         return ComparisonResult(
@@ -152,7 +152,7 @@ class ComparisonPipeline:
             enroll_counts=enroll_counts,
             test_counts=test_counts,
             attribute_parameters=self._attribute_parameters(),
-            notes=split.notes,
+            notes=[*split.notes, *conditions_notes],
             warnings=same_recording_warnings(enrollment, test),
             bounding=split.bounding,
             offset_label=split.offset_label,
@@ -174,18 +174,19 @@ class ComparisonPipeline:
         speech: list[float],
         names: list[str],
         n_enrollment: int,
-    ) -> tuple[bool | None, str]:
-        """`(in conditions, warning)` of the comparison; None when it is uncalibrated."""
+    ) -> tuple[bool | None, str, list[str]]:
+        """`(in conditions, warning, notes)` of the comparison (in conditions: None when it is
+        uncalibrated; notes: e.g. speech longer than calibrated, when in conditions)."""
         if self.calibrator is None:
-            return None, ""
+            return None, "", []
         kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
         vectors = counts if kind == "ba" else embeddings
         trial = check_comparison(
             self.conditions, vectors, speech, n_enrollment, names, self.calibrator
         )
         if trial.in_conditions[0]:
-            return True, ""
-        return False, conditions_warning(trial.reasons_and_notes()[0])
+            return True, "", [n for n in trial.notes[0].split("; ") if n]
+        return False, conditions_warning(trial.reasons_and_notes()[0]), []
 
 
 @dataclass
