@@ -201,10 +201,16 @@ def calibrate(
     group_column: str | None = typer.Option(
         None,
         "--group-column",
-        help="Column of SCORES_CSV naming each trial's group (e.g. corpus): groups weigh equally.",
+        help="Column of SCORES_CSV naming each trial's group (e.g. corpus): groups weigh equally "
+        "(fit and ELUB bounds; conditions threshold taken per group, lowest kept).",
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
-    vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=VECTORS_DIR_HELP),
+    vectors_dir: Path | None = typer.Option(
+        None,
+        "--vectors-dir",
+        help=f"{VECTORS_DIR_HELP} Default (with no --speech-durations): the folder the "
+        "`score test` run of SCORES_CSV read them from (its run.json).",
+    ),
     vectors: str | None = typer.Option(
         None,
         "--vectors",
