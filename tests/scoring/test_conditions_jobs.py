@@ -320,3 +320,27 @@ def test_conditions_percentile_sets_the_share_of_calibration_recordings_below_th
                 conditions_percentile=50.0,
             ),
         )
+
+
+def test_describe_recordings_takes_side_totals_and_each_recording_s_corpus(corpus):
+    """Cells of two recordings: the speech range is that of the cells' totals; each
+    recording counts in the corpus of most of its trials."""
+    from balr.conditions import describe_recordings, recording_groups
+    from balr.data import Trials
+    from balr.data.speech import read_speech_durations
+
+    dataset = AudioDataset.from_path(corpus / "cal.csv", output_dir=corpus / "vectors")
+    durations = read_speech_durations(corpus / "vectors" / "speech_durations.tsv")
+    cells = [[f"spk{s}/rec0", f"spk{s}/rec1"] for s in range(N_SPEAKERS)]
+    singles = [[f"spk{s}/rec2"] for s in range(N_SPEAKERS)]
+    frame = pd.DataFrame({"enrollment": [",".join(c) for c in cells],
+                          "test": [c[0] for c in singles]})  # fmt: skip
+    trials = Trials(frame, cells, singles)
+    groups = ["a"] * 4 + ["b"] * 8
+    description = describe_recordings(dataset, trials, durations, "ba", groups=groups)
+    totals = [durations[a] + durations[b] for a, b in cells] + [durations[c] for (c,) in singles]
+    assert description.speech_range_s_ == [min(totals), max(totals)]
+    assert description.n_recordings_ == 3 * N_SPEAKERS
+    assert sorted(description.group_thresholds_) == ["a", "b"]
+    items = [dataset.items[dataset.index_of(i)] for i in ("spk0/rec0", "spk5/rec2")]
+    assert recording_groups(trials, groups, items) == ["a", "b"]
