@@ -277,13 +277,7 @@ class EmbeddingExtraction:
             except AudioError as exc:
                 self._fail(index, str(exc))
                 return
-            self._save(index, self._average(acc), acc.speech_s)
-
-    def _average(self, acc: WindowAverage) -> np.ndarray:
-        mean = (acc.total / acc.weight).astype(np.float32)
-        if self.model.normalized:
-            mean /= max(float(np.linalg.norm(mean)), 1e-12)
-        return mean
+            self._save(index, acc.mean(self.model.normalized), acc.speech_s)
 
     def _save(self, index: int, vector: np.ndarray, speech_s: float) -> None:
         """Save the vector and count it, with Ctrl-C held in between: the count an

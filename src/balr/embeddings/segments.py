@@ -104,3 +104,10 @@ class WindowAverage:
     @property
     def complete(self) -> bool:
         return self.seen >= self.parts
+
+    def mean(self, normalized: bool) -> np.ndarray:
+        """The weighted mean vector (float32), renormalised for a model of unit vectors."""
+        mean = (self.total / self.weight).astype(np.float32)
+        if normalized:
+            mean /= max(float(np.linalg.norm(mean)), 1e-12)
+        return mean
