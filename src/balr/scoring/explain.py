@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from balr.fileio import atomic_path
 from balr.scoring.base import LRScorer
 from balr.scoring.pairs import DEFAULT_CHUNK
-from balr.scoring.trials import TrialCells, explain_trials
+
+if TYPE_CHECKING:  # pandas and the trial engine (scipy) only for the tables: not in compare
+    import pandas as pd
+
+    from balr.scoring.trials import TrialCells
 
 SAME, DIFFERENT = "same", "different"
 
@@ -35,6 +39,8 @@ def explanation_frame(
     parameters: dict[str, np.ndarray],
 ) -> pd.DataFrame:
     """Long table: one row per (trial, direction, rank) with term, counts and parameters."""
+    import pandas as pd
+
     frames = []
     for direction, chosen in zip((SAME, DIFFERENT), top_attributes(terms, k), strict=True):
         n_trials, n_ranks = chosen.shape
@@ -74,6 +80,10 @@ def write_explanations(
 
     `trial_numbers` (default 1..n) label the trials, e.g. their row in the trials file.
     """
+    import pandas as pd
+
+    from balr.scoring.trials import explain_trials
+
     parameters = scorer.attribute_parameters()
     if trial_numbers is None:
         trial_numbers = np.arange(1, len(cells) + 1)
