@@ -24,12 +24,17 @@ def embed_files(
     AudioError naming the first file that cannot be embedded and why."""
     opts.check()
     min_samples = max(model.min_samples, int(round(opts.min_duration_s * model.sample_rate)))
-    decoded = [
-        _segments(index, Path(path), model, opts, min_samples) for index, path in enumerate(paths)
-    ]
+    decoded = [_segments(i, Path(path), model, opts, min_samples) for i, path in enumerate(paths)]
+    usable = [s for segments in decoded for s in segments if s.wave is not None]
+    try:
+        embedded = model.embed([s.wave for s in usable])
+    except Exception as exc:
+        raise AudioError(f"model failed: {type(exc).__name__}: {exc}") from None
+    vectors_of = {id(segment): vector for segment, vector in zip(usable, embedded, strict=True)}
     vectors, speech = [], []
     for path, segments in zip(paths, decoded, strict=True):
-        vector, speech_s = _embed_segments(Path(path), segments, model, opts)
+        parts = [vectors_of.get(id(s)) for s in segments]
+        vector, speech_s = _file_vector(Path(path), segments, parts, model, opts)
         vectors.append(vector)
         speech.append(round(speech_s, 3))
     return np.stack(vectors).astype(np.float32), speech
@@ -47,12 +52,15 @@ def _segments(
         raise AudioError(f"{path}: {type(exc).__name__}: {exc}") from None
 
 
-def _embed_segments(
-    path: Path, segments: list[Segment], model: NumpyGE2E, opts: ExtractionOptions
+def _file_vector(
+    path: Path,
+    segments: list[Segment],
+    vectors: list[np.ndarray | None],
+    model: NumpyGE2E,
+    opts: ExtractionOptions,
 ) -> tuple[np.ndarray, float]:
     """One file's vector: its only segment's, or the length-weighted mean of its windows'
     (renormalised), with its net speech seconds."""
-    vectors = [None if s.wave is None else _embed(model, s.wave) for s in segments]
     if len(segments) == 1 and segments[0].parts == 1:
         return vectors[0], segments[0].speech_s
     average = WindowAverage(segments[0].parts)
@@ -64,10 +72,3 @@ def _embed_segments(
     if average.total is None:
         raise AudioError(f"{path}: no usable audio in any window")
     return average.mean(model.normalized), average.speech_s
-
-
-def _embed(model: NumpyGE2E, wave: np.ndarray) -> np.ndarray:
-    try:
-        return model.embed(wave)
-    except Exception as exc:
-        raise AudioError(f"model failed: {type(exc).__name__}: {exc}") from None

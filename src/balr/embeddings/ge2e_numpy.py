@@ -146,23 +146,32 @@ class NumpyGE2E:
             return None
         return cls(state, cfg)
 
-    def embed(self, wave: np.ndarray) -> np.ndarray:
-        """(samples,) float32 in [-1, 1] -> (256,) unit vector. BLAS runs on one thread:
-        its threads cost more than they give on these small products."""
+    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Waveforms `(samples,)` float32 in [-1, 1] -> `(n, 256)` unit vectors; the partial
+        windows of all of them go through the LSTM together. BLAS runs on one thread: its
+        threads cost more than they give on these small products."""
+        if not waves:
+            return np.zeros((0, HIDDEN), np.float32)
         with _one_blas_thread():
-            return self._embed(wave)
+            partials, owners = [], []
+            for index, wave in enumerate(waves):
+                windows = self._partials(self._prepare(wave))
+                partials.append(windows)
+                owners += [index] * len(windows)
+            vectors = self.embed_partials(np.concatenate(partials))
+        sums = np.zeros((len(waves), HIDDEN), np.float32)
+        np.add.at(sums, np.asarray(owners), vectors)
+        return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
-    def _embed(self, wave: np.ndarray) -> np.ndarray:
-        wave = self._prepare(wave)
+    def _partials(self, wave: np.ndarray) -> np.ndarray:
+        """(P, 160, 40) mel frames of the partial windows of one prepared waveform."""
         count = partial_counts(np.array([len(wave)]), self.frame_step, self.cfg.min_coverage)
         starts = np.arange(int(count[0])) * self.frame_step
         needed = int((starts[-1] + PARTIAL_FRAMES) * HOP)
         if len(wave) < needed:
             wave = np.pad(wave, (0, needed - len(wave)))
         mels = mel_spectrogram(wave, self.mel_basis)
-        partials = mels[starts[:, None] + np.arange(PARTIAL_FRAMES)[None, :]]
-        total = self.embed_partials(partials).sum(axis=0)
-        return total / max(float(np.linalg.norm(total)), 1e-12)
+        return mels[starts[:, None] + np.arange(PARTIAL_FRAMES)[None, :]]
 
     def embed_partials(self, mels: np.ndarray) -> np.ndarray:
         """(P, 160, 40) mel power frames -> (P, 256) unit vectors."""
