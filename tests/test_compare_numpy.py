@@ -1,6 +1,7 @@
 """`balr compare`'s torch-free chain (numpy GE2E + numpy BAE encoder) against the torch models
 on the bundled clips: same embeddings (cosine >= 0.99999), identical bits, LLR within 1e-4,
-same speech seconds and errors; and `balr compare` on the defaults imports no torch."""
+same speech seconds and errors; and `balr compare` on the defaults imports neither torch nor
+pandas."""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ print(json.dumps(sorted(m for m in ("torch", "pandas", "scipy") if m in sys.modu
 """
 
 
-def test_compare_on_the_defaults_imports_no_torch():
+def test_compare_on_the_defaults_imports_no_torch_nor_pandas():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), *sys.path])}
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(CLIPS[0]), str(CLIPS[-1])],
@@ -128,4 +129,4 @@ def test_compare_on_the_defaults_imports_no_torch():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     heavy = json.loads(result.stdout.strip().splitlines()[-1])
-    assert "torch" not in heavy
+    assert "torch" not in heavy and "pandas" not in heavy
