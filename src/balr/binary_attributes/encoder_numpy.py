@@ -4,8 +4,8 @@ torch; and what an encoder file says it was trained on (`read_trained_on`), read
 `encoder = [Linear(d, m), ReLU, BatchNorm1d(m) with its running statistics, Linear(m, m),
 Tanh]`, then `b = 1[z > 0]`: the bits of `BinaryAttributeEncoder.binarize`
 (`balr.binary_attributes.model`, the torch module that is trained and saved), computed in
-float32 from the same safetensors weights (`tests/binary_attributes/test_encoder_numpy.py`:
-identical bits on the bundled clips).
+float32 from the same safetensors weights (identical bits: `tests/test_compare_numpy.py` on
+the bundled clips, `tests/binary_attributes/test_encoder_numpy.py`).
 """
 
 from __future__ import annotations

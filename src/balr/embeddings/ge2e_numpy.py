@@ -4,7 +4,7 @@ One file of a comparison is embedded here as `balr.embeddings.ge2e` (torch) embe
 batch: the same recipe (volume to -30 dBFS if quieter, 40-band mel power spectrogram,
 partial windows of 160 frames every 1/1.3 s, the last kept if it covers >= 75 %, 3-layer
 LSTM -> last hidden state -> Linear -> ReLU -> L2 norm per partial, mean, L2 norm) on the
-same weights, in float32 (`tests/embeddings/test_ge2e_numpy.py`: cosine >= 0.99999 with the
+same weights, in float32 (`tests/test_compare_numpy.py`: cosine >= 0.99999 with the
 torch model on the bundled clips). The settings (`GE2EConfig`), the constants and the mel
 filterbank are defined here once; the torch model imports them. Why two implementations:
 `docs/architecture.md` ("Two GE2E implementations").
