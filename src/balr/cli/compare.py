@@ -12,7 +12,7 @@ from rich.table import Table
 from balr.errors import ConfigError, DataError
 from balr.report import LN_LR, format_lr, verbal_scale
 
-if TYPE_CHECKING:  # balr.compare imports torch: only when the command runs
+if TYPE_CHECKING:  # balr.compare (numpy, hydra, models): imported only when the command runs
     from balr.compare import ComparisonResult
 
 USAGE = "ENROLL... --test TEST... [OPTIONS] [key=value]..."
