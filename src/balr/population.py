@@ -18,6 +18,7 @@ with 5 population speakers the different-speaker LR > 100 rate falls from 13-46 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -77,13 +78,24 @@ class Population:
         return f"population {self.source} ({size}{left})"
 
     def record(self) -> dict:
-        """What metrics.json and run records say of the population."""
+        """What metrics.json and run records say of the population (`sha256`: its
+        `fingerprint`)."""
         return {
             "source": self.source,
             "n_recordings": len(self.ids),
             "n_speakers": self.n_speakers,
             "excluded": list(self.excluded),
+            "sha256": self.fingerprint(),
         }
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, as `balr.audit` hashes files) of the population's vectors: each
+        recording's id and bits, in id order (the order of reading does not count)."""
+        digest = hashlib.sha256()
+        for row in sorted(range(len(self.ids)), key=self.ids.__getitem__):
+            digest.update(self.ids[row].encode() + b"\0")
+            digest.update(np.packbits(self.bits[row] > 0.5).tobytes())
+        return digest.hexdigest()
 
 
 def active_bits(vectors: np.ndarray, source: str) -> np.ndarray:
@@ -115,6 +127,20 @@ def exclude_case(population: Population, case_ids: set[str], case_speakers: set[
     )
 
 
+def too_small(n_recordings: int, n_speakers: int | None) -> bool:
+    """Whether a population of this size is refused (see MIN_*; None: unlabelled)."""
+    return n_recordings < MIN_RECORDINGS or (n_speakers is not None and n_speakers < MIN_SPEAKERS)
+
+
+def size_error(source: str, n_recordings: int, n_speakers: int | None, context: str) -> DataError:
+    """The one-line error of a population too small (`context` says after what)."""
+    size = f"{n_recordings} recordings" + (f" of {n_speakers} speakers" if n_speakers else "")
+    return DataError(
+        f"--population {source}: {size}{context}; at least {MIN_RECORDINGS} "
+        f"recordings of {MIN_SPEAKERS} or more other speakers are needed"
+    )
+
+
 def check_population_size(population: Population) -> None:
     """DataError when the population is too small to adapt to (see MIN_*)."""
     n, speakers = len(population.ids), population.n_speakers
@@ -123,12 +149,34 @@ def check_population_size(population: Population) -> None:
         if population.excluded
         else ""
     )
-    if n < MIN_RECORDINGS or (speakers is not None and speakers < MIN_SPEAKERS):
-        size = f"{n} recordings" + (f" of {speakers} speakers" if speakers else "")
-        raise DataError(
-            f"--population {population.source}: {size}{left}; at least {MIN_RECORDINGS} "
-            f"recordings of {MIN_SPEAKERS} or more other speakers are needed"
+    if too_small(n, speakers):
+        raise size_error(population.source, n, speakers, left)
+
+
+def shrunk_alpha(
+    alpha: np.ndarray, bit_sums: np.ndarray, n_recordings, shrinkage: float
+) -> np.ndarray:
+    """`(..., attributes, 2)` beta parameters moved to the typicality of populations with
+    `bit_sums` `(..., attributes)` active bits among `n_recordings` `(...)` recordings:
+    `m = (n p + T m_ref) / (n + T)` (`n p` = the bit sums), the precision of `alpha` kept."""
+    precision = alpha.sum(axis=1)
+    reference = alpha[:, 0] / precision
+    n = np.asarray(n_recordings, dtype=np.float64)[..., None]
+    rate = (bit_sums + shrinkage * reference) / (n + shrinkage)
+    rate = np.clip(rate, RATE_FLOOR, 1 - RATE_FLOOR)
+    return np.stack([rate * precision, (1 - rate) * precision], axis=-1)
+
+
+def check_adaptable(scorer) -> None:
+    """ConfigError for a scorer without a typicality to adapt (only beta has one)."""
+    from balr.scoring.beta import BetaScorer
+
+    if not isinstance(scorer, BetaScorer):
+        raise ConfigError(
+            f"--population adapts the beta scorer (the default); scorer '{scorer.name}' "
+            "has no population adaptation"
         )
+    scorer.check_fitted()
 
 
 class PopulationAdaptation(Estimator):
@@ -165,25 +213,14 @@ class PopulationAdaptation(Estimator):
                 f"population adaptation has {len(self.activation_rate_)} attributes, "
                 f"the scorer {alpha.shape[0]}"
             )
-        precision = alpha.sum(axis=1)
-        reference = alpha[:, 0] / precision
-        n, tau = self.n_recordings_, self.shrinkage
-        rate = (n * self.activation_rate_ + tau * reference) / (n + tau)
-        rate = np.clip(rate, RATE_FLOOR, 1 - RATE_FLOOR)
-        return np.stack([rate * precision, (1 - rate) * precision], axis=1)
+        n = self.n_recordings_
+        return shrunk_alpha(alpha, n * self.activation_rate_, n, self.shrinkage)
 
     def adapt(self, scorer):
         """A copy of the fitted beta `scorer` with the adapted alpha; ConfigError for a
         scorer without a typicality to adapt."""
-        from balr.scoring.beta import BetaScorer
-
-        if not isinstance(scorer, BetaScorer):
-            raise ConfigError(
-                f"--population adapts the beta scorer (the default); scorer '{scorer.name}' "
-                "has no population adaptation"
-            )
-        scorer.check_fitted()
-        adapted = BetaScorer(**scorer.get_params())
+        check_adaptable(scorer)
+        adapted = type(scorer)(**scorer.get_params())
         adapted.alpha_ = self.adapted_alpha(scorer.alpha_)
         return adapted
 

@@ -10,18 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from balr.data import AudioDataset
+from balr.data import AudioDataset, load_trials
 from balr.errors import DataError, ModelError
 from balr.population import (
     MIN_RECORDINGS,
     Population,
     PopulationAdaptation,
+    adapt_to_population,
     check_population_size,
     exclude_case,
+    read_population,
 )
 from balr.scoring.beta import BetaScorer
 from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
+from balr.scoring.trials import score_trials, trial_vectors
 
 N_ATTRIBUTES = 64
 CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
@@ -152,19 +155,22 @@ def test_score_test_with_a_population_lowers_different_speaker_lrs(channel_case,
     assert after[8:].mean() < before[8:].mean() - 5
     assert plain.population is None
     metrics = json.loads((tmp_path / "adapted" / "metrics.json").read_text())
-    assert metrics["population"] == {
+    record = metrics["population"]
+    assert {key: record[key] for key in ("source", "n_recordings", "n_speakers", "excluded")} == {
         "source": str(root / "pop.csv"),
         "n_recordings": 24,
         "n_speakers": 6,
         "excluded": [],
     }
+    assert record["per_trial"]["n_trials_reduced"] == 0 and len(record["sha256"]) == 64
     assert "adapted to the population" in adapted.summary()
     assert f"({24} recordings, 6 speakers)" in adapted.summary()
 
 
 def test_a_population_of_the_case_speakers_only_is_refused(channel_case, tmp_path):
     root, checkpoint = channel_case
-    with pytest.raises(DataError, match="0 recordings after leaving out 16 case recordings"):
+    # 8 speakers x 2 recordings: a different-speaker trial leaves 12 of 6 speakers
+    with pytest.raises(DataError, match="12 recordings of 6 speakers for trial 9 "):
         _score(root, checkpoint, tmp_path / "own", root / "case.csv")
 
 
@@ -203,3 +209,34 @@ def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp
     assert adapted.summary().endswith(
         f"(adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers))"
     )
+
+
+def test_a_dataset_is_its_own_population_without_each_trials_speakers(channel_case, tmp_path):
+    """`--population CASE` with the case's other speakers (and 6 more): each trial leaves out
+    its own two speakers only; scores and explanations use that trial's population."""
+    root, checkpoint = channel_case
+    rows = pd.concat([pd.read_csv(root / "case.csv"), pd.read_csv(root / "pop.csv")])
+    rows.to_csv(root / "own.csv", index=False)  # 14 speakers, 40 recordings
+    options = TrialScoring(
+        ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
+        save_dir=tmp_path / "own", vectors_dir=root / "vectors", population=root / "own.csv",
+        explain=3,
+    )  # fmt: skip
+    result = score_trials_file(root / "own.csv", root / "trials.tsv", options)
+    scores = pd.read_csv(tmp_path / "own" / "scores.csv", sep="\t")
+    # same speaker: 1 speaker x 2 recordings left out; different: 2 x 2
+    assert list(scores["population_recordings"]) == [38] * 8 + [36] * 8
+    assert list(scores["population_speakers"]) == [13] * 8 + [12] * 8
+    # trial 9 by definition: the beta adapted to the population without its two speakers
+    dataset = AudioDataset.from_path(root / "own.csv", output_dir=root / "vectors")
+    full = read_population(dataset, "own")
+    trials = load_trials(root / "trials.tsv")
+    enroll, test = trials.enrollment[8][0], trials.test[8][0]
+    speakers = {dataset.items[dataset.index_of(i)].speaker for i in (enroll, test)}
+    adapted = adapt_to_population(BetaScorer.load(checkpoint), exclude_case(full, set(), speakers))
+    vectors, cells, _ = trial_vectors(dataset, trials.subset(np.arange(16) == 8), "ba")
+    expected = score_trials(adapted[0], vectors, cells)[0]
+    assert scores["scores"][8] == pytest.approx(expected, rel=1e-10)
+    explained = pd.read_csv(tmp_path / "own" / "explanations.csv")
+    assert explained.loc[explained.trial == 9, "score"].iloc[0] == pytest.approx(expected, 1e-10)
+    assert "36-38 per trial without its own speakers" in result.summary()

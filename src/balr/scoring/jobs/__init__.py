@@ -18,9 +18,9 @@ from balr.scoring.jobs.matrix import MatrixScoring, ScoreMatrix, score_matrix_fi
 from balr.scoring.jobs.test import (
     ScoredTrials,
     TrialScoring,
-    case_population,
     score_trials_file,
     scored_vector_kind,
+    trial_populations,
 )
 from balr.scoring.jobs.train import TrainedScorer, train_scorer
 from balr.scoring.trials import UnscoredTrials, find_trial, trial_vectors
@@ -37,7 +37,6 @@ __all__ = [
     "TrialScoring",
     "UnscoredTrials",
     "calibrate_scores_file",
-    "case_population",
     "check_trial_conditions",
     "describe_recordings",
     "find_trial",
@@ -47,5 +46,6 @@ __all__ = [
     "side_seconds",
     "train_scorer",
     "trial_seconds",
+    "trial_populations",
     "trial_vectors",
 ]
