@@ -92,10 +92,61 @@ class Population:
         """SHA-256 (hex, as `balr.audit` hashes files) of the population's vectors: each
         recording's id and bits, in id order (the order of reading does not count)."""
         digest = hashlib.sha256()
+        packed = np.packbits(np.asarray(self.bits) > 0.5, axis=1)
         for row in sorted(range(len(self.ids)), key=self.ids.__getitem__):
-            digest.update(self.ids[row].encode() + b"\0")
-            digest.update(np.packbits(self.bits[row] > 0.5).tobytes())
+            digest.update(self.ids[row].encode() + b"\0" + packed[row].tobytes())
         return digest.hexdigest()
+
+
+#: what a calibration.json says of the population its scores were adapted to
+CALIBRATION_KEYS = ("source", "n_recordings", "n_speakers", "sha256")
+
+
+def calibration_record(record: dict) -> dict:
+    """The part of a population record (`Population.record`) a calibration keeps."""
+    return {key: record.get(key) for key in CALIBRATION_KEYS}
+
+
+def check_calibration_record(record: object, path: str | os.PathLike) -> dict:
+    """The `population` record of calibration.json `path`, checked: ModelError (one line
+    naming the file and field) when malformed."""
+    if not isinstance(record, dict):
+        raise ModelError(f"{path}: field 'population' must be an object")
+    checks = {
+        "source": isinstance(record.get("source"), str),
+        "n_recordings": isinstance(record.get("n_recordings"), int) and record["n_recordings"] > 0,
+        "n_speakers": record.get("n_speakers") is None or isinstance(record["n_speakers"], int),
+        "sha256": isinstance(record.get("sha256"), str)
+        and len(record["sha256"]) == 64
+        and all(c in "0123456789abcdef" for c in record["sha256"]),
+    }
+    for key, valid in checks.items():
+        if not valid:
+            raise ModelError(f"{path}: field 'population.{key}' is missing or malformed")
+    return calibration_record(record)
+
+
+def describe_record(record: dict) -> str:
+    """`population SOURCE (N recordings, S speakers)` of a population record."""
+    size = f"{record['n_recordings']} recordings"
+    if record.get("n_speakers"):
+        size += f", {record['n_speakers']} speakers"
+    return f"population {record['source']} ({size})"
+
+
+def calibration_population_warning(recorded: dict | None, used: Population | None) -> str:
+    """The warning line when a calibration fitted on scores adapted to the population
+    `recorded` is applied without a population or with another (empty when it matches)."""
+    if recorded is None or (used is not None and used.fingerprint() == recorded["sha256"]):
+        return ""
+    described = describe_record(recorded)[:-1] + f", sha256 {recorded['sha256'][:12]})"
+    fitted = f"the calibration was fitted on scores adapted to the {described}"
+    if used is None:
+        return f"{fitted}, these scores to none: the LRs may mislead; give --population"
+    return (
+        f"{fitted}, these scores to another population ({used.source}, sha256 "
+        f"{used.fingerprint()[:12]}): the LRs may mislead"
+    )
 
 
 def active_bits(vectors: np.ndarray, source: str) -> np.ndarray:

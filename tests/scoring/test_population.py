@@ -23,11 +23,8 @@ from balr.population import (
 )
 from balr.scoring.beta import BetaScorer
 from balr.scoring.config import ScoreSettings
-from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
+from balr.scoring.jobs import TrialScoring, score_trials_file
 from balr.scoring.trials import score_trials, trial_vectors
-
-N_ATTRIBUTES = 64
-CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
 
 
 def test_adapted_alpha_moves_the_rate_and_keeps_the_precision():
@@ -93,44 +90,6 @@ def test_saved_adaptation_loads_the_same_and_damage_is_one_line(tmp_path):
     with pytest.raises(ModelError, match="population.safetensors: not a readable") as error:
         PopulationAdaptation.load(path)
     assert "\n" not in str(error.value)
-
-
-def _write_set(root, name, speakers, per_speaker, channel, rng, rates):
-    """`name.csv` and BA vectors of `per_speaker` recordings of each of `speakers`."""
-    rows = [(f"{name}/s{s}/r{r}", f"{name}{s}") for s in speakers for r in range(per_speaker)]
-    pd.DataFrame(rows, columns=["id", "speaker"]).to_csv(root / f"{name}.csv", index=False)
-    dataset = AudioDataset.from_path(root / f"{name}.csv", output_dir=root / "vectors")
-    with dataset.vector_writer("ba") as writer:
-        for index, item in enumerate(dataset.items):
-            bits = rng.random(N_ATTRIBUTES) < rates[int(item.speaker[len(name) :])]
-            if channel:
-                bits[CHANNEL] = True
-            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
-    return rows
-
-
-@pytest.fixture(scope="module")
-def channel_case(tmp_path_factory):
-    """A beta scorer fitted on 12 speakers of clean recordings; a case of 8 other speakers
-    (2 recordings each) and a population of 6 more (4 each), all on one channel that turns
-    on attributes 0-11 in every recording."""
-    root = tmp_path_factory.mktemp("channel")
-    rng = np.random.default_rng(1)
-    rates = np.where(rng.random((26, N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
-    _write_set(root, "ref", range(12), 3, False, rng, rates)
-    case = _write_set(root, "case", range(12, 20), 2, True, rng, rates)
-    _write_set(root, "pop", range(20, 26), 4, True, rng, rates)
-    ids = [i for i, _ in case]
-    pairs = [(ids[2 * s], ids[2 * s + 1]) for s in range(8)]
-    pairs += [(ids[2 * s], ids[(2 * s + 3) % 16]) for s in range(8)]
-    pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
-        root / "trials.tsv", sep="\t", index=False
-    )
-    beta = ScoreSettings.from_overrides(["scorer=beta"])
-    scorer = train_scorer(
-        root / "ref.csv", ScoringRun(beta, root / "scorer", vectors_dir=root / "vectors")
-    )
-    return root, scorer.path
 
 
 def _score(root, checkpoint, out, population=None):

@@ -15,12 +15,12 @@ from balr.data.speech import side_seconds, trial_seconds
 from balr.scoring.jobs.calibrate import CalibrationFit, FittedCalibration, calibrate_scores_file
 from balr.scoring.jobs.common import DatasetReading, ScoringRun
 from balr.scoring.jobs.matrix import MatrixScoring, ScoreMatrix, score_matrix_file
+from balr.scoring.jobs.population import calibration_population, trial_populations
 from balr.scoring.jobs.test import (
     ScoredTrials,
     TrialScoring,
     score_trials_file,
     scored_vector_kind,
-    trial_populations,
 )
 from balr.scoring.jobs.train import TrainedScorer, train_scorer
 from balr.scoring.trials import UnscoredTrials, find_trial, trial_vectors
@@ -37,6 +37,7 @@ __all__ = [
     "TrialScoring",
     "UnscoredTrials",
     "calibrate_scores_file",
+    "calibration_population",
     "check_trial_conditions",
     "describe_recordings",
     "find_trial",

@@ -27,12 +27,16 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.fileio import atomic_path, run_dir
-from balr.population import read_population
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
 from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.jobs.population import (
+    trial_populations,
+    trialwise_scorer,
+    warn_population_mismatch,
+)
 from balr.scoring.plots import plot_explanation
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
@@ -149,6 +153,7 @@ def score_trials_file(
     pop = None
     if options.population is not None:
         pop = trial_populations(options.population, dataset, trials, options)
+    warn_population_mismatch(calibrated, pop)
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     if scorer.vector_kind == "ba" and len(vectors):
@@ -181,32 +186,6 @@ def score_trials_file(
     return ScoredTrials(
         len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
     )
-
-
-def trial_populations(
-    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
-) -> TrialPopulations:
-    """The population dataset at `path` (read as `run` reads datasets), each trial's without
-    its own speakers and recordings (`balr.scoring.population_trials`)."""
-    full = read_population(run.open_dataset(path), str(path))
-    speaker_of = {i: dataset.items[dataset.index_of(i)].speaker for i in trials.unique_ids()}
-    return TrialPopulations.of_trials(full, trials, speaker_of)
-
-
-def trialwise_scorer(
-    scorer, pop: TrialPopulations, trials: Trials, valid: np.ndarray
-) -> TrialwiseBeta:
-    """The beta `scorer` adapted per scored trial (`valid`) to its population, after the
-    size check of the smallest one."""
-    rows = np.flatnonzero(valid)
-
-    def name(j: int) -> str:
-        row = rows[j]
-        return f"{row + 1} ({','.join(trials.enrollment[row])} vs {','.join(trials.test[row])})"
-
-    scored = pop.subset(valid)
-    scored.check_size(name)
-    return TrialwiseBeta(scorer, scored)
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
