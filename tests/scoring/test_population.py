@@ -122,6 +122,8 @@ def test_score_test_with_a_population_lowers_different_speaker_lrs(channel_case,
         "excluded": [],
     }
     assert record["per_trial"]["n_trials_reduced"] == 0 and len(record["sha256"]) == 64
+    run = json.loads((tmp_path / "adapted" / "run.json").read_text())
+    assert run["population_record"] == record  # the run record names it too
     assert "adapted to the population" in adapted.summary()
     assert f"({24} recordings, 6 speakers)" in adapted.summary()
 

@@ -55,6 +55,8 @@ SCORE_RUN_DIR = "runs/score"  # the reference's default folder (`balr.fileio.run
 PLOTTED_ATTRIBUTES = 10
 #: the metrics.json key recording which vectors were scored (`ba` or `emb`)
 SCORED_VECTORS_KEY = "vector_kind"
+#: the run.json key describing the population (source, sizes, sha256, per-trial sizes)
+POPULATION_RECORD = "population_record"
 
 
 @dataclass(frozen=True)
@@ -205,13 +207,16 @@ def _write_run_record(
     pop: TrialPopulations | None,
 ) -> None:
     """The audit run record (`balr.audit`) of a `score test` run: its inputs, models and
-    population."""
+    population (its files, and as `population_record` what metrics.json says of it)."""
     inputs = score_inputs(dataset, trials.unique_ids(), kind, lists, options.speech_durations)
     pop_files = None
     if pop is not None:
         pop_data = options.open_dataset(options.population)
         pop_files = population_files(pop_data, pop.population.ids, options.population)
-    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files))
+    record = audit_record(inputs, models, pop_files)
+    if pop is not None:
+        record[POPULATION_RECORD] = pop.record()
+    write_record(save_dir / RUN_RECORD, record)
 
 
 def scored_vector_kind(scores_csv: Path) -> str:
