@@ -181,7 +181,7 @@ def test_a_dataset_is_its_own_population_without_each_trials_speakers(channel_ca
     options = TrialScoring(
         ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
         save_dir=tmp_path / "own", vectors_dir=root / "vectors", population=root / "own.csv",
-        explain=3,
+        explain=3, explain_plots=("9",),
     )  # fmt: skip
     result = score_trials_file(root / "own.csv", root / "trials.tsv", options)
     scores = pd.read_csv(tmp_path / "own" / "scores.csv", sep="\t")
@@ -201,3 +201,4 @@ def test_a_dataset_is_its_own_population_without_each_trials_speakers(channel_ca
     explained = pd.read_csv(tmp_path / "own" / "explanations.csv")
     assert explained.loc[explained.trial == 9, "score"].iloc[0] == pytest.approx(expected, 1e-10)
     assert "36-38 per trial without its own speakers" in result.summary()
+    assert (tmp_path / "own" / "explanation_trial9.png").stat().st_size > 0
