@@ -38,15 +38,15 @@ from balr.scoring.beta import BetaScorer, log_beta
 from balr.scoring.pairs import as_bits, is_single_recording
 from balr.scoring.trials import CellSide, TrialCells, cell_sums
 
-#: trials per chunk at most: each holds `(trials, attributes)` arrays and one
-#: `(attributes, 4)` table per left-out set of the chunk
+#: trials per chunk at most: a chunk holds a few `(trials, attributes)` arrays and the
+#: `(sets, attributes)` alpha and log parts of its left-out sets
 MAX_CHUNK = 2048
 
 
 @dataclass(frozen=True)
 class TrialPopulations:
-    """The population of each trial: `sets[keys[j]]` are the population rows trial `j`
-    leaves out; `removed` is the `(sets, recordings)` 0/1 matrix of them."""
+    """The population of each trial: trial `j` leaves out the population recordings of row
+    `keys[j]` of `removed`, the `(left-out sets, recordings)` 0/1 matrix."""
 
     population: Population
     keys: np.ndarray  # (trials,) each trial's left-out set
