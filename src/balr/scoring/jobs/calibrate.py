@@ -103,6 +103,7 @@ def calibrate_scores_file(
     """
     fit = fit or CalibrationFit()
     fit.check()
+    population = calibration_population(scores_csv, fit.population, fit.vectors_dir)
     dataset = AudioDataset.from_path(data, output_dir=fit.vectors_dir)
     labelled = read_labelled_trials(scores_csv, dataset, fit.sep, fit.column)
     groups = _trial_groups(labelled.trials, labelled.keep, fit.group_column, scores_csv)
@@ -127,7 +128,6 @@ def calibrate_scores_file(
         conditions = describe_recordings(
             dataset, kept.unique_ids(), durations, kind, fit.conditions_percentile
         )
-    population = calibration_population(scores_csv, fit.population, fit.vectors_dir)
     CalibrationBundle(calibrator, conditions, population).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
