@@ -32,6 +32,10 @@ score_app = typer.Typer(
 )
 
 VECTORS_DIR_HELP = "Where the dataset's vectors were written (binarize --save-dir)."
+CALIBRATE_VECTORS_HELP = (
+    f"{VECTORS_DIR_HELP} Default (with no --speech-durations): the folder the `score test` "
+    "run of SCORES_CSV read them from (its run.json)."
+)
 SPEECH_HELP = (
     "speech_durations.tsv of the recordings (default: the one `balr extract` wrote in the "
     "vectors' folder, else in the dataset folder's .balr/)."
@@ -107,6 +111,10 @@ def train(
 POPULATION_HELP = (
     "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
     "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
+)
+CALIBRATE_POPULATION_HELP = (
+    "The population SCORES_CSV was scored with (`score test --population`): checked, and "
+    "recorded in the calibration so that `score test` warns when run without it."
 )
 EXPLAIN_HELP = "Write the K attributes pushing each score most each way."
 EXPLAIN_PLOT_HELP = "Bar chart of one trial: number (1 = first) or E::T ids."
@@ -205,12 +213,7 @@ def calibrate(
         "(fit and ELUB bounds; conditions threshold taken per group, lowest kept).",
     ),
     speech_durations: Path | None = typer.Option(None, "--speech-durations", help=SPEECH_HELP),
-    vectors_dir: Path | None = typer.Option(
-        None,
-        "--vectors-dir",
-        help=f"{VECTORS_DIR_HELP} Default (with no --speech-durations): the folder the "
-        "`score test` run of SCORES_CSV read them from (its run.json).",
-    ),
+    vectors_dir: Path | None = typer.Option(None, "--vectors-dir", help=CALIBRATE_VECTORS_HELP),
     vectors: str | None = typer.Option(
         None,
         "--vectors",
@@ -225,6 +228,7 @@ def calibrate(
         help="% of calibration recordings taken as least similar still in conditions "
         "(lower: fewer warnings, in and out of domain).",
     ),
+    population: Path | None = typer.Option(None, "--population", help=CALIBRATE_POPULATION_HELP),
 ) -> None:
     """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
     description of its conditions (speech durations, population) that `score test` and
@@ -243,6 +247,7 @@ def calibrate(
         vector_kind=vectors,
         describe_conditions=not no_conditions,
         conditions_percentile=conditions_percentile,
+        population=population,
     )
     typer.echo(calibrate_scores_file(scores_csv, data, fit).summary())
 
