@@ -47,8 +47,17 @@ COMPARE = ["compare", AUDIO[0], "--test", str(EXAMPLES / "audio" / "id00906" / "
 #: JSON damages also run through the CLI
 CLI_JSON_DAMAGES = ("json-calibrator-deleted", "json-calibrator.slope-nan")
 #: JSON fields that only describe or may be absent (a calibration without its conditions
-#: description is one): their removal is allowed
-OPTIONAL = {"description", "groups", "provenance", "source", "notes", "conditions"}
+#: description is one; a conditions record without per-corpus thresholds is one of the
+#: pooled threshold, which `similarity_threshold` holds either way): their removal is allowed
+OPTIONAL = {
+    "description",
+    "groups",
+    "provenance",
+    "source",
+    "notes",
+    "conditions",
+    "group_thresholds",
+}
 
 
 # ---------------------------------------------------------------- the files under test
@@ -298,7 +307,10 @@ def json_cases(target: Target, record: dict, where: tuple = ()) -> list[Case]:
             item = "".join(f"[{i}]" for i in index)
             damage = json_damage((*path, *index), "nan")
             cases.append(Case(target, f"json-{label}{item}-nan", damage))
-        for kind, strict in json_kinds(key, value).items():
+        kinds = json_kinds(key, value)
+        if where[-1:] == ("group_thresholds",):  # one corpus's threshold: it explains the
+            kinds |= {"deleted": False, "renamed": False}  # lowest, similarity_threshold
+        for kind, strict in kinds.items():
             name = f"json-{label}-{kind}"
             cli = name in CLI_JSON_DAMAGES
             cases.append(Case(target, name, json_damage(path, kind), strict=strict, cli=cli))
