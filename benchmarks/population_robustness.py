@@ -18,7 +18,8 @@ minCllr of the calibrated BA-LR LLRs, the shares of different-speaker LR > 100 a
 same-speaker LR < 1/100 over all trials and over the un-warned ones, and the warning rate
 (`in_conditions` false).
 
-Variant audio, vectors and scores are cached under `--work` (default
+Variant audio, vectors (`--save-dir`: never beside a corpus's audio) and scores are cached
+under `--work` (default
 runs/population_robustness); a rerun reuses them. Cost on 2 CPU cores: about 1-2 min per
 100 recordings and variant for extraction, seconds for the rest.
 
@@ -118,8 +119,10 @@ def prepare(items: pd.DataFrame, folder: Path, pool: list[str], trial_speakers: 
             pop = items[items["speaker"].isin(pool[:size])]
             pop[["id", "audio", "speaker"]].to_csv(folder / f"pop{size}.csv", index=False)
     if not (folder / "extracted").is_file():
-        balr("extract", folder / "all.csv", "embeddings.num_workers=0", "embeddings.threads=2")
-        balr("binarize", folder / "all.csv")
+        vectors = ["--save-dir", folder / "vectors"]  # never beside the corpus's audio
+        balr("extract", folder / "all.csv", *vectors, "embeddings.num_workers=0",
+             "embeddings.threads=2")  # fmt: skip
+        balr("binarize", folder / "all.csv", *vectors)
         (folder / "extracted").write_text("done\n")
 
 
@@ -129,7 +132,8 @@ def score(folder: Path, size: int) -> pd.DataFrame:
     if not (out / "scores.csv").is_file():
         population = ["--population", folder / f"pop{size}.csv"] if size else []
         balr("score", "test", folder / "all.csv", folder / "trials.tsv", "--save-dir", out,
-             "--exist-ok", "--same-recording-by-id", *population)  # fmt: skip
+             "--vectors-dir", folder / "vectors", "--exist-ok", "--same-recording-by-id",
+             *population)  # fmt: skip
     return pd.read_csv(out / "scores.csv", sep="\t", dtype={"enrollment": str, "test": str})
 
 
@@ -138,7 +142,7 @@ def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
     length-normalised first."""
     from balr.data import AudioDataset
 
-    dataset = AudioDataset.from_path(folder / "all.csv")
+    dataset = AudioDataset.from_path(folder / "all.csv", output_dir=folder / "vectors")
     rows, vectors = dataset.stack_vectors("emb")
     ids = [dataset.items[r].id for r in rows]
     vectors = np.asarray(vectors, dtype=np.float64)

@@ -81,7 +81,8 @@ def figures(folder: Path, size: int, name: str) -> dict:
     test_job.adapt_to_population = adaptation(*VARIANTS[name])
     with tempfile.TemporaryDirectory() as tmp:
         options = TrialScoring(save_dir=Path(tmp), exist_ok=True, population=(
-            folder / f"pop{size}.csv") if size else None, same_recording_by_id=True)  # fmt: skip
+            folder / f"pop{size}.csv") if size else None, same_recording_by_id=True,
+            vectors_dir=folder / "vectors")  # fmt: skip
         score_trials_file(folder / "all.csv", folder / "trials.tsv", options)
         scores = pd.read_csv(Path(tmp) / "scores.csv", sep="\t", dtype=str)
     speaker = dict(pd.read_csv(folder / "all.csv", dtype=str)[["id", "speaker"]].values)

@@ -11,7 +11,7 @@ Adaptations (the population's recordings only; no labels used except by LDA-free
   as-norm    adaptive S-norm: the top 50 % of each side's cohort scores
 Prints the EER of each on every corpus, variant and population size.
 
-    python recipes/research/r10_cosine_adaptation.py [--work runs/population_robustness]
+    python recipes/research/r11_cosine_adaptation.py [--work runs/population_robustness]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def snorm(scores, e, t, pop, top: float = 1.0):
 
 
 def folder_eers(folder: Path, size: int) -> dict[str, float]:
-    dataset = AudioDataset.from_path(folder / "all.csv")
+    dataset = AudioDataset.from_path(folder / "all.csv", output_dir=folder / "vectors")
     rows, vectors = dataset.stack_vectors("emb")
     ids = [dataset.items[r].id for r in rows]
     row = {name: k for k, name in enumerate(ids)}
