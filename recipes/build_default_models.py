@@ -49,7 +49,7 @@ from balr.data import AudioDataset
 from balr.data.ledger import records_folder
 from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
 from balr.data.speech import find_speech_durations
-from balr.embeddings.extract import extract_dataset_embeddings
+from balr.embeddings.extract import ExtractionRun, extract_config, extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.fileio import atomic_write_json
 from balr.scoring.config import ScoreSettings
@@ -235,8 +235,9 @@ def extract(work: Path, items: pd.DataFrame) -> pd.DataFrame:
     items that got one, with their net speech seconds."""
     options = ["embeddings.vector_format=store", "embeddings.num_workers=0",
                "embeddings.threads=2"]  # fmt: skip
+    run = ExtractionRun(extract_config(options), device="cpu", progress=False)
     run_stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings,
-              work / "all.csv", overrides=options, device="cpu", progress=False)  # fmt: skip
+              work / "all.csv", run)  # fmt: skip
     speech = find_speech_durations(work) or {}  # in work/.balr/ (work/ before balr 0.x)
     kept = items[items["id"].isin(speech)].copy()
     kept["speech_s"] = kept["id"].map(speech)

@@ -69,3 +69,12 @@ def run_torchrun(balr_args: list[str], cwd: Path, processes: int = 2) -> str:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     return log
+
+
+def extraction_run(save_dir: Path | None, *overrides: str, force: bool = False):
+    """The `ExtractionRun` of `balr extract --save-dir SAVE_DIR embeddings.num_workers=0
+    OVERRIDES` (in this process, no progress bar)."""
+    from balr.embeddings.extract import ExtractionRun, extract_config
+
+    config = extract_config(["embeddings.num_workers=0", *overrides])
+    return ExtractionRun(config, save_dir, force, progress=False)

@@ -34,7 +34,7 @@ from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerEnc
 from balr.errors import DataError, ModelError
 from balr.features.fbank import FbankOptions
 from recipes.default_models import save_float16_encoder
-from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR
+from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR, extraction_run
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
@@ -43,7 +43,6 @@ pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in
 GE2E = EmbeddingProvenance("ge2e", 256)
 RESNET34 = EmbeddingProvenance("wespeaker_resnet34", 256)
 REFERENCE_MIRROR = REFERENCE_BALR_MIRROR
-FAST = ["embeddings.num_workers=0"]
 
 
 def encoder_file(folder: Path, trained_on: EmbeddingProvenance | None, dim: int = 256) -> Path:
@@ -60,7 +59,7 @@ def encoder_file(folder: Path, trained_on: EmbeddingProvenance | None, dim: int 
 def extracted(tmp_path_factory) -> Path:
     """GE2E embeddings of the 8 bundled clips (examples/audio), under their own folder."""
     out = tmp_path_factory.mktemp("emb")
-    report = extract_dataset_embeddings(EXAMPLES / "audio", out, FAST, progress=False)
+    report = extract_dataset_embeddings(EXAMPLES / "audio", extraction_run(out))
     assert report.succeeded == 8
     return out
 
@@ -203,8 +202,8 @@ def test_extract_refuses_to_mix_models_in_one_folder_unless_forced(tmp_path):
     write_provenance(tmp_path, RESNET34)
     with pytest.raises(DataError, match=r"holds embeddings of wespeaker_resnet34 \(256-dim\).*"
                        r"extracting ge2e \(256-dim\) there would mix two models"):  # fmt: skip
-        extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
-    extract_dataset_embeddings(clip, tmp_path, FAST, force=True, progress=False)
+        extract_dataset_embeddings(clip, extraction_run(tmp_path))
+    extract_dataset_embeddings(clip, extraction_run(tmp_path, force=True))
     assert read_provenance(tmp_path) == GE2E
 
 
@@ -214,8 +213,8 @@ def test_a_record_beside_the_audio_from_before_balr_records_folder_still_counts(
     write_provenance(tmp_path, RESNET34)
     with pytest.raises(DataError, match=rf"^{tmp_path}: holds embeddings of wespeaker_resnet34 "
                        rf"\(256-dim\) \({tmp_path / PROVENANCE_FILE}\)"):  # fmt: skip
-        extract_dataset_embeddings(tmp_path, None, FAST, progress=False)
-    extract_dataset_embeddings(tmp_path, None, FAST, force=True, progress=False)
+        extract_dataset_embeddings(tmp_path, extraction_run(None))
+    extract_dataset_embeddings(tmp_path, extraction_run(None, force=True))
     assert read_provenance(tmp_path / ".balr") == GE2E
     assert dataset_provenance(AudioDataset.from_path(tmp_path))[0] == GE2E
 
@@ -240,7 +239,7 @@ def test_npy_embeddings_of_old_balr_without_record_stay_unknown(tmp_path, caplog
     ds = AudioDataset.from_path(clip, output_dir=tmp_path)
     ds.save_vectors("emb", [0], [np.ones(256, np.float32)])
     with caplog.at_level(logging.WARNING):
-        extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
+        extract_dataset_embeddings(clip, extraction_run(tmp_path))
     assert read_provenance(tmp_path) is None
     assert "embeddings already there have no recorded model" in caplog.text
 
