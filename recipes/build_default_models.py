@@ -42,7 +42,7 @@ from default_models import (  # beside this script
 from balr import defaults
 from balr.binary_attributes import trainer as bae_trainer
 from balr.binary_attributes.binarize import BinarizeRun, binarize_path
-from balr.binary_attributes.config import binarize_config
+from balr.binary_attributes.config import binarize_config, train_config
 from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
 from balr.data import AudioDataset
@@ -251,8 +251,8 @@ def train_encoder(work: Path, epochs: int) -> dict:
     overrides = [*BAE_OVERRIDES, f"trainer.epochs={epochs}"]
     run_stage(
         "train enc.csv ref.csv --save-dir bae --exist-ok --device cpu " + " ".join(overrides),
-        bae_trainer.train_encoder, work / "enc.csv", work / "ref.csv", work / "bae",
-        overrides, "cpu", exist_ok=True,
+        bae_trainer.train_encoder, work / "enc.csv", work / "ref.csv",
+        bae_trainer.TrainingRun(train_config(overrides), work / "bae", True, "cpu"),
     )  # fmt: skip
     last = work / "bae" / "weights" / "last.safetensors"
     save_float16_encoder(last, work / "bae.safetensors")

@@ -16,9 +16,9 @@ import torch
 from balr import defaults
 from balr.binary_attributes import model as bae_model
 from balr.binary_attributes.binarize import BinarizeRun, binarize_dataset, binarize_path
-from balr.binary_attributes.config import binarize_config
+from balr.binary_attributes.config import binarize_config, train_config
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_trained_on
-from balr.binary_attributes.trainer import train_encoder
+from balr.binary_attributes.trainer import TrainingRun, train_encoder
 from balr.compare import compare_files
 from balr.data import AudioDataset, DatasetItem
 from balr.data.provenance import (
@@ -136,6 +136,11 @@ def test_shipped_encoder_records_ge2e():
     assert BinaryAttributeEncoder.load(defaults.BAE_CHECKPOINT).trained_on == GE2E
 
 
+def on_cpu(save_dir: Path, overrides: list[str]) -> TrainingRun:
+    """The `TrainingRun` of `balr train --save-dir SAVE_DIR --device cpu OVERRIDES`."""
+    return TrainingRun(train_config(overrides), save_dir, device="cpu")
+
+
 def test_train_records_the_training_embeddings_model(tmp_path):
     x, y = clustered_embeddings(8, 4, dim=32, seed=0)
     train = write_embedding_csv(tmp_path / "train", x, y)
@@ -146,7 +151,7 @@ def test_train_records_the_training_embeddings_model(tmp_path):
         "trainer.epochs=1", "trainer.progress=false", "data.N_classes_per_batch=4",
         "data.M_samples_per_class=4", "model.latent_dim=16",
     ]  # fmt: skip
-    run = train_encoder(train, val, tmp_path / "run", overrides, "cpu")
+    run = train_encoder(train, val, on_cpu(tmp_path / "run", overrides))
     best = run.save_dir / "weights" / "best.safetensors"
     expected = EmbeddingProvenance("doublemha:0123456789ab", 32)
     assert BinaryAttributeEncoder.load(best).trained_on == expected
@@ -158,7 +163,7 @@ def test_train_records_the_training_embeddings_model(tmp_path):
     # validation embeddings of another model are refused
     write_provenance(val.parent, EmbeddingProvenance("ge2e", 32))
     with pytest.raises(DataError, match="validation embeddings ge2e"):
-        train_encoder(train, val, tmp_path / "run2", overrides, "cpu")
+        train_encoder(train, val, on_cpu(tmp_path / "run2", overrides))
 
 
 def test_train_without_recorded_model_leaves_it_unknown(tmp_path, caplog):
@@ -169,7 +174,7 @@ def test_train_without_recorded_model_leaves_it_unknown(tmp_path, caplog):
         "data.M_samples_per_class=4", "model.latent_dim=16", "trainer.val_period=0",
     ]  # fmt: skip
     with caplog.at_level(logging.WARNING):
-        run = train_encoder(train, train, tmp_path / "run", overrides, "cpu")
+        run = train_encoder(train, train, on_cpu(tmp_path / "run", overrides))
     assert "training embeddings have no recorded model" in caplog.text
     assert read_trained_on(run.save_dir / "weights" / "last.safetensors") is None
 
