@@ -20,6 +20,7 @@ from balr.binary_attributes.config import binarize_config, train_config
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_trained_on
 from balr.binary_attributes.trainer import TrainingRun, train_encoder
 from balr.compare import compare_files
+from balr.compare.config import compare_config
 from balr.data import AudioDataset, DatasetItem
 from balr.data.provenance import (
     ALLOW_KEY,
@@ -229,7 +230,8 @@ def test_compare_refuses_an_encoder_of_another_model(tmp_path):
     clip = EXAMPLES / "audio" / "id01184" / "00133.flac"
     with pytest.raises(ModelError, match=r"embeddings\.model=ge2e: embeddings of ge2e, but the "
                        rf"encoder {checkpoint} was trained on wespeaker_resnet34"):  # fmt: skip
-        compare_files([clip], [clip], [f"encoder.model.checkpoint_path={checkpoint}"])
+        config = compare_config([f"encoder.model.checkpoint_path={checkpoint}"])
+        compare_files([clip], [clip], config)
 
 
 def test_wespeaker_models_are_named_by_architecture():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig
 
 from balr import defaults
 from balr.audio import audio_duration
@@ -208,20 +209,20 @@ class Comparison:
 def compare_files(
     enrollment: Sequence[str | Path],
     test: Sequence[str | Path],
-    overrides: Sequence[str] = (),
+    config: DictConfig | None = None,
     calibration: Path | None = None,
     use_calibration: bool = True,
     device: str | None = None,
     population: Path | None = None,
     population_vectors: Path | None = None,
 ) -> Comparison:
-    """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
-    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings; with a
-    `population` dataset (BA vectors in `population_vectors` or beside its audio, else
-    extracted) the scorer adapts to it and the case LR is checked against it
-    (`balr.compare.population`)."""
+    """`balr compare`: the models of the composed `compare` config (`compare_config`, e.g.
+    with `scorer.checkpoint_path=...`; None: its defaults) on `device`, then one comparison
+    of the recordings; with a `population` dataset (BA vectors in `population_vectors` or
+    beside its audio, else extracted) the scorer adapts to it and the case LR is checked
+    against it (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
-    cfg = compare_config(overrides)
+    cfg = config if config is not None else compare_config()
     model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
     pipeline = ComparisonPipeline.from_files(
         model,
