@@ -6,7 +6,7 @@ Registered in Hydra's ConfigStore when it is composed (`compare_config`), not on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from omegaconf import DictConfig
@@ -60,3 +60,8 @@ def compare_config(overrides: Sequence[str] | None = None) -> DictConfig:
     """The resolved `compare` config (model chosen by `embeddings.model=NAME`)."""
     register_config(CONFIG_NAME, CompareConfig)
     return compose_config(CONFIG_NAME, select_model_overrides(overrides))
+
+
+def extraction_options(embeddings: DictConfig) -> ExtractionOptions:
+    """The extraction settings of a composed `embeddings` node."""
+    return ExtractionOptions(**{f.name: embeddings[f.name] for f in fields(ExtractionOptions)})

@@ -26,7 +26,7 @@ from balr.audit import embedding_model_files
 from balr.binary_attributes.model import BinaryAttributeEncoder
 from balr.calibration import Calibrator
 from balr.calibration.split import split_llr
-from balr.compare.config import compare_config
+from balr.compare.config import compare_config, extraction_options
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import load_models
 from balr.compare.result import ComparisonResult
@@ -241,7 +241,7 @@ def compare_files(
     )
     embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
     pipeline.model_files = embedding | pipeline.model_files
-    pipeline.extraction = ExtractionOptions.from_config(cfg.embeddings)
+    pipeline.extraction = extraction_options(cfg.embeddings)
     if population is None:
         return Comparison(pipeline, pipeline.compare(enrollment, test))
     return compare_with_population(pipeline, enrollment, test, population, population_vectors)

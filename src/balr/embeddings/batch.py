@@ -24,10 +24,9 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -60,11 +59,6 @@ class ExtractionOptions:
     bucket_batches: int = 4  # batches' worth of items sorted by length together
     max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
     force: bool = False
-
-    @classmethod
-    def from_config(cls, embeddings: Mapping[str, Any]) -> ExtractionOptions:
-        """The extraction settings of a composed `embeddings` config node."""
-        return cls(**{f.name: embeddings[f.name] for f in fields(cls)})
 
     def check(self) -> None:
         """Raise ConfigError on settings that cannot work."""
