@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -78,3 +80,15 @@ def extraction_run(save_dir: Path | None, *overrides: str, force: bool = False):
 
     config = extract_config(["embeddings.num_workers=0", *overrides])
     return ExtractionRun(config, save_dir, force, progress=False)
+
+
+def model_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """The message of the ModelError that `call(*args, **kwargs)` raises, checked to be one
+    line."""
+    from balr.errors import ModelError
+
+    with pytest.raises(ModelError) as caught:
+        call(*args, **kwargs)
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1, message
+    return message
