@@ -1,12 +1,27 @@
 """A generated corpus with BA vectors, shared by the scoring CLI and job tests."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from balr.cli.main import main
 from balr.data import AudioDataset
 
 N_SPEAKERS, N_ATTRIBUTES = 9, 64
+
+
+def balr_exit_code(*args: str | Path) -> int:
+    """Run `balr ARGS` in this process; its exit code (0: success)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(arg) for arg in args])
+    return exit_info.value.code or 0
+
+
+def score_test(data: Path, *args: str | Path) -> int:
+    """The exit code of `balr score test DATA/test.csv DATA/trials.tsv ARGS`."""
+    return balr_exit_code("score", "test", data / "test.csv", data / "trials.tsv", *args)
 
 
 def recording(speaker: int, number: int) -> str:

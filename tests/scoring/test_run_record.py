@@ -14,7 +14,6 @@ import pytest
 
 from balr import __version__
 from balr.audit import RUN_RECORD, file_entries, read_record
-from balr.cli.main import main
 from balr.data import write_vector
 from balr.errors import DataError
 from balr.scoring.config import ScoreSettings
@@ -26,7 +25,7 @@ from balr.scoring.jobs import (
     score_trials_file,
     train_scorer,
 )
-from tests.scoring.conftest import N_SPEAKERS
+from tests.scoring.conftest import N_SPEAKERS, balr_exit_code, score_test
 from tests.scoring.test_population import channel_case  # noqa: F401 (fixture)
 
 #: the 9 test recordings of the generated corpus (each trial uses two of them)
@@ -69,18 +68,13 @@ def scored(corpus, tmp_path):
         CalibrationFit(out=calibration, describe_conditions=False),
     )
     run_dir = tmp_path / "run"
-    args = ["score", "test", data / "test.csv", data / "trials.tsv", "--vectors-dir", vectors]
-    args += ["--save-dir", run_dir, "--calibration", calibration, checkpoint]
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    assert exit_info.value.code in (0, None)
+    args = ["--vectors-dir", vectors, "--save-dir", run_dir, "--calibration", calibration]
+    assert score_test(data, *args, checkpoint) == 0
     return data, run_dir, scorer, calibration
 
 
 def verify(target, capsys) -> tuple[int, list[str]]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(target)])
-    return exit_info.value.code or 0, capsys.readouterr().out.splitlines()
+    return balr_exit_code("verify", target), capsys.readouterr().out.splitlines()
 
 
 def test_score_test_records_its_inputs_models_version_and_command(scored, monkeypatch):
@@ -121,9 +115,7 @@ def test_verify_says_unchanged_then_exactly_which_file_changed_or_is_missing(sco
 
 
 def test_verify_refuses_a_folder_without_record_or_a_malformed_one(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(tmp_path)])
-    assert exit_info.value.code == 1
+    assert balr_exit_code("verify", tmp_path) == 1
     assert f"{tmp_path}: no audit record" in capsys.readouterr().err
     (tmp_path / RUN_RECORD).write_text(json.dumps({"inputs": [{"path": 3}]}))
     with pytest.raises(DataError, match="'inputs' must be a list of"):
