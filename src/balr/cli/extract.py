@@ -33,7 +33,6 @@ def extract(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
-    from balr.data.dataset import DatasetReading
     from balr.embeddings.extract import ExtractionRun, extract_config, extract_dataset_embeddings
 
     run = run_options(
@@ -48,7 +47,7 @@ def extract(
         save_dir=run.save_dir,
         force=force,
         device=run.device,
-        reading=DatasetReading(tuple(run.audio_formats), root_dir),
+        reading=run.reading(root_dir),
         save_output=run.save_output,
     )
     report = extract_dataset_embeddings(input_data, options)

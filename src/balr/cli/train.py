@@ -34,7 +34,6 @@ def train(
     """Train the binary-attribute encoder (embeddings + speaker labels -> 512 bits)."""
     from balr.binary_attributes.config import train_config
     from balr.binary_attributes.trainer import TrainingRun, train_encoder
-    from balr.data.dataset import DatasetReading
 
     run = run_options(
         with_config_file(config_path, config_name, overrides),
@@ -48,7 +47,7 @@ def train(
         save_dir=run.save_dir,
         exist_ok=run.exist_ok,
         device=run.device,
-        reading=DatasetReading(tuple(run.audio_formats), root_dir),
+        reading=run.reading(root_dir),
     )
     result = train_encoder(train_data, val_data, options)
     if is_main_process() and result.history:
