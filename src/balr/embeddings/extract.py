@@ -112,13 +112,7 @@ def extract_dataset_embeddings(
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     model = build_embedding_model(cfg.model).to(resolve_device(run.device))
-    ds = AudioDataset.from_path(
-        source,
-        run.reading.audio_formats,
-        output_dir=run.save_dir,
-        vector_format=cfg.vector_format,
-        root_dir=run.reading.root_dir,
-    )
+    ds = run.reading.open(source, run.save_dir, cfg.vector_format)
     if len(ds) == 0:
         raise DataError(f"{source}: no recordings found")
     ds.check_vector_paths()  # two items sharing a vector file: refused before any work
