@@ -32,10 +32,11 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from channel_variants import VARIANTS, apply_channel  # noqa: E402
 from r01_extract import embed_all, items, load_corpus  # noqa: E402
 from r02_splits import SIZES, split  # noqa: E402
 from r07_domain_detectors import channel_profile  # noqa: E402
-from r08_channels import VARIANTS, apply_channel  # noqa: E402
 
 from balr.audio import load_audio  # noqa: E402
 from balr.embeddings.ge2e import GE2EConfig, build  # noqa: E402

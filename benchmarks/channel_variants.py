@@ -1,4 +1,4 @@
-"""Research (issue 18): deterministic channel variants of 16 kHz speech (one strong shared
+"""Deterministic channel variants of 16 kHz speech (one strong shared
 channel per variant), reusable by a benchmark.
 
 `apply_channel(wave, name, item_id)` -> float32 16 kHz wave. Every recording of a variant
@@ -20,7 +20,7 @@ Variants:
 The babble is built from synthetic formant-like harmonic complexes (not from any corpus),
 so no speaker of the data sets is mixed into the variants.
 
-Usage: r08_channels.py IN.wav OUT.wav --variant telephone  (a listening check)
+Usage: channel_variants.py IN.wav OUT.wav --variant telephone  (a listening check)
 """
 
 from __future__ import annotations
