@@ -24,6 +24,20 @@ def score_test(data: Path, *args: str | Path) -> int:
     return balr_exit_code("score", "test", data / "test.csv", data / "trials.tsv", *args)
 
 
+def scoring_with(checkpoint: Path, data: Path, save_dir: Path, kind=None, **options):
+    """The options of a scoring job (`kind`, default `TrialScoring`) with the scorer at
+    `checkpoint` (`scorer.checkpoint_path=...`) and the vectors in `data/vectors`."""
+    from balr.scoring.config import ScoreSettings
+    from balr.scoring.jobs import TrialScoring
+
+    return (kind or TrialScoring)(
+        settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
+        save_dir=save_dir,
+        vectors_dir=data / "vectors",
+        **options,
+    )
+
+
 def recording(speaker: int, number: int) -> str:
     return f"spk{speaker}/rec{number}"
 

@@ -25,7 +25,7 @@ from balr.scoring.jobs import (
     score_trials_file,
     train_scorer,
 )
-from tests.scoring.conftest import N_SPEAKERS, balr_exit_code, score_test
+from tests.scoring.conftest import N_SPEAKERS, balr_exit_code, score_test, scoring_with
 from tests.scoring.test_population import channel_case  # noqa: F401 (fixture)
 
 #: the 9 test recordings of the generated corpus (each trial uses two of them)
@@ -147,12 +147,7 @@ def test_a_population_is_recorded_with_each_vector_file_it_used(
     score_trials_file(
         root / "case.csv",
         root / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "run",
-            vectors_dir=root / "vectors",
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
-            population=root / "pop.csv",
-        ),
+        scoring_with(checkpoint, root, tmp_path / "run", population=root / "pop.csv"),
     )
     record = read_record(tmp_path / "run")
     population = [(e["role"], e["path"]) for e in record["population"]]
