@@ -104,6 +104,7 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     assert "not exceptional" not in output
     page = report.read_text()
     assert "<h2>Population check</h2>" in page and "The case LR is exceptional" in page
+    assert "(24 recordings, 6 speakers; 2 left out as case recordings/speakers)" in page
     audit = json.loads(report.with_suffix(".audit.json").read_text())
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}

@@ -18,6 +18,7 @@ with 5 population speakers the different-speaker LR > 100 rate falls from 13-46 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -77,13 +78,75 @@ class Population:
         return f"population {self.source} ({size}{left})"
 
     def record(self) -> dict:
-        """What metrics.json and run records say of the population."""
+        """What metrics.json and run records say of the population (`sha256`: its
+        `fingerprint`)."""
         return {
             "source": self.source,
             "n_recordings": len(self.ids),
             "n_speakers": self.n_speakers,
             "excluded": list(self.excluded),
+            "sha256": self.fingerprint(),
         }
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, as `balr.audit` hashes files) of the population's vectors: each
+        recording's id and bits, in id order (the order of reading does not count)."""
+        digest = hashlib.sha256()
+        packed = np.packbits(np.asarray(self.bits) > 0.5, axis=1)
+        for row in sorted(range(len(self.ids)), key=self.ids.__getitem__):
+            digest.update(self.ids[row].encode() + b"\0" + packed[row].tobytes())
+        return digest.hexdigest()
+
+
+#: what a calibration.json says of the population its scores were adapted to
+CALIBRATION_KEYS = ("source", "n_recordings", "n_speakers", "sha256")
+
+
+def calibration_record(record: dict) -> dict:
+    """The part of a population record (`Population.record`) a calibration keeps."""
+    return {key: record.get(key) for key in CALIBRATION_KEYS}
+
+
+def check_calibration_record(record: object, path: str | os.PathLike) -> dict:
+    """The `population` record of calibration.json `path`, checked: ModelError (one line
+    naming the file and field) when malformed."""
+    if not isinstance(record, dict):
+        raise ModelError(f"{path}: field 'population' must be an object")
+    checks = {
+        "source": isinstance(record.get("source"), str),
+        "n_recordings": isinstance(record.get("n_recordings"), int) and record["n_recordings"] > 0,
+        "n_speakers": record.get("n_speakers") is None or isinstance(record["n_speakers"], int),
+        "sha256": isinstance(record.get("sha256"), str)
+        and len(record["sha256"]) == 64
+        and all(c in "0123456789abcdef" for c in record["sha256"]),
+    }
+    for key, valid in checks.items():
+        if not valid:
+            raise ModelError(f"{path}: field 'population.{key}' is missing or malformed")
+    return calibration_record(record)
+
+
+def describe_record(record: dict) -> str:
+    """`population SOURCE (N recordings, S speakers)` of a population record."""
+    size = f"{record['n_recordings']} recordings"
+    if record.get("n_speakers"):
+        size += f", {record['n_speakers']} speakers"
+    return f"population {record['source']} ({size})"
+
+
+def calibration_population_warning(recorded: dict | None, used: Population | None) -> str:
+    """The warning line when a calibration fitted on scores adapted to the population
+    `recorded` is applied without a population or with another (empty when it matches)."""
+    if recorded is None or (used is not None and used.fingerprint() == recorded["sha256"]):
+        return ""
+    described = describe_record(recorded)[:-1] + f", sha256 {recorded['sha256'][:12]})"
+    fitted = f"the calibration was fitted on scores adapted to the {described}"
+    if used is None:
+        return f"{fitted}, these scores to none: the LRs may mislead; give --population"
+    return (
+        f"{fitted}, these scores to another population ({used.source}, sha256 "
+        f"{used.fingerprint()[:12]}): the LRs may mislead"
+    )
 
 
 def active_bits(vectors: np.ndarray, source: str) -> np.ndarray:
@@ -115,6 +178,20 @@ def exclude_case(population: Population, case_ids: set[str], case_speakers: set[
     )
 
 
+def too_small(n_recordings: int, n_speakers: int | None) -> bool:
+    """Whether a population of this size is refused (see MIN_*; None: unlabelled)."""
+    return n_recordings < MIN_RECORDINGS or (n_speakers is not None and n_speakers < MIN_SPEAKERS)
+
+
+def size_error(source: str, n_recordings: int, n_speakers: int | None, context: str) -> DataError:
+    """The one-line error of a population too small (`context` says after what)."""
+    size = f"{n_recordings} recordings" + (f" of {n_speakers} speakers" if n_speakers else "")
+    return DataError(
+        f"--population {source}: {size}{context}; at least {MIN_RECORDINGS} "
+        f"recordings of {MIN_SPEAKERS} or more other speakers are needed"
+    )
+
+
 def check_population_size(population: Population) -> None:
     """DataError when the population is too small to adapt to (see MIN_*)."""
     n, speakers = len(population.ids), population.n_speakers
@@ -123,12 +200,34 @@ def check_population_size(population: Population) -> None:
         if population.excluded
         else ""
     )
-    if n < MIN_RECORDINGS or (speakers is not None and speakers < MIN_SPEAKERS):
-        size = f"{n} recordings" + (f" of {speakers} speakers" if speakers else "")
-        raise DataError(
-            f"--population {population.source}: {size}{left}; at least {MIN_RECORDINGS} "
-            f"recordings of {MIN_SPEAKERS} or more other speakers are needed"
+    if too_small(n, speakers):
+        raise size_error(population.source, n, speakers, left)
+
+
+def shrunk_alpha(
+    alpha: np.ndarray, bit_sums: np.ndarray, n_recordings, shrinkage: float
+) -> np.ndarray:
+    """`(..., attributes, 2)` beta parameters moved to the typicality of populations with
+    `bit_sums` `(..., attributes)` active bits among `n_recordings` `(...)` recordings:
+    `m = (n p + T m_ref) / (n + T)` (`n p` = the bit sums), the precision of `alpha` kept."""
+    precision = alpha.sum(axis=1)
+    reference = alpha[:, 0] / precision
+    n = np.asarray(n_recordings, dtype=np.float64)[..., None]
+    rate = (bit_sums + shrinkage * reference) / (n + shrinkage)
+    rate = np.clip(rate, RATE_FLOOR, 1 - RATE_FLOOR)
+    return np.stack([rate * precision, (1 - rate) * precision], axis=-1)
+
+
+def check_adaptable(scorer) -> None:
+    """ConfigError for a scorer without a typicality to adapt (only beta has one)."""
+    from balr.scoring.beta import BetaScorer
+
+    if not isinstance(scorer, BetaScorer):
+        raise ConfigError(
+            f"--population adapts the beta scorer (the default); scorer '{scorer.name}' "
+            "has no population adaptation"
         )
+    scorer.check_fitted()
 
 
 class PopulationAdaptation(Estimator):
@@ -165,25 +264,14 @@ class PopulationAdaptation(Estimator):
                 f"population adaptation has {len(self.activation_rate_)} attributes, "
                 f"the scorer {alpha.shape[0]}"
             )
-        precision = alpha.sum(axis=1)
-        reference = alpha[:, 0] / precision
-        n, tau = self.n_recordings_, self.shrinkage
-        rate = (n * self.activation_rate_ + tau * reference) / (n + tau)
-        rate = np.clip(rate, RATE_FLOOR, 1 - RATE_FLOOR)
-        return np.stack([rate * precision, (1 - rate) * precision], axis=1)
+        n = self.n_recordings_
+        return shrunk_alpha(alpha, n * self.activation_rate_, n, self.shrinkage)
 
     def adapt(self, scorer):
         """A copy of the fitted beta `scorer` with the adapted alpha; ConfigError for a
         scorer without a typicality to adapt."""
-        from balr.scoring.beta import BetaScorer
-
-        if not isinstance(scorer, BetaScorer):
-            raise ConfigError(
-                f"--population adapts the beta scorer (the default); scorer '{scorer.name}' "
-                "has no population adaptation"
-            )
-        scorer.check_fitted()
-        adapted = BetaScorer(**scorer.get_params())
+        check_adaptable(scorer)
+        adapted = type(scorer)(**scorer.get_params())
         adapted.alpha_ = self.adapted_alpha(scorer.alpha_)
         return adapted
 

@@ -10,6 +10,7 @@ from balr.cli.main import main
 from balr.data import AudioDataset
 
 N_SPEAKERS, N_ATTRIBUTES = 9, 64
+CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
 
 
 def balr_exit_code(*args: str | Path) -> int:
@@ -68,3 +69,44 @@ def corpus(tmp_path_factory):
     trials = pd.DataFrame(same + other, columns=["enrollment", "test"])
     trials.to_csv(root / "trials.tsv", sep="\t", index=False)
     return root
+
+
+def _write_set(root, name, speakers, per_speaker, channel, rng, rates):
+    """`name.csv` and BA vectors of `per_speaker` recordings of each of `speakers`."""
+    rows = [(f"{name}/s{s}/r{r}", f"{name}{s}") for s in speakers for r in range(per_speaker)]
+    pd.DataFrame(rows, columns=["id", "speaker"]).to_csv(root / f"{name}.csv", index=False)
+    dataset = AudioDataset.from_path(root / f"{name}.csv", output_dir=root / "vectors")
+    with dataset.vector_writer("ba") as writer:
+        for index, item in enumerate(dataset.items):
+            bits = rng.random(N_ATTRIBUTES) < rates[int(item.speaker[len(name) :])]
+            if channel:
+                bits[CHANNEL] = True
+            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
+    return rows
+
+
+@pytest.fixture(scope="session")
+def channel_case(tmp_path_factory):
+    """A beta scorer fitted on 12 speakers of clean recordings; a case of 8 other speakers
+    (2 recordings each) and a population of 6 more (4 each), all on one channel that turns
+    on attributes 0-11 in every recording."""
+    root = tmp_path_factory.mktemp("channel")
+    rng = np.random.default_rng(1)
+    rates = np.where(rng.random((26, N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
+    _write_set(root, "ref", range(12), 3, False, rng, rates)
+    case = _write_set(root, "case", range(12, 20), 2, True, rng, rates)
+    _write_set(root, "pop", range(20, 26), 4, True, rng, rates)
+    ids = [i for i, _ in case]
+    pairs = [(ids[2 * s], ids[2 * s + 1]) for s in range(8)]
+    pairs += [(ids[2 * s], ids[(2 * s + 3) % 16]) for s in range(8)]
+    pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
+        root / "trials.tsv", sep="\t", index=False
+    )
+    from balr.scoring.config import ScoreSettings
+    from balr.scoring.jobs import ScoringRun, train_scorer
+
+    beta = ScoreSettings.from_overrides(["scorer=beta"])
+    scorer = train_scorer(
+        root / "ref.csv", ScoringRun(beta, root / "scorer", vectors_dir=root / "vectors")
+    )
+    return root, scorer.path

@@ -10,21 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from balr.data import AudioDataset
+from balr.data import AudioDataset, load_trials
 from balr.errors import DataError, ModelError
 from balr.population import (
     MIN_RECORDINGS,
     Population,
     PopulationAdaptation,
+    adapt_to_population,
     check_population_size,
     exclude_case,
+    read_population,
 )
 from balr.scoring.beta import BetaScorer
 from balr.scoring.config import ScoreSettings
-from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
-
-N_ATTRIBUTES = 64
-CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
+from balr.scoring.jobs import TrialScoring, score_trials_file
+from balr.scoring.trials import score_trials, trial_vectors
 
 
 def test_adapted_alpha_moves_the_rate_and_keeps_the_precision():
@@ -92,44 +92,6 @@ def test_saved_adaptation_loads_the_same_and_damage_is_one_line(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def _write_set(root, name, speakers, per_speaker, channel, rng, rates):
-    """`name.csv` and BA vectors of `per_speaker` recordings of each of `speakers`."""
-    rows = [(f"{name}/s{s}/r{r}", f"{name}{s}") for s in speakers for r in range(per_speaker)]
-    pd.DataFrame(rows, columns=["id", "speaker"]).to_csv(root / f"{name}.csv", index=False)
-    dataset = AudioDataset.from_path(root / f"{name}.csv", output_dir=root / "vectors")
-    with dataset.vector_writer("ba") as writer:
-        for index, item in enumerate(dataset.items):
-            bits = rng.random(N_ATTRIBUTES) < rates[int(item.speaker[len(name) :])]
-            if channel:
-                bits[CHANNEL] = True
-            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
-    return rows
-
-
-@pytest.fixture(scope="module")
-def channel_case(tmp_path_factory):
-    """A beta scorer fitted on 12 speakers of clean recordings; a case of 8 other speakers
-    (2 recordings each) and a population of 6 more (4 each), all on one channel that turns
-    on attributes 0-11 in every recording."""
-    root = tmp_path_factory.mktemp("channel")
-    rng = np.random.default_rng(1)
-    rates = np.where(rng.random((26, N_ATTRIBUTES)) < 0.3, 0.9, 0.05)
-    _write_set(root, "ref", range(12), 3, False, rng, rates)
-    case = _write_set(root, "case", range(12, 20), 2, True, rng, rates)
-    _write_set(root, "pop", range(20, 26), 4, True, rng, rates)
-    ids = [i for i, _ in case]
-    pairs = [(ids[2 * s], ids[2 * s + 1]) for s in range(8)]
-    pairs += [(ids[2 * s], ids[(2 * s + 3) % 16]) for s in range(8)]
-    pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
-        root / "trials.tsv", sep="\t", index=False
-    )
-    beta = ScoreSettings.from_overrides(["scorer=beta"])
-    scorer = train_scorer(
-        root / "ref.csv", ScoringRun(beta, root / "scorer", vectors_dir=root / "vectors")
-    )
-    return root, scorer.path
-
-
 def _score(root, checkpoint, out, population=None):
     options = TrialScoring(
         ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
@@ -152,19 +114,24 @@ def test_score_test_with_a_population_lowers_different_speaker_lrs(channel_case,
     assert after[8:].mean() < before[8:].mean() - 5
     assert plain.population is None
     metrics = json.loads((tmp_path / "adapted" / "metrics.json").read_text())
-    assert metrics["population"] == {
+    record = metrics["population"]
+    assert {key: record[key] for key in ("source", "n_recordings", "n_speakers", "excluded")} == {
         "source": str(root / "pop.csv"),
         "n_recordings": 24,
         "n_speakers": 6,
         "excluded": [],
     }
+    assert record["per_trial"]["n_trials_reduced"] == 0 and len(record["sha256"]) == 64
+    run = json.loads((tmp_path / "adapted" / "run.json").read_text())
+    assert run["population_record"] == record  # the run record names it too
     assert "adapted to the population" in adapted.summary()
     assert f"({24} recordings, 6 speakers)" in adapted.summary()
 
 
 def test_a_population_of_the_case_speakers_only_is_refused(channel_case, tmp_path):
     root, checkpoint = channel_case
-    with pytest.raises(DataError, match="0 recordings after leaving out 16 case recordings"):
+    # 8 speakers x 2 recordings: a different-speaker trial leaves 12 of 6 speakers
+    with pytest.raises(DataError, match="12 recordings of 6 speakers for trial 9 "):
         _score(root, checkpoint, tmp_path / "own", root / "case.csv")
 
 
@@ -203,3 +170,35 @@ def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp
     assert adapted.summary().endswith(
         f"(adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers))"
     )
+
+
+def test_a_dataset_is_its_own_population_without_each_trials_speakers(channel_case, tmp_path):
+    """`--population CASE` with the case's other speakers (and 6 more): each trial leaves out
+    its own two speakers only; scores and explanations use that trial's population."""
+    root, checkpoint = channel_case
+    rows = pd.concat([pd.read_csv(root / "case.csv"), pd.read_csv(root / "pop.csv")])
+    rows.to_csv(root / "own.csv", index=False)  # 14 speakers, 40 recordings
+    options = TrialScoring(
+        ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
+        save_dir=tmp_path / "own", vectors_dir=root / "vectors", population=root / "own.csv",
+        explain=3, explain_plots=("9",),
+    )  # fmt: skip
+    result = score_trials_file(root / "own.csv", root / "trials.tsv", options)
+    scores = pd.read_csv(tmp_path / "own" / "scores.csv", sep="\t")
+    # same speaker: 1 speaker x 2 recordings left out; different: 2 x 2
+    assert list(scores["population_recordings"]) == [38] * 8 + [36] * 8
+    assert list(scores["population_speakers"]) == [13] * 8 + [12] * 8
+    # trial 9 by definition: the beta adapted to the population without its two speakers
+    dataset = AudioDataset.from_path(root / "own.csv", output_dir=root / "vectors")
+    full = read_population(dataset, "own")
+    trials = load_trials(root / "trials.tsv")
+    enroll, test = trials.enrollment[8][0], trials.test[8][0]
+    speakers = {dataset.items[dataset.index_of(i)].speaker for i in (enroll, test)}
+    adapted = adapt_to_population(BetaScorer.load(checkpoint), exclude_case(full, set(), speakers))
+    vectors, cells, _ = trial_vectors(dataset, trials.subset(np.arange(16) == 8), "ba")
+    expected = score_trials(adapted[0], vectors, cells)[0]
+    assert scores["scores"][8] == pytest.approx(expected, rel=1e-10)
+    explained = pd.read_csv(tmp_path / "own" / "explanations.csv")
+    assert explained.loc[explained.trial == 9, "score"].iloc[0] == pytest.approx(expected, 1e-10)
+    assert "36-38 per trial without its own speakers" in result.summary()
+    assert (tmp_path / "own" / "explanation_trial9.png").stat().st_size > 0

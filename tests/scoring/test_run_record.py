@@ -26,7 +26,6 @@ from balr.scoring.jobs import (
     train_scorer,
 )
 from tests.scoring.conftest import N_SPEAKERS, balr_exit_code, score_test, scoring_with
-from tests.scoring.test_population import channel_case  # noqa: F401 (fixture)
 
 #: the 9 test recordings of the generated corpus (each trial uses two of them)
 TEST_IDS = [f"spk{s}/rec2" for s in range(N_SPEAKERS)]

@@ -4,7 +4,9 @@ and loaded together so that no saving order can lose either part.
 Format (plain JSON, 2-space indent, keys in this order):
 
     {"calibrator": {<Calibrator.to_dict()>},
-     "conditions": {<ConditionsDescription.to_dict()>}}   # only with a description
+     "conditions": {<ConditionsDescription.to_dict()>},   # only with a description
+     "population": {"source", "n_recordings", "n_speakers", "sha256"}}   # only when the
+                                  # scores were adapted to a population (`balr.population`)
 
 and, with a description, its reference vectors in `<stem>.conditions.safetensors` beside
 it (named by `conditions.reference_vectors`). A file without `conditions` is a calibration
@@ -24,6 +26,7 @@ from balr.calibration.base import Calibrator
 from balr.conditions import ConditionsDescription, sidecar_path
 from balr.errors import ModelError
 from balr.fileio import atomic_write_text, read_json_object
+from balr.population import check_calibration_record
 
 #: what messages call the file
 CALIBRATION_FILE = "calibration file"
@@ -31,10 +34,12 @@ CALIBRATION_FILE = "calibration file"
 
 @dataclass(frozen=True)
 class CalibrationBundle:
-    """A fitted calibrator and, optionally, the description of its calibration conditions."""
+    """A fitted calibrator and, optionally, the description of its calibration conditions
+    and the population its scores were adapted to (`balr.population.calibration_record`)."""
 
     calibrator: Calibrator
     conditions: ConditionsDescription | None = None
+    population: dict | None = None
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write calibration.json (and the conditions' reference vectors beside it), each
@@ -45,6 +50,8 @@ class CalibrationBundle:
         if self.conditions is not None:
             sidecar = self.conditions.write_vectors(sidecar_path(path))
             record["conditions"] = self.conditions.to_dict(sidecar.name)
+        if self.population is not None:
+            record["population"] = self.population
         atomic_write_text(path, json.dumps(record, indent=2))
         return path
 
@@ -52,8 +59,11 @@ class CalibrationBundle:
     def load(cls, path: str | os.PathLike) -> CalibrationBundle:
         """Both parts of a calibration.json, every field checked."""
         record = read_json_object(path, CALIBRATION_FILE)
+        population = record.get("population")
         return cls(
-            _calibrator_of(record, path), ConditionsDescription.from_file_record(record, path)
+            _calibrator_of(record, path),
+            ConditionsDescription.from_file_record(record, path),
+            None if population is None else check_calibration_record(population, path),
         )
 
 

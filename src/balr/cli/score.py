@@ -108,6 +108,10 @@ POPULATION_HELP = (
     "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
     "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
 )
+CALIBRATE_POPULATION_HELP = (
+    "The population SCORES_CSV was scored with (`score test --population`): checked, and "
+    "recorded in the calibration so that `score test` warns when run without it."
+)
 EXPLAIN_HELP = "Write the K attributes pushing each score most each way."
 EXPLAIN_PLOT_HELP = "Bar chart of one trial: number (1 = first) or E::T ids."
 KEEP_SAME_RECORDING_HELP = (
@@ -219,6 +223,7 @@ def calibrate(
         help="% of calibration recordings taken as least similar still in conditions "
         "(lower: fewer warnings, in and out of domain).",
     ),
+    population: Path | None = typer.Option(None, "--population", help=CALIBRATE_POPULATION_HELP),
 ) -> None:
     """Fit a score -> calibrated log-LR map on labelled trials (calibration.json), and the
     description of its conditions (speech durations, population) that `score test` and
@@ -237,6 +242,7 @@ def calibrate(
         vector_kind=vectors,
         describe_conditions=not no_conditions,
         conditions_percentile=conditions_percentile,
+        population=population,
     )
     typer.echo(calibrate_scores_file(scores_csv, data, fit).summary())
 

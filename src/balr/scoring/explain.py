@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,8 @@ def explanation_frame(
     k: int,
     parameters: dict[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Long table: one row per (trial, direction, rank) with term, counts and parameters."""
+    """Long table: one row per (trial, direction, rank) with term, counts and parameters
+    (each `(attributes,)`, or `(trials, attributes)` where every trial has its own)."""
     frames = []
     for direction, chosen in zip((SAME, DIFFERENT), top_attributes(terms, k), strict=True):
         n_trials, n_ranks = chosen.shape
@@ -51,7 +52,12 @@ def explanation_frame(
             "test_a": test[rows, attributes, 0],
             "test_n": test[rows, attributes, 1:].sum(axis=-1),
         }
-        columns.update({name: values[attributes] for name, values in parameters.items()})
+        columns.update(
+            {
+                name: values[rows, attributes] if values.ndim == 2 else values[attributes]
+                for name, values in parameters.items()
+            }
+        )
         frames.append(pd.DataFrame(columns))
     frame = pd.concat(frames, ignore_index=True)
     return frame.sort_values(
@@ -69,17 +75,24 @@ def write_explanations(
     k: int,
     chunk: int = DEFAULT_CHUNK,
     trial_numbers: np.ndarray | None = None,
+    explained: Iterable[tuple] | None = None,
 ) -> None:
     """Write the top-k attributes of every trial as CSV, chunk by chunk, atomically.
 
-    `trial_numbers` (default 1..n) label the trials, e.g. their row in the trials file.
-    """
-    parameters = scorer.attribute_parameters()
+    `trial_numbers` (default 1..n) label the trials, e.g. their row in the trials file;
+    `explained` (default: `explain_trials` of `scorer` with its fitted parameters) yields
+    `(first trial, terms, enroll, test, parameters)` chunk by chunk."""
     if trial_numbers is None:
         trial_numbers = np.arange(1, len(cells) + 1)
+    if explained is None:
+        parameters = scorer.attribute_parameters()
+        explained = (
+            (*chunk_terms, parameters)
+            for chunk_terms in explain_trials(scorer, vectors, cells, chunk)
+        )
     with atomic_path(path) as tmp:
         header = True
-        for start, terms, enroll, test in explain_trials(scorer, vectors, cells, chunk):
+        for start, terms, enroll, test, parameters in explained:
             frame = explanation_frame(start, terms, enroll, test, k, parameters)
             rows = frame["trial"].to_numpy() - 1
             frame["trial"] = np.asarray(trial_numbers)[rows]

@@ -45,17 +45,19 @@ class ScorerChoice:
 
 @dataclass(frozen=True)
 class CalibrationChoice:
-    """The calibrator to apply (None: raw scores), where it came from, or why none, and the
-    description of its calibration conditions (None: the file has none)."""
+    """The calibrator to apply (None: raw scores), where it came from, or why none, the
+    description of its calibration conditions (None: the file has none) and the population
+    record of a calibration fitted on population-adapted scores."""
 
     calibrator: Calibrator | None
     source: str
     conditions: ConditionsDescription | None = None
+    population: dict | None = None  # the population its scores were adapted to
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> CalibrationChoice:
         bundle = CalibrationBundle.load(path)
-        return cls(bundle.calibrator, str(path), bundle.conditions)
+        return cls(bundle.calibrator, str(path), bundle.conditions, bundle.population)
 
 
 def select_scorer(

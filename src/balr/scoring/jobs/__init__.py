@@ -15,10 +15,10 @@ from balr.data.speech import side_seconds, trial_seconds
 from balr.scoring.jobs.calibrate import CalibrationFit, FittedCalibration, calibrate_scores_file
 from balr.scoring.jobs.common import DatasetReading, ScoringRun
 from balr.scoring.jobs.matrix import MatrixScoring, ScoreMatrix, score_matrix_file
+from balr.scoring.jobs.population import calibration_population, trial_populations
 from balr.scoring.jobs.test import (
     ScoredTrials,
     TrialScoring,
-    case_population,
     score_trials_file,
     scored_vector_kind,
 )
@@ -37,7 +37,7 @@ __all__ = [
     "TrialScoring",
     "UnscoredTrials",
     "calibrate_scores_file",
-    "case_population",
+    "calibration_population",
     "check_trial_conditions",
     "describe_recordings",
     "find_trial",
@@ -47,5 +47,6 @@ __all__ = [
     "side_seconds",
     "train_scorer",
     "trial_seconds",
+    "trial_populations",
     "trial_vectors",
 ]

@@ -20,6 +20,8 @@ from balr.data.speech import SPEECH_FILE, load_speech_durations, trial_seconds
 from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import cllr
 from balr.evaluation.score_files import read_labelled_trials
+from balr.population import describe_record
+from balr.scoring.jobs.population import calibration_population
 from balr.scoring.jobs.test import scored_vector_kind
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,9 @@ class CalibrationFit:
     the `vector_kind` vectors (default: those scored, `scored_vector_kind`), with
     `conditions_percentile`, the share (%) of calibration recordings whose similarity to
     the others is taken as the lowest in conditions (lower: fewer warnings in domain, and
-    fewer out of it; docs/scoring.md gives the measured trade-off)."""
+    fewer out of it; docs/scoring.md gives the measured trade-off). With `population` (a
+    dataset) the scores must have been adapted to it (`score test --population`), and the
+    calibration records it either way (`balr.scoring.jobs.population`)."""
 
     method: str = "logistic"
     out: Path | None = None
@@ -49,6 +53,7 @@ class CalibrationFit:
     vector_kind: str | None = None
     describe_conditions: bool = True
     conditions_percentile: float = DEFAULT_SIMILARITY_PERCENTILE
+    population: Path | None = None
 
     def check(self) -> None:
         """ConfigError on a method or vector kind balr does not have."""
@@ -66,6 +71,7 @@ class FittedCalibration:
     cllr_after: float
     conditions: ConditionsDescription | None = None
     conditions_note: str = ""  # why no conditions description was fitted
+    population: dict | None = None  # the population the scores were adapted to
 
     def summary(self) -> str:
         c = self.calibrator
@@ -82,6 +88,8 @@ class FittedCalibration:
             )
         elif self.conditions_note:
             text += f"; no conditions description ({self.conditions_note})"
+        if self.population is not None:
+            text += f"; scores adapted to the {describe_record(self.population)}"
         return text
 
 
@@ -95,6 +103,7 @@ def calibrate_scores_file(
     """
     fit = fit or CalibrationFit()
     fit.check()
+    population = calibration_population(scores_csv, fit.population, fit.vectors_dir)
     dataset = AudioDataset.from_path(data, output_dir=fit.vectors_dir)
     labelled = read_labelled_trials(scores_csv, dataset, fit.sep, fit.column)
     groups = _trial_groups(labelled.trials, labelled.keep, fit.group_column, scores_csv)
@@ -119,10 +128,10 @@ def calibrate_scores_file(
         conditions = describe_recordings(
             dataset, kept.unique_ids(), durations, kind, fit.conditions_percentile
         )
-    CalibrationBundle(calibrator, conditions).save(out)
+    CalibrationBundle(calibrator, conditions, population).save(out)
     before = cllr(labelled.scores, labelled.labels)
     after = cllr(calibrator.transform(labelled.scores, seconds), labelled.labels)
-    return FittedCalibration(calibrator, out, before, after, conditions, note)
+    return FittedCalibration(calibrator, out, before, after, conditions, note, population)
 
 
 def _trial_groups(

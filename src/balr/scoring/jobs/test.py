@@ -27,13 +27,18 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.fileio import atomic_path, run_dir
-from balr.population import Population, adapt_to_population, exclude_case, read_population
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
 from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.jobs.population import (
+    trial_populations,
+    trialwise_scorer,
+    warn_population_mismatch,
+)
 from balr.scoring.plots import plot_explanation
+from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
 from balr.scoring.selection import select_calibration, select_configured_scorer
 from balr.scoring.trials import (
@@ -50,6 +55,8 @@ SCORE_RUN_DIR = "runs/score"  # the reference's default folder (`balr.fileio.run
 PLOTTED_ATTRIBUTES = 10
 #: the metrics.json key recording which vectors were scored (`ba` or `emb`)
 SCORED_VECTORS_KEY = "vector_kind"
+#: the run.json key describing the population (source, sizes, sha256, per-trial sizes)
+POPULATION_RECORD = "population_record"
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class ScoredTrials:
     save_dir: Path
     unscored: UnscoredTrials = UnscoredTrials()
     conditions: TrialConditions | None = None
-    population: Population | None = None  # the relevant population adapted to
+    population: TrialPopulations | None = None  # the relevant population adapted to
     same_recording: SameRecordingTrials | None = None
 
     def summary(self) -> str:
@@ -147,15 +154,17 @@ def score_trials_file(
     same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
     pop = None
     if options.population is not None:
-        pop = case_population(options.population, dataset, trials, options)
-        scorer = adapt_to_population(scorer, pop)[0]
+        pop = trial_populations(options.population, dataset, trials, options)
+    warn_population_mismatch(calibrated, pop)
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
     if scorer.vector_kind == "ba" and len(vectors):
         check_attribute_count(settings.config, vectors.shape[1], test_data)
+    if pop is not None:
+        scorer = trialwise_scorer(scorer, pop, trials, valid)
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
-    scores[valid] = score_trials(scorer, vectors, cells, chunk=chunk)
+    scores[valid] = _score_valid(scorer, vectors, cells, chunk)
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
     raw, conditions = None, None  # uncalibrated scores have no calibration conditions
@@ -167,7 +176,7 @@ def score_trials_file(
             calibrated.conditions, dataset, trials, valid, durations
         )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
-    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same)
+    _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
     evaluation = _write_metrics(save_dir, scored, conditions, same, pop)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
@@ -181,15 +190,10 @@ def score_trials_file(
     )
 
 
-def case_population(
-    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
-) -> Population:
-    """The population dataset at `path` (read as `run` reads datasets) without the trials'
-    recordings and speakers."""
-    case_ids = set(trials.unique_ids())
-    speakers = {dataset.items[dataset.index_of(i)].speaker for i in case_ids}
-    full = read_population(run.open_dataset(path), str(path))
-    return exclude_case(full, case_ids, {s for s in speakers if s})
+def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
+    if isinstance(scorer, TrialwiseBeta):
+        return scorer.score(vectors, cells, chunk)
+    return score_trials(scorer, vectors, cells, chunk=chunk)
 
 
 def _write_run_record(
@@ -200,16 +204,19 @@ def _write_run_record(
     kind: str,
     lists: dict[str, Path],
     models: dict,
-    pop: Population | None,
+    pop: TrialPopulations | None,
 ) -> None:
     """The audit run record (`balr.audit`) of a `score test` run: its inputs, models and
-    population."""
+    population (its files, and as `population_record` what metrics.json says of it)."""
     inputs = score_inputs(dataset, trials.unique_ids(), kind, lists, options.speech_durations)
     pop_files = None
     if pop is not None:
         pop_data = options.open_dataset(options.population)
-        pop_files = population_files(pop_data, pop.ids, options.population)
-    write_record(save_dir / RUN_RECORD, audit_record(inputs, models, pop_files))
+        pop_files = population_files(pop_data, pop.population.ids, options.population)
+    record = audit_record(inputs, models, pop_files)
+    if pop is not None:
+        record[POPULATION_RECORD] = pop.record()
+    write_record(save_dir / RUN_RECORD, record)
 
 
 def scored_vector_kind(scores_csv: Path) -> str:
@@ -245,7 +252,7 @@ def _write_metrics(
     scored: _Scored,
     conditions: TrialConditions | None,
     same: SameRecordingTrials,
-    pop: Population | None,
+    pop: TrialPopulations | None,
 ) -> TrialMetrics:
     """metrics.json and plots, recording which vectors were scored (`SCORED_VECTORS_KEY`),
     the same-recording trials (left out of the metrics unless kept), the population and the
@@ -275,9 +282,11 @@ def _write_scores(
     path: Path,
     conditions: TrialConditions | None = None,
     same: SameRecordingTrials | None = None,
+    pop: TrialPopulations | None = None,
 ) -> None:
     """scores.csv: the trials plus `scores` (calibrated LLRs if calibrated), `raw_score`,
-    `same_recording`, `in_conditions` and `conditions_reason`."""
+    `same_recording`, `in_conditions` and `conditions_reason`, and with a population each
+    trial's `population_recordings` / `population_speakers` (its own speakers left out)."""
     frame = trials.frame.copy()
     frame["scores"] = scores
     if raw is not None:
@@ -287,12 +296,17 @@ def _write_scores(
     if conditions is not None:
         frame["in_conditions"] = conditions.in_conditions
         frame["conditions_reason"] = conditions.reasons
+    if pop is not None:
+        recordings, speakers = pop.trial_sizes()
+        frame["population_recordings"] = recordings
+        if speakers is not None:
+            frame["population_speakers"] = speakers
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, sep=trials.sep, index=False)
 
 
 def _explain(
-    scorer: LRScorer,
+    scorer: LRScorer | TrialwiseBeta,
     vectors: np.ndarray,
     cells: TrialCells,
     valid: np.ndarray,
@@ -309,7 +323,7 @@ def _explain(
 
 
 def _write_explanations(
-    scorer: LRScorer,
+    scorer: LRScorer | TrialwiseBeta,
     vectors: np.ndarray,
     cells: TrialCells,
     valid: np.ndarray,
@@ -318,8 +332,10 @@ def _write_explanations(
     chunk: int,
     save_dir: Path,
 ) -> None:
-    """explanations.csv: the `k` attributes pushing each scored trial's score most each way."""
+    """explanations.csv: the `k` attributes pushing each scored trial's score most each way
+    (with a population: each trial's own alpha)."""
     keep = np.flatnonzero(valid)
+    trialwise = isinstance(scorer, TrialwiseBeta)
     write_explanations(
         save_dir / "explanations.csv",
         scorer,
@@ -330,11 +346,12 @@ def _write_explanations(
         k,
         chunk=chunk,
         trial_numbers=keep + 1,
+        explained=scorer.explain(vectors, cells, chunk) if trialwise else None,
     )
 
 
 def _plot_trials(
-    scorer: LRScorer,
+    scorer: LRScorer | TrialwiseBeta,
     vectors: np.ndarray,
     cells: TrialCells,
     valid: np.ndarray,
@@ -350,7 +367,11 @@ def _plot_trials(
         row = find_trial(trials, spec)
         if not valid[row]:
             raise DataError(f"trial {row + 1}: a recording has no valid vector, nothing to explain")
-        _, terms, enroll, test = next(explain_trials(scorer, vectors, cells.one(position[row])))
+        one = cells.one(position[row])
+        if isinstance(scorer, TrialwiseBeta):
+            _, terms, enroll, test, _ = next(scorer.one(position[row]).explain(vectors, one))
+        else:
+            _, terms, enroll, test = next(explain_trials(scorer, vectors, one))
         path = save_dir / f"explanation_trial{row + 1}.png"
         title = (
             f"trial {row + 1}: {','.join(trials.enrollment[row])} vs {','.join(trials.test[row])}"

@@ -1,0 +1,96 @@
+"""The relevant population in the `score` jobs (`balr.population`): each trial's population
+in `score test` (`balr.scoring.population_trials`), the warning when a calibration fitted on
+population-adapted scores is applied without that population, and the population record
+`score calibrate` keeps with a calibration."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from balr.data import AudioDataset, Trials
+from balr.errors import DataError
+from balr.population import (
+    calibration_population_warning,
+    calibration_record,
+    read_population,
+)
+from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
+from balr.scoring.selection import CalibrationChoice
+
+logger = logging.getLogger(__name__)
+
+
+def trial_populations(
+    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
+) -> TrialPopulations:
+    """The population dataset at `path` (read as `run` reads datasets), each trial's without
+    its own speakers and recordings (`balr.scoring.population_trials`)."""
+    full = read_population(run.open_dataset(path), str(path))
+    speaker_of = {i: dataset.items[dataset.index_of(i)].speaker for i in trials.unique_ids()}
+    return TrialPopulations.of_trials(full, trials, speaker_of)
+
+
+def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:
+    """One warning line when the calibration was fitted on scores adapted to a population
+    and this run has none, or another (`balr.population.calibration_population_warning`)."""
+    if calibrated.calibrator is None:
+        return
+    warning = calibration_population_warning(calibrated.population, pop and pop.population)
+    if warning:
+        logger.warning(warning)
+
+
+def trialwise_scorer(
+    scorer, pop: TrialPopulations, trials: Trials, valid: np.ndarray
+) -> TrialwiseBeta:
+    """The beta `scorer` adapted per scored trial (`valid`) to its population, after the
+    size check of the smallest one."""
+    rows = np.flatnonzero(valid)
+
+    def name(j: int) -> str:
+        row = rows[j]
+        return f"{row + 1} ({','.join(trials.enrollment[row])} vs {','.join(trials.test[row])})"
+
+    scored = pop.subset(valid)
+    scored.check_size(name)
+    return TrialwiseBeta(scorer, scored)
+
+
+def scored_population(scores_csv: Path) -> dict | None:
+    """The population record of the `score test` run that wrote `scores_csv` (from the
+    metrics.json beside it), None when it used none (or recorded nothing)."""
+    try:
+        record = json.loads((scores_csv.parent / "metrics.json").read_text()).get("population")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def calibration_population(
+    scores_csv: Path, population: Path | None, vectors_dir: Path | None = None
+) -> dict | None:
+    """The population record a calibration fitted on `scores_csv` keeps: that of the
+    `score test` run that scored it (None: no population). With `population` (`score
+    calibrate --population`), a DataError unless those scores were adapted to that very
+    population (the same vectors: `Population.fingerprint`)."""
+    scored = scored_population(scores_csv)
+    if population is not None:
+        dataset = AudioDataset.from_path(population, output_dir=vectors_dir)
+        used = read_population(dataset, str(population))
+        again = f"score the trials with `balr score test ... --population {population}` first"
+        if scored is None:
+            raise DataError(f"{scores_csv}: scored without a population; {again}")
+        if scored.get("sha256") != used.fingerprint():
+            raise DataError(
+                f"{scores_csv}: scored with the population {scored.get('source')}, whose "
+                f"vectors differ from those of {population}; {again}"
+            )
+    if scored is not None and not isinstance(scored.get("sha256"), str):
+        logger.warning("%s: its population record has no sha256: not kept", scores_csv)
+        return None
+    return None if scored is None else calibration_record(scored)
