@@ -2,7 +2,9 @@
 bundled short clips, each in a fresh interpreter (the median of `--repeats` runs, with the
 peak memory of the process); then where `balr compare` spends its time before and after
 the first sample is read (imports, config and embedding model, the other models, the
-comparison). Figures depend on the machine's load: the 1-minute load average is recorded.
+comparison), and which heavy libraries it imported (none of torch, pandas: the shipped
+models run in numpy, docs/architecture.md). Figures depend on the machine's load: the
+1-minute load average is recorded.
 
     python benchmarks/cli_latency.py [--repeats 3] [--out FILE]
 """
@@ -36,15 +38,16 @@ def lap(name):
     global t
     now = time.perf_counter(); phases[name] = round(now - t, 3); t = now
 from balr.compare import ComparisonPipeline, compare_config
-from balr.embeddings import build_embedding_model
+from balr.compare.pipeline import build_compare_model
 lap("import balr.compare")
-model = build_embedding_model(compare_config().embeddings.model)
+model = build_compare_model(compare_config().embeddings.model, None, numpy=True)
 lap("config + embedding model")
 pipeline = ComparisonPipeline.from_files(model)
 lap("BAE, scorer, calibration")
 pipeline.compare([sys.argv[1]], [sys.argv[2]])
 lap("comparison (audio read, embedded, scored)")
-print(json.dumps(phases))
+heavy = sorted(m for m in ("torch", "pandas", "scipy", "hydra", "matplotlib") if m in sys.modules)
+print(json.dumps({"phases": phases, "embedding model": type(model).__name__, "heavy": heavy}))
 """
 
 
@@ -96,10 +99,11 @@ def compare_phases() -> dict:
         [sys.executable, "-c", PHASES, *map(str, CLIPS)],
         capture_output=True, text=True, env=ENV, cwd=REPO, check=True,
     )  # fmt: skip
-    phases = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, seconds in phases.items():
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, seconds in measured["phases"].items():
         print(f"  compare phase {name:<42} {seconds:6.2f} s")
-    return phases
+    print(f"  {measured['embedding model']}; heavy modules imported: {measured['heavy']}")
+    return measured
 
 
 def main() -> None:
@@ -116,7 +120,7 @@ def main() -> None:
     results["compare"] = {
         "clips": [str(p.relative_to(REPO)) for p in CLIPS],
         **measure(compare, options.repeats),
-        "phases": compare_phases(),
+        **compare_phases(),
     }
     results["load_average_1min_after"] = os.getloadavg()[0]
     write_results("cli_latency", results, options.out)

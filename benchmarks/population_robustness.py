@@ -146,15 +146,19 @@ def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
         pop_ids = set(pd.read_csv(folder / f"pop{size}.csv", dtype=str)["id"])
         vectors = vectors - vectors[[i in pop_ids for i in ids]].mean(axis=0)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.vstack([vectors, np.full(vectors.shape[1], np.nan)])  # row -1: no vector
     row = {name: k for k, name in enumerate(ids)}
-    e = vectors[trials["enrollment"].map(row).to_numpy()]
-    t = vectors[trials["test"].map(row).to_numpy()]
+    e = vectors[trials["enrollment"].map(row).fillna(-1).to_numpy(np.int64)]
+    t = vectors[trials["test"].map(row).fillna(-1).to_numpy(np.int64)]
     return np.einsum("ij,ij->i", e, t)
 
 
 def figures(scores: pd.DataFrame, labels: np.ndarray, cosine: np.ndarray) -> dict:
-    """The benchmark's columns for one corpus, variant and setting."""
+    """The benchmark's columns for one corpus, variant and setting (trials of a recording
+    without a vector, unscored, are left out)."""
     llr = scores["scores"].to_numpy(np.float64)
+    scored = np.isfinite(llr) & np.isfinite(cosine)
+    scores, labels, cosine, llr = scores[scored], labels[scored], cosine[scored], llr[scored]
     warned = ~scores["in_conditions"].astype(bool).to_numpy()
     quiet = misleading_shares(llr[~warned], labels[~warned]) if (~warned).any() else {}
     return {

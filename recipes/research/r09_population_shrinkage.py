@@ -26,11 +26,32 @@ from balr.scoring.jobs import TrialScoring, score_trials_file
 from balr.scoring.jobs import test as test_job
 
 
+def eb_rate(population, reference: np.ndarray) -> np.ndarray:
+    """Empirical-Bayes rates: each attribute's shift `d = p - m_ref` (p: mean of the
+    per-speaker rates) shrunk by `tau2 / (tau2 + sigma2_i)`, `sigma2_i` the variance of the
+    per-speaker rates over the number of speakers (the noise of p), `tau2` the spread of the
+    true shifts (mean d^2 minus mean noise, floored at 0)."""
+    names, index = population.speaker_index()
+    sums = np.zeros((len(names), population.bits.shape[1]))
+    np.add.at(sums, index, population.bits)
+    rates = sums / np.bincount(index)[:, None]
+    shift = rates.mean(axis=0) - reference
+    noise = rates.var(axis=0, ddof=1) / len(names)
+    tau2 = max(float(np.mean(shift**2 - noise)), 0.0)
+    return reference + tau2 / (tau2 + noise + 1e-12) * shift
+
+
 def adaptation(basis: str, shrinkage: float, pooled: bool):
     """An `adapt_to_population` replacement for one variant."""
 
     def adapt(scorer, population, _shrinkage=None):
         check_population_size(population)
+        if basis == "eb":
+            alpha = scorer.alpha_
+            reference = alpha[:, 0] / alpha.sum(axis=1)
+            fitted = PopulationAdaptation(0.0).fit(population.bits)
+            fitted.activation_rate_ = np.clip(eb_rate(population, reference), 1e-4, 1 - 1e-4)
+            return fitted.adapt(scorer), fitted
         names, index = population.speaker_index()
         if pooled:
             rate = population.bits.mean(axis=0)
@@ -52,6 +73,7 @@ VARIANTS = {
     "speakers T=10, speaker means": ("speakers", 10.0, False),
     "speakers T=5, speaker means": ("speakers", 5.0, False),
     "speakers T=20, speaker means": ("speakers", 20.0, False),
+    "empirical Bayes per attribute": ("eb", 0.0, False),
 }
 
 

@@ -22,7 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 
 from balr.audio import load_audio
 from balr.fileio import sha256_file
@@ -83,7 +82,7 @@ def fingerprint(wave: np.ndarray, rate: int = IDENTITY_RATE) -> np.ndarray:
     if wave.shape[0] < frame + hop:
         return np.zeros((0, len(BAND_EDGES_HZ) - 2), np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(wave, frame)[::hop]
-    spectrum = scipy.fft.rfft(frames * np.hanning(frame).astype(np.float32), axis=1)
+    spectrum = np.fft.rfft(frames * np.hanning(frame).astype(np.float32), axis=1)
     power = spectrum.real**2 + spectrum.imag**2
     energies = (power @ _band_matrix(frame, rate)).astype(np.float64)
     log_energy = np.log(energies + _LOG_FLOOR)
@@ -121,8 +120,10 @@ def best_alignment(a: np.ndarray, b: np.ndarray, min_overlap: int) -> tuple[floa
     if need == 0:
         return 0.0, 0
     size = 1 << int(np.ceil(np.log2(n + m - 1)))
-    spectrum = scipy.fft.rfft(a, size, axis=0) * np.conj(scipy.fft.rfft(b, size, axis=0))
-    cross = scipy.fft.irfft(spectrum.sum(axis=1), size)
+    # in float64: the correlation of equal fingerprints must not round above 1
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    spectrum = np.fft.rfft(a64, size, axis=0) * np.conj(np.fft.rfft(b64, size, axis=0))
+    cross = np.fft.irfft(spectrum.sum(axis=1), size)
     offsets = np.arange(-(m - 1), n)
     dots = cross[offsets % size]
     a_energy = np.concatenate([[0.0], np.cumsum(np.einsum("ij,ij->i", a, a, dtype=np.float64))])
@@ -135,7 +136,7 @@ def best_alignment(a: np.ndarray, b: np.ndarray, min_overlap: int) -> tuple[floa
         return 0.0, 0
     corr = np.where(usable, dots / np.sqrt(np.where(usable, energy, 1.0)), -np.inf)
     best = int(np.argmax(corr))
-    return float(corr[best]), int(offsets[best])
+    return min(float(corr[best]), 1.0), int(offsets[best])  # 1.0: equal fingerprints
 
 
 def similarity(a: AudioIdentity, b: AudioIdentity) -> float:

@@ -23,31 +23,24 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from balr.binary_attributes.config import LATENT_DIM, EncoderConfig
+from balr.binary_attributes.encoder_numpy import (  # noqa: F401  (KNOWN_CHECKPOINTS: re-exported)
+    KNOWN_CHECKPOINTS,
+    SAFETENSORS_SUFFIX,
+    read_trained_on,
+)
 from balr.data.provenance import EmbeddingProvenance
 from balr.data.vectors import bits_to_counts
 from balr.errors import ModelError, load_failure_reason
 from balr.estimator import Estimator
-from balr.fileio import atomic_path, atomic_write_text, sha256_file
+from balr.fileio import atomic_path, atomic_write_text, sha256_file  # noqa: F401
 from balr.records import check_finite_tensors
 from balr.reference_paths import resolve_reference_path
 
 logger = logging.getLogger(__name__)
-
-SAFETENSORS_SUFFIX = ".safetensors"
-
-#: encoder checkpoints without metadata, known by their SHA-256: the reference library's
-#: `resources/models/BAE/BAE_mse.pt` (Wespeaker voxceleb-resnet34-LM embeddings, its README)
-KNOWN_CHECKPOINTS = {
-    "9211ab5d594421fdb0f37771ebd3212ed19c37007779018aa4f7a6f698763d15": EmbeddingProvenance(
-        "wespeaker_resnet34", 256
-    ),
-}
-
 
 #: straight-through gradients: `clip` passes hardtanh(gradient) (the reference library's),
 #: `gate` the gradient where |z| <= 1 (balr 0.1's; always open after tanh)
@@ -193,25 +186,6 @@ def provenance_metadata(provenance: EmbeddingProvenance | None) -> dict[str, str
     if provenance is not None:
         metadata.update(embedding_model=provenance.model, embedding_dim=str(provenance.dim))
     return metadata
-
-
-def read_trained_on(path: str | os.PathLike) -> EmbeddingProvenance | None:
-    """The embedding model an encoder checkpoint was trained on: its safetensors metadata,
-    else a known checkpoint's SHA-256 (`KNOWN_CHECKPOINTS`), else None (unknown)."""
-    path = Path(path)
-    if path.suffix != SAFETENSORS_SUFFIX:
-        return KNOWN_CHECKPOINTS.get(sha256_file(path))
-    with safe_open(str(path), "pt") as handle:
-        metadata = handle.metadata() or {}
-    if "embedding_model" not in metadata:
-        return KNOWN_CHECKPOINTS.get(sha256_file(path))
-    try:
-        dim = int(metadata["embedding_dim"])
-    except (KeyError, ValueError):
-        raise ModelError(f"{path}: metadata 'embedding_dim' missing or not a number") from None
-    if dim <= 0:
-        raise ModelError(f"{path}: metadata 'embedding_dim' must be positive, got {dim}")
-    return EmbeddingProvenance(metadata["embedding_model"], dim)
 
 
 def strip_ddp_prefix(state: Mapping[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:

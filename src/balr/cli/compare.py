@@ -12,7 +12,7 @@ from rich.table import Table
 from balr.errors import ConfigError, DataError
 from balr.report import LN_LR, format_lr, verbal_scale
 
-if TYPE_CHECKING:  # balr.compare imports torch: only when the command runs
+if TYPE_CHECKING:  # balr.compare (numpy, hydra, models): imported only when the command runs
     from balr.compare import ComparisonResult
 
 USAGE = "ENROLL... --test TEST... [OPTIONS] [key=value]..."
@@ -150,21 +150,22 @@ def print_result(result: ComparisonResult, k: int) -> None:
     console.print(
         f"[bold]{verdict.sentence[0].upper() + verdict.sentence[1:]}[/] (ENFSI verbal scale)"
     )
-    table = result.top_attributes(k)
-    shown = [c for c in PRINTED_COLUMNS if c in table.columns] or list(table.columns)
-    if {"typicality", "dropout"} - set(table.columns):
-        shown = list(table.columns)
-    table = table[shown] if len(table) else table
-    if len(table):
+    rows = result.top_attribute_rows(k)
+    columns = list(rows[0]) if rows else []
+    shown = [c for c in PRINTED_COLUMNS if c in columns] or columns
+    if {"typicality", "dropout"} - set(columns):
+        shown = columns
+    if rows:
         title = f"Top {k} attributes each way ({LN_LR}; contributions sum to the {LN_LR})"
         rich_table = Table(title=title)
-        for column in table.columns:
+        for column in shown:
             rich_table.add_column(
                 SHORT_HEADERS.get(column, column),
                 justify="left" if column == "towards" else "right",
             )
-        for row in table.itertuples(index=False):
-            rich_table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        for row in rows:
+            values = (row[column] for column in shown)
+            rich_table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values))
         console.print(rich_table)
     (first, total), *rest = result.llr_lines()
     parts = "".join(f" + {label} {value:.3f}" for label, value in rest)

@@ -1,6 +1,7 @@
 """The `compare` config: the embedding model and extraction settings, encoder and scorer.
 
-Registered in Hydra's ConfigStore when it is composed (`compare_config`), not on import.
+Registered in Hydra's ConfigStore when it is composed (`compare_config`), not on import;
+composing it imports no torch unless another embedding model than GE2E is named.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from omegaconf import DictConfig
 
 from balr import defaults
 from balr.config import compose_config, register_config
-from balr.embeddings.base import MODEL_GROUP, select_model_overrides
-from balr.embeddings.batch import ExtractionOptions
+from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
+from balr.embeddings.ge2e_numpy import GE2EConfig
+from balr.embeddings.registry import MODEL_GROUP, register_model_config, select_model_overrides
+from balr.embeddings.segments import ExtractionOptions
 
 CONFIG_NAME = "compare"
 
@@ -57,9 +60,13 @@ class CompareConfig:
 
 
 def compare_config(overrides: Sequence[str] | None = None) -> DictConfig:
-    """The resolved `compare` config (model chosen by `embeddings.model=NAME`)."""
+    """The resolved `compare` config (model chosen by `embeddings.model=NAME`). The model
+    modules (torch) are imported only when another model than GE2E is named."""
     register_config(CONFIG_NAME, CompareConfig)
-    return compose_config(CONFIG_NAME, select_model_overrides(overrides))
+    register_model_config(GE2E_NAME, GE2EConfig)
+    return compose_config(
+        CONFIG_NAME, select_model_overrides(overrides, defaults.EMBEDDING_MODEL != GE2E_NAME)
+    )
 
 
 def extraction_options(embeddings: DictConfig) -> ExtractionOptions:

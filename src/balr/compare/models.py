@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from balr import defaults
 from balr.audit import calibration_files, scorer_file
-from balr.binary_attributes.model import BinaryAttributeEncoder
+from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
-from balr.embeddings.base import EmbeddingModel
 from balr.errors import ModelError
 from balr.report.text import calibration_text, conditions_text
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
@@ -22,12 +22,17 @@ from balr.scoring.selection import (
     select_scorer,
 )
 
+if TYPE_CHECKING:
+    from balr.binary_attributes.model import BinaryAttributeEncoder
+    from balr.embeddings.base import EmbeddingModel
+    from balr.embeddings.ge2e_numpy import NumpyGE2E
+
 
 @dataclass
 class ComparisonModels:
     """The BAE, LR scorer and calibration of a comparison, with their description."""
 
-    encoder: BinaryAttributeEncoder
+    encoder: BinaryAttributeEncoder | NumpyEncoder
     scorer: LRScorer
     calibrator: Calibrator | None = None
     typicality: LRScorer | None = None  # the shipped speech scorer, for explanations
@@ -38,7 +43,7 @@ class ComparisonModels:
 
 
 def load_models(
-    embedding_model: EmbeddingModel,
+    embedding_model: EmbeddingModel | NumpyGE2E,
     encoder_checkpoint: str | Path | None = None,
     scorer_checkpoint: str | Path | None = None,
     calibration: str | Path | None = None,
@@ -60,7 +65,7 @@ def load_models(
     if shipped and defaults.REFERENCE_LLRS.is_file():
         reference = defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
     return ComparisonModels(
-        BinaryAttributeEncoder.load(encoder_path),
+        load_encoder(encoder_path),
         choice.scorer,
         calibrated.calibrator,
         typicality,
@@ -76,6 +81,17 @@ def load_models(
     )
 
 
+def load_encoder(path: Path) -> BinaryAttributeEncoder | NumpyEncoder:
+    """The encoder of `path` in numpy (a checked safetensors file: the same bits, no torch),
+    else the torch module (which reads `.pt` files and says what is wrong with a bad one)."""
+    encoder = NumpyEncoder.load(path)
+    if encoder is None:
+        from balr.binary_attributes.model import BinaryAttributeEncoder
+
+        encoder = BinaryAttributeEncoder.load(path)
+    return encoder
+
+
 def select_lr_scorer(checkpoint: str | Path | None) -> ScorerChoice:
     """The scorer of `checkpoint` (the shipped beta scorer when None); ModelError unless it
     is a likelihood-ratio scorer (one log-LR term per attribute)."""
@@ -88,7 +104,7 @@ def select_lr_scorer(checkpoint: str | Path | None) -> ScorerChoice:
 
 
 def describe_models(
-    embedding_model: EmbeddingModel,
+    embedding_model: EmbeddingModel | NumpyGE2E,
     encoder_path: Path,
     choice: ScorerChoice,
     calibrated: CalibrationChoice,

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig
@@ -23,34 +24,36 @@ from omegaconf import DictConfig
 from balr import defaults
 from balr.audio import audio_duration
 from balr.audit import embedding_model_files
-from balr.binary_attributes.model import BinaryAttributeEncoder
+from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.calibration.split import split_llr
 from balr.compare.config import compare_config, extraction_options
+from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import load_models
 from balr.compare.result import ComparisonResult
 from balr.conditions import ConditionsDescription, check_comparison
-from balr.data import AudioDataset, DatasetItem
-from balr.data.provenance import check_encoder_fits
-from balr.distributed import resolve_device
-from balr.embeddings import build_embedding_model
-from balr.embeddings.base import EmbeddingModel
-from balr.embeddings.batch import ExtractionOptions, extract_embeddings
-from balr.embeddings.extract import model_provenance
+from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
+from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
+from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
+from balr.embeddings.segments import ExtractionOptions
 from balr.errors import AudioError, DataError
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning
 from balr.scoring import LRScorer
 
+if TYPE_CHECKING:
+    from balr.binary_attributes.model import BinaryAttributeEncoder
+    from balr.embeddings.base import EmbeddingModel
+
 
 @dataclass
 class ComparisonPipeline:
     """The models of a comparison: embedding model, BAE, LR scorer and calibration."""
 
-    embedding_model: EmbeddingModel
-    encoder: BinaryAttributeEncoder
+    embedding_model: EmbeddingModel | NumpyGE2E
+    encoder: BinaryAttributeEncoder | NumpyEncoder
     scorer: LRScorer
     calibrator: Calibrator | None = None
     typicality: LRScorer | None = None
@@ -65,7 +68,7 @@ class ComparisonPipeline:
     @classmethod
     def from_files(
         cls,
-        embedding_model: EmbeddingModel,
+        embedding_model: EmbeddingModel | NumpyGE2E,
         encoder_checkpoint: str | Path | None = None,
         scorer_checkpoint: str | Path | None = None,
         calibration: str | Path | None = None,
@@ -101,6 +104,18 @@ class ComparisonPipeline:
         """Embeddings `(n, d)` and net speech seconds of the files; AudioError naming the first
         unusable file (unreadable, too short, or without usable speech) and why."""
         check_audio_files(paths)
+        if isinstance(self.embedding_model, NumpyGE2E):
+            return embed_files(paths, self.embedding_model, self.extraction)
+        return self._embed_with_batch_engine(paths)
+
+    def _embed_with_batch_engine(
+        self, paths: Sequence[str | Path]
+    ) -> tuple[np.ndarray, list[float]]:
+        """A torch model's embeddings through `balr.embeddings.batch` (vectors written to a
+        temporary folder and read back)."""
+        from balr.data import AudioDataset, DatasetItem
+        from balr.embeddings.batch import extract_embeddings
+
         with tempfile.TemporaryDirectory(prefix="balr-compare-") as folder:
             # one vector file per recording, whatever the files' names (a/x.wav, b/x.wav)
             items = [
@@ -223,7 +238,7 @@ def compare_files(
     against it (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
     cfg = config if config is not None else compare_config()
-    model = build_embedding_model(cfg.embeddings.model).to(resolve_device(device))
+    model = build_compare_model(cfg.embeddings.model, device, numpy=population is None)
     pipeline = ComparisonPipeline.from_files(
         model,
         cfg.encoder.model.checkpoint_path,
@@ -232,7 +247,7 @@ def compare_files(
         use_calibration=use_calibration,
     )
     check_encoder_fits(
-        model_provenance(model, cfg.embeddings.model),
+        embedding_provenance(model, cfg.embeddings.model),
         pipeline.encoder.trained_on,
         pipeline.encoder.input_dim,
         f"embeddings.model={model.name}",
@@ -245,6 +260,32 @@ def compare_files(
     if population is None:
         return Comparison(pipeline, pipeline.compare(enrollment, test))
     return compare_with_population(pipeline, enrollment, test, population, population_vectors)
+
+
+def build_compare_model(model_cfg, device: str | None, numpy: bool) -> EmbeddingModel | NumpyGE2E:
+    """The embedding model of `model_cfg` (the composed `embeddings.model` node): GE2E on CPU
+    (no device, or `cpu`) in numpy when `numpy` and its weights are a sound safetensors
+    file (no torch imported); otherwise the torch model on `device`
+    (`balr.embeddings.registry.build_embedding_model`)."""
+    on_cpu = (device or "cpu").strip().lower() == "cpu"
+    if numpy and on_cpu and model_cfg.get("name") == GE2E_NAME:
+        ge2e = GE2EConfig(**{f.name: model_cfg[f.name] for f in fields(GE2EConfig)})
+        model = NumpyGE2E.load(ge2e)
+        if model is not None:
+            return model
+    from balr.distributed import resolve_device
+    from balr.embeddings import build_embedding_model
+
+    return build_embedding_model(model_cfg).to(resolve_device(device))
+
+
+def embedding_provenance(model: EmbeddingModel | NumpyGE2E, model_cfg) -> EmbeddingProvenance:
+    """What made the comparison's embeddings (`balr.embeddings.extract.model_provenance`)."""
+    if isinstance(model, NumpyGE2E):
+        return EmbeddingProvenance(model.name, model.embedding_dim)
+    from balr.embeddings.extract import model_provenance
+
+    return model_provenance(model, model_cfg)
 
 
 def compare_with_population(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from balr.calibration.split import OFFSET_LABEL
 from balr.compare.inputs import check_explain
@@ -14,6 +14,9 @@ from balr.population_check import PopulationCheck
 from balr.report.html import Recording
 from balr.report.text import bits_text
 from balr.scoring.explain import top_attributes as top_k
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -54,6 +57,12 @@ class ComparisonResult:
 
     def top_attributes(self, k: int) -> pd.DataFrame:
         """The k attributes pushing most towards same speaker, then the k most towards different."""
+        import pandas as pd
+
+        return pd.DataFrame(self.top_attribute_rows(k))
+
+    def top_attribute_rows(self, k: int) -> list[dict[str, str | float]]:
+        """`top_attributes` as a list of rows (column -> value), without pandas."""
         check_explain(k)
         high, low = top_k(self.contributions[None, :], k)
         same = [i for i in high[0] if self.contributions[i] > 0]
@@ -70,4 +79,4 @@ class ComparisonResult:
                 }
                 row.update({n: float(v[attribute]) for n, v in self.attribute_parameters.items()})
                 rows.append(row)
-        return pd.DataFrame(rows)
+        return rows

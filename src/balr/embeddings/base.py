@@ -20,6 +20,8 @@ Contract (what a model module provides):
 - Optionally ``embed_features(feats)``: ``(B, frames, bins)`` features of the model's own
   front-end (equal lengths) -> ``(B, embedding_dim)``, for callers that compute features once.
 - ``build_embedding_model(cfg)`` dispatches on ``cfg.name`` (cfg: the ``embeddings.model`` node).
+  The registry is `balr.embeddings.registry` (no torch: `balr compare` composes its config
+  without it); a new model module is listed in its ``MODEL_MODULES``.
 
 Weights are loaded with ``torch.load(..., weights_only=True)`` or safetensors: never pickle.
 """
@@ -27,19 +29,17 @@ Weights are loaded with ``torch.load(..., weights_only=True)`` or safetensors: n
 from __future__ import annotations
 
 import abc
-import dataclasses
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
-from omegaconf import DictConfig
 
-from balr.config import register_config
-from balr.errors import ConfigError, ModelError
-
-MODEL_GROUP = "embeddings/model"
-
-_FACTORIES: dict[str, Callable[[Any], EmbeddingModel]] = {}
+from balr.embeddings.registry import (  # noqa: F401  (the registry, re-exported)
+    MODEL_GROUP,
+    build_embedding_model,
+    register_embedding_model,
+    registered_models,
+    select_model_overrides,
+)
+from balr.errors import ModelError
 
 
 class EmbeddingModel(torch.nn.Module, abc.ABC):
@@ -74,53 +74,3 @@ class EmbeddingModel(torch.nn.Module, abc.ABC):
     def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Alias of `embed`, so the model works under DistributedDataParallel and hooks."""
         return self.embed(waves, lengths)
-
-
-def register_embedding_model(name: str, config_cls: type) -> Callable:
-    """Decorator: register `build(cfg) -> EmbeddingModel` under `name` and its config in Hydra."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    if "name" not in fields or fields["name"].default != name:
-        raise ConfigError(f"config {config_cls.__name__} needs a field name: str = '{name}'")
-
-    def decorator(factory: Callable[[Any], EmbeddingModel]) -> Callable[[Any], EmbeddingModel]:
-        _FACTORIES[name] = factory
-        register_config(name=name, node=config_cls, group=MODEL_GROUP)
-        return factory
-
-    return decorator
-
-
-def registered_models() -> list[str]:
-    """Names accepted by `embeddings.model=NAME`."""
-    _import_model_modules()
-    return sorted(_FACTORIES)
-
-
-def build_embedding_model(cfg: DictConfig | Any) -> EmbeddingModel:
-    """Build the model named by `cfg.name` (cfg: the `embeddings.model` config node)."""
-    _import_model_modules()
-    name = cfg.get("name") if isinstance(cfg, DictConfig) else getattr(cfg, "name", None)
-    if name not in _FACTORIES:
-        known = ", ".join(sorted(_FACTORIES))
-        raise ConfigError(f"unknown embedding model '{name}' (known: {known})")
-    return _FACTORIES[name](cfg)
-
-
-def select_model_overrides(overrides: Sequence[str] | None) -> list[str]:
-    """Turn `embeddings.model=NAME` into Hydra's group choice `embeddings/model=NAME`."""
-    _import_model_modules()
-    result = []
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if sep and key.strip() == "embeddings.model":
-            if value.strip() not in _FACTORIES:
-                known = ", ".join(sorted(_FACTORIES))
-                raise ConfigError(f"unknown embedding model '{value.strip()}' (known: {known})")
-            item = f"{MODEL_GROUP}={value.strip()}"
-        result.append(item)
-    return result
-
-
-def _import_model_modules() -> None:
-    """Import the package so every model module registers itself."""
-    import balr.embeddings  # noqa: F401

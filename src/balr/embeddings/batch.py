@@ -21,96 +21,31 @@ length), so memory stays bounded by one window whatever the file's length.
 from __future__ import annotations
 
 import logging
-import math
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from balr.audio import audio_info, load_audio
 from balr.data.ledger import MadeFrom, file_stamp, made_by_other, model_digest
 from balr.data.speech import SpeechLog
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
 from balr.embeddings.report import ExtractionReport, write_error_report
-from balr.embeddings.vad import VAD_METHODS, apply_vad, check_speech, measure_speech, require_speech
-from balr.errors import AudioError, BalrError, ConfigError, Interrupted
+from balr.embeddings.segments import (  # noqa: F401  (ExtractionOptions: re-exported)
+    ExtractionOptions,
+    Segment,
+    WindowAverage,
+    decode_segments,
+)
+from balr.embeddings.vad import require_speech
+from balr.errors import AudioError, BalrError, Interrupted
 from balr.fileio import interrupt_deferred
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ExtractionOptions:
-    """How extraction batches, decodes, windows and filters recordings."""
-
-    batch_size: int = 32
-    num_workers: int = 2
-    max_duration_s: float = 60.0  # longer recordings are averaged over windows
-    window_s: float = 30.0
-    min_duration_s: float = 0.5  # shorter recordings (after VAD) are reported, not embedded
-    min_speech_s: float = 0.5  # less net speech: reported, not embedded (0: no speech check)
-    vad: str = "none"  # none, energy or webrtc
-    bucket_batches: int = 4  # batches' worth of items sorted by length together
-    max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
-    force: bool = False
-
-    def check(self) -> None:
-        """Raise ConfigError on settings that cannot work."""
-        if self.vad not in VAD_METHODS:
-            raise ConfigError(f"vad '{self.vad}': expected one of {', '.join(VAD_METHODS)}")
-        if self.batch_size < 1 or self.num_workers < 0:
-            raise ConfigError("batch_size must be >= 1 and num_workers >= 0")
-        if self.min_speech_s < 0:
-            raise ConfigError("min_speech_s must be >= 0 (0 turns the speech check off)")
-        if not 0 < self.window_s <= self.max_duration_s:
-            raise ConfigError("window_s must be > 0 and <= max_duration_s")
-
-
-@dataclass
-class Segment:
-    """A decoded recording or window of one (wave None: unusable window), or a failure."""
-
-    index: int
-    part: int = 0
-    parts: int = 1
-    wave: np.ndarray | None = None
-    error: str | None = None
-    speech_s: float = 0.0  # net speech duration of this recording or window
-
-
-def decode_segments(
-    index: int, path: Path, sample_rate: int, opts: ExtractionOptions, min_samples: int
-) -> Iterator[Segment]:
-    """Decode one item: the whole file, or its windows when longer than `max_duration_s`."""
-    if path.is_file() and path.stat().st_size == 0:
-        raise AudioError(f"{path}: audio file is empty (0 bytes)")
-    frames, rate = audio_info(path)
-    duration = frames / rate if rate else 0.0
-    if duration <= opts.max_duration_s:
-        raw = load_audio(path, sample_rate)
-        wave = apply_vad(raw, sample_rate, opts.vad)
-        if len(wave) < min_samples:
-            raise AudioError(
-                f"{path}: too short ({len(wave) / sample_rate:.2f} s of audio, "
-                f"minimum {min_samples / sample_rate:.2f} s)"
-            )
-        speech_s = check_speech(path, raw, sample_rate, opts.min_speech_s)
-        yield Segment(index, wave=wave, speech_s=speech_s)
-        return
-    parts = math.ceil(duration / opts.window_s)
-    step = duration / parts
-    for part in range(parts):
-        raw = load_audio(path, sample_rate, offset_s=part * step, duration_s=step)
-        speech_s = measure_speech(raw, sample_rate).speech_s
-        wave = apply_vad(raw, sample_rate, opts.vad)
-        usable = wave if len(wave) >= min_samples and speech_s > 0 else None
-        yield Segment(index, part, parts, usable, speech_s=speech_s)
 
 
 class DecodeStream(torch.utils.data.IterableDataset):
@@ -152,26 +87,6 @@ class DecodeStream(torch.utils.data.IterableDataset):
             yield Segment(index, part=part, error=f"{path}: {type(exc).__name__}: {exc}")
 
 
-class _Accumulator:
-    """Weighted sum of window embeddings of one long recording."""
-
-    def __init__(self, parts: int):
-        self.parts, self.seen, self.weight, self.total = parts, 0, 0.0, None
-        self.speech_s = 0.0
-
-    def add(self, vector: np.ndarray | None, weight: float, speech_s: float) -> None:
-        self.seen += 1
-        self.speech_s += speech_s
-        if vector is not None and weight > 0:
-            scaled = vector.astype(np.float64) * weight
-            self.total = scaled if self.total is None else self.total + scaled
-            self.weight += weight
-
-    @property
-    def complete(self) -> bool:
-        return self.seen >= self.parts
-
-
 class EmbeddingExtraction:
     """Runs a model over a dataset's missing embeddings and saves them as they come."""
 
@@ -182,7 +97,7 @@ class EmbeddingExtraction:
             model.min_samples, int(round(opts.min_duration_s * model.sample_rate))
         )
         self.report = ExtractionReport(total=len(dataset), model=model.name)
-        self._partial: dict[int, _Accumulator] = {}
+        self._partial: dict[int, WindowAverage] = {}
         self._failed: set[int] = set()
         self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
@@ -349,7 +264,7 @@ class EmbeddingExtraction:
             if vector is not None:
                 self._save(index, vector, speech_s)
             return
-        acc = self._partial.setdefault(index, _Accumulator(parts))
+        acc = self._partial.setdefault(index, WindowAverage(parts))
         acc.add(vector, float(samples), speech_s)
         if acc.complete:
             del self._partial[index]
@@ -362,13 +277,7 @@ class EmbeddingExtraction:
             except AudioError as exc:
                 self._fail(index, str(exc))
                 return
-            self._save(index, self._average(acc), acc.speech_s)
-
-    def _average(self, acc: _Accumulator) -> np.ndarray:
-        mean = (acc.total / acc.weight).astype(np.float32)
-        if self.model.normalized:
-            mean /= max(float(np.linalg.norm(mean)), 1e-12)
-        return mean
+            self._save(index, acc.mean(self.model.normalized), acc.speech_s)
 
     def _save(self, index: int, vector: np.ndarray, speech_s: float) -> None:
         """Save the vector and count it, with Ctrl-C held in between: the count an

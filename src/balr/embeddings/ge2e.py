@@ -17,7 +17,6 @@ the partials of a whole batch of utterances go through the LSTM together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,27 +24,19 @@ from safetensors.torch import load_file
 
 from balr import defaults, records
 from balr.embeddings.base import EmbeddingModel, register_embedding_model
+from balr.embeddings.ge2e_numpy import (
+    HIDDEN,
+    LAYERS,
+    N_MELS,
+    NAME,
+    PARTIAL_FRAMES,
+    TARGET_DBFS,
+    GE2EConfig,
+    frame_step,
+    partial_counts,
+)
 from balr.errors import ModelError, load_failure_reason
-from balr.features.ge2e_mel import HOP, N_MELS, SAMPLE_RATE, GE2EMel, num_frames
-
-NAME = "ge2e"
-PARTIAL_FRAMES = 160  # 1.6 s
-HIDDEN = 256
-LAYERS = 3
-TARGET_DBFS = -30.0
-
-
-@dataclass
-class GE2EConfig:
-    """`embeddings.model=ge2e` settings."""
-
-    name: str = NAME
-    weights: str = ""  # .safetensors or resemblyzer pretrained.pt; empty: the weights balr ships
-    partials_per_second: float = 1.3
-    min_coverage: float = 0.75
-    normalize_volume: bool = True
-    max_partials: int = 128  # partials per LSTM call: as fast as 512 on CPU, 1/4 the memory
-    min_duration_s: float = 0.3
+from balr.features.ge2e_mel import HOP, SAMPLE_RATE, GE2EMel
 
 
 class GE2EEncoder(EmbeddingModel):
@@ -64,7 +55,7 @@ class GE2EEncoder(EmbeddingModel):
         self.lstm = torch.nn.LSTM(N_MELS, HIDDEN, LAYERS, batch_first=True)
         self.linear = torch.nn.Linear(HIDDEN, HIDDEN)
         self.mel = GE2EMel()
-        self.frame_step = int(round(SAMPLE_RATE / cfg.partials_per_second / HOP))
+        self.frame_step = frame_step(cfg.partials_per_second)
         if not 0 < self.frame_step <= PARTIAL_FRAMES:
             raise ModelError(f"ge2e: partials_per_second={cfg.partials_per_second} out of range")
 
@@ -117,12 +108,9 @@ class GE2EEncoder(EmbeddingModel):
 
     def _partial_starts(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(item index, first frame) of every partial window of every item, flattened."""
-        n_frames = num_frames(lengths)
-        steps = torch.clamp(n_frames - PARTIAL_FRAMES + self.frame_step + 1, min=1)
-        counts = torch.div(steps + self.frame_step - 1, self.frame_step, rounding_mode="floor")
-        last_start = (counts - 1) * self.frame_step * HOP
-        coverage = (lengths - last_start).float() / (PARTIAL_FRAMES * HOP)
-        counts = counts - ((coverage < self.cfg.min_coverage) & (counts > 1)).long()
+        counts = torch.from_numpy(
+            partial_counts(lengths.cpu().numpy(), self.frame_step, self.cfg.min_coverage)
+        ).to(lengths.device)
         item = torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), counts)
         first = torch.cumsum(counts, 0) - counts
         rank = torch.arange(len(item), device=lengths.device) - first[item]

@@ -9,15 +9,13 @@ Nyquist (librosa's default filterbank), no log. Batched: `(B, samples)` -> `(B, 
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-SAMPLE_RATE = 16000
-N_FFT = 400  # 25 ms
-HOP = 160  # 10 ms
-N_MELS = 40
+from balr.embeddings.ge2e_numpy import HOP, N_FFT, N_MELS, SAMPLE_RATE
+from balr.embeddings.ge2e_numpy import slaney_mel_filterbank as numpy_filterbank
+
+__all__ = ["HOP", "N_FFT", "N_MELS", "SAMPLE_RATE", "GE2EMel", "num_frames"]
 
 
 def num_frames(num_samples: torch.Tensor | int) -> torch.Tensor | int:
@@ -51,29 +49,6 @@ class GE2EMel(nn.Module):
 def slaney_mel_filterbank(
     sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS
 ) -> torch.Tensor:
-    """`(n_fft // 2 + 1, n_mels)` Slaney-scale, area-normalised triangles from 0 to Nyquist."""
-    fft_freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    mel_edges = torch.linspace(
-        _hz_to_slaney(0.0), _hz_to_slaney(sample_rate / 2), n_mels + 2, dtype=torch.float64
-    )
-    hz_edges = _slaney_to_hz(mel_edges)
-    widths = torch.diff(hz_edges)
-    ramps = hz_edges[:, None] - fft_freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    weights = torch.clamp(torch.minimum(lower, upper), min=0)
-    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
-    return weights.T.to(torch.float32).contiguous()
-
-
-def _hz_to_slaney(hz: float) -> float:
-    """Slaney mel: linear (3 mel per 200 Hz) below 1 kHz, logarithmic above."""
-    if hz < 1000:
-        return 3.0 * hz / 200.0
-    return 15.0 + math.log(hz / 1000.0) / (math.log(6.4) / 27.0)
-
-
-def _slaney_to_hz(mel: torch.Tensor) -> torch.Tensor:
-    linear = 200.0 * mel / 3.0
-    log = 1000.0 * torch.exp((math.log(6.4) / 27.0) * (mel - 15.0))
-    return torch.where(mel >= 15.0, log, linear)
+    """`(n_fft // 2 + 1, n_mels)` Slaney-scale, area-normalised triangles from 0 to Nyquist
+    (`balr.embeddings.ge2e_numpy.slaney_mel_filterbank`, as a tensor)."""
+    return torch.from_numpy(numpy_filterbank(sample_rate, n_fft, n_mels))

@@ -14,14 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from balr import __version__
 from balr.fileio import atomic_write_text
 from balr.report.audit_table import render_audit
 from balr.report.verbal import LN_LR, format_lr, verbal_scale
+
+if TYPE_CHECKING:  # the attributes table is a DataFrame; pandas is not imported to compare
+    import pandas as pd
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
@@ -101,6 +100,8 @@ class Scorer(Estimator):
         header = {"scorer": self.name, "params": json.dumps(self.get_params())}
         with atomic_path(path) as tmp:
             if path.suffix == ".pt":
+                import torch  # only for the reference's .pt format
+
                 tensors = {k: torch.from_numpy(v) for k, v in self.state_dict().items()}
                 torch.save({**header, "state": tensors}, tmp)
             else:
@@ -353,6 +354,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[str, dict[str, Any], dict[
         raise ModelError(f"{path}: scorer checkpoint not found")
     try:
         if path.suffix == ".pt":
+            import torch  # only for the reference's .pt format
+
             content = torch.load(path, map_location="cpu", weights_only=True)
             if isinstance(content, dict) and "scorer" not in content:
                 return reference_checkpoint(content, path)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from balr.fileio import atomic_path
 from balr.scoring.base import LRScorer
 from balr.scoring.pairs import DEFAULT_CHUNK
-from balr.scoring.trials import TrialCells, explain_trials
+
+if TYPE_CHECKING:  # pandas and the trial engine (scipy) only for the tables: not in compare
+    import pandas as pd
+
+    from balr.scoring.trials import TrialCells
 
 SAME, DIFFERENT = "same", "different"
 
@@ -36,6 +40,8 @@ def explanation_frame(
 ) -> pd.DataFrame:
     """Long table: one row per (trial, direction, rank) with term, counts and parameters
     (each `(attributes,)`, or `(trials, attributes)` where every trial has its own)."""
+    import pandas as pd
+
     frames = []
     for direction, chosen in zip((SAME, DIFFERENT), top_attributes(terms, k), strict=True):
         n_trials, n_ranks = chosen.shape
@@ -82,6 +88,10 @@ def write_explanations(
     `trial_numbers` (default 1..n) label the trials, e.g. their row in the trials file;
     `explained` (default: `explain_trials` of `scorer` with its fitted parameters) yields
     `(first trial, terms, enroll, test, parameters)` chunk by chunk."""
+    import pandas as pd
+
+    from balr.scoring.trials import explain_trials
+
     if trial_numbers is None:
         trial_numbers = np.arange(1, len(cells) + 1)
     if explained is None:
