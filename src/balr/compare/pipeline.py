@@ -27,7 +27,7 @@ from balr.audit import embedding_model_files
 from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.calibration.split import split_llr
-from balr.compare.config import compare_config, extraction_options
+from balr.compare.config import compare_config
 from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import load_models
@@ -256,7 +256,7 @@ def compare_files(
     )
     embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
     pipeline.model_files = embedding | pipeline.model_files
-    pipeline.extraction = extraction_options(cfg.embeddings)
+    pipeline.extraction = ExtractionOptions.from_config(cfg.embeddings)
     if population is None:
         return Comparison(pipeline, pipeline.compare(enrollment, test))
     return compare_with_population(pipeline, enrollment, test, population, population_vectors)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ def extract_dataset_embeddings(
     if len(ds) == 0:
         raise DataError(f"{source}: no recordings found")
     ds.check_vector_paths()  # two items sharing a vector file: refused before any work
-    options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
+    options = ExtractionOptions.from_config(cfg)
     options.force = options.force or run.force
     folder = ds.records_folder()  # the save dir, else `.balr/` (nothing beside each audio)
     shard = ds.shard()
