@@ -24,15 +24,13 @@ from omegaconf import DictConfig
 from balr import defaults
 from balr.audio import audio_duration
 from balr.audit import embedding_model_files
-from balr.binary_attributes.encoder_numpy import NumpyEncoder
-from balr.calibration import Calibrator
 from balr.calibration.split import split_llr
 from balr.compare.config import compare_config
 from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
-from balr.compare.models import load_models
+from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
-from balr.conditions import ConditionsDescription, check_comparison
+from balr.conditions import check_comparison
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
@@ -41,29 +39,20 @@ from balr.errors import AudioError, DataError
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning
-from balr.scoring import LRScorer
 
 if TYPE_CHECKING:
-    from balr.binary_attributes.model import BinaryAttributeEncoder
     from balr.embeddings.base import EmbeddingModel
 
 
 @dataclass
-class ComparisonPipeline:
-    """The models of a comparison: embedding model, BAE, LR scorer and calibration."""
+class ComparisonPipeline(ComparisonModels):
+    """The models of a comparison: the loaded BAE, LR scorer and calibration
+    (`ComparisonModels`), and the embedding model with its extraction settings."""
 
-    embedding_model: EmbeddingModel | NumpyGE2E
-    encoder: BinaryAttributeEncoder | NumpyEncoder
-    scorer: LRScorer
-    calibrator: Calibrator | None = None
-    typicality: LRScorer | None = None
-    description: dict[str, str] = field(default_factory=dict)
+    embedding_model: EmbeddingModel | NumpyGE2E = field(kw_only=True)
     extraction: ExtractionOptions = field(
         default_factory=lambda: ExtractionOptions(num_workers=0, batch_size=8)
     )
-    reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
-    conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
-    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
 
     @classmethod
     def from_files(
@@ -79,17 +68,7 @@ class ComparisonPipeline:
         models = load_models(
             embedding_model, encoder_checkpoint, scorer_checkpoint, calibration, use_calibration
         )
-        return cls(
-            embedding_model,
-            models.encoder,
-            models.scorer,
-            models.calibrator,
-            models.typicality,
-            models.description,
-            reference_llrs=models.reference_llrs,
-            conditions=models.conditions,
-            model_files=models.model_files,
-        )
+        return cls(**vars(models), embedding_model=embedding_model)
 
     @property
     def uses_shipped_reference(self) -> bool:
