@@ -3,6 +3,7 @@ checked against the population, all of it in the terminal, the report and the au
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
@@ -11,11 +12,14 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+from balr import defaults
 from balr.audio import load_audio
+from balr.calibration import CalibrationBundle
 from balr.cli.main import app
 from balr.compare import ComparisonPipeline, compare_config, compare_files
 from balr.data import AudioDataset
 from balr.embeddings import build_embedding_model
+from balr.population import read_population
 from balr.population_check import PopulationCheck
 from tests.conftest import EXAMPLES
 
@@ -108,3 +112,57 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     audit = json.loads(report.with_suffix(".audit.json").read_text())
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
+
+
+def _calibration_of(population, vectors, path, sha256=None):
+    """The shipped calibration, recorded as fitted on scores adapted to `population` (its
+    vectors as given, case recordings included; `sha256`: another fingerprint)."""
+    given = read_population(AudioDataset.from_path(population, output_dir=vectors), "pop")
+    record = {"source": str(population), "n_recordings": 26, "n_speakers": 8,
+              "sha256": sha256 or given.fingerprint()}  # fmt: skip
+    shipped = CalibrationBundle.load(defaults.CALIBRATION)
+    CalibrationBundle(shipped.calibrator, shipped.conditions, record).save(path)
+    return path, given.fingerprint()
+
+
+def _mismatch(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if w.startswith("the calibration was fitted on scores adapted")]
+
+
+def test_without_the_calibrations_population_compare_warns_in_report_and_audit(test_bits, tmp_path):
+    population, vectors = write_population(tmp_path, lambda s, r: test_bits)
+    calibration, sha = _calibration_of(population, vectors, tmp_path / "cal" / "calibration.json")
+    report = tmp_path / "case.html"
+    args = [ENROLL, "--test", TEST, "--calibration", calibration, "--report", report]
+    result = CliRunner().invoke(app, ["compare", *map(str, args)])
+    assert result.exit_code == 0, result.output
+    expected = (
+        f"the calibration was fitted on scores adapted to the population {population} (26 "
+        f"recordings, 8 speakers, sha256 {sha[:12]}), these scores to none: the LRs may "
+        "mislead; give --population"
+    )
+    assert f"WARNING: {expected}" in " ".join(result.output.split())
+    assert f"<b>Warning:</b> {html.escape(expected)}</p>" in report.read_text()
+    audit = json.loads(report.with_suffix(".audit.json").read_text())
+    assert _mismatch(audit["warnings"]) == [expected]
+    assert f"<td>warning</td><td style='text-align:left'>{html.escape(expected)}" in (
+        report.read_text()
+    )
+
+
+def test_compare_with_the_calibrations_population_does_not_warn_with_another_does(
+    test_bits, tmp_path
+):
+    population, vectors = write_population(tmp_path, lambda s, r: test_bits)
+    same, sha = _calibration_of(population, vectors, tmp_path / "same" / "calibration.json")
+    other, _ = _calibration_of(population, vectors, tmp_path / "other" / "c.json", "0" * 64)
+    options = {"population": population, "population_vectors": vectors}
+    result = compare_files([ENROLL], [TEST], calibration=same, **options).result
+    assert result.population.excluded == ("case_copy", "case_enroll")  # sha256: as given
+    assert _mismatch(result.warnings) == []
+    result = compare_files([ENROLL], [TEST], calibration=other, **options).result
+    assert _mismatch(result.warnings) == [
+        f"the calibration was fitted on scores adapted to the population {population} (26 "
+        f"recordings, 8 speakers, sha256 000000000000), these scores to another population "
+        f"({population}, sha256 {sha[:12]}): the LRs may mislead"
+    ]

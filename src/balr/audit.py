@@ -143,11 +143,14 @@ def verify_record(record: dict) -> list[Check]:
 
 
 def record_summary(record: dict) -> list[tuple[str, str]]:
-    """`(label, value)` rows describing the run itself (version, command line, time)."""
+    """`(label, value)` rows describing the run itself (version, command line, time, and
+    each warning it gave)."""
+    warnings = record.get("warnings", [])
     return [
         ("balr version", str(record.get("balr_version", "?"))),
         ("command line", " ".join(map(str, record.get("command_line", [])))),
         ("time (UTC)", str(record.get("time_utc", "?"))),
+        *(("warning", str(w)) for w in warnings if isinstance(warnings, list)),
     ]
 
 
@@ -254,10 +257,14 @@ def report_record_path(report: str | os.PathLike) -> Path:
 
 def comparison_record(comparison: Comparison, reference: Path | None) -> dict:
     """The audit record of a `compare`: its enrollment and test audio, the models of its
-    pipeline (`model_files`) and the reference LLRs of its report."""
+    pipeline (`model_files`), the reference LLRs of its report and the warnings the
+    comparison gave (`warnings`: the lines shown above its LR)."""
     inputs = {
         f"{side} audio": [recording.path for recording in getattr(comparison.result, side)]
         for side in ("enrollment", "test")
     }
+    result = comparison.result
     models = comparison.pipeline.model_files | {"reference LLRs": reference}
-    return audit_record(inputs, models, comparison.result.population_files or None)
+    record = audit_record(inputs, models, result.population_files or None)
+    record["warnings"] = [w for w in (result.conditions_warning, *result.warnings) if w]
+    return record

@@ -24,6 +24,7 @@ from balr.population import (
 from balr.scoring.beta import BetaScorer
 from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import TrialScoring, score_trials_file
+from balr.scoring.pairs import matrix_scores
 from balr.scoring.trials import score_trials, trial_vectors
 
 
@@ -167,8 +168,63 @@ def test_score_matrix_with_a_population_writes_population_json(channel_case, tmp
     assert after[other].mean() < before[other].mean() - 5
     record = json.loads((tmp_path / "adapted" / "population.json").read_text())
     assert (record["n_recordings"], record["n_speakers"]) == (24, 6)
+    assert record["per_cell"] == {"left_out": "each cell's own speakers and recordings",
+        "min_recordings": 24, "max_recordings": 24, "min_speakers": 6,
+        "n_cells_reduced": 0}  # fmt: skip
     assert adapted.summary().endswith(
         f"(adapted to the population {root / 'pop.csv'} (24 recordings, 6 speakers))"
+    )
+    # no case speaker in the population: every cell is scored against all of it
+    dataset = AudioDataset.from_path(root / "case.csv", output_dir=root / "vectors")
+    full = read_population(
+        AudioDataset.from_path(root / "pop.csv", output_dir=root / "vectors"), "pop"
+    )
+    scorer = adapt_to_population(BetaScorer.load(checkpoint), full)[0]
+    expected = matrix_scores(scorer, dataset.stack_vectors("ba")[1])
+    np.testing.assert_allclose(after, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_score_matrix_judges_each_cell_without_its_own_speakers(channel_case, tmp_path):
+    """`score matrix --population` with the case's other speakers (and 6 more): cell (i, j)
+    is scored, by value, with the beta adapted to the population without the speakers and
+    recordings of i and j, as `score test` does per trial."""
+    from balr.scoring.jobs import MatrixScoring, score_matrix_file
+
+    root, checkpoint = channel_case
+    rows = pd.concat([pd.read_csv(root / "case.csv"), pd.read_csv(root / "pop.csv")])
+    rows.to_csv(root / "own_matrix.csv", index=False)  # 14 speakers, 40 recordings
+    settings = ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"])
+    run = MatrixScoring(settings, tmp_path / "own", vectors_dir=root / "vectors",
+                        population=root / "own_matrix.csv")  # fmt: skip
+    result = score_matrix_file(root / "case.csv", run)
+    scores = np.load(result.path)
+    dataset = AudioDataset.from_path(root / "case.csv", output_dir=root / "vectors")
+    full = read_population(
+        AudioDataset.from_path(root / "own_matrix.csv", output_dir=root / "vectors"), "own"
+    )
+    vectors, beta = dataset.stack_vectors("ba")[1], BetaScorer.load(checkpoint)
+    for i, j in [(0, 0), (0, 1), (0, 2), (5, 14), (15, 3)]:
+        left = {dataset.items[i].speaker, dataset.items[j].speaker}
+        ids = {dataset.items[i].id, dataset.items[j].id}
+        adapted = adapt_to_population(beta, exclude_case(full, ids, left))[0]
+        expected = adapted.pairs(vectors).score([i], [j])[0]
+        assert scores[i, j] == pytest.approx(expected, rel=1e-10), (i, j)
+    record = json.loads((tmp_path / "own" / "population.json").read_text())
+    # same speaker (the diagonal too): 1 speaker x 2 recordings left out; different: 2 x 2
+    assert record["per_cell"] == {"left_out": "each cell's own speakers and recordings",
+        "min_recordings": 36, "max_recordings": 38, "min_speakers": 12,
+        "n_cells_reduced": 256}  # fmt: skip
+    assert result.summary() == (
+        f"16 x 16 beta scores in {result.path} (adapted to the population "
+        f"{root / 'own_matrix.csv'} (40 recordings, 14 speakers; 36-38 per cell without its "
+        "own speakers))"
+    )
+    with pytest.raises(DataError) as error:  # the case alone: 12 recordings per cell
+        score_matrix_file(root / "case.csv", replace(run, population=root / "case.csv"))
+    assert str(error.value) == (
+        f"--population {root / 'case.csv'}: 12 recordings of 6 speakers for cell "
+        "case/s12/r0 vs case/s13/r0 once its speakers and recordings are left out; at least "
+        "20 recordings of 5 or more other speakers are needed"
     )
 
 

@@ -40,6 +40,8 @@ class ComparisonModels:
     reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
     conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
     model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
+    #: the population the calibration's scores were adapted to (`CalibrationChoice.population`)
+    calibration_population: dict | None = None
 
 
 def load_models(
@@ -78,6 +80,7 @@ def load_models(
             **calibration_files(calibrated),
             "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
         },
+        calibration_population=calibrated.population,
     )
 
 

@@ -36,6 +36,7 @@ from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
 from balr.embeddings.segments import ExtractionOptions
 from balr.errors import AudioError, DataError
+from balr.population import Population, adapt_to_population, calibration_population_warning
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning
@@ -155,6 +156,13 @@ class ComparisonPipeline(ComparisonModels):
             conditions_warning=warning,
         )
 
+    def population_warnings(self, used: Population | None) -> list[str]:
+        """The warning (a list of at most one line) when the calibration was fitted on
+        scores adapted to a population and this comparison uses none, or other vectors
+        (`balr.population.calibration_population_warning`, as `balr score test`)."""
+        warning = calibration_population_warning(self.calibration_population, used)
+        return [warning] if warning else []
+
     def _attribute_parameters(self) -> dict[str, np.ndarray]:
         """The scorer's fitted per-attribute parameters, and the typicality scorer's."""
         parameters = dict(self.scorer.attribute_parameters())
@@ -237,7 +245,9 @@ def compare_files(
     pipeline.model_files = embedding | pipeline.model_files
     pipeline.extraction = ExtractionOptions.from_config(cfg.embeddings)
     if population is None:
-        return Comparison(pipeline, pipeline.compare(enrollment, test))
+        result = pipeline.compare(enrollment, test)
+        result.warnings.extend(pipeline.population_warnings(None))
+        return Comparison(pipeline, result)
     return compare_with_population(pipeline, enrollment, test, population, population_vectors)
 
 
@@ -275,15 +285,16 @@ def compare_with_population(
     vectors_dir: Path | None,
 ) -> Comparison:
     """The comparison with the scorer adapted to the population at `path`, its population
-    check, and a warning when the case LR is not exceptional among the population."""
+    check, and a warning when the case LR is not exceptional among the population or when
+    the calibration was fitted on scores adapted to a population with other vectors."""
     from balr.compare.population import population_check, read_comparison_population
-    from balr.population import adapt_to_population
 
     population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
     pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
     result = pipeline.compare(enrollment, test)
     result.population = population.population
     result.population_check = population_check(pipeline, result, population)
+    result.warnings.extend(pipeline.population_warnings(population.given))
     warning = result.population_check.warning()
     if warning:
         result.warnings.append(warning)

@@ -35,11 +35,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ComparisonPopulation:
-    """The population as used, with each recording's net speech seconds (NaN: unknown)."""
+    """The population as used, with each recording's net speech seconds (NaN: unknown), and
+    as given."""
 
     population: Population
     speech_s: np.ndarray
     files: dict[str, list[Path]]  # role -> files read (the audit record's population part)
+    given: Population  # before the case recordings were left out (its `fingerprint` is the
+    #                    one a calibration fitted on population-adapted scores records)
 
     def speaker_seconds(self) -> np.ndarray:
         """Net speech per population speaker (the sum of its recordings; NaN if one is
@@ -77,29 +80,36 @@ def read_comparison_population(
     case_paths: Sequence[str | Path],
 ) -> ComparisonPopulation:
     """The population at `path` without the case's recordings, as 0/1 BA vectors (its size
-    is checked where the scorer adapts to it: `balr.population.adapt_to_population`)."""
+    is checked where the scorer adapts to it: `balr.population.adapt_to_population`); the
+    vectors of every recording are read, so that `given` is the population as given."""
     dataset = AudioDataset.from_path(path, output_dir=vectors_dir)
     twins = case_twins(dataset, case_paths)
-    keep = [i for i, item in enumerate(dataset.items) if item.id not in twins]
     if twins:
         logger.warning("--population %s: %d case recordings left out", path, len(twins))
-    kept = dataset.subset(keep)
-    ids = [item.id for item in kept.items]
-    if keep and all(kept.has_vector(i, "ba") for i in range(len(kept))):
-        bits, speech = _stored(kept, vectors_dir)
-        files = population_files(kept, ids, path)
+    if len(dataset) and all(dataset.has_vector(i, "ba") for i in range(len(dataset))):
+        bits, speech = _stored(dataset, vectors_dir)
+        files = population_files(dataset, [item.id for item in dataset.items], path)
     else:
-        bits, speech = _extracted(pipeline, kept, path)
-        audio = [Path(item.audio) for item in kept.items if item.audio is not None]
-        files = {"population": listed_files(path), "population audio": audio}
-    population = Population(
+        dataset = dataset.subset([i for i, it in enumerate(dataset.items) if it.audio is not None])
+        bits, speech = _extracted(pipeline, dataset, path)
+        files = {"population": listed_files(path),
+                 "population audio": [Path(item.audio) for item in dataset.items]}  # fmt: skip
+    ids = [item.id for item in dataset.items]
+    given = Population(
         str(path),
-        tuple(item.id for item in kept.items),
-        tuple(item.speaker for item in kept.items),
+        tuple(ids),
+        tuple(item.speaker for item in dataset.items),
         active_bits(bits, f"--population {path}"),
+    )
+    keep = [i for i, item in enumerate(ids) if item not in twins]
+    population = Population(
+        given.source,
+        tuple(given.ids[i] for i in keep),
+        tuple(given.speakers[i] for i in keep),
+        given.bits[keep],
         tuple(sorted(twins)),
     )
-    return ComparisonPopulation(population, speech, files)
+    return ComparisonPopulation(population, speech[keep], files, given)
 
 
 def _stored(dataset: AudioDataset, vectors_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +124,7 @@ def _stored(dataset: AudioDataset, vectors_dir: Path | None) -> tuple[np.ndarray
 def _extracted(
     pipeline: ComparisonPipeline, dataset: AudioDataset, path: Path
 ) -> tuple[np.ndarray, np.ndarray]:
-    paths = [item.audio for item in dataset.items if item.audio is not None]
+    paths = [item.audio for item in dataset.items]
     if not paths:
         raise DataError(f"--population {path}: no recording with audio or BA vectors")
     logger.info("--population %s: extracting %d recordings", path, len(paths))

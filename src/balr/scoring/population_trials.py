@@ -16,7 +16,7 @@ trial's speakers and recordings (tests/scoring/test_population_trials.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +41,8 @@ from balr.scoring.trials import CellSide, TrialCells, cell_sums
 #: trials per chunk at most: a chunk holds a few `(trials, attributes)` arrays and the
 #: `(sets, attributes)` alpha and log parts of its left-out sets
 MAX_CHUNK = 2048
+#: enrollment rows per block of `TrialwiseBeta.matrix` (a `(rows, recordings)` block)
+MATRIX_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class TrialPopulations:
     removed: scipy.sparse.csr_matrix  # (sets, population recordings)
     n_recordings: np.ndarray  # (sets,) recordings left
     n_speakers: np.ndarray | None  # (sets,) labelled speakers left; None: no labels
+    weights: np.ndarray | None = None  # (trials,) what each trial stands for (None: 1 each)
+    per: str = "trial"  # what messages and records call a trial ("cell": `score matrix`)
 
     @classmethod
     def of_trials(
@@ -60,25 +64,64 @@ class TrialPopulations:
     ) -> TrialPopulations:
         """Each trial of `trials` leaves out the population recordings of its recordings'
         speakers (`speaker_of`: id -> label) and those with its recordings' ids."""
+        return cls.of_sides(population, trials.enrollment, trials.test, speaker_of)
+
+    @classmethod
+    def of_sides(
+        cls,
+        population: Population,
+        enrollment: Sequence[Sequence[str]],
+        test: Sequence[Sequence[str]],
+        speaker_of: dict[str, str | None],
+        weights: np.ndarray | None = None,
+        per: str = "trial",
+    ) -> TrialPopulations:
+        """`of_trials` of trials given as their two sides' id lists."""
         units = _RecordingUnits(population)
         sets: dict[tuple[int, ...], int] = {}
-        keys = np.empty(len(trials), dtype=np.intp)
+        keys = np.empty(len(enrollment), dtype=np.intp)
         cache: dict[str, tuple[int, ...]] = {}
-        for row, (enroll, test) in enumerate(zip(trials.enrollment, trials.test, strict=True)):
+        for row, (enroll, tested) in enumerate(zip(enrollment, test, strict=True)):
             left: list[int] = []
-            for item in (*enroll, *test):
+            for item in (*enroll, *tested):
                 if item not in cache:
                     cache[item] = units.units_of(item, speaker_of.get(item))
                 left.extend(cache[item])
             keys[row] = sets.setdefault(tuple(sorted(set(left))), len(sets))
         removed = units.removed_rows(list(sets))
-        return cls(population, keys, removed, *units.sizes_left(removed))
+        return cls(population, keys, removed, *units.sizes_left(removed), weights, per)
+
+    @classmethod
+    def of_matrix(
+        cls, population: Population, ids: Sequence[str], speaker_of: dict[str, str | None]
+    ) -> tuple[TrialPopulations, np.ndarray]:
+        """`(populations, groups)` of the all-vs-all cells of the recordings `ids`: recordings
+        leaving out the same population recordings form a group (`groups[i]`: recording i's),
+        and trial `a * G + b` (G groups) is the cell of a group-`a` enrollment and a group-`b`
+        test recording, weighted by the cells it stands for."""
+        units = _RecordingUnits(population)
+        found: dict[tuple[int, ...], int] = {}
+        groups = np.array(
+            [found.setdefault(units.units_of(i, speaker_of.get(i)), len(found)) for i in ids],
+            dtype=np.intp,
+        )
+        first = [ids[row] for row in np.unique(groups, return_index=True)[1]]
+        sides = [[item] for item in first]
+        counts = np.bincount(groups, minlength=len(first)).astype(np.float64)
+        enrollment = [side for side in sides for _ in sides]
+        test = [side for _ in sides for side in sides]
+        pops = cls.of_sides(
+            population, enrollment, test, speaker_of, np.outer(counts, counts).ravel(), "cell"
+        )
+        return pops, groups
 
     def subset(self, rows: np.ndarray) -> TrialPopulations:
         """The populations of trials `rows` (a mask or indices) only."""
+        weights = None if self.weights is None else self.weights[rows]
         return TrialPopulations(
-            self.population, self.keys[rows], self.removed, self.n_recordings, self.n_speakers
-        )
+            self.population, self.keys[rows], self.removed, self.n_recordings, self.n_speakers,
+            weights, self.per,
+        )  # fmt: skip
 
     def trial_sizes(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Per trial: recordings left, labelled speakers left (None: no labels)."""
@@ -98,7 +141,7 @@ class TrialPopulations:
         second = speakers[rows] if speakers is not None else recordings[rows]
         worst = int(rows[np.lexsort((second, recordings[rows]))[0]])
         n, s = int(recordings[worst]), None if speakers is None else int(speakers[worst])
-        context = f" for trial {name(worst)} once its speakers and recordings are left out"
+        context = f" for {self.per} {name(worst)} once its speakers and recordings are left out"
         raise size_error(self.population.source, n, s, context)
 
     def describe(self) -> str:
@@ -108,20 +151,23 @@ class TrialPopulations:
         if len(recordings) and recordings.min() < len(self.population.ids):
             low, high = int(recordings.min()), int(recordings.max())
             span = f"{low}" if low == high else f"{low}-{high}"
-            text = f"{text[:-1]}; {span} per trial without its own speakers)"
+            text = f"{text[:-1]}; {span} per {self.per} without its own speakers)"
         return text
 
     def record(self) -> dict:
-        """The population's record plus the per-trial sizes (metrics.json, run.json)."""
+        """The population's record plus the per-trial sizes (metrics.json, run.json; per
+        cell in `score matrix`'s population.json)."""
         recordings, speakers = self.trial_sizes()
+        reduced = recordings < len(self.population.ids)
+        weights = np.ones(len(recordings)) if self.weights is None else self.weights
         per_trial = {
-            "left_out": "each trial's own speakers and recordings",
+            "left_out": f"each {self.per}'s own speakers and recordings",
             "min_recordings": int(recordings.min()) if len(recordings) else None,
             "max_recordings": int(recordings.max()) if len(recordings) else None,
             "min_speakers": int(speakers.min()) if speakers is not None and len(speakers) else None,
-            "n_trials_reduced": int((recordings < len(self.population.ids)).sum()),
+            f"n_{self.per}s_reduced": int(weights[reduced].sum()),
         }
-        return self.population.record() | {"per_trial": per_trial}
+        return self.population.record() | {f"per_{self.per}": per_trial}
 
 
 class _RecordingUnits:
@@ -276,6 +322,38 @@ class TrialwiseBeta:
             enroll, test = bits[cells.enroll.rows[positions]], bits[cells.test.rows[positions]]
             scores[positions] = bit_terms(self.alphas(sets), local, enroll, test).sum(axis=1)
         return scores
+
+    def matrix(
+        self, bits: np.ndarray, groups: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """All-vs-all log-LRs of single recordings (`bits`: `(n, attributes)` 0/1, rows
+        enrollment) with populations from `TrialPopulations.of_matrix` (`groups`: each
+        recording's group). Per enrollment group, the `bit_terms` of every cell summed:
+        `mixed + active e t + inactive (1 - e)(1 - t)` is
+        `e . (t (active + inactive) - inactive) + sum(mixed + inactive - t inactive)`, one
+        matrix product per group, each column with its cell's alpha."""
+        n = len(bits)
+        out = np.empty((n, n)) if out is None else out
+        tested = np.asarray(bits, dtype=np.float64)
+        weights, inactive_of = np.empty_like(tested), np.empty_like(tested)  # reused buffers
+        n_groups = int(groups.max()) + 1 if n else 0
+        for group in range(n_groups):
+            sets = self.populations.keys[group * n_groups + groups]  # each column's cell
+            unique, local = np.unique(sets, return_inverse=True)
+            mixed, active, inactive = beta_bit_parts(self.alphas(unique))
+            np.take(active + inactive, local, axis=0, out=weights)
+            np.take(inactive, local, axis=0, out=inactive_of)
+            weights *= tested
+            weights -= inactive_of
+            column = (mixed + inactive).sum(axis=1)[local]
+            column -= np.einsum("jk,jk->j", tested, inactive_of)
+            rows = np.flatnonzero(groups == group)
+            for start in range(0, len(rows), MATRIX_ROWS):
+                chosen = rows[start : start + MATRIX_ROWS]
+                block = (weights @ tested[chosen].T).T  # the faster orientation for few rows
+                block += column
+                out[chosen] = block
+        return out
 
     def explain(
         self, vectors: np.ndarray, cells: TrialCells, chunk: int = MAX_CHUNK

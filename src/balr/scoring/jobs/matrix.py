@@ -10,9 +10,10 @@ import numpy as np
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import DataError
 from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir
-from balr.population import Population, adapt_to_population, exclude_case, read_population
+from balr.population import read_population
 from balr.scoring.jobs.common import ScoringRun
-from balr.scoring.pairs import matrix_scores
+from balr.scoring.pairs import as_bits, matrix_scores
+from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.selection import select_configured_scorer
 
 RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
@@ -21,7 +22,8 @@ RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
 @dataclass(frozen=True)
 class MatrixScoring(ScoringRun):
     """`score matrix`'s options: the scoring run and the relevant `population` dataset the
-    beta scorer adapts to (none of its recordings or speakers in the scored dataset)."""
+    beta scorer adapts to, cell by cell (each cell without its two recordings' speakers and
+    recordings)."""
 
     population: Path | None = None
 
@@ -32,7 +34,7 @@ class ScoreMatrix:
     scorer: str
     path: Path  # scores.npy (ids.txt beside it)
     bad: tuple[BadVector, ...] = ()  # items left out for a bad vector
-    population: Population | None = None  # the relevant population adapted to
+    population: TrialPopulations | None = None  # each cell's relevant population
 
     def summary(self) -> str:
         text = f"{self.size} x {self.size} {self.scorer} scores in {self.path}"
@@ -44,29 +46,38 @@ class ScoreMatrix:
 def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatrix:
     """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
     memory-mapped while written) and ids.txt (the row order) in `run.save_dir` (default: a
-    new `runs/scorer/matrixN`). With a `population` dataset (none of its recordings or
-    speakers in `data`) the beta scorer is adapted to it, described in population.json."""
+    new `runs/scorer/matrixN`). With a `population` dataset the beta scorer adapts, cell by
+    cell, to the population without that cell's speakers and recordings (as `score test`
+    per trial: `balr.scoring.population_trials`), described in population.json."""
     run = run or MatrixScoring()
     scorer = select_configured_scorer(run.score_settings()).scorer
     dataset = run.open_dataset(data)
-    pop = None
-    if run.population is not None:
-        full = read_population(run.open_dataset(run.population), str(run.population))
-        pop = exclude_case(full, set(dataset.ids), {s for s in dataset.speakers if s})
-        scorer = adapt_to_population(scorer, pop)[0]
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
     if not len(indices):
         raise DataError(f"{data}: no item has a {scorer.vector_kind} vector")
+    items = [dataset.items[i] for i in indices]
+    trialwise = groups = None
+    if run.population is not None:
+        full = read_population(run.open_dataset(run.population), str(run.population))
+        speaker_of = {item.id: item.speaker for item in items}
+        pops, groups = TrialPopulations.of_matrix(full, [item.id for item in items], speaker_of)
+        first = [items[row].id for row in np.unique(groups, return_index=True)[1]]
+        pops.check_size(lambda j: f"{first[j // len(first)]} vs {first[j % len(first)]}")
+        trialwise, vectors = TrialwiseBeta(scorer, pops), as_bits(vectors)
     save_dir = run.save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
     target = save_dir / "scores.npy"
     with atomic_path(target) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(len(indices),) * 2)
-        matrix_scores(scorer, vectors, out=out)
+        if trialwise is None:
+            matrix_scores(scorer, vectors, out=out)
+        else:
+            trialwise.matrix(vectors, groups, out=out)
         out.flush()
         del out
-    ids = "".join(f"{dataset.items[i].id}\n" for i in indices)
-    atomic_write_text(save_dir / "ids.txt", ids)
-    if pop is not None:
-        atomic_write_json(save_dir / "population.json", pop.record())
-    return ScoreMatrix(len(indices), scorer.name, target, tuple(bad), pop)
+    atomic_write_text(save_dir / "ids.txt", "".join(f"{item.id}\n" for item in items))
+    if trialwise is not None:
+        atomic_write_json(save_dir / "population.json", trialwise.populations.record())
+    return ScoreMatrix(
+        len(indices), scorer.name, target, tuple(bad), trialwise and trialwise.populations
+    )
