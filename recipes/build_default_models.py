@@ -42,14 +42,14 @@ from default_models import (  # beside this script
 from balr import defaults
 from balr.binary_attributes import trainer as bae_trainer
 from balr.binary_attributes.binarize import BinarizeRun, binarize_path
-from balr.binary_attributes.config import binarize_config
+from balr.binary_attributes.config import binarize_config, train_config
 from balr.calibration import Calibrator
 from balr.conditions import sidecar_path
 from balr.data import AudioDataset
 from balr.data.ledger import records_folder
 from balr.data.provenance import EmbeddingProvenance, read_provenance, write_provenance
 from balr.data.speech import find_speech_durations
-from balr.embeddings.extract import extract_dataset_embeddings
+from balr.embeddings.extract import ExtractionRun, extract_config, extract_dataset_embeddings
 from balr.evaluation.metrics import misleading_shares
 from balr.fileio import atomic_write_json
 from balr.scoring.config import ScoreSettings
@@ -235,8 +235,9 @@ def extract(work: Path, items: pd.DataFrame) -> pd.DataFrame:
     items that got one, with their net speech seconds."""
     options = ["embeddings.vector_format=store", "embeddings.num_workers=0",
                "embeddings.threads=2"]  # fmt: skip
+    run = ExtractionRun(extract_config(options), device="cpu", progress=False)
     run_stage(f"extract all.csv {' '.join(options)}", extract_dataset_embeddings,
-              work / "all.csv", overrides=options, device="cpu", progress=False)  # fmt: skip
+              work / "all.csv", run)  # fmt: skip
     speech = find_speech_durations(work) or {}  # in work/.balr/ (work/ before balr 0.x)
     kept = items[items["id"].isin(speech)].copy()
     kept["speech_s"] = kept["id"].map(speech)
@@ -250,8 +251,8 @@ def train_encoder(work: Path, epochs: int) -> dict:
     overrides = [*BAE_OVERRIDES, f"trainer.epochs={epochs}"]
     run_stage(
         "train enc.csv ref.csv --save-dir bae --exist-ok --device cpu " + " ".join(overrides),
-        bae_trainer.train_encoder, work / "enc.csv", work / "ref.csv", work / "bae",
-        overrides, "cpu", exist_ok=True,
+        bae_trainer.train_encoder, work / "enc.csv", work / "ref.csv",
+        bae_trainer.TrainingRun(train_config(overrides), work / "bae", True, "cpu"),
     )  # fmt: skip
     last = work / "bae" / "weights" / "last.safetensors"
     save_float16_encoder(last, work / "bae.safetensors")

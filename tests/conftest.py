@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -69,3 +71,24 @@ def run_torchrun(balr_args: list[str], cwd: Path, processes: int = 2) -> str:
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     return log
+
+
+def extraction_run(save_dir: Path | None, *overrides: str, force: bool = False):
+    """The `ExtractionRun` of `balr extract --save-dir SAVE_DIR embeddings.num_workers=0
+    OVERRIDES` (in this process, no progress bar)."""
+    from balr.embeddings.extract import ExtractionRun, extract_config
+
+    config = extract_config(["embeddings.num_workers=0", *overrides])
+    return ExtractionRun(config, save_dir, force, progress=False)
+
+
+def model_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """The message of the ModelError that `call(*args, **kwargs)` raises, checked to be one
+    line."""
+    from balr.errors import ModelError
+
+    with pytest.raises(ModelError) as caught:
+        call(*args, **kwargs)
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1, message
+    return message

@@ -16,7 +16,7 @@ from balr.calibration import CalibrationBundle, Calibrator, make_calibrator
 from balr.conditions import ConditionsDescription, sidecar_path
 from balr.errors import ModelError
 from tests.cli.test_main import run_balr
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, model_error
 
 #: scores and (enrollment, test) speech seconds of five trials, and the LLRs the shipped qmf
 #: calibration gave them before the calibration package (balr at da88934)
@@ -103,28 +103,25 @@ CONDITIONS_DAMAGE = {
 }
 
 
-@pytest.mark.parametrize("damage", CALIBRATOR_DAMAGE)
-def test_damaged_calibrator_field_is_one_line_naming_file_and_field(tmp_path, damage):
-    edit, expected = CALIBRATOR_DAMAGE[damage]
-    path = edited(shipped_copy(tmp_path), "calibrator", edit)
-    for load in (CalibrationBundle.load, Calibrator.load):
-        with pytest.raises(ModelError) as caught:
-            load(path)
-        message = str(caught.value)
-        assert message.startswith(f"{path}: ") and expected in message, message
-        assert len(message.splitlines()) == 1
+#: (part of calibration.json, its own loader, damage) -> (edit, expected message)
+FIELD_DAMAGE = {
+    **{("calibrator", Calibrator.load, k): v for k, v in CALIBRATOR_DAMAGE.items()},
+    **{("conditions", ConditionsDescription.load, k): v for k, v in CONDITIONS_DAMAGE.items()},
+}
 
 
-@pytest.mark.parametrize("damage", CONDITIONS_DAMAGE)
-def test_damaged_conditions_field_is_one_line_naming_file_and_field(tmp_path, damage):
-    edit, expected = CONDITIONS_DAMAGE[damage]
-    path = edited(shipped_copy(tmp_path), "conditions", edit)
-    for load in (CalibrationBundle.load, ConditionsDescription.load):
-        with pytest.raises(ModelError) as caught:
-            load(path)
-        message = str(caught.value)
-        assert expected in message and len(message.splitlines()) == 1, message
-        assert message.startswith(f"{path}: ") or message.startswith(f"{sidecar_path(path)}: ")
+@pytest.mark.parametrize("case", FIELD_DAMAGE, ids=[f"{p}-{d}" for p, _, d in FIELD_DAMAGE])
+def test_damaged_field_is_one_line_naming_file_and_field(tmp_path, case):
+    """A damaged field of the calibrator or of the conditions description: one line naming
+    the file (the conditions' sidecar when the damage is there) and the field."""
+    part, load_part, _ = case
+    edit, expected = FIELD_DAMAGE[case]
+    path = edited(shipped_copy(tmp_path), part, edit)
+    files = (path, sidecar_path(path)) if part == "conditions" else (path,)
+    for load in (CalibrationBundle.load, load_part):
+        message = model_error(load, path)
+        assert expected in message, message
+        assert message.startswith(tuple(f"{file}: " for file in files)), message
 
 
 def test_truncated_files_are_one_line(tmp_path):

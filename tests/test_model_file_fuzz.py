@@ -126,6 +126,31 @@ CONDITIONS = defaults.CALIBRATION.with_name("calibration.conditions.safetensors"
 COSINE_CONDITIONS = defaults.COSINE_CALIBRATION.with_name(
     "calibration_cosine.conditions.safetensors"
 )
+
+
+def calibration_targets(suffix: str, calibration: Path, conditions: Path) -> tuple[Target, ...]:
+    """A shipped calibration file and its conditions description (`calibration<suffix>`,
+    `conditions<suffix>`), each damaged while the other stays sound."""
+    return (
+        Target(
+            f"calibration{suffix}",
+            calibration.name,
+            shipped(calibration),
+            CalibrationChoice.from_file,
+            compare_with("--calibration", "{path}"),
+            companions=(conditions,),
+        ),
+        Target(
+            f"conditions{suffix}",
+            conditions.name,
+            shipped(conditions),
+            lambda path: CalibrationChoice.from_file(path.with_name(calibration.name)),
+            lambda path: [*COMPARE, "--calibration", str(path.with_name(calibration.name))],
+            companions=(calibration,),
+        ),
+    )
+
+
 TARGETS = [
     Target(
         "scorer",
@@ -155,38 +180,8 @@ TARGETS = [
         ge2e_load,
         compare_with("--no-calibration", "embeddings.model.weights={path}"),
     ),
-    Target(
-        "calibration",
-        "calibration.json",
-        shipped(defaults.CALIBRATION),
-        CalibrationChoice.from_file,
-        compare_with("--calibration", "{path}"),
-        companions=(CONDITIONS,),
-    ),
-    Target(
-        "conditions",
-        CONDITIONS.name,
-        shipped(CONDITIONS),
-        lambda path: CalibrationChoice.from_file(path.with_name("calibration.json")),
-        lambda path: [*COMPARE, "--calibration", str(path.with_name("calibration.json"))],
-        companions=(defaults.CALIBRATION,),
-    ),
-    Target(
-        "calibration_cosine",
-        "calibration_cosine.json",
-        shipped(defaults.COSINE_CALIBRATION),
-        CalibrationChoice.from_file,
-        compare_with("--calibration", "{path}"),
-        companions=(COSINE_CONDITIONS,),
-    ),
-    Target(
-        "conditions_cosine",
-        COSINE_CONDITIONS.name,
-        shipped(COSINE_CONDITIONS),
-        lambda path: CalibrationChoice.from_file(path.with_name("calibration_cosine.json")),
-        lambda path: [*COMPARE, "--calibration", str(path.with_name("calibration_cosine.json"))],
-        companions=(defaults.COSINE_CALIBRATION,),
-    ),
+    *calibration_targets("", defaults.CALIBRATION, CONDITIONS),
+    *calibration_targets("_cosine", defaults.COSINE_CALIBRATION, COSINE_CONDITIONS),
     Target(
         "reference_llrs",
         "reference_llrs.npz",

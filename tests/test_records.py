@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from balr.errors import ModelError
 from balr.records import (
     ANY,
     check_finite_tensors,
@@ -25,15 +24,13 @@ from balr.records import (
     read_str,
     require,
 )
+from tests.conftest import model_error
 
 SRC = "models/cal.json"
 
 
 def one_line_error(call, *args, **kwargs) -> str:
-    with pytest.raises(ModelError) as info:
-        call(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
+    message = model_error(call, *args, **kwargs)
     assert message.startswith(f"{SRC}: ")
     return message
 

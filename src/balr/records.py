@@ -19,15 +19,17 @@ from balr.errors import ModelError
 
 #: a dimension that may take any size in `check_shape`
 ANY = None
+#: the file a record was read from, as messages name it
+Source = str | os.PathLike
 
 
-def fail(source: str | os.PathLike, field: str, problem: str) -> ModelError:
+def fail(source: Source, field: str, problem: str) -> ModelError:
     """The error for `field` of `source`: `"<file>: field '<field>' <problem>"`, one line."""
     text = f"{source}: field '{field}' {problem}"
     return ModelError(" ".join(text.split()))
 
 
-def require(record: Any, key: str, source: str | os.PathLike, field: str | None = None) -> Any:
+def require(record: Any, key: str, source: Source, field: str | None = None) -> Any:
     """`record[key]`; ModelError when `record` is not a mapping or lacks `key`."""
     field = field or key
     if not isinstance(record, Mapping):
@@ -40,7 +42,7 @@ def require(record: Any, key: str, source: str | os.PathLike, field: str | None 
 def read_number(
     record: Any,
     key: str,
-    source: str | os.PathLike,
+    source: Source,
     *,
     field: str | None = None,
     positive: bool = False,
@@ -61,7 +63,7 @@ def read_number(
 
 def check_number(
     value: Any,
-    source: str | os.PathLike,
+    source: Source,
     field: str,
     *,
     positive: bool = False,
@@ -83,84 +85,75 @@ def check_number(
     return number
 
 
-def read_int(
+def read_int(record: Any, key: str, source: Source, **checks: Any) -> int:
+    """A whole number (e.g. a dimension): `read_number` with `integer=True` and its other
+    keywords (`positive`, `field`)."""
+    return int(read_number(record, key, source, integer=True, **checks))
+
+
+def read_typed(
     record: Any,
     key: str,
-    source: str | os.PathLike,
+    source: Source,
+    kinds: type | tuple[type, ...],
+    what: str,
     *,
-    positive: bool = False,
     field: str | None = None,
-) -> int:
-    """A whole number (e.g. a dimension), optionally > 0."""
-    return int(read_number(record, key, source, field=field, positive=positive, integer=True))
+) -> Any:
+    """`record[key]` when it is an instance of `kinds`; else ModelError "must be `what`"."""
+    field = field or key
+    value = require(record, key, source, field)
+    if not isinstance(value, kinds):
+        raise fail(source, field, f"must be {what}, got {_shown(value)}")
+    return value
 
 
 def read_str(
     record: Any,
     key: str,
-    source: str | os.PathLike,
+    source: Source,
     *,
     field: str | None = None,
     choices: Sequence[str] | None = None,
 ) -> str:
     """A string, optionally one of `choices`."""
-    field = field or key
-    value = require(record, key, source, field)
-    if not isinstance(value, str):
-        raise fail(source, field, f"must be a string, got {_shown(value)}")
+    value = read_typed(record, key, source, str, "a string", field=field)
     if choices is not None and value not in choices:
-        raise fail(source, field, f"is '{value}', expected one of {', '.join(choices)}")
+        raise fail(source, field or key, f"is '{value}', expected one of {', '.join(choices)}")
     return value
 
 
-def read_bool(
-    record: Any, key: str, source: str | os.PathLike, *, field: str | None = None
-) -> bool:
+def read_bool(record: Any, key: str, source: Source, *, field: str | None = None) -> bool:
     """A JSON boolean (true/false; not 0/1, not a string)."""
-    field = field or key
-    value = require(record, key, source, field)
-    if not isinstance(value, bool):
-        raise fail(source, field, f"must be true or false, got {_shown(value)}")
-    return value
+    return read_typed(record, key, source, bool, "true or false", field=field)
 
 
 def read_list(
     record: Any,
     key: str,
-    source: str | os.PathLike,
+    source: Source,
     *,
     field: str | None = None,
     length: int | None = None,
 ) -> list:
     """A list (JSON array), optionally of exactly `length` items."""
-    field = field or key
-    value = require(record, key, source, field)
-    if not isinstance(value, list | tuple):
-        raise fail(source, field, f"must be a list, got {_shown(value)}")
+    value = read_typed(record, key, source, list | tuple, "a list", field=field)
     if length is not None and len(value) != length:
-        raise fail(source, field, f"must have {length} items, has {len(value)}")
+        raise fail(source, field or key, f"must have {length} items, has {len(value)}")
     return list(value)
 
 
-def read_numbers(
-    record: Any,
-    key: str,
-    source: str | os.PathLike,
-    *,
-    field: str | None = None,
-    length: int | None = None,
-) -> np.ndarray:
-    """A list of finite numbers as a float64 array, optionally of exactly `length` items."""
-    field = field or key
-    values = read_list(record, key, source, field=field, length=length)
+def read_numbers(record: Any, key: str, source: Source, **list_checks: Any) -> np.ndarray:
+    """A list of finite numbers as a float64 array: `read_list` and its keywords (`field`,
+    `length`: exactly that many items)."""
+    values = read_list(record, key, source, **list_checks)
+    field = list_checks.get("field") or key
     for index, value in enumerate(values):
         check_number(value, source, f"{field}[{index}]")
     return np.asarray(values, dtype=np.float64)
 
 
-def check_shape(
-    source: str | os.PathLike, field: str, array: Any, shape: Sequence[int | None]
-) -> Any:
+def check_shape(source: Source, field: str, array: Any, shape: Sequence[int | None]) -> Any:
     """`array` when its shape is `shape` (`ANY`/None: any size); ModelError otherwise."""
     actual = tuple(int(n) for n in getattr(array, "shape", np.shape(array)))
     expected = tuple(shape)
@@ -173,9 +166,7 @@ def check_shape(
     return array
 
 
-def read_count(
-    record: Any, key: str, source: str | os.PathLike, *, field: str | None = None
-) -> int:
+def read_count(record: Any, key: str, source: Source, *, field: str | None = None) -> int:
     """A whole number >= 0 (an epoch, a step), also held as a one-element tensor or array."""
     field = field or key
     value = require(record, key, source, field)
@@ -189,7 +180,7 @@ def read_count(
     return int(count)
 
 
-def check_optimizer_state(source: str | os.PathLike, optimizer: Any, field: str) -> dict:
+def check_optimizer_state(source: Source, optimizer: Any, field: str) -> dict:
     """A torch optimiser's state dict: `param_groups`, and `state` mapping each parameter to
     its moments, every moment finite."""
     require(optimizer, "param_groups", source, f"{field}.param_groups")
@@ -204,7 +195,7 @@ def check_optimizer_state(source: str | os.PathLike, optimizer: Any, field: str)
     return dict(optimizer)
 
 
-def check_same_size(source: str | os.PathLike, sizes: Mapping[str, int], what: str) -> int:
+def check_same_size(source: Source, sizes: Mapping[str, int], what: str) -> int:
     """The common value of `sizes` (field -> its size); ModelError naming them when they differ."""
     distinct = set(sizes.values())
     if len(distinct) > 1:
@@ -213,7 +204,7 @@ def check_same_size(source: str | os.PathLike, sizes: Mapping[str, int], what: s
     return distinct.pop()
 
 
-def check_finite(source: str | os.PathLike, field: str, array: Any) -> Any:
+def check_finite(source: Source, field: str, array: Any) -> Any:
     """`array` when every value is finite (NaN/inf: ModelError naming the field)."""
     values = _as_numpy(array)
     if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
@@ -222,7 +213,7 @@ def check_finite(source: str | os.PathLike, field: str, array: Any) -> Any:
     return array
 
 
-def check_unit_interval(source: str | os.PathLike, field: str, array: Any) -> Any:
+def check_unit_interval(source: Source, field: str, array: Any) -> Any:
     """`array` when every value is finite and in [0, 1] (probabilities)."""
     check_finite(source, field, array)
     values = _as_numpy(array)
@@ -236,9 +227,7 @@ def check_unit_interval(source: str | os.PathLike, field: str, array: Any) -> An
     return array
 
 
-def check_positive(
-    source: str | os.PathLike, field: str, array: Any, allow_zero: bool = False
-) -> Any:
+def check_positive(source: Source, field: str, array: Any, allow_zero: bool = False) -> Any:
     """`array` when every value is finite and > 0 (>= 0 with `allow_zero`)."""
     check_finite(source, field, array)
     values = _as_numpy(array)

@@ -16,10 +16,11 @@ import torch
 from balr import defaults
 from balr.binary_attributes import model as bae_model
 from balr.binary_attributes.binarize import BinarizeRun, binarize_dataset, binarize_path
-from balr.binary_attributes.config import binarize_config
+from balr.binary_attributes.config import binarize_config, train_config
 from balr.binary_attributes.model import BinaryAttributeEncoder, read_trained_on
-from balr.binary_attributes.trainer import train_encoder
+from balr.binary_attributes.trainer import TrainingRun, train_encoder
 from balr.compare import compare_files
+from balr.compare.config import compare_config
 from balr.data import AudioDataset, DatasetItem
 from balr.data.provenance import (
     ALLOW_KEY,
@@ -34,7 +35,7 @@ from balr.embeddings.wespeaker_resnet import ARCHITECTURES, ResNet, WespeakerEnc
 from balr.errors import DataError, ModelError
 from balr.features.fbank import FbankOptions
 from recipes.default_models import save_float16_encoder
-from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR
+from tests.conftest import EXAMPLES, REFERENCE_BALR_MIRROR, extraction_run
 
 from .conftest import clustered_embeddings, write_embedding_csv
 
@@ -43,7 +44,6 @@ pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in
 GE2E = EmbeddingProvenance("ge2e", 256)
 RESNET34 = EmbeddingProvenance("wespeaker_resnet34", 256)
 REFERENCE_MIRROR = REFERENCE_BALR_MIRROR
-FAST = ["embeddings.num_workers=0"]
 
 
 def encoder_file(folder: Path, trained_on: EmbeddingProvenance | None, dim: int = 256) -> Path:
@@ -60,7 +60,7 @@ def encoder_file(folder: Path, trained_on: EmbeddingProvenance | None, dim: int 
 def extracted(tmp_path_factory) -> Path:
     """GE2E embeddings of the 8 bundled clips (examples/audio), under their own folder."""
     out = tmp_path_factory.mktemp("emb")
-    report = extract_dataset_embeddings(EXAMPLES / "audio", out, FAST, progress=False)
+    report = extract_dataset_embeddings(EXAMPLES / "audio", extraction_run(out))
     assert report.succeeded == 8
     return out
 
@@ -137,6 +137,11 @@ def test_shipped_encoder_records_ge2e():
     assert BinaryAttributeEncoder.load(defaults.BAE_CHECKPOINT).trained_on == GE2E
 
 
+def on_cpu(save_dir: Path, overrides: list[str]) -> TrainingRun:
+    """The `TrainingRun` of `balr train --save-dir SAVE_DIR --device cpu OVERRIDES`."""
+    return TrainingRun(train_config(overrides), save_dir, device="cpu")
+
+
 def test_train_records_the_training_embeddings_model(tmp_path):
     x, y = clustered_embeddings(8, 4, dim=32, seed=0)
     train = write_embedding_csv(tmp_path / "train", x, y)
@@ -147,7 +152,7 @@ def test_train_records_the_training_embeddings_model(tmp_path):
         "trainer.epochs=1", "trainer.progress=false", "data.N_classes_per_batch=4",
         "data.M_samples_per_class=4", "model.latent_dim=16",
     ]  # fmt: skip
-    run = train_encoder(train, val, tmp_path / "run", overrides, "cpu")
+    run = train_encoder(train, val, on_cpu(tmp_path / "run", overrides))
     best = run.save_dir / "weights" / "best.safetensors"
     expected = EmbeddingProvenance("doublemha:0123456789ab", 32)
     assert BinaryAttributeEncoder.load(best).trained_on == expected
@@ -159,7 +164,7 @@ def test_train_records_the_training_embeddings_model(tmp_path):
     # validation embeddings of another model are refused
     write_provenance(val.parent, EmbeddingProvenance("ge2e", 32))
     with pytest.raises(DataError, match="validation embeddings ge2e"):
-        train_encoder(train, val, tmp_path / "run2", overrides, "cpu")
+        train_encoder(train, val, on_cpu(tmp_path / "run2", overrides))
 
 
 def test_train_without_recorded_model_leaves_it_unknown(tmp_path, caplog):
@@ -170,7 +175,7 @@ def test_train_without_recorded_model_leaves_it_unknown(tmp_path, caplog):
         "data.M_samples_per_class=4", "model.latent_dim=16", "trainer.val_period=0",
     ]  # fmt: skip
     with caplog.at_level(logging.WARNING):
-        run = train_encoder(train, train, tmp_path / "run", overrides, "cpu")
+        run = train_encoder(train, train, on_cpu(tmp_path / "run", overrides))
     assert "training embeddings have no recorded model" in caplog.text
     assert read_trained_on(run.save_dir / "weights" / "last.safetensors") is None
 
@@ -203,8 +208,8 @@ def test_extract_refuses_to_mix_models_in_one_folder_unless_forced(tmp_path):
     write_provenance(tmp_path, RESNET34)
     with pytest.raises(DataError, match=r"holds embeddings of wespeaker_resnet34 \(256-dim\).*"
                        r"extracting ge2e \(256-dim\) there would mix two models"):  # fmt: skip
-        extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
-    extract_dataset_embeddings(clip, tmp_path, FAST, force=True, progress=False)
+        extract_dataset_embeddings(clip, extraction_run(tmp_path))
+    extract_dataset_embeddings(clip, extraction_run(tmp_path, force=True))
     assert read_provenance(tmp_path) == GE2E
 
 
@@ -214,8 +219,8 @@ def test_a_record_beside_the_audio_from_before_balr_records_folder_still_counts(
     write_provenance(tmp_path, RESNET34)
     with pytest.raises(DataError, match=rf"^{tmp_path}: holds embeddings of wespeaker_resnet34 "
                        rf"\(256-dim\) \({tmp_path / PROVENANCE_FILE}\)"):  # fmt: skip
-        extract_dataset_embeddings(tmp_path, None, FAST, progress=False)
-    extract_dataset_embeddings(tmp_path, None, FAST, force=True, progress=False)
+        extract_dataset_embeddings(tmp_path, extraction_run(None))
+    extract_dataset_embeddings(tmp_path, extraction_run(None, force=True))
     assert read_provenance(tmp_path / ".balr") == GE2E
     assert dataset_provenance(AudioDataset.from_path(tmp_path))[0] == GE2E
 
@@ -225,7 +230,8 @@ def test_compare_refuses_an_encoder_of_another_model(tmp_path):
     clip = EXAMPLES / "audio" / "id01184" / "00133.flac"
     with pytest.raises(ModelError, match=r"embeddings\.model=ge2e: embeddings of ge2e, but the "
                        rf"encoder {checkpoint} was trained on wespeaker_resnet34"):  # fmt: skip
-        compare_files([clip], [clip], [f"encoder.model.checkpoint_path={checkpoint}"])
+        config = compare_config([f"encoder.model.checkpoint_path={checkpoint}"])
+        compare_files([clip], [clip], config)
 
 
 def test_wespeaker_models_are_named_by_architecture():
@@ -240,7 +246,7 @@ def test_npy_embeddings_of_old_balr_without_record_stay_unknown(tmp_path, caplog
     ds = AudioDataset.from_path(clip, output_dir=tmp_path)
     ds.save_vectors("emb", [0], [np.ones(256, np.float32)])
     with caplog.at_level(logging.WARNING):
-        extract_dataset_embeddings(clip, tmp_path, FAST, progress=False)
+        extract_dataset_embeddings(clip, extraction_run(tmp_path))
     assert read_provenance(tmp_path) is None
     assert "embeddings already there have no recorded model" in caplog.text
 

@@ -170,7 +170,7 @@ def test_the_reference_bae_recipe_command_runs(tmp_path):
     """The reference's `BAE_mse` recipe line (its paths, device and 200 epochs aside):
     `'trainer.losses=[mse]' data.N_classes_per_batch=32 data.M_samples_per_class=16
     data.batch_size=512 data.num_workers=16`."""
-    from balr.binary_attributes.trainer import train_encoder
+    from balr.binary_attributes.trainer import TrainingRun, train_encoder
 
     from .conftest import write_embedding_csv
 
@@ -181,7 +181,8 @@ def test_the_reference_bae_recipe_command_runs(tmp_path):
         "data.M_samples_per_class=16", "data.batch_size=512", "data.num_workers=16",
         "trainer.progress=false",
     ]  # fmt: skip
-    run = train_encoder(train, val, tmp_path / "train" / "mse", overrides, "cpu")
+    options = TrainingRun(train_config(overrides), tmp_path / "train" / "mse", device="cpu")
+    run = train_encoder(train, val, options)
     assert run.history[0]["epoch"] == 1 and set(run.history[0]["train"]) == {"total", "mse"}
     assert (tmp_path / "train" / "mse" / "weights" / "best.safetensors").is_file()
 

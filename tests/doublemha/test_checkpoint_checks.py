@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from balr.doublemha.checkpoint import load_checkpoint, restore_training, save_checkpoint
-from balr.doublemha.config import ModelSettings
 from balr.doublemha.model import SpeakerClassifier
 from balr.errors import ModelError
+from tests.conftest import model_error
 from tests.doublemha.test_reference_checkpoint import (
     reference_namespace,
     reference_state,
     trained_looking_model,
 )
-from tests.doublemha.test_training import TINY
+from tests.doublemha.test_training import stepped_model
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +32,8 @@ def saved_payload(model: SpeakerClassifier, tmp_path) -> tuple:
 
 
 def load_error(path) -> str:
-    with pytest.raises(ModelError) as caught:
-        SpeakerClassifier.load(path)
-    message = str(caught.value)
-    assert "\n" not in message and message.startswith(f"{path}: ")
+    message = model_error(SpeakerClassifier.load, path)
+    assert message.startswith(f"{path}: ")
     return message.removeprefix(f"{path}: ")
 
 
@@ -117,12 +115,7 @@ def test_reference_chkpt_with_nan_weight_is_one_line(model, tmp_path):
 
 def requeue_parts(tmp_path):
     """A model, its optimiser after one step, and the checkpoint `last.pt` of both."""
-    torch.manual_seed(0)
-    settings = ModelSettings(num_spkrs=3, **TINY)
-    model = SpeakerClassifier(settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    model(torch.randn(2, 40, 80), torch.tensor([0, 2])).sum().backward()
-    optimizer.step()
+    settings, model, optimizer = stepped_model()
     path = tmp_path / "last.pt"
     save_checkpoint(path, model, optimizer, settings.to_dict(), 3, 17, best_eer=0.25, stopping=1)
     fresh = SpeakerClassifier(settings)

@@ -60,13 +60,19 @@ def tiny_config(root, **kw) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def test_checkpoint_round_trip(tmp_path):
+def stepped_model() -> tuple[ModelSettings, SpeakerClassifier, torch.optim.Optimizer]:
+    """A tiny 3-speaker model (seed 0) and its Adam optimiser after one step."""
     torch.manual_seed(0)
     settings = ModelSettings(num_spkrs=3, **TINY)
     model = SpeakerClassifier(settings)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     model(torch.randn(2, 40, 80), torch.tensor([0, 2])).sum().backward()
     optimizer.step()
+    return settings, model, optimizer
+
+
+def test_checkpoint_round_trip(tmp_path):
+    settings, model, optimizer = stepped_model()
     save_checkpoint(
         tmp_path / "best.pt", model, optimizer, settings.to_dict(), epoch=3, step=17, best_eer=0.25
     )

@@ -19,7 +19,7 @@ from balr.data import AudioDataset
 from balr.data.writers import SidecarWriter
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import Interrupted
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, extraction_run
 
 pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
@@ -217,8 +217,7 @@ def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
     from balr.defaults import EMBEDDING_MODEL
     from balr.embeddings.extract import extract_dataset_embeddings
 
-    overrides = ["embeddings.num_workers=0"]
-    report = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    report = extract_dataset_embeddings(CLIPS / "metadata.csv", extraction_run(tmp_path))
     assert (report.model, report.total, report.succeeded, report.failures) == (
         EMBEDDING_MODEL,
         8,
@@ -228,7 +227,7 @@ def test_dataset_job_embeds_the_examples_with_the_default_model(tmp_path):
     assert report.errors_path == tmp_path / "extract_errors.tsv"
     assert not report.errors_path.exists()  # no failure, no report file
     assert len(list(tmp_path.glob("*/*_emb.txt"))) == 8
-    again = extract_dataset_embeddings(CLIPS / "metadata.csv", tmp_path, overrides, progress=False)
+    again = extract_dataset_embeddings(CLIPS / "metadata.csv", extraction_run(tmp_path))
     assert (again.succeeded, again.skipped) == (0, 8)
 
 

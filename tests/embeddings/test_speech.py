@@ -20,14 +20,13 @@ from balr.data.speech import find_speech_durations, read_speech_durations
 from balr.embeddings.extract import extract_dataset_embeddings
 from balr.embeddings.vad import measure_speech
 from balr.errors import AudioError
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, extraction_run
 
 pytestmark = pytest.mark.slow  # end-to-end runs (models, CLI processes): not in `make test-fast`
 
 SR = 16000
 CLIPS = sorted((EXAMPLES / "audio").glob("*/*.flac"))
 REAL = EXAMPLES / "audio" / "id01184" / "00133.flac"  # 5.3 s, about 4.6 s of speech
-NO_WORKERS = ["embeddings.num_workers=0"]
 
 
 def non_speech() -> dict[str, np.ndarray]:
@@ -77,7 +76,7 @@ def read_tsv(path) -> dict[str, dict]:
 
 def test_extract_refuses_silence_and_stores_speech_durations(folder, tmp_path):
     out = tmp_path / "emb"
-    report = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    report = extract_dataset_embeddings(folder, extraction_run(out))
     assert (report.succeeded, len(report.failures)) == (1, 1)
     assert "failed 1 of 2" in report.summary()
     errors = read_tsv(out / "extract_errors.tsv")  # ids of a directory keep the extension
@@ -93,13 +92,13 @@ def test_extract_refuses_silence_and_stores_speech_durations(folder, tmp_path):
 
 def test_extract_honours_the_configured_threshold(folder, tmp_path):
     strict = extract_dataset_embeddings(
-        folder, tmp_path / "strict", [*NO_WORKERS, "embeddings.min_speech_s=8"], progress=False
+        folder, extraction_run(tmp_path / "strict", "embeddings.min_speech_s=8")
     )
     assert strict.succeeded == 0
     reason = read_tsv(tmp_path / "strict" / "extract_errors.tsv")["real.wav"]["reason"]
     assert re.search(r"too little speech \(4\.\d+ s of speech, minimum 8 s", reason)
     off = extract_dataset_embeddings(
-        folder, tmp_path / "off", [*NO_WORKERS, "embeddings.min_speech_s=0"], progress=False
+        folder, extraction_run(tmp_path / "off", "embeddings.min_speech_s=0")
     )
     assert (off.succeeded, off.failures) == (2, [])
     assert off.speech_seconds["silent.wav"] == 0.0
@@ -107,9 +106,9 @@ def test_extract_honours_the_configured_threshold(folder, tmp_path):
 
 def test_extract_resumes_and_keeps_the_speech_durations(folder, tmp_path):
     out = tmp_path / "emb"
-    extract_dataset_embeddings(folder / "real.wav", out, NO_WORKERS, progress=False)
+    extract_dataset_embeddings(folder / "real.wav", extraction_run(out))
     sf.write(folder / "real2.wav", load_audio(REAL, SR)[: 3 * SR], SR)
-    again = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    again = extract_dataset_embeddings(folder, extraction_run(out))
     assert (again.succeeded, again.skipped) == (1, 1)
     durations = read_speech_durations(out / "speech_durations.tsv")
     # a single file's id is its stem, a directory's keeps the extension (the reference's rule)
@@ -157,11 +156,11 @@ def test_a_second_extraction_into_the_same_folder_is_refused(folder, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(DataError, match=f"{out}: another balr process \\(pid {holder.pid}\\)"):
-            extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+            extract_dataset_embeddings(folder, extraction_run(out))
     finally:
         holder.kill()
         holder.wait()
-    report = extract_dataset_embeddings(folder, out, NO_WORKERS, progress=False)
+    report = extract_dataset_embeddings(folder, extraction_run(out))
     assert report.succeeded == 1
 
 
@@ -180,7 +179,7 @@ def test_without_save_dir_only_vectors_go_beside_the_audio(folder):
     `speech_durations.tsv` (and its `.lock`) beside the user's audio. The reference writes
     only the vectors there; balr's run records go to one hidden `.balr/` folder, where
     `binarize` and `score` find them."""
-    report = extract_dataset_embeddings(folder, None, NO_WORKERS, progress=False)
+    report = extract_dataset_embeddings(folder, extraction_run(None))
     assert report.succeeded == 1
     assert sorted(p.name for p in folder.iterdir()) == [
         ".balr",

@@ -1,13 +1,42 @@
 """A generated corpus with BA vectors, shared by the scoring CLI and job tests."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from balr.cli.main import main
 from balr.data import AudioDataset
 
 N_SPEAKERS, N_ATTRIBUTES = 9, 64
 CHANNEL = np.arange(12)  # attributes every recording of the shared channel turns on
+
+
+def balr_exit_code(*args: str | Path) -> int:
+    """Run `balr ARGS` in this process; its exit code (0: success)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(arg) for arg in args])
+    return exit_info.value.code or 0
+
+
+def score_test(data: Path, *args: str | Path) -> int:
+    """The exit code of `balr score test DATA/test.csv DATA/trials.tsv ARGS`."""
+    return balr_exit_code("score", "test", data / "test.csv", data / "trials.tsv", *args)
+
+
+def scoring_with(checkpoint: Path, data: Path, save_dir: Path, kind=None, **options):
+    """The options of a scoring job (`kind`, default `TrialScoring`) with the scorer at
+    `checkpoint` (`scorer.checkpoint_path=...`) and the vectors in `data/vectors`."""
+    from balr.scoring.config import ScoreSettings
+    from balr.scoring.jobs import TrialScoring
+
+    return (kind or TrialScoring)(
+        settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
+        save_dir=save_dir,
+        vectors_dir=data / "vectors",
+        **options,
+    )
 
 
 def recording(speaker: int, number: int) -> str:

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from balr.cli.main import app, main
+from balr.cli.main import app
 from balr.data import AudioDataset, load_trials
 from balr.scoring import Scorer
 from balr.scoring.trials import find_trial, trial_vectors
-from tests.scoring.conftest import N_ATTRIBUTES, recording
+from tests.scoring.conftest import N_ATTRIBUTES, balr_exit_code, recording, score_test
 
 
 def run(*args):
@@ -160,35 +160,18 @@ def test_unknown_speakers_are_scored_without_metrics(corpus, tmp_path):
 
 
 def test_errors_are_one_line(corpus, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "score",
-                "test",
-                str(corpus / "test.csv"),
-                str(corpus / "trials.tsv"),
-                "scorer=maxllr",
-            ]
-        )
-    assert exit_info.value.code == 1  # beta and speech are shipped fitted; maxllr is not
+    # beta and speech are shipped fitted; maxllr is not
+    assert score_test(corpus, "scorer=maxllr") == 1
     assert "needs scorer.checkpoint_path" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["score", "train", str(corpus / "train.csv"), "--save-dir", str(tmp_path)])
+    assert balr_exit_code("score", "train", corpus / "train.csv", "--save-dir", tmp_path) == 1
     assert "has no binary-attribute vector" in capsys.readouterr().err
     mixed = tmp_path / "mixed.tsv"
     mixed.write_text(f"enrollment\ttest\n{recording(0, 2)},{recording(1, 2)}\t{recording(2, 2)}\n")
-    with pytest.raises(SystemExit):
-        main(
-            [
-                "score",
-                "test",
-                str(corpus / "test.csv"),
-                str(mixed),
-                "scorer=cosine",
-                "--vectors-dir",
-                str(corpus / "vectors"),
-            ]
-        )
+    test_csv, vectors = corpus / "test.csv", corpus / "vectors"
+    code = balr_exit_code(
+        "score", "test", test_csv, mixed, "scorer=cosine", "--vectors-dir", vectors
+    )
+    assert code == 1
     assert "mixes speakers" in capsys.readouterr().err
 
 

@@ -13,9 +13,8 @@ from typer.testing import CliRunner
 from balr.cli.main import app
 from balr.errors import DataError
 from balr.evaluation import compute_metrics
-from balr.scoring.config import ScoreSettings
-from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
-from tests.scoring.conftest import N_SPEAKERS
+from balr.scoring.jobs import ScoringRun, score_trials_file, train_scorer
+from tests.scoring.conftest import N_SPEAKERS, scoring_with
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +24,8 @@ def scores_csv(corpus, tmp_path_factory):
     trained = train_scorer(
         corpus / "train.csv", ScoringRun(save_dir=out / "beta", vectors_dir=corpus / "vectors")
     )
-    overrides = [f"scorer.checkpoint_path={trained.path}"]
-    score_trials_file(
-        corpus / "test.csv",
-        corpus / "trials.tsv",
-        TrialScoring(
-            save_dir=out,
-            vectors_dir=corpus / "vectors",
-            settings=ScoreSettings.from_overrides(overrides),
-            exist_ok=True,
-        ),
-    )  # out exists: write into it
+    options = scoring_with(trained.path, corpus, out, exist_ok=True)  # out exists: write in it
+    score_trials_file(corpus / "test.csv", corpus / "trials.tsv", options)
     return out / "scores.csv"
 
 

@@ -18,13 +18,12 @@ from balr.scoring.jobs import (
     CalibrationFit,
     MatrixScoring,
     ScoringRun,
-    TrialScoring,
     calibrate_scores_file,
     score_matrix_file,
     score_trials_file,
     train_scorer,
 )
-from tests.scoring.conftest import N_ATTRIBUTES, N_SPEAKERS
+from tests.scoring.conftest import N_ATTRIBUTES, N_SPEAKERS, scoring_with
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +51,8 @@ def test_score_trials_file_returns_what_it_wrote(trained, corpus, tmp_path):
     result = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path,
-            exist_ok=True,
-            vectors_dir=corpus / "vectors",
-            explain=2,
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
-            keep_same_recording=True,
+        scoring_with(
+            trained.path, corpus, tmp_path, exist_ok=True, explain=2, keep_same_recording=True
         ),
     )
     assert (result.n_trials, result.scorer) == (18, "beta")
@@ -78,12 +72,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
     raw = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "raw",
-            vectors_dir=corpus / "vectors",
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
-            keep_same_recording=True,
-        ),
+        scoring_with(trained.path, corpus, tmp_path / "raw", keep_same_recording=True),
     )
     fitted = calibrate_scores_file(raw.save_dir / "scores.csv", corpus / "test.csv")
     assert fitted.path == raw.save_dir / "calibration.json"
@@ -98,11 +87,11 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
     calibrated = score_trials_file(
         corpus / "test.csv",
         corpus / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "calibrated",
-            vectors_dir=corpus / "vectors",
+        scoring_with(
+            trained.path,
+            corpus,
+            tmp_path / "calibrated",
             calibration=fitted.path,
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
             keep_same_recording=True,
         ),
     )
@@ -119,11 +108,7 @@ def test_calibrate_then_score_calibrated(trained, corpus, tmp_path):
 def test_score_matrix_file(trained, corpus, tmp_path):
     result = score_matrix_file(
         corpus / "test.csv",
-        MatrixScoring(
-            save_dir=tmp_path,
-            vectors_dir=corpus / "vectors",
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
-        ),
+        scoring_with(trained.path, corpus, tmp_path, MatrixScoring),
     )
     matrix = np.load(result.path)
     assert result.size == N_SPEAKERS and matrix.shape == (N_SPEAKERS, N_SPEAKERS)
@@ -192,12 +177,7 @@ def test_trials_with_a_bad_vector_are_counted_not_silently_dropped(trained, corp
     result = score_trials_file(
         tmp_path / "test.csv",
         corpus / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "out",
-            vectors_dir=corpus / "vectors",
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
-            keep_same_recording=True,
-        ),
+        scoring_with(trained.path, corpus, tmp_path / "out", keep_same_recording=True),
     )
     # spk0/rec2 is in 3 trials: against itself, against spk4 and spk5 against it
     assert (result.unscored.bad_vector, result.unscored.without_vector) == (3, 0)

@@ -6,8 +6,8 @@ import pytest
 
 from balr.data import load_trials
 from balr.errors import ConfigError, TrialsError
-from balr.scoring.config import ScoreSettings
 from balr.scoring.jobs import ScoringRun, TrialScoring, score_trials_file, train_scorer
+from tests.scoring.conftest import scoring_with
 
 
 def test_header_only_trials_file_says_it_has_no_trials(corpus, tmp_path):
@@ -33,11 +33,6 @@ def test_negative_explain_is_refused(corpus, tmp_path):
         score_trials_file(
             corpus / "test.csv",
             corpus / "trials.tsv",
-            TrialScoring(
-                save_dir=tmp_path / "out",
-                vectors_dir=corpus / "vectors",
-                explain=-3,
-                settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={trained.path}"]),
-            ),
+            scoring_with(trained.path, corpus, tmp_path / "out", explain=-3),
         )
     assert not (tmp_path / "out").exists()

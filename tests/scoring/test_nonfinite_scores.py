@@ -3,11 +3,9 @@ trials (exit 1, nothing written), instead of exit 0 without metrics."""
 
 from collections import OrderedDict
 
-import pytest
 import torch
 
-from balr.cli.main import main
-from tests.scoring.conftest import N_ATTRIBUTES
+from tests.scoring.conftest import N_ATTRIBUTES, score_test
 
 
 def test_non_finite_scores_are_an_error_naming_the_trials(corpus, tmp_path, capsys):
@@ -20,21 +18,8 @@ def test_non_finite_scores_are_an_error_naming_the_trials(corpus, tmp_path, caps
     checkpoint = tmp_path / "scorer.pt"
     torch.save(buffers, checkpoint)
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "score",
-                "test",
-                str(corpus / "test.csv"),
-                str(corpus / "trials.tsv"),
-                "--vectors-dir",
-                str(corpus / "vectors"),
-                "--save-dir",
-                str(out),
-                f"scorer.checkpoint_path={checkpoint}",
-            ]
-        )
-    assert exit_info.value.code == 1
+    args = ["--vectors-dir", corpus / "vectors", "--save-dir", out]
+    assert score_test(corpus, *args, f"scorer.checkpoint_path={checkpoint}") == 1
     err = capsys.readouterr().err.strip()
     # trials 1-9 compare a recording with itself (finite); 10-18 two speakers' recordings
     assert len(err.splitlines()) == 1, err

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from balr.cli.main import main
 from balr.data import AudioDataset
+from tests.scoring.conftest import score_test
 from tests.scoring.test_reference_checkpoints import (
     reference_maxllr_scores,
     reference_module_state,
@@ -77,21 +77,8 @@ def test_reference_em_file_scores_finite_as_the_reference(corpus, tmp_path):
     assert buffers["p"][0] == buffers["q"][0] == 0.0 and buffers["p"][1] == buffers["q"][1] == 1.0
     torch.save(reference_module_state(buffers), tmp_path / "scorer.pt")
     out = tmp_path / "out"
-    with pytest.raises(SystemExit) as exit_info:
-        main(
-            [
-                "score",
-                "test",
-                str(root / "test.csv"),
-                str(root / "trials.tsv"),
-                "--vectors-dir",
-                str(root / "vectors"),
-                "--save-dir",
-                str(out),
-                f"scorer.checkpoint_path={tmp_path / 'scorer.pt'}",
-            ]
-        )
-    assert exit_info.value.code in (0, None)
+    args = ["--vectors-dir", root / "vectors", "--save-dir", out]
+    assert score_test(root, *args, f"scorer.checkpoint_path={tmp_path / 'scorer.pt'}") == 0
     scores = pd.read_csv(out / "scores.csv", sep="\t")
 
     def counts(ids):

@@ -14,7 +14,6 @@ import pytest
 
 from balr import __version__
 from balr.audit import RUN_RECORD, file_entries, read_record
-from balr.cli.main import main
 from balr.data import write_vector
 from balr.errors import DataError
 from balr.scoring.config import ScoreSettings
@@ -26,7 +25,7 @@ from balr.scoring.jobs import (
     score_trials_file,
     train_scorer,
 )
-from tests.scoring.conftest import N_SPEAKERS
+from tests.scoring.conftest import N_SPEAKERS, balr_exit_code, score_test, scoring_with
 
 #: the 9 test recordings of the generated corpus (each trial uses two of them)
 TEST_IDS = [f"spk{s}/rec2" for s in range(N_SPEAKERS)]
@@ -68,18 +67,13 @@ def scored(corpus, tmp_path):
         CalibrationFit(out=calibration, describe_conditions=False),
     )
     run_dir = tmp_path / "run"
-    args = ["score", "test", data / "test.csv", data / "trials.tsv", "--vectors-dir", vectors]
-    args += ["--save-dir", run_dir, "--calibration", calibration, checkpoint]
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    assert exit_info.value.code in (0, None)
+    args = ["--vectors-dir", vectors, "--save-dir", run_dir, "--calibration", calibration]
+    assert score_test(data, *args, checkpoint) == 0
     return data, run_dir, scorer, calibration
 
 
 def verify(target, capsys) -> tuple[int, list[str]]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(target)])
-    return exit_info.value.code or 0, capsys.readouterr().out.splitlines()
+    return balr_exit_code("verify", target), capsys.readouterr().out.splitlines()
 
 
 def test_score_test_records_its_inputs_models_version_and_command(scored, monkeypatch):
@@ -120,9 +114,7 @@ def test_verify_says_unchanged_then_exactly_which_file_changed_or_is_missing(sco
 
 
 def test_verify_refuses_a_folder_without_record_or_a_malformed_one(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify", str(tmp_path)])
-    assert exit_info.value.code == 1
+    assert balr_exit_code("verify", tmp_path) == 1
     assert f"{tmp_path}: no audit record" in capsys.readouterr().err
     (tmp_path / RUN_RECORD).write_text(json.dumps({"inputs": [{"path": 3}]}))
     with pytest.raises(DataError, match="'inputs' must be a list of"):
@@ -154,12 +146,7 @@ def test_a_population_is_recorded_with_each_vector_file_it_used(
     score_trials_file(
         root / "case.csv",
         root / "trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "run",
-            vectors_dir=root / "vectors",
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={checkpoint}"]),
-            population=root / "pop.csv",
-        ),
+        scoring_with(checkpoint, root, tmp_path / "run", population=root / "pop.csv"),
     )
     record = read_record(tmp_path / "run")
     population = [(e["role"], e["path"]) for e in record["population"]]

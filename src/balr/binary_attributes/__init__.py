@@ -5,7 +5,7 @@ encoder (`balr compare`, `balr binarize`) does not import the training losses an
 pytorch-metric-learning.
 """
 
-from importlib import import_module
+from balr.lazy import lazy_names
 
 #: public name -> the module of this package that defines it
 _MODULE_OF = {
@@ -26,15 +26,4 @@ _MODULE_OF = {
 }
 
 __all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_names(__name__, _MODULE_OF, globals())

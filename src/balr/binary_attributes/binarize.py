@@ -168,13 +168,7 @@ def binarize_path(input_data: str | os.PathLike, run: BinarizeRun | None = None)
     checkpoint = encoder_checkpoint(config.encoder.model.checkpoint_path)
     encoder = BinaryAttributeEncoder.load(checkpoint, run.device or "cpu")
     check_shape(config.encoder.model, encoder, checkpoint)
-    dataset = AudioDataset.from_path(
-        input_data,
-        run.reading.audio_formats,
-        output_dir=run.save_dir,
-        vector_format=config.vector_format,
-        root_dir=run.reading.root_dir,
-    )
+    dataset = run.reading.open(input_data, run.save_dir, config.vector_format)
     return binarize_dataset(
         dataset,
         encoder,

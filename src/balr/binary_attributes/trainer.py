@@ -21,8 +21,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from balr.binary_attributes.model import BinaryAttributeEncoder, read_state_dict
 from balr.binary_attributes.resume import read_history, read_resume_state, tensor_shapes
 from balr.binary_attributes.samplers import NxMSampler, PlainBatchSampler, sampler_class
 from balr.config import save_config
+from balr.data.dataset import DatasetReading
 from balr.data.labelled import LabelledEmbeddings, labelled_embeddings
 from balr.data.provenance import EmbeddingProvenance
 from balr.distributed import rank, resolve_device, session, shared_save_dir, world_size
@@ -397,29 +397,36 @@ class EncoderTraining:
         return f"epoch {last['epoch']}: loss {loss:.4f}; weights in {self.save_dir / 'weights'}"
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """How `balr train` runs: the composed `train` config (`train_config`; None: its
+    defaults), the run folder (`save_dir`, None: `runs/train`; an existing one becomes
+    `runs/train2`, `runs/train3`, ... unless `exist_ok` or `trainer.resume`), the device
+    (None: cpu) and how the datasets are read."""
+
+    config: DictConfig | None = None
+    save_dir: Path | None = None
+    exist_ok: bool = False
+    device: str | None = None
+    reading: DatasetReading = field(default_factory=DatasetReading)
+
+
 def train_encoder(
-    train_data: str | Path,
-    val_data: str | Path,
-    save_dir: str | Path | None = None,
-    overrides: Sequence[str] | None = None,
-    device: str | None = None,
-    exist_ok: bool = False,
-    audio_formats: Sequence[str] | None = None,
-    root_dir: str | Path | None = None,
+    train_data: str | Path, val_data: str | Path, run: TrainingRun | None = None
 ) -> EncoderTraining:
     """`balr train` as one call: fit the encoder on the labelled embeddings of `train_data`,
-    validate on `val_data` (other speakers), in `save_dir` (default `runs/train`; an
-    existing one becomes `runs/train2`, `runs/train3`, ... unless `exist_ok` or
-    `trainer.resume`; agreed by every torchrun process, which this call joins in one
-    process group). `audio_formats` and `root_dir` read the datasets."""
-    cfg = train_config(overrides)
-    if cfg.trainer.resume and save_dir is None:
+    validate on `val_data` (other speakers), in `run.save_dir` (agreed by every torchrun
+    process, which this call joins in one process group)."""
+    run = run or TrainingRun()
+    cfg = run.config if run.config is not None else train_config()
+    if cfg.trainer.resume and run.save_dir is None:
         raise ConfigError("trainer.resume=true needs --save-dir (the run to continue)")
-    torch_device = resolve_device(device)
-    train_set = labelled_embeddings(train_data, audio_formats, root_dir)
-    val_set = labelled_embeddings(val_data, audio_formats, root_dir)
+    torch_device = resolve_device(run.device)
+    formats, root_dir = run.reading.audio_formats, run.reading.root_dir
+    train_set = labelled_embeddings(train_data, formats, root_dir)
+    val_set = labelled_embeddings(val_data, formats, root_dir)
     with session(torch_device):
-        out_dir = shared_save_dir(save_dir, TRAIN_RUN_DIR, exist_ok or cfg.trainer.resume)
+        out_dir = shared_save_dir(run.save_dir, TRAIN_RUN_DIR, run.exist_ok or cfg.trainer.resume)
         resume = f"--save-dir {out_dir} trainer.resume=true"
         with stop_on_interrupt(out_dir, resume):
             history = BAETrainer(cfg, out_dir, torch_device).fit(train_set, val_set)

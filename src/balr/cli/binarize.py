@@ -40,7 +40,6 @@ def binarize(
     """Encode each item's embedding as binary attributes with a trained encoder."""
     from balr.binary_attributes.binarize import BinarizeRun, binarize_path
     from balr.binary_attributes.config import binarize_config
-    from balr.data.dataset import DatasetReading
     from balr.distributed import resolve_device
 
     run = run_options(
@@ -56,7 +55,7 @@ def binarize(
         save_dir=run.save_dir,
         force=force,
         device=resolve_device(run.device),
-        reading=DatasetReading(tuple(run.audio_formats), root_dir),
+        reading=run.reading(root_dir),
         save_output=run.save_output,
     )
     report = binarize_path(input_data, options)

@@ -66,13 +66,16 @@ def compare(
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
     from balr.compare import compare_files
+    from balr.compare.config import compare_config
+    from balr.compare.inputs import check_audio_files
 
     enrollment, test, overrides = split_compare_args(args)
     check_outputs(explain, report, reference)
+    check_audio_files([*enrollment, *test])  # before the config is composed, as before
     comparison = compare_files(
         enrollment,
         test,
-        overrides,
+        compare_config(overrides),
         calibration,
         not no_calibration,
         device,

@@ -33,7 +33,7 @@ def extract(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Embed every recording that has no embedding yet; report unreadable ones and go on."""
-    from balr.embeddings.extract import extract_dataset_embeddings
+    from balr.embeddings.extract import ExtractionRun, extract_config, extract_dataset_embeddings
 
     run = run_options(
         with_config_file(config_path, config_name, overrides),
@@ -42,16 +42,15 @@ def extract(
         audio_formats=audio_formats,
         device=device,
     )
-    report = extract_dataset_embeddings(
-        input_data,
-        run.save_dir,
-        run.overrides,
-        force,
-        run.device,
-        run.audio_formats,
-        root_dir=root_dir,
+    options = ExtractionRun(
+        config=extract_config(run.overrides),
+        save_dir=run.save_dir,
+        force=force,
+        device=run.device,
+        reading=run.reading(root_dir),
         save_output=run.save_output,
     )
+    report = extract_dataset_embeddings(input_data, options)
     typer.echo(report.summary(_shard_note()))
     if not run.save_output:
         typer.echo("--no-save-output: nothing was written")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from balr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from balr.data.dataset import DatasetReading
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +114,13 @@ class RunOptions:
     exist_ok: bool = False
     audio_formats: list[str] = field(default_factory=list)  # empty: every supported one
     device: str = DEFAULT_DEVICE
+
+    def reading(self, root_dir: Path | None) -> DatasetReading:
+        """How the job reads its dataset: these audio formats, a CSV's paths below `root_dir`
+        (`--root-dir`)."""
+        from balr.data.dataset import DatasetReading  # torch: imported when a command runs
+
+        return DatasetReading(tuple(self.audio_formats), root_dir)
 
 
 def run_options(

@@ -68,7 +68,7 @@ def _scoring_run(
     """The typed options of a scoring job (`kind`, with its own `options`), the scorer
     settings composed once from the overrides (`kind` None: a `ScoringRun`)."""
     from balr.scoring.config import ScoreSettings
-    from balr.scoring.jobs import DatasetReading, ScoringRun
+    from balr.scoring.jobs import ScoringRun
 
     kind = kind or ScoringRun
     return kind(
@@ -76,7 +76,7 @@ def _scoring_run(
         save_dir=run.save_dir,
         exist_ok=run.exist_ok,
         vectors_dir=vectors_dir,
-        reading=DatasetReading(audio_formats=tuple(run.audio_formats), root_dir=root_dir),
+        reading=run.reading(root_dir),
         **options,
     )
 

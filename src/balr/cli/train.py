@@ -32,7 +32,8 @@ def train(
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
 ) -> None:
     """Train the binary-attribute encoder (embeddings + speaker labels -> 512 bits)."""
-    from balr.binary_attributes.trainer import train_encoder
+    from balr.binary_attributes.config import train_config
+    from balr.binary_attributes.trainer import TrainingRun, train_encoder
 
     run = run_options(
         with_config_file(config_path, config_name, overrides),
@@ -41,16 +42,14 @@ def train(
         audio_formats=audio_formats,
         device=device,
     )
-    result = train_encoder(
-        train_data,
-        val_data,
-        run.save_dir,
-        run.overrides,
-        run.device,
+    options = TrainingRun(
+        config=train_config(run.overrides),
+        save_dir=run.save_dir,
         exist_ok=run.exist_ok,
-        audio_formats=run.audio_formats,
-        root_dir=root_dir,
+        device=run.device,
+        reading=run.reading(root_dir),
     )
+    result = train_encoder(train_data, val_data, options)
     if is_main_process() and result.history:
         typer.echo(result.summary())
 

@@ -7,7 +7,7 @@ composing it imports no torch unless another embedding model than GE2E is named.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig
@@ -67,8 +67,3 @@ def compare_config(overrides: Sequence[str] | None = None) -> DictConfig:
     return compose_config(
         CONFIG_NAME, select_model_overrides(overrides, defaults.EMBEDDING_MODEL != GE2E_NAME)
     )
-
-
-def extraction_options(embeddings: DictConfig) -> ExtractionOptions:
-    """The extraction settings of a composed `embeddings` node."""
-    return ExtractionOptions(**{f.name: embeddings[f.name] for f in fields(ExtractionOptions)})

@@ -19,19 +19,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from omegaconf import DictConfig
 
 from balr import defaults
 from balr.audio import audio_duration
 from balr.audit import embedding_model_files
-from balr.binary_attributes.encoder_numpy import NumpyEncoder
-from balr.calibration import Calibrator
 from balr.calibration.split import split_llr
-from balr.compare.config import compare_config, extraction_options
+from balr.compare.config import compare_config
 from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
-from balr.compare.models import load_models
+from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
-from balr.conditions import ConditionsDescription, check_comparison
+from balr.conditions import check_comparison
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
@@ -41,31 +40,20 @@ from balr.population import Population, adapt_to_population, calibration_populat
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning
-from balr.scoring import LRScorer
 
 if TYPE_CHECKING:
-    from balr.binary_attributes.model import BinaryAttributeEncoder
     from balr.embeddings.base import EmbeddingModel
 
 
 @dataclass
-class ComparisonPipeline:
-    """The models of a comparison: embedding model, BAE, LR scorer and calibration."""
+class ComparisonPipeline(ComparisonModels):
+    """The models of a comparison: the loaded BAE, LR scorer and calibration
+    (`ComparisonModels`), and the embedding model with its extraction settings."""
 
-    embedding_model: EmbeddingModel | NumpyGE2E
-    encoder: BinaryAttributeEncoder | NumpyEncoder
-    scorer: LRScorer
-    calibrator: Calibrator | None = None
-    typicality: LRScorer | None = None
-    description: dict[str, str] = field(default_factory=dict)
+    embedding_model: EmbeddingModel | NumpyGE2E = field(kw_only=True)
     extraction: ExtractionOptions = field(
         default_factory=lambda: ExtractionOptions(num_workers=0, batch_size=8)
     )
-    reference_llrs: Path | None = None  # reference target / non-target LLRs of these models
-    conditions: ConditionsDescription | None = None  # of the calibration (None: it has none)
-    model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
-    #: the population the calibration's scores were adapted to (None: none, or uncalibrated)
-    calibration_population: dict | None = None
 
     @classmethod
     def from_files(
@@ -81,18 +69,7 @@ class ComparisonPipeline:
         models = load_models(
             embedding_model, encoder_checkpoint, scorer_checkpoint, calibration, use_calibration
         )
-        return cls(
-            embedding_model,
-            models.encoder,
-            models.scorer,
-            models.calibrator,
-            models.typicality,
-            models.description,
-            reference_llrs=models.reference_llrs,
-            conditions=models.conditions,
-            model_files=models.model_files,
-            calibration_population=models.calibration_population,
-        )
+        return cls(**vars(models), embedding_model=embedding_model)
 
     @property
     def uses_shipped_reference(self) -> bool:
@@ -237,20 +214,20 @@ class Comparison:
 def compare_files(
     enrollment: Sequence[str | Path],
     test: Sequence[str | Path],
-    overrides: Sequence[str] = (),
+    config: DictConfig | None = None,
     calibration: Path | None = None,
     use_calibration: bool = True,
     device: str | None = None,
     population: Path | None = None,
     population_vectors: Path | None = None,
 ) -> Comparison:
-    """`balr compare`: the models of the `compare` config (with `key=value` overrides, e.g.
-    `scorer.checkpoint_path=...`) on `device`, then one comparison of the recordings; with a
-    `population` dataset (BA vectors in `population_vectors` or beside its audio, else
-    extracted) the scorer adapts to it and the case LR is checked against it
-    (`balr.compare.population`)."""
+    """`balr compare`: the models of the composed `compare` config (`compare_config`, e.g.
+    with `scorer.checkpoint_path=...`; None: its defaults) on `device`, then one comparison
+    of the recordings; with a `population` dataset (BA vectors in `population_vectors` or
+    beside its audio, else extracted) the scorer adapts to it and the case LR is checked
+    against it (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
-    cfg = compare_config(overrides)
+    cfg = config if config is not None else compare_config()
     model = build_compare_model(cfg.embeddings.model, device, numpy=population is None)
     pipeline = ComparisonPipeline.from_files(
         model,
@@ -269,7 +246,7 @@ def compare_files(
     )
     embedding = {"embedding model": embedding_model_files(cfg.embeddings.model)}
     pipeline.model_files = embedding | pipeline.model_files
-    pipeline.extraction = extraction_options(cfg.embeddings)
+    pipeline.extraction = ExtractionOptions.from_config(cfg.embeddings)
     if population is None:
         result = pipeline.compare(enrollment, test)
         result.warnings.extend(pipeline.population_warnings(None))

@@ -5,7 +5,7 @@ this package (`balr.data.vectors`, `balr.data.provenance`) is usable without the
 torch or the item readers' pandas (`balr compare`).
 """
 
-from importlib import import_module
+from balr.lazy import lazy_names
 
 #: public name -> the module of this package that defines it
 _MODULE_OF = {
@@ -22,15 +22,4 @@ _MODULE_OF = {
 }
 
 __all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_names(__name__, _MODULE_OF, globals())

@@ -47,6 +47,22 @@ class DatasetReading:
     audio_formats: tuple[str, ...] = ()
     root_dir: Path | None = None
 
+    def open(
+        self,
+        path: str | os.PathLike,
+        vectors_dir: str | os.PathLike | None = None,
+        vector_format: str = "txt",
+    ) -> AudioDataset:
+        """The dataset at `path` read this way, its vectors under `vectors_dir` (None: beside
+        the audio) in `vector_format` (`AudioDataset.from_path`)."""
+        return AudioDataset.from_path(
+            path,
+            self.audio_formats,
+            output_dir=vectors_dir,
+            vector_format=vector_format,
+            root_dir=self.root_dir,
+        )
+
 
 class AudioDataset(torch.utils.data.Dataset):
     """Items with lazy audio and vectors; see `balr.data.lookup` for where vectors live.

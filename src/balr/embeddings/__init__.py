@@ -6,7 +6,7 @@ The names below are imported on first use (PEP 562): `balr.embeddings.ge2e_numpy
 `balr.embeddings.registry` are usable without importing torch.
 """
 
-from importlib import import_module
+from balr.lazy import lazy_names
 
 #: public name -> the module of this package that defines it
 _MODULE_OF = {
@@ -18,15 +18,4 @@ _MODULE_OF = {
 }
 
 __all__ = sorted(_MODULE_OF)
-
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
+__getattr__, __dir__ = lazy_names(__name__, _MODULE_OF, globals())

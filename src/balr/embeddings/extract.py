@@ -1,15 +1,17 @@
-"""`balr extract` as one library call: an audio source + `embeddings.*` overrides -> vectors.
+"""`balr extract` as one library call: an audio source + an `ExtractionRun` -> vectors.
 
-`extract_dataset_embeddings` composes the config (the model chosen by `embeddings.model=NAME`,
-`balr.defaults.EMBEDDING_MODEL` by default), builds the model, reads the dataset, keeps this
-process's shard under torchrun and runs the batch extraction (`balr.embeddings.batch`).
+`extract_config` composes the `extract` config from `embeddings.*` overrides (the model chosen
+by `embeddings.model=NAME`, `balr.defaults.EMBEDDING_MODEL` by default); the CLI composes it
+once into an `ExtractionRun`. `extract_dataset_embeddings` builds the model, reads the
+dataset, keeps this process's shard under torchrun and runs the batch extraction
+(`balr.embeddings.batch`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from omegaconf import DictConfig
 
 from balr.config import compose_config, register_config
 from balr.data import AudioDataset
+from balr.data.dataset import DatasetReading
 from balr.data.provenance import (
     EmbeddingProvenance,
     provenance_path,
@@ -74,51 +77,54 @@ def errors_path(folder: str | Path, name: str = ERRORS_FILE) -> Path:
     return Path(folder) / name
 
 
+@dataclass(frozen=True)
+class ExtractionRun:
+    """How `balr extract` runs: the composed `extract` config (`extract_config`; None: its
+    defaults), the vectors' folder (`save_dir`, None: beside the audio), `force` (extract
+    the recordings done again), the device (None: cpu), how the dataset is read, whether a
+    progress bar is shown and whether anything is written (`save_output`)."""
+
+    config: DictConfig | None = None
+    save_dir: Path | None = None
+    force: bool = False
+    device: str | None = None
+    reading: DatasetReading = field(default_factory=DatasetReading)
+    progress: bool = True
+    save_output: bool = True
+
+
 def extract_dataset_embeddings(
-    source: str | Path,
-    save_dir: str | Path | None = None,
-    overrides: Sequence[str] | None = None,
-    force: bool = False,
-    device: str | None = None,
-    audio_formats: Sequence[str] | None = None,
-    progress: bool = True,
-    root_dir: str | Path | None = None,
-    save_output: bool = True,
+    source: str | Path, run: ExtractionRun | None = None
 ) -> ExtractionReport:
     """Embed every recording of `source` (audio file, directory, CSV or Kaldi dir) that has
-    no embedding yet (all with `force`); vectors go beside the audio or under `save_dir`
-    (a CSV's relative paths are below `root_dir`), the run records (reports, model,
-    vectors ledger) under `save_dir`, else in `.balr/` of the dataset's folder. Without
-    `save_output` the embeddings are computed and counted, and nothing is written (no
-    vectors, provenance or reports).
+    no embedding yet (all with `run.force`); vectors go beside the audio or under
+    `run.save_dir` (a CSV's relative paths are below `run.reading.root_dir`), the run
+    records (reports, model, vectors ledger) under `save_dir`, else in `.balr/` of the
+    dataset's folder. Without `run.save_output` the embeddings are computed and counted,
+    and nothing is written (no vectors, provenance or reports).
 
     Unreadable or too short recordings, and those with less net speech than `min_speech_s`,
     are listed in the report's `errors_path` and skipped; the net speech duration of each
     embedded one goes to `speech_path` (`speech_durations.tsv`).
     """
-    cfg = extract_config(overrides).embeddings
+    run = run or ExtractionRun()
+    cfg = (run.config if run.config is not None else extract_config()).embeddings
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    model = build_embedding_model(cfg.model).to(resolve_device(device))
-    ds = AudioDataset.from_path(
-        source,
-        audio_formats,
-        output_dir=save_dir,
-        vector_format=cfg.vector_format,
-        root_dir=root_dir,
-    )
+    model = build_embedding_model(cfg.model).to(resolve_device(run.device))
+    ds = run.reading.open(source, run.save_dir, cfg.vector_format)
     if len(ds) == 0:
         raise DataError(f"{source}: no recordings found")
     ds.check_vector_paths()  # two items sharing a vector file: refused before any work
-    options = ExtractionOptions(**{f.name: cfg[f.name] for f in fields(ExtractionOptions)})
-    options.force = options.force or force
+    options = ExtractionOptions.from_config(cfg)
+    options.force = options.force or run.force
     folder = ds.records_folder()  # the save dir, else `.balr/` (nothing beside each audio)
     shard = ds.shard()
-    if not save_output:
-        return extract_embeddings(shard, model, options, progress=progress, save=False)
+    if not run.save_output:
+        return extract_embeddings(shard, model, options, progress=run.progress, save=False)
     record_provenance(folder, model_provenance(model, cfg.model), shard, options.force)
     return extract_embeddings(
-        shard, model, options, errors_path(folder), progress, errors_path(folder, SPEECH_FILE)
+        shard, model, options, errors_path(folder), run.progress, errors_path(folder, SPEECH_FILE)
     )
 
 

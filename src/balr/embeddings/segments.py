@@ -7,9 +7,10 @@ share it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,12 @@ class ExtractionOptions:
     bucket_batches: int = 4  # batches' worth of items sorted by length together
     max_batch_seconds: float = 200.0  # audio seconds per model call (bounds memory)
     force: bool = False
+
+    @classmethod
+    def from_config(cls, embeddings: Mapping[str, Any]) -> ExtractionOptions:
+        """The extraction settings of a composed `embeddings` config node (`balr extract`'s,
+        `balr compare`'s)."""
+        return cls(**{f.name: embeddings[f.name] for f in fields(cls)})
 
     def check(self) -> None:
         """Raise ConfigError on settings that cannot work."""

@@ -29,9 +29,4 @@ class ScoringRun:
 
     def open_dataset(self, path: Path) -> AudioDataset:
         """The dataset at `path`, its vectors under `vectors_dir`."""
-        return AudioDataset.from_path(
-            path,
-            self.reading.audio_formats,
-            output_dir=self.vectors_dir,
-            root_dir=self.reading.root_dir,
-        )
+        return self.reading.open(path, self.vectors_dir)
