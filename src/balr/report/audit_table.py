@@ -9,11 +9,13 @@ from balr.audit import SECTIONS, record_summary
 
 
 def render_audit(record: dict) -> str:
-    """An HTML section for an audit record."""
+    """An HTML section for an audit record (its warnings are shown at the report's top, so
+    not repeated here; `balr verify` lists them)."""
     about = "".join(
         f"<tr><td>{html.escape(label)}</td><td style='text-align:left'>{html.escape(value)}"
         "</td></tr>"
         for label, value in record_summary(record)
+        if label != "warning"
     )
     rows = "".join(
         f"<tr><td>{section}</td><td style='text-align:left'>{html.escape(entry['role'])}</td>"
