@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -91,6 +92,11 @@ class Population:
     def fingerprint(self) -> str:
         """SHA-256 (hex, as `balr.audit` hashes files) of the population's vectors: each
         recording's id and bits, in id order (the order of reading does not count)."""
+        return self._sha256
+
+    @cached_property
+    def _sha256(self) -> str:
+        """`fingerprint`, hashed once per population (records and warnings all ask)."""
         digest = hashlib.sha256()
         packed = np.packbits(np.asarray(self.bits) > 0.5, axis=1)
         for row in sorted(range(len(self.ids)), key=self.ids.__getitem__):

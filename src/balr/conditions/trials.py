@@ -83,14 +83,17 @@ class TrialConditions:
 
     def reasons_and_notes(self) -> list[str]:
         """Per trial, the reason then the notes (`; `-joined): the `conditions_reason` column."""
-        notes = self.notes or [""] * len(self.reasons)
-        return ["; ".join(t for t in pair if t) for pair in zip(self.reasons, notes, strict=True)]
+        return _joined(self.reasons, self.notes or [""] * len(self.reasons))
 
     def with_notes(self, extra: Sequence[str]) -> TrialConditions:
         """The same trials with `extra[i]` (if any) added to the notes of trial i."""
-        notes = self.notes or [""] * len(self.reasons)
-        joined = ["; ".join(t for t in pair if t) for pair in zip(notes, extra, strict=True)]
-        return TrialConditions(self.in_conditions, self.reasons, joined)
+        notes = _joined(self.notes or [""] * len(self.reasons), extra)
+        return TrialConditions(self.in_conditions, self.reasons, notes)
+
+
+def _joined(first: Sequence[str], second: Sequence[str]) -> list[str]:
+    """Per trial, the non-empty texts of `first[i]` and `second[i]`, `; `-joined."""
+    return ["; ".join(t for t in pair if t) for pair in zip(first, second, strict=True)]
 
 
 def trial_conditions(

@@ -295,17 +295,22 @@ class TrialwiseBeta:
         attributes, ...)`, each trial with its own adapted alpha. With `bits`
         (`single_bits`) every cell is one recording and the sides are its bits; else the
         sides are summed counts."""
+        terms, enroll, test, alpha, local = self._chunk_terms(vectors, cells, positions, bits)
+        return terms, enroll, test, alpha[local]
+
+    def _chunk_terms(self, vectors: np.ndarray, cells: TrialCells, positions: np.ndarray, bits):
+        """`terms` with the alpha of each left-out set and each trial's set (`local`)."""
         sets, local = np.unique(self.populations.keys[positions], return_inverse=True)
         alpha = self.alphas(sets)
         if bits is not None:
             enroll, test = bits[cells.enroll.rows[positions]], bits[cells.test.rows[positions]]
-            return bit_terms(alpha, local, enroll, test), enroll, test, alpha[local]
+            return bit_terms(alpha, local, enroll, test), enroll, test, alpha, local
         a = alpha[local]
         enroll = _side_sums(vectors, cells.enroll, positions)
         test = _side_sums(vectors, cells.test, positions)
         with np.errstate(invalid="ignore"):
             terms = log_beta(a + enroll + test) - log_beta(a + enroll) - log_beta(a + test)
-        return terms + log_beta(a), enroll, test, a
+        return terms + log_beta(a), enroll, test, alpha, local
 
     def score(self, vectors: np.ndarray, cells: TrialCells, chunk: int = MAX_CHUNK) -> np.ndarray:
         """Every trial's log-LR; trials are taken by left-out set, so each set's alpha is
@@ -315,12 +320,7 @@ class TrialwiseBeta:
         bits = single_bits(vectors, cells)
         for start in range(0, len(order), min(chunk, MAX_CHUNK)):
             positions = order[start : start + min(chunk, MAX_CHUNK)]
-            sets, local = np.unique(self.populations.keys[positions], return_inverse=True)
-            if bits is None:
-                scores[positions] = self.terms(vectors, cells, positions)[0].sum(axis=1)
-                continue
-            enroll, test = bits[cells.enroll.rows[positions]], bits[cells.test.rows[positions]]
-            scores[positions] = bit_terms(self.alphas(sets), local, enroll, test).sum(axis=1)
+            scores[positions] = self._chunk_terms(vectors, cells, positions, bits)[0].sum(axis=1)
         return scores
 
     def matrix(
