@@ -267,4 +267,6 @@ def comparison_record(comparison: Comparison, reference: Path | None) -> dict:
     models = comparison.pipeline.model_files | {"reference LLRs": reference}
     record = audit_record(inputs, models, result.population_files or None)
     record["warnings"] = [w for w in (result.conditions_warning, *result.warnings) if w]
+    if result.population_adaptation is not None:
+        record["population_adaptation"] = result.population_adaptation.record()
     return record

@@ -48,6 +48,15 @@ def example_vectors(tmp_path_factory):
     pd.concat([examples, pd.DataFrame(rows, columns=["id", "speaker"])]).to_csv(
         folder / "pop.csv", index=False
     )
+    # one shared "channel": 6 speakers x 4 recordings whose bits all follow the same rates
+    shared = [(f"chan{s}/r{r}", f"chan{s}") for s in range(6) for r in range(4)]
+    pd.DataFrame(shared, columns=["id", "speaker"]).to_csv(folder / "chan.csv", index=False)
+    channel = AudioDataset.from_path(folder / "chan.csv", output_dir=vectors)
+    common = rates[0]
+    with channel.vector_writer("ba") as writer:
+        for index in range(len(channel.items)):
+            bits = rng.random(n_attributes) < common
+            writer.put(index, np.stack([bits, ~bits], axis=1).astype(np.float32))
     return folder, vectors
 
 
@@ -71,11 +80,16 @@ def test_examples_with_other_speakers_calibrated_and_warned(example_vectors, cap
     pop = folder / "pop.csv"
     out = folder / "adapted"
     assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population", pop,
-                "--save-dir", out) == 0  # fmt: skip
+                "--population-adapt", "always", "--save-dir", out) == 0  # fmt: skip
     printed = " ".join(capsys.readouterr().out.split())
     assert f"adapted to the population {pop} (32 recordings, 10 speakers; 28-30 per trial" in (
         printed
     )
+    assert metrics_of(out)["population"]["adaptation"] == {
+        "adapted": True,
+        "reason": "--population-adapt always",
+        "bound": None,
+    }
     scores = pd.read_csv(out / "scores.csv", sep="\t")
     same = scores["enrollment"].str[:7] == scores["test"].str[:7]
     assert list(scores["population_recordings"]) == list(np.where(same, 30, 28))
@@ -90,3 +104,72 @@ def test_examples_with_other_speakers_calibrated_and_warned(example_vectors, cap
                 out / "calibration.json", "--save-dir", folder / "none") == 0  # fmt: skip
     warned = [r.getMessage() for r in caplog.records if "fitted on scores" in r.getMessage()]
     assert len(warned) == 1 and "these scores to none" in warned[0]
+
+
+def metrics_of(out) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_vectors, capsys):
+    """auto: the population's 456 different-speaker pairs (10 speakers) respect the bound of
+    calibrated LRs, so the LRs are those of the run without a population, exactly; the
+    decision and its counts are recorded, and a calibration of these scores keeps no
+    population."""
+    folder, vectors = example_vectors
+    pop, out, plain = folder / "pop.csv", folder / "auto", folder / "plain"
+    assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population", pop,
+                "--save-dir", out) == 0  # fmt: skip
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"checked against the population {pop} (32 recordings, 10 speakers" in printed
+    assert "not adapted: its 456 different-speaker comparisons respect the bound" in printed
+    assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors,
+                "--save-dir", plain) == 0  # fmt: skip
+    adapted = pd.read_csv(out / "scores.csv", sep="\t")["scores"].to_numpy()
+    without = pd.read_csv(plain / "scores.csv", sep="\t")["scores"].to_numpy()
+    np.testing.assert_array_equal(adapted, without)
+    decision = metrics_of(out)["population"]["adaptation"]
+    assert decision["adapted"] is False
+    bound = decision["bound"]
+    assert (bound["n_pairs"], bound["n_speakers"], bound["levels"]) == (456, 10, [1.0, 10.0])
+    assert bound["excess"] == pytest.approx(max(bound["reaching"][0] / 456,
+                                                10 * bound["reaching"][1] / 456))  # fmt: skip
+    assert bound["excess"] <= 1.0 and bound["broken"] is False
+    assert balr("score", "calibrate", out / "scores.csv", META, "--vectors-dir", vectors,
+                "--population", pop, "--no-conditions") == 0  # fmt: skip
+    assert "population" not in json.loads((out / "calibration.json").read_text())
+
+
+@pytest.mark.slow
+def test_an_unknown_adaptation_mode_is_one_line(example_vectors, capsys):
+    folder, vectors = example_vectors
+    code = balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population",
+                folder / "pop.csv", "--population-adapt", "never", "--save-dir", folder / "x")  # fmt: skip
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert code == 1
+    assert errors == ["error: --population-adapt never: choose one of auto, always"]
+
+
+@pytest.mark.slow
+def test_a_population_that_breaks_the_bound_is_adapted_to(example_vectors, capsys):
+    """auto: 6 speakers sharing one set of rates (as through one channel): their
+    different-speaker pairs reach high LRs far beyond the bound, so the scorer adapts, as
+    with `always`, by value."""
+    folder, vectors = example_vectors
+    chan = folder / "chan.csv"
+    runs = {}
+    for mode in ("auto", "always"):
+        runs[mode] = folder / f"chan_{mode}"
+        assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population",
+                    chan, "--population-adapt", mode, "--save-dir", runs[mode]) == 0  # fmt: skip
+    decision = metrics_of(runs["auto"])["population"]["adaptation"]
+    bound = decision["bound"]
+    assert decision["adapted"] is True and bound["broken"] is True
+    assert (bound["n_pairs"], bound["n_speakers"]) == (24 * 23 // 2 - 6 * 6, 6)
+    assert bound["excess"] > 1.0
+    assert (
+        "different-speaker comparisons of the population (6 speakers) reach LR >="
+        in (decision["reason"])
+    )
+    auto, always = (pd.read_csv(runs[m] / "scores.csv", sep="\t")["scores"] for m in runs)
+    np.testing.assert_array_equal(auto.to_numpy(), always.to_numpy())

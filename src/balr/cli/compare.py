@@ -63,6 +63,12 @@ def compare(
         help="Folder of the population's BA vectors (default: beside its audio; without "
         "vectors its recordings are extracted on the way).",
     ),
+    population_adapt: str = typer.Option(
+        "auto",
+        "--population-adapt",
+        help="auto: adapt to the --population only where it breaks the bound of calibrated "
+        "LRs; always: adapt whatever it shows.",
+    ),
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
     from balr.compare import compare_files
@@ -81,6 +87,7 @@ def compare(
         device,
         population,
         population_vectors,
+        population_adapt,
     )
     print_result(comparison.result, explain)
     if plot is not None:
@@ -137,7 +144,10 @@ def print_result(result: ComparisonResult, k: int) -> None:
             console.print(line, highlight=False)
     verdict = verbal_scale(result.llr)
     if result.population is not None:
-        console.print(f"\nadapted to the {result.population.describe()}", highlight=False)
+        adaptation = result.population_adaptation
+        console.print(f"\n{result.population.describe()}", highlight=False)
+        if adaptation is not None:
+            console.print(adaptation.describe(), highlight=False)
         console.print(f"population check: {result.population_check.summary()}", highlight=False)
     for warning in [result.conditions_warning, *result.warnings]:
         if warning:

@@ -110,7 +110,12 @@ def train(
 
 POPULATION_HELP = (
     "Relevant population: a dataset (folder, CSV, Kaldi dir) of other speakers in the case's "
-    "conditions, with BA vectors; the beta scorer adapts to it (docs/population.md)."
+    "conditions, with BA vectors; the beta scorer adapts to it where its different-speaker "
+    "comparisons show that the calibration does not hold there (docs/population.md)."
+)
+POPULATION_ADAPT_HELP = (
+    "auto: adapt to the --population only where it breaks the bound of calibrated LRs; "
+    "always: adapt whatever it shows."
 )
 CALIBRATE_POPULATION_HELP = (
     "The population SCORES_CSV was scored with (`score test --population`): checked, and "
@@ -155,6 +160,7 @@ def test(
         False, "--same-recording-by-id", help=SAME_RECORDING_BY_ID_HELP
     ),
     population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
+    population_adapt: str = typer.Option("auto", "--population-adapt", help=POPULATION_ADAPT_HELP),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),
@@ -184,6 +190,7 @@ def test(
         keep_same_recording=keep_same_recording,
         same_recording_by_id=same_recording_by_id,
         population=population,
+        population_adapt=population_adapt,
     )
     result = score_trials_file(test_data, trials_path, options)
     typer.echo(result.summary())

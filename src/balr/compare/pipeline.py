@@ -36,7 +36,12 @@ from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
 from balr.embeddings.segments import ExtractionOptions
 from balr.errors import AudioError, DataError
-from balr.population import Population, adapt_to_population, calibration_population_warning
+from balr.population import (
+    Population,
+    adapt_to_population,
+    calibration_population_warning,
+    check_population_size,
+)
 from balr.report.comparison import contribution_plot, write_comparison_report
 from balr.report.html import Recording
 from balr.report.text import conditions_warning
@@ -220,12 +225,15 @@ def compare_files(
     device: str | None = None,
     population: Path | None = None,
     population_vectors: Path | None = None,
+    population_adapt: str = "auto",
 ) -> Comparison:
     """`balr compare`: the models of the composed `compare` config (`compare_config`, e.g.
     with `scorer.checkpoint_path=...`; None: its defaults) on `device`, then one comparison
     of the recordings; with a `population` dataset (BA vectors in `population_vectors` or
-    beside its audio, else extracted) the scorer adapts to it and the case LR is checked
-    against it (`balr.compare.population`)."""
+    beside its audio, else extracted) the scorer adapts to it where it shows that the
+    calibration does not hold there (`population_adapt` `auto`; `always`: whatever it
+    shows: `balr.population.decide_adaptation`) and the case LR is checked against it
+    (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
     cfg = config if config is not None else compare_config()
     model = build_compare_model(cfg.embeddings.model, device, numpy=population is None)
@@ -251,7 +259,9 @@ def compare_files(
         result = pipeline.compare(enrollment, test)
         result.warnings.extend(pipeline.population_warnings(None))
         return Comparison(pipeline, result)
-    return compare_with_population(pipeline, enrollment, test, population, population_vectors)
+    return compare_with_population(
+        pipeline, enrollment, test, population, population_vectors, population_adapt
+    )
 
 
 def build_compare_model(model_cfg, device: str | None, numpy: bool) -> EmbeddingModel | NumpyGE2E:
@@ -286,16 +296,27 @@ def compare_with_population(
     test: Sequence[str | Path],
     path: Path,
     vectors_dir: Path | None,
+    adapt: str = "auto",
 ) -> Comparison:
-    """The comparison with the scorer adapted to the population at `path`, its population
-    check, and a warning when the case LR is not exceptional among the population or when
-    the calibration was fitted on scores adapted to a population with other vectors."""
-    from balr.compare.population import population_check, read_comparison_population
+    """The comparison with the scorer adapted to the population at `path` where it shows
+    that the calibration does not hold there (`adapt`: `balr.population.decide_adaptation`),
+    its population check, and a warning when the case LR is not exceptional among the
+    population or when the calibration was fitted on scores adapted to a population with
+    other vectors."""
+    from balr.compare.population import (
+        comparison_adaptation,
+        population_check,
+        read_comparison_population,
+    )
 
     population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
-    pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
+    check_population_size(population.population)
+    decision = comparison_adaptation(pipeline, population, adapt)
+    if decision.adapt:
+        pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
     result = pipeline.compare(enrollment, test)
     result.population = population.population
+    result.population_adaptation = decision
     result.population_check = population_check(pipeline, result, population)
     result.warnings.extend(pipeline.population_warnings(population.given))
     warning = result.population_check.warning()

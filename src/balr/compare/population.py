@@ -23,7 +23,7 @@ from balr.audit import listed_files, population_files
 from balr.data import AudioDataset
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
-from balr.population import Population, active_bits
+from balr.population import AdaptationDecision, Population, active_bits, decide_adaptation
 from balr.population_check import PopulationCheck, check_against_population
 
 if TYPE_CHECKING:
@@ -130,6 +130,32 @@ def _extracted(
     logger.info("--population %s: extracting %d recordings", path, len(paths))
     embeddings, speech = pipeline.embed_with_speech(paths)
     return pipeline.encoder.binarize(embeddings), np.asarray(speech, dtype=np.float64)
+
+
+def comparison_adaptation(
+    pipeline: ComparisonPipeline, population: ComparisonPopulation, mode: str
+) -> AdaptationDecision:
+    """Whether the comparison's scorer adapts to the population
+    (`balr.population.decide_adaptation`): its different-speaker pairs scored with the
+    unadapted scorer, calibrated with their speech seconds (unknown: the calibration's
+    medians)."""
+    calibrator = pipeline.calibrator
+    pair_llrs = None
+    if calibrator is not None:
+        bits, seconds = population.population.bits, population.speech_s
+
+        def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+            raw = np.concatenate([
+                pipeline.scorer.score(bits[i[k : k + 4096]], bits[j[k : k + 4096]])
+                for k in range(0, len(i), 4096)
+            ])  # fmt: skip
+            sides = np.column_stack([seconds[i], seconds[j]]) if calibrator.uses_durations else None
+            return calibrator.transform(raw, sides)
+
+    fitted = calibrator is not None and pipeline.calibration_population is not None
+    decision = decide_adaptation(mode, population.population, pair_llrs, fitted)
+    logger.info("--population %s: %s", population.population.source, decision.describe())
+    return decision
 
 
 def population_check(

@@ -9,7 +9,7 @@ import numpy as np
 
 from balr.calibration.split import OFFSET_LABEL
 from balr.compare.inputs import check_explain
-from balr.population import Population
+from balr.population import AdaptationDecision, Population
 from balr.population_check import PopulationCheck
 from balr.report.html import Recording
 from balr.report.text import bits_text
@@ -40,7 +40,8 @@ class ComparisonResult:
     offset_label: str = OFFSET_LABEL  # "recording durations" for qmf
     in_conditions: bool | None = None  # None: uncalibrated, nothing to check
     conditions_warning: str = ""  # why the comparison is outside the calibration conditions
-    population: Population | None = None  # the relevant population the scorer adapted to
+    population: Population | None = None  # the relevant population given
+    population_adaptation: AdaptationDecision | None = None  # whether the scorer adapted to it
     population_check: PopulationCheck | None = None  # the case LR among the population's
     population_files: dict = field(default_factory=dict)  # role -> files read (audit)
 

@@ -85,6 +85,12 @@ class TrialConditions:
         """Per trial, the reason then the notes (`; `-joined): the `conditions_reason` column."""
         return _joined(self.reasons, self.notes or [""] * len(self.reasons))
 
+    def with_reasons(self, extra: Sequence[str]) -> TrialConditions:
+        """The same trials, each with a non-empty `extra[i]` out of conditions for it too."""
+        flagged = np.array([bool(text) for text in extra], dtype=bool)
+        reasons = _joined(self.reasons, extra)
+        return TrialConditions(self.in_conditions & ~flagged, reasons, self.notes)
+
     def with_notes(self, extra: Sequence[str]) -> TrialConditions:
         """The same trials with `extra[i]` (if any) added to the notes of trial i."""
         notes = _joined(self.notes or [""] * len(self.reasons), extra)

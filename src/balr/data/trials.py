@@ -63,14 +63,22 @@ class Trials:
         """1 target / 0 non-target / -1 speaker unknown, from the dataset's speakers."""
         return self.labels_from_speakers(dict(zip(dataset.ids, dataset.speakers, strict=True)))
 
-    def labels_from_speakers(self, speaker_of: Mapping[str, str | None]) -> np.ndarray:
-        """Labels from an id -> speaker map; unknown ids and mixed-speaker cells are errors."""
+    def side_speakers(
+        self, speaker_of: Mapping[str, str | None]
+    ) -> tuple[list[str | None], list[str | None]]:
+        """Per trial, the enrollment side's and the test side's speaker (None: unknown);
+        unknown ids and mixed-speaker cells are errors."""
         self.check_ids(speaker_of)
         enroll = [
             self._cell_speaker(c, r, "enrollment", speaker_of)
             for r, c in enumerate(self.enrollment)
         ]
         test = [self._cell_speaker(c, r, "test", speaker_of) for r, c in enumerate(self.test)]
+        return enroll, test
+
+    def labels_from_speakers(self, speaker_of: Mapping[str, str | None]) -> np.ndarray:
+        """Labels from an id -> speaker map; unknown ids and mixed-speaker cells are errors."""
+        enroll, test = self.side_speakers(speaker_of)
         labels = np.full(len(self), UNKNOWN, dtype=np.int8)
         for row, (e, t) in enumerate(zip(enroll, test, strict=True)):
             if e is not None and t is not None:

@@ -69,5 +69,6 @@ def write_comparison_report(
             audit=record,
             population=result.population,
             population_check=result.population_check,
+            population_adaptation=result.population_adaptation,
         ),
     )

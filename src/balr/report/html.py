@@ -68,6 +68,7 @@ class ComparisonReport:
     audit: dict | None = None  # the audit record (balr.audit): rendered as its own section
     population: object | None = None  # balr.population.Population adapted to, if any
     population_check: object | None = None  # balr.population_check.PopulationCheck
+    population_adaptation: object | None = None  # balr.population.AdaptationDecision
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -155,7 +156,7 @@ def _population(report: ComparisonReport) -> str:
 
     check = report.population_check
     image = _img(_png(lambda p: plot_population_check(check, p)), "population check")
-    return population_section(report.population, check, image)
+    return population_section(report.population, check, image, report.population_adaptation)
 
 
 def _inputs_section(report: ComparisonReport) -> str:

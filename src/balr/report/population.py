@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from balr.population import Population
+from balr.population import AdaptationDecision, Population
 from balr.population_check import NOT_EXCEPTIONAL_SHARE, PopulationCheck
 from balr.report.verbal import LN_LR
 
@@ -38,7 +38,12 @@ def plot_population_check(check: PopulationCheck, path: Path) -> None:
     plt.close(fig)
 
 
-def population_section(population: Population, check: PopulationCheck, image: str) -> str:
+def population_section(
+    population: Population,
+    check: PopulationCheck,
+    image: str,
+    adaptation: AdaptationDecision | None = None,
+) -> str:
     """The report section: what the population is, the check's figures and its plot."""
     verdict = (
         "The case LR is exceptional among the population."
@@ -47,9 +52,16 @@ def population_section(population: Population, check: PopulationCheck, image: st
     )
     return (
         "<h2>Population check</h2>"
-        f"<p>The scorer adapted to the {html.escape(population.describe())}. The test "
+        f"<p>The {html.escape(population.describe())}: {html.escape(_adapted(adaptation))}. "
+        "The test "
         "recording(s) and the enrollment were each scored against every population speaker: "
         f"{html.escape(check.summary())}, an empirical false-alarm rate for this case "
         f"(a case reached by {100 * NOT_EXCEPTIONAL_SHARE:g} % or more is not exceptional). "
         f"{verdict}</p>{image}"
     )
+
+
+def _adapted(adaptation: AdaptationDecision | None) -> str:
+    if adaptation is None:
+        return "the scorer adapted to it"
+    return f"the scorer was {adaptation.describe()}"

@@ -28,6 +28,7 @@ from balr.population import (
     DEFAULT_SHRINKAGE,
     MIN_RECORDINGS,
     MIN_SPEAKERS,
+    AdaptationDecision,
     Population,
     check_adaptable,
     shrunk_alpha,
@@ -57,6 +58,7 @@ class TrialPopulations:
     n_speakers: np.ndarray | None  # (sets,) labelled speakers left; None: no labels
     weights: np.ndarray | None = None  # (trials,) what each trial stands for (None: 1 each)
     per: str = "trial"  # what messages and records call a trial ("cell": `score matrix`)
+    adaptation: AdaptationDecision | None = None  # whether the scorer adapts, and why
 
     @classmethod
     def of_trials(
@@ -120,7 +122,7 @@ class TrialPopulations:
         weights = None if self.weights is None else self.weights[rows]
         return TrialPopulations(
             self.population, self.keys[rows], self.removed, self.n_recordings, self.n_speakers,
-            weights, self.per,
+            weights, self.per, self.adaptation,
         )  # fmt: skip
 
     def trial_sizes(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -167,7 +169,21 @@ class TrialPopulations:
             "min_speakers": int(speakers.min()) if speakers is not None and len(speakers) else None,
             f"n_{self.per}s_reduced": int(weights[reduced].sum()),
         }
-        return self.population.record() | {f"per_{self.per}": per_trial}
+        record = self.population.record() | {f"per_{self.per}": per_trial}
+        if self.adaptation is not None:
+            record["adaptation"] = self.adaptation.record()
+        return record
+
+    @property
+    def adapted(self) -> bool:
+        """Whether the scorer adapts to these populations (yes unless decided otherwise)."""
+        return self.adaptation is None or self.adaptation.adapt
+
+    def summary(self) -> str:
+        """`adapted to the population SRC (...)`, or why not (the run's one-line summary)."""
+        if self.adapted:
+            return f"adapted to the {self.describe()}"
+        return f"checked against the {self.describe()}, not adapted: {self.adaptation.reason}"
 
 
 class _RecordingUnits:

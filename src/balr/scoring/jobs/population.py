@@ -12,10 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from balr.data import AudioDataset, Trials
+from balr.data.speech import load_speech_durations
 from balr.errors import DataError
 from balr.population import (
+    AdaptationDecision,
+    Population,
     calibration_population_warning,
     calibration_record,
+    decide_adaptation,
     read_population,
 )
 from balr.scoring.jobs.common import ScoringRun
@@ -33,6 +37,42 @@ def trial_populations(
     full = read_population(run.open_dataset(path), str(path))
     speaker_of = {i: dataset.items[dataset.index_of(i)].speaker for i in trials.unique_ids()}
     return TrialPopulations.of_trials(full, trials, speaker_of)
+
+
+def adaptation_decision(
+    run: ScoringRun, mode: str, scorer, calibrated: CalibrationChoice, population: Population
+) -> AdaptationDecision:
+    """Whether `scorer` adapts to `population` (`balr.population.decide_adaptation`): the
+    population's different-speaker pairs are scored with the unadapted scorer and calibrated
+    with their speech durations (those beside the population's vectors, or the
+    `--speech-durations` file)."""
+    calibrator = calibrated.calibrator
+    pair_llrs = None
+    if calibrator is not None:
+        root = run.vectors_dir or run.open_dataset(run.population).root
+        durations = load_speech_durations(getattr(run, "speech_durations", None), root) or {}
+        seconds = np.array([durations.get(i, np.nan) for i in population.ids])
+
+        def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+            raw = population_pair_scores(scorer, population.bits, i, j)
+            sides = np.column_stack([seconds[i], seconds[j]]) if calibrator.uses_durations else None
+            return calibrator.transform(raw, sides)
+
+    fitted_on_population = calibrated.calibrator is not None and calibrated.population is not None
+    decision = decide_adaptation(mode, population, pair_llrs, fitted_on_population)
+    logger.info("--population %s: %s", population.source, decision.describe())
+    return decision
+
+
+def population_pair_scores(
+    scorer, bits: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 4096
+) -> np.ndarray:
+    """Scores of the pairs of rows `(i[k], j[k])` of `bits`, a chunk at a time."""
+    out = np.empty(len(i))
+    for start in range(0, len(i), chunk):
+        rows = slice(start, start + chunk)
+        out[rows] = scorer.score(bits[i[rows]], bits[j[rows]])
+    return out
 
 
 def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:
@@ -75,7 +115,7 @@ def calibration_population(
     scores_csv: Path, population: Path | None, vectors_dir: Path | None = None
 ) -> dict | None:
     """The population record a calibration fitted on `scores_csv` keeps: that of the
-    `score test` run that scored it (None: no population). With `population` (`score
+    `score test` run that scored it (None: no population, or scores not adapted to it). With `population` (`score
     calibrate --population`), a DataError unless those scores were adapted to that very
     population (the same vectors: `Population.fingerprint`)."""
     scored = scored_population(scores_csv)
@@ -90,6 +130,16 @@ def calibration_population(
                 f"{scores_csv}: scored with the population {scored.get('source')}, whose "
                 f"vectors differ from those of {population}; {again}"
             )
+    adaptation = scored.get("adaptation") if scored is not None else None
+    if isinstance(adaptation, dict) and adaptation.get("adapted") is False:
+        logger.warning(
+            "%s: scored with the population %s but not adapted to it (%s): the calibration "
+            "records no population",
+            scores_csv,
+            scored.get("source"),
+            adaptation.get("reason"),
+        )
+        return None
     if scored is not None and not isinstance(scored.get("sha256"), str):
         logger.warning("%s: its population record has no sha256: not kept", scores_csv)
         return None

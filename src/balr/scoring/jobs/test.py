@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from balr.audit import (
     write_record,
 )
 from balr.conditions import TrialConditions, check_trial_conditions
+from balr.conditions.bound import DatasetBoundCheck, check_trials_bound, warn_bound
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
 from balr.data.validation import BadVector
@@ -27,12 +28,14 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.fileio import atomic_path, run_dir
+from balr.population import ADAPT_MODES
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
 from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.jobs.population import (
+    adaptation_decision,
     trial_populations,
     trialwise_scorer,
     warn_population_mismatch,
@@ -66,7 +69,9 @@ class TrialScoring(ScoringRun):
     number, 1 = first, or `ENROLLMENT::TEST` ids), the calibration (`calibration`, else as
     `balr.scoring.selection` chooses; none with `no_calibration`) and the speech durations
     file (default: the one in the vectors' folder); with a relevant `population` dataset the
-    beta scorer adapts to it (`balr.population`); trials comparing a recording with itself are
+    beta scorer adapts to it where it shows that the calibration does not hold there
+    (`population_adapt` `auto`; `always`: whatever it shows; `balr.population.
+    decide_adaptation`); trials comparing a recording with itself are
     flagged and left out of the metrics unless `keep_same_recording`
     (`balr.scoring.same_recording`; `same_recording_by_id` compares ids only, decoding no
     audio)."""
@@ -78,6 +83,7 @@ class TrialScoring(ScoringRun):
     no_calibration: bool = False
     speech_durations: Path | None = None
     population: Path | None = None
+    population_adapt: str = "auto"
     keep_same_recording: bool = False
     same_recording_by_id: bool = False
 
@@ -86,6 +92,11 @@ class TrialScoring(ScoringRun):
         if self.explain < 0:
             raise ConfigError(
                 f"--explain {self.explain}: give the number of attributes to write (0 or more)"
+            )
+        if self.population_adapt not in ADAPT_MODES:
+            raise ConfigError(
+                f"--population-adapt {self.population_adapt}: choose one of "
+                f"{', '.join(ADAPT_MODES)}"
             )
 
 
@@ -116,7 +127,7 @@ class ScoredTrials:
         )
 
     def _population_summary(self) -> str:
-        return f" adapted to the {self.population.describe()}" if self.population else ""
+        return f" {self.population.summary()}" if self.population else ""
 
     def _conditions_summary(self) -> str:
         if self.conditions is None or self.conditions.in_conditions.all():
@@ -161,13 +172,17 @@ def score_trials_file(
     if scorer.vector_kind == "ba" and len(vectors):
         check_attribute_count(settings.config, vectors.shape[1], test_data)
     if pop is not None:
-        scorer = trialwise_scorer(scorer, pop, trials, valid)
+        adapted = trialwise_scorer(scorer, pop, trials, valid)  # after the size check
+        decision = adaptation_decision(options, options.population_adapt, scorer, calibrated,
+                                       pop.population)  # fmt: skip
+        pop = replace(pop, adaptation=decision)
+        scorer = adapted if decision.adapt else scorer
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = _score_valid(scorer, vectors, cells, chunk)
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
-    raw, conditions = None, None  # uncalibrated scores have no calibration conditions
+    raw, conditions, bound = None, None, None  # uncalibrated: no calibration conditions
     calibrator = calibrated.calibrator
     if calibrator is not None:  # NaN (no vector) stays NaN
         seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
@@ -175,10 +190,13 @@ def score_trials_file(
         conditions = check_trial_conditions(
             calibrated.conditions, dataset, trials, valid, durations, calibrator
         )
+        bound = check_trials_bound(trials, dataset, scores, valid & ~same.flags)
+        conditions = conditions.with_reasons(bound.reasons())
+        warn_bound(bound)
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
-    evaluation = _write_metrics(save_dir, scored, conditions, same, pop)
+    evaluation = _write_metrics(save_dir, scored, conditions, same, pop, bound)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
     inputs = {"dataset": test_data, "trials": trials_path}
     _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
@@ -253,13 +271,16 @@ def _write_metrics(
     conditions: TrialConditions | None,
     same: SameRecordingTrials,
     pop: TrialPopulations | None,
+    bound: DatasetBoundCheck | None = None,
 ) -> TrialMetrics:
     """metrics.json and plots, recording which vectors were scored (`SCORED_VECTORS_KEY`),
-    the same-recording trials (left out of the metrics unless kept), the population and the
-    conditions counts."""
+    the same-recording trials (left out of the metrics unless kept), the population, the
+    dataset's bound check and the conditions counts."""
     extra = {SCORED_VECTORS_KEY: scored.vector_kind} | same.metrics()
     if pop is not None:
         extra["population"] = pop.record()
+    if bound is not None:
+        extra["bound_check"] = bound.record()
     if conditions is not None:
         labels = np.where(same.left_out(), -1, scored.labels)
         extra |= _conditions_metrics(conditions, scored.scores, labels)

@@ -1,0 +1,198 @@
+"""The bound every calibrated LR obeys on different-speaker comparisons, as a test of a
+calibration on a relevant population.
+
+A likelihood ratio that is what it claims to be has mean 1 over different-speaker pairs,
+`E[LR | Hd] = 1` (Good 1950; Royall 2000; the "rate of misleading evidence" bound of
+forensic validation), so by Markov's inequality
+
+    P(LR >= x | different speakers) <= 1 / x     for every x.
+
+Well-calibrated LRs sit far below it (the shipped ones: 0.1 % of different-speaker pairs
+reach LR 100 in covered conditions, where the bound allows 1 %). Where the different-speaker
+comparisons of a relevant population break it, the calibration does not hold for that
+population's conditions; no one pair can show it. `BoundTest` is that check on the LLRs of
+the population's different-speaker pairs, at the levels `BOUND_LRS` that the number of
+pairs can test (the bound allows at least `MIN_ALLOWED_PAIRS` pairs to reach them).
+Measured on held-out corpora (recipes/research/r12_population_shift.log): largest
+`x * share` 0.02-0.15 as recorded, 1.6-54 through a shared telephone / hall channel.
+
+`SpeakerPairCounts` keeps the counts per pair of speakers, so that the test of a trial can
+leave out the trial's own speakers exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: the LRs at which the bound is tested
+BOUND_LRS = (1.0, 10.0, 100.0)
+#: a level is tested only where the bound allows this many pairs to reach it (`n / x`):
+#: a handful of pairs from one look-alike pair of speakers is not evidence of miscalibration
+MIN_ALLOWED_PAIRS = 10.0
+#: the fewest labelled speakers whose comparisons are tested (as a population's minimum)
+MIN_BOUND_SPEAKERS = 5
+
+
+@dataclass(frozen=True)
+class BoundTest:
+    """The different-speaker comparisons of a population against `P(LR >= x) <= 1/x`."""
+
+    n_pairs: int
+    n_speakers: int
+    levels: tuple[float, ...]  # the tested LRs
+    reaching: tuple[int, ...]  # pairs with LR >= each tested LR
+
+    @property
+    def excess(self) -> float:
+        """The largest `x * share(LR >= x)`: above 1, the bound is broken."""
+        if not self.levels or not self.n_pairs:
+            return 0.0
+        return max(x * r / self.n_pairs for x, r in zip(self.levels, self.reaching, strict=True))
+
+    @property
+    def broken(self) -> bool:
+        return self.excess > 1.0
+
+    def worst(self) -> tuple[float, float]:
+        """`(LR level, share of pairs reaching it)` of the largest `x * share`."""
+        scores = [x * r for x, r in zip(self.levels, self.reaching, strict=True)]
+        k = int(np.argmax(scores))
+        return self.levels[k], self.reaching[k] / self.n_pairs
+
+    def describe(self, whose: str) -> str:
+        """`31.2 % of the 4099 different-speaker comparisons of {whose} (20 speakers) reach
+        LR >= 10, where calibrated LRs allow at most 10 %`."""
+        level, share = self.worst()
+        return (
+            f"{100 * share:.1f} % of the {self.n_pairs} different-speaker comparisons of "
+            f"{whose} ({self.n_speakers} speakers) reach LR >= {level:g}, where calibrated "
+            f"LRs allow at most {100 / level:g} %"
+        )
+
+    def shares_text(self) -> str:
+        """`LR >= 1: 4.8 % (at most 100 %), LR >= 10: 0.0 % (at most 10 %)`."""
+        return ", ".join(
+            f"LR >= {x:g}: {100 * r / self.n_pairs:.1f} % (at most {100 / x:g} %)"
+            for x, r in zip(self.levels, self.reaching, strict=True)
+        )
+
+    def record(self) -> dict:
+        return {
+            "n_pairs": self.n_pairs,
+            "n_speakers": self.n_speakers,
+            "levels": list(self.levels),
+            "reaching": list(self.reaching),
+            "excess": self.excess,
+            "broken": self.broken,
+        }
+
+
+def bound_test(n_pairs: int, n_speakers: int, reaching: Sequence[int]) -> BoundTest | None:
+    """The test of `n_pairs` comparisons of `n_speakers` speakers, `reaching[k]` of them with
+    LR >= `BOUND_LRS[k]`; None when too few speakers or pairs to test any level."""
+    levels = [k for k, x in enumerate(BOUND_LRS) if n_pairs / x >= MIN_ALLOWED_PAIRS]
+    if n_speakers < MIN_BOUND_SPEAKERS or not levels:
+        return None
+    return BoundTest(
+        int(n_pairs),
+        int(n_speakers),
+        tuple(BOUND_LRS[k] for k in levels),
+        tuple(int(reaching[k]) for k in levels),
+    )
+
+
+def bound_of_llrs(llrs: np.ndarray, n_speakers: int) -> BoundTest | None:
+    """`bound_test` of different-speaker comparisons with these natural-log LRs."""
+    llrs = np.asarray(llrs, dtype=np.float64)
+    llrs = llrs[np.isfinite(llrs)]
+    reaching = [int(np.count_nonzero(llrs >= np.log(x))) for x in BOUND_LRS]
+    return bound_test(len(llrs), n_speakers, reaching)
+
+
+@dataclass(frozen=True)
+class SpeakerPairCounts:
+    """Different-speaker comparisons counted per speaker and per pair of speakers, for the
+    comparisons in total and for those reaching each of `BOUND_LRS` (row 0: all, row k + 1:
+    LR >= `BOUND_LRS[k]`). Memory grows with the speakers and the pairs of speakers compared,
+    not with their square."""
+
+    speakers: tuple[str, ...]
+    totals: np.ndarray  # (1 + levels,)
+    margins: np.ndarray  # (1 + levels, speakers): comparisons involving each speaker
+    pair_keys: np.ndarray  # (pairs,) sorted `low * speakers + high` of the compared pairs
+    pair_counts: np.ndarray  # (1 + levels, pairs)
+
+    @classmethod
+    def from_comparisons(
+        cls, llrs: np.ndarray, speaker_a: Sequence[str], speaker_b: Sequence[str]
+    ) -> SpeakerPairCounts:
+        """Counts of the comparisons `llrs[i]` of speakers `speaker_a[i]` and `speaker_b[i]`
+        (same-speaker and non-finite ones are left out)."""
+        llrs = np.asarray(llrs, dtype=np.float64)
+        a, b = np.asarray(speaker_a, dtype=object), np.asarray(speaker_b, dtype=object)
+        keep = np.isfinite(llrs) & (a != b)
+        names = tuple(sorted(set(a[keep]) | set(b[keep])))
+        row = {name: k for k, name in enumerate(names)}
+        ia = np.array([row[s] for s in a[keep]], dtype=np.int64)
+        ib = np.array([row[s] for s in b[keep]], dtype=np.int64)
+        hits = np.vstack(
+            [np.ones(len(ia))] + [llrs[keep] >= np.log(x) for x in BOUND_LRS]
+        )  # (1 + levels, comparisons)
+        keys = np.minimum(ia, ib) * len(names) + np.maximum(ia, ib)
+        pair_keys, inverse = np.unique(keys, return_inverse=True)
+        pair_counts = np.zeros((len(hits), len(pair_keys)))
+        margins = np.zeros((len(hits), len(names)))
+        for k, hit in enumerate(hits):
+            np.add.at(pair_counts[k], inverse, hit)
+            np.add.at(margins[k], ia, hit)
+            np.add.at(margins[k], ib, hit)
+        return cls(names, hits.sum(axis=1), margins, pair_keys, pair_counts)
+
+    def _pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """`(1 + levels, n)` counts of the pairs `(a[i], b[i])` (0 where never compared or
+        where an index is -1)."""
+        size = len(self.speakers)
+        keys = np.minimum(a, b) * size + np.maximum(a, b)
+        at = np.clip(np.searchsorted(self.pair_keys, keys), 0, max(len(self.pair_keys) - 1, 0))
+        found = (a >= 0) & (b >= 0) & (len(self.pair_keys) > 0)
+        if len(self.pair_keys):
+            found &= self.pair_keys[at] == keys
+        return np.where(found, self.pair_counts[:, at] if len(self.pair_keys) else 0.0, 0.0)
+
+    def without(self, left_out: Sequence[str] = ()) -> BoundTest | None:
+        """The test of the comparisons that involve none of the `left_out` speakers."""
+        row = {name: k for k, name in enumerate(self.speakers)}
+        rows = sorted({row[s] for s in left_out if s in row})
+        counts = self.totals - self.margins[:, rows].sum(axis=1)
+        for x, first in enumerate(rows):  # pairs within the left-out set were taken twice
+            others = np.array(rows[x + 1 :], dtype=np.int64)
+            if len(others):
+                counts = counts + self._pair(np.full(len(others), first), others).sum(axis=1)
+        n = np.rint(counts).astype(np.int64)
+        return bound_test(int(n[0]), len(self.speakers) - len(rows), n[1:])
+
+    def per_trial(self, first: Sequence[str | None], second: Sequence[str | None]) -> list:
+        """Per trial, the test without its two speakers (`first[i]`, `second[i]`; None or a
+        name never compared leaves nobody out): exact, by inclusion-exclusion."""
+        row = {name: k for k, name in enumerate(self.speakers)}
+        a = np.array([row.get(s, -1) if s is not None else -1 for s in first], dtype=np.int64)
+        b = np.array([row.get(s, -1) if s is not None else -1 for s in second], dtype=np.int64)
+        b = np.where(b == a, -1, b)  # the same speaker on both sides is left out once
+        if not len(self.speakers):
+            return [None] * len(a)
+        margin_a = np.where(a >= 0, self.margins[:, np.maximum(a, 0)], 0.0)
+        margin_b = np.where(b >= 0, self.margins[:, np.maximum(b, 0)], 0.0)
+        counts = self.totals[:, None] - margin_a - margin_b + self._pair(a, b)
+        counts = np.rint(counts).astype(np.int64)
+        speakers = len(self.speakers) - (a >= 0) - (b >= 0)
+        cache: dict[tuple[int, ...], BoundTest | None] = {}
+        out = []
+        for j in range(len(a)):
+            key = (int(speakers[j]), *counts[:, j].tolist())
+            if key not in cache:
+                cache[key] = bound_test(key[1], key[0], key[2:])
+            out.append(cache[key])
+        return out

@@ -1,0 +1,197 @@
+"""The bound of calibrated LRs on different-speaker comparisons (`balr.lr_bound`), the
+dataset's own check of its calibration (`balr.conditions.bound`) and the adaptation
+decision of `--population` (`balr.population.decide_adaptation`), by value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from balr.conditions import TrialConditions
+from balr.conditions.bound import check_dataset_bound
+from balr.errors import ConfigError
+from balr.lr_bound import (
+    BOUND_LRS,
+    BoundTest,
+    SpeakerPairCounts,
+    bound_of_llrs,
+    bound_test,
+)
+from balr.population import Population, decide_adaptation, different_speaker_pairs
+
+
+def gaussian_nontarget_llrs(d_prime: float, n: int, shift: float = 0.0, seed: int = 0):
+    """Non-target LLRs of two equal-variance Gaussian classes `d_prime` apart: calibrated
+    LLRs are N(-d^2/2, d^2) under Hd; `shift` miscalibrates them."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(-(d_prime**2) / 2, d_prime, n) + shift
+
+
+def test_levels_tested_depend_on_the_pairs_the_bound_allows():
+    assert bound_test(270, 5, [13, 0, 0]).levels == (1.0, 10.0)  # 270 / 100 < 10 pairs
+    assert bound_test(1000, 5, [13, 2, 0]).levels == BOUND_LRS
+    assert bound_test(9, 5, [1, 0, 0]) is None  # 9 pairs: not even LR >= 1 testable
+    assert bound_test(1000, 4, [13, 2, 0]) is None  # 4 speakers
+    assert bound_test(270, 5, [13, 0, 0]).reaching == (13, 0)
+
+
+def test_excess_is_the_largest_level_times_share_and_breaks_above_one():
+    at_bound = bound_test(270, 5, [135, 27, 0])  # 50 % at LR >= 1, 10 % at LR >= 10
+    assert at_bound.excess == pytest.approx(1.0)
+    assert not at_bound.broken
+    over = bound_test(270, 5, [135, 28, 0])
+    assert over.excess == pytest.approx(280 / 270)
+    assert over.broken
+    assert over.worst() == (10.0, pytest.approx(28 / 270))
+    assert over.describe("X") == (
+        "10.4 % of the 270 different-speaker comparisons of X (5 speakers) reach LR >= 10, "
+        "where calibrated LRs allow at most 10 %"
+    )
+    assert over.shares_text() == "LR >= 1: 50.0 % (at most 100 %), LR >= 10: 10.4 % (at most 10 %)"
+
+
+def test_calibrated_gaussian_llrs_respect_the_bound_and_shifted_ones_break_it():
+    """d' = 2: P(LLR >= ln x | Hd) = Phi((-ln x - 2) / 2): 0.159, 0.0158, 0.00048 at x = 1,
+    10, 100 (x * share 0.159 at most); shifted by +3 nats, 10 * P(LLR >= ln 10) = 2.6."""
+    llrs = gaussian_nontarget_llrs(2.0, 200_000)
+    test = bound_of_llrs(llrs, 50)
+    expected = [norm.cdf((-np.log(x) - 2.0) / 2.0) for x in BOUND_LRS]
+    shares = np.array(test.reaching) / test.n_pairs
+    np.testing.assert_allclose(shares, expected, rtol=0.1)  # 91 pairs expected at LR >= 100
+    assert test.excess == pytest.approx(expected[0], rel=0.02)
+    assert not test.broken
+    shifted = bound_of_llrs(gaussian_nontarget_llrs(2.0, 200_000, shift=3.0), 50)
+    assert shifted.excess == pytest.approx(10 * norm.cdf((3.0 - np.log(10) - 2.0) / 2.0), rel=0.02)
+    assert shifted.broken
+
+
+def test_non_finite_llrs_are_not_counted():
+    test = bound_of_llrs(np.array([0.5, np.nan, -1.0, np.inf * -1] + [-3.0] * 20), 5)
+    assert test.n_pairs == 22 and test.reaching == (1,)  # 22 pairs: LR >= 1 only
+
+
+def brute_force(llrs, a, b, left_out, n_speakers):
+    keep = (a != b) & ~np.isin(a, list(left_out)) & ~np.isin(b, list(left_out))
+    return bound_of_llrs(llrs[keep], n_speakers)
+
+
+def test_pair_counts_leave_each_trials_speakers_out_exactly():
+    rng = np.random.default_rng(1)
+    speakers = np.array([f"s{k}" for k in range(9)], dtype=object)
+    a, b = rng.choice(speakers, 3000), rng.choice(speakers, 3000)
+    llrs = rng.normal(0, 3, 3000)
+    counts = SpeakerPairCounts.from_comparisons(llrs, a, b)
+    tests = counts.per_trial(list(a[:60]), list(b[:60]))
+    for j in range(60):
+        left = {a[j], b[j]}
+        assert tests[j] == brute_force(llrs, a, b, left, 9 - len(left))
+    assert counts.without() == brute_force(llrs, a, b, set(), 9)
+    assert counts.without(["s1", "s2", "s3"]) == brute_force(llrs, a, b, {"s1", "s2", "s3"}, 6)
+    unknown = counts.per_trial([None, "nobody"], ["s1", None])
+    assert unknown[0] == brute_force(llrs, a, b, {"s1"}, 8)
+    assert unknown[1] == counts.without()
+
+
+def test_no_comparisons_leave_every_trial_untested():
+    counts = SpeakerPairCounts.from_comparisons(np.array([1.0]), ["a"], ["a"])
+    assert counts.per_trial(["a", "b"], ["b", "a"]) == [None, None]
+    assert counts.without() is None
+
+
+def look_alike_trials(n_speakers: int = 8, per_pair: int = 40, seed: int = 2):
+    """All speaker pairs compared `per_pair` times with calibrated LLRs (d' = 2), except
+    that every comparison of speaker s0 reaches LR 1000 (a voice like everyone's)."""
+    rng = np.random.default_rng(seed)
+    e, t, llrs = [], [], []
+    for i in range(n_speakers):
+        for j in range(i + 1, n_speakers):
+            e += [f"s{i}"] * per_pair
+            t += [f"s{j}"] * per_pair
+            values = gaussian_nontarget_llrs(2.0, per_pair, seed=int(rng.integers(1 << 30)))
+            llrs.append(np.full(per_pair, np.log(1000)) if i == 0 else values)
+    return np.array(e, dtype=object), np.array(t, dtype=object), np.concatenate(llrs)
+
+
+def test_the_dataset_check_flags_trials_by_the_other_speakers_only():
+    """s0's 7 x 40 comparisons all reach LR 1000 among 28 x 40, far over the bound, so the
+    trials of other speakers are out of conditions (their check: the 15 x 40 comparisons of
+    the 6 speakers left, LR >= 10 the highest level they can test); a trial of s0 is judged
+    without s0's comparisons, which respect the bound."""
+    e, t, llrs = look_alike_trials()
+    usable = np.ones(len(llrs), bool)
+    check = check_dataset_bound(llrs, e, t, usable)
+    assert check.whole.n_pairs == 28 * 40 and check.whole.broken
+    assert check.whole.reaching[2] >= 7 * 40
+    involving_s0 = (e == "s0") | (t == "s0")
+    np.testing.assert_array_equal(check.flagged, ~involving_s0)
+    reasons = check.reasons()
+    other = int(np.flatnonzero(~involving_s0)[0])
+    assert reasons[int(np.flatnonzero(involving_s0)[0])] == ""
+    assert reasons[other].startswith(
+        "the calibration does not hold on this dataset: "
+    ) and "of its other speakers (6 speakers) reach LR >= 10, where calibrated LRs allow at " \
+        "most 10 %" in reasons[other]  # fmt: skip
+    record = check.record()
+    assert record["n_trials_flagged"] == int((~involving_s0).sum())
+    assert record["n_trials_checked"] == len(llrs)
+    assert record["all_trials"]["broken"] is True
+
+
+def test_unusable_and_unlabelled_trials_are_not_comparisons():
+    e, t, llrs = look_alike_trials()
+    usable = (e != "s0") & (t != "s0")  # e.g. s0's trials compare a recording with itself
+    check = check_dataset_bound(llrs, e, t, usable)
+    assert check.whole.n_pairs == 21 * 40 and not check.whole.broken
+    assert not check.flagged.any()
+    unknown = np.where(e == "s0", None, e)
+    assert check_dataset_bound(llrs, unknown, t, np.ones(len(llrs), bool)).whole.n_pairs == (
+        21 * 40
+    )
+
+
+def test_conditions_take_the_extra_reasons():
+    conditions = TrialConditions(np.array([True, True, False]), ["", "", "speech short"])
+    marked = conditions.with_reasons(["", "bound broken", "bound broken"])
+    np.testing.assert_array_equal(marked.in_conditions, [True, False, False])
+    assert marked.reasons == ["", "bound broken", "speech short; bound broken"]
+
+
+def population(speakers: list[str | None], n_attributes: int = 4) -> Population:
+    bits = np.zeros((len(speakers), n_attributes))
+    ids = tuple(f"r{k}" for k in range(len(speakers)))
+    return Population("pop.csv", ids, tuple(speakers), bits)
+
+
+def test_different_speaker_pairs_are_labelled_pairs_of_two_speakers():
+    pop = population(["a", "a", "b", None, "c"])
+    i, j = different_speaker_pairs(pop)
+    assert list(zip(i.tolist(), j.tolist(), strict=True)) == [
+        (0, 2),
+        (0, 4),
+        (1, 2),
+        (1, 4),
+        (2, 4),
+    ]
+    i, j = different_speaker_pairs(pop, max_pairs=3)
+    assert len(i) == 3 and all(pop.speakers[x] != pop.speakers[y] for x, y in zip(i, j))
+
+
+def test_adaptation_decision_by_mode_and_by_the_bound():
+    pop = population([f"s{k // 4}" for k in range(24)])  # 6 speakers x 4: 240 pairs
+    calibrated = lambda i, j: np.full(len(i), -3.0)  # noqa: E731  (respects the bound)
+    miscalibrated = lambda i, j: np.full(len(i), 3.0)  # noqa: E731  (every pair LR 20)
+    kept = decide_adaptation("auto", pop, calibrated)
+    assert not kept.adapt
+    assert kept.bound == BoundTest(240, 6, (1.0, 10.0), (0, 0))
+    assert kept.record()["adapted"] is False and kept.record()["bound"]["excess"] == 0.0
+    broken = decide_adaptation("auto", pop, miscalibrated)
+    assert broken.adapt and broken.bound.excess == pytest.approx(10.0)
+    assert broken.reason.startswith("100.0 % of the 240 different-speaker comparisons")
+    assert decide_adaptation("always", pop, calibrated).reason == "--population-adapt always"
+    assert decide_adaptation("auto", pop, calibrated, fitted_on_population=True).adapt
+    assert decide_adaptation("auto", pop, None).reason.startswith("uncalibrated scores")
+    unlabelled = decide_adaptation("auto", population([None] * 24), calibrated)
+    assert unlabelled.adapt and "too few labelled speakers" in unlabelled.reason
+    with pytest.raises(ConfigError, match="--population-adapt never: choose one of auto, always"):
+        decide_adaptation("never", pop, calibrated)
