@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 
 import pytest
 
+from balr.data import ledger
 from balr.data.ledger import (
     LEDGER_FILE,
+    LedgerView,
     LedgerWriter,
     MadeFrom,
+    content_stamp,
     file_stamp,
     read_ledger,
     records_folder,
+    split_stamp,
 )
 
 APPEND = """
@@ -63,3 +69,44 @@ def test_records_folder_and_file_stamp(tmp_path):
     info = (tmp_path / "a.wav").stat()
     assert file_stamp(tmp_path / "a.wav") == f"4:{info.st_mtime_ns}"
     assert file_stamp(tmp_path / "missing.wav") == "missing"
+
+
+def test_content_stamp_adds_the_sha256_and_split_stamp_reads_both_formats(tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"1234")
+    sha = hashlib.sha256(b"1234").hexdigest()
+    assert content_stamp(audio) == f"{file_stamp(audio)}:{sha}"
+    assert split_stamp(content_stamp(audio)) == (file_stamp(audio), sha)
+    assert split_stamp("4:99") == ("4:99", "")  # a row of balr before the digest
+    assert content_stamp(tmp_path / "missing.wav") == "missing"
+
+
+def test_stale_hashes_only_on_a_new_time_and_once_per_file(tmp_path, monkeypatch):
+    """Same size and time: fresh, not hashed; another size: stale, not hashed; only the time:
+    hashed once per file and view (same bytes fresh, other bytes stale)."""
+    audio, other = tmp_path / "a.wav", tmp_path / "b.wav"
+    audio.write_bytes(b"1234")
+    other.write_bytes(b"abcd")
+    writer = LedgerWriter(tmp_path, "emb")
+    for name, path in (("a", audio), ("b", other)):
+        writer.add(name, f"/v/{name}_emb.txt", MadeFrom(str(path), content_stamp(path), "m:0"))
+    writer.close()
+    hashed = []
+    monkeypatch.setattr(ledger, "content_stamp", lambda p: hashed.append(p) or content_stamp(p))
+
+    def stale(view, name):
+        return view.stale("emb", name, f"/v/{name}_emb.txt")
+
+    view = LedgerView([tmp_path])
+    assert (stale(view, "a"), stale(view, "b"), hashed) == (None, None, [])
+    for path in (audio, other):
+        os.utime(path, ns=(7, 7))
+    other.write_bytes(b"abce")  # same size, other bytes
+    os.utime(other, ns=(7, 7))
+    view = LedgerView([tmp_path])
+    assert [stale(view, "a") for _ in range(3)] == [None] * 3 and hashed == [str(audio)]
+    assert stale(view, "b") == (
+        f"made from {other}, which changed since (size/modification time); extract it again"
+    )
+    other.write_bytes(b"abcde")
+    assert "which changed since" in stale(LedgerView([tmp_path]), "b") and len(hashed) == 2

@@ -4,6 +4,7 @@ speech duration of the others stored and shown."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 import subprocess
 import sys
@@ -213,4 +214,5 @@ def test_without_save_dir_only_vectors_go_beside_the_audio(folder):
     row = ledger[1].split("\t")
     assert row[:4] == ["emb", "real.wav", str(folder / "real_emb.txt"), str(folder / "real.wav")]
     info = (folder / "real.wav").stat()
-    assert row[4] == f"{info.st_size}:{info.st_mtime_ns}" and row[5].startswith("ge2e:")
+    sha = hashlib.sha256((folder / "real.wav").read_bytes()).hexdigest()
+    assert row[4] == f"{info.st_size}:{info.st_mtime_ns}:{sha}" and row[5].startswith("ge2e:")

@@ -9,15 +9,18 @@ folder), after the vector itself is on disk:
 - `vector`: where the copy is (absolute sidecar path, or a store's `NAME.npy`); `-` when
   the vector was removed (its input became invalid under `--force`);
 - `source`: what it was made from (the audio file; for a `_ba` vector, its embedding's
-  location) and `stamp`, that source's state then (`SIZE:MTIME_NS` of the audio; the
-  content digest of the embedding);
+  location) and `stamp`, that source's state then (`SIZE:MTIME_NS:SHA256` of the audio,
+  `SIZE:MTIME_NS` in rows of balr before the digest; the content digest of the embedding);
 - `model`: the model that made it (`NAME:DIGEST`, the digest of its weights);
 - `digest`: the content digest of the vector; `written`: time in ns.
 
 The latest row of an id (largest `written`) says which copy is current and what it is
 made from. Readers (`balr.data.lookup`) read that copy rather than an older one found
 first (a store packed before the sidecars were made again, or the other way round) and
-refuse a vector whose source changed since; writers re-make such vectors. Rows are
+refuse a vector whose source changed since; writers re-make such vectors. An audio source
+is unchanged when its size and modification time are the recorded ones; when only the time
+differs (a copied or re-synced dataset), the sha256 of its bytes decides where the row has
+one (hashed once per file and `LedgerView`). Rows are
 appended whole under an flock of the ledger itself (no lock file), so concurrent ranks
 never interleave; a row cut short by a crash is ignored.
 """
@@ -114,6 +117,25 @@ def file_stamp(path: str | os.PathLike) -> str:
     except OSError:
         return "missing"
     return f"{info.st_size}:{info.st_mtime_ns}"
+
+
+def content_stamp(path: str | os.PathLike) -> str:
+    """`SIZE:MTIME_NS:SHA256` of a file (an audio source's stamp): the size and time of the
+    open file and the sha256 of its bytes; `missing` when there is none."""
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return "missing"
+    return f"{info.st_size}:{info.st_mtime_ns}:{digest}"
+
+
+def split_stamp(stamp: str) -> tuple[str, str]:
+    """`(SIZE:MTIME_NS, SHA256)` of an audio stamp; the digest is "" in rows without one."""
+    size, _, rest = stamp.partition(":")
+    mtime, _, digest = rest.partition(":")
+    return f"{size}:{mtime}", digest
 
 
 def vector_digest(vector: np.ndarray) -> str:
@@ -226,6 +248,7 @@ class LedgerView:
     def __init__(self, folders: list[Path]):
         self.folders = folders
         self._rows: dict[str, dict[str, LedgerRow]] = {}
+        self._sha256: dict[tuple[str, str], str] = {}  # (path, SIZE:MTIME_NS) -> sha256
 
     def rows(self, kind: str) -> dict[str, LedgerRow]:
         if kind not in self._rows:
@@ -282,7 +305,7 @@ class LedgerView:
         if row is None or row.removed or row.vector != location or not row.stamp:
             return None
         if kind == "emb":
-            if row.source and os.path.isfile(row.source) and file_stamp(row.source) != row.stamp:
+            if row.source and os.path.isfile(row.source) and self.source_changed(row):
                 return (
                     f"made from {row.source}, which changed since (size/modification time); "
                     "extract it again"
@@ -295,6 +318,23 @@ class LedgerView:
                 f"{LEDGER_FILE}); binarize it again"
             )
         return None
+
+    def source_changed(self, row: LedgerRow) -> bool:
+        """Whether the audio file `row.source` changed since `row.stamp`: not when its size
+        and time are the same; when only the time differs, its sha256 decides (if recorded)."""
+        recorded, digest = split_stamp(row.stamp)
+        now = file_stamp(row.source)
+        if now == recorded:
+            return False
+        if not digest or now.partition(":")[0] != recorded.partition(":")[0]:
+            return True
+        key = (row.source, now)
+        if key not in self._sha256:
+            self._sha256[key] = split_stamp(content_stamp(row.source))[1]
+        if self._sha256[key] != digest:
+            return True
+        logger.debug("%s: modification time changed, same sha256: unchanged", row.source)
+        return False
 
     def stale_rows(self, kind: str, item_ids: list[str], location: str) -> np.ndarray:
         """`stale` of each id at `location` (an object array: reason or None)."""

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from balr.data.ledger import MadeFrom, file_stamp, made_by_other, model_digest
+from balr.data.ledger import MadeFrom, content_stamp, file_stamp, made_by_other, model_digest
 from balr.data.speech import SpeechLog
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
@@ -57,6 +57,7 @@ class DecodeStream(torch.utils.data.IterableDataset):
         sample_rate: int,
         opts: ExtractionOptions,
         min_samples: int,
+        stamp: bool = False,
     ):
         super().__init__()
         self.jobs, self.sample_rate, self.opts, self.min_samples = (
@@ -65,6 +66,7 @@ class DecodeStream(torch.utils.data.IterableDataset):
             opts,
             min_samples,
         )
+        self.stamp = stamp  # hash each file for the ledger (`balr.data.ledger.content_stamp`)
 
     def __iter__(self) -> Iterator[Segment]:
         info = torch.utils.data.get_worker_info()
@@ -76,10 +78,12 @@ class DecodeStream(torch.utils.data.IterableDataset):
         """Segments of one item; any failure becomes one error Segment (the job goes on)."""
         part = 0
         try:
+            stamp = content_stamp(path) if self.stamp else ""  # reads it into the page cache
             for segment in decode_segments(
                 index, path, self.sample_rate, self.opts, self.min_samples
             ):
                 part += 1
+                segment.stamp = stamp
                 yield segment
         except BalrError as exc:
             yield Segment(index, part=part, error=str(exc))
@@ -99,6 +103,7 @@ class EmbeddingExtraction:
         self.report = ExtractionReport(total=len(dataset), model=model.name)
         self._partial: dict[int, WindowAverage] = {}
         self._failed: set[int] = set()
+        self._stamps: dict[int, str] = {}  # index -> its audio's stamp, taken as decoded
         self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
     def run(
@@ -182,7 +187,9 @@ class EmbeddingExtraction:
         log.warning("skipped %s", reason)
 
     def _loader(self, jobs: list[tuple[int, Path]]) -> torch.utils.data.DataLoader:
-        stream = DecodeStream(jobs, self.model.sample_rate, self.opts, self.min_samples)
+        stream = DecodeStream(
+            jobs, self.model.sample_rate, self.opts, self.min_samples, stamp=self.save
+        )
         workers = min(self.opts.num_workers, len(jobs))
         return torch.utils.data.DataLoader(
             stream,
@@ -201,6 +208,8 @@ class EmbeddingExtraction:
         pool_samples = self.opts.max_batch_seconds * self.opts.bucket_batches
         pool_samples *= self.model.sample_rate
         for segment in loader:
+            if segment.stamp:
+                self._stamps[segment.index] = segment.stamp
             if segment.error is not None:
                 self._fail(segment.index, segment.error)
             elif segment.wave is None:
@@ -288,7 +297,8 @@ class EmbeddingExtraction:
             if self._speech_log is not None:
                 self._speech_log.add(item.id, str(item.audio or ""), speech_s)
             audio = str(Path(item.audio).absolute()) if item.audio else ""
-            made = MadeFrom(audio, file_stamp(audio) if audio else "", self.model_id)
+            stamp = self._stamps.pop(index, "") or (file_stamp(audio) if audio else "")
+            made = MadeFrom(audio, stamp, self.model_id)
             self._writer.put(index, vector.astype(np.float32), made)
             self.report.speech_seconds[item.id] = speech_s
             self.report.succeeded += 1
@@ -299,6 +309,7 @@ class EmbeddingExtraction:
             return
         self._failed.add(index)
         self._partial.pop(index, None)
+        self._stamps.pop(index, None)
         self._writer.remove(index)  # an old vector of a now-unusable input is not kept
         item = self.ds.items[index]
         self.report.failures.append((item.id, str(item.audio or ""), reason))

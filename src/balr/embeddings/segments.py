@@ -62,6 +62,7 @@ class Segment:
     wave: np.ndarray | None = None
     error: str | None = None
     speech_s: float = 0.0  # net speech duration of this recording or window
+    stamp: str = ""  # the file's `SIZE:MTIME_NS:SHA256` (`balr.data.ledger.content_stamp`)
 
 
 def decode_segments(
