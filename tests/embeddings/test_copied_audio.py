@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from balr.audio import load_audio
-from balr.data import AudioDataset
-from balr.data.ledger import LEDGER_FILE
+from balr.data import AudioDataset, ledger
+from balr.data.ledger import LEDGER_FILE, read_ledger
 from balr.embeddings.batch import ExtractionOptions, extract_embeddings
 from balr.errors import DataError
 from tests.conftest import EXAMPLES
@@ -59,7 +59,7 @@ def test_the_ledger_records_size_time_and_sha256_of_each_clip(extracted):
         assert row[3] == str(audio) and row[4] == f"{info.st_size}:{info.st_mtime_ns}:{sha}"
 
 
-def test_copied_audio_keeps_its_vectors_and_extract_skips_them(extracted, ge2e):
+def test_copied_audio_keeps_its_vectors_and_extract_skips_them(extracted, ge2e, monkeypatch):
     folder, out, vectors = extracted
     for name in CLIPS:
         recopy(folder / f"{name}.wav")
@@ -72,6 +72,12 @@ def test_copied_audio_keeps_its_vectors_and_extract_skips_them(extracted, ge2e):
     counting = CountingModel(ge2e)
     report = extract_embeddings(reader, counting, ExtractionOptions(num_workers=0), progress=False)
     assert (report.succeeded, report.skipped, counting.items) == (0, 3, 0)
+    rows = read_ledger([out], "emb")  # extract recorded the new times: no hashing from now on
+    assert {row.stamp.split(":")[1] for row in rows.values()} == {str(LATER)}
+    hashed = []
+    monkeypatch.setattr(ledger, "content_stamp", lambda path: hashed.append(path))
+    assert len(AudioDataset.from_path(folder, output_dir=out).stack_vectors("emb")[0]) == 3
+    assert hashed == []
 
 
 def test_one_changed_byte_of_the_same_size_is_refused(extracted, ge2e):

@@ -212,6 +212,11 @@ class AudioDataset(torch.utils.data.Dataset):
         """The latest ledger row of the item's `kind` vector (`balr.data.ledger`), if any."""
         return self._vectors.ledger.row(check_kind(kind), self.items[index].id)
 
+    def restamped_records(self, kind: str) -> dict[str, LedgerRow]:
+        """Ledger rows (by id) of vectors found unchanged by content after their source's
+        modification time changed, with the new stamp (`balr.data.ledger.LedgerView`)."""
+        return self._vectors.ledger.restamped(check_kind(kind))
+
     def records_folder(self) -> Path:
         """Where jobs on this dataset write their run records and vectors ledger."""
         return records_folder(self.output_dir, self.root)

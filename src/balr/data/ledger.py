@@ -249,6 +249,7 @@ class LedgerView:
         self.folders = folders
         self._rows: dict[str, dict[str, LedgerRow]] = {}
         self._sha256: dict[tuple[str, str], str] = {}  # (path, SIZE:MTIME_NS) -> sha256
+        self._restamped: dict[tuple[str, str], LedgerRow] = {}  # (kind, id) -> new row
 
     def rows(self, kind: str) -> dict[str, LedgerRow]:
         if kind not in self._rows:
@@ -334,7 +335,15 @@ class LedgerView:
         if self._sha256[key] != digest:
             return True
         logger.debug("%s: modification time changed, same sha256: unchanged", row.source)
+        self._restamped[(row.kind, row.id)] = replace(
+            row, stamp=f"{now}:{digest}", written=time.time_ns()
+        )
         return False
+
+    def restamped(self, kind: str) -> dict[str, LedgerRow]:
+        """By id, the rows of `kind` whose source had a new modification time and the same
+        bytes, with the new stamp: a writer appends them, so later readers hash nothing."""
+        return {item_id: row for (of, item_id), row in self._restamped.items() if of == kind}
 
     def stale_rows(self, kind: str, item_ids: list[str], location: str) -> np.ndarray:
         """`stale` of each id at `location` (an object array: reason or None)."""

@@ -30,7 +30,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from balr.data.ledger import MadeFrom, content_stamp, file_stamp, made_by_other, model_digest
+from balr.data.ledger import (
+    LedgerRow,
+    MadeFrom,
+    content_stamp,
+    file_stamp,
+    made_by_other,
+    model_digest,
+)
 from balr.data.speech import SpeechLog
 from balr.data.validation import BadVector, describe_bad
 from balr.embeddings.base import EmbeddingModel
@@ -104,6 +111,7 @@ class EmbeddingExtraction:
         self._partial: dict[int, WindowAverage] = {}
         self._failed: set[int] = set()
         self._stamps: dict[int, str] = {}  # index -> its audio's stamp, taken as decoded
+        self._restamped: list[LedgerRow] = []  # rows of kept vectors of copied audio
         self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
     def run(
@@ -123,6 +131,8 @@ class EmbeddingExtraction:
         try:
             with self.ds.vector_writer("emb", self.save) as writer:
                 self._writer, self._bar, self._start = writer, bar, start
+                if writer.ledger is not None and self._restamped:
+                    writer.ledger.add_rows(self._restamped)  # copied audio: its new times
                 try:
                     self._consume(self._loader(jobs))
                 except KeyboardInterrupt:
@@ -177,7 +187,23 @@ class EmbeddingExtraction:
                 "extracting again %d embeddings made by another model than %s (first: %s)",
                 *(len(other), self.model_id, self.ds.items[min(other)].id),
             )
-        return done - set(other)
+        done -= set(other)
+        self._restamped = self._restamped_rows(done)
+        return done
+
+    def _restamped_rows(self, done: set[int]) -> list[LedgerRow]:
+        """Ledger rows with the new modification time of skipped items' audio files whose
+        bytes are unchanged (a copied dataset), so that later reads need not hash them."""
+        rows = self.ds.restamped_records("emb")
+        ids = [self.ds.items[i].id for i in sorted(done)]
+        found = [rows[item_id] for item_id in ids if item_id in rows]
+        if found:
+            log.info(
+                "%d audio files have new modification times and the same bytes (first: %s): "
+                "their embeddings are kept",
+                *(len(found), found[0].source),
+            )
+        return found
 
     def _missing_audio(self, item) -> None:
         """Report an item whose listed audio path is missing or a folder, naming its id."""
