@@ -20,7 +20,7 @@ first (a store packed before the sidecars were made again, or the other way roun
 refuse a vector whose source changed since; writers re-make such vectors. An audio source
 is unchanged when its size and modification time are the recorded ones; when only the time
 differs (a copied or re-synced dataset), the sha256 of its bytes decides where the row has
-one (hashed once per file and `LedgerView`). Rows are
+one (hashed once per file and `LedgerView`; `extract` then records the new time). Rows are
 appended whole under an flock of the ledger itself (no lock file), so concurrent ranks
 never interleave; a row cut short by a crash is ignored.
 """
