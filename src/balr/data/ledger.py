@@ -248,7 +248,7 @@ class LedgerView:
     def __init__(self, folders: list[Path]):
         self.folders = folders
         self._rows: dict[str, dict[str, LedgerRow]] = {}
-        self._sha256: dict[tuple[str, str], str] = {}  # (path, SIZE:MTIME_NS) -> sha256
+        self._hashed: dict[tuple[str, str], str] = {}  # (path, SIZE:MTIME_NS) -> its stamp
         self._restamped: dict[tuple[str, str], LedgerRow] = {}  # (kind, id) -> new row
 
     def rows(self, kind: str) -> dict[str, LedgerRow]:
@@ -330,13 +330,13 @@ class LedgerView:
         if not digest or now.partition(":")[0] != recorded.partition(":")[0]:
             return True
         key = (row.source, now)
-        if key not in self._sha256:
-            self._sha256[key] = split_stamp(content_stamp(row.source))[1]
-        if self._sha256[key] != digest:
+        if key not in self._hashed:
+            self._hashed[key] = content_stamp(row.source)
+        if split_stamp(self._hashed[key])[1] != digest:
             return True
         logger.debug("%s: modification time changed, same sha256: unchanged", row.source)
         self._restamped[(row.kind, row.id)] = replace(
-            row, stamp=f"{now}:{digest}", written=time.time_ns()
+            row, stamp=self._hashed[key], written=time.time_ns()
         )
         return False
 
