@@ -12,8 +12,9 @@ chain scores them with the `balr` CLI as a user would:
 
 in three settings: no population, the first 5 and all 20 pool speakers (same variant, so
 the same conditions, speaker-disjoint from the trials). Per corpus, variant and setting:
-EER of the cosine of GE2E embeddings (with a population: centred on the population's mean
-and length-normalised, the adaptation measured for the cosine) and of BA-LR, Cllr and
+EER of the cosine of GE2E embeddings (with a population that `score test` adapted to:
+centred on the population's mean and length-normalised, the adaptation measured for the
+cosine; where it kept the unadapted LRs, the plain cosine) and of BA-LR, Cllr and
 minCllr of the calibrated BA-LR LLRs, the shares of different-speaker LR > 100 and
 same-speaker LR < 1/100 over all trials and over the un-warned ones, and the warning rate
 (`in_conditions` false).
@@ -137,9 +138,18 @@ def score(folder: Path, size: int) -> pd.DataFrame:
     return pd.read_csv(out / "scores.csv", sep="\t", dtype={"enrollment": str, "test": str})
 
 
+def adapted_to_population(folder: Path, size: int) -> bool:
+    """Whether `balr score test` adapted to the `size`-speaker population (its decision in
+    metrics.json: only where the population breaks the bound of calibrated LRs)."""
+    if not size:
+        return False
+    record = json.loads((folder / f"scores_pop{size}" / "metrics.json").read_text())
+    return bool(record["population"].get("adaptation", {"adapted": True})["adapted"])
+
+
 def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
-    """Cosine of the trials' GE2E embeddings; with a population, centred on its mean and
-    length-normalised first."""
+    """Cosine of the trials' GE2E embeddings; with a population that `score test` adapted
+    to, centred on its mean and length-normalised first (the same decision for both)."""
     from balr.data import AudioDataset
 
     dataset = AudioDataset.from_path(folder / "all.csv", output_dir=folder / "vectors")
@@ -194,7 +204,9 @@ def run_corpus(items: pd.DataFrame, corpus: str, variants, work: Path) -> dict:
             labels = (scores["enrollment"].map(speaker) == scores["test"].map(speaker)).to_numpy(
                 np.int64
             )
-            cosine = cosine_scores(folder, scores, size)
+            cosine = cosine_scores(
+                folder, scores, size if adapted_to_population(folder, size) else 0
+            )
             row = figures(scores, labels, cosine)
             results[f"{variant}/pop{size}"] = row
             print(format_row(corpus, variant, size, row), flush=True)

@@ -78,6 +78,8 @@ def test_a_population_like_the_test_recording_makes_the_case_unexceptional(test_
     result = comparison.result
     assert result.population.excluded == ("case_copy", "case_enroll")
     assert (len(result.population.ids), result.population.n_speakers) == (24, 6)
+    adaptation = result.population_adaptation  # 6 look-alike speakers: far over the bound
+    assert adaptation.adapt and adaptation.bound.broken and adaptation.bound.n_pairs == 240
     check = result.population_check
     assert isinstance(check, PopulationCheck) and check.case_llr == result.llr
     assert len(check.test_llrs) == len(check.enrollment_llrs) == N_SPEAKERS
@@ -88,7 +90,9 @@ def test_a_population_like_the_test_recording_makes_the_case_unexceptional(test_
 
 def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     """Population speakers with their own attributes: the case is exceptional (no warning);
-    terminal, HTML report and audit record name the population."""
+    their 240 different-speaker comparisons respect the bound of calibrated LRs, so the
+    scorer is not adapted; terminal, HTML report and audit record name the population and
+    the decision."""
     rates = np.random.default_rng(2).uniform(0.05, 0.6, (N_SPEAKERS, len(test_bits)))
     rng = np.random.default_rng(3)
     population, vectors = write_population(
@@ -100,8 +104,10 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     result = CliRunner().invoke(app, ["compare", *map(str, args)])
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
+    assert f"population {population} (24 recordings, 6 speakers; 2 left out" in output
     assert (
-        f"adapted to the population {population} (24 recordings, 6 speakers; 2 left out" in output
+        "not adapted to the population: its 240 different-speaker comparisons respect the "
+        "bound of calibrated LRs (LR >= 1: " in output
     )
     assert (
         "population check: 0 of 12 comparisons with 6 population speakers (0.0 %) reach" in output
@@ -110,7 +116,10 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     page = report.read_text()
     assert "<h2>Population check</h2>" in page and "The case LR is exceptional" in page
     assert "(24 recordings, 6 speakers; 2 left out as case recordings/speakers)" in page
+    assert "the scorer was not adapted to the population: its 240 different-speaker" in page
     audit = json.loads(report.with_suffix(".audit.json").read_text())
+    assert audit["population_adaptation"]["adapted"] is False
+    assert audit["population_adaptation"]["bound"]["n_pairs"] == 240
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
 

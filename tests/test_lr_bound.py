@@ -53,7 +53,7 @@ def test_excess_is_the_largest_level_times_share_and_breaks_above_one():
 
 def test_calibrated_gaussian_llrs_respect_the_bound_and_shifted_ones_break_it():
     """d' = 2: P(LLR >= ln x | Hd) = Phi((-ln x - 2) / 2): 0.159, 0.0158, 0.00048 at x = 1,
-    10, 100 (x * share 0.159 at most); shifted by +3 nats, 10 * P(LLR >= ln 10) = 2.6."""
+    10, 100 (x * share 0.159 at most); shifted by +3 nats, 100 * P(LLR >= ln 100) = 3.6."""
     llrs = gaussian_nontarget_llrs(2.0, 200_000)
     test = bound_of_llrs(llrs, 50)
     expected = [norm.cdf((-np.log(x) - 2.0) / 2.0) for x in BOUND_LRS]
@@ -62,7 +62,9 @@ def test_calibrated_gaussian_llrs_respect_the_bound_and_shifted_ones_break_it():
     assert test.excess == pytest.approx(expected[0], rel=0.02)
     assert not test.broken
     shifted = bound_of_llrs(gaussian_nontarget_llrs(2.0, 200_000, shift=3.0), 50)
-    assert shifted.excess == pytest.approx(10 * norm.cdf((3.0 - np.log(10) - 2.0) / 2.0), rel=0.02)
+    worst = max(x * norm.cdf((1.0 - np.log(x)) / 2.0) for x in BOUND_LRS)  # now N(1, 2^2)
+    assert worst == pytest.approx(100 * norm.cdf(-1.8), rel=0.01)  # 3.6, at LR >= 100
+    assert shifted.excess == pytest.approx(worst, rel=0.03)
     assert shifted.broken
 
 
@@ -174,7 +176,9 @@ def test_different_speaker_pairs_are_labelled_pairs_of_two_speakers():
         (2, 4),
     ]
     i, j = different_speaker_pairs(pop, max_pairs=3)
-    assert len(i) == 3 and all(pop.speakers[x] != pop.speakers[y] for x, y in zip(i, j))
+    assert len(i) == 3 and all(
+        pop.speakers[x] != pop.speakers[y] for x, y in zip(i, j, strict=True)
+    )
 
 
 def test_adaptation_decision_by_mode_and_by_the_bound():

@@ -9,7 +9,9 @@ shipped models, and `delta` moves their LLR distribution onto the shipped refere
 different-speaker LLRs (`reference_llrs.npz`). One shift for all trials keeps the EER as
 without a population, exactly. Variants: the statistic matched (median, mean, a high
 quantile), a down-shift only (never raises an LR) or both ways, and the hybrid of the shipped
-typicality refit when the shift is large.
+typicality refit when the shift is large. Last, the bound of calibrated LRs on the
+population's different-speaker pairs (`balr.lr_bound`: share of pairs with LR >= x against
+1/x), the test that `--population-adapt auto` adapts on.
 
     python recipes/research/r12_population_shift.py [--work runs/population_robustness]
 """
@@ -26,6 +28,7 @@ import pandas as pd
 
 from balr.defaults import REFERENCE_LLRS
 from balr.evaluation.metrics import cllr, eer, min_cllr, misleading_shares
+from balr.lr_bound import bound_of_llrs
 
 CORPUS_INDEX = {"librispeech": 0, "speechocean": 1, "commonvoice": 2}
 
@@ -49,8 +52,9 @@ def population_pairs_llrs(folder: Path, size: int) -> np.ndarray:
         pd.DataFrame({"enrollment": ids[i[keep]], "test": ids[j[keep]]}).to_csv(
             out / "pairs.tsv", sep="\t", index=False
         )
+        vectors = folder / "vectors"
         balr("score", "test", folder / "all.csv", out / "pairs.tsv", "--save-dir", out,
-             "--vectors-dir", folder / "vectors", "--exist-ok", "--same-recording-by-id")  # fmt: skip
+             "--vectors-dir", vectors, "--exist-ok", "--same-recording-by-id")  # fmt: skip
     llr = pd.read_csv(out / "scores.csv", sep="\t")["scores"].to_numpy(np.float64)
     return llr[np.isfinite(llr)]
 
@@ -107,6 +111,24 @@ def main() -> None:
                 hybrid = llr_t if delta > 1.0 else llr0
                 print(row(f"{name} | {size} | hybrid median>1 ({delta:+.2f})", hybrid, labels))
             sys.stdout.flush()
+    bound_table(args.work)
+
+
+def bound_table(work: Path) -> None:
+    """The bound test of each population (its different-speaker pairs, shipped LLRs)."""
+    print("\n## bound of calibrated LRs on the population's different-speaker pairs")
+    print("| folder | population | pairs | tested LRs | shares reaching | largest x*share |")
+    for corpus in CORPUS_INDEX:
+        for variant in ("orig", "telephone", "hall"):
+            for size in (5, 20):
+                folder = work / corpus / variant
+                if not (folder / f"pop{size}.csv").is_file():
+                    continue
+                speakers = pd.read_csv(folder / f"pop{size}.csv", dtype=str)["speaker"].nunique()
+                test = bound_of_llrs(population_pairs_llrs(folder, size), speakers)
+                shares = ", ".join(f"{r / test.n_pairs:.3f}" for r in test.reaching)
+                print(f"| {corpus}/{variant} | {size} | {test.n_pairs} | {test.levels} | "
+                      f"{shares} | {test.excess:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

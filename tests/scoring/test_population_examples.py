@@ -143,8 +143,9 @@ def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_
 @pytest.mark.slow
 def test_an_unknown_adaptation_mode_is_one_line(example_vectors, capsys):
     folder, vectors = example_vectors
-    code = balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population",
-                folder / "pop.csv", "--population-adapt", "never", "--save-dir", folder / "x")  # fmt: skip
+    pop, out = folder / "pop.csv", folder / "x"
+    code = balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population", pop,
+                "--population-adapt", "never", "--save-dir", out)  # fmt: skip
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert code == 1
     assert errors == ["error: --population-adapt never: choose one of auto, always"]

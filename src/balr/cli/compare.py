@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from balr.cli.options import population_adapt_option
 from balr.errors import ConfigError, DataError
 from balr.report import LN_LR, format_lr, verbal_scale
 
@@ -27,6 +28,15 @@ PRINTED_COLUMNS = (
     "dropout",
 )
 SHORT_HEADERS = {"contribution": LN_LR, "enrollment": "enroll", "typicality": "typical."}
+POPULATION_HELP = (
+    "Relevant population: a dataset of other speakers in the case's conditions (20+ "
+    "recordings, 5+ speakers where labelled); the scorer adapts to it where it shows that the "
+    "calibration does not hold there, and the LR is checked against it (docs/population.md)."
+)
+POPULATION_VECTORS_HELP = (
+    "Folder of the population's BA vectors (default: beside its audio; without vectors its "
+    "recordings are extracted on the way)."
+)
 
 
 def compare(
@@ -50,25 +60,11 @@ def compare(
         "Tippett plot); it never changes the LR, so without --report it is an error.",
     ),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N."),
-    population: Path | None = typer.Option(
-        None,
-        "--population",
-        help="Relevant population: a dataset of other speakers in the case's conditions (20+ "
-        "recordings, 5+ speakers where labelled); the scorer adapts to it and the LR is "
-        "checked against it (docs/population.md).",
-    ),
+    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
     population_vectors: Path | None = typer.Option(
-        None,
-        "--population-vectors",
-        help="Folder of the population's BA vectors (default: beside its audio; without "
-        "vectors its recordings are extracted on the way).",
+        None, "--population-vectors", help=POPULATION_VECTORS_HELP
     ),
-    population_adapt: str = typer.Option(
-        "auto",
-        "--population-adapt",
-        help="auto: adapt to the --population only where it breaks the bound of calibrated "
-        "LRs; always: adapt whatever it shows.",
-    ),
+    population_adapt: str = population_adapt_option(),
 ) -> None:
     """Compare recordings of a known speaker with questioned ones: LR, verbal scale, reasons."""
     from balr.compare import compare_files

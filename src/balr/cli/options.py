@@ -181,3 +181,13 @@ def _first(*values: Any) -> Any:
 
 def _path(value: Any) -> Path | None:
     return Path(str(value)) if value is not None else None
+
+
+def population_adapt_option() -> typer.Option:
+    """`--population-adapt` of `compare` and `score test` (`balr.population.ADAPT_MODES`)."""
+    return typer.Option(
+        "auto",
+        "--population-adapt",
+        help="auto: adapt to the --population only where its different-speaker comparisons "
+        "break the bound of calibrated LRs; always: adapt whatever they show.",
+    )

@@ -16,6 +16,7 @@ from balr.cli.options import (
     config_path_option,
     device_option,
     exist_ok_option,
+    population_adapt_option,
     root_dir_option,
     run_options,
     with_config_file,
@@ -113,10 +114,6 @@ POPULATION_HELP = (
     "conditions, with BA vectors; the beta scorer adapts to it where its different-speaker "
     "comparisons show that the calibration does not hold there (docs/population.md)."
 )
-POPULATION_ADAPT_HELP = (
-    "auto: adapt to the --population only where it breaks the bound of calibrated LRs; "
-    "always: adapt whatever it shows."
-)
 CALIBRATE_POPULATION_HELP = (
     "The population SCORES_CSV was scored with (`score test --population`): checked, and "
     "recorded in the calibration so that `score test` warns when run without it."
@@ -160,7 +157,7 @@ def test(
         False, "--same-recording-by-id", help=SAME_RECORDING_BY_ID_HELP
     ),
     population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
-    population_adapt: str = typer.Option("auto", "--population-adapt", help=POPULATION_ADAPT_HELP),
+    population_adapt: str = population_adapt_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
     overrides: list[str] | None = typer.Argument(None, help="key=value overrides"),

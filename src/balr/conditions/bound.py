@@ -73,10 +73,12 @@ def check_dataset_bound(
 
 def check_trials_bound(trials, dataset, llrs: np.ndarray, usable: np.ndarray) -> DatasetBoundCheck:
     """`check_dataset_bound` of a trials list (`balr.data.Trials`) over the speakers of
-    `dataset` (an `AudioDataset`)."""
+    `dataset` (an `AudioDataset`), with one warning line when it flags trials."""
     speaker_of = dict(zip(dataset.ids, dataset.speakers, strict=True))
     enrollment, test = trials.side_speakers(speaker_of)
-    return check_dataset_bound(np.asarray(llrs, dtype=np.float64), enrollment, test, usable)
+    check = check_dataset_bound(np.asarray(llrs, dtype=np.float64), enrollment, test, usable)
+    warn_bound(check)
+    return check
 
 
 def warn_bound(check: DatasetBoundCheck) -> None:

@@ -115,9 +115,9 @@ def calibration_population(
     scores_csv: Path, population: Path | None, vectors_dir: Path | None = None
 ) -> dict | None:
     """The population record a calibration fitted on `scores_csv` keeps: that of the
-    `score test` run that scored it (None: no population, or scores not adapted to it). With `population` (`score
-    calibrate --population`), a DataError unless those scores were adapted to that very
-    population (the same vectors: `Population.fingerprint`)."""
+    `score test` run that scored it (None: no population, or scores not adapted to it).
+    With `population` (`score calibrate --population`), a DataError unless those scores
+    were made with that very population (the same vectors: `Population.fingerprint`)."""
     scored = scored_population(scores_csv)
     if population is not None:
         dataset = AudioDataset.from_path(population, output_dir=vectors_dir)

@@ -20,7 +20,7 @@ from balr.audit import (
     write_record,
 )
 from balr.conditions import TrialConditions, check_trial_conditions
-from balr.conditions.bound import DatasetBoundCheck, check_trials_bound, warn_bound
+from balr.conditions.bound import DatasetBoundCheck, check_trials_bound
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
 from balr.data.validation import BadVector
@@ -43,7 +43,11 @@ from balr.scoring.jobs.population import (
 from balr.scoring.plots import plot_explanation
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
-from balr.scoring.selection import select_calibration, select_configured_scorer
+from balr.scoring.selection import (
+    CalibrationChoice,
+    select_calibration,
+    select_configured_scorer,
+)
 from balr.scoring.trials import (
     TrialCells,
     UnscoredTrials,
@@ -172,27 +176,15 @@ def score_trials_file(
     if scorer.vector_kind == "ba" and len(vectors):
         check_attribute_count(settings.config, vectors.shape[1], test_data)
     if pop is not None:
-        adapted = trialwise_scorer(scorer, pop, trials, valid)  # after the size check
-        decision = adaptation_decision(options, options.population_adapt, scorer, calibrated,
-                                       pop.population)  # fmt: skip
-        pop = replace(pop, adaptation=decision)
-        scorer = adapted if decision.adapt else scorer
+        scorer, pop = _population_scorer(options, scorer, calibrated, pop, trials, valid)
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = _score_valid(scorer, vectors, cells, chunk)
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
-    raw, conditions, bound = None, None, None  # uncalibrated: no calibration conditions
-    calibrator = calibrated.calibrator
-    if calibrator is not None:  # NaN (no vector) stays NaN
-        seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
-        raw, scores = scores, calibrator.transform(scores, seconds)
-        conditions = check_trial_conditions(
-            calibrated.conditions, dataset, trials, valid, durations, calibrator
-        )
-        bound = check_trials_bound(trials, dataset, scores, valid & ~same.flags)
-        conditions = conditions.with_reasons(bound.reasons())
-        warn_bound(bound)
+    raw, scores, conditions, bound = _calibrate(
+        calibrated, scores, dataset, trials, valid & ~same.flags, durations
+    )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
@@ -206,6 +198,49 @@ def score_trials_file(
     return ScoredTrials(
         len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
     )
+
+
+def _calibrate(
+    calibrated: CalibrationChoice,
+    scores: np.ndarray,
+    dataset: AudioDataset,
+    trials: Trials,
+    comparisons: np.ndarray,
+    durations: dict[str, float] | None,
+) -> tuple:
+    """`(raw scores, calibrated scores, conditions, bound check)`: each trial checked
+    against the calibration's conditions and, by the different-speaker trials of the
+    dataset's other speakers (`comparisons`: scored trials of two recordings), against the
+    bound of calibrated LRs; `(None, scores, None, None)` when uncalibrated."""
+    calibrator = calibrated.calibrator
+    if calibrator is None:
+        return None, scores, None, None
+    valid = np.isfinite(scores)  # NaN (no vector) stays NaN
+    seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
+    llrs = calibrator.transform(scores, seconds)
+    conditions = check_trial_conditions(
+        calibrated.conditions, dataset, trials, valid, durations, calibrator
+    )
+    bound = check_trials_bound(trials, dataset, llrs, comparisons & valid)
+    return scores, llrs, conditions.with_reasons(bound.reasons()), bound
+
+
+def _population_scorer(
+    options: TrialScoring,
+    scorer,
+    calibrated: CalibrationChoice,
+    pop: TrialPopulations,
+    trials: Trials,
+    valid: np.ndarray,
+) -> tuple:
+    """`(scorer, populations)`: the scorer adapted per trial to its population where the
+    population shows that the calibration does not hold there, else the scorer as it is;
+    the populations with that decision (`adaptation_decision`). The size check comes first."""
+    adapted = trialwise_scorer(scorer, pop, trials, valid)
+    decision = adaptation_decision(
+        options, options.population_adapt, scorer, calibrated, pop.population
+    )
+    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision)
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
