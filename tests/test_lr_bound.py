@@ -11,13 +11,7 @@ from scipy.stats import norm
 from balr.conditions import TrialConditions
 from balr.conditions.bound import check_dataset_bound
 from balr.errors import ConfigError
-from balr.lr_bound import (
-    BOUND_LRS,
-    BoundTest,
-    SpeakerPairCounts,
-    bound_of_llrs,
-    bound_test,
-)
+from balr.lr_bound import BOUND_LRS, BoundTest, bound_of_llrs, bound_test
 from balr.population import Population, decide_adaptation, different_speaker_pairs
 
 
@@ -73,34 +67,6 @@ def test_non_finite_llrs_are_not_counted():
     assert test.n_pairs == 22 and test.reaching == (1,)  # 22 pairs: LR >= 1 only
 
 
-def brute_force(llrs, a, b, left_out, n_speakers):
-    keep = (a != b) & ~np.isin(a, list(left_out)) & ~np.isin(b, list(left_out))
-    return bound_of_llrs(llrs[keep], n_speakers)
-
-
-def test_pair_counts_leave_each_trials_speakers_out_exactly():
-    rng = np.random.default_rng(1)
-    speakers = np.array([f"s{k}" for k in range(9)], dtype=object)
-    a, b = rng.choice(speakers, 3000), rng.choice(speakers, 3000)
-    llrs = rng.normal(0, 3, 3000)
-    counts = SpeakerPairCounts.from_comparisons(llrs, a, b)
-    tests = counts.per_trial(list(a[:60]), list(b[:60]))
-    for j in range(60):
-        left = {a[j], b[j]}
-        assert tests[j] == brute_force(llrs, a, b, left, 9 - len(left))
-    assert counts.without() == brute_force(llrs, a, b, set(), 9)
-    assert counts.without(["s1", "s2", "s3"]) == brute_force(llrs, a, b, {"s1", "s2", "s3"}, 6)
-    unknown = counts.per_trial([None, "nobody"], ["s1", None])
-    assert unknown[0] == brute_force(llrs, a, b, {"s1"}, 8)
-    assert unknown[1] == counts.without()
-
-
-def test_no_comparisons_leave_every_trial_untested():
-    counts = SpeakerPairCounts.from_comparisons(np.array([1.0]), ["a"], ["a"])
-    assert counts.per_trial(["a", "b"], ["b", "a"]) == [None, None]
-    assert counts.without() is None
-
-
 def look_alike_trials(n_speakers: int = 8, per_pair: int = 40, seed: int = 2):
     """All speaker pairs compared `per_pair` times with calibrated LLRs (d' = 2), except
     that every comparison of speaker s0 reaches LR 1000 (a voice like everyone's)."""
@@ -115,41 +81,42 @@ def look_alike_trials(n_speakers: int = 8, per_pair: int = 40, seed: int = 2):
     return np.array(e, dtype=object), np.array(t, dtype=object), np.concatenate(llrs)
 
 
-def test_the_dataset_check_flags_trials_by_the_other_speakers_only():
-    """s0's 7 x 40 comparisons all reach LR 1000 among 28 x 40, far over the bound, so the
-    trials of other speakers are out of conditions (their check: the 15 x 40 comparisons of
-    the 6 speakers left, LR >= 10 the highest level they can test); a trial of s0 is judged
-    without s0's comparisons, which respect the bound."""
+def test_the_dataset_check_flags_every_scored_trial_when_the_bound_breaks():
+    """s0's 7 x 40 comparisons all reach LR 1000 among 28 x 40 (25 %, where LR >= 100 allows
+    1 %): the dataset's calibration does not hold, every scored trial is out of conditions
+    (one test per run: s0's own trials too), a trial without a score is not."""
     e, t, llrs = look_alike_trials()
-    usable = np.ones(len(llrs), bool)
-    check = check_dataset_bound(llrs, e, t, usable)
-    assert check.whole.n_pairs == 28 * 40 and check.whole.broken
-    assert check.whole.reaching[2] >= 7 * 40
-    involving_s0 = (e == "s0") | (t == "s0")
-    np.testing.assert_array_equal(check.flagged, ~involving_s0)
+    llrs[5] = np.nan
+    check = check_dataset_bound(llrs, e, t, np.isfinite(llrs))
+    assert (check.test.n_pairs, check.test.n_speakers) == (28 * 40 - 1, 8)
+    assert check.test.reaching[2] >= 7 * 40 - 1 and check.test.broken  # trial 5: s0 vs s1
+    expected = np.ones(len(llrs), bool)
+    expected[5] = False
+    np.testing.assert_array_equal(check.flagged, expected)
     reasons = check.reasons()
-    other = int(np.flatnonzero(~involving_s0)[0])
-    assert reasons[int(np.flatnonzero(involving_s0)[0])] == ""
-    assert reasons[other].startswith(
-        "the calibration does not hold on this dataset: "
-    ) and "of its other speakers (6 speakers) reach LR >= 10, where calibrated LRs allow at " \
-        "most 10 %" in reasons[other]  # fmt: skip
-    record = check.record()
-    assert record["n_trials_flagged"] == int((~involving_s0).sum())
-    assert record["n_trials_checked"] == len(llrs)
-    assert record["all_trials"]["broken"] is True
+    assert reasons[5] == ""
+    level, share = check.test.worst()
+    assert level == 100.0
+    assert reasons[0] == (
+        f"the calibration does not hold on this dataset: {100 * share:.1f} % of the 1119 "
+        "different-speaker comparisons of it (8 speakers) reach LR >= 100, where calibrated "
+        "LRs allow at most 1 %"
+    )
+    assert check.record() == {"test": check.test.record(), "n_trials_flagged": len(llrs) - 1}
 
 
-def test_unusable_and_unlabelled_trials_are_not_comparisons():
+def test_unusable_same_speaker_and_unlabelled_trials_are_not_comparisons():
     e, t, llrs = look_alike_trials()
     usable = (e != "s0") & (t != "s0")  # e.g. s0's trials compare a recording with itself
     check = check_dataset_bound(llrs, e, t, usable)
-    assert check.whole.n_pairs == 21 * 40 and not check.whole.broken
-    assert not check.flagged.any()
+    assert (check.test.n_pairs, check.test.n_speakers) == (21 * 40, 7)
+    assert not check.test.broken and not check.flagged.any()
+    assert check.reasons() == [""] * len(llrs)
     unknown = np.where(e == "s0", None, e)
-    assert check_dataset_bound(llrs, unknown, t, np.ones(len(llrs), bool)).whole.n_pairs == (
-        21 * 40
-    )
+    everyone = np.ones(len(llrs), bool)
+    assert check_dataset_bound(llrs, unknown, t, everyone).test.n_pairs == 21 * 40
+    same = check_dataset_bound(llrs, e, e, everyone)  # all same-speaker: nothing to test
+    assert same.test is None and not same.flagged.any()
 
 
 def test_conditions_take_the_extra_reasons():

@@ -15,9 +15,6 @@ the population's different-speaker pairs, at the levels `BOUND_LRS` that the num
 pairs can test (the bound allows at least `MIN_ALLOWED_PAIRS` pairs to reach them).
 Measured on held-out corpora (recipes/research/r12_population_shift.log): largest
 `x * share` 0.02-0.15 as recorded, 1.6-54 through a shared telephone / hall channel.
-
-`SpeakerPairCounts` keeps the counts per pair of speakers, so that the test of a trial can
-leave out the trial's own speakers exactly.
 """
 
 from __future__ import annotations
@@ -110,89 +107,3 @@ def bound_of_llrs(llrs: np.ndarray, n_speakers: int) -> BoundTest | None:
     llrs = llrs[np.isfinite(llrs)]
     reaching = [int(np.count_nonzero(llrs >= np.log(x))) for x in BOUND_LRS]
     return bound_test(len(llrs), n_speakers, reaching)
-
-
-@dataclass(frozen=True)
-class SpeakerPairCounts:
-    """Different-speaker comparisons counted per speaker and per pair of speakers, for the
-    comparisons in total and for those reaching each of `BOUND_LRS` (row 0: all, row k + 1:
-    LR >= `BOUND_LRS[k]`). Memory grows with the speakers and the pairs of speakers compared,
-    not with their square."""
-
-    speakers: tuple[str, ...]
-    totals: np.ndarray  # (1 + levels,)
-    margins: np.ndarray  # (1 + levels, speakers): comparisons involving each speaker
-    pair_keys: np.ndarray  # (pairs,) sorted `low * speakers + high` of the compared pairs
-    pair_counts: np.ndarray  # (1 + levels, pairs)
-
-    @classmethod
-    def from_comparisons(
-        cls, llrs: np.ndarray, speaker_a: Sequence[str], speaker_b: Sequence[str]
-    ) -> SpeakerPairCounts:
-        """Counts of the comparisons `llrs[i]` of speakers `speaker_a[i]` and `speaker_b[i]`
-        (same-speaker and non-finite ones are left out)."""
-        llrs = np.asarray(llrs, dtype=np.float64)
-        a, b = np.asarray(speaker_a, dtype=object), np.asarray(speaker_b, dtype=object)
-        keep = np.isfinite(llrs) & (a != b)
-        names = tuple(sorted(set(a[keep]) | set(b[keep])))
-        row = {name: k for k, name in enumerate(names)}
-        ia = np.array([row[s] for s in a[keep]], dtype=np.int64)
-        ib = np.array([row[s] for s in b[keep]], dtype=np.int64)
-        hits = np.vstack(
-            [np.ones(len(ia))] + [llrs[keep] >= np.log(x) for x in BOUND_LRS]
-        )  # (1 + levels, comparisons)
-        keys = np.minimum(ia, ib) * len(names) + np.maximum(ia, ib)
-        pair_keys, inverse = np.unique(keys, return_inverse=True)
-        pair_counts = np.zeros((len(hits), len(pair_keys)))
-        margins = np.zeros((len(hits), len(names)))
-        for k, hit in enumerate(hits):
-            np.add.at(pair_counts[k], inverse, hit)
-            np.add.at(margins[k], ia, hit)
-            np.add.at(margins[k], ib, hit)
-        return cls(names, hits.sum(axis=1), margins, pair_keys, pair_counts)
-
-    def _pair(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """`(1 + levels, n)` counts of the pairs `(a[i], b[i])` (0 where never compared or
-        where an index is -1)."""
-        size = len(self.speakers)
-        keys = np.minimum(a, b) * size + np.maximum(a, b)
-        at = np.clip(np.searchsorted(self.pair_keys, keys), 0, max(len(self.pair_keys) - 1, 0))
-        found = (a >= 0) & (b >= 0) & (len(self.pair_keys) > 0)
-        if len(self.pair_keys):
-            found &= self.pair_keys[at] == keys
-        return np.where(found, self.pair_counts[:, at] if len(self.pair_keys) else 0.0, 0.0)
-
-    def without(self, left_out: Sequence[str] = ()) -> BoundTest | None:
-        """The test of the comparisons that involve none of the `left_out` speakers."""
-        row = {name: k for k, name in enumerate(self.speakers)}
-        rows = sorted({row[s] for s in left_out if s in row})
-        counts = self.totals - self.margins[:, rows].sum(axis=1)
-        for x, first in enumerate(rows):  # pairs within the left-out set were taken twice
-            others = np.array(rows[x + 1 :], dtype=np.int64)
-            if len(others):
-                counts = counts + self._pair(np.full(len(others), first), others).sum(axis=1)
-        n = np.rint(counts).astype(np.int64)
-        return bound_test(int(n[0]), len(self.speakers) - len(rows), n[1:])
-
-    def per_trial(self, first: Sequence[str | None], second: Sequence[str | None]) -> list:
-        """Per trial, the test without its two speakers (`first[i]`, `second[i]`; None or a
-        name never compared leaves nobody out): exact, by inclusion-exclusion."""
-        row = {name: k for k, name in enumerate(self.speakers)}
-        a = np.array([row.get(s, -1) if s is not None else -1 for s in first], dtype=np.int64)
-        b = np.array([row.get(s, -1) if s is not None else -1 for s in second], dtype=np.int64)
-        b = np.where(b == a, -1, b)  # the same speaker on both sides is left out once
-        if not len(self.speakers):
-            return [None] * len(a)
-        margin_a = np.where(a >= 0, self.margins[:, np.maximum(a, 0)], 0.0)
-        margin_b = np.where(b >= 0, self.margins[:, np.maximum(b, 0)], 0.0)
-        counts = self.totals[:, None] - margin_a - margin_b + self._pair(a, b)
-        counts = np.rint(counts).astype(np.int64)
-        speakers = len(self.speakers) - (a >= 0) - (b >= 0)
-        cache: dict[tuple[int, ...], BoundTest | None] = {}
-        out = []
-        for j in range(len(a)):
-            key = (int(speakers[j]), *counts[:, j].tolist())
-            if key not in cache:
-                cache[key] = bound_test(key[1], key[0], key[2:])
-            out.append(cache[key])
-        return out
