@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,24 @@ def trialwise_scorer(
     scored = pop.subset(valid)
     scored.check_size(name)
     return TrialwiseBeta(scorer, scored)
+
+
+def population_scorer(
+    options: ScoringRun,
+    mode: str,
+    scorer,
+    calibrated: CalibrationChoice,
+    pop: TrialPopulations,
+    trials: Trials,
+    valid: np.ndarray,
+) -> tuple:
+    """`(scorer, populations)`: the scorer adapted per trial to its population where the
+    population shows that the calibration does not hold there, else the scorer as it is;
+    the populations with that decision (`adaptation_decision`, `mode` as there). The size
+    check comes first."""
+    adapted = trialwise_scorer(scorer, pop, trials, valid)
+    decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
+    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision)
 
 
 def scored_population(scores_csv: Path) -> dict | None:

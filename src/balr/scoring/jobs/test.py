@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +35,8 @@ from balr.scoring.explain import write_explanations
 from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.jobs.population import (
-    adaptation_decision,
+    population_scorer,
     trial_populations,
-    trialwise_scorer,
     warn_population_mismatch,
 )
 from balr.scoring.plots import plot_explanation
@@ -176,7 +175,8 @@ def score_trials_file(
     if scorer.vector_kind == "ba" and len(vectors):
         check_attribute_count(settings.config, vectors.shape[1], test_data)
     if pop is not None:
-        scorer, pop = _population_scorer(options, scorer, calibrated, pop, trials, valid)
+        mode = options.population_adapt
+        scorer, pop = population_scorer(options, mode, scorer, calibrated, pop, trials, valid)
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = _score_valid(scorer, vectors, cells, chunk)
@@ -223,24 +223,6 @@ def _calibrate(
     )
     bound = check_trials_bound(trials, dataset, llrs, comparisons & valid)
     return scores, llrs, conditions.with_reasons(bound.reasons()), bound
-
-
-def _population_scorer(
-    options: TrialScoring,
-    scorer,
-    calibrated: CalibrationChoice,
-    pop: TrialPopulations,
-    trials: Trials,
-    valid: np.ndarray,
-) -> tuple:
-    """`(scorer, populations)`: the scorer adapted per trial to its population where the
-    population shows that the calibration does not hold there, else the scorer as it is;
-    the populations with that decision (`adaptation_decision`). The size check comes first."""
-    adapted = trialwise_scorer(scorer, pop, trials, valid)
-    decision = adaptation_decision(
-        options, options.population_adapt, scorer, calibrated, pop.population
-    )
-    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision)
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
