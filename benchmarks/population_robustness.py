@@ -151,6 +151,7 @@ def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
     """Cosine of the trials' GE2E embeddings; with a population that `score test` adapted
     to, centred on its mean and length-normalised first (the same decision for both)."""
     from balr.data import AudioDataset
+    from balr.embedding_centring import EmbeddingCentring
 
     dataset = AudioDataset.from_path(folder / "all.csv", output_dir=folder / "vectors")
     rows, vectors = dataset.stack_vectors("emb")
@@ -158,8 +159,10 @@ def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float64)
     if size:
         pop_ids = set(pd.read_csv(folder / f"pop{size}.csv", dtype=str)["id"])
-        vectors = vectors - vectors[[i in pop_ids for i in ids]].mean(axis=0)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        centring = EmbeddingCentring().fit(vectors[[i in pop_ids for i in ids]])
+        vectors = centring.transform(vectors)
+    else:
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors = np.vstack([vectors, np.full(vectors.shape[1], np.nan)])  # row -1: no vector
     row = {name: k for k, name in enumerate(ids)}
     e = vectors[trials["enrollment"].map(row).fillna(-1).to_numpy(np.int64)]
