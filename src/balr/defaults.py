@@ -30,6 +30,7 @@ CALIBRATION = RESOURCE_DIR / "calibration.json"
 COSINE_CALIBRATION = RESOURCE_DIR / "calibration_cosine.json"
 REFERENCE_LLRS = RESOURCE_DIR / "reference_llrs.npz"
 METRICS = RESOURCE_DIR / "metrics.json"
+CHANNEL_REFERENCE = RESOURCE_DIR / "channel_reference.safetensors"
 EMBEDDING_MODEL = "ge2e"
 #: weights of the default embedding model (converted from Resemblyzer 0.1.4, Apache-2.0)
 GE2E_WEIGHTS = RESOURCE_DIR.parent / "ge2e" / "ge2e.safetensors"

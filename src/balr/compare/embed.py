@@ -18,10 +18,15 @@ from balr.errors import AudioError, BalrError
 
 
 def embed_files(
-    paths: Sequence[str | Path], model: NumpyGE2E, opts: ExtractionOptions
+    paths: Sequence[str | Path],
+    model: NumpyGE2E,
+    opts: ExtractionOptions,
+    waves: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Embeddings `(n, 256)` float32 and net speech seconds (rounded to ms) of the files;
-    AudioError naming the first file that cannot be embedded and why."""
+    AudioError naming the first file that cannot be embedded and why. `waves`, when given,
+    receives each file's decoded audio (its usable windows joined, at the model's rate), so
+    that the caller measures it without decoding it again."""
     opts.check()
     min_samples = max(model.min_samples, int(round(opts.min_duration_s * model.sample_rate)))
     decoded = [_segments(i, Path(path), model, opts, min_samples) for i, path in enumerate(paths)]
@@ -37,6 +42,8 @@ def embed_files(
         vector, speech_s = _file_vector(Path(path), segments, parts, model, opts)
         vectors.append(vector)
         speech.append(round(speech_s, 3))
+    if waves is not None:  # every file has a usable segment here
+        waves += [np.concatenate([s.wave for s in d if s.wave is not None]) for d in decoded]
     return np.stack(vectors).astype(np.float32), speech
 
 

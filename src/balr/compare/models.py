@@ -12,6 +12,7 @@ from balr.audit import calibration_files, scorer_file
 from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
+from balr.conditions.channel import ChannelReference
 from balr.errors import ModelError
 from balr.report.text import calibration_text, conditions_text
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
@@ -42,6 +43,8 @@ class ComparisonModels:
     model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
     #: the population the calibration's scores were adapted to (`CalibrationChoice.population`)
     calibration_population: dict | None = None
+    #: the channel profiles of the calibration's recordings (the shipped calibration's only)
+    channel: ChannelReference | None = None
 
 
 def load_models(
@@ -63,6 +66,7 @@ def load_models(
     typicality = None
     if shipped and defaults.TYPICALITY_CHECKPOINT.is_file():
         typicality = Scorer.load(defaults.require(defaults.TYPICALITY_CHECKPOINT, "typicality"))
+    channel = shipped_channel_reference(calibrated)
     reference = None
     if shipped and defaults.REFERENCE_LLRS.is_file():
         reference = defaults.require(defaults.REFERENCE_LLRS, "reference LLRs")
@@ -79,9 +83,20 @@ def load_models(
             "scorer": [scorer_file(choice.checkpoint)],
             **calibration_files(calibrated),
             "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
+            "channel reference": [defaults.CHANNEL_REFERENCE] if channel else [],
         },
         calibration_population=calibrated.population,
+        channel=channel,
     )
+
+
+def shipped_channel_reference(calibrated: CalibrationChoice) -> ChannelReference | None:
+    """The shipped channel reference when the calibration is a shipped one (fitted on the
+    same calibration recordings); None for a user calibration (no channel check)."""
+    shipped = {defaults.CALIBRATION.resolve(), defaults.COSINE_CALIBRATION.resolve()}
+    if calibrated.calibrator is None or Path(calibrated.source).resolve() not in shipped:
+        return None
+    return ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
 
 
 def load_encoder(path: Path) -> BinaryAttributeEncoder | NumpyEncoder:

@@ -22,7 +22,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from balr import defaults
-from balr.audio import audio_duration
+from balr.audio import audio_duration, load_audio
 from balr.audit import embedding_model_files
 from balr.calibration.split import split_llr
 from balr.compare.config import compare_config
@@ -31,6 +31,7 @@ from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
 from balr.conditions import check_comparison
+from balr.conditions.channel import ChannelReference, channel_profile
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
@@ -85,13 +86,20 @@ class ComparisonPipeline(ComparisonModels):
         """Embeddings `(n, d)` of the files; AudioError naming the first unusable file."""
         return self.embed_with_speech(paths)[0]
 
-    def embed_with_speech(self, paths: Sequence[str | Path]) -> tuple[np.ndarray, list[float]]:
+    def embed_with_speech(
+        self, paths: Sequence[str | Path], waves: list[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, list[float]]:
         """Embeddings `(n, d)` and net speech seconds of the files; AudioError naming the first
-        unusable file (unreadable, too short, or without usable speech) and why."""
+        unusable file (unreadable, too short, or without usable speech) and why. `waves`, when
+        given, receives each file's decoded audio at the model's rate."""
         check_audio_files(paths)
         if isinstance(self.embedding_model, NumpyGE2E):
-            return embed_files(paths, self.embedding_model, self.extraction)
-        return self._embed_with_batch_engine(paths)
+            return embed_files(paths, self.embedding_model, self.extraction, waves)
+        embedded = self._embed_with_batch_engine(paths)
+        if waves is not None:  # the batch engine keeps no audio: decoded here
+            rate = self.embedding_model.sample_rate
+            waves += [load_audio(p, rate) for p in paths]
+        return embedded
 
     def _embed_with_batch_engine(
         self, paths: Sequence[str | Path]
@@ -131,7 +139,8 @@ class ComparisonPipeline(ComparisonModels):
             raise DataError("compare needs at least one enrollment and one test recording")
         paths = [*enrollment, *test]
         n = len(enrollment)
-        embeddings, speech = self.embed_with_speech(paths)
+        waves: list[np.ndarray] | None = [] if self.channel is not None else None
+        embeddings, speech = self.embed_with_speech(paths, waves)
         recordings = [
             Recording(str(p), audio_duration(p), s) for p, s in zip(paths, speech, strict=True)
         ]
@@ -140,7 +149,7 @@ class ComparisonPipeline(ComparisonModels):
         terms = self.scorer.explain(enroll_counts[None], test_counts[None])[0]
         split = split_llr(self.calibrator, terms, [sum(speech[:n]), sum(speech[n:])])
         in_conditions, warning, conditions_notes = self._check_conditions(
-            embeddings, counts, speech, [str(p) for p in paths], n
+            embeddings, counts, speech, [str(p) for p in paths], n, waves
         )
         return ComparisonResult(
             enrollment=recordings[:n],
@@ -182,9 +191,11 @@ class ComparisonPipeline(ComparisonModels):
         speech: list[float],
         names: list[str],
         n_enrollment: int,
+        waves: list[np.ndarray] | None = None,
     ) -> tuple[bool | None, str, list[str]]:
         """`(in conditions, warning, notes)` of the comparison (in conditions: None when it is
-        uncalibrated; notes: e.g. speech longer than calibrated, when in conditions)."""
+        uncalibrated; notes: e.g. speech longer than calibrated, when in conditions); with a
+        channel reference, each recording's channel (`waves`) is checked too."""
         if self.calibrator is None:
             return None, "", []
         kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
@@ -192,9 +203,40 @@ class ComparisonPipeline(ComparisonModels):
         trial = check_comparison(
             self.conditions, vectors, speech, n_enrollment, names, self.calibrator
         )
+        if self.channel is not None and waves is not None:
+            rate = self.embedding_model.sample_rate
+            trial = trial.with_reasons(
+                [channel_reasons(self.channel, waves, rate, names, n_enrollment)]
+            )
         if trial.in_conditions[0]:
             return True, "", [n for n in trial.notes[0].split("; ") if n]
         return False, conditions_warning(trial.reasons_and_notes()[0]), []
+
+
+def channel_reasons(
+    reference: ChannelReference,
+    waves: Sequence[np.ndarray],
+    sample_rate: int,
+    names: Sequence[str],
+    n_enrollment: int,
+) -> str:
+    """The out-of-conditions reasons of the recordings whose channel profile is beyond the
+    reference's threshold ('' when none is), named as `balr.conditions.trial_conditions`
+    names a side's recordings (`test recording's channel ...`, `test b.wav: channel ...`)."""
+    found = []
+    for row, wave in enumerate(waves):
+        problem = reference.problem(channel_profile(wave, sample_rate))
+        if not problem:
+            continue
+        side, count = (
+            ("enrollment", n_enrollment)
+            if row < n_enrollment
+            else ("test", len(waves) - n_enrollment)
+        )
+        found.append(
+            f"{side} recording's {problem}" if count == 1 else f"{side} {names[row]}: {problem}"
+        )
+    return "; ".join(found)
 
 
 @dataclass
