@@ -3,12 +3,18 @@ channel check with the shipped reference."""
 
 from __future__ import annotations
 
+import html
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
 
 from balr import defaults
 from balr.audio import load_audio, resample
+from balr.calibration import CalibrationBundle
+from balr.cli.main import app
 from balr.conditions.channel import PROFILE_SIZE, ChannelReference, channel_profile
 from balr.errors import DataError, ModelError
 from tests.conftest import EXAMPLES
@@ -150,3 +156,28 @@ def test_compare_warns_on_a_telephone_channel_not_on_the_bundled_clips(tmp_path)
     both = pipeline.compare([telephone_copy(CLIP, tmp_path)], [telephone_copy(OTHER, tmp_path)])
     assert "enrollment recording's channel" in both.conditions_warning
     assert "test recording's channel" in both.conditions_warning
+
+
+@pytest.mark.slow
+def test_cli_shows_the_channel_reason_in_warning_report_and_audit(tmp_path):
+
+    phone = telephone_copy(OTHER, tmp_path)
+    report = tmp_path / "case.html"
+    args = [str(CLIP), "--test", phone, "--report", str(report)]
+    result = CliRunner().invoke(app, ["compare", *args])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    reason = "test recording's channel unlike the calibration recordings' (profile distance"
+    assert "WARNING: outside the conditions of the calibration" in output and reason in output
+    assert html.escape(reason) in report.read_text()
+    audit = json.loads(report.with_suffix(".audit.json").read_text())
+    assert any(reason in w for w in audit["warnings"])
+    assert any(f.endswith("channel_reference.safetensors") for f in json.dumps(audit).split('"'))
+    # a user calibration has no channel reference: no channel check
+    user = tmp_path / "cal" / "calibration.json"
+    user.parent.mkdir()
+    shipped = CalibrationBundle.load(defaults.CALIBRATION)
+    CalibrationBundle(shipped.calibrator, shipped.conditions).save(user)
+    result = CliRunner().invoke(app, ["compare", *args, "--calibration", str(user)])
+    assert result.exit_code == 0, result.output
+    assert "channel unlike" not in " ".join(result.output.split())
