@@ -11,7 +11,7 @@ build never used) and of the population benchmark's channel variants
 originals. Writes src/balr/resources/defaults/channel_reference.safetensors, the manifest,
 and prints the figures (kept in recipes/build_channel_reference.log). A few minutes on CPU:
 
-    PYTHONPATH=src python recipes/build_channel_reference.py [--runs ../main/runs]
+    PYTHONPATH=src python recipes/build_channel_reference.py [--runs RUNS_FOLDER]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def measure(reference: ChannelReference, runs: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=Path, default=Path("/work/main/runs"))
+    parser.add_argument("--runs", type=Path, default=Path(__file__).resolve().parents[1] / "runs")
     parser.add_argument("--percentile", type=float, default=98.0)
     args = parser.parse_args()
     began = time.time()

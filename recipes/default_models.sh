@@ -24,5 +24,6 @@ mkdir -p "$(dirname "$log")"
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) CPU cores; $(python --version 2>&1);" \
     "balr $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
   python recipes/build_default_models.py "$@"
+  python recipes/build_channel_reference.py  # the channel reference of the same calibration recordings
 } 2>&1 | sed -u "s/.*\r//" | tee "$log.tmp"
 mv "$log.tmp" "$log"
