@@ -42,6 +42,7 @@ class ComparisonModels:
     model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
     #: the population the calibration's scores were adapted to (`CalibrationChoice.population`)
     calibration_population: dict | None = None
+    calibration_source: str | None = None  # the calibration file (None: uncalibrated)
 
 
 def load_models(
@@ -81,6 +82,7 @@ def load_models(
             "typicality scorer": [defaults.TYPICALITY_CHECKPOINT] if typicality else [],
         },
         calibration_population=calibrated.population,
+        calibration_source=calibrated.source if calibrated.calibrator is not None else None,
     )
 
 
