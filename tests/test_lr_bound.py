@@ -8,11 +8,19 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from balr import defaults
+from balr.calibration import CalibrationBundle
 from balr.conditions import TrialConditions
 from balr.conditions.bound import check_dataset_bound
 from balr.errors import ConfigError
 from balr.lr_bound import BOUND_LRS, BoundTest, bound_of_llrs, bound_test
-from balr.population import Population, decide_adaptation, different_speaker_pairs
+from balr.population import Population
+from balr.population_decision import (
+    MAX_OFFSET,
+    decide_adaptation,
+    different_speaker_pairs,
+    shipped_reference_median,
+)
 
 
 def gaussian_nontarget_llrs(d_prime: float, n: int, shift: float = 0.0, seed: int = 0):
@@ -166,3 +174,42 @@ def test_adaptation_decision_by_mode_and_by_the_bound():
     assert unlabelled.adapt and "too few labelled speakers" in unlabelled.reason
     with pytest.raises(ConfigError, match="--population-adapt never: choose one of auto, always"):
         decide_adaptation("never", pop, calibrated)
+
+
+def test_a_population_that_respects_the_bound_offsets_to_the_reference_median():
+    pop = population([f"s{k // 4}" for k in range(24)])
+    llrs = lambda i, j: np.where(i % 2 == 0, -3.0, -4.0)  # noqa: E731  (median -3.5)
+    moved = decide_adaptation("auto", pop, llrs, reference_median=-3.8)
+    assert not moved.adapt and moved.offset == pytest.approx(-0.3)
+    assert moved.record()["offset"] == pytest.approx(-0.3)
+    assert moved.reason.endswith(
+        "offset by -0.30 (their median LLR -3.50, the calibration's -3.80)"
+    )
+    assert decide_adaptation("auto", pop, llrs, reference_median=-6.0).offset == -MAX_OFFSET
+    assert decide_adaptation("auto", pop, llrs, reference_median=0.0).offset == MAX_OFFSET
+    assert decide_adaptation("auto", pop, llrs).offset == 0.0  # no reference: no offset
+
+
+def test_only_the_shipped_calibration_has_a_reference_median(tmp_path):
+    """The shipped reference LLRs hold 20,000 different-speaker trials per covered corpus."""
+    reference = np.load(defaults.REFERENCE_LLRS)
+    covered = np.isin(reference["nontarget_corpus"], [0, 1, 2])
+    expected = float(np.median(reference["nontarget"][covered].astype(np.float64)))
+    groups = ["commonvoice", "librispeech", "speechocean"]
+    assert shipped_reference_median(str(defaults.CALIBRATION), groups) == pytest.approx(expected)
+    assert shipped_reference_median(str(tmp_path / "calibration.json"), groups) is None
+    assert shipped_reference_median(None, groups) is None
+
+
+def test_a_shifted_calibrator_moves_every_llr_before_the_bounds():
+    shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
+    scores = np.array([-60.0, -20.0, 0.0, 20.0, 120.0])
+    seconds = np.full((5, 2), 3.0)
+    before, after = shipped.parts(scores, seconds), shipped.shifted(0.5).parts(scores, seconds)
+    np.testing.assert_allclose(after.offset, before.offset + 0.5)
+    unbounded = before.llr - before.bounding + 0.5
+    np.testing.assert_allclose(
+        after.llr, np.clip(unbounded, shipped.lower_bound_, shipped.upper_bound_)
+    )
+    np.testing.assert_allclose(after.llr, after.slope * scores + after.offset + after.bounding)
+    assert shipped.population_offset == 0.0  # the original is untouched

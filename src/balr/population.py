@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -34,7 +33,6 @@ from safetensors.numpy import load_file, save_file
 from balr.errors import ConfigError, DataError, ModelError
 from balr.estimator import Estimator
 from balr.fileio import atomic_path
-from balr.lr_bound import BoundTest, bound_of_llrs
 
 #: the fewest population speakers (where labelled) and recordings accepted: with 2-3
 #: speakers the adapted LRs were worse than the shipped ones on matched conditions
@@ -341,89 +339,3 @@ def adapt_to_population(scorer, population: Population, shrinkage: float = DEFAU
     check_population_size(population)
     adaptation = PopulationAdaptation(shrinkage).fit(population.bits)
     return adaptation.adapt(scorer), adaptation
-
-
-#: how `--population` adapts the scorer: `auto` only where the population shows that the
-#: calibration does not hold (`decide_adaptation`), `always` whatever the population shows
-ADAPT_MODES = ("auto", "always")
-#: different-speaker pairs of a population scored for the bound test at most (a seeded
-#: sample beyond: the shares it estimates are then within about 0.3 points)
-MAX_BOUND_PAIRS = 100_000
-
-
-@dataclass(frozen=True)
-class AdaptationDecision:
-    """Whether the scorer adapts to the population, and why (`bound`: the population's
-    different-speaker comparisons under the unadapted scorer and the calibration, when
-    tested: `balr.calibration.bound`)."""
-
-    adapt: bool
-    reason: str
-    bound: BoundTest | None = None
-
-    def describe(self) -> str:
-        verb = "adapted to" if self.adapt else "not adapted to"
-        return f"{verb} the population: {self.reason}"
-
-    def record(self) -> dict:
-        return {
-            "adapted": self.adapt,
-            "reason": self.reason,
-            "bound": None if self.bound is None else self.bound.record(),
-        }
-
-
-def different_speaker_pairs(
-    population: Population, max_pairs: int = MAX_BOUND_PAIRS, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """`(rows i, rows j)` of the population's pairs of recordings of two different labelled
-    speakers (a seeded sample of `max_pairs` when there are more)."""
-    labels = np.array([s or "" for s in population.speakers], dtype=object)
-    i, j = np.triu_indices(len(labels), k=1)
-    keep = (labels[i] != "") & (labels[j] != "") & (labels[i] != labels[j])
-    i, j = i[keep], j[keep]
-    if len(i) > max_pairs:
-        pick = np.sort(np.random.default_rng(seed).choice(len(i), max_pairs, replace=False))
-        i, j = i[pick], j[pick]
-    return i, j
-
-
-def decide_adaptation(
-    mode: str,
-    population: Population,
-    pair_llrs: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
-    fitted_on_population: bool = False,
-) -> AdaptationDecision:
-    """Adapt to the population (`adapt_to_population`) or keep the unadapted LRs.
-
-    The adaptation re-estimates the typicality from a few speakers: it removes the
-    misleading LRs of conditions the calibration never saw, but where the calibration holds
-    it only adds the noise of a small sample (in-domain EER +0.5-1.6 points measured,
-    recipes/research/r12_population_shift.log). So `auto` adapts only where the population's
-    different-speaker comparisons (`pair_llrs(i, j)`: the calibrated LLRs of population rows
-    i vs j, unadapted) break the bound of calibrated LRs; and always when that cannot be
-    tested: no calibration (`pair_llrs` None), a calibration fitted on population-adapted
-    scores (`fitted_on_population`), or too few labelled speakers or pairs."""
-    if mode not in ADAPT_MODES:
-        raise ConfigError(f"--population-adapt {mode}: choose one of {', '.join(ADAPT_MODES)}")
-    if mode == "always":
-        return AdaptationDecision(True, "--population-adapt always")
-    if fitted_on_population:
-        return AdaptationDecision(True, "the calibration was fitted on population-adapted scores")
-    if pair_llrs is None:
-        return AdaptationDecision(True, "uncalibrated scores: no bound of calibrated LRs to test")
-    i, j = different_speaker_pairs(population)
-    bound = bound_of_llrs(pair_llrs(i, j), population.n_speakers or 0) if len(i) else None
-    if bound is None:
-        return AdaptationDecision(
-            True, "too few labelled speakers or pairs to test the calibration on the population"
-        )
-    if bound.broken:
-        return AdaptationDecision(True, bound.describe("the population"), bound)
-    return AdaptationDecision(
-        False,
-        f"its {bound.n_pairs} different-speaker comparisons respect the bound of calibrated "
-        f"LRs ({bound.shares_text()}): the calibration holds there, LRs as without a "
-        "population",
-        bound,
-    )

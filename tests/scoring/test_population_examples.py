@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from balr import defaults
+from balr.calibration import CalibrationBundle
 from balr.cli.main import main
 from balr.data import AudioDataset
 from tests.conftest import EXAMPLES
@@ -89,6 +91,7 @@ def test_examples_with_other_speakers_calibrated_and_warned(example_vectors, cap
         "adapted": True,
         "reason": "--population-adapt always",
         "bound": None,
+        "offset": 0.0,
     }
     scores = pd.read_csv(out / "scores.csv", sep="\t")
     same = scores["enrollment"].str[:7] == scores["test"].str[:7]
@@ -113,9 +116,9 @@ def metrics_of(out) -> dict:
 @pytest.mark.slow
 def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_vectors, capsys):
     """auto: the population's 456 different-speaker pairs (10 speakers) respect the bound of
-    calibrated LRs, so the LRs are those of the run without a population, exactly; the
-    decision and its counts are recorded, and a calibration of these scores keeps no
-    population."""
+    calibrated LRs, so the scores are those of the run without a population, the calibrated
+    LLRs moved by one offset (inside the ELUB bounds); the decision and its counts are
+    recorded, and a calibration of these scores keeps no population."""
     folder, vectors = example_vectors
     pop, out, plain = folder / "pop.csv", folder / "auto", folder / "plain"
     assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population", pop,
@@ -125,11 +128,19 @@ def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_
     assert "not adapted: its 456 different-speaker comparisons respect the bound" in printed
     assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors,
                 "--save-dir", plain) == 0  # fmt: skip
-    adapted = pd.read_csv(out / "scores.csv", sep="\t")["scores"].to_numpy()
-    without = pd.read_csv(plain / "scores.csv", sep="\t")["scores"].to_numpy()
-    np.testing.assert_array_equal(adapted, without)
+    kept = pd.read_csv(out / "scores.csv", sep="\t")
+    without = pd.read_csv(plain / "scores.csv", sep="\t")
+    np.testing.assert_array_equal(kept["raw_score"], without["raw_score"])  # same scorer
     decision = metrics_of(out)["population"]["adaptation"]
     assert decision["adapted"] is False
+    offset = decision["offset"]  # the shipped calibration: its reference median LLR
+    assert 0 < abs(offset) <= 1.0 and f"offset by {offset:+.2f}" in decision["reason"]
+    shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
+    lower, upper = shipped.lower_bound_, shipped.upper_bound_
+    inside = (without["scores"] > lower) & (without["scores"] < upper)
+    inside &= (kept["scores"] > lower) & (kept["scores"] < upper)
+    assert inside.sum() >= 10
+    np.testing.assert_allclose(kept["scores"][inside] - without["scores"][inside], offset)
     bound = decision["bound"]
     assert (bound["n_pairs"], bound["n_speakers"], bound["levels"]) == (456, 10, [1.0, 10.0])
     assert bound["excess"] == pytest.approx(max(bound["reaching"][0] / 456,

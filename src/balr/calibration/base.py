@@ -8,6 +8,7 @@ when loaded. A subclass owns its map: `_fit_map`, `_unbounded`, `_map_record`, `
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,10 +143,23 @@ class Calibrator(Estimator):
         self.check_fitted()
         scores = np.asarray(scores, dtype=np.float64)
         unbounded, slope, offset = self._unbounded(scores, durations)
+        if self.population_offset:
+            unbounded, offset = unbounded + self.population_offset, offset + self.population_offset
         lower = -np.inf if self.lower_bound_ is None else self.lower_bound_
         upper = np.inf if self.upper_bound_ is None else self.upper_bound_
         llrs = np.clip(unbounded, lower, upper)  # NaN scores stay NaN
         return LLRParts(llrs, slope, offset, llrs - unbounded)
+
+    #: LLR offset added before the bounds for a relevant population's conditions (not
+    #: fitted, not saved: `shifted`, `balr.population.decide_adaptation`)
+    population_offset: float = 0.0
+
+    def shifted(self, offset: float) -> Calibrator:
+        """A copy whose LLRs are `offset` higher before the ELUB bounds (the offset is one
+        of the LLR's additive parts: explanations stay exact)."""
+        moved = copy.copy(self)
+        moved.population_offset = self.population_offset + float(offset)
+        return moved
 
     def duration_offsets(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
         """The per-trial LLR offset from the speech durations (zeros: no duration terms)."""

@@ -43,6 +43,7 @@ class ComparisonModels:
     model_files: dict[str, list[Path]] = field(default_factory=dict)  # role -> files (audit)
     #: the population the calibration's scores were adapted to (`CalibrationChoice.population`)
     calibration_population: dict | None = None
+    calibration_source: str | None = None  # the calibration file (None: uncalibrated)
     #: the channel profiles of the calibration's recordings (the shipped calibration's only)
     channel: ChannelReference | None = None
 
@@ -86,6 +87,7 @@ def load_models(
             "channel reference": [defaults.CHANNEL_REFERENCE] if channel else [],
         },
         calibration_population=calibrated.population,
+        calibration_source=calibrated.source if calibrated.calibrator is not None else None,
         channel=channel,
     )
 

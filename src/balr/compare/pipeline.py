@@ -356,6 +356,8 @@ def compare_with_population(
     decision = comparison_adaptation(pipeline, population, adapt)
     if decision.adapt:
         pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
+    elif decision.offset:
+        pipeline.calibrator = pipeline.calibrator.shifted(decision.offset)
     result = pipeline.compare(enrollment, test)
     result.population = population.population
     result.population_adaptation = decision

@@ -23,8 +23,13 @@ from balr.audit import listed_files, population_files
 from balr.data import AudioDataset
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
-from balr.population import AdaptationDecision, Population, active_bits, decide_adaptation
+from balr.population import Population, active_bits
 from balr.population_check import PopulationCheck, check_against_population
+from balr.population_decision import (
+    AdaptationDecision,
+    decide_adaptation,
+    shipped_reference_median,
+)
 
 if TYPE_CHECKING:
     from balr.compare.pipeline import ComparisonPipeline
@@ -153,7 +158,10 @@ def comparison_adaptation(
             return calibrator.transform(raw, sides)
 
     fitted = calibrator is not None and pipeline.calibration_population is not None
-    decision = decide_adaptation(mode, population.population, pair_llrs, fitted)
+    reference = None
+    if calibrator is not None:
+        reference = shipped_reference_median(pipeline.calibration_source, calibrator.groups_)
+    decision = decide_adaptation(mode, population.population, pair_llrs, fitted, reference)
     logger.info("--population %s: %s", population.population.source, decision.describe())
     return decision
 

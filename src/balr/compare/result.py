@@ -9,8 +9,9 @@ import numpy as np
 
 from balr.calibration.split import OFFSET_LABEL
 from balr.compare.inputs import check_explain
-from balr.population import AdaptationDecision, Population
+from balr.population import Population
 from balr.population_check import PopulationCheck
+from balr.population_decision import AdaptationDecision
 from balr.report.html import Recording
 from balr.report.text import bits_text
 from balr.scoring.explain import top_attributes as top_k

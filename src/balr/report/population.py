@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from balr.population import AdaptationDecision, Population
+from balr.population import Population
 from balr.population_check import NOT_EXCEPTIONAL_SHARE, PopulationCheck
+from balr.population_decision import AdaptationDecision
 from balr.report.verbal import LN_LR
 
 

@@ -28,12 +28,12 @@ from balr.population import (
     DEFAULT_SHRINKAGE,
     MIN_RECORDINGS,
     MIN_SPEAKERS,
-    AdaptationDecision,
     Population,
     check_adaptable,
     shrunk_alpha,
     size_error,
 )
+from balr.population_decision import AdaptationDecision
 from balr.scoring.base import as_counts
 from balr.scoring.beta import BetaScorer, log_beta
 from balr.scoring.pairs import as_bits, is_single_recording

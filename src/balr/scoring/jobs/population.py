@@ -16,12 +16,15 @@ from balr.data import AudioDataset, Trials
 from balr.data.speech import load_speech_durations
 from balr.errors import DataError
 from balr.population import (
-    AdaptationDecision,
     Population,
     calibration_population_warning,
     calibration_record,
-    decide_adaptation,
     read_population,
+)
+from balr.population_decision import (
+    AdaptationDecision,
+    decide_adaptation,
+    shipped_reference_median,
 )
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
@@ -60,7 +63,10 @@ def adaptation_decision(
             return calibrator.transform(raw, sides)
 
     fitted_on_population = calibrated.calibrator is not None and calibrated.population is not None
-    decision = decide_adaptation(mode, population, pair_llrs, fitted_on_population)
+    reference = None
+    if calibrator is not None:
+        reference = shipped_reference_median(calibrated.source, calibrator.groups_)
+    decision = decide_adaptation(mode, population, pair_llrs, fitted_on_population, reference)
     logger.info("--population %s: %s", population.source, decision.describe())
     return decision
 
@@ -111,13 +117,15 @@ def population_scorer(
     trials: Trials,
     valid: np.ndarray,
 ) -> tuple:
-    """`(scorer, populations)`: the scorer adapted per trial to its population where the
-    population shows that the calibration does not hold there, else the scorer as it is;
-    the populations with that decision (`adaptation_decision`, `mode` as there). The size
-    check comes first."""
+    """`(scorer, populations, calibration)`: the scorer adapted per trial to its population
+    where the population shows that the calibration does not hold there, else the scorer as
+    it is and the calibration offset as decided; the populations with that decision
+    (`adaptation_decision`, `mode` as there). The size check comes first."""
     adapted = trialwise_scorer(scorer, pop, trials, valid)
     decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
-    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision)
+    if decision.offset:
+        calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
+    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision), calibrated
 
 
 def scored_population(scores_csv: Path) -> dict | None:

@@ -28,7 +28,7 @@ from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
 from balr.evaluation.outputs import TrialMetrics, write_trial_metrics
 from balr.fileio import atomic_path, run_dir
-from balr.population import ADAPT_MODES
+from balr.population_decision import ADAPT_MODES
 from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
@@ -176,7 +176,9 @@ def score_trials_file(
         check_attribute_count(settings.config, vectors.shape[1], test_data)
     if pop is not None:
         mode = options.population_adapt
-        scorer, pop = population_scorer(options, mode, scorer, calibrated, pop, trials, valid)
+        scorer, pop, calibrated = population_scorer(
+            options, mode, scorer, calibrated, pop, trials, valid
+        )
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
     scores[valid] = _score_valid(scorer, vectors, cells, chunk)
