@@ -1,6 +1,6 @@
 """The bound of calibrated LRs on different-speaker comparisons (`balr.lr_bound`), the
 dataset's own check of its calibration (`balr.conditions.bound`) and the adaptation
-decision of `--population` (`balr.population.decide_adaptation`), by value."""
+decision of `--population` (`balr.population_decision.decide_adaptation`), by value."""
 
 from __future__ import annotations
 

@@ -151,7 +151,7 @@ class Calibrator(Estimator):
         return LLRParts(llrs, slope, offset, llrs - unbounded)
 
     #: LLR offset added before the bounds for a relevant population's conditions (not
-    #: fitted, not saved: `shifted`, `balr.population.decide_adaptation`)
+    #: fitted, not saved: `shifted`, `balr.population_decision.decide_adaptation`)
     population_offset: float = 0.0
 
     def shifted(self, offset: float) -> Calibrator:

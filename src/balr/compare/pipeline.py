@@ -274,7 +274,7 @@ def compare_files(
     of the recordings; with a `population` dataset (BA vectors in `population_vectors` or
     beside its audio, else extracted) the scorer adapts to it where it shows that the
     calibration does not hold there (`population_adapt` `auto`; `always`: whatever it
-    shows: `balr.population.decide_adaptation`) and the case LR is checked against it
+    shows: `balr.population_decision.decide_adaptation`) and the case LR is checked against it
     (`balr.compare.population`)."""
     check_audio_files([*enrollment, *test])  # before any model is loaded
     cfg = config if config is not None else compare_config()
@@ -341,10 +341,10 @@ def compare_with_population(
     adapt: str = "auto",
 ) -> Comparison:
     """The comparison with the scorer adapted to the population at `path` where it shows
-    that the calibration does not hold there (`adapt`: `balr.population.decide_adaptation`),
-    its population check, and a warning when the case LR is not exceptional among the
-    population or when the calibration was fitted on scores adapted to a population with
-    other vectors."""
+    that the calibration does not hold there, else offset as decided (`adapt`:
+    `balr.population_decision.decide_adaptation`), its population check, and a warning when
+    the case LR is not exceptional among the population or when the calibration was fitted
+    on scores adapted to a population with other vectors."""
     from balr.compare.population import (
         comparison_adaptation,
         population_check,

@@ -141,7 +141,7 @@ def comparison_adaptation(
     pipeline: ComparisonPipeline, population: ComparisonPopulation, mode: str
 ) -> AdaptationDecision:
     """Whether the comparison's scorer adapts to the population
-    (`balr.population.decide_adaptation`): its different-speaker pairs scored with the
+    (`balr.population_decision.decide_adaptation`): its different-speaker pairs scored with the
     unadapted scorer, calibrated with their speech seconds (unknown: the calibration's
     medians)."""
     calibrator = pipeline.calibrator

@@ -46,7 +46,7 @@ def trial_populations(
 def adaptation_decision(
     run: ScoringRun, mode: str, scorer, calibrated: CalibrationChoice, population: Population
 ) -> AdaptationDecision:
-    """Whether `scorer` adapts to `population` (`balr.population.decide_adaptation`): the
+    """Whether `scorer` adapts to `population` (`balr.population_decision.decide_adaptation`): the
     population's different-speaker pairs are scored with the unadapted scorer and calibrated
     with their speech durations (those beside the population's vectors, or the
     `--speech-durations` file)."""
