@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
 
 from balr.errors import DataError, ModelError
 from balr.estimator import Estimator
-from balr.fileio import atomic_path
+from balr.fileio import read_fitted_tensors, save_fitted_tensors
 
 FORMAT = "balr-embedding-centring"
 
@@ -70,33 +68,27 @@ class EmbeddingCentring(Estimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Write `mean` with the number of recordings as metadata (atomic)."""
         self.check_fitted()
-        path = Path(path)
-        meta = {"format": FORMAT, "params": json.dumps(self.get_params()),
-                "n_recordings": str(self.n_recordings_)}  # fmt: skip
-        with atomic_path(path) as tmp:
-            save_file({"mean": self.mean_}, str(tmp), metadata=meta)
-        return path
+        meta = {"params": json.dumps(self.get_params()), "n_recordings": str(self.n_recordings_)}
+        return save_fitted_tensors(path, {"mean": self.mean_}, FORMAT, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> EmbeddingCentring:
         """A fitted centring; ModelError (one line naming the file and field) if damaged."""
-        try:
-            with safe_open(str(path), "np") as handle:
-                meta = handle.metadata() or {}
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable embedding centring ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ModelError(f"{path}: field 'format' is not {FORMAT}")
+        tensors, meta = read_fitted_tensors(path, FORMAT, "embedding centring")
         mean = tensors.get("mean")
         if mean is None or mean.ndim != 1 or not np.isfinite(mean).all():
             raise ModelError(f"{path}: field 'mean' must be a finite vector")
-        try:
-            n = int(meta["n_recordings"])
-        except (KeyError, ValueError):
-            raise ModelError(f"{path}: field 'n_recordings' is malformed") from None
-        if n < 1:
-            raise ModelError(f"{path}: field 'n_recordings' must be positive, got {n}")
         centring = cls()
-        centring.mean_, centring.n_recordings_ = mean.astype(np.float64), n
+        centring.mean_, centring.n_recordings_ = mean.astype(np.float64), n_recordings(meta, path)
         return centring
+
+
+def n_recordings(meta: dict[str, str], path: str | os.PathLike) -> int:
+    """The positive `n_recordings` of a fitted population file's metadata (ModelError)."""
+    try:
+        n = int(meta["n_recordings"])
+    except (KeyError, ValueError):
+        raise ModelError(f"{path}: field 'n_recordings' is malformed") from None
+    if n < 1:
+        raise ModelError(f"{path}: field 'n_recordings' must be positive, got {n}")
+    return n

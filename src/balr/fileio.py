@@ -196,3 +196,35 @@ def read_json_object(path: str | os.PathLike, what: str) -> dict:
     if not isinstance(record, dict):
         raise ModelError(f"{path}: not a balr {what} (a JSON {type(record).__name__})")
     return record
+
+
+def save_fitted_tensors(
+    target: str | os.PathLike, tensors: dict, file_format: str, metadata: dict[str, str]
+) -> Path:
+    """Write a small fitted estimator as safetensors (atomic): its arrays, and as metadata
+    `format` plus `metadata` (strings)."""
+    from safetensors.numpy import save_file
+
+    path = Path(target)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": file_format, **metadata})
+    return path
+
+
+def read_fitted_tensors(
+    source: str | os.PathLike, file_format: str, label: str
+) -> tuple[dict, dict[str, str]]:
+    """`(arrays, metadata)` of a file written by `save_fitted_tensors`; ModelError (one
+    line naming the file) when it is unreadable or of another `format`. No code runs."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load_file
+
+    try:
+        with safe_open(str(source), "np") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(source))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(f"{source}: not a readable {label} ({exc})") from None
+    if metadata.get("format") != file_format:
+        raise ModelError(f"{source}: field 'format' is not {file_format}")
+    return tensors, metadata

@@ -27,12 +27,10 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
 
 from balr.errors import ConfigError, DataError, ModelError
 from balr.estimator import Estimator
-from balr.fileio import atomic_path
+from balr.fileio import read_fitted_tensors, save_fitted_tensors
 
 #: the fewest population speakers (where labelled) and recordings accepted: with 2-3
 #: speakers the adapted LRs were worse than the shipped ones on matched conditions
@@ -284,24 +282,13 @@ class PopulationAdaptation(Estimator):
     def save(self, path: str | os.PathLike) -> Path:
         """Write `activation_rate` with the parameters as metadata (atomic)."""
         self.check_fitted()
-        path = Path(path)
-        meta = {"format": FORMAT, "params": json.dumps(self.get_params()),
-                "n_recordings": str(self.n_recordings_)}  # fmt: skip
-        with atomic_path(path) as tmp:
-            save_file({"activation_rate": self.activation_rate_}, str(tmp), metadata=meta)
-        return path
+        meta = {"params": json.dumps(self.get_params()), "n_recordings": str(self.n_recordings_)}
+        return save_fitted_tensors(path, {"activation_rate": self.activation_rate_}, FORMAT, meta)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> PopulationAdaptation:
         """A fitted adaptation; ModelError (one line naming the file and field) if damaged."""
-        try:
-            with safe_open(str(path), "np") as handle:
-                meta = handle.metadata() or {}
-            tensors = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path}: not a readable population adaptation ({exc})") from None
-        if meta.get("format") != FORMAT:
-            raise ModelError(f"{path}: field 'format' is not {FORMAT}")
+        tensors, meta = read_fitted_tensors(path, FORMAT, "population adaptation")
         rate = tensors.get("activation_rate")
         if rate is None or rate.ndim != 1 or not np.all((rate >= 0) & (rate <= 1)):
             raise ModelError(f"{path}: field 'activation_rate' must be rates in [0, 1]")
