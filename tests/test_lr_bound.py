@@ -150,6 +150,11 @@ def test_different_speaker_pairs_are_labelled_pairs_of_two_speakers():
         (1, 4),
         (2, 4),
     ]
+    big = population([f"s{k % 1000}" for k in range(200_000)], n_attributes=1)
+    i, j = different_speaker_pairs(big, max_pairs=5000)  # 2e10 pairs: sampled, not listed
+    assert len(i) == 5000 and (i < j).all()
+    assert all(big.speakers[x] != big.speakers[y] for x, y in zip(i, j, strict=True))
+    assert len(set(zip(i.tolist(), j.tolist(), strict=True))) == 5000
     i, j = different_speaker_pairs(pop, max_pairs=3)
     assert len(i) == 3 and all(
         pop.speakers[x] != pop.speakers[y] for x, y in zip(i, j, strict=True)

@@ -61,10 +61,17 @@ def different_speaker_pairs(
     population: Population, max_pairs: int = MAX_BOUND_PAIRS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(rows i, rows j)` of the population's pairs of recordings of two different labelled
-    speakers (a seeded sample of `max_pairs` when there are more)."""
+    speakers: all of them, or a seeded sample of `max_pairs` when there are more (drawn
+    without listing every pair, so a population of a million recordings costs no more)."""
     labels = np.array([s or "" for s in population.speakers], dtype=object)
-    i, j = np.triu_indices(len(labels), k=1)
-    keep = (labels[i] != "") & (labels[j] != "") & (labels[i] != labels[j])
+    n = len(labels)
+    if n * (n - 1) // 2 <= 4 * max_pairs:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        drawn = np.random.default_rng(seed).integers(0, n, size=(4 * max_pairs, 2))
+        drawn = np.unique(np.sort(drawn, axis=1), axis=0)
+        i, j = drawn[:, 0], drawn[:, 1]
+    keep = (i != j) & (labels[i] != "") & (labels[j] != "") & (labels[i] != labels[j])
     i, j = i[keep], j[keep]
     if len(i) > max_pairs:
         pick = np.sort(np.random.default_rng(seed).choice(len(i), max_pairs, replace=False))
