@@ -112,7 +112,8 @@ def main() -> None:
                 pop_non = population_pairs_llrs(folder, size)
                 typ = pd.read_csv(refit_scores(folder, size), sep="\t")
                 llr_t = typ["scores"].to_numpy(np.float64)[ok]
-                print(row(f"{name} | {size} | typicality refit (shipped)", llr_t, labels))
+                refit = f"{name} | {size} | typicality refit (--population-adapt always)"
+                print(row(refit, llr_t, labels))
                 for kind in ("median", "mean", "q90", "q99"):
                     delta = statistic(pop_non, kind) - statistic(ref_non, kind)
                     print(row(f"{name} | {size} | shift {kind} ({delta:+.2f})",

@@ -37,7 +37,7 @@ MAX_OFFSET = 1.0
 class AdaptationDecision:
     """Whether the scorer adapts to the population, and why (`bound`: the population's
     different-speaker comparisons under the unadapted scorer and the calibration, when
-    tested: `balr.calibration.bound`)."""
+    tested: `balr.lr_bound`)."""
 
     adapt: bool
     reason: str
