@@ -24,8 +24,14 @@ Targets (issue 13): Cllr < 0.3 where the corpus is covered by the calibration, n
 different-speaker LR > 100 for < 1 % of trials; warning on >= 90 % of trials of a corpus
 the calibration never saw and <= 10 % of covered ones.
 
+The `shared channel` fold (issue 18.5) adds each corpus's held-out speakers through one
+shared telephone or hall channel, as `benchmarks/population_robustness.py` scored them with
+the shipped chain and no population (its cached work dir, `--channels-dir`), as conditions
+no calibration saw; `--channels-only` runs that fold alone (no recipe work dir needed).
+
     python benchmarks/calibration_robustness.py [--work-dir runs/default_models]
-        [--shipped-scorer] [--similarity-percentile P] [--out results.json]
+        [--shipped-scorer] [--similarity-percentile P] [--channels-dir DIR]
+        [--channels-only] [--out results.json]
 """
 
 from __future__ import annotations
@@ -208,8 +214,25 @@ def main() -> None:
         help="refit every fold's conditions description (the shipped one too) with this "
         "percentile of the calibration recordings' kNN similarity (default: as shipped, 2)",
     )
+    parser.add_argument(
+        "--channels-dir",
+        type=Path,
+        default=REPO / "runs" / "population_robustness",
+        help="work dir of benchmarks/population_robustness.py: its held-out speakers through "
+        "shared channels are the `shared channel` fold (skipped when absent)",
+    )
+    parser.add_argument(
+        "--channels-only", action="store_true", help="only the `shared channel` fold"
+    )
     parser.add_argument("--out", default=None, help="JSON path")
     args = parser.parse_args()
+    if args.channels_only:
+        results = {"loco": "none (--channels-only)", "targets": TARGETS, "folds": {}}
+        add_channel_fold(results, args.channels_dir)
+        results["targets_met"] = targets_met(results["folds"])
+        print_table(results)
+        write_results("calibration_robustness", results, args.out)
+        return
     started = time.perf_counter()
     work = WorkDir(args.work_dir.resolve())
     vectors = Vectors(work)
@@ -255,10 +278,37 @@ def main() -> None:
                 row["covered"] = corpus in FITTED and corpus != fold
                 results["folds"].setdefault(fold, {}).setdefault(system, {})[corpus] = row
             print(f"{system} {fold}: done ({time.perf_counter() - started:.0f} s)", flush=True)
+    add_channel_fold(results, args.channels_dir)
     results["targets_met"] = targets_met(results["folds"])
     results["seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
     write_results("calibration_robustness", results, args.out)
+
+
+def add_channel_fold(results: dict, channels_dir: Path) -> None:
+    """The `shared channel` fold (issue 18.5): the shipped chain as `balr score test` ran it
+    without a population (the cached `scores_pop0` of benchmarks/population_robustness.py)
+    on each corpus's held-out speakers as recorded (covered) and through one shared
+    telephone or hall channel (conditions the calibration never saw); warned = out of
+    conditions (the conditions check and the dataset's own bound check)."""
+    rows = {}
+    for scores_csv in sorted(channels_dir.glob("*/*/scores_pop0/scores.csv")):
+        folder = scores_csv.parents[1]
+        items = pd.read_csv(folder / "all.csv", dtype=str)
+        speaker = dict(zip(items["id"], items["speaker"], strict=True))
+        frame = pd.read_csv(scores_csv, sep="\t", dtype={"enrollment": str, "test": str})
+        llrs = frame["scores"].to_numpy(np.float64)
+        labels = (frame["enrollment"].map(speaker) == frame["test"].map(speaker)).to_numpy(int)
+        flagged = ~frame["in_conditions"].astype(bool).to_numpy()
+        scored = np.isfinite(llrs)
+        row = figures(llrs[scored], labels[scored], flagged[scored])
+        row["covered"] = folder.name == "orig"
+        rows[f"{folder.parent.name}/{folder.name}"] = row
+    if rows:
+        results["folds"]["shared channel"] = {"beta": rows}
+    else:
+        print(f"note: no shared-channel scores under {channels_dir} (run "
+              "benchmarks/population_robustness.py first): fold skipped", flush=True)  # fmt: skip
 
 
 def work_dir_models(work: Path) -> str:
