@@ -58,6 +58,7 @@ def test_compare_records_the_audio_and_every_shipped_model_with_its_hash(compare
         "calibration": [defaults.CALIBRATION],
         "calibration conditions": [sidecar_path(defaults.CALIBRATION)],
         "typicality scorer": [defaults.TYPICALITY_CHECKPOINT],
+        "channel reference": [defaults.CHANNEL_REFERENCE],
         "reference LLRs": [defaults.REFERENCE_LLRS],
     }
     expected = [
@@ -75,11 +76,11 @@ def test_compare_records_the_audio_and_every_shipped_model_with_its_hash(compare
 def test_verify_a_report_names_exactly_the_audio_that_changed(compared, capsys):
     report, _, test = compared
     status, lines = verify(report, capsys)
-    assert status == 0 and lines[-1] == "9 unchanged, 0 changed, 0 missing"
+    assert status == 0 and lines[-1] == "10 unchanged, 0 changed, 0 missing"
     test.write_bytes(test.read_bytes() + b"\0")
     status, lines = verify(report, capsys)
-    assert status == 1 and lines[-1] == "8 unchanged, 1 changed, 0 missing"
+    assert status == 1 and lines[-1] == "9 unchanged, 1 changed, 0 missing"
     assert [line for line in lines if not line.startswith(("unchanged", "  ", "record"))] == [
         f"changed   inputs/test audio: {test}",
-        "8 unchanged, 1 changed, 0 missing",
+        "9 unchanged, 1 changed, 0 missing",
     ]
