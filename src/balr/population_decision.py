@@ -13,6 +13,7 @@ recipes/research/r12_population_shift.log, docs/population.md.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ import numpy as np
 from balr.errors import ConfigError
 from balr.lr_bound import BoundTest, bound_of_llrs
 from balr.population import Population
+
+logger = logging.getLogger(__name__)
 
 #: how `--population` adapts the scorer: `auto` only where the population shows that the
 #: calibration does not hold (`decide_adaptation`), `always` whatever the population shows
@@ -31,6 +34,8 @@ MAX_BOUND_PAIRS = 100_000
 #: the largest offset (natural-log LR) a population that respects the bound moves the LRs
 #: by: measured offsets on held-out speakers as recorded were -0.5 to +0.6 (r12)
 MAX_OFFSET = 1.0
+#: population pairs scored at once for the bound test (a few `(pairs, attributes)` arrays)
+PAIR_CHUNK = 4096
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,40 @@ def decide_adaptation(
             f"{reference_median:.2f})"
         )
     return AdaptationDecision(False, reason, bound, offset)
+
+
+def decide_for(
+    mode: str,
+    population: Population,
+    scorer,
+    calibrator,
+    speech_s: np.ndarray,
+    calibration_source: str | None,
+    fitted_on_population: bool,
+) -> AdaptationDecision:
+    """`decide_adaptation` for a run: the population's different-speaker pairs scored by the
+    unadapted `scorer` (a chunk at a time) and calibrated by `calibrator` (None: uncalibrated)
+    with each recording's net speech `speech_s` (NaN: the calibration's medians); the
+    reference median when `calibration_source` is the shipped calibration. Logged."""
+    pair_llrs = reference = None
+    if calibrator is not None:
+        bits = population.bits
+
+        def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+            raw = np.empty(len(i))
+            for start in range(0, len(i), PAIR_CHUNK):
+                rows = slice(start, start + PAIR_CHUNK)
+                raw[rows] = scorer.score(bits[i[rows]], bits[j[rows]])
+            sides = None
+            if calibrator.uses_durations:
+                sides = np.column_stack([speech_s[i], speech_s[j]])
+            return calibrator.transform(raw, sides)
+
+        reference = shipped_reference_median(calibration_source, calibrator.groups_)
+    fitted = calibrator is not None and fitted_on_population
+    decision = decide_adaptation(mode, population, pair_llrs, fitted, reference)
+    logger.info("--population %s: %s", population.source, decision.describe())
+    return decision
 
 
 def shipped_reference_median(calibration_source: str | None, groups: list[str] | None):

@@ -25,11 +25,7 @@ from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
 from balr.population_check import PopulationCheck, check_against_population
-from balr.population_decision import (
-    AdaptationDecision,
-    decide_adaptation,
-    shipped_reference_median,
-)
+from balr.population_decision import AdaptationDecision, decide_for
 
 if TYPE_CHECKING:
     from balr.compare.pipeline import ComparisonPipeline
@@ -141,29 +137,11 @@ def comparison_adaptation(
     pipeline: ComparisonPipeline, population: ComparisonPopulation, mode: str
 ) -> AdaptationDecision:
     """Whether the comparison's scorer adapts to the population
-    (`balr.population_decision.decide_adaptation`): its different-speaker pairs scored with the
-    unadapted scorer, calibrated with their speech seconds (unknown: the calibration's
-    medians)."""
-    calibrator = pipeline.calibrator
-    pair_llrs = None
-    if calibrator is not None:
-        bits, seconds = population.population.bits, population.speech_s
-
-        def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-            raw = np.concatenate([
-                pipeline.scorer.score(bits[i[k : k + 4096]], bits[j[k : k + 4096]])
-                for k in range(0, len(i), 4096)
-            ])  # fmt: skip
-            sides = np.column_stack([seconds[i], seconds[j]]) if calibrator.uses_durations else None
-            return calibrator.transform(raw, sides)
-
-    fitted = calibrator is not None and pipeline.calibration_population is not None
-    reference = None
-    if calibrator is not None:
-        reference = shipped_reference_median(pipeline.calibration_source, calibrator.groups_)
-    decision = decide_adaptation(mode, population.population, pair_llrs, fitted, reference)
-    logger.info("--population %s: %s", population.population.source, decision.describe())
-    return decision
+    (`balr.population_decision.decide_for`, with the recordings' speech seconds)."""
+    return decide_for(
+        mode, population.population, pipeline.scorer, pipeline.calibrator, population.speech_s,
+        pipeline.calibration_source, pipeline.calibration_population is not None,
+    )  # fmt: skip
 
 
 def population_check(

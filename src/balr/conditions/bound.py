@@ -63,23 +63,16 @@ def check_dataset_bound(
     comparisons: np.ndarray,
 ) -> DatasetBoundCheck:
     """The check from the calibrated `llrs` of the trials usable as `comparisons` (scored,
-    not a recording against itself) whose two speakers are known and differ."""
+    not a recording against itself) whose two speakers are known and differ, with one
+    warning line when it flags trials."""
     llrs = np.asarray(llrs, dtype=np.float64)
     e = np.asarray(enrollment_speakers, dtype=object)
     t = np.asarray(test_speakers, dtype=object)
-    known = np.array([a is not None and b is not None for a, b in zip(e, t, strict=True)])
+    known = np.not_equal(e, None) & np.not_equal(t, None)
     different = comparisons & known & (e != t) & np.isfinite(llrs)
     speakers = len(set(e[different]) | set(t[different]))
     test = bound_of_llrs(llrs[different], speakers) if different.any() else None
-    return DatasetBoundCheck(test, np.isfinite(llrs))
-
-
-def check_trials_bound(trials, dataset, llrs: np.ndarray, usable: np.ndarray) -> DatasetBoundCheck:
-    """`check_dataset_bound` of a trials list (`balr.data.Trials`) over the speakers of
-    `dataset` (an `AudioDataset`), with one warning line when it flags trials."""
-    speaker_of = dict(zip(dataset.ids, dataset.speakers, strict=True))
-    enrollment, test = trials.side_speakers(speaker_of)
-    check = check_dataset_bound(llrs, enrollment, test, usable)
+    check = DatasetBoundCheck(test, np.isfinite(llrs))
     if check.flagged.any():
         logger.warning(
             "%s; %d trials out of conditions for it (a relevant population adapts the LRs: "

@@ -78,12 +78,7 @@ class Trials:
 
     def labels_from_speakers(self, speaker_of: Mapping[str, str | None]) -> np.ndarray:
         """Labels from an id -> speaker map; unknown ids and mixed-speaker cells are errors."""
-        enroll, test = self.side_speakers(speaker_of)
-        labels = np.full(len(self), UNKNOWN, dtype=np.int8)
-        for row, (e, t) in enumerate(zip(enroll, test, strict=True)):
-            if e is not None and t is not None:
-                labels[row] = TARGET if e == t else NONTARGET
-        return labels
+        return labels_of_sides(*self.side_speakers(speaker_of))
 
     def _cell_speaker(
         self, cell: list[str], row: int, side: str, speaker_of: Mapping[str, str | None]
@@ -174,3 +169,12 @@ def _split_cell(value: str, path: Path, row: int, side: str) -> list[str]:
     if not ids:
         raise TrialsError(f"{path}: empty {side} cell in trial {row + 1}")
     return ids
+
+
+def labels_of_sides(enrollment: Sequence[str | None], test: Sequence[str | None]) -> np.ndarray:
+    """1 target / 0 non-target / -1 unknown from each trial's two sides' speakers
+    (`Trials.side_speakers`)."""
+    e, t = np.asarray(enrollment, dtype=object), np.asarray(test, dtype=object)
+    known = np.not_equal(e, None) & np.not_equal(t, None)
+    labels = np.where(e == t, TARGET, NONTARGET).astype(np.int8)
+    return np.where(known, labels, UNKNOWN).astype(np.int8)

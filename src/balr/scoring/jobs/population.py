@@ -21,11 +21,7 @@ from balr.population import (
     calibration_record,
     read_population,
 )
-from balr.population_decision import (
-    AdaptationDecision,
-    decide_adaptation,
-    shipped_reference_median,
-)
+from balr.population_decision import AdaptationDecision, decide_for
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.selection import CalibrationChoice
@@ -46,40 +42,18 @@ def trial_populations(
 def adaptation_decision(
     run: ScoringRun, mode: str, scorer, calibrated: CalibrationChoice, population: Population
 ) -> AdaptationDecision:
-    """Whether `scorer` adapts to `population` (`balr.population_decision.decide_adaptation`): the
-    population's different-speaker pairs are scored with the unadapted scorer and calibrated
-    with their speech durations (those beside the population's vectors, or the
-    `--speech-durations` file)."""
-    calibrator = calibrated.calibrator
-    pair_llrs = None
-    if calibrator is not None:
+    """Whether `scorer` adapts to `population` (`balr.population_decision.decide_for`), its
+    recordings' speech durations from beside the population's vectors or the
+    `--speech-durations` file."""
+    seconds = np.full(len(population.ids), np.nan)
+    if calibrated.calibrator is not None:
         root = run.vectors_dir or run.open_dataset(run.population).root
         durations = load_speech_durations(getattr(run, "speech_durations", None), root) or {}
         seconds = np.array([durations.get(i, np.nan) for i in population.ids])
-
-        def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-            raw = population_pair_scores(scorer, population.bits, i, j)
-            sides = np.column_stack([seconds[i], seconds[j]]) if calibrator.uses_durations else None
-            return calibrator.transform(raw, sides)
-
-    fitted_on_population = calibrated.calibrator is not None and calibrated.population is not None
-    reference = None
-    if calibrator is not None:
-        reference = shipped_reference_median(calibrated.source, calibrator.groups_)
-    decision = decide_adaptation(mode, population, pair_llrs, fitted_on_population, reference)
-    logger.info("--population %s: %s", population.source, decision.describe())
-    return decision
-
-
-def population_pair_scores(
-    scorer, bits: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 4096
-) -> np.ndarray:
-    """Scores of the pairs of rows `(i[k], j[k])` of `bits`, a chunk at a time."""
-    out = np.empty(len(i))
-    for start in range(0, len(i), chunk):
-        rows = slice(start, start + chunk)
-        out[rows] = scorer.score(bits[i[rows]], bits[j[rows]])
-    return out
+    return decide_for(
+        mode, population, scorer, calibrated.calibrator, seconds, calibrated.source,
+        calibrated.population is not None,
+    )  # fmt: skip
 
 
 def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:

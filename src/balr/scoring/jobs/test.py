@@ -20,9 +20,10 @@ from balr.audit import (
     write_record,
 )
 from balr.conditions import TrialConditions, check_trial_conditions
-from balr.conditions.bound import DatasetBoundCheck, check_trials_bound
+from balr.conditions.bound import DatasetBoundCheck, check_dataset_bound
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
+from balr.data.trials import labels_of_sides
 from balr.data.validation import BadVector
 from balr.errors import ConfigError, DataError
 from balr.evaluation.metrics import compute_metrics
@@ -162,7 +163,8 @@ def score_trials_file(
         raise ConfigError(f"scorer '{scorer.name}' is not a likelihood ratio: nothing to explain")
     dataset = options.open_dataset(test_data)
     trials = load_trials(trials_path, sep=options.sep, known_ids=set(dataset.ids))
-    labels = trials.labels(dataset)
+    sides = trials.side_speakers(dict(zip(dataset.ids, dataset.speakers, strict=True)))
+    labels = labels_of_sides(*sides)
     audio_of = {} if options.same_recording_by_id else {i.id: i.audio for i in dataset.items}
     keep_same = options.keep_same_recording
     same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
@@ -185,7 +187,7 @@ def score_trials_file(
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
     raw, scores, conditions, bound = _calibrate(
-        calibrated, scores, dataset, trials, valid & ~same.flags, durations
+        calibrated, scores, dataset, trials, sides, valid, same.flags, durations
     )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
@@ -207,23 +209,24 @@ def _calibrate(
     scores: np.ndarray,
     dataset: AudioDataset,
     trials: Trials,
-    comparisons: np.ndarray,
+    sides: tuple[list[str | None], list[str | None]],
+    valid: np.ndarray,
+    same_recording: np.ndarray,
     durations: dict[str, float] | None,
 ) -> tuple:
     """`(raw scores, calibrated scores, conditions, bound check)`: each trial checked
-    against the calibration's conditions and, by the different-speaker trials of the
-    dataset's other speakers (`comparisons`: scored trials of two recordings), against the
-    bound of calibrated LRs; `(None, scores, None, None)` when uncalibrated."""
+    against the calibration's conditions and, by the dataset's different-speaker trials
+    (`sides`: each trial's two speakers; scored trials not of a recording against itself),
+    against the bound of calibrated LRs; `(None, scores, None, None)` when uncalibrated."""
     calibrator = calibrated.calibrator
     if calibrator is None:
         return None, scores, None, None
-    valid = np.isfinite(scores)  # NaN (no vector) stays NaN
     seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
-    llrs = calibrator.transform(scores, seconds)
+    llrs = calibrator.transform(scores, seconds)  # NaN (no vector) stays NaN
     conditions = check_trial_conditions(
         calibrated.conditions, dataset, trials, valid, durations, calibrator
     )
-    bound = check_trials_bound(trials, dataset, llrs, comparisons & valid)
+    bound = check_dataset_bound(llrs, *sides, valid & ~same_recording)
     return scores, llrs, conditions.with_reasons(bound.reasons()), bound
 
 
