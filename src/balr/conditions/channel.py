@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 from balr.conditions.trials import apart
@@ -219,9 +220,8 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """The tensors and metadata of a safetensors file; ModelError naming it when unreadable."""
     try:
         tensors = load_file(str(path))
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            metadata = json.loads(handle.read(size)).get("__metadata__") or {}
+        with safe_open(str(path), "np") as handle:
+            metadata = handle.metadata() or {}
     except FileNotFoundError:
         raise ModelError(f"{path}: missing (the channel reference)") from None
     except Exception as exc:  # safetensors raises its own error types for a damaged file
