@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -67,18 +68,8 @@ def test_a_calibration_of_longer_recordings_puts_the_examples_out_and_compare_wa
     tmp_path,
     capsys,
 ):
-    raw = tmp_path / "raw"
-    _run(score_example(example_vectors, raw, "--no-calibration"), capsys)
+    calibration = _calibrated_with_speech(example_vectors, tmp_path, capsys, lambda i: 20 + i)
     speech = read_speech_durations(example_vectors / "speech_durations.tsv")
-    long_speech = tmp_path / "long_speech.tsv"
-    rows = [f"{item}\t{item}.flac\t{20 + i}\n" for i, item in enumerate(sorted(speech))]
-    long_speech.write_text("id\tpath\tspeech_s\n" + "".join(rows))
-    calibration = tmp_path / "calibration.json"
-    _run(
-        ["score", "calibrate", raw / "scores.csv", DATASET, "--vectors-dir", example_vectors,
-         "--speech-durations", long_speech, "--out", calibration],
-        capsys,
-    )  # fmt: skip
     low, high = ConditionsDescription.load(calibration).speech_range_s_
     assert (low, high) == (20, 27)
     _run(score_example(example_vectors, tmp_path / "out", "--calibration", calibration), capsys)
@@ -138,18 +129,8 @@ def test_speech_longer_than_calibrated_is_a_note_in_score_test_and_compare(
 ):
     """A calibration of 1.0-1.7 s recordings: the examples' 2.7-5.9 s are longer, so every
     trial stays in conditions (the clips are its own population) with a note saying so."""
-    raw = tmp_path / "raw"
-    _run(score_example(example_vectors, raw, "--no-calibration"), capsys)
+    calibration = _calibrated_with_speech(example_vectors, tmp_path, capsys, lambda i: 1 + i / 10)
     speech = read_speech_durations(example_vectors / "speech_durations.tsv")
-    short_speech = tmp_path / "short_speech.tsv"
-    rows = [f"{item}\t{item}.flac\t{1 + i / 10}\n" for i, item in enumerate(sorted(speech))]
-    short_speech.write_text("id\tpath\tspeech_s\n" + "".join(rows))
-    calibration = tmp_path / "calibration.json"
-    _run(
-        ["score", "calibrate", raw / "scores.csv", DATASET, "--vectors-dir", example_vectors,
-         "--speech-durations", short_speech, "--out", calibration],
-        capsys,
-    )  # fmt: skip
     assert ConditionsDescription.load(calibration).speech_range_s_ == [1.0, 1.7]
     _run(score_example(example_vectors, tmp_path / "out", "--calibration", calibration), capsys)
     scores = pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t")
@@ -167,3 +148,21 @@ def test_speech_longer_than_calibrated_is_a_note_in_score_test_and_compare(
     )  # fmt: skip
     assert "WARNING:" not in printed
     assert f"note: test speech {speech[first.test]:.1f} s above the calibrated 1.0-1.7 s" in printed
+
+
+def _calibrated_with_speech(vectors, tmp_path, capsys, seconds) -> Path:
+    """calibration.json fitted on the examples' raw scores with the k-th recording (in id
+    order) given `seconds(k)` of net speech."""
+    raw = tmp_path / "raw"
+    _run(score_example(vectors, raw, "--no-calibration"), capsys)
+    speech = read_speech_durations(vectors / "speech_durations.tsv")
+    durations = tmp_path / "speech.tsv"
+    rows = [f"{item}\t{item}.flac\t{seconds(i)}\n" for i, item in enumerate(sorted(speech))]
+    durations.write_text("id\tpath\tspeech_s\n" + "".join(rows))
+    calibration = tmp_path / "calibration.json"
+    _run(
+        ["score", "calibrate", raw / "scores.csv", DATASET, "--vectors-dir", vectors,
+         "--speech-durations", durations, "--out", calibration],
+        capsys,
+    )  # fmt: skip
+    return calibration

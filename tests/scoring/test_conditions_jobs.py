@@ -191,20 +191,25 @@ def test_a_calibration_without_description_puts_trials_out_of_conditions(
     )
     assert fitted.conditions is None
     assert fitted.summary().endswith("; no conditions description (not asked for)")
-    score_trials_file(
-        corpus / "test.csv",
-        corpus / "test_trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "out",
-            vectors_dir=corpus / "vectors",
-            calibration=fitted.path,
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
-        ),
-    )
-    scores = pd.read_csv(tmp_path / "out" / "scores.csv", sep="\t")
+    scores = scored_with(corpus, "test", fitted.path, scorer, tmp_path / "out")
     assert (~scores.in_conditions).all() and (scores.conditions_reason == NO_DESCRIPTION).all()
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["n_out_of_conditions"] == len(scores) and "in_conditions_metrics" not in metrics
+
+
+def scored_with(corpus, part: str, calibration, scorer, save_dir) -> pd.DataFrame:
+    """scores.csv of `score test` on the corpus part's trials with that calibration."""
+    score_trials_file(
+        corpus / f"{part}.csv",
+        corpus / f"{part}_trials.tsv",
+        TrialScoring(
+            save_dir=save_dir,
+            vectors_dir=corpus / "vectors",
+            calibration=calibration,
+            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
+        ),
+    )
+    return pd.read_csv(save_dir / "scores.csv", sep="\t")
 
 
 def test_qmf_without_speech_durations_is_refused(corpus, calibrated, tmp_path):
@@ -240,17 +245,7 @@ def test_calibrate_as_documented_reads_the_vectors_the_scores_were_computed_on(
         CalibrationFit(out=tmp_path / "e.json", vectors_dir=corpus / "vectors"),
     )
     assert fitted.conditions.to_dict("x") == explicit.conditions.to_dict("x")
-    score_trials_file(
-        corpus / "cal.csv",
-        corpus / "cal_trials.tsv",
-        TrialScoring(
-            save_dir=tmp_path / "in_domain",
-            vectors_dir=corpus / "vectors",
-            calibration=fitted.path,
-            settings=ScoreSettings.from_overrides([f"scorer.checkpoint_path={scorer}"]),
-        ),
-    )
-    scores = pd.read_csv(tmp_path / "in_domain" / "scores.csv", sep="\t")
+    scores = scored_with(corpus, "cal", fitted.path, scorer, tmp_path / "in_domain")
     # the calibration recordings themselves: none below its own speech range, none unlike
     # its population once a recording no longer matches itself
     assert scores.in_conditions.mean() >= 0.9
