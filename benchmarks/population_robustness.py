@@ -9,13 +9,14 @@ chain scores them with the `balr` CLI as a user would:
 
     balr extract all.csv; balr binarize all.csv
     balr score test all.csv trials.tsv [--population popK.csv]
+    balr score test all.csv trials.tsv scorer=cosine scorer.vectors=emb [--population popK.csv]
 
 in three settings: no population, the first 5 and all 20 pool speakers (same variant, so
 the same conditions, speaker-disjoint from the trials). Per corpus, variant and setting:
-EER of the cosine of GE2E embeddings (with a population that `score test` adapted to:
-centred on the population's mean and length-normalised, the adaptation measured for the
-cosine; where it kept the unadapted LRs, the plain cosine) and of BA-LR, Cllr and
-minCllr of the calibrated BA-LR LLRs, the shares of different-speaker LR > 100 and
+EER and Cllr of the calibrated cosine of GE2E embeddings (the shipped cosine calibration;
+with a population, embeddings moved from its mean to the calibration's where the population
+breaks the bound: `balr.scoring.population_cosine`), EER of BA-LR, Cllr and minCllr of the
+calibrated BA-LR LLRs, the shares of different-speaker LR > 100 and
 same-speaker LR < 1/100 over all trials and over the un-warned ones, and the warning rate
 (`in_conditions` false).
 
@@ -138,36 +139,22 @@ def score(folder: Path, size: int) -> pd.DataFrame:
     return pd.read_csv(out / "scores.csv", sep="\t", dtype={"enrollment": str, "test": str})
 
 
-def adapted_to_population(folder: Path, size: int) -> bool:
-    """Whether `balr score test` adapted to the `size`-speaker population (its decision in
-    metrics.json: only where the population breaks the bound of calibrated LRs)."""
-    if not size:
-        return False
-    record = json.loads((folder / f"scores_pop{size}" / "metrics.json").read_text())
-    return bool(record["population"].get("adaptation", {"adapted": True})["adapted"])
-
-
 def cosine_scores(folder: Path, trials: pd.DataFrame, size: int) -> np.ndarray:
-    """Cosine of the trials' GE2E embeddings; with a population that `score test` adapted
-    to, centred on its mean and length-normalised first (the same decision for both)."""
-    from balr.data import AudioDataset
-    from balr.embedding_centring import EmbeddingCentring
-
-    dataset = AudioDataset.from_path(folder / "all.csv", output_dir=folder / "vectors")
-    rows, vectors = dataset.stack_vectors("emb")
-    ids = [dataset.items[r].id for r in rows]
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if size:
-        pop_ids = set(pd.read_csv(folder / f"pop{size}.csv", dtype=str)["id"])
-        centring = EmbeddingCentring().fit(vectors[[i in pop_ids for i in ids]])
-        vectors = centring.transform(vectors)
-    else:
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    vectors = np.vstack([vectors, np.full(vectors.shape[1], np.nan)])  # row -1: no vector
-    row = {name: k for k, name in enumerate(ids)}
-    e = vectors[trials["enrollment"].map(row).fillna(-1).to_numpy(np.int64)]
-    t = vectors[trials["test"].map(row).fillna(-1).to_numpy(np.int64)]
-    return np.einsum("ij,ij->i", e, t)
+    """The calibrated LLRs of the cosine of the trials' GE2E embeddings (the shipped cosine
+    calibration), from `balr score test scorer=cosine scorer.vectors=emb` with the
+    `size`-speaker population (0: none), aligned with `trials`."""
+    out = folder / f"cosine_pop{size}"
+    if not (out / "scores.csv").is_file():
+        population = ["--population", folder / f"pop{size}.csv"] if size else []
+        balr("score", "test", folder / "all.csv", folder / "trials.tsv", "--save-dir", out,
+             "--vectors-dir", folder / "vectors", "--exist-ok", "--same-recording-by-id",
+             "scorer=cosine", "scorer.vectors=emb", *population)  # fmt: skip
+    frame = pd.read_csv(out / "scores.csv", sep="\t", dtype={"enrollment": str, "test": str})
+    if not (
+        frame[["enrollment", "test"]].to_numpy() == trials[["enrollment", "test"]].to_numpy()
+    ).all():
+        raise RuntimeError(f"{out}: trials differ from the BA-LR run's")
+    return frame["scores"].to_numpy(np.float64)
 
 
 def figures(scores: pd.DataFrame, labels: np.ndarray, cosine: np.ndarray) -> dict:
@@ -181,6 +168,7 @@ def figures(scores: pd.DataFrame, labels: np.ndarray, cosine: np.ndarray) -> dic
     return {
         "trials": len(llr),
         "eer_cosine": eer(cosine, labels)[0],
+        "cllr_cosine": cllr(cosine, labels),
         "eer_balr": eer(llr, labels)[0],
         "cllr": cllr(llr, labels),
         "min_cllr": min_cllr(llr, labels),
@@ -207,9 +195,7 @@ def run_corpus(items: pd.DataFrame, corpus: str, variants, work: Path) -> dict:
             labels = (scores["enrollment"].map(speaker) == scores["test"].map(speaker)).to_numpy(
                 np.int64
             )
-            cosine = cosine_scores(
-                folder, scores, size if adapted_to_population(folder, size) else 0
-            )
+            cosine = cosine_scores(folder, scores, size)
             row = figures(scores, labels, cosine)
             results[f"{variant}/pop{size}"] = row
             print(format_row(corpus, variant, size, row), flush=True)
@@ -218,8 +204,8 @@ def run_corpus(items: pd.DataFrame, corpus: str, variants, work: Path) -> dict:
 
 
 HEADER = (
-    "| corpus | variant | population | EER cos | EER BA-LR | Cllr | minCllr | non LR>100 | "
-    "tar LR<1/100 | un-warned non>100 | un-warned tar<1/100 | warned |"
+    "| corpus | variant | population | EER cos | Cllr cos | EER BA-LR | Cllr | minCllr | "
+    "non LR>100 | tar LR<1/100 | un-warned non>100 | un-warned tar<1/100 | warned |"
 )
 
 
@@ -229,7 +215,8 @@ def format_row(corpus: str, variant: str, size: int, row: dict) -> str:
         return f"{100 * value:.2f} %"
 
     return (
-        f"| {corpus} | {variant} | {size or 'none'} | {pct('eer_cosine')} | {pct('eer_balr')} | "
+        f"| {corpus} | {variant} | {size or 'none'} | {pct('eer_cosine')} | "
+        f"{row['cllr_cosine']:.3f} | {pct('eer_balr')} | "
         f"{row['cllr']:.3f} | {row['min_cllr']:.3f} | {pct('nontarget_lr_above_100')} | "
         f"{pct('target_lr_below_0.01')} | {pct('unwarned_nontarget_lr_above_100')} | "
         f"{pct('unwarned_target_lr_below_0.01')} | {pct('warned')} |"

@@ -30,6 +30,22 @@ def test_a_shared_channel_direction_is_removed():
     assert out[0] @ out[1] == pytest.approx(0.0)
 
 
+def test_the_population_mean_moves_to_the_target():
+    """With target t (a calibration's mean), the same two speakers become a + t and b + t:
+    with t = (0, 0, 1), their cosine is 1 / 2 (the scale the calibration saw), not 0."""
+    population = np.array([[1.0, 1.0, 2.0], [-1.0, -1.0, 2.0]])  # mean (0, 0, 2)
+    target = np.array([0.0, 0.0, 1.0])
+    x = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 2.0]])
+    fitted = EmbeddingCentring().fit(population, target)
+    out = fitted.transform(x)
+    np.testing.assert_allclose(
+        out, [[1 / np.sqrt(2), 0, 1 / np.sqrt(2)], [0, 1 / np.sqrt(2), 1 / np.sqrt(2)]]
+    )
+    assert out[0] @ out[1] == pytest.approx(0.5)
+    with pytest.raises(DataError, match="target of shape"):
+        EmbeddingCentring().fit(population, np.ones(2))
+
+
 def test_a_row_equal_to_the_mean_stays_zero_and_dimensions_must_match():
     centring = EmbeddingCentring().fit(np.array([[1.0, 3.0], [3.0, 1.0]]))
     np.testing.assert_array_equal(centring.transform(np.array([[2.0, 2.0]])), [[0.0, 0.0]])
@@ -46,7 +62,11 @@ def test_saved_and_loaded_by_value(tmp_path):
     fitted = EmbeddingCentring().fit(rng.normal(size=(7, 5)))
     loaded = EmbeddingCentring.load(fitted.save(tmp_path / "centring.safetensors"))
     np.testing.assert_array_equal(loaded.mean_, fitted.mean_)
+    np.testing.assert_array_equal(loaded.target_, np.zeros(5))
     assert loaded.n_recordings_ == 7
+    moved = EmbeddingCentring().fit(rng.normal(size=(7, 5)), np.arange(5.0))
+    again = EmbeddingCentring.load(moved.save(tmp_path / "moved.safetensors"))
+    np.testing.assert_array_equal(again.target_, np.arange(5.0))
     x = rng.normal(size=(3, 5))
     np.testing.assert_array_equal(loaded.transform(x), fitted.transform(x))
 

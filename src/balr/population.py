@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
@@ -42,15 +42,28 @@ RATE_FLOOR = 1e-4
 FORMAT = "balr-population-adaptation"
 
 
+#: the vectors a population is read as: BA bits (the beta scorer) or embeddings (the cosine)
+POPULATION_KINDS = ("ba", "emb")
+
+
 @dataclass(frozen=True)
 class Population:
-    """The population's BA vectors as used: their source and what was left out."""
+    """The population's vectors as used (`kind` `ba`: 0/1 attributes; `emb`: embeddings),
+    their source and what was left out."""
 
     source: str
     ids: tuple[str, ...]
     speakers: tuple[str | None, ...]
-    bits: np.ndarray  # (recordings, attributes) 0/1
+    vectors: np.ndarray  # (recordings, attributes) 0/1, or (recordings, dim) embeddings
     excluded: tuple[str, ...] = ()  # ids left out: also case recordings or case speakers
+    kind: str = "ba"
+
+    @property
+    def bits(self) -> np.ndarray:
+        """The `(recordings, attributes)` 0/1 BA vectors (ConfigError for embeddings)."""
+        if self.kind != "ba":
+            raise ConfigError(f"--population {self.source}: read as embeddings, not BA vectors")
+        return self.vectors
 
     def speaker_index(self) -> tuple[tuple[str, ...], np.ndarray]:
         """`(speaker names in order of appearance, each recording's row among them)`; a
@@ -84,21 +97,26 @@ class Population:
             "n_recordings": len(self.ids),
             "n_speakers": self.n_speakers,
             "excluded": list(self.excluded),
+            "vectors": self.kind,
             "sha256": self.fingerprint(),
         }
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, as `balr.audit` hashes files) of the population's vectors: each
-        recording's id and bits, in id order (the order of reading does not count)."""
+        recording's id and bits (embeddings: float32 values), in id order (the order of
+        reading does not count)."""
         return self._sha256
 
     @cached_property
     def _sha256(self) -> str:
         """`fingerprint`, hashed once per population (records and warnings all ask)."""
         digest = hashlib.sha256()
-        packed = np.packbits(np.asarray(self.bits) > 0.5, axis=1)
+        if self.kind == "ba":
+            rows = np.packbits(np.asarray(self.vectors) > 0.5, axis=1)
+        else:
+            rows = np.ascontiguousarray(self.vectors, dtype="<f4")
         for row in sorted(range(len(self.ids)), key=self.ids.__getitem__):
-            digest.update(self.ids[row].encode() + b"\0" + packed[row].tobytes())
+            digest.update(self.ids[row].encode() + b"\0" + rows[row].tobytes())
         return digest.hexdigest()
 
 
@@ -173,12 +191,12 @@ def exclude_case(population: Population, case_ids: set[str], case_speakers: set[
     ]
     kept = set(keep)
     dropped = tuple(item for i, item in enumerate(population.ids) if i not in kept)
-    return Population(
-        population.source,
-        tuple(population.ids[i] for i in keep),
-        tuple(population.speakers[i] for i in keep),
-        population.bits[keep],
-        population.excluded + dropped,
+    return replace(
+        population,
+        ids=tuple(population.ids[i] for i in keep),
+        speakers=tuple(population.speakers[i] for i in keep),
+        vectors=population.vectors[keep],
+        excluded=population.excluded + dropped,
     )
 
 
@@ -306,18 +324,27 @@ class PopulationAdaptation(Estimator):
         return adaptation
 
 
-def read_population(dataset, source: str) -> Population:
-    """The BA vectors of every recording of `dataset` (an `AudioDataset`) that has a valid
-    one; DataError when none has. Items without or with a bad vector are logged, left out."""
-    indices, vectors = dataset.stack_vectors("ba", bad=[])
+def read_population(dataset, source: str, kind: str = "ba") -> Population:
+    """The `kind` vectors (`ba` bits or `emb` embeddings) of every recording of `dataset`
+    (an `AudioDataset`) that has a valid one; DataError when none has. Items without or
+    with a bad vector are logged, left out."""
+    if kind not in POPULATION_KINDS:
+        raise ConfigError(f"--population: vectors '{kind}'; choose one of {POPULATION_KINDS}")
+    indices, vectors = dataset.stack_vectors(kind, bad=[])
     if not len(indices):
-        raise DataError(f"--population {source}: no recording has a BA vector (run binarize)")
+        step = "binarize" if kind == "ba" else "extract"
+        raise DataError(f"--population {source}: no recording has a {kind} vector (run {step})")
     items = [dataset.items[i] for i in indices]
+    if kind == "ba":
+        vectors = active_bits(vectors, f"--population {source}")
+    elif vectors.ndim != 2:
+        raise DataError(f"--population {source}: embeddings of shape {vectors.shape[1:]}")
     return Population(
         source,
         tuple(item.id for item in items),
         tuple(item.speaker for item in items),
-        active_bits(vectors, f"--population {source}"),
+        np.asarray(vectors, dtype=np.float64),
+        kind=kind,
     )
 
 

@@ -151,13 +151,13 @@ def decide_for(
     reference median when `calibration_source` is the shipped calibration. Logged."""
     pair_llrs = reference = None
     if calibrator is not None:
-        bits = population.bits
+        vectors = population.vectors
 
         def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
             raw = np.empty(len(i))
             for start in range(0, len(i), PAIR_CHUNK):
                 rows = slice(start, start + PAIR_CHUNK)
-                raw[rows] = scorer.score(bits[i[rows]], bits[j[rows]])
+                raw[rows] = scorer.score(vectors[i[rows]], vectors[j[rows]])
             sides = None
             if calibrator.uses_durations:
                 sides = np.column_stack([speech_s[i], speech_s[j]])

@@ -10,7 +10,7 @@ import numpy as np
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import DataError
 from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir
-from balr.population import read_population
+from balr.population import check_adaptable, read_population
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.pairs import as_bits, matrix_scores
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
@@ -59,6 +59,7 @@ def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatr
     items = [dataset.items[i] for i in indices]
     trialwise = groups = None
     if run.population is not None:
+        check_adaptable(scorer)  # score matrix adapts the beta scorer only
         full = read_population(run.open_dataset(run.population), str(run.population))
         speaker_of = {item.id: item.speaker for item in items}
         pops, groups = TrialPopulations.of_matrix(full, [item.id for item in items], speaker_of)

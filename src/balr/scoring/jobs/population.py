@@ -14,7 +14,7 @@ import numpy as np
 
 from balr.data import AudioDataset, Trials
 from balr.data.speech import load_speech_durations
-from balr.errors import DataError
+from balr.errors import ConfigError, DataError
 from balr.population import (
     Population,
     calibration_population_warning,
@@ -22,7 +22,14 @@ from balr.population import (
     read_population,
 )
 from balr.population_decision import AdaptationDecision, decide_for
+from balr.scoring.beta import BetaScorer
+from balr.scoring.cosine import CosineScorer
 from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.population_cosine import (
+    TrialwiseCentredCosine,
+    calibration_target,
+    check_centrable,
+)
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.selection import CalibrationChoice
 
@@ -30,11 +37,15 @@ logger = logging.getLogger(__name__)
 
 
 def trial_populations(
-    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun
+    path: Path, dataset: AudioDataset, trials: Trials, run: ScoringRun, scorer
 ) -> TrialPopulations:
-    """The population dataset at `path` (read as `run` reads datasets), each trial's without
-    its own speakers and recordings (`balr.scoring.population_trials`)."""
-    full = read_population(run.open_dataset(path), str(path))
+    """The population dataset at `path` (read as `run` reads datasets, as the vectors
+    `scorer` adapts with), each trial's without its own speakers and recordings
+    (`balr.scoring.population_trials`); ConfigError first for a scorer without an
+    adaptation."""
+    if not isinstance(scorer, BetaScorer):
+        check_centrable(scorer)
+    full = read_population(run.open_dataset(path), str(path), scorer.vector_kind)
     speaker_of = {i: dataset.items[dataset.index_of(i)].speaker for i in trials.unique_ids()}
     return TrialPopulations.of_trials(full, trials, speaker_of)
 
@@ -67,10 +78,12 @@ def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulation
 
 
 def trialwise_scorer(
-    scorer, pop: TrialPopulations, trials: Trials, valid: np.ndarray
-) -> TrialwiseBeta:
-    """The beta `scorer` adapted per scored trial (`valid`) to its population, after the
-    size check of the smallest one."""
+    scorer, pop: TrialPopulations, trials: Trials, valid: np.ndarray, calibrated
+) -> TrialwiseBeta | TrialwiseCentredCosine:
+    """`scorer` adapted per scored trial (`valid`) to its population, after the size check
+    of the smallest one: the beta scorer's typicality; for the cosine, the embeddings moved
+    from the population's mean to the mean of the `calibrated` calibration's reference
+    embeddings (`balr.scoring.population_cosine`)."""
     rows = np.flatnonzero(valid)
 
     def name(j: int) -> str:
@@ -79,6 +92,16 @@ def trialwise_scorer(
 
     scored = pop.subset(valid)
     scored.check_size(name)
+    if isinstance(scorer, CosineScorer):
+        target = calibration_target(calibrated)
+        if target is None and calibrated.calibrator is not None:
+            logger.warning(
+                "the calibration %s has no reference embeddings: the population's mean is "
+                "moved to 0, a scale it was not fitted on; fit one on adapted scores "
+                "(`balr score calibrate --population`)",
+                calibrated.source,
+            )
+        return TrialwiseCentredCosine(scorer, scored, target)
     return TrialwiseBeta(scorer, scored)
 
 
@@ -95,7 +118,7 @@ def population_scorer(
     where the population shows that the calibration does not hold there, else the scorer as
     it is and the calibration offset as decided; the populations with that decision
     (`adaptation_decision`, `mode` as there). The size check comes first."""
-    adapted = trialwise_scorer(scorer, pop, trials, valid)
+    adapted = trialwise_scorer(scorer, pop, trials, valid, calibrated)
     decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
     if decision.offset:
         calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
@@ -122,7 +145,8 @@ def calibration_population(
     scored = scored_population(scores_csv)
     if population is not None:
         dataset = AudioDataset.from_path(population, output_dir=vectors_dir)
-        used = read_population(dataset, str(population))
+        kind = scored.get("vectors", "ba") if scored is not None else "ba"
+        used = read_population(dataset, str(population), kind)
         again = f"score the trials with `balr score test ... --population {population}` first"
         if scored is None:
             raise DataError(f"{scores_csv}: scored without a population; {again}")
@@ -144,4 +168,10 @@ def calibration_population(
     if scored is not None and not isinstance(scored.get("sha256"), str):
         logger.warning("%s: its population record has no sha256: not kept", scores_csv)
         return None
+    if scored is not None and scored.get("vectors") == "emb":
+        raise ConfigError(
+            f"{scores_csv}: cosines of embeddings adapted to the population {scored.get('source')}"
+            " are on the scale of the calibration they were scored with (its reference "
+            "embeddings' mean); calibrate scores made without --population instead"
+        )
     return None if scored is None else calibration_record(scored)

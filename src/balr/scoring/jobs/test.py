@@ -41,6 +41,7 @@ from balr.scoring.jobs.population import (
     warn_population_mismatch,
 )
 from balr.scoring.plots import plot_explanation
+from balr.scoring.population_cosine import TrialwiseCentredCosine
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
 from balr.scoring.selection import (
@@ -170,7 +171,7 @@ def score_trials_file(
     same = find_same_recording_trials(trials.enrollment, trials.test, audio_of, keep_same)
     pop = None
     if options.population is not None:
-        pop = trial_populations(options.population, dataset, trials, options)
+        pop = trial_populations(options.population, dataset, trials, options, scorer)
     warn_population_mismatch(calibrated, pop)
     bad: list[BadVector] = []
     vectors, cells, valid = trial_vectors(dataset, trials, scorer.vector_kind, bad)
@@ -231,7 +232,7 @@ def _calibrate(
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
-    if isinstance(scorer, TrialwiseBeta):
+    if isinstance(scorer, TrialwiseBeta | TrialwiseCentredCosine):
         return scorer.score(vectors, cells, chunk)
     return score_trials(scorer, vectors, cells, chunk=chunk)
 
