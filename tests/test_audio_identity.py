@@ -63,7 +63,9 @@ def test_the_same_samples_in_another_container_hash_alike(wave, tmp_path):
 def test_near_duplicates_are_found(wave, edit, least):
     verdict = same_recording(identify_wave(wave), identify_wave(edit(wave).astype(np.float32)))
     assert verdict is not None and verdict.how == NEAR_DUPLICATE
-    assert least <= verdict.similarity < 1.0
+    # a trim on the fingerprint's frame grid leaves equal frames: a correlation of 1 up to
+    # rounding, which the CPU's float path may round to exactly 1.0
+    assert least <= verdict.similarity <= 1.0
 
 
 @pytest.mark.parametrize("subtype", ["OPUS", "VORBIS"])
