@@ -230,6 +230,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "population_robustness")
     ap.add_argument("--out", default=None)
     options = ap.parse_args()
+    options.work = options.work.resolve()  # the CSVs written there name absolute paths
     items = held_out_items(options.work)
     print(HEADER)
     results = {

@@ -186,16 +186,39 @@ def test_a_scorer_without_an_adaptation_is_refused_first(
         _score_cosine(root, tmp_path / "refused", root / "pop.csv", overrides)
 
 
-def test_score_matrix_population_adapts_the_beta_scorer_only(channel_embeddings, tmp_path):
+def test_score_matrix_cells_equal_score_test_trials(channel_embeddings, tmp_path):
+    """`score matrix --population` with the cosine: cell (i, j) is the raw score `score test`
+    gives trial (i, j), each without its own speakers (the case is its own population
+    here, with the population's 6 speakers: 14 speakers)."""
     root = channel_embeddings
+    case = pd.read_csv(root / "case.csv")
+    pd.concat([case, pd.read_csv(root / "pop.csv")]).to_csv(root / "both.csv", index=False)
     run = MatrixScoring(
         ScoreSettings.from_overrides(COSINE_EMB),
         save_dir=tmp_path / "matrix",
         vectors_dir=root / "vectors",
-        population=root / "pop.csv",
+        population=root / "both.csv",
     )
-    with pytest.raises(ConfigError, match="adapts the beta scorer"):
-        score_matrix_file(root / "case.csv", run)
+    result = score_matrix_file(root / "case.csv", run)
+    matrix = np.load(result.path)
+    ids = (tmp_path / "matrix" / "ids.txt").read_text().split()
+    pairs = [(a, b) for a in ids for b in ids]
+    pd.DataFrame(pairs, columns=["enrollment", "test"]).to_csv(
+        root / "all_pairs.tsv", sep="\t", index=False
+    )
+    options = TrialScoring(
+        ScoreSettings.from_overrides(COSINE_EMB),
+        save_dir=tmp_path / "test",
+        vectors_dir=root / "vectors",
+        population=root / "both.csv",
+        population_adapt="always",  # score matrix is uncalibrated: it always adapts
+        keep_same_recording=True,
+    )
+    score_trials_file(root / "case.csv", root / "all_pairs.tsv", options)
+    raw = _scores(tmp_path / "test", "raw_score").reshape(len(ids), len(ids))
+    np.testing.assert_allclose(matrix, raw, rtol=1e-9, atol=1e-12)
+    record = json.loads((tmp_path / "matrix" / "population.json").read_text())
+    assert record["vectors"] == "emb" and record["per_cell"]["min_speakers"] == 12
 
 
 def test_adapted_cosines_are_not_calibrated_again(channel_embeddings, tmp_path):

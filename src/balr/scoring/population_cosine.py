@@ -27,7 +27,7 @@ import numpy as np
 from balr.errors import ConfigError, DataError
 from balr.scoring.cosine import CosineScorer
 from balr.scoring.pairs import unit_rows
-from balr.scoring.population_trials import MAX_CHUNK, TrialPopulations
+from balr.scoring.population_trials import MATRIX_ROWS, MAX_CHUNK, TrialPopulations
 from balr.scoring.trials import CellSide, TrialCells, cell_sums
 
 
@@ -84,12 +84,7 @@ class TrialwiseCentredCosine:
         """Every trial's cosine of its centred sides; trials are taken by left-out set, so
         each set's mean is computed about once."""
         vectors = np.asarray(vectors, dtype=np.float64)
-        dim = len(self.total)
-        if vectors.ndim != 2 or vectors.shape[1] != dim:
-            raise DataError(
-                f"--population {self.populations.population.source}: {dim}-dim embeddings, "
-                f"the trials' are {vectors.shape[1:]}"
-            )
+        self._check_dim(vectors)
         order = np.argsort(self.populations.keys, kind="stable")
         scores = np.empty(len(cells))
         size = min(chunk, MAX_CHUNK)
@@ -102,6 +97,47 @@ class TrialwiseCentredCosine:
             eps = self.scorer.eps
             scores[positions] = (unit_rows(enroll, eps) * unit_rows(test, eps)).sum(axis=1)
         return scores
+
+    def matrix(
+        self, vectors: np.ndarray, groups: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """All-vs-all cosines of single recordings' moved embeddings (`vectors`: `(n, dim)`,
+        rows enrollment) with populations from `TrialPopulations.of_matrix` (`groups`: each
+        recording's group). With `s` the cell's shift, `(x - s).(y - s) = x.y - s.x - s.y +
+        s.s` and `|x - s|^2 = x.x - 2 s.x + s.s`: per enrollment group, two matrix
+        products with every column's shift (`MATRIX_ROWS` rows at a time)."""
+        x = np.asarray(vectors, dtype=np.float64)
+        self._check_dim(x)
+        n = len(x)
+        out = np.empty((n, n)) if out is None else out
+        squares = np.einsum("ij,ij->i", x, x)
+        n_groups = int(groups.max()) + 1 if n else 0
+        for group in range(n_groups):
+            sets = self.populations.keys[group * n_groups + groups]  # each column's cell
+            unique, local = np.unique(sets, return_inverse=True)
+            shifts = self.shifts(unique)[local]  # (n, dim): each column's shift
+            shift_squares = np.einsum("ij,ij->i", shifts, shifts)
+            own = np.einsum("ij,ij->i", x, shifts)  # s_j . x_j
+            column_norms = np.sqrt(np.maximum(squares - 2 * own + shift_squares, 0.0))
+            rows = np.flatnonzero(groups == group)
+            for start in range(0, len(rows), MATRIX_ROWS):
+                chosen = rows[start : start + MATRIX_ROWS]
+                cross = x[chosen] @ shifts.T  # s_j . x_i
+                dots = x[chosen] @ x.T - cross - own + shift_squares
+                row_norms = np.sqrt(
+                    np.maximum(squares[chosen, None] - 2 * cross + shift_squares, 0)
+                )
+                eps = self.scorer.eps  # as `unit_rows`: a norm below eps counts as eps
+                out[chosen] = dots / (np.maximum(row_norms, eps) * np.maximum(column_norms, eps))
+        return out
+
+    def _check_dim(self, vectors: np.ndarray) -> None:
+        dim = len(self.total)
+        if vectors.ndim != 2 or vectors.shape[1] != dim:
+            raise DataError(
+                f"--population {self.populations.population.source}: {dim}-dim embeddings, "
+                f"the scored ones are {vectors.shape[1:]}"
+            )
 
 
 def _moved_sides(

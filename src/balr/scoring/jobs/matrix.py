@@ -10,11 +10,17 @@ import numpy as np
 from balr.data.validation import BadVector, describe_bad
 from balr.errors import DataError
 from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir
-from balr.population import check_adaptable, read_population
+from balr.population import read_population
+from balr.scoring.beta import BetaScorer
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.pairs import as_bits, matrix_scores
+from balr.scoring.population_cosine import (
+    TrialwiseCentredCosine,
+    calibration_target,
+    check_centrable,
+)
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
-from balr.scoring.selection import select_configured_scorer
+from balr.scoring.selection import select_calibration, select_configured_scorer
 
 RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
 
@@ -22,8 +28,8 @@ RUNS_DIR = Path("runs") / "scorer"  # `score matrix` runs: runs/scorer/matrixN
 @dataclass(frozen=True)
 class MatrixScoring(ScoringRun):
     """`score matrix`'s options: the scoring run and the relevant `population` dataset the
-    beta scorer adapts to, cell by cell (each cell without its two recordings' speakers and
-    recordings)."""
+    beta scorer or the cosine of embeddings adapts to, cell by cell (each cell without its
+    two recordings' speakers and recordings)."""
 
     population: Path | None = None
 
@@ -43,14 +49,26 @@ class ScoreMatrix:
         return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
+def matrix_adaptation(choice, pops: TrialPopulations, vectors: np.ndarray) -> tuple:
+    """`(scorer adapted cell by cell, the vectors it scores)`: the beta scorer's typicality,
+    or the cosine's embeddings moved from each cell's population mean to the mean of the
+    calibration `score test` would apply (the same raw scores as there)."""
+    if isinstance(choice.scorer, BetaScorer):
+        return TrialwiseBeta(choice.scorer, pops), as_bits(vectors)
+    target = calibration_target(select_calibration(choice, quiet=True))
+    return TrialwiseCentredCosine(choice.scorer, pops, target), vectors
+
+
 def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatrix:
     """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
     memory-mapped while written) and ids.txt (the row order) in `run.save_dir` (default: a
-    new `runs/scorer/matrixN`). With a `population` dataset the beta scorer adapts, cell by
-    cell, to the population without that cell's speakers and recordings (as `score test`
-    per trial: `balr.scoring.population_trials`), described in population.json."""
+    new `runs/scorer/matrixN`). With a `population` dataset the beta scorer (or the cosine of
+    embeddings) adapts, cell by cell, to the population without that cell's speakers and
+    recordings (as `score test` per trial: `balr.scoring.population_trials`,
+    `balr.scoring.population_cosine`), described in population.json."""
     run = run or MatrixScoring()
-    scorer = select_configured_scorer(run.score_settings()).scorer
+    choice = select_configured_scorer(run.score_settings())
+    scorer = choice.scorer
     dataset = run.open_dataset(data)
     bad: list[BadVector] = []
     indices, vectors = dataset.stack_vectors(scorer.vector_kind, bad=bad)
@@ -59,13 +77,16 @@ def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatr
     items = [dataset.items[i] for i in indices]
     trialwise = groups = None
     if run.population is not None:
-        check_adaptable(scorer)  # score matrix adapts the beta scorer only
-        full = read_population(run.open_dataset(run.population), str(run.population))
+        if not isinstance(scorer, BetaScorer):
+            check_centrable(scorer)
+        full = read_population(
+            run.open_dataset(run.population), str(run.population), scorer.vector_kind
+        )
         speaker_of = {item.id: item.speaker for item in items}
         pops, groups = TrialPopulations.of_matrix(full, [item.id for item in items], speaker_of)
         first = [items[row].id for row in np.unique(groups, return_index=True)[1]]
         pops.check_size(lambda j: f"{first[j // len(first)]} vs {first[j % len(first)]}")
-        trialwise, vectors = TrialwiseBeta(scorer, pops), as_bits(vectors)
+        trialwise, vectors = matrix_adaptation(choice, pops, vectors)
     save_dir = run.save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
     target = save_dir / "scores.npy"
     with atomic_path(target) as tmp:
