@@ -185,3 +185,50 @@ def test_a_population_that_breaks_the_bound_is_adapted_to(example_vectors, capsy
     )
     auto, always = (pd.read_csv(runs[m] / "scores.csv", sep="\t")["scores"] for m in runs)
     np.testing.assert_array_equal(auto.to_numpy(), always.to_numpy())
+
+
+@pytest.mark.slow
+def test_the_cosine_of_the_examples_moves_to_the_calibrations_mean(example_vectors, capsys):
+    """`scorer=cosine scorer.vectors=emb --population-adapt always` on the examples' real
+    GE2E embeddings, with the examples plus 24 embeddings of 6 more speakers (real ones
+    rotated among their dimensions, each speaker its own rotation) as population: each
+    trial's raw score is, by hand, the cosine of its two embeddings moved from the mean of
+    the population without the trial's speakers to the shipped cosine calibration's
+    reference mean."""
+    folder, vectors = example_vectors
+    examples = AudioDataset.from_path(META, output_dir=vectors)
+    rows, embeddings = examples.stack_vectors("emb")
+    ids = [examples.items[r].id for r in rows]
+    rng = np.random.default_rng(3)
+    others = [(f"emb{s}/r{r}", f"emb{s}") for s in range(6) for r in range(4)]
+    pd.DataFrame(others, columns=["id", "speaker"]).to_csv(folder / "emb.csv", index=False)
+    generated = AudioDataset.from_path(folder / "emb.csv", output_dir=vectors)
+    made = []
+    with generated.vector_writer("emb") as writer:
+        for index, item in enumerate(generated.items):
+            order = np.random.default_rng(int(item.speaker[3:])).permutation(embeddings.shape[1])
+            made.append(embeddings[rng.integers(len(embeddings))][order].astype(np.float32))
+            writer.put(index, made[-1])
+    meta = pd.read_csv(META)[["id", "speaker"]]
+    pd.concat([meta, pd.DataFrame(others, columns=["id", "speaker"])]).to_csv(
+        folder / "pop_emb.csv", index=False
+    )
+    out = folder / "cosine"
+    assert balr("score", "test", META, TRIALS, "--vectors-dir", vectors, "--population",
+                folder / "pop_emb.csv", "--population-adapt", "always", "--save-dir", out,
+                "scorer=cosine", "scorer.vectors=emb") == 0  # fmt: skip
+    assert "adapted to the population" in " ".join(capsys.readouterr().out.split())
+    scores = pd.read_csv(out / "scores.csv", sep="\t")
+    population = np.vstack([embeddings, np.array(made)]).astype(np.float64)
+    speakers = [i.split("/")[0] for i in ids] + [s for _, s in others]
+    cosine = CalibrationBundle.load(defaults.COSINE_CALIBRATION)
+    target = cosine.conditions.reference_vectors_.astype(np.float64).mean(axis=0)
+    row = {item: k for k, item in enumerate(ids)}
+    expected = []
+    for enroll, test in zip(scores["enrollment"], scores["test"], strict=True):
+        left = [k for k, s in enumerate(speakers) if s not in {enroll[:7], test[:7]}]
+        shift = population[left].mean(axis=0) - target
+        a, b = population[row[enroll]] - shift, population[row[test]] - shift
+        expected.append(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    np.testing.assert_allclose(scores["raw_score"], expected, rtol=1e-6)
+    assert metrics_of(out)["population"]["vectors"] == "emb"
