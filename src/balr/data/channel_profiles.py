@@ -1,7 +1,8 @@
-"""Channel profiles of recordings: the `channel_profiles.tsv` file (id, path, then the 96
-values of `balr.conditions.channel.channel_profile`, `%.3f`) that `balr extract` writes beside
-`speech_durations.tsv`, from the audio it decodes anyway, and that `balr score test` checks
-against the shipped calibration's channel reference (`balr.conditions.jobs`).
+"""Channel profiles of recordings: the `channel_profiles.tsv` file (id, absolute audio path,
+then the 96 values of `balr.conditions.channel.channel_profile`, `%.3f`) that `balr extract`
+writes beside `speech_durations.tsv`, from the audio it decodes anyway, and that
+`balr score test` checks against the shipped calibration's channel reference
+(`balr.conditions.jobs.trial_channel_check`).
 """
 
 from __future__ import annotations

@@ -352,9 +352,9 @@ class EmbeddingExtraction:
         with interrupt_deferred():
             if self._speech_log is not None:
                 self._speech_log.add(item.id, str(item.audio or ""), speech_s)
-            if self._profile_log is not None and profile is not None:
-                self._profile_log.add(item.id, str(item.audio or ""), profile)
             audio = str(Path(item.audio).absolute()) if item.audio else ""
+            if self._profile_log is not None and profile is not None:
+                self._profile_log.add(item.id, audio, profile)  # absolute: checked by score
             stamp = self._stamps.pop(index, "") or (file_stamp(audio) if audio else "")
             made = MadeFrom(audio, stamp, self.model_id)
             self._writer.put(index, vector.astype(np.float32), made)
