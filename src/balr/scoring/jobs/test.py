@@ -153,9 +153,8 @@ def score_trials_file(
     pushing each score most each way, and one bar chart per trial of `explain_plots`.
     Outputs in `options.save_dir` (default `runs/score`). Speech durations (for `qmf`
     calibration and the conditions check) come from `speech_durations` or the vectors'
-    folder; each trial is checked against the calibration's conditions
-    (`balr.conditions.check_trial_conditions`) and, with the shipped calibration, its
-    recordings' channels (`balr.conditions.jobs.trial_channel_check`)."""
+    folder; each trial is checked against the calibration's conditions and its recordings'
+    channels (`check_trial_conditions`, `trial_channel_check` of `balr.conditions.jobs`)."""
     options = options or TrialScoring()
     options.check()
     settings = options.score_settings()
