@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from balr.conditions.channel import ChannelReference, name_channel_problems
+from balr.conditions.channel import (
+    ChannelReference,
+    name_channel_problems,
+    shipped_channel_reference,
+)
 from balr.conditions.description import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription
 from balr.conditions.trials import NO_DESCRIPTION, TrialConditions, trial_conditions
 
@@ -157,8 +161,7 @@ def trial_channel_check(
     """The channel check of the scored (`valid`) trials when the calibration is a shipped one
     and `folder` (the vectors') holds `channel_profiles.tsv`; None otherwise, saying why in
     the log (`check_trial_channels`)."""
-    from balr.conditions.channel import shipped_channel_reference
-    from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles
+    from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles  # balr.data: on use
 
     if calibrated.calibrator is None:
         return None
