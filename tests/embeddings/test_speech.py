@@ -190,6 +190,7 @@ def test_without_save_dir_only_vectors_go_beside_the_audio(folder):
     ]
     records = folder / ".balr"
     assert sorted(p.name for p in records.iterdir()) == [
+        "channel_profiles.tsv",
         "embedding_model.json",
         "extract_errors.tsv",
         "speech_durations.tsv",

@@ -58,6 +58,8 @@ def extract(
         typer.echo(f"errors: {report.errors_path}")
     if report.speech_path is not None and report.speech_path.is_file():
         typer.echo(f"net speech durations: {report.speech_path}")
+    if report.profiles_path is not None and report.profiles_path.is_file():
+        typer.echo(f"channel profiles: {report.profiles_path}")
     if report.succeeded + report.skipped == 0:
         raise typer.Exit(code=1)
 

@@ -12,7 +12,7 @@ from balr.audit import calibration_files, scorer_file
 from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
-from balr.conditions.channel import ChannelReference
+from balr.conditions.channel import ChannelReference, shipped_channel_reference
 from balr.errors import ModelError
 from balr.report.text import calibration_text, conditions_text
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
@@ -90,15 +90,6 @@ def load_models(
         calibration_source=calibrated.source if calibrated.calibrator is not None else None,
         channel=channel,
     )
-
-
-def shipped_channel_reference(calibrated: CalibrationChoice) -> ChannelReference | None:
-    """The shipped channel reference when the calibration is a shipped one (fitted on the
-    same calibration recordings); None for a user calibration (no channel check)."""
-    shipped = {defaults.CALIBRATION.resolve(), defaults.COSINE_CALIBRATION.resolve()}
-    if calibrated.calibrator is None or Path(calibrated.source).resolve() not in shipped:
-        return None
-    return ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
 
 
 def load_encoder(path: Path) -> BinaryAttributeEncoder | NumpyEncoder:

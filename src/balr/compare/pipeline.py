@@ -31,7 +31,7 @@ from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
 from balr.conditions import check_comparison
-from balr.conditions.channel import ChannelReference, channel_profile
+from balr.conditions.channel import ChannelReference, channel_profile, name_channel_problems
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
@@ -221,22 +221,9 @@ def channel_reasons(
     n_enrollment: int,
 ) -> str:
     """The out-of-conditions reasons of the recordings whose channel profile is beyond the
-    reference's threshold ('' when none is), named as `balr.conditions.trial_conditions`
-    names a side's recordings (`test recording's channel ...`, `test b.wav: channel ...`)."""
-    found = []
-    for row, wave in enumerate(waves):
-        problem = reference.problem(channel_profile(wave, sample_rate))
-        if not problem:
-            continue
-        side, count = (
-            ("enrollment", n_enrollment)
-            if row < n_enrollment
-            else ("test", len(waves) - n_enrollment)
-        )
-        found.append(
-            f"{side} recording's {problem}" if count == 1 else f"{side} {names[row]}: {problem}"
-        )
-    return "; ".join(found)
+    reference's threshold ('' when none is), named by `name_channel_problems`."""
+    profiles = np.stack([channel_profile(wave, sample_rate) for wave in waves])
+    return name_channel_problems(reference.problems(profiles), names, n_enrollment)
 
 
 @dataclass

@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from safetensors import safe_open
@@ -39,6 +39,9 @@ from balr.errors import DataError, ModelError, load_failure_reason
 from balr.estimator import Estimator
 from balr.fileio import atomic_path
 from balr.records import check_finite, check_shape, fail
+
+if TYPE_CHECKING:
+    from balr.scoring.selection import CalibrationChoice
 
 #: mel bands of the profile (values: 3 per band)
 PROFILE_BANDS = 32
@@ -163,10 +166,16 @@ class ChannelReference(Estimator):
 
     def problem(self, profile: np.ndarray) -> str:
         """The out-of-conditions reason of one recording ('' when its channel is covered)."""
-        ok, distance = self.check(profile)
-        if ok:
+        return self.problems(profile)[0]
+
+    def problems(self, profiles: np.ndarray) -> list[str]:
+        """Per profile (`(n, 96)`), its out-of-conditions reason ('' when covered)."""
+        return [self._reason(distance) for distance in self.distances(profiles)]
+
+    def _reason(self, distance: float) -> str:
+        if distance <= self.threshold_:
             return ""
-        value, bound = apart(distance, self.threshold_, decimals=2)
+        value, bound = apart(float(distance), self.threshold_, decimals=2)
         return f"channel unlike the calibration recordings' (profile distance {value} > {bound})"
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -214,6 +223,38 @@ class ChannelReference(Estimator):
         )
         reference.threshold_ = max(reference.group_thresholds_.values())
         return reference
+
+
+def shipped_channel_reference(calibrated: CalibrationChoice) -> ChannelReference | None:
+    """The shipped channel reference when the calibration is a shipped one (fitted on the
+    same calibration recordings); None for a user calibration or none (no channel check):
+    what `balr compare` and `balr score test` check recordings against."""
+    from balr import defaults
+
+    shipped = {defaults.CALIBRATION.resolve(), defaults.COSINE_CALIBRATION.resolve()}
+    if calibrated.calibrator is None or Path(calibrated.source).resolve() not in shipped:
+        return None
+    return ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
+
+
+def name_channel_problems(problems: Sequence[str], names: Sequence[str], n_enrollment: int) -> str:
+    """The out-of-conditions reasons of one trial's recordings (`problems[i]` of recording
+    `names[i]`, '' when its channel is covered; the first `n_enrollment` are the enrollment
+    side's), named as `balr.conditions.trial_conditions` names a side's recordings
+    (`test recording's channel ...`, `test b.wav: channel ...`), `; `-joined."""
+    found = []
+    for row, problem in enumerate(problems):
+        if not problem:
+            continue
+        side, count = (
+            ("enrollment", n_enrollment)
+            if row < n_enrollment
+            else ("test", len(problems) - n_enrollment)
+        )
+        found.append(
+            f"{side} recording's {problem}" if count == 1 else f"{side} {names[row]}: {problem}"
+        )
+    return "; ".join(found)
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:

@@ -1,20 +1,34 @@
 """Conditions of a dataset's recordings, for the scoring jobs: the description of the
-calibration recordings (`score calibrate`) and the check of each trial (`score test`)."""
+calibration recordings (`score calibrate`), the check of each trial (`score test`) and of its
+recordings' channels against the shipped calibration's (`check_trial_channels`, from the
+`channel_profiles.tsv` that `balr extract` wrote)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from balr.conditions.channel import (
+    ChannelReference,
+    name_channel_problems,
+    shipped_channel_reference,
+)
 from balr.conditions.description import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription
 from balr.conditions.trials import NO_DESCRIPTION, TrialConditions, trial_conditions
 
 if TYPE_CHECKING:
     from balr.calibration import Calibrator
     from balr.data import AudioDataset, Trials
+    from balr.scoring.selection import CalibrationChoice
+
+log = logging.getLogger(__name__)
 
 
 def describe_recordings(
@@ -101,3 +115,102 @@ def check_trial_conditions(
 
 def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
     return np.array([all(i in rows for i in cell) for cell in cells], bool)
+
+
+@dataclass(frozen=True)
+class ChannelCheck:
+    """The channel check of a trials list: per trial the reason its recordings' channels put
+    it out of conditions ('' when none does), and the counts metrics.json records."""
+
+    reasons: list[str]
+    recordings_checked: int
+    recordings_flagged: int
+    recordings_without_profile: int
+    stale_profiles: int
+    threshold: float
+
+    @property
+    def trials_flagged(self) -> int:
+        return sum(bool(reason) for reason in self.reasons)
+
+    def record(self) -> dict:
+        """metrics.json's `channel_check`."""
+        return {
+            "recordings_checked": self.recordings_checked,
+            "recordings_flagged": self.recordings_flagged,
+            "recordings_without_profile": self.recordings_without_profile,
+            "stale_profiles": self.stale_profiles,
+            "trials_flagged": self.trials_flagged,
+            "threshold": round(self.threshold, 4),
+        }
+
+    def summary(self) -> str:
+        return (
+            f"channel check: {self.recordings_flagged} of {self.recordings_checked} recordings "
+            f"unlike the calibration recordings' channel, {self.trials_flagged} of "
+            f"{len(self.reasons)} trials out of conditions by it; not checked: "
+            f"{self.recordings_without_profile} without a profile, {self.stale_profiles} with a "
+            "stale one (another audio path)"
+        )
+
+
+def trial_channel_check(
+    calibrated: CalibrationChoice, dataset: AudioDataset, trials: Trials, valid: np.ndarray,
+    folder: str | Path,
+) -> ChannelCheck | None:  # fmt: skip
+    """The channel check of the scored (`valid`) trials when the calibration is a shipped one
+    and `folder` (the vectors') holds `channel_profiles.tsv`; None otherwise, saying why in
+    the log (`check_trial_channels`)."""
+    from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles  # balr.data: on use
+
+    if calibrated.calibrator is None:
+        return None
+    reference = shipped_channel_reference(calibrated)
+    if reference is None:
+        log.info("no channel check: the channel reference describes the shipped calibration's "
+                 "recordings only, not %s", calibrated.source)  # fmt: skip
+        return None
+    profiles = read_channel_profiles(folder)
+    if profiles is None:
+        log.info("no channel check: no %s in %s (balr extract writes it)", CHANNEL_FILE, folder)
+        return None
+    check = check_trial_channels(reference, dataset, trials, valid, profiles)
+    log.info(check.summary())
+    return check
+
+
+def check_trial_channels(
+    reference: ChannelReference, dataset: AudioDataset, trials: Trials, valid: np.ndarray,
+    profiles: dict[str, tuple[str, np.ndarray]],
+) -> ChannelCheck:  # fmt: skip
+    """Each recording of the scored (`valid`) trials checked against `reference` by its
+    profile (`{id: (audio path, profile)}`, `balr.data.channel_profiles`); a profile of
+    another audio path than the dataset item's is stale (not used), and a recording without
+    one is not checked. Trials are named as `balr compare` names them (`name_channel_problems`)."""
+    ids = sorted(
+        {i for t in np.flatnonzero(valid) for i in (*trials.enrollment[t], *trials.test[t])}
+    )
+    usable, missing, stale = [], 0, 0
+    for item_id in ids:
+        row = profiles.get(item_id)
+        audio = dataset.items[dataset.index_of(item_id)].audio
+        if row is None:
+            missing += 1
+        elif audio is None or not _same_path(row[0], audio):
+            stale += 1
+        else:
+            usable.append((item_id, row[1]))
+    problems = reference.problems(np.stack([p for _, p in usable])) if usable else []
+    problem_of = {item_id: problem for (item_id, _), problem in zip(usable, problems, strict=True)}
+    reasons = [""] * len(trials)
+    for t in np.flatnonzero(valid):
+        names = [*trials.enrollment[t], *trials.test[t]]
+        found = [problem_of.get(name, "") for name in names]
+        reasons[t] = name_channel_problems(found, names, len(trials.enrollment[t]))
+    flagged = sum(bool(problem) for problem in problems)
+    return ChannelCheck(reasons, len(usable), flagged, missing, stale, reference.threshold_)
+
+
+def _same_path(written: str, audio: str | Path) -> bool:
+    """Whether a profile's audio path names the item's audio (relative paths: from here)."""
+    return os.path.abspath(written) == os.path.abspath(audio)

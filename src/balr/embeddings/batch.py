@@ -10,12 +10,16 @@ a second run skips what exists. Files that cannot be read, are too short or hold
 speech (`min_speech_s` of net speech, `balr.embeddings.vad.measure_speech`) are reported in
 `extract_errors.tsv` (id, path, reason) and the run goes on. The net speech duration of each
 embedded recording is appended to `speech_durations.tsv` (id, path, speech_s) as its vector is
-saved (`balr.data.speech.SpeechLog`), and the file is tidied (one row per id) when the run
-ends.
+saved (`balr.data.speech.SpeechLog`), and its channel profile (`balr.conditions.channel.
+channel_profile` of the decoded 16 kHz wave the model embeds, computed in the decoding worker)
+to `channel_profiles.tsv` (`balr.data.channel_profiles.ChannelProfileLog`); both files are
+tidied (one row per id) when the run ends.
 
 Recordings longer than `max_duration_s` are read window by window (`window_s` each, via
 `load_audio(offset_s, duration_s)`), embedded like any item, and averaged (weighted by window
-length), so memory stays bounded by one window whatever the file's length.
+length), so memory stays bounded by one window whatever the file's length; their channel
+profile is the mean of the windows' profiles weighted the same way, which approximates the
+whole file's (`WindowAverage`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from balr.conditions.channel import channel_profile
+from balr.data.channel_profiles import ChannelProfileLog
 from balr.data.ledger import (
     LedgerRow,
     MadeFrom,
@@ -49,7 +55,7 @@ from balr.embeddings.segments import (  # noqa: F401  (ExtractionOptions: re-exp
     decode_segments,
 )
 from balr.embeddings.vad import require_speech
-from balr.errors import AudioError, BalrError, Interrupted
+from balr.errors import AudioError, BalrError, DataError, Interrupted
 from balr.fileio import interrupt_deferred
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,7 @@ class DecodeStream(torch.utils.data.IterableDataset):
         opts: ExtractionOptions,
         min_samples: int,
         stamp: bool = False,
+        profiles: bool = False,
     ):
         super().__init__()
         self.jobs, self.sample_rate, self.opts, self.min_samples = (
@@ -74,6 +81,7 @@ class DecodeStream(torch.utils.data.IterableDataset):
             min_samples,
         )
         self.stamp = stamp  # hash each file for the ledger (`balr.data.ledger.content_stamp`)
+        self.profiles = profiles  # the channel profile of each decoded wave, here in the worker
 
     def __iter__(self) -> Iterator[Segment]:
         info = torch.utils.data.get_worker_info()
@@ -91,6 +99,8 @@ class DecodeStream(torch.utils.data.IterableDataset):
             ):
                 part += 1
                 segment.stamp = stamp
+                if self.profiles and segment.wave is not None:
+                    segment.profile = _profile(segment.wave, self.sample_rate)
                 yield segment
         except BalrError as exc:
             yield Segment(index, part=part, error=str(exc))
@@ -119,14 +129,22 @@ class EmbeddingExtraction:
         errors_path: Path | None = None,
         progress: bool = True,
         speech_path: Path | None = None,
+        profiles_path: Path | None = None,
     ) -> ExtractionReport:
-        """Embed every item that lacks an embedding (all with `force`); write the error report
-        and (with `speech_path`) the net speech duration of each embedded recording."""
+        """Embed every item that lacks an embedding (all with `force`); write the error report,
+        (with `speech_path`) the net speech duration of each embedded recording and (with
+        `profiles_path`) its channel profile."""
         start = time.perf_counter()
         jobs = self._jobs()
         self.report.skipped = len(self.ds) - len(jobs) - len(self.report.failures)
         bar = tqdm(total=len(jobs), unit="file", disable=not progress, dynamic_ncols=True)
         self._speech_log = SpeechLog(speech_path) if speech_path is not None else None
+        self._profile_log = None
+        try:
+            self._profile_log = ChannelProfileLog(profiles_path) if profiles_path else None
+        except BaseException:
+            self._close_logs()
+            raise
         interrupted: Interrupted | None = None
         try:
             with self.ds.vector_writer("emb", self.save) as writer:
@@ -142,14 +160,20 @@ class EmbeddingExtraction:
                 raise interrupted
         finally:
             bar.close()
-            if self._speech_log is not None:
-                self._speech_log.close()
-                self.report.speech_path = speech_path
+            self._close_logs()
+            self.report.speech_path = speech_path
+            self.report.profiles_path = profiles_path
             self.report.wall_seconds = time.perf_counter() - start
             if errors_path is not None:
                 write_error_report(errors_path, self.report.failures)
                 self.report.errors_path = errors_path
         return self.report
+
+    def _close_logs(self) -> None:
+        """Close (and tidy) the per-recording logs that are open."""
+        for log_file in (self._speech_log, self._profile_log):
+            if log_file is not None:
+                log_file.close()
 
     def _interrupted_message(self, location: str) -> str:
         """What Ctrl-C leaves behind and how to go on."""
@@ -214,7 +238,12 @@ class EmbeddingExtraction:
 
     def _loader(self, jobs: list[tuple[int, Path]]) -> torch.utils.data.DataLoader:
         stream = DecodeStream(
-            jobs, self.model.sample_rate, self.opts, self.min_samples, stamp=self.save
+            jobs,
+            self.model.sample_rate,
+            self.opts,
+            self.min_samples,
+            stamp=self.save,
+            profiles=self._profile_log is not None,
         )
         workers = min(self.opts.num_workers, len(jobs))
         return torch.utils.data.DataLoader(
@@ -239,7 +268,7 @@ class EmbeddingExtraction:
             if segment.error is not None:
                 self._fail(segment.index, segment.error)
             elif segment.wave is None:
-                self._finish(segment.index, None, segment.parts, 0, segment.speech_s)
+                self._finish(segment, None)
             else:
                 pool.append(segment)
                 pooled_samples += len(segment.wave)
@@ -253,9 +282,7 @@ class EmbeddingExtraction:
         pool.sort(key=lambda s: len(s.wave))
         for batch in self._batches(pool):
             for segment, vector in zip(batch, self._embed_batch(batch), strict=True):
-                self._finish(
-                    segment.index, vector, segment.parts, len(segment.wave), segment.speech_s
-                )
+                self._finish(segment, vector)
 
     def _batches(self, pool: list[Segment]) -> Iterator[list[Segment]]:
         limit = self.opts.max_batch_seconds * self.model.sample_rate
@@ -288,19 +315,19 @@ class EmbeddingExtraction:
             vectors = self.model.embed(padded.to(self.model.device), lengths)
         return vectors.float().cpu().numpy()
 
-    def _finish(
-        self, index: int, vector: np.ndarray | None, parts: int, samples: int, speech_s: float
-    ) -> None:
+    def _finish(self, segment: Segment, vector: np.ndarray | None) -> None:
         """Save a whole-item vector, or add a window to its recording's running average."""
+        index = segment.index
         if index in self._failed:
             return
+        samples = 0 if segment.wave is None else len(segment.wave)
         self.report.audio_seconds += samples / self.model.sample_rate
-        if parts == 1:
+        if segment.parts == 1:
             if vector is not None:
-                self._save(index, vector, speech_s)
+                self._save(index, vector, segment.speech_s, segment.profile)
             return
-        acc = self._partial.setdefault(index, WindowAverage(parts))
-        acc.add(vector, float(samples), speech_s)
+        acc = self._partial.setdefault(index, WindowAverage(segment.parts))
+        acc.add(vector, float(samples), segment.speech_s, segment.profile)
         if acc.complete:
             del self._partial[index]
             audio = self.ds.items[index].audio
@@ -312,17 +339,22 @@ class EmbeddingExtraction:
             except AudioError as exc:
                 self._fail(index, str(exc))
                 return
-            self._save(index, acc.mean(self.model.normalized), acc.speech_s)
+            self._save(index, acc.mean(self.model.normalized), acc.speech_s, acc.mean_profile())
 
-    def _save(self, index: int, vector: np.ndarray, speech_s: float) -> None:
-        """Save the vector and count it, with Ctrl-C held in between: the count an
-        interrupted run reports is the number of vectors it wrote."""
+    def _save(
+        self, index: int, vector: np.ndarray, speech_s: float, profile: np.ndarray | None = None
+    ) -> None:
+        """Save the vector (and log its speech and channel profile) and count it, with Ctrl-C
+        held in between: the count an interrupted run reports is the number of vectors it
+        wrote."""
         item = self.ds.items[index]
         speech_s = round(speech_s, 3)
         with interrupt_deferred():
             if self._speech_log is not None:
                 self._speech_log.add(item.id, str(item.audio or ""), speech_s)
             audio = str(Path(item.audio).absolute()) if item.audio else ""
+            if self._profile_log is not None and profile is not None:
+                self._profile_log.add(item.id, audio, profile)  # absolute: checked by score
             stamp = self._stamps.pop(index, "") or (file_stamp(audio) if audio else "")
             made = MadeFrom(audio, stamp, self.model_id)
             self._writer.put(index, vector.astype(np.float32), made)
@@ -361,13 +393,23 @@ def extract_embeddings(
     progress: bool = True,
     speech_path: str | Path | None = None,
     save: bool = True,
+    profiles_path: str | Path | None = None,
 ) -> ExtractionReport:
     """Embed a dataset's items that lack an embedding (computed, and not written unless
     `save`); see the module docstring."""
     errors = Path(errors_path) if errors_path is not None else None
     speech = Path(speech_path) if speech_path is not None else None
+    profiles = Path(profiles_path) if profiles_path is not None else None
     extraction = EmbeddingExtraction(dataset, model, opts or ExtractionOptions(), save)
-    return extraction.run(errors, progress, speech)
+    return extraction.run(errors, progress, speech, profiles)
+
+
+def _profile(wave: np.ndarray, sample_rate: int) -> np.ndarray | None:
+    """The channel profile of a decoded wave (None when it is too short for one frame)."""
+    try:
+        return channel_profile(wave, sample_rate)
+    except DataError:
+        return None
 
 
 def _identity(segment: Segment) -> Segment:

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from balr.config import compose_config, register_config
 from balr.data import AudioDataset
+from balr.data.channel_profiles import CHANNEL_FILE
 from balr.data.dataset import DatasetReading
 from balr.data.provenance import (
     EmbeddingProvenance,
@@ -105,7 +106,8 @@ def extract_dataset_embeddings(
 
     Unreadable or too short recordings, and those with less net speech than `min_speech_s`,
     are listed in the report's `errors_path` and skipped; the net speech duration of each
-    embedded one goes to `speech_path` (`speech_durations.tsv`).
+    embedded one goes to `speech_path` (`speech_durations.tsv`), its channel profile to
+    `profiles_path` (`channel_profiles.tsv`, what `balr score test` checks the channel by).
     """
     run = run or ExtractionRun()
     cfg = (run.config if run.config is not None else extract_config()).embeddings
@@ -124,7 +126,13 @@ def extract_dataset_embeddings(
         return extract_embeddings(shard, model, options, progress=run.progress, save=False)
     record_provenance(folder, model_provenance(model, cfg.model), shard, options.force)
     return extract_embeddings(
-        shard, model, options, errors_path(folder), run.progress, errors_path(folder, SPEECH_FILE)
+        shard,
+        model,
+        options,
+        errors_path(folder),
+        run.progress,
+        errors_path(folder, SPEECH_FILE),
+        profiles_path=errors_path(folder, CHANNEL_FILE),
     )
 
 

@@ -27,6 +27,7 @@ class ExtractionReport:
     errors_path: Path | None = None
     speech_seconds: dict[str, float] = field(default_factory=dict)  # by id, embedded this run
     speech_path: Path | None = None
+    profiles_path: Path | None = None  # channel_profiles.tsv
 
     @property
     def real_time_factor(self) -> float:

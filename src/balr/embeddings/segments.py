@@ -63,6 +63,7 @@ class Segment:
     error: str | None = None
     speech_s: float = 0.0  # net speech duration of this recording or window
     stamp: str = ""  # the file's `SIZE:MTIME_NS:SHA256` (`balr.data.ledger.content_stamp`)
+    profile: np.ndarray | None = None  # channel profile of `wave` (`balr.conditions.channel`)
 
 
 def decode_segments(
@@ -95,19 +96,36 @@ def decode_segments(
 
 
 class WindowAverage:
-    """Weighted sum of window embeddings of one long recording."""
+    """Weighted sums of the window embeddings of one long recording, and of their channel
+    profiles: the weighted mean of the window profiles approximates the whole file's (the
+    profile's percentiles and loud-frame statistics are not additive over windows)."""
 
     def __init__(self, parts: int):
         self.parts, self.seen, self.weight, self.total = parts, 0, 0.0, None
         self.speech_s = 0.0
+        self.profile_weight, self.profile_total = 0.0, None
 
-    def add(self, vector: np.ndarray | None, weight: float, speech_s: float) -> None:
+    def add(
+        self,
+        vector: np.ndarray | None,
+        weight: float,
+        speech_s: float,
+        profile: np.ndarray | None = None,
+    ) -> None:
+        """Add one window: its vector and channel profile (None: none), weighted by `weight`
+        (its samples), and its net speech."""
         self.seen += 1
         self.speech_s += speech_s
         if vector is not None and weight > 0:
             scaled = vector.astype(np.float64) * weight
             self.total = scaled if self.total is None else self.total + scaled
             self.weight += weight
+        if profile is not None and weight > 0:
+            scaled = profile.astype(np.float64) * weight
+            self.profile_total = (
+                scaled if self.profile_total is None else self.profile_total + scaled
+            )
+            self.profile_weight += weight
 
     @property
     def complete(self) -> bool:
@@ -119,3 +137,10 @@ class WindowAverage:
         if normalized:
             mean /= max(float(np.linalg.norm(mean)), 1e-12)
         return mean
+
+    def mean_profile(self) -> np.ndarray | None:
+        """The windows' channel profiles averaged by samples (float32; None: no window had
+        one): an approximation of the whole file's profile."""
+        if self.profile_total is None:
+            return None
+        return (self.profile_total / self.profile_weight).astype(np.float32)

@@ -20,7 +20,8 @@ from balr.audit import (
     write_record,
 )
 from balr.conditions import TrialConditions, check_trial_conditions
-from balr.conditions.bound import DatasetBoundCheck, check_dataset_bound
+from balr.conditions.bound import check_dataset_bound
+from balr.conditions.jobs import trial_channel_check
 from balr.data import AudioDataset, Trials, load_trials
 from balr.data.speech import load_speech_durations, trial_seconds
 from balr.data.trials import labels_of_sides
@@ -152,8 +153,8 @@ def score_trials_file(
     pushing each score most each way, and one bar chart per trial of `explain_plots`.
     Outputs in `options.save_dir` (default `runs/score`). Speech durations (for `qmf`
     calibration and the conditions check) come from `speech_durations` or the vectors'
-    folder; each trial is checked against the calibration's conditions
-    (`balr.conditions.check_trial_conditions`)."""
+    folder; each trial is checked against the calibration's conditions and its recordings'
+    channels (`check_trial_conditions`, `trial_channel_check` of `balr.conditions.jobs`)."""
     options = options or TrialScoring()
     options.check()
     settings = options.score_settings()
@@ -186,14 +187,15 @@ def score_trials_file(
     scores = np.full(len(trials), np.nan)
     scores[valid] = _score_valid(scorer, vectors, cells, chunk)
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
-    durations = load_speech_durations(options.speech_durations, options.vectors_dir or dataset.root)
-    raw, scores, conditions, bound = _calibrate(
-        calibrated, scores, dataset, trials, sides, valid, same.flags, durations
+    folder = options.vectors_dir or dataset.root
+    durations = load_speech_durations(options.speech_durations, folder)
+    raw, scores, conditions, checks = _calibrate(
+        calibrated, scores, dataset, trials, sides, valid, same.flags, durations, folder
     )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
-    evaluation = _write_metrics(save_dir, scored, conditions, same, pop, bound)
+    evaluation = _write_metrics(save_dir, scored, conditions, same, pop, checks)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
     inputs = {"dataset": test_data, "trials": trials_path}
     _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
@@ -214,21 +216,27 @@ def _calibrate(
     valid: np.ndarray,
     same_recording: np.ndarray,
     durations: dict[str, float] | None,
+    folder: Path,
 ) -> tuple:
-    """`(raw scores, calibrated scores, conditions, bound check)`: each trial checked
-    against the calibration's conditions and, by the dataset's different-speaker trials
-    (`sides`: each trial's two speakers; scored trials not of a recording against itself),
-    against the bound of calibrated LRs; `(None, scores, None, None)` when uncalibrated."""
+    """`(raw scores, calibrated scores, conditions, checks)`: trials checked against the
+    calibration's conditions, the bound of calibrated LRs by the dataset's different-speaker
+    trials (`sides`: each trial's speakers; not a recording against itself) and the channel
+    profiles in `folder` (`trial_channel_check`); checks: metrics.json's `bound_check` and
+    `channel_check` (None: not run); `(None, scores, None, {})` when uncalibrated."""
     calibrator = calibrated.calibrator
     if calibrator is None:
-        return None, scores, None, None
+        return None, scores, None, {}
     seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
     llrs = calibrator.transform(scores, seconds)  # NaN (no vector) stays NaN
     conditions = check_trial_conditions(
         calibrated.conditions, dataset, trials, valid, durations, calibrator
     )
     bound = check_dataset_bound(llrs, *sides, valid & ~same_recording)
-    return scores, llrs, conditions.with_reasons(bound.reasons()), bound
+    channel = trial_channel_check(calibrated, dataset, trials, valid, folder)
+    conditions = conditions.with_reasons(bound.reasons())
+    conditions = conditions.with_reasons(channel.reasons) if channel else conditions
+    checks = {"bound_check": bound.record(), "channel_check": channel and channel.record()}
+    return scores, llrs, conditions, checks
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
@@ -294,16 +302,14 @@ def _write_metrics(
     conditions: TrialConditions | None,
     same: SameRecordingTrials,
     pop: TrialPopulations | None,
-    bound: DatasetBoundCheck | None = None,
+    checks: dict | None = None,
 ) -> TrialMetrics:
     """metrics.json and plots, recording which vectors were scored (`SCORED_VECTORS_KEY`),
     the same-recording trials (left out of the metrics unless kept), the population, the
-    dataset's bound check and the conditions counts."""
-    extra = {SCORED_VECTORS_KEY: scored.vector_kind} | same.metrics()
+    dataset's bound and channel checks (`checks`) and the conditions counts."""
+    extra = {SCORED_VECTORS_KEY: scored.vector_kind} | same.metrics() | (checks or {})
     if pop is not None:
         extra["population"] = pop.record()
-    if bound is not None:
-        extra["bound_check"] = bound.record()
     if conditions is not None:
         labels = np.where(same.left_out(), -1, scored.labels)
         extra |= _conditions_metrics(conditions, scored.scores, labels)

@@ -1,0 +1,174 @@
+"""`balr extract` writes each recording's channel profile (`channel_profiles.tsv`) and
+`balr score test` checks the trials' recordings by it against the shipped calibration's
+channel reference, on the bundled clips (4 speakers x 2 recordings, 28 trials) and on the
+same clips through a telephone channel (`benchmarks/channel_variants.py`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from balr import defaults
+from balr.audio import audio_info, load_audio
+from balr.cli.main import main
+from balr.conditions.channel import channel_profile
+from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles
+from balr.embeddings.extract import extract_dataset_embeddings
+from tests.conftest import EXAMPLES, REPO_ROOT, extraction_run
+
+AUDIO = EXAMPLES / "audio"
+TRIALS = AUDIO / "trials.tsv"
+N_TRIALS = 28
+CHANNEL = "channel unlike the calibration recordings' (profile distance "
+FAST = ("embeddings.num_workers=0",)
+
+pytestmark = pytest.mark.slow
+
+
+def balr(*args) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code or 0
+
+
+def apply_channel(wave: np.ndarray, name: str, item_id: str) -> np.ndarray:
+    """`benchmarks/channel_variants.py`'s `apply_channel` (a script, not a package)."""
+    path = REPO_ROOT / "benchmarks" / "channel_variants.py"
+    spec = importlib.util.spec_from_file_location("channel_variants", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.apply_channel(wave, name, item_id)
+
+
+def examples_csv(folder, rows: slice = slice(None), audio_of=None):
+    """The bundled clips' metadata with absolute audio paths (or `audio_of(id, path)`)."""
+    items = pd.read_csv(AUDIO / "metadata.csv", dtype=str).iloc[rows]
+    items["audio"] = [str(AUDIO / a) for a in items.audio]
+    if audio_of is not None:
+        items["audio"] = [audio_of(i, a) for i, a in zip(items.id, items.audio, strict=True)]
+    path = folder / f"items{len(list(folder.glob('items*.csv')))}.csv"
+    items.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """The clips' vectors, extracted in two runs (4 recordings, then all 8: resumed), and the
+    telephone copies' vectors, each folder with its channel_profiles.tsv."""
+    folder = tmp_path_factory.mktemp("channel")
+    vectors, full = folder / "vectors", examples_csv(folder)
+    assert balr("extract", examples_csv(folder, slice(0, 4)), "--save-dir", vectors, *FAST) == 0
+    assert balr("extract", full, "--save-dir", vectors, *FAST) == 0
+    assert balr("binarize", full, "--save-dir", vectors) == 0
+    (folder / "phone").mkdir()
+
+    def telephone(item_id: str, audio: str) -> str:
+        out = folder / "phone" / f"{item_id.replace('/', '_')}.wav"
+        sf.write(out, apply_channel(load_audio(audio, 16000), "telephone", item_id), 16000)
+        return str(out)
+
+    phone, phone_vectors = examples_csv(folder, audio_of=telephone), folder / "phone_vectors"
+    assert balr("extract", phone, "--save-dir", phone_vectors, *FAST) == 0
+    assert balr("binarize", phone, "--save-dir", phone_vectors) == 0
+    return {"clean": (full, vectors), "telephone": (phone, phone_vectors), "folder": folder}
+
+
+def score_test(csv, vectors, out, *args) -> tuple[pd.DataFrame, dict]:
+    assert (
+        balr("score", "test", csv, TRIALS, "--vectors-dir", vectors, "--save-dir", out, *args) == 0
+    )
+    scores = pd.read_csv(out / "scores.csv", sep="\t", keep_default_na=False)
+    return scores, json.loads((out / "metrics.json").read_text())
+
+
+def test_extract_writes_each_recordings_profile_once_to_the_written_precision(clips):
+    csv, vectors = clips["clean"]
+    items = pd.read_csv(csv, dtype=str)
+    lines = (vectors / CHANNEL_FILE).read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines[1:]] == sorted(items.id)  # resumed: once each
+    rows = read_channel_profiles(vectors)
+    for item_id, audio in zip(items.id, items.audio, strict=True):
+        path, profile = rows[item_id]
+        assert path == audio
+        expected = channel_profile(load_audio(audio, 16000))
+        np.testing.assert_allclose(profile, expected, rtol=0, atol=0.0005 + 1e-5)
+
+
+def test_a_windowed_recording_gets_its_windows_profiles_averaged_by_samples(tmp_path):
+    clip = AUDIO / "id00906" / "00028.flac"
+    shutil.copy(clip, tmp_path / clip.name)
+    run = extraction_run(tmp_path / "out", "embeddings.max_duration_s=2", "embeddings.window_s=2")
+    assert extract_dataset_embeddings(tmp_path / clip.name, run).succeeded == 1
+    frames, rate = audio_info(clip)
+    parts = math.ceil(frames / rate / 2)
+    step = frames / rate / parts
+    windows = [load_audio(clip, 16000, offset_s=p * step, duration_s=step) for p in range(parts)]
+    weights = np.array([len(w) for w in windows], float)
+    expected = np.average([channel_profile(w) for w in windows], axis=0, weights=weights)
+    ((_, profile),) = read_channel_profiles(tmp_path / "out").values()
+    assert parts == 3
+    np.testing.assert_allclose(profile, expected, rtol=0, atol=0.0005 + 1e-5)
+    whole = channel_profile(load_audio(clip, 16000))
+    assert np.abs(profile - whole).max() > 0.1  # an approximation of the whole file's
+
+
+def test_the_clips_channel_is_covered_and_the_telephone_copies_are_all_flagged(clips, tmp_path):
+    scores, metrics = score_test(*clips["clean"], tmp_path / "clean")
+    check = metrics["channel_check"]
+    assert check == {
+        "recordings_checked": 8, "recordings_flagged": 0, "recordings_without_profile": 0,
+        "stale_profiles": 0, "trials_flagged": 0, "threshold": check["threshold"],
+    }  # fmt: skip
+    assert not scores.conditions_reason.str.contains("channel").any()
+    scores, metrics = score_test(*clips["telephone"], tmp_path / "phone")
+    check = metrics["channel_check"]
+    assert (check["recordings_flagged"], check["trials_flagged"]) == (8, N_TRIALS)
+    assert not scores.in_conditions.any()
+    for reason in scores.conditions_reason:
+        assert f"enrollment recording's {CHANNEL}" in reason
+        assert f"test recording's {CHANNEL}" in reason
+
+
+def test_a_stale_or_missing_profile_is_not_used_and_counted(clips, tmp_path):
+    csv, vectors = clips["telephone"]
+    copied = shutil.copytree(vectors, tmp_path / "vectors")
+    lines = (copied / CHANNEL_FILE).read_text().splitlines()
+    stale, missing = lines[1].split("\t")[0], lines[2].split("\t")[0]
+    lines[1] = lines[1].replace("\t/", "\t/moved/", 1)  # the audio path of another file
+    del lines[2]
+    (copied / CHANNEL_FILE).write_text("\n".join(lines) + "\n")
+    scores, metrics = score_test(csv, copied, tmp_path / "out")
+    check = metrics["channel_check"]
+    assert (check["recordings_checked"], check["stale_profiles"]) == (6, 1)
+    assert check["recordings_without_profile"] == 1
+    pair = (scores.enrollment == stale) & (scores.test == missing)
+    assert (
+        pair.sum() == 1
+        and not scores.conditions_reason[pair].str.contains(CHANNEL, regex=False).any()
+    )
+    other = (scores.enrollment == stale) & (scores.test != missing)
+    for reason in scores.conditions_reason[other]:
+        assert f"test recording's {CHANNEL}" in reason
+        assert f"enrollment recording's {CHANNEL}" not in reason
+
+
+def test_a_user_calibration_runs_no_channel_check(clips, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="balr.conditions.jobs")
+    for name in ("calibration.json", "calibration.conditions.safetensors"):
+        shutil.copy(defaults.RESOURCE_DIR / name, tmp_path / name)
+    scores, metrics = score_test(
+        *clips["telephone"], tmp_path / "out", "--calibration", tmp_path / "calibration.json"
+    )
+    assert metrics["channel_check"] is None
+    assert not scores.conditions_reason.str.contains(CHANNEL, regex=False).any()
+    assert "no channel check: the channel reference describes the shipped calibration" in (
+        caplog.text
+    )
