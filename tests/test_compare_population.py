@@ -122,6 +122,8 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     assert audit["population_adaptation"]["bound"]["n_pairs"] == 240
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
+    # the population tests the calibration in the case's conditions: no channel check
+    assert "channel reference" not in {entry["role"] for entry in audit["models"]}
 
 
 def _calibration_of(population, vectors, path, sha256=None):

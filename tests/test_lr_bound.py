@@ -113,6 +113,19 @@ def test_the_dataset_check_flags_every_scored_trial_when_the_bound_breaks():
     assert check.record() == {"test": check.test.record(), "n_trials_flagged": len(llrs) - 1}
 
 
+def test_the_warning_hints_at_a_population_unless_one_was_given(caplog):
+    e, t, llrs = look_alike_trials()
+    check_dataset_bound(llrs, e, t, np.isfinite(llrs))
+    check_dataset_bound(llrs, e, t, np.isfinite(llrs), with_population=True)
+    first, second = (r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert first.endswith(
+        "1120 trials out of conditions for it (a relevant population adapts the LRs: "
+        "--population, docs/population.md)"
+    )
+    assert second.endswith("1120 trials out of conditions for it (even with the relevant "
+                           "population given)")  # fmt: skip
+
+
 def test_unusable_same_speaker_and_unlabelled_trials_are_not_comparisons():
     e, t, llrs = look_alike_trials()
     usable = (e != "s0") & (t != "s0")  # e.g. s0's trials compare a recording with itself

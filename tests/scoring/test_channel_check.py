@@ -172,3 +172,42 @@ def test_a_user_calibration_runs_no_channel_check(clips, tmp_path, caplog):
     assert "no channel check: the channel reference describes the shipped calibration" in (
         caplog.text
     )
+
+
+def test_the_run_record_hashes_what_the_channel_check_read(clips, tmp_path):
+    csv, vectors = clips["telephone"]
+    score_test(csv, vectors, tmp_path / "out")
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    profiles = [e for e in record["inputs"] if e["role"] == "channel profiles"]
+    reference = [e for e in record["models"] if e["role"] == "channel reference"]
+    assert [e["path"] for e in profiles] == [str((vectors / CHANNEL_FILE).resolve())]
+    assert [e["path"] for e in reference] == [str(defaults.CHANNEL_REFERENCE.resolve())]
+    assert all(len(e["sha256"]) == 64 for e in profiles + reference)
+
+
+def test_a_relevant_population_replaces_the_channel_check(clips, tmp_path, caplog):
+    """The telephone copies as their own population (each trial without its own speakers:
+    4 recordings of 2 speakers, too few), so the copies plus 24 more telephone-channel
+    recordings: 3 extra copies of each clip under other speaker names (relabelled)."""
+    caplog.set_level(logging.INFO, logger="balr.conditions.jobs")
+    csv, vectors = clips["telephone"]
+    items = pd.read_csv(csv, dtype=str)
+    copies = [pd.DataFrame({"id": items.id + f"_copy{k}", "speaker": items.speaker + f"_c{k}"})
+              for k in range(3)]  # fmt: skip (no audio: vectors named after the ids)
+    dataset_vectors = shutil.copytree(vectors, tmp_path / "vectors")
+    from balr.data import AudioDataset
+
+    source = AudioDataset.from_path(csv, output_dir=vectors)
+    rows, ba = source.stack_vectors("ba")
+    pop_csv = tmp_path / "pop.csv"
+    pd.concat(copies).to_csv(pop_csv, index=False)
+    population = AudioDataset.from_path(pop_csv, output_dir=dataset_vectors)
+    with population.vector_writer("ba") as writer:
+        for index in range(len(population.items)):
+            writer.put(index, ba[index % len(ba)].astype(np.float32))
+    scores, metrics = score_test(csv, dataset_vectors, tmp_path / "out", "--population", pop_csv)
+    assert metrics["channel_check"] is None
+    assert not scores.conditions_reason.str.contains(CHANNEL, regex=False).any()
+    assert "no channel check: the relevant population" in caplog.text
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert "channel reference" not in [e["role"] for e in record["models"]]

@@ -329,7 +329,8 @@ def compare_with_population(
 ) -> Comparison:
     """The comparison with the scorer adapted to the population at `path` where it shows
     that the calibration does not hold there, else offset as decided (`adapt`:
-    `balr.population_decision.decide_adaptation`), its population check, and a warning when
+    `balr.population_decision.decide_adaptation`), no channel check, its population check,
+    and a warning when
     the case LR is not exceptional among the population or when the calibration was fitted
     on scores adapted to a population with other vectors."""
     from balr.compare.population import (
@@ -340,6 +341,10 @@ def compare_with_population(
 
     population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
     check_population_size(population.population)
+    # as `score test`: recordings of the case's conditions test the calibration there, so the
+    # channel check (which can only say that a channel is new) does not run
+    pipeline.channel = None
+    pipeline.model_files.pop("channel reference", None)
     decision = comparison_adaptation(pipeline, population, adapt)
     if decision.adapt:
         pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]

@@ -61,10 +61,12 @@ def check_dataset_bound(
     enrollment_speakers: Sequence[str | None],
     test_speakers: Sequence[str | None],
     comparisons: np.ndarray,
+    with_population: bool = False,
 ) -> DatasetBoundCheck:
     """The check from the calibrated `llrs` of the trials usable as `comparisons` (scored,
     not a recording against itself) whose two speakers are known and differ, with one
-    warning line when it flags trials."""
+    warning line when it flags trials (its hint: give a relevant population, or, when the
+    LRs already had one (`with_population`), that they still break the bound)."""
     llrs = np.asarray(llrs, dtype=np.float64)
     e = np.asarray(enrollment_speakers, dtype=object)
     t = np.asarray(test_speakers, dtype=object)
@@ -74,10 +76,15 @@ def check_dataset_bound(
     test = bound_of_llrs(llrs[different], speakers) if different.any() else None
     check = DatasetBoundCheck(test, np.isfinite(llrs))
     if check.flagged.any():
+        hint = (
+            "even with the relevant population given"
+            if with_population
+            else "a relevant population adapts the LRs: --population, docs/population.md"
+        )
         logger.warning(
-            "%s; %d trials out of conditions for it (a relevant population adapts the LRs: "
-            "--population, docs/population.md)",
+            "%s; %d trials out of conditions for it (%s)",
             check.reason(),
             int(check.flagged.sum()),
+            hint,
         )
     return check

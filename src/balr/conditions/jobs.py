@@ -156,14 +156,21 @@ class ChannelCheck:
 
 def trial_channel_check(
     calibrated: CalibrationChoice, dataset: AudioDataset, trials: Trials, valid: np.ndarray,
-    folder: str | Path,
+    folder: str | Path, population=None,
 ) -> ChannelCheck | None:  # fmt: skip
     """The channel check of the scored (`valid`) trials when the calibration is a shipped one
     and `folder` (the vectors') holds `channel_profiles.tsv`; None otherwise, saying why in
-    the log (`check_trial_channels`)."""
+    the log (`check_trial_channels`). Not run with a relevant `population` (a
+    `TrialPopulations`): recordings of the case's conditions test the calibration there
+    directly (`balr.population_decision`), and the channel check, which can only say that
+    the channel is new, would flag every trial the population vouches for."""
     from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles  # balr.data: on use
 
     if calibrated.calibrator is None:
+        return None
+    if population is not None:
+        log.info("no channel check: the relevant population %s tests the calibration in the "
+                 "case's conditions", population.population.source)  # fmt: skip
         return None
     reference = shipped_channel_reference(calibrated)
     if reference is None:

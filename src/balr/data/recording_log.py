@@ -100,12 +100,23 @@ class RecordingLog(Generic[Value]):
         return found if found is not None else cls._find_in(Path(folder) / RECORDS_DIR)
 
     @classmethod
-    def _find_in(cls, folder: Path) -> dict[str, tuple[str, Value]] | None:
-        """The rows of the files directly in `folder` (main file first); None if none."""
+    def files(cls, folder: str | Path) -> list[Path]:
+        """The files `find` reads: those directly in `folder`, else in `folder/.balr`."""
+        return cls._files_in(Path(folder)) or cls._files_in(Path(folder) / RECORDS_DIR)
+
+    @classmethod
+    def _files_in(cls, folder: Path) -> list[Path]:
+        """The main file and every rank's file directly in `folder` (main file first)."""
         stem, suffix = cls.file_name.rsplit(".", 1)
         paths = sorted(folder.glob(f"{stem}.rank*.{suffix}"))
         if (folder / cls.file_name).is_file():
             paths.insert(0, folder / cls.file_name)
+        return paths
+
+    @classmethod
+    def _find_in(cls, folder: Path) -> dict[str, tuple[str, Value]] | None:
+        """The rows of the files directly in `folder` (main file first); None if none."""
+        paths = cls._files_in(folder)
         if not paths:
             return None
         rows: dict[str, tuple[str, Value]] = {}

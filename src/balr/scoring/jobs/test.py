@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from balr import defaults
 from balr.audit import (
     RUN_RECORD,
     audit_record,
@@ -19,11 +20,10 @@ from balr.audit import (
     scorer_file,
     write_record,
 )
-from balr.conditions import TrialConditions, check_trial_conditions
-from balr.conditions.bound import check_dataset_bound
-from balr.conditions.jobs import trial_channel_check
-from balr.data import AudioDataset, Trials, load_trials
-from balr.data.speech import load_speech_durations, trial_seconds
+from balr.conditions import TrialConditions
+from balr.data import Trials, load_trials
+from balr.data.channel_profiles import ChannelProfileLog
+from balr.data.speech import load_speech_durations
 from balr.data.trials import labels_of_sides
 from balr.data.validation import BadVector
 from balr.errors import ConfigError, DataError
@@ -35,6 +35,7 @@ from balr.scoring import LRScorer
 from balr.scoring.config import check_attribute_count
 from balr.scoring.explain import write_explanations
 from balr.scoring.finite import check_finite_scores
+from balr.scoring.jobs.checks import calibrate_and_check
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.jobs.population import (
     population_scorer,
@@ -46,7 +47,6 @@ from balr.scoring.population_cosine import TrialwiseCentredCosine
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.same_recording import COLUMN, SameRecordingTrials, find_same_recording_trials
 from balr.scoring.selection import (
-    CalibrationChoice,
     select_calibration,
     select_configured_scorer,
 )
@@ -189,54 +189,27 @@ def score_trials_file(
     check_finite_scores(scores, valid, trials, scorer.name, choice.checkpoint)
     folder = options.vectors_dir or dataset.root
     durations = load_speech_durations(options.speech_durations, folder)
-    raw, scores, conditions, checks = _calibrate(
-        calibrated, scores, dataset, trials, sides, valid, same.flags, durations, folder
+    raw, scores, conditions, checks = calibrate_and_check(
+        calibrated, scores, dataset, trials, sides, valid, same.flags, durations, folder, pop
     )
     save_dir = run_dir(options.save_dir, SCORE_RUN_DIR, options.exist_ok)
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
     evaluation = _write_metrics(save_dir, scored, conditions, same, pop, checks)
     models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
-    inputs = {"dataset": test_data, "trials": trials_path}
-    _write_run_record(save_dir, options, dataset, trials, scorer.vector_kind, inputs, models, pop)
+    lists = {"dataset": test_data, "trials": trials_path}
+    inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists,
+                          options.speech_durations)  # fmt: skip
+    if checks.get("channel_check") is not None:  # the channel check ran: what it read
+        models["channel reference"] = [defaults.CHANNEL_REFERENCE]
+        inputs["channel profiles"] = ChannelProfileLog.files(folder)
+    _write_run_record(save_dir, options, inputs, models, pop)
     _explain(scorer, vectors, cells, valid, trials, options, chunk, save_dir)
     unscored = UnscoredTrials.of(trials, valid, bad)
     used = choice.describe()
     return ScoredTrials(
         len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
     )
-
-
-def _calibrate(
-    calibrated: CalibrationChoice,
-    scores: np.ndarray,
-    dataset: AudioDataset,
-    trials: Trials,
-    sides: tuple[list[str | None], list[str | None]],
-    valid: np.ndarray,
-    same_recording: np.ndarray,
-    durations: dict[str, float] | None,
-    folder: Path,
-) -> tuple:
-    """`(raw scores, calibrated scores, conditions, checks)`: trials checked against the
-    calibration's conditions, the bound of calibrated LRs by the dataset's different-speaker
-    trials (`sides`: each trial's speakers; not a recording against itself) and the channel
-    profiles in `folder` (`trial_channel_check`); checks: metrics.json's `bound_check` and
-    `channel_check` (None: not run); `(None, scores, None, {})` when uncalibrated."""
-    calibrator = calibrated.calibrator
-    if calibrator is None:
-        return None, scores, None, {}
-    seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
-    llrs = calibrator.transform(scores, seconds)  # NaN (no vector) stays NaN
-    conditions = check_trial_conditions(
-        calibrated.conditions, dataset, trials, valid, durations, calibrator
-    )
-    bound = check_dataset_bound(llrs, *sides, valid & ~same_recording)
-    channel = trial_channel_check(calibrated, dataset, trials, valid, folder)
-    conditions = conditions.with_reasons(bound.reasons())
-    conditions = conditions.with_reasons(channel.reasons) if channel else conditions
-    checks = {"bound_check": bound.record(), "channel_check": channel and channel.record()}
-    return scores, llrs, conditions, checks
 
 
 def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> np.ndarray:
@@ -246,18 +219,11 @@ def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> 
 
 
 def _write_run_record(
-    save_dir: Path,
-    options: TrialScoring,
-    dataset: AudioDataset,
-    trials: Trials,
-    kind: str,
-    lists: dict[str, Path],
-    models: dict,
-    pop: TrialPopulations | None,
+    save_dir: Path, options: TrialScoring, inputs: dict, models: dict, pop: TrialPopulations | None
 ) -> None:
-    """The audit run record (`balr.audit`) of a `score test` run: its inputs, models and
-    population (its files, and as `population_record` what metrics.json says of it)."""
-    inputs = score_inputs(dataset, trials.unique_ids(), kind, lists, options.speech_durations)
+    """The audit run record (`balr.audit`) of a `score test` run: the files it read
+    (`inputs`: `score_inputs` and those of its checks), its models and population (its
+    files, and as `population_record` what metrics.json says of it)."""
     pop_files = None
     if pop is not None:
         pop_data = options.open_dataset(options.population)

@@ -1,0 +1,53 @@
+"""`score test`'s calibration and the checks of its trials: the calibration's conditions
+(`balr.conditions.check_trial_conditions`), the bound of calibrated LRs on the dataset's own
+different-speaker trials (`balr.conditions.bound`) and each recording's channel
+(`balr.conditions.jobs.trial_channel_check`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from balr.conditions import check_trial_conditions
+from balr.conditions.bound import check_dataset_bound
+from balr.conditions.jobs import trial_channel_check
+from balr.data import AudioDataset, Trials
+from balr.data.speech import trial_seconds
+from balr.scoring.population_trials import TrialPopulations
+from balr.scoring.selection import CalibrationChoice
+
+
+def calibrate_and_check(
+    calibrated: CalibrationChoice,
+    scores: np.ndarray,
+    dataset: AudioDataset,
+    trials: Trials,
+    sides: tuple[list[str | None], list[str | None]],
+    valid: np.ndarray,
+    same_recording: np.ndarray,
+    durations: dict[str, float] | None,
+    folder: Path,
+    population: TrialPopulations | None = None,
+) -> tuple:
+    """`(raw scores, calibrated scores, conditions, checks)`: the scored trials checked
+    against the calibration's conditions, the bound of calibrated LRs by the dataset's
+    different-speaker trials (`sides`: each trial's speakers; scored (`valid`) trials not of a
+    recording against itself) and, without a relevant `population`, the channel profiles in
+    `folder`; `checks`: metrics.json's `bound_check` and `channel_check` (None: not run).
+    `(None, scores, None, {})` when uncalibrated."""
+    calibrator = calibrated.calibrator
+    if calibrator is None:
+        return None, scores, None, {}
+    seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
+    llrs = calibrator.transform(scores, seconds)  # NaN (no vector) stays NaN
+    conditions = check_trial_conditions(
+        calibrated.conditions, dataset, trials, valid, durations, calibrator
+    )
+    comparisons = valid & ~same_recording
+    bound = check_dataset_bound(llrs, *sides, comparisons, population is not None)
+    channel = trial_channel_check(calibrated, dataset, trials, valid, folder, population)
+    conditions = conditions.with_reasons(bound.reasons())
+    conditions = conditions.with_reasons(channel.reasons) if channel else conditions
+    checks = {"bound_check": bound.record(), "channel_check": channel and channel.record()}
+    return scores, llrs, conditions, checks
