@@ -186,14 +186,17 @@ def test_the_run_record_hashes_what_the_channel_check_read(clips, tmp_path):
 
 
 def test_a_relevant_population_replaces_the_channel_check(clips, tmp_path, caplog):
-    """The telephone copies as their own population (each trial without its own speakers:
-    4 recordings of 2 speakers, too few), so the copies plus 24 more telephone-channel
-    recordings: 3 extra copies of each clip under other speaker names (relabelled)."""
+    """A population of the case's (telephone) conditions: the telephone copies' BA vectors
+    again 3 times under other ids and speaker names (24 recordings of 12 speakers). The
+    channel check does not run, says why, and is not in the audit record."""
     caplog.set_level(logging.INFO, logger="balr.conditions.jobs")
     csv, vectors = clips["telephone"]
     items = pd.read_csv(csv, dtype=str)
-    copies = [pd.DataFrame({"id": items.id + f"_copy{k}", "speaker": items.speaker + f"_c{k}"})
-              for k in range(3)]  # fmt: skip (no audio: vectors named after the ids)
+    # no audio column: the copies' vectors are named after their ids
+    copies = [
+        pd.DataFrame({"id": items.id + f"_copy{k}", "speaker": items.speaker + f"_c{k}"})
+        for k in range(3)
+    ]
     dataset_vectors = shutil.copytree(vectors, tmp_path / "vectors")
     from balr.data import AudioDataset
 
