@@ -179,9 +179,8 @@ def score_trials_file(
     if scorer.vector_kind == "ba" and len(vectors):
         check_attribute_count(settings.config, vectors.shape[1], test_data)
     if pop is not None:
-        mode = options.population_adapt
         scorer, pop, calibrated = population_scorer(
-            options, mode, scorer, calibrated, pop, trials, valid
+            options, options.population_adapt, scorer, calibrated, pop, trials, valid
         )
     chunk = settings.config.chunk_size
     scores = np.full(len(trials), np.nan)
@@ -196,17 +195,13 @@ def score_trials_file(
     _write_scores(trials, scores, raw, save_dir / "scores.csv", conditions, same, pop)
     scored = _Scored(scorer.name, scorer.vector_kind, scores, raw, labels, calibrated.source)
     evaluation = _write_metrics(save_dir, scored, conditions, same, pop, checks)
-    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
     lists = {"dataset": test_data, "trials": trials_path}
     inputs = score_inputs(dataset, trials.unique_ids(), scorer.vector_kind, lists,
                           options.speech_durations)  # fmt: skip
-    if checks.get("channel_check") is not None:  # the channel check ran: what it read
-        models["channel reference"] = [defaults.CHANNEL_REFERENCE]
-        inputs["channel profiles"] = ChannelProfileLog.files(folder)
-    _write_run_record(save_dir, options, inputs, models, pop)
+    models = {"scorer": scorer_file(choice.checkpoint), **calibration_files(calibrated)}
+    _write_run_record(save_dir, options, inputs, models, pop, checks, folder)
     _explain(scorer, vectors, cells, valid, trials, options, chunk, save_dir)
-    unscored = UnscoredTrials.of(trials, valid, bad)
-    used = choice.describe()
+    unscored, used = UnscoredTrials.of(trials, valid, bad), choice.describe()
     return ScoredTrials(
         len(trials), used, calibrated.source, evaluation, save_dir, unscored, conditions, pop, same
     )
@@ -219,11 +214,21 @@ def _score_valid(scorer, vectors: np.ndarray, cells: TrialCells, chunk: int) -> 
 
 
 def _write_run_record(
-    save_dir: Path, options: TrialScoring, inputs: dict, models: dict, pop: TrialPopulations | None
+    save_dir: Path,
+    options: TrialScoring,
+    inputs: dict,
+    models: dict,
+    pop: TrialPopulations | None,
+    checks: dict,
+    folder: Path,
 ) -> None:
     """The audit run record (`balr.audit`) of a `score test` run: the files it read
-    (`inputs`: `score_inputs` and those of its checks), its models and population (its
-    files, and as `population_record` what metrics.json says of it)."""
+    (`inputs`: `score_inputs`, and where the channel check ran (`checks`) the channel
+    profiles of `folder`), its models (with the channel reference where the check ran) and
+    population (its files, and as `population_record` what metrics.json says of it)."""
+    if checks.get("channel_check") is not None:
+        models = models | {"channel reference": [defaults.CHANNEL_REFERENCE]}
+        inputs = inputs | {"channel profiles": ChannelProfileLog.files(folder)}
     pop_files = None
     if pop is not None:
         pop_data = options.open_dataset(options.population)
