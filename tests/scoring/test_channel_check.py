@@ -214,3 +214,27 @@ def test_a_relevant_population_replaces_the_channel_check(clips, tmp_path, caplo
     assert "no channel check: the relevant population" in caplog.text
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert "channel reference" not in [e["role"] for e in record["models"]]
+
+
+def test_extract_profiles_recordings_whose_vectors_it_keeps(clips, tmp_path, caplog):
+    """Vectors extracted before balr wrote channel profiles: a later `balr extract` keeps
+    every vector (nothing embedded again) and writes the missing profiles, equal to those an
+    extraction writes; a third run has nothing left to do."""
+    csv, vectors = clips["clean"]
+    copied = shutil.copytree(vectors, tmp_path / "vectors")
+    written = read_channel_profiles(copied)
+    (copied / CHANNEL_FILE).unlink()
+    before = {p.name: p.read_bytes() for p in copied.rglob("*_emb.txt")}
+    assert len(before) == 8
+    caplog.set_level(logging.INFO, logger="balr.embeddings.batch")
+    assert balr("extract", csv, "--save-dir", copied, *FAST) == 0
+    assert {p.name: p.read_bytes() for p in copied.rglob("*_emb.txt")} == before
+    assert "channel profiles of 8 recordings whose vectors are kept" in caplog.text
+    again = read_channel_profiles(copied)
+    assert sorted(again) == sorted(written)
+    for item_id, (path, profile) in again.items():
+        assert path == written[item_id][0]
+        np.testing.assert_allclose(profile, written[item_id][1], rtol=0, atol=1e-3)
+    caplog.clear()
+    assert balr("extract", csv, "--save-dir", copied, *FAST) == 0
+    assert "whose vectors are kept" not in caplog.text

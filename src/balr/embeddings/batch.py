@@ -153,6 +153,7 @@ class EmbeddingExtraction:
                     writer.ledger.add_rows(self._restamped)  # copied audio: its new times
                 try:
                     self._consume(self._loader(jobs))
+                    self._profile_kept(progress)
                 except KeyboardInterrupt:
                     interrupted = Interrupted(self._interrupted_message(writer.location))
             # the writer is closed (a store merged) before the interrupt goes on
@@ -168,6 +169,45 @@ class EmbeddingExtraction:
                 write_error_report(errors_path, self.report.failures)
                 self.report.errors_path = errors_path
         return self.report
+
+    def _profile_kept(self, progress: bool) -> None:
+        """The channel profiles of the items whose vectors are kept but that the profile log
+        lacks (vectors extracted before balr wrote profiles, or a profile of another audio
+        path): their audio is decoded as for an embedding (windows, VAD), nothing is
+        embedded. A file that cannot be decoded now is logged and left without a profile."""
+        if self._profile_log is None or not self._kept:
+            return
+        have = self._profile_log.find(self._profile_log.path.parent) or {}  # every rank's
+        todo = []
+        for index in sorted(self._kept):
+            item = self.ds.items[index]
+            audio = str(Path(item.audio).absolute()) if item.audio else ""
+            if audio and Path(audio).is_file() and have.get(item.id, ("",))[0] != audio:
+                todo.append((index, audio))
+        if not todo:
+            return
+        log.info("channel profiles of %d recordings whose vectors are kept", len(todo))
+        for index, audio in tqdm(todo, unit="file", disable=not progress, desc="profiles"):
+            profile = self._decoded_profile(index, Path(audio))
+            if profile is not None:
+                with interrupt_deferred():
+                    self._profile_log.add(self.ds.items[index].id, audio, profile)
+
+    def _decoded_profile(self, index: int, path: Path) -> np.ndarray | None:
+        """The channel profile of one file decoded as `DecodeStream` decodes it (windows
+        averaged by samples); None, logged, when it cannot be decoded or is too short."""
+        average = WindowAverage(1)
+        try:
+            for segment in decode_segments(
+                index, path, self.model.sample_rate, self.opts, self.min_samples
+            ):
+                if segment.wave is not None:
+                    profile = _profile(segment.wave, self.model.sample_rate)
+                    average.add(None, float(len(segment.wave)), 0.0, profile)
+        except Exception as exc:  # a bad file must not stop the job
+            log.warning("%s: no channel profile (%s)", path, exc)
+            return None
+        return average.mean_profile()
 
     def _close_logs(self) -> None:
         """Close (and tidy) the per-recording logs that are open."""
@@ -185,6 +225,7 @@ class EmbeddingExtraction:
 
     def _jobs(self) -> list[tuple[int, Path]]:
         done = set() if self.opts.force else self._valid_existing()
+        self._kept = done  # items whose vectors are kept (`_profile_kept`)
         jobs = []
         for i, item in enumerate(self.ds.items):
             if i in done:
