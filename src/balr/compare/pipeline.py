@@ -330,9 +330,8 @@ def compare_with_population(
     """The comparison with the scorer adapted to the population at `path` where it shows
     that the calibration does not hold there, else offset as decided (`adapt`:
     `balr.population_decision.decide_adaptation`), no channel check, its population check,
-    and a warning when
-    the case LR is not exceptional among the population or when the calibration was fitted
-    on scores adapted to a population with other vectors."""
+    and a warning when the case LR is not exceptional among the population or when the
+    calibration was fitted on scores adapted to a population with other vectors."""
     from balr.compare.population import (
         comparison_adaptation,
         population_check,

@@ -208,14 +208,17 @@ def check_trial_channels(
         else:
             usable.append((item_id, row[1]))
     problems = reference.problems(np.stack([p for _, p in usable])) if usable else []
-    problem_of = {item_id: problem for (item_id, _), problem in zip(usable, problems, strict=True)}
+    problem_of = {
+        item_id: problem for (item_id, _), problem in zip(usable, problems, strict=True) if problem
+    }  # the flagged recordings only: most trials have none and are passed over
     reasons = [""] * len(trials)
-    for t in np.flatnonzero(valid):
+    for t in np.flatnonzero(valid) if problem_of else ():
         names = [*trials.enrollment[t], *trials.test[t]]
+        if problem_of.keys().isdisjoint(names):
+            continue
         found = [problem_of.get(name, "") for name in names]
         reasons[t] = name_channel_problems(found, names, len(trials.enrollment[t]))
-    flagged = sum(bool(problem) for problem in problems)
-    return ChannelCheck(reasons, len(usable), flagged, missing, stale, reference.threshold_)
+    return ChannelCheck(reasons, len(usable), len(problem_of), missing, stale, reference.threshold_)
 
 
 def _same_path(written: str, audio: str | Path) -> bool:

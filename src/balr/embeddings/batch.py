@@ -122,6 +122,7 @@ class EmbeddingExtraction:
         self._failed: set[int] = set()
         self._stamps: dict[int, str] = {}  # index -> its audio's stamp, taken as decoded
         self._restamped: list[LedgerRow] = []  # rows of kept vectors of copied audio
+        self._kept: set[int] = set()  # items whose vectors are kept (`_profile_kept`)
         self.model_id = f"{model.name}:{model_digest(model)}"  # recorded in the ledger
 
     def run(
@@ -173,41 +174,43 @@ class EmbeddingExtraction:
     def _profile_kept(self, progress: bool) -> None:
         """The channel profiles of the items whose vectors are kept but that the profile log
         lacks (vectors extracted before balr wrote profiles, or a profile of another audio
-        path): their audio is decoded as for an embedding (windows, VAD), nothing is
+        path): their audio is decoded by the same loader (windows, VAD), nothing is
         embedded. A file that cannot be decoded now is logged and left without a profile."""
         if self._profile_log is None or not self._kept:
             return
         have = self._profile_log.find(self._profile_log.path.parent) or {}  # every rank's
         todo = []
         for index in sorted(self._kept):
-            item = self.ds.items[index]
-            audio = str(Path(item.audio).absolute()) if item.audio else ""
-            if audio and Path(audio).is_file() and have.get(item.id, ("",))[0] != audio:
-                todo.append((index, audio))
+            audio = self.ds.items[index].audio
+            path = Path(audio).absolute() if audio else None
+            if (
+                path is not None
+                and path.is_file()
+                and have.get(self.ds.items[index].id, ("",))[0] != str(path)
+            ):
+                todo.append((index, path))
         if not todo:
             return
         log.info("channel profiles of %d recordings whose vectors are kept", len(todo))
-        for index, audio in tqdm(todo, unit="file", disable=not progress, desc="profiles"):
-            profile = self._decoded_profile(index, Path(audio))
-            if profile is not None:
-                with interrupt_deferred():
-                    self._profile_log.add(self.ds.items[index].id, audio, profile)
-
-    def _decoded_profile(self, index: int, path: Path) -> np.ndarray | None:
-        """The channel profile of one file decoded as `DecodeStream` decodes it (windows
-        averaged by samples); None, logged, when it cannot be decoded or is too short."""
-        average = WindowAverage(1)
-        try:
-            for segment in decode_segments(
-                index, path, self.model.sample_rate, self.opts, self.min_samples
-            ):
-                if segment.wave is not None:
-                    profile = _profile(segment.wave, self.model.sample_rate)
-                    average.add(None, float(len(segment.wave)), 0.0, profile)
-        except Exception as exc:  # a bad file must not stop the job
-            log.warning("%s: no channel profile (%s)", path, exc)
-            return None
-        return average.mean_profile()
+        partial: dict[int, WindowAverage] = {}
+        bar = tqdm(total=len(todo), unit="file", disable=not progress, desc="profiles")
+        for segment in self._loader(todo, stamp=False):
+            if segment.error is not None:
+                log.warning("%s: no channel profile (%s)", self.ds.items[segment.index].id,
+                            segment.error)  # fmt: skip
+                continue
+            acc = partial.setdefault(segment.index, WindowAverage(segment.parts))
+            samples = 0.0 if segment.wave is None else float(len(segment.wave))
+            acc.add(None, samples, 0.0, segment.profile)
+            if acc.complete:
+                del partial[segment.index]
+                bar.update()
+                profile = acc.mean_profile()
+                if profile is not None:
+                    item = self.ds.items[segment.index]
+                    with interrupt_deferred():
+                        self._profile_log.add(item.id, str(Path(item.audio).absolute()), profile)
+        bar.close()
 
     def _close_logs(self) -> None:
         """Close (and tidy) the per-recording logs that are open."""
@@ -225,7 +228,7 @@ class EmbeddingExtraction:
 
     def _jobs(self) -> list[tuple[int, Path]]:
         done = set() if self.opts.force else self._valid_existing()
-        self._kept = done  # items whose vectors are kept (`_profile_kept`)
+        self._kept = done
         jobs = []
         for i, item in enumerate(self.ds.items):
             if i in done:
@@ -277,13 +280,17 @@ class EmbeddingExtraction:
         self.report.failures.append((item.id, str(item.audio), reason))
         log.warning("skipped %s", reason)
 
-    def _loader(self, jobs: list[tuple[int, Path]]) -> torch.utils.data.DataLoader:
+    def _loader(
+        self, jobs: list[tuple[int, Path]], stamp: bool | None = None
+    ) -> torch.utils.data.DataLoader:
+        """The decoded segments of `jobs` (hashed for the ledger when saving, unless `stamp`
+        says otherwise; profiled when profiles are written)."""
         stream = DecodeStream(
             jobs,
             self.model.sample_rate,
             self.opts,
             self.min_samples,
-            stamp=self.save,
+            stamp=self.save if stamp is None else stamp,
             profiles=self._profile_log is not None,
         )
         workers = min(self.opts.num_workers, len(jobs))

@@ -11,14 +11,9 @@ from balr.data.validation import BadVector, describe_bad
 from balr.errors import DataError
 from balr.fileio import atomic_path, atomic_write_json, atomic_write_text, next_run_dir
 from balr.population import read_population
-from balr.scoring.beta import BetaScorer
 from balr.scoring.jobs.common import ScoringRun
+from balr.scoring.jobs.population import check_population_scorer, trialwise_adaptation
 from balr.scoring.pairs import as_bits, matrix_scores
-from balr.scoring.population_cosine import (
-    TrialwiseCentredCosine,
-    calibration_target,
-    check_centrable,
-)
 from balr.scoring.population_trials import TrialPopulations, TrialwiseBeta
 from balr.scoring.selection import select_calibration, select_configured_scorer
 
@@ -49,16 +44,6 @@ class ScoreMatrix:
         return f"{text}; {describe_bad(list(self.bad))} left out" if self.bad else text
 
 
-def matrix_adaptation(choice, pops: TrialPopulations, vectors: np.ndarray) -> tuple:
-    """`(scorer adapted cell by cell, the vectors it scores)`: the beta scorer's typicality,
-    or the cosine's embeddings moved from each cell's population mean to the mean of the
-    calibration `score test` would apply (the same raw scores as there)."""
-    if isinstance(choice.scorer, BetaScorer):
-        return TrialwiseBeta(choice.scorer, pops), as_bits(vectors)
-    target = calibration_target(select_calibration(choice, quiet=True))
-    return TrialwiseCentredCosine(choice.scorer, pops, target), vectors
-
-
 def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatrix:
     """All-vs-all raw scores of single recordings: scores.npy (float64, rows enrollment,
     memory-mapped while written) and ids.txt (the row order) in `run.save_dir` (default: a
@@ -77,8 +62,7 @@ def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatr
     items = [dataset.items[i] for i in indices]
     trialwise = groups = None
     if run.population is not None:
-        if not isinstance(scorer, BetaScorer):
-            check_centrable(scorer)
+        check_population_scorer(scorer)
         full = read_population(
             run.open_dataset(run.population), str(run.population), scorer.vector_kind
         )
@@ -86,7 +70,9 @@ def score_matrix_file(data: Path, run: MatrixScoring | None = None) -> ScoreMatr
         pops, groups = TrialPopulations.of_matrix(full, [item.id for item in items], speaker_of)
         first = [items[row].id for row in np.unique(groups, return_index=True)[1]]
         pops.check_size(lambda j: f"{first[j // len(first)]} vs {first[j % len(first)]}")
-        trialwise, vectors = matrix_adaptation(choice, pops, vectors)
+        calibrated = select_calibration(choice, quiet=True)  # the scale score test gives
+        trialwise = trialwise_adaptation(scorer, pops, calibrated)
+        vectors = as_bits(vectors) if isinstance(trialwise, TrialwiseBeta) else vectors
     save_dir = run.save_dir or next_run_dir(RUNS_DIR, prefix="matrix")
     target = save_dir / "scores.npy"
     with atomic_path(target) as tmp:

@@ -43,8 +43,7 @@ def trial_populations(
     `scorer` adapts with), each trial's without its own speakers and recordings
     (`balr.scoring.population_trials`); ConfigError first for a scorer without an
     adaptation."""
-    if not isinstance(scorer, BetaScorer):
-        check_centrable(scorer)
+    check_population_scorer(scorer)
     full = read_population(run.open_dataset(path), str(path), scorer.vector_kind)
     speaker_of = {i: dataset.items[dataset.index_of(i)].speaker for i in trials.unique_ids()}
     return TrialPopulations.of_trials(full, trials, speaker_of)
@@ -92,17 +91,33 @@ def trialwise_scorer(
 
     scored = pop.subset(valid)
     scored.check_size(name)
-    if isinstance(scorer, CosineScorer):
-        target = calibration_target(calibrated)
-        if target is None and calibrated.calibrator is not None:
-            logger.warning(
-                "the calibration %s has no reference embeddings: the population's mean is "
-                "moved to 0, a scale it was not fitted on; fit one on adapted scores "
-                "(`balr score calibrate --population`)",
-                calibrated.source,
-            )
-        return TrialwiseCentredCosine(scorer, scored, target)
-    return TrialwiseBeta(scorer, scored)
+    return trialwise_adaptation(scorer, scored, calibrated)
+
+
+def check_population_scorer(scorer) -> None:
+    """ConfigError for a scorer without a population adaptation (the beta scorer and the
+    cosine of embeddings have one), before any population is read."""
+    if not isinstance(scorer, BetaScorer):
+        check_centrable(scorer)
+
+
+def trialwise_adaptation(
+    scorer, populations: TrialPopulations, calibrated: CalibrationChoice
+) -> TrialwiseBeta | TrialwiseCentredCosine:
+    """`scorer` adapted to each trial's (or matrix cell's) population: the beta scorer's
+    typicality; for the cosine, the embeddings moved from the population's mean to the mean
+    of the `calibrated` calibration's reference embeddings (`balr.scoring.population_cosine`)."""
+    if not isinstance(scorer, CosineScorer):
+        return TrialwiseBeta(scorer, populations)
+    target = calibration_target(calibrated)
+    if target is None and calibrated.calibrator is not None:
+        logger.warning(
+            "the calibration %s has no reference embeddings: the population's mean is "
+            "moved to 0, a scale it was not fitted on; fit one with its conditions "
+            "(`balr score calibrate` without --no-conditions)",
+            calibrated.source,
+        )
+    return TrialwiseCentredCosine(scorer, populations, target)
 
 
 def population_scorer(
