@@ -16,7 +16,7 @@ from balr import defaults
 from balr.data import AudioDataset
 from balr.data.trials import Trials
 from balr.embedding_centring import EmbeddingCentring
-from balr.errors import ConfigError
+from balr.errors import ConfigError, DataError
 from balr.population import Population, exclude_case
 from balr.scoring.config import ScoreSettings
 from balr.scoring.cosine import CosineScorer
@@ -228,3 +228,23 @@ def test_adapted_cosines_are_not_calibrated_again(channel_embeddings, tmp_path):
     _score_cosine(root, tmp_path / "adapted", root / "pop.csv")
     with pytest.raises(ConfigError, match="calibrate scores made without --population"):
         calibration_population(tmp_path / "adapted" / "scores.csv", None)
+
+
+def test_population_embeddings_of_another_size_are_one_line_errors(channel_embeddings, tmp_path):
+    """A population extracted with another embedding model (16-dim): refused in one line
+    naming it, against the calibration's reference embeddings and, uncalibrated, against
+    the trials' embeddings; no scores are written."""
+    root = channel_embeddings
+    _write_embeddings(root, "small", np.random.default_rng(0).normal(size=(24, 16)), 4)
+    small = root / "small.csv"
+    options = dict(population=small, vectors_dir=root / "vectors")
+    for extra, match in (({}, "the calibration's reference embeddings are 256-dim"),
+                         ({"no_calibration": True}, "the scored ones are \\(256,\\)")):  # fmt: skip
+        out = tmp_path / f"out{len(extra)}"
+        run = TrialScoring(ScoreSettings.from_overrides(COSINE_EMB), save_dir=out, exist_ok=True,
+                           **options, **extra)  # fmt: skip
+        with pytest.raises(
+            DataError, match=f"--population {small}: 16-dim embeddings, {match}"
+        ) as error:
+            score_trials_file(root / "case.csv", root / "trials.tsv", run)
+        assert "\n" not in str(error.value) and not (out / "scores.csv").exists()
