@@ -80,6 +80,13 @@ def test_a_population_like_the_test_recording_makes_the_case_unexceptional(test_
     assert (len(result.population.ids), result.population.n_speakers) == (24, 6)
     adaptation = result.population_adaptation  # 6 look-alike speakers: far over the bound
     assert adaptation.adapt and adaptation.bound.broken and adaptation.bound.n_pairs == 240
+    # its LRs are bounded by what the population's own 36 + 240 comparisons support
+    bounds = adaptation.bounds
+    assert bounds.applied and (bounds.n_target, bounds.n_nontarget) == (36, 240)
+    shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
+    assert shipped.lower_bound_ <= bounds.lower <= result.llr <= bounds.upper
+    assert bounds.upper < shipped.upper_bound_
+    assert "; LRs within log10 LR [" in adaptation.describe()
     check = result.population_check
     assert isinstance(check, PopulationCheck) and check.case_llr == result.llr
     assert len(check.test_llrs) == len(check.enrollment_llrs) == N_SPEAKERS

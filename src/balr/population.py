@@ -58,6 +58,17 @@ class Population:
     excluded: tuple[str, ...] = ()  # ids left out: also case recordings or case speakers
     kind: str = "ba"
 
+    def only(self, rows: np.ndarray) -> Population:
+        """The population of these recordings only (`rows`: a mask or indices); the others
+        are not listed as excluded (they are set aside for a use, not left out of the case)."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return replace(
+            self,
+            ids=tuple(self.ids[i] for i in rows),
+            speakers=tuple(self.speakers[i] for i in rows),
+            vectors=self.vectors[rows],
+        )
+
     @property
     def bits(self) -> np.ndarray:
         """The `(recordings, attributes)` 0/1 BA vectors (ConfigError for embeddings)."""

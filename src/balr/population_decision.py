@@ -16,12 +16,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from balr.errors import ConfigError
 from balr.lr_bound import BoundTest, bound_of_llrs
 from balr.population import Population
+
+if TYPE_CHECKING:
+    from balr.population_bounds import PopulationBounds
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +52,14 @@ class AdaptationDecision:
     reason: str
     bound: BoundTest | None = None
     offset: float = 0.0  # LLR offset of the unadapted LRs (`Calibrator.shifted`)
+    bounds: PopulationBounds | None = None  # the adapted LRs' ELUB bounds, when sought
 
     def describe(self) -> str:
         verb = "adapted to" if self.adapt else "not adapted to"
-        return f"{verb} the population: {self.reason}"
+        text = f"{verb} the population: {self.reason}"
+        if self.bounds is not None and self.bounds.applied:
+            text += f"; {self.bounds.describe()}"
+        return text
 
     def record(self) -> dict:
         return {
@@ -59,6 +67,7 @@ class AdaptationDecision:
             "reason": self.reason,
             "bound": None if self.bound is None else self.bound.record(),
             "offset": self.offset,
+            "elub": None if self.bounds is None else self.bounds.record(),
         }
 
 

@@ -13,9 +13,13 @@ import pandas as pd
 import pytest
 
 from balr import defaults
-from balr.calibration import CalibrationBundle
+from balr.calibration import CalibrationBundle, elub_bounds
 from balr.cli.main import main
 from balr.data import AudioDataset
+from balr.population import adapt_to_population, read_population
+from balr.population_bounds import same_speaker_pairs
+from balr.population_decision import different_speaker_pairs
+from balr.scoring.base import Scorer
 from tests.conftest import EXAMPLES
 
 AUDIO = EXAMPLES / "audio"
@@ -87,12 +91,17 @@ def test_examples_with_other_speakers_calibrated_and_warned(example_vectors, cap
     assert f"adapted to the population {pop} (32 recordings, 10 speakers; 28-30 per trial" in (
         printed
     )
-    assert metrics_of(out)["population"]["adaptation"] == {
+    adaptation = metrics_of(out)["population"]["adaptation"]
+    elub = adaptation.pop("elub")
+    assert adaptation == {
         "adapted": True,
         "reason": "--population-adapt always",
         "bound": None,
         "offset": 0.0,
     }
+    # bounds of its own from the 6 generated speakers only: the 4 examples' speakers are
+    # the trials' (each trial leaves its own out, so none may set any trial's bounds)
+    assert (elub["applied"], elub["n_target_pairs"], elub["n_nontarget_pairs"]) == (True, 36, 240)
     scores = pd.read_csv(out / "scores.csv", sep="\t")
     same = scores["enrollment"].str[:7] == scores["test"].str[:7]
     assert list(scores["population_recordings"]) == list(np.where(same, 30, 28))
@@ -132,7 +141,7 @@ def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_
     without = pd.read_csv(plain / "scores.csv", sep="\t")
     np.testing.assert_array_equal(kept["raw_score"], without["raw_score"])  # same scorer
     decision = metrics_of(out)["population"]["adaptation"]
-    assert decision["adapted"] is False
+    assert decision["adapted"] is False and decision["elub"] is None  # the calibration's hold
     offset = decision["offset"]  # the shipped calibration: its reference median LLR
     assert 0 < abs(offset) <= 1.0 and f"offset by {offset:+.2f}" in decision["reason"]
     shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
@@ -185,6 +194,30 @@ def test_a_population_that_breaks_the_bound_is_adapted_to(example_vectors, capsy
     )
     auto, always = (pd.read_csv(runs[m] / "scores.csv", sep="\t")["scores"] for m in runs)
     np.testing.assert_array_equal(auto.to_numpy(), always.to_numpy())
+    check_population_bounds(decision["elub"], chan, vectors, auto.to_numpy())
+
+
+def check_population_bounds(elub: dict, chan, vectors, scores: np.ndarray) -> None:
+    """The adapted LLRs lie within the ELUB bounds of the population's own 36 same- and 240
+    different-speaker pairs, scored by hand: the shipped scorer adapted to the population,
+    the shipped calibration (no speech durations: its medians), `elub_bounds`."""
+    assert elub["applied"] is True
+    assert (elub["n_target_pairs"], elub["n_nontarget_pairs"]) == (6 * 6, 24 * 23 // 2 - 36)
+    population = read_population(AudioDataset.from_path(chan, output_dir=vectors), str(chan))
+    adapted, _ = adapt_to_population(Scorer.load(defaults.SCORER_CHECKPOINT), population)
+    shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
+    same, other = same_speaker_pairs(population), different_speaker_pairs(population)
+    i, j = np.concatenate([same[0], other[0]]), np.concatenate([same[1], other[1]])
+    raw = adapted.score(population.vectors[i], population.vectors[j])
+    parts = shipped.parts(raw, np.full((len(i), 2), np.nan))
+    labels = np.repeat([1, 0], [len(same[0]), len(other[0])])
+    lower10, upper10 = elub_bounds((parts.llr - parts.bounding) / np.log(10), labels)
+    lower = max(shipped.lower_bound_ / np.log(10), lower10)
+    upper = min(shipped.upper_bound_ / np.log(10), upper10)
+    assert (elub["lower_log10"], elub["upper_log10"]) == pytest.approx((lower, upper), abs=1e-4)
+    assert upper < shipped.upper_bound_ / np.log(10)  # 6 speakers support less than 459,160
+    finite = scores[np.isfinite(scores)] / np.log(10)
+    assert len(finite) and (finite >= lower - 1e-9).all() and (finite <= upper + 1e-9).all()
 
 
 @pytest.mark.slow

@@ -161,6 +161,20 @@ class Calibrator(Estimator):
         moved.population_offset = self.population_offset + float(offset)
         return moved
 
+    def within(self, lower: float, upper: float) -> Calibrator:
+        """A copy whose ELUB bounds are narrowed to `[lower, upper]` (natural-log LR; never
+        widened: each bound moves only toward 0), e.g. to a relevant population's own
+        (`balr.population_bounds`); the clipping stays the LLR's `bounding` part."""
+        self.check_fitted()
+        if self.lower_bound_ is None or self.upper_bound_ is None:
+            raise ConfigError("an unbounded calibration cannot be narrowed to other bounds")
+        if not lower <= 0 <= upper:
+            raise ConfigError(f"ELUB bounds must satisfy lower <= 0 <= upper, got {lower}, {upper}")
+        narrowed = copy.copy(self)
+        narrowed.lower_bound_ = max(self.lower_bound_, float(lower))
+        narrowed.upper_bound_ = min(self.upper_bound_, float(upper))
+        return narrowed
+
     def duration_offsets(self, durations: np.ndarray | None, n_trials: int) -> np.ndarray:
         """The per-trial LLR offset from the speech durations (zeros: no duration terms)."""
         return np.zeros(n_trials)

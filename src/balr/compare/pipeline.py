@@ -333,6 +333,7 @@ def compare_with_population(
     and a warning when the case LR is not exceptional among the population or when the
     calibration was fitted on scores adapted to a population with other vectors."""
     from balr.compare.population import (
+        bound_to_population,
         comparison_adaptation,
         population_check,
         read_comparison_population,
@@ -347,6 +348,7 @@ def compare_with_population(
     decision = comparison_adaptation(pipeline, population, adapt)
     if decision.adapt:
         pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
+        decision = bound_to_population(pipeline, population, decision)
     elif decision.offset:
         pipeline.calibrator = pipeline.calibrator.shifted(decision.offset)
     result = pipeline.compare(enrollment, test)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from balr.data import AudioDataset
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
+from balr.population_bounds import scored_population_bounds
 from balr.population_check import PopulationCheck, check_against_population
 from balr.population_decision import AdaptationDecision, decide_for
 
@@ -142,6 +143,27 @@ def comparison_adaptation(
         mode, population.population, pipeline.scorer, pipeline.calibrator, population.speech_s,
         pipeline.calibration_source, pipeline.calibration_population is not None,
     )  # fmt: skip
+
+
+def bound_to_population(
+    pipeline: ComparisonPipeline, population: ComparisonPopulation, decision: AdaptationDecision
+) -> AdaptationDecision:
+    """With a calibration, narrow its ELUB bounds to those of the population's own
+    comparisons under the scorer already adapted to it (`balr.population_bounds`); the
+    decision with those bounds recorded."""
+    if pipeline.calibrator is None:
+        return decision
+    pop = population.population
+    vectors = pop.vectors
+
+    def score(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return pipeline.scorer.score(vectors[i], vectors[j])
+
+    bounds = scored_population_bounds(pop, score, pipeline.calibrator, population.speech_s)
+    logger.info("--population %s: %s", pop.source, bounds.describe())
+    if bounds.applied:
+        pipeline.calibrator = pipeline.calibrator.within(bounds.lower, bounds.upper)
+    return replace(decision, bounds=bounds)
 
 
 def population_check(

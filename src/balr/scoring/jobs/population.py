@@ -14,13 +14,17 @@ import numpy as np
 
 from balr.data import AudioDataset, Trials
 from balr.data.speech import load_speech_durations
+from balr.embedding_centring import EmbeddingCentring
 from balr.errors import ConfigError, DataError
 from balr.population import (
     Population,
+    adapt_to_population,
     calibration_population_warning,
     calibration_record,
     read_population,
+    too_small,
 )
+from balr.population_bounds import PopulationBounds, scored_population_bounds
 from balr.population_decision import AdaptationDecision, decide_for
 from balr.scoring.beta import BetaScorer
 from balr.scoring.cosine import CosineScorer
@@ -55,15 +59,52 @@ def adaptation_decision(
     """Whether `scorer` adapts to `population` (`balr.population_decision.decide_for`), its
     recordings' speech durations from beside the population's vectors or the
     `--speech-durations` file."""
-    seconds = np.full(len(population.ids), np.nan)
-    if calibrated.calibrator is not None:
-        root = run.vectors_dir or run.open_dataset(run.population).root
-        durations = load_speech_durations(getattr(run, "speech_durations", None), root) or {}
-        seconds = np.array([durations.get(i, np.nan) for i in population.ids])
+    seconds = population_seconds(run, population, calibrated)
     return decide_for(
         mode, population, scorer, calibrated.calibrator, seconds, calibrated.source,
         calibrated.population is not None,
     )  # fmt: skip
+
+
+def population_seconds(
+    run: ScoringRun, population: Population, calibrated: CalibrationChoice
+) -> np.ndarray:
+    """Each population recording's net speech seconds, from beside the population's vectors
+    or the `--speech-durations` file (NaN where unknown, and all NaN uncalibrated)."""
+    if calibrated.calibrator is None:
+        return np.full(len(population.ids), np.nan)
+    root = run.vectors_dir or run.open_dataset(run.population).root
+    durations = load_speech_durations(getattr(run, "speech_durations", None), root) or {}
+    return np.array([durations.get(i, np.nan) for i in population.ids])
+
+
+def adapted_pair_scores(scorer, population: Population, calibrated: CalibrationChoice):
+    """`score(i, j)`: raw scores of population rows i vs j, by `scorer` adapted to this very
+    population as the trials' scorer is to theirs (the beta scorer's typicality; the
+    cosine's embeddings moved from its mean to the calibration's reference mean)."""
+    if isinstance(scorer, CosineScorer):
+        target = calibration_target(calibrated)
+        moved = EmbeddingCentring().fit(population.vectors, target).transform(population.vectors)
+        return lambda i, j: scorer.score(moved[i], moved[j])
+    adapted, _ = adapt_to_population(scorer, population)
+    return lambda i, j: adapted.score(population.vectors[i], population.vectors[j])
+
+
+def adapted_population_bounds(
+    run: ScoringRun, scorer, calibrated: CalibrationChoice, pop: TrialPopulations
+) -> PopulationBounds:
+    """The ELUB bounds of the population's own comparisons (`balr.population_bounds`),
+    without the recordings any of the trials leaves out, scored as adapted to them."""
+    left_out = np.asarray(pop.removed[np.unique(pop.keys)].sum(axis=0)).ravel() > 0
+    own = pop.population.only(~left_out)
+    if too_small(len(own.ids), own.n_speakers):
+        return PopulationBounds(
+            f"{own.describe()} apart from the trials' speakers and recordings: too few for "
+            "bounds of its own"
+        )
+    score = adapted_pair_scores(scorer, own, calibrated)
+    seconds = population_seconds(run, own, calibrated)
+    return scored_population_bounds(own, score, calibrated.calibrator, seconds)
 
 
 def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:
@@ -137,6 +178,13 @@ def population_scorer(
     decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
     if decision.offset:
         calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
+    if decision.adapt and calibrated.calibrator is not None:
+        bounds = adapted_population_bounds(options, scorer, calibrated, pop.subset(valid))
+        logger.info("--population %s: %s", pop.population.source, bounds.describe())
+        decision = replace(decision, bounds=bounds)
+        if bounds.applied:
+            narrowed = calibrated.calibrator.within(bounds.lower, bounds.upper)
+            calibrated = replace(calibrated, calibrator=narrowed)
     return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision), calibrated
 
 
