@@ -127,6 +127,9 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     audit = json.loads(report.with_suffix(".audit.json").read_text())
     assert audit["population_adaptation"]["adapted"] is False
     assert audit["population_adaptation"]["bound"]["n_pairs"] == 240
+    elub = audit["population_adaptation"]["elub"]  # not adapted, still bounded by its own pairs
+    assert (elub["applied"], elub["n_target_pairs"], elub["n_nontarget_pairs"]) == (True, 36, 240)
+    assert "; LRs within log10 LR [" in output
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
     # the population tests the calibration in the case's conditions: no channel check

@@ -1,22 +1,23 @@
-"""ELUB bounds from a relevant population's own comparisons, for LRs adapted to it.
+"""ELUB bounds from a relevant population's own comparisons: no LR stronger than the data of
+the case's conditions support.
 
-Where a population's different-speaker comparisons break the bound of calibrated LRs
-(`balr.population_decision`), the calibration does not hold in the case's conditions, and
-neither do the ELUB bounds of its data: an LR is not to reach beyond what data of the
-case's conditions support (Vergeer et al. 2016). The scorer adapted to the population is then
-also bounded by the ELUB bounds (`balr.calibration.elub_bounds`) of the population's own
-comparisons: its pairs of recordings of labelled speakers, same- and different-speaker,
-scored by the scorer adapted to it and calibrated (before any bound). The calibration's own
-bounds are only ever narrowed, never widened. The population recordings that any trial
-leaves out (its own speakers and recordings) take no part, so no trial's evidence sets its
-own bounds.
+The ELUB bounds of a calibration (`balr.calibration.elub_bounds`, Vergeer et al. 2016) say
+how far its data let an LR go; those data are the calibration's conditions, not the case's.
+With a labelled relevant population, the beta scorer's LLRs are therefore also bounded by
+the ELUB bounds of the population's own comparisons (its pairs of recordings of one speaker
+and of two), scored as the trials are (adapted to it or not, with the calibration and its
+offset, before any bound). The calibration's bounds are only ever narrowed, never widened.
+The population recordings that any trial leaves out (its own speakers and recordings) take
+no part, so no trial's evidence sets its own bounds.
 
-Measured on held-out speakers through shared channels, 5 and 20 population speakers
-(recipes/research/r20_population_bounds.log): different-speaker LR > 100 0.04-1.23 % ->
-0-0.48 % of trials, same-speaker LR < 1/100 0-1.21 % -> 0 %, EER unchanged, Cllr -0.06 to
-+0.04. Where the calibration holds on the population (as recorded), the calibration's
-bounds stay: there a 5-speaker population's narrow bounds cost Common Voice's EER
-11.2 -> 12.4 % (ties at the bounds).
+Measured on held-out speakers, 5 and 20 population speakers
+(`benchmarks/population_robustness.py`, recipes/research/r20_population_bounds.log, and
+docs/population.md): through shared channels, different-speaker LR > 100 0.05-1.23 % ->
+0-0.49 % of trials and same-speaker LR < 1/100 0-1.27 % -> 0 %, EER unchanged but for one
+case (+0.39 points), Cllr -0.06 to +0.04; as recorded, Common Voice's same-speaker
+LR < 1/100 0.67 / 1.08 % -> 0 %, Cllr +0.001 to +0.08. The cosine keeps its calibration's
+bounds (`balr.scoring.jobs.population`): its population's are so narrow that the ties cost
+its EER.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def population_bounds(
         f"the ELUB bounds of the population's own {len(same_i)} same- and {len(other_i)} "
         f"different-speaker comparisons (log10 [{lower10:.2f}, {upper10:.2f}]; the "
         f"calibration's [{calibrator.lower_bound_ / LN10:.2f}, "
-        f"{calibrator.upper_bound_ / LN10:.2f}]), as the calibration does not hold there"
+        f"{calibrator.upper_bound_ / LN10:.2f}]): no LR beyond what they support"
     )
     return PopulationBounds(reason, lower, upper, len(same_i), len(other_i))
 

@@ -148,6 +148,8 @@ def test_the_shipped_calibration_sees_the_population_moved_to_its_mean(
     record = json.loads((tmp_path / "adapted" / "metrics.json").read_text())["population"]
     assert (record["vectors"], record["n_recordings"], record["n_speakers"]) == ("emb", 24, 6)
     assert record["adaptation"]["adapted"] is True and record["adaptation"]["bound"]["broken"]
+    elub = record["adaptation"]["elub"]  # the cosine keeps the calibration's bounds
+    assert elub["applied"] is False and "the cosine keeps the calibration's" in elub["reason"]
     # each embedding moved by (the shipped calibration's reference mean - the population's)
     choice = CalibrationChoice.from_file(defaults.shipped_calibration("cosine", "emb"))
     target = choice.conditions.reference_vectors_.astype(np.float64).mean(axis=0)

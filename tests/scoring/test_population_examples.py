@@ -141,11 +141,17 @@ def test_a_population_that_respects_the_bound_leaves_the_lrs_as_without(example_
     without = pd.read_csv(plain / "scores.csv", sep="\t")
     np.testing.assert_array_equal(kept["raw_score"], without["raw_score"])  # same scorer
     decision = metrics_of(out)["population"]["adaptation"]
-    assert decision["adapted"] is False and decision["elub"] is None  # the calibration's hold
+    assert decision["adapted"] is False
     offset = decision["offset"]  # the shipped calibration: its reference median LLR
     assert 0 < abs(offset) <= 1.0 and f"offset by {offset:+.2f}" in decision["reason"]
+    # the LLRs within the ELUB bounds of the 6 generated speakers' own comparisons (the
+    # trials' speakers take no part), inside the shipped calibration's
+    elub = decision["elub"]
+    assert (elub["applied"], elub["n_target_pairs"], elub["n_nontarget_pairs"]) == (True, 36, 240)
     shipped = CalibrationBundle.load(defaults.CALIBRATION).calibrator
-    lower, upper = shipped.lower_bound_, shipped.upper_bound_
+    lower, upper = np.log(10) * elub["lower_log10"], np.log(10) * elub["upper_log10"]
+    assert shipped.lower_bound_ <= lower < 0 < upper <= shipped.upper_bound_
+    assert kept["scores"].between(lower - 1e-3, upper + 1e-3).all()
     inside = (without["scores"] > lower) & (without["scores"] < upper)
     inside &= (kept["scores"] > lower) & (kept["scores"] < upper)
     assert inside.sum() >= 10

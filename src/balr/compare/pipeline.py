@@ -348,9 +348,9 @@ def compare_with_population(
     decision = comparison_adaptation(pipeline, population, adapt)
     if decision.adapt:
         pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
-        decision = bound_to_population(pipeline, population, decision)
     elif decision.offset:
         pipeline.calibrator = pipeline.calibrator.shifted(decision.offset)
+    decision = bound_to_population(pipeline, population, decision)
     result = pipeline.compare(enrollment, test)
     result.population = population.population
     result.population_adaptation = decision

@@ -149,8 +149,8 @@ def bound_to_population(
     pipeline: ComparisonPipeline, population: ComparisonPopulation, decision: AdaptationDecision
 ) -> AdaptationDecision:
     """With a calibration, narrow its ELUB bounds to those of the population's own
-    comparisons under the scorer already adapted to it (`balr.population_bounds`); the
-    decision with those bounds recorded."""
+    comparisons, scored as the case is (adapted or not, offset included:
+    `balr.population_bounds`); the decision with those bounds recorded."""
     if pipeline.calibrator is None:
         return decision
     pop = population.population
