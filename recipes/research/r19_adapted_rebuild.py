@@ -142,6 +142,17 @@ def score_folder(chain, every, emb, seconds, i, j, labels, typical_of=None) -> d
     return trial_figures(llr, labels)
 
 
+def load_base(base: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The fitted corpora's items with an embedding in the recipe's work dir `base`, their
+    GE2E embeddings and net speech seconds."""
+    items = pd.read_csv(base / "items.csv", dtype=str)
+    store = VectorStore.open(base / "embeddings")
+    speech = read_speech_durations(base / ".balr" / "speech_durations.tsv")
+    items = items[items.id.isin(store.index) & items.corpus.isin(FITTED)].reset_index(drop=True)
+    emb = store.gather(items.id.tolist()).astype(np.float64)
+    return items, emb, items.id.map(speech).to_numpy(np.float64)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", type=Path, default=Path("runs/r19_base"))
@@ -149,24 +160,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/r19_adapted_rebuild.json"))
     args = parser.parse_args()
     t0 = time.perf_counter()
-    items = pd.read_csv(args.base / "items.csv", dtype=str)
-    store = VectorStore.open(args.base / "embeddings")
-    speech = read_speech_durations(args.base / ".balr" / "speech_durations.tsv")
-    items = items[items.id.isin(store.index) & items.corpus.isin(FITTED)].reset_index(drop=True)
-    emb = store.gather(items.id.tolist()).astype(np.float64)
-    seconds = items.id.map(speech).to_numpy(np.float64)
+    items, emb, seconds = load_base(args.base)
     fitted = (items.part != "test").to_numpy()
     means = {c: emb[fitted & (items.corpus == c).to_numpy()].mean(axis=0) for c in FITTED}
     centre = np.mean(list(means.values()), axis=0)
     moved = emb - np.stack([means[c] for c in items.corpus]) + centre
-    print(f"{len(items)} items; corpus means' distance to the centre: "
-          + ", ".join(f"{c} {np.linalg.norm(m - centre):.3f}" for c, m in means.items()))
+    print(
+        f"{len(items)} items; corpus means' distance to the centre: "
+        + ", ".join(f"{c} {np.linalg.norm(m - centre):.3f}" for c, m in means.items())
+    )
     chains = {}
     for name, vectors in (("plain", emb), ("adapted", moved)):
         chains[name] = build_chain(items, vectors, seconds, args.base)
         cal = chains[name][2]
-        print(f"{name} chain built ({time.perf_counter() - t0:.0f} s): ELUB log10 "
-              f"[{cal.lower_bound_ / np.log(10):.2f}, {cal.upper_bound_ / np.log(10):.2f}]")
+        print(
+            f"{name} chain built ({time.perf_counter() - t0:.0f} s): ELUB log10 "
+            f"[{cal.lower_bound_ / np.log(10):.2f}, {cal.upper_bound_ / np.log(10):.2f}]"
+        )
     results = []
     for corpus in CORPORA:
         for variant in VARIANTS:
@@ -183,9 +193,11 @@ def main() -> None:
                                                labels)  # fmt: skip
                 if size:  # both with the typicality refit too (--population-adapt always)
                     rows["plain+typicality"] = score_folder(
-                        chains["plain"], every, x, sec, i, j, labels, typical_of=pop)
+                        chains["plain"], every, x, sec, i, j, labels, typical_of=pop
+                    )
                     rows["adapted+typicality"] = score_folder(
-                        chains["adapted"], every, shifted, sec, i, j, labels, typical_of=pop)
+                        chains["adapted"], every, shifted, sec, i, j, labels, typical_of=pop
+                    )
                 results.append(rows)
                 print(json.dumps(rows), flush=True)
     args.out.write_text(json.dumps(results, indent=1))

@@ -24,21 +24,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from r19_adapted_rebuild import (  # noqa: E402
     CORPORA,
     VARIANTS,
     build_chain,
+    load_base,
     read_folder,
     trial_figures,
 )
 from rcommon import binarize, lr_matrix  # noqa: E402
 
 from balr.calibration import elub_bounds  # noqa: E402
-from balr.data.speech import read_speech_durations  # noqa: E402
-from balr.data.vectors import VectorStore  # noqa: E402
 from balr.lr_bound import bound_of_llrs  # noqa: E402
 from balr.population import PopulationAdaptation  # noqa: E402
 
@@ -65,16 +63,8 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=Path("runs/population_robustness"))
     parser.add_argument("--out", type=Path, default=Path("runs/r20_population_bounds.json"))
     args = parser.parse_args()
-    from build_default_models import FITTED
-
-    items = pd.read_csv(args.base / "items.csv", dtype=str)
-    store = VectorStore.open(args.base / "embeddings")
-    speech = read_speech_durations(args.base / ".balr" / "speech_durations.tsv")
-    items = items[items.id.isin(store.index) & items.corpus.isin(FITTED)].reset_index(drop=True)
-    emb = store.gather(items.id.tolist()).astype(np.float64)
-    model, scorer, calibrator = build_chain(
-        items, emb, items.id.map(speech).to_numpy(np.float64), args.base
-    )
+    items, emb, seconds = load_base(args.base)
+    model, scorer, calibrator = build_chain(items, emb, seconds, args.base)
     shipped = np.array([calibrator.lower_bound_, calibrator.upper_bound_])
     results = []
     for corpus in CORPORA:

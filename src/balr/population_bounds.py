@@ -30,7 +30,12 @@ import numpy as np
 
 from balr.calibration import Calibrator, elub_bounds
 from balr.population import Population
-from balr.population_decision import MAX_BOUND_PAIRS, PAIR_CHUNK, different_speaker_pairs
+from balr.population_decision import (
+    MAX_BOUND_PAIRS,
+    PAIR_CHUNK,
+    at_most,
+    different_speaker_pairs,
+)
 
 LN10 = math.log(10)
 #: same-speaker pairs a population needs for bounds of its own (fewer: the calibration's)
@@ -89,10 +94,7 @@ def same_speaker_pairs(
         seconds.append(np.asarray(rows)[b])
     i = np.concatenate(firsts) if firsts else np.array([], dtype=np.intp)
     j = np.concatenate(seconds) if seconds else np.array([], dtype=np.intp)
-    if len(i) > max_pairs:
-        pick = np.sort(np.random.default_rng(seed).choice(len(i), max_pairs, replace=False))
-        i, j = i[pick], j[pick]
-    return i, j
+    return at_most(i, j, max_pairs, seed)
 
 
 def population_bounds(

@@ -86,7 +86,13 @@ def different_speaker_pairs(
         drawn = np.unique(np.sort(drawn, axis=1), axis=0)
         i, j = drawn[:, 0], drawn[:, 1]
     keep = (i != j) & (labels[i] != "") & (labels[j] != "") & (labels[i] != labels[j])
-    i, j = i[keep], j[keep]
+    return at_most(i[keep], j[keep], max_pairs, seed)
+
+
+def at_most(
+    i: np.ndarray, j: np.ndarray, max_pairs: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs `(i, j)`, or a seeded sample of `max_pairs` of them in their order."""
     if len(i) > max_pairs:
         pick = np.sort(np.random.default_rng(seed).choice(len(i), max_pairs, replace=False))
         i, j = i[pick], j[pick]
