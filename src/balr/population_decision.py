@@ -52,7 +52,7 @@ class AdaptationDecision:
     reason: str
     bound: BoundTest | None = None
     offset: float = 0.0  # LLR offset of the unadapted LRs (`Calibrator.shifted`)
-    bounds: PopulationBounds | None = None  # the adapted LRs' ELUB bounds, when sought
+    bounds: PopulationBounds | None = None  # ELUB bounds of its own comparisons, when sought
 
     def describe(self) -> str:
         verb = "adapted to" if self.adapt else "not adapted to"
