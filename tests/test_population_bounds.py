@@ -44,6 +44,23 @@ def test_same_speaker_pairs_beyond_the_cap_are_a_seeded_sample():
     np.testing.assert_array_equal(j, again[1])
 
 
+def test_same_speaker_pairs_of_a_huge_speaker_are_drawn_without_listing_them():
+    """60,000 recordings of 3 speakers (1.2 billion same-speaker pairs): a seeded sample of
+    distinct pairs, each of two recordings of one speaker, speakers in proportion to their
+    pairs (20,000 / 30,000 / 10,000 recordings: 4 : 9 : 1)."""
+    speakers = ["a"] * 20_000 + ["b"] * 30_000 + ["c"] * 10_000
+    pop = population(speakers)
+    i, j = same_speaker_pairs(pop, max_pairs=5_000)
+    labels = np.array(speakers)
+    assert len(i) == 5_000 and (i < j).all()
+    assert (labels[i] == labels[j]).all()
+    assert len(set(zip(i.tolist(), j.tolist(), strict=True))) == 5_000
+    shares = [np.mean(labels[i] == s) for s in "abc"]
+    np.testing.assert_allclose(shares, [4 / 14, 9 / 14, 1 / 14], atol=0.02)
+    again = same_speaker_pairs(pop, max_pairs=5_000)
+    np.testing.assert_array_equal(i, again[0])
+
+
 def table_llrs(pop: Population, same: float, other: float, misleading: int):
     """LLRs `same` for same-speaker pairs and `other` for different-speaker ones, except the
     first `misleading` different-speaker pairs (in call order), which get `same`."""

@@ -82,19 +82,40 @@ def same_speaker_pairs(
     population: Population, max_pairs: int = MAX_BOUND_PAIRS, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """`(rows i, rows j)` of the population's pairs of two recordings of one labelled
-    speaker: all of them, or a seeded sample of `max_pairs`."""
+    speaker: all of them, or a seeded sample of `max_pairs` when there are more (drawn
+    without listing every pair, so a speaker with 100,000 recordings costs no more)."""
     rows_of: dict[str, list[int]] = {}
     for row, speaker in enumerate(population.speakers):
         if speaker:
             rows_of.setdefault(speaker, []).append(row)
-    firsts, seconds = [], []
-    for rows in rows_of.values():
-        a, b = np.triu_indices(len(rows), k=1)
-        firsts.append(np.asarray(rows)[a])
-        seconds.append(np.asarray(rows)[b])
-    i = np.concatenate(firsts) if firsts else np.array([], dtype=np.intp)
-    j = np.concatenate(seconds) if seconds else np.array([], dtype=np.intp)
-    return at_most(i, j, max_pairs, seed)
+    groups = [np.asarray(rows) for rows in rows_of.values() if len(rows) > 1]
+    counts = np.array([len(rows) for rows in groups], dtype=np.int64)
+    if not len(groups):
+        return np.array([], dtype=np.intp), np.array([], dtype=np.intp)
+    if int((counts * (counts - 1) // 2).sum()) <= 4 * max_pairs:
+        pairs = [np.triu_indices(len(rows), k=1) for rows in groups]
+        i = np.concatenate([rows[a] for rows, (a, _) in zip(groups, pairs, strict=True)])
+        j = np.concatenate([rows[b] for rows, (_, b) in zip(groups, pairs, strict=True)])
+        return at_most(i, j, max_pairs, seed)
+    return _drawn_same_speaker_pairs(groups, counts, max_pairs, seed)
+
+
+def _drawn_same_speaker_pairs(
+    groups: list[np.ndarray], counts: np.ndarray, max_pairs: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of distinct same-speaker pairs: a speaker drawn in proportion to its
+    pairs, then two of its recordings."""
+    rng = np.random.default_rng(seed)
+    pair_counts = counts * (counts - 1) / 2
+    speaker = rng.choice(len(groups), size=4 * max_pairs, p=pair_counts / pair_counts.sum())
+    first = np.floor(rng.random(len(speaker)) * counts[speaker]).astype(np.int64)
+    second = np.floor(rng.random(len(speaker)) * (counts[speaker] - 1)).astype(np.int64)
+    second += second >= first  # a different recording of the same speaker
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    flat = np.concatenate(groups)
+    a, b = flat[starts[speaker] + first], flat[starts[speaker] + second]
+    drawn = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+    return at_most(drawn[:, 0], drawn[:, 1], max_pairs, seed)
 
 
 def population_bounds(
