@@ -32,7 +32,6 @@ from balr.calibration import Calibrator, elub_bounds
 from balr.population import Population
 from balr.population_decision import (
     MAX_BOUND_PAIRS,
-    PAIR_CHUNK,
     at_most,
     different_speaker_pairs,
 )
@@ -157,13 +156,12 @@ def scored_population_bounds(
     speech_s: np.ndarray,
 ) -> PopulationBounds:
     """`population_bounds` with the population's pairs scored by `score(i, j)` (raw scores
-    of rows i vs j, by the scorer adapted to this population; `PAIR_CHUNK` pairs at a time)
-    and calibrated with each recording's net speech `speech_s` (NaN: the calibration's
-    medians) before any bound."""
+    of rows i vs j, as the trials are scored: `balr.population_decision.pair_scorer`) and
+    calibrated with each recording's net speech `speech_s` (NaN: the calibration's medians)
+    before any bound."""
 
     def unbounded(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        chunks = range(0, len(i), PAIR_CHUNK)
-        raw = np.concatenate([score(i[k : k + PAIR_CHUNK], j[k : k + PAIR_CHUNK]) for k in chunks])
+        raw = score(i, j)
         sides = np.column_stack([speech_s[i], speech_s[j]]) if calibrator.uses_durations else None
         parts = calibrator.parts(raw, sides)
         return parts.llr - parts.bounding

@@ -26,7 +26,7 @@ from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
 from balr.population_bounds import scored_population_bounds
 from balr.population_check import PopulationCheck, check_against_population
-from balr.population_decision import AdaptationDecision, decide_for
+from balr.population_decision import AdaptationDecision, decide_for, pair_scorer
 
 if TYPE_CHECKING:
     from balr.compare.pipeline import ComparisonPipeline
@@ -154,11 +154,7 @@ def bound_to_population(
     if pipeline.calibrator is None:
         return decision
     pop = population.population
-    vectors = pop.vectors
-
-    def score(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        return pipeline.scorer.score(vectors[i], vectors[j])
-
+    score = pair_scorer(pipeline.scorer, pop.vectors)
     bounds = scored_population_bounds(pop, score, pipeline.calibrator, population.speech_s)
     logger.info("--population %s: %s", pop.source, bounds.describe())
     if bounds.applied:

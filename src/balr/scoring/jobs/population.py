@@ -24,7 +24,7 @@ from balr.population import (
     too_small,
 )
 from balr.population_bounds import PopulationBounds, scored_population_bounds
-from balr.population_decision import AdaptationDecision, decide_for
+from balr.population_decision import AdaptationDecision, decide_for, pair_scorer
 from balr.scoring.beta import BetaScorer
 from balr.scoring.cosine import CosineScorer
 from balr.scoring.jobs.common import ScoringRun
@@ -104,11 +104,7 @@ def own_population_bounds(
             "bounds of its own"
         )
     adapted = adapt_to_population(scorer, own)[0] if adapt else scorer
-    vectors = own.vectors
-
-    def score(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        return adapted.score(vectors[i], vectors[j])
-
+    score = pair_scorer(adapted, own.vectors)
     seconds = population_seconds(run, own, calibrated)
     return scored_population_bounds(own, score, calibrated.calibrator, seconds)
 
