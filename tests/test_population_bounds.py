@@ -138,3 +138,32 @@ def test_within_narrows_the_bounds_and_never_widens_them():
     )
     with pytest.raises(ConfigError, match="unbounded calibration"):
         unbounded.within(-1.0, 1.0)
+
+
+def test_pair_scorer_takes_the_bilinear_lookups_and_equals_the_direct_path():
+    """The shipped beta scorer's lookups give its own `score` of the same pairs; a scorer
+    without lookups is scored `PAIR_CHUNK` pairs at a time, every pair once."""
+    from balr import defaults
+    from balr.population_decision import PAIR_CHUNK, pair_scorer
+    from balr.scoring.base import Scorer
+
+    scorer = Scorer.load(defaults.SCORER_CHECKPOINT)
+    rng = np.random.default_rng(0)
+    bits = (rng.random((300, scorer.n_attributes)) < 0.3).astype(np.float32)
+    i, j = rng.integers(0, 300, 2 * PAIR_CHUNK + 5), rng.integers(0, 300, 2 * PAIR_CHUNK + 5)
+    direct = scorer.score(bits[i], bits[j])
+    np.testing.assert_allclose(pair_scorer(scorer, bits)(i, j), direct, atol=1e-9)
+
+    class NoLookups:
+        calls: list[int] = []
+
+        def pairs(self, vectors):
+            return None
+
+        def score(self, enroll, test):
+            self.calls.append(len(enroll))
+            return scorer.score(enroll, test)
+
+    slow = NoLookups()
+    np.testing.assert_allclose(pair_scorer(slow, bits)(i, j), direct, atol=1e-9)
+    assert slow.calls == [PAIR_CHUNK, PAIR_CHUNK, 5]
