@@ -11,7 +11,7 @@ import pytest
 from balr.calibration import elub_bounds, make_calibrator
 from balr.errors import ConfigError
 from balr.population import Population
-from balr.population_bounds import MIN_TARGET_PAIRS, population_bounds, same_speaker_pairs
+from balr.population_bounds import MIN_PAIRS, population_bounds, same_speaker_pairs
 
 LN10 = math.log(10)
 
@@ -111,8 +111,11 @@ def test_too_few_same_speaker_pairs_or_an_unbounded_calibration_keep_the_calibra
     called = []
     bounds = population_bounds(few, lambda i, j: called.append(1), calibrator())
     assert not bounds.applied and not called
-    assert "1 pairs of recordings of one speaker" in bounds.reason
-    assert f"need {MIN_TARGET_PAIRS}" in bounds.reason
+    assert "1 pairs of recordings of one labelled speaker and 90 of two" in bounds.reason
+    assert f"need {MIN_PAIRS} of each" in bounds.reason
+    one = population(["a"] * 20)  # 190 same-speaker pairs, none of two speakers
+    assert not population_bounds(one, lambda i, j: called.append(1), calibrator()).applied
+    assert not called
     assert bounds.record()["lower_log10"] is None
     unbounded = make_calibrator("logistic", bounded=False).fit(
         np.array([-1.0, 1.0, -2.0, 2.0]), np.array([0, 1, 0, 1])

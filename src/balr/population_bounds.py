@@ -37,8 +37,9 @@ from balr.population_decision import (
 )
 
 LN10 = math.log(10)
-#: same-speaker pairs a population needs for bounds of its own (fewer: the calibration's)
-MIN_TARGET_PAIRS = 10
+#: same- and different-speaker pairs a population needs for bounds of its own (fewer: the
+#: calibration's)
+MIN_PAIRS = 10
 
 
 @dataclass(frozen=True)
@@ -128,12 +129,13 @@ def population_bounds(
     if calibrator.lower_bound_ is None or calibrator.upper_bound_ is None:
         return PopulationBounds("the calibration is not bounded (--unbounded)")
     same_i, same_j = same_speaker_pairs(population)
-    if len(same_i) < MIN_TARGET_PAIRS:
-        return PopulationBounds(
-            f"the population has {len(same_i)} pairs of recordings of one speaker apart from "
-            f"the trials' speakers (bounds of its own need {MIN_TARGET_PAIRS})"
-        )
     other_i, other_j = different_speaker_pairs(population)
+    if min(len(same_i), len(other_i)) < MIN_PAIRS:
+        return PopulationBounds(
+            f"the population has {len(same_i)} pairs of recordings of one labelled speaker "
+            f"and {len(other_i)} of two, the case's own speakers and recordings left out "
+            f"(bounds of its own need {MIN_PAIRS} of each)"
+        )
     labels = np.concatenate([np.ones(len(same_i), np.int64), np.zeros(len(other_i), np.int64)])
     llrs = unbounded_llrs(np.concatenate([same_i, other_i]), np.concatenate([same_j, other_j]))
     finite = np.isfinite(llrs)
