@@ -170,3 +170,44 @@ def test_pair_scorer_takes_the_bilinear_lookups_and_equals_the_direct_path():
     slow = NoLookups()
     np.testing.assert_allclose(pair_scorer(slow, bits)(i, j), direct, atol=1e-9)
     assert slow.calls == [PAIR_CHUNK, PAIR_CHUNK, 5]
+
+
+class _Identity:
+    """A calibration that leaves the scores as natural-log LRs."""
+
+    uses_durations = False
+
+    def transform(self, scores, durations=None):
+        return np.asarray(scores, dtype=np.float64)
+
+
+def test_the_adapted_scores_are_retested_on_the_populations_own_pairs():
+    """10 speakers x 4 recordings: 720 different-speaker pairs. LLR 3 (LR 20) on every pair
+    of speakers 0-4, -3 elsewhere: 22.2 % of the pairs reach LR 10 where the bound allows 10 %,
+    so the re-test breaks, and every scored trial is out of conditions with that reason."""
+    from balr.population_decision import AdaptationDecision, retest_adapted
+    from balr.scoring.jobs.checks import recheck_reasons
+
+    pop = population([f"s{k}" for k in range(10) for _ in range(4)])
+    speaker = np.repeat(np.arange(10), 4)
+
+    def score(i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return np.where((speaker[i] < 5) & (speaker[j] < 5), 3.0, -3.0)
+
+    retest = retest_adapted(pop, score, _Identity(), np.full(40, np.nan))
+    assert (retest.n_pairs, retest.n_speakers, retest.levels) == (720, 10, (1.0, 10.0))
+    assert retest.reaching == (160, 160)  # 5 * 4 / 2 pairs of speakers x 4 * 4 recordings
+    assert retest.excess == pytest.approx(10 * 160 / 720) and retest.broken
+
+    class Populations:  # what `recheck_reasons` reads of `TrialPopulations`
+        adaptation = AdaptationDecision(True, "test", recheck=retest)
+
+    reasons = recheck_reasons(Populations(), np.array([True, False, True]))
+    assert reasons[1] == "" and reasons[0] == reasons[2]
+    assert reasons[0].startswith("the scores adapted to the population still break the bound")
+    assert "22.2 % of the 720 different-speaker comparisons of the population" in reasons[0]
+    calm = retest_adapted(pop, lambda i, j: np.full(len(i), -3.0), _Identity(), np.zeros(40))
+    assert not calm.broken
+    Populations.adaptation = AdaptationDecision(True, "test", recheck=calm)
+    assert recheck_reasons(Populations(), np.array([True, True])) == ["", ""]
+    assert recheck_reasons(None, np.array([True])) == [""]

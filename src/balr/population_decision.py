@@ -53,6 +53,7 @@ class AdaptationDecision:
     bound: BoundTest | None = None
     offset: float = 0.0  # LLR offset of the unadapted LRs (`Calibrator.shifted`)
     bounds: PopulationBounds | None = None  # ELUB bounds of its own comparisons, when sought
+    recheck: BoundTest | None = None  # the adapted LLRs of its own comparisons, re-tested
 
     def describe(self) -> str:
         verb = "adapted to" if self.adapt else "not adapted to"
@@ -68,6 +69,7 @@ class AdaptationDecision:
             "bound": None if self.bound is None else self.bound.record(),
             "offset": self.offset,
             "elub": None if self.bounds is None else self.bounds.record(),
+            "recheck": None if self.recheck is None else self.recheck.record(),
         }
 
 
@@ -180,6 +182,32 @@ def decide_for(
     decision = decide_adaptation(mode, population, pair_llrs, fitted, reference)
     logger.info("--population %s: %s", population.source, decision.describe())
     return decision
+
+
+def retest_adapted(
+    population: Population,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    calibrator,
+    speech_s: np.ndarray,
+) -> BoundTest | None:
+    """The population's own different-speaker pairs, scored by `score(i, j)` (the scorer
+    adapted to it) and calibrated (bounds included; `speech_s` per recording, NaN: the
+    calibration's medians), against the bound of calibrated LRs again: where they still
+    break it, the adaptation did not make the calibration hold (None: too few pairs)."""
+    i, j = different_speaker_pairs(population)
+    if not len(i):
+        return None
+    sides = np.column_stack([speech_s[i], speech_s[j]]) if calibrator.uses_durations else None
+    return bound_of_llrs(calibrator.transform(score(i, j), sides), population.n_speakers or 0)
+
+
+def retest_warning(source: str, retest: BoundTest) -> str:
+    """The one line said when the adapted scores still break the bound."""
+    return (
+        f"--population {source}: the scores adapted to the population still break the bound "
+        f"of calibrated LRs on its own comparisons ({retest.describe('the population')}): the "
+        "calibrated LRs may mislead"
+    )
 
 
 def pair_scorer(scorer, vectors: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

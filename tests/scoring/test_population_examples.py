@@ -92,7 +92,10 @@ def test_examples_with_other_speakers_calibrated_and_warned(example_vectors, cap
         printed
     )
     adaptation = metrics_of(out)["population"]["adaptation"]
-    elub = adaptation.pop("elub")
+    elub, recheck = adaptation.pop("elub"), adaptation.pop("recheck")
+    # the adapted LLRs of the 6 generated speakers' own 240 different-speaker pairs respect
+    # the bound (no trial flagged by the re-test)
+    assert (recheck["n_pairs"], recheck["broken"]) == (240, False)
     assert adaptation == {
         "adapted": True,
         "reason": "--population-adapt always",

@@ -338,6 +338,7 @@ def compare_with_population(
         population_check,
         read_comparison_population,
     )
+    from balr.population_decision import retest_warning
 
     population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
     check_population_size(population.population)
@@ -356,6 +357,8 @@ def compare_with_population(
     result.population_adaptation = decision
     result.population_check = population_check(pipeline, result, population)
     result.warnings.extend(pipeline.population_warnings(population.given))
+    if decision.recheck is not None and decision.recheck.broken:
+        result.warnings.append(retest_warning(population.population.source, decision.recheck))
     warning = result.population_check.warning()
     if warning:
         result.warnings.append(warning)

@@ -26,7 +26,12 @@ from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
 from balr.population_bounds import scored_population_bounds
 from balr.population_check import PopulationCheck, check_against_population
-from balr.population_decision import AdaptationDecision, decide_for, pair_scorer
+from balr.population_decision import (
+    AdaptationDecision,
+    decide_for,
+    pair_scorer,
+    retest_adapted,
+)
 
 if TYPE_CHECKING:
     from balr.compare.pipeline import ComparisonPipeline
@@ -150,7 +155,8 @@ def bound_to_population(
 ) -> AdaptationDecision:
     """With a calibration, narrow its ELUB bounds to those of the population's own
     comparisons, scored as the case is (adapted or not, offset included:
-    `balr.population_bounds`); the decision with those bounds recorded."""
+    `balr.population_bounds`); the decision with those bounds recorded and, where the scorer
+    adapted, the re-test of its adapted LLRs on those comparisons (`retest_adapted`)."""
     if pipeline.calibrator is None:
         return decision
     pop = population.population
@@ -159,7 +165,10 @@ def bound_to_population(
     logger.info("--population %s: %s", pop.source, bounds.describe())
     if bounds.applied:
         pipeline.calibrator = pipeline.calibrator.within(bounds.lower, bounds.upper)
-    return replace(decision, bounds=bounds)
+    recheck = None
+    if decision.adapt:
+        recheck = retest_adapted(pop, score, pipeline.calibrator, population.speech_s)
+    return replace(decision, bounds=bounds, recheck=recheck)
 
 
 def population_check(

@@ -33,8 +33,9 @@ def calibrate_and_check(
     """`(raw scores, calibrated scores, conditions, checks)`: the scored trials checked
     against the calibration's conditions, the bound of calibrated LRs by the dataset's
     different-speaker trials (`sides`: each trial's speakers; scored (`valid`) trials not of a
-    recording against itself) and, without a relevant `population`, the channel profiles in
-    `folder`; `checks`: metrics.json's `bound_check` and `channel_check` (None: not run).
+    recording against itself), with a relevant `population` the re-test of the scores
+    adapted to it (`recheck_reasons`), and without one the channel profiles in `folder`;
+    `checks`: metrics.json's `bound_check` and `channel_check` (None: not run).
     `(None, scores, None, {})` when uncalibrated."""
     calibrator = calibrated.calibrator
     if calibrator is None:
@@ -49,5 +50,20 @@ def calibrate_and_check(
     channel = trial_channel_check(calibrated, dataset, trials, valid, folder, population)
     conditions = conditions.with_reasons(bound.reasons())
     conditions = conditions.with_reasons(channel.reasons) if channel else conditions
+    conditions = conditions.with_reasons(recheck_reasons(population, valid))
     checks = {"bound_check": bound.record(), "channel_check": channel and channel.record()}
     return scores, llrs, conditions, checks
+
+
+def recheck_reasons(population: TrialPopulations | None, valid: np.ndarray) -> list[str]:
+    """Per trial, why it is out of conditions when the scores adapted to the population
+    still break the bound on the population's own comparisons ('' otherwise)."""
+    adaptation = population.adaptation if population is not None else None
+    recheck = adaptation.recheck if adaptation is not None else None
+    if recheck is None or not recheck.broken:
+        return [""] * len(valid)
+    reason = (
+        "the scores adapted to the population still break the bound of calibrated LRs on its "
+        f"own comparisons: {recheck.describe('the population')}"
+    )
+    return [reason if scored else "" for scored in valid]

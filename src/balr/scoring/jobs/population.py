@@ -14,6 +14,7 @@ import numpy as np
 
 from balr.data import AudioDataset, Trials
 from balr.data.speech import load_speech_durations
+from balr.embedding_centring import EmbeddingCentring
 from balr.errors import ConfigError, DataError
 from balr.population import (
     Population,
@@ -24,7 +25,13 @@ from balr.population import (
     too_small,
 )
 from balr.population_bounds import PopulationBounds, scored_population_bounds
-from balr.population_decision import AdaptationDecision, decide_for, pair_scorer
+from balr.population_decision import (
+    AdaptationDecision,
+    decide_for,
+    pair_scorer,
+    retest_adapted,
+    retest_warning,
+)
 from balr.scoring.beta import BetaScorer
 from balr.scoring.cosine import CosineScorer
 from balr.scoring.jobs.common import ScoringRun
@@ -85,28 +92,61 @@ def population_seconds(
     return np.array([durations.get(i, np.nan) for i in population.ids])
 
 
-def own_population_bounds(
-    run: ScoringRun,
-    scorer,
-    calibrated: CalibrationChoice,
-    pop: TrialPopulations,
-    adapt: bool,
-) -> PopulationBounds:
-    """The ELUB bounds of the population's own comparisons (`balr.population_bounds`),
-    without the recordings any of the trials leaves out, scored as the trials are: by the
-    beta scorer adapted to them (its typicality) where `adapt`, else as it is, and by the
-    `calibrated` calibration (with its offset)."""
+def own_population(pop: TrialPopulations) -> Population:
+    """The population without the recordings that any of the trials leaves out (their own
+    speakers and recordings)."""
     left_out = np.asarray(pop.removed[np.unique(pop.keys)].sum(axis=0)).ravel() > 0
-    own = pop.population.only(~left_out)
+    return pop.population.only(~left_out)
+
+
+def own_pair_scorer(scorer, own: Population, calibrated: CalibrationChoice, adapt: bool):
+    """`score(i, j)`: raw scores of rows i vs j of `own`, as the trials are scored: the beta
+    scorer adapted to `own` (its typicality) or the cosine of embeddings moved from its mean
+    to the calibration's reference mean where `adapt`, else the scorer as it is."""
+    if isinstance(scorer, CosineScorer):
+        vectors = own.vectors
+        if adapt:
+            centring = EmbeddingCentring().fit(vectors, calibration_target(calibrated))
+            vectors = centring.transform(vectors)
+        return pair_scorer(scorer, vectors)
+    return pair_scorer(adapt_to_population(scorer, own)[0] if adapt else scorer, own.vectors)
+
+
+def own_bounds(run: ScoringRun, scorer, calibrated: CalibrationChoice, own: Population, score):
+    """The ELUB bounds of the population's own comparisons (`balr.population_bounds`), its
+    pairs scored by `score` and the `calibrated` calibration (with its offset); the cosine
+    keeps its calibration's (`COSINE_BOUNDS`)."""
+    if isinstance(scorer, CosineScorer):
+        return COSINE_BOUNDS
+    seconds = population_seconds(run, own, calibrated)
+    return scored_population_bounds(own, score, calibrated.calibrator, seconds)
+
+
+def checked_against_own(
+    run: ScoringRun, scorer, calibrated: CalibrationChoice, pop: TrialPopulations, decision
+) -> tuple[AdaptationDecision, CalibrationChoice]:
+    """The decision with the population's own bounds and, where the scorer adapts, the
+    re-test of its adapted LLRs; the calibration narrowed to those bounds."""
+    own = own_population(pop)
     if too_small(len(own.ids), own.n_speakers):
-        return PopulationBounds(
+        reason = (
             f"{own.describe()} apart from the trials' speakers and recordings: too few for "
             "bounds of its own"
         )
-    adapted = adapt_to_population(scorer, own)[0] if adapt else scorer
-    score = pair_scorer(adapted, own.vectors)
-    seconds = population_seconds(run, own, calibrated)
-    return scored_population_bounds(own, score, calibrated.calibrator, seconds)
+        return replace(decision, bounds=PopulationBounds(reason)), calibrated
+    score = own_pair_scorer(scorer, own, calibrated, decision.adapt)
+    bounds = own_bounds(run, scorer, calibrated, own, score)
+    logger.info("--population %s: %s", pop.population.source, bounds.describe())
+    if bounds.applied:
+        narrowed = calibrated.calibrator.within(bounds.lower, bounds.upper)
+        calibrated = replace(calibrated, calibrator=narrowed)
+    recheck = None
+    if decision.adapt:
+        seconds = population_seconds(run, own, calibrated)
+        recheck = retest_adapted(own, score, calibrated.calibrator, seconds)
+    if recheck is not None and recheck.broken:
+        logger.warning(retest_warning(pop.population.source, recheck))
+    return replace(decision, bounds=bounds, recheck=recheck), calibrated
 
 
 def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:
@@ -182,15 +222,8 @@ def population_scorer(
     if decision.offset:
         calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
     if calibrated.calibrator is not None:
-        bounds = COSINE_BOUNDS
-        if not isinstance(scorer, CosineScorer):
-            scored = pop.subset(valid)
-            bounds = own_population_bounds(options, scorer, calibrated, scored, decision.adapt)
-        logger.info("--population %s: %s", pop.population.source, bounds.describe())
-        decision = replace(decision, bounds=bounds)
-        if bounds.applied:
-            narrowed = calibrated.calibrator.within(bounds.lower, bounds.upper)
-            calibrated = replace(calibrated, calibrator=narrowed)
+        scored = pop.subset(valid)
+        decision, calibrated = checked_against_own(options, scorer, calibrated, scored, decision)
     return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision), calibrated
 
 
