@@ -250,3 +250,34 @@ def test_population_embeddings_of_another_size_are_one_line_errors(channel_embed
         ) as error:
             score_trials_file(root / "case.csv", root / "trials.tsv", run)
         assert "\n" not in str(error.value) and not (out / "scores.csv").exists()
+
+
+def test_twins_in_the_population_break_the_retest_and_flag_every_trial(
+    channel_embeddings, tmp_path
+):
+    """A population of 6 speakers in 3 pairs of look-alike twins (each twin pair shares one
+    voice): after moving to the calibration's mean, the twins' 48 of the 240
+    different-speaker comparisons still score as one speaker, so the adapted cosine breaks
+    the bound on the population's own comparisons and every trial is out of conditions."""
+    root = channel_embeddings
+    rng = np.random.default_rng(5)
+    channel = 0.1 * rng.normal(size=DIM)
+    voices = np.repeat(0.04 * rng.normal(size=(3, DIM)), 2, axis=0)  # speakers 2k, 2k+1 alike
+    noise = 0.02 * rng.normal(size=(24, DIM))
+    _write_embeddings(root, "twins", np.repeat(voices, 4, axis=0) + noise + channel, 4)
+    _score_cosine(root, tmp_path / "twins", root / "twins.csv")
+    recheck = json.loads((tmp_path / "twins" / "metrics.json").read_text())["population"][
+        "adaptation"
+    ]["recheck"]
+    assert (recheck["n_pairs"], recheck["n_speakers"], recheck["broken"]) == (240, 6, True)
+    assert recheck["reaching"][1] >= 48 > 24  # LR >= 10: at most 10 % (24) allowed
+    scores = pd.read_csv(tmp_path / "twins" / "scores.csv", sep="\t")
+    assert not scores["in_conditions"].any()
+    assert (
+        scores["conditions_reason"]
+        .str.contains(
+            "the scores adapted to the population still break the bound of calibrated LRs on its "
+            "own comparisons: "
+        )
+        .all()
+    )
