@@ -48,6 +48,18 @@ def calibrated(scorer, calibrator, bits, seconds, i, j):
     return calibrator.transform(raw, np.stack([seconds[i], seconds[j]], axis=1))
 
 
+def population_elub(adapted, calibrator, bits, seconds, pop, speakers, shipped):
+    """`(bounds, lower10, upper10, LLRs, labels)`: the ELUB bounds (log10) of the population
+    rows `pop`'s own pairs under the adapted scorer, and as natural-log bounds inside the
+    calibration's `shipped` ones; the pairs' LLRs and same-speaker labels."""
+    a, b = np.triu_indices(len(pop), k=1)
+    labels = (speakers[a] == speakers[b]).astype(np.int64)
+    llrs = calibrated(adapted, calibrator, bits, seconds, pop[a], pop[b])
+    low10, high10 = elub_bounds(llrs / LN10, labels)
+    bounds = np.array([max(shipped[0], low10 * LN10), min(shipped[1], high10 * LN10)])
+    return bounds, low10, high10, llrs, labels
+
+
 def bound_scale(llrs: np.ndarray, n_speakers: int) -> float:
     """The largest factor (steps of 0.05) whose scaled LLRs respect the bound."""
     for factor in np.arange(1.0, 0.0, -0.05):
@@ -75,12 +87,10 @@ def main() -> None:
                 pop = np.flatnonzero(every.id.isin(pops[size].id).to_numpy())
                 adapted = PopulationAdaptation().fit(bits[pop]).adapt(scorer)
                 llr = calibrated(adapted, calibrator, bits, sec, i, j)
-                a, b = np.triu_indices(len(pop), k=1)
                 spk = every.speaker.to_numpy()[pop]
-                pop_labels = (spk[a] == spk[b]).astype(np.int64)
-                pop_llr = calibrated(adapted, calibrator, bits, sec, pop[a], pop[b])
-                low10, high10 = elub_bounds(pop_llr / LN10, pop_labels)
-                bounds = np.array([max(shipped[0], low10 * LN10), min(shipped[1], high10 * LN10)])
+                bounds, low10, high10, pop_llr, pop_labels = population_elub(
+                    adapted, calibrator, bits, sec, pop, spk, shipped
+                )
                 factor = bound_scale(pop_llr[pop_labels == 0], len(set(spk)))
                 row = {
                     "corpus": corpus, "variant": variant, "population": size,

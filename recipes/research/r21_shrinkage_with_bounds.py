@@ -26,10 +26,9 @@ from r19_adapted_rebuild import (  # noqa: E402
     read_folder,
     trial_figures,
 )
-from r20_population_bounds import LN10, calibrated  # noqa: E402
+from r20_population_bounds import calibrated, population_elub  # noqa: E402
 from rcommon import binarize  # noqa: E402
 
-from balr.calibration import elub_bounds  # noqa: E402
 from balr.population import PopulationAdaptation  # noqa: E402
 
 SHRINKAGES = (10.0, 30.0, 60.0, 120.0)
@@ -50,16 +49,12 @@ def main() -> None:
             plain = trial_figures(calibrated(scorer, calibrator, bits, sec, i, j), labels)
             for size in (5, 20):
                 pop = np.flatnonzero(every.id.isin(pops[size].id).to_numpy())
-                a, b = np.triu_indices(len(pop), k=1)
                 spk = every.speaker.to_numpy()[pop]
-                pop_labels = (spk[a] == spk[b]).astype(np.int64)
                 row = {"corpus": corpus, "variant": variant, "population": size, "none": plain}
                 for shrinkage in SHRINKAGES:
                     adapted = PopulationAdaptation(shrinkage).fit(bits[pop]).adapt(scorer)
                     llr = calibrated(adapted, calibrator, bits, sec, i, j)
-                    own = calibrated(adapted, calibrator, bits, sec, pop[a], pop[b])
-                    low10, high10 = elub_bounds(own / LN10, pop_labels)
-                    bounds = [max(shipped[0], low10 * LN10), min(shipped[1], high10 * LN10)]
+                    bounds = population_elub(adapted, calibrator, bits, sec, pop, spk, shipped)[0]
                     row[f"T={shrinkage:g}"] = trial_figures(np.clip(llr, *bounds), labels)
                 print(json.dumps(row), flush=True)
 

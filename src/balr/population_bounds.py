@@ -29,11 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from balr.calibration import Calibrator, elub_bounds
+from balr.lr_bound import BoundTest
 from balr.population import Population
 from balr.population_decision import (
     MAX_BOUND_PAIRS,
     at_most,
     different_speaker_pairs,
+    retest_adapted,
 )
 
 LN10 = math.log(10)
@@ -169,3 +171,24 @@ def scored_population_bounds(
         return parts.llr - parts.bounding
 
     return population_bounds(population, unbounded, calibrator)
+
+
+def checked_against_own(
+    population: Population,
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    calibrator: Calibrator,
+    speech_s: np.ndarray,
+    adapted: bool,
+    bounds: PopulationBounds | None = None,
+) -> tuple[PopulationBounds, Calibrator, BoundTest | None]:
+    """`(bounds, calibrator narrowed to them, re-test)` of a case's scores against the
+    population's own comparisons (scored by `score(i, j)` as the case is; `speech_s` per
+    recording): their ELUB bounds (`scored_population_bounds`, unless `bounds` are given)
+    and, where the scorer `adapted`, its bounded LLRs tested against the bound of calibrated
+    LRs again (`balr.population_decision.retest_adapted`; None otherwise)."""
+    if bounds is None:
+        bounds = scored_population_bounds(population, score, calibrator, speech_s)
+    if bounds.applied:
+        calibrator = calibrator.within(bounds.lower, bounds.upper)
+    retest = retest_adapted(population, score, calibrator, speech_s) if adapted else None
+    return bounds, calibrator, retest

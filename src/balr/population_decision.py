@@ -201,13 +201,17 @@ def retest_adapted(
     return bound_of_llrs(calibrator.transform(score(i, j), sides), population.n_speakers or 0)
 
 
+def retest_reason(retest: BoundTest) -> str:
+    """Why trials are out of conditions when the adapted scores still break the bound."""
+    return (
+        "the scores adapted to the population still break the bound of calibrated LRs on its "
+        f"own comparisons: {retest.describe('the population')}"
+    )
+
+
 def retest_warning(source: str, retest: BoundTest) -> str:
     """The one line said when the adapted scores still break the bound."""
-    return (
-        f"--population {source}: the scores adapted to the population still break the bound "
-        f"of calibrated LRs on its own comparisons ({retest.describe('the population')}): the "
-        "calibrated LRs may mislead"
-    )
+    return f"--population {source}: {retest_reason(retest)}; the calibrated LRs may mislead"
 
 
 def pair_scorer(scorer, vectors: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

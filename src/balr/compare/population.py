@@ -24,14 +24,9 @@ from balr.data import AudioDataset
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
-from balr.population_bounds import scored_population_bounds
+from balr.population_bounds import checked_against_own
 from balr.population_check import PopulationCheck, check_against_population
-from balr.population_decision import (
-    AdaptationDecision,
-    decide_for,
-    pair_scorer,
-    retest_adapted,
-)
+from balr.population_decision import AdaptationDecision, decide_for, pair_scorer
 
 if TYPE_CHECKING:
     from balr.compare.pipeline import ComparisonPipeline
@@ -155,20 +150,17 @@ def bound_to_population(
 ) -> AdaptationDecision:
     """With a calibration, narrow its ELUB bounds to those of the population's own
     comparisons, scored as the case is (adapted or not, offset included:
-    `balr.population_bounds`); the decision with those bounds recorded and, where the scorer
-    adapted, the re-test of its adapted LLRs on those comparisons (`retest_adapted`)."""
+    `balr.population_bounds.checked_against_own`); the decision with those bounds recorded
+    and, where the scorer adapted, the re-test of its adapted LLRs on those comparisons."""
     if pipeline.calibrator is None:
         return decision
     pop = population.population
     score = pair_scorer(pipeline.scorer, pop.vectors)
-    bounds = scored_population_bounds(pop, score, pipeline.calibrator, population.speech_s)
+    bounds, pipeline.calibrator, retest = checked_against_own(
+        pop, score, pipeline.calibrator, population.speech_s, decision.adapt
+    )
     logger.info("--population %s: %s", pop.source, bounds.describe())
-    if bounds.applied:
-        pipeline.calibrator = pipeline.calibrator.within(bounds.lower, bounds.upper)
-    recheck = None
-    if decision.adapt:
-        recheck = retest_adapted(pop, score, pipeline.calibrator, population.speech_s)
-    return replace(decision, bounds=bounds, recheck=recheck)
+    return replace(decision, bounds=bounds, recheck=retest)
 
 
 def population_check(

@@ -14,6 +14,7 @@ from balr.conditions.bound import check_dataset_bound
 from balr.conditions.jobs import trial_channel_check
 from balr.data import AudioDataset, Trials
 from balr.data.speech import trial_seconds
+from balr.population_decision import retest_reason
 from balr.scoring.population_trials import TrialPopulations
 from balr.scoring.selection import CalibrationChoice
 
@@ -62,8 +63,5 @@ def recheck_reasons(population: TrialPopulations | None, valid: np.ndarray) -> l
     recheck = adaptation.recheck if adaptation is not None else None
     if recheck is None or not recheck.broken:
         return [""] * len(valid)
-    reason = (
-        "the scores adapted to the population still break the bound of calibrated LRs on its "
-        f"own comparisons: {recheck.describe('the population')}"
-    )
+    reason = retest_reason(recheck)
     return [reason if scored else "" for scored in valid]

@@ -24,12 +24,11 @@ from balr.population import (
     read_population,
     too_small,
 )
-from balr.population_bounds import PopulationBounds, scored_population_bounds
+from balr.population_bounds import PopulationBounds, checked_against_own
 from balr.population_decision import (
     AdaptationDecision,
     decide_for,
     pair_scorer,
-    retest_adapted,
     retest_warning,
 )
 from balr.scoring.beta import BetaScorer
@@ -112,21 +111,12 @@ def own_pair_scorer(scorer, own: Population, calibrated: CalibrationChoice, adap
     return pair_scorer(adapt_to_population(scorer, own)[0] if adapt else scorer, own.vectors)
 
 
-def own_bounds(run: ScoringRun, scorer, calibrated: CalibrationChoice, own: Population, score):
-    """The ELUB bounds of the population's own comparisons (`balr.population_bounds`), its
-    pairs scored by `score` and the `calibrated` calibration (with its offset); the cosine
-    keeps its calibration's (`COSINE_BOUNDS`)."""
-    if isinstance(scorer, CosineScorer):
-        return COSINE_BOUNDS
-    seconds = population_seconds(run, own, calibrated)
-    return scored_population_bounds(own, score, calibrated.calibrator, seconds)
-
-
-def checked_against_own(
+def checked_against_own_population(
     run: ScoringRun, scorer, calibrated: CalibrationChoice, pop: TrialPopulations, decision
 ) -> tuple[AdaptationDecision, CalibrationChoice]:
-    """The decision with the population's own bounds and, where the scorer adapts, the
-    re-test of its adapted LLRs; the calibration narrowed to those bounds."""
+    """The decision with the population's own bounds (the cosine keeps the calibration's,
+    `COSINE_BOUNDS`) and, where the scorer adapts, the re-test of its adapted LLRs
+    (`balr.population_bounds.checked_against_own`); the calibration narrowed to the bounds."""
     own = own_population(pop)
     if too_small(len(own.ids), own.n_speakers):
         reason = (
@@ -135,18 +125,16 @@ def checked_against_own(
         )
         return replace(decision, bounds=PopulationBounds(reason)), calibrated
     score = own_pair_scorer(scorer, own, calibrated, decision.adapt)
-    bounds = own_bounds(run, scorer, calibrated, own, score)
+    seconds = population_seconds(run, own, calibrated)
+    given = COSINE_BOUNDS if isinstance(scorer, CosineScorer) else None
+    bounds, narrowed, retest = checked_against_own(
+        own, score, calibrated.calibrator, seconds, decision.adapt, given
+    )
     logger.info("--population %s: %s", pop.population.source, bounds.describe())
-    if bounds.applied:
-        narrowed = calibrated.calibrator.within(bounds.lower, bounds.upper)
-        calibrated = replace(calibrated, calibrator=narrowed)
-    recheck = None
-    if decision.adapt:
-        seconds = population_seconds(run, own, calibrated)
-        recheck = retest_adapted(own, score, calibrated.calibrator, seconds)
-    if recheck is not None and recheck.broken:
-        logger.warning(retest_warning(pop.population.source, recheck))
-    return replace(decision, bounds=bounds, recheck=recheck), calibrated
+    if retest is not None and retest.broken:
+        logger.warning(retest_warning(pop.population.source, retest))
+    decision = replace(decision, bounds=bounds, recheck=retest)
+    return decision, replace(calibrated, calibrator=narrowed)
 
 
 def warn_population_mismatch(calibrated: CalibrationChoice, pop: TrialPopulations | None) -> None:
@@ -223,7 +211,9 @@ def population_scorer(
         calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
     if calibrated.calibrator is not None:
         scored = pop.subset(valid)
-        decision, calibrated = checked_against_own(options, scorer, calibrated, scored, decision)
+        decision, calibrated = checked_against_own_population(
+            options, scorer, calibrated, scored, decision
+        )
     return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision), calibrated
 
 
