@@ -18,7 +18,9 @@ from balr.audit import record_summary
 from balr.calibration import CalibrationBundle
 from balr.cli.main import app
 from balr.compare import ComparisonPipeline, compare_config, compare_files
+from balr.conditions.channel import channel_profile
 from balr.data import AudioDataset
+from balr.data.channel_profiles import CHANNEL_FILE, ChannelProfileLog
 from balr.embeddings import build_embedding_model
 from balr.population import read_population
 from balr.population_check import PopulationCheck
@@ -132,8 +134,60 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     assert "; LRs within log10 LR [" in output
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
-    # the population tests the calibration in the case's conditions: no channel check
+    # the population tests the calibration in the case's conditions: no channel check, and
+    # without channel profiles of its own, not its conditions either
     assert "channel reference" not in {entry["role"] for entry in audit["models"]}
+    assert audit["population_conditions"] == {
+        "applied": False,
+        "reason": "0 of its 24 recordings have a channel profile, more than 10 are needed "
+        "(balr extract writes them)",
+    }
+
+
+def write_profiles(population, vectors, profile_of) -> None:
+    """channel_profiles.tsv in `vectors` for the population's recordings: `profile_of(k)`
+    for the k-th, written for its audio file, as `balr extract` writes them."""
+    items = pd.read_csv(population, dtype=str)
+    lines = []
+    for k, item in enumerate(items.itertuples()):
+        values = "\t".join(f"{v:.3f}" for v in profile_of(k))
+        lines.append(f"{item.id}\t{item.audio}\t{values}")
+    header = "\t".join(["id", "audio", *ChannelProfileLog.value_columns])
+    (vectors / CHANNEL_FILE).write_text("\n".join([header, *lines]) + "\n")
+
+
+def test_the_case_is_checked_against_the_channel_of_a_population_that_tested_it(
+    test_bits, tmp_path
+):
+    """A population of speakers with their own attributes (the calibration holds there):
+    with the channel profiles of the bundled clips' recordings the case's recordings are in
+    its conditions; with those of its own generated noise they are not, and the warning
+    names the channel of both sides."""
+    rates = np.random.default_rng(2).uniform(0.05, 0.6, (N_SPEAKERS, len(test_bits)))
+    rng = np.random.default_rng(3)
+    population, vectors = write_population(
+        tmp_path, lambda s, r: rng.random(len(test_bits)) < rates[s]
+    )
+    clips = sorted(CLIPS.glob("*/*.flac"))
+    speech = [channel_profile(load_audio(path, 16000)) for path in clips]
+    write_profiles(population, vectors, lambda k: speech[k % len(speech)])
+    options = {"population": population, "population_vectors": vectors}
+    comparison = compare_files([ENROLL], [TEST], **options)
+    record = comparison.result.population_conditions
+    assert (
+        record["applied"] is True and record["n_profiles"] == 24
+    )  # the 2 case recordings left out
+    assert comparison.result.in_conditions is True
+    assert "channel reference" in comparison.pipeline.model_files
+
+    items = pd.read_csv(population, dtype=str)
+    noise = [channel_profile(load_audio(path, 16000)) for path in items.audio]
+    write_profiles(population, vectors, lambda k: noise[k])
+    comparison = compare_files([ENROLL], [TEST], **options)
+    assert comparison.result.in_conditions is False
+    warning = comparison.result.conditions_warning
+    assert "enrollment recording's channel unlike the population's (profile distance" in warning
+    assert "test recording's channel unlike the population's (profile distance" in warning
 
 
 def _calibration_of(population, vectors, path, sha256=None):

@@ -269,4 +269,6 @@ def comparison_record(comparison: Comparison, reference: Path | None) -> dict:
     record["warnings"] = [w for w in (result.conditions_warning, *result.warnings) if w]
     if result.population_adaptation is not None:
         record["population_adaptation"] = result.population_adaptation.record()
+    if result.population_conditions is not None:
+        record["population_conditions"] = result.population_conditions
     return record

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -238,3 +239,99 @@ def test_extract_profiles_recordings_whose_vectors_it_keeps(clips, tmp_path, cap
     caplog.clear()
     assert balr("extract", csv, "--save-dir", copied, *FAST) == 0
     assert "whose vectors are kept" not in caplog.text
+
+
+def population_beside(clips, folder, channel: str):
+    """The telephone clips' vectors copied to `folder/vectors` with a population of 24
+    recordings of 12 speakers through `channel` (`telephone` or `clean`): those clips' audio
+    (copied beside the telephone clips, where their vectors' folder keeps its recordings)
+    and channel profiles under new ids, and BA vectors of their own (seeded bits at the
+    clips' activation rate, each speaker's two recordings 10 bits apart), so that its
+    speakers are as different as speakers are and it tests the calibration."""
+    csv, phone_vectors = clips["telephone"]
+    copied = shutil.copytree(phone_vectors, folder / "vectors")
+    source_csv, source_vectors = clips[channel]
+    source = pd.read_csv(source_csv, dtype=str)
+    audio_dir = pd.read_csv(csv, dtype=str).audio.map(lambda a: Path(a).parent)[0]
+    audio_dir = audio_dir / f"population_{folder.parent.name}_{folder.name}"
+    audio_dir.mkdir()
+    audio = [shutil.copy(source.audio[k % 8], audio_dir / f"pop{k}.wav") for k in range(24)]
+    rows = [(f"pop{k}", f"ps{k // 2}", str(audio[k]), source.id[k % 8]) for k in range(24)]
+    pop = pd.DataFrame(rows, columns=["id", "speaker", "audio", "source"])
+    pop_csv = folder / "pop.csv"
+    pop[["id", "audio", "speaker"]].to_csv(pop_csv, index=False)
+    from balr.data import AudioDataset
+
+    _, ba = AudioDataset.from_path(source_csv, output_dir=source_vectors).stack_vectors("ba")
+    rng = np.random.default_rng(0)
+    rate = ba[..., 0].mean()
+    population = AudioDataset.from_path(pop_csv, output_dir=copied)
+    with population.vector_writer("ba") as writer:
+        for k in range(0, 24, 2):
+            bits = (rng.random(ba.shape[1]) < rate).astype(np.float32)
+            other = bits.copy()
+            flip = rng.choice(len(bits), 10, replace=False)
+            other[flip] = 1 - other[flip]
+            writer.put(k, np.stack([bits, 1 - bits], axis=-1))
+            writer.put(k + 1, np.stack([other, 1 - other], axis=-1))
+    profiles = read_channel_profiles(source_vectors)
+    durations = dict(
+        line.split("\t")[:2]
+        for line in (source_vectors / "speech_durations.tsv").read_text().splitlines()[1:]
+    )
+    with open(copied / CHANNEL_FILE, "a") as out:
+        for row in pop.itertuples():
+            values = "\t".join(f"{v:.3f}" for v in profiles[row.source][1])
+            out.write(f"{row.id}\t{row.audio}\t{values}\n")
+    with open(copied / "speech_durations.tsv", "a") as out:
+        out.writelines(f"{row.id}\t{durations[row.source]}\n" for row in pop.itertuples())
+    return csv, copied, pop_csv
+
+
+POPULATION_CHANNEL = "channel unlike the population's (profile distance "
+
+
+def test_a_population_that_tested_the_calibration_checks_the_trials_against_its_channel(
+    clips, tmp_path
+):
+    """Telephone trials against a telephone population: its channel, none flagged by it;
+    against a population of the clips as recorded: every recording unlike it. The record
+    says which check ran, and run.json hashes both sets of profiles and the channel
+    reference whose scale it uses."""
+    csv, vectors, pop_csv = population_beside(clips, tmp_path / "phone", "telephone")
+    scores, metrics = score_test(csv, vectors, tmp_path / "out_phone", "--population", pop_csv)
+    assert metrics["population"]["adaptation"]["bound"] is not None
+    record = metrics["population_conditions"]
+    assert record["applied"] is True and record["n_profiles"] == 24
+    assert (record["recordings_checked"], record["recordings_flagged"]) == (8, 0)
+    assert record["trials_checked"] == N_TRIALS
+    assert not scores.conditions_reason.str.contains("channel unlike").any()
+    assert not scores.conditions_reason.str.contains("calibration population").any()
+    run = json.loads((tmp_path / "out_phone" / "run.json").read_text())
+    roles = {e["role"]: e for e in run["inputs"] + run["models"]}
+    assert roles["population channel profiles"]["path"] == str((vectors / CHANNEL_FILE).resolve())
+    assert len(roles["channel reference"]["sha256"]) == 64
+
+    csv, vectors, pop_csv = population_beside(clips, tmp_path / "clean", "clean")
+    scores, metrics = score_test(csv, vectors, tmp_path / "out_clean", "--population", pop_csv)
+    record = metrics["population_conditions"]
+    assert (record["recordings_flagged"], record["trials_flagged"]) == (8, N_TRIALS)
+    assert not scores.in_conditions.any()
+    for reason in scores.conditions_reason:
+        assert f"enrollment recording's {POPULATION_CHANNEL}" in reason
+        assert f"test recording's {POPULATION_CHANNEL}" in reason
+
+
+def test_a_population_without_channel_profiles_keeps_the_calibrations_check(clips, tmp_path):
+    csv, vectors, pop_csv = population_beside(clips, tmp_path / "phone", "telephone")
+    lines = (vectors / CHANNEL_FILE).read_text().splitlines()
+    kept = [line for line in lines if not line.startswith("pop")]
+    (vectors / CHANNEL_FILE).write_text("\n".join(kept) + "\n")
+    scores, metrics = score_test(csv, vectors, tmp_path / "out", "--population", pop_csv)
+    assert metrics["population_conditions"] == {
+        "applied": False,
+        "reason": "0 of its 24 recordings have a channel profile, more than 10 are needed "
+        "(balr extract writes them)",
+    }
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert "population channel profiles" not in [e["role"] for e in run["inputs"]]

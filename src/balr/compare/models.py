@@ -13,6 +13,7 @@ from balr.binary_attributes.encoder_numpy import NumpyEncoder
 from balr.calibration import Calibrator
 from balr.conditions import ConditionsDescription
 from balr.conditions.channel import ChannelReference, shipped_channel_reference
+from balr.conditions.population import PopulationConditions
 from balr.errors import ModelError
 from balr.report.text import calibration_text, conditions_text
 from balr.scoring import DEFAULT_SCORER, LRScorer, Scorer
@@ -46,6 +47,9 @@ class ComparisonModels:
     calibration_source: str | None = None  # the calibration file (None: uncalibrated)
     #: the channel profiles of the calibration's recordings (the shipped calibration's only)
     channel: ChannelReference | None = None
+    #: a relevant population that tested the calibration: its conditions are checked
+    #: instead of the calibration's (`balr.conditions.population`)
+    population_conditions: PopulationConditions | None = None
 
 
 def load_models(

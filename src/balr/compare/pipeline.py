@@ -32,6 +32,7 @@ from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
 from balr.conditions import check_comparison
 from balr.conditions.channel import ChannelReference, channel_profile, name_channel_problems
+from balr.conditions.population import PopulationConditions
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
 from balr.embeddings.ge2e_numpy import GE2EConfig, NumpyGE2E
@@ -139,7 +140,8 @@ class ComparisonPipeline(ComparisonModels):
             raise DataError("compare needs at least one enrollment and one test recording")
         paths = [*enrollment, *test]
         n = len(enrollment)
-        waves: list[np.ndarray] | None = [] if self.channel is not None else None
+        checks_channels = self.channel is not None or self.population_conditions is not None
+        waves: list[np.ndarray] | None = [] if checks_channels else None
         embeddings, speech = self.embed_with_speech(paths, waves)
         recordings = [
             Recording(str(p), audio_duration(p), s) for p, s in zip(paths, speech, strict=True)
@@ -195,9 +197,19 @@ class ComparisonPipeline(ComparisonModels):
     ) -> tuple[bool | None, str, list[str]]:
         """`(in conditions, warning, notes)` of the comparison (in conditions: None when it is
         uncalibrated; notes: e.g. speech longer than calibrated, when in conditions); with a
-        channel reference, each recording's channel (`waves`) is checked too."""
+        channel reference, each recording's channel (`waves`) is checked too. With the
+        conditions of a relevant population that tested the calibration, the recordings'
+        channels and the sides' speech are checked against those instead."""
         if self.calibrator is None:
             return None, "", []
+        if self.population_conditions is not None and waves is not None:
+            rate = self.embedding_model.sample_rate
+            profiles = np.stack([channel_profile(wave, rate) for wave in waves])
+            trial = self.population_conditions.check_comparison(
+                profiles, speech, names, n_enrollment
+            )
+            sides = np.array([[sum(speech[:n_enrollment]), sum(speech[n_enrollment:])]])
+            return self._conditions_result(trial.with_notes(self.calibrator.duration_notes(sides)))
         kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
         vectors = counts if kind == "ba" else embeddings
         trial = check_comparison(
@@ -208,6 +220,11 @@ class ComparisonPipeline(ComparisonModels):
             trial = trial.with_reasons(
                 [channel_reasons(self.channel, waves, rate, names, n_enrollment)]
             )
+        return self._conditions_result(trial)
+
+    @staticmethod
+    def _conditions_result(trial) -> tuple[bool, str, list[str]]:
+        """`(in conditions, warning, notes)` of one checked comparison (`TrialConditions`)."""
         if trial.in_conditions[0]:
             return True, "", [n for n in trial.notes[0].split("; ") if n]
         return False, conditions_warning(trial.reasons_and_notes()[0]), []
@@ -329,12 +346,16 @@ def compare_with_population(
 ) -> Comparison:
     """The comparison with the scorer adapted to the population at `path` where it shows
     that the calibration does not hold there, else offset as decided (`adapt`:
-    `balr.population_decision.decide_adaptation`), no channel check, its population check,
-    and a warning when the case LR is not exceptional among the population or when the
-    calibration was fitted on scores adapted to a population with other vectors."""
+    `balr.population_decision.decide_adaptation`), no channel check against the
+    calibration's recordings, the case's recordings checked against the population's
+    conditions where it tested the calibration (`balr.conditions.population`), its
+    population check, and a warning when the case LR is not exceptional among the
+    population or when the calibration was fitted on scores adapted to a population with
+    other vectors."""
     from balr.compare.population import (
         bound_to_population,
         comparison_adaptation,
+        comparison_conditions,
         population_check,
         read_comparison_population,
     )
@@ -352,7 +373,15 @@ def compare_with_population(
     elif decision.offset:
         pipeline.calibrator = pipeline.calibrator.shifted(decision.offset)
     decision = bound_to_population(pipeline, population, decision)
+    conditions = comparison_conditions(pipeline, population, decision)
+    if isinstance(conditions, PopulationConditions):
+        pipeline.population_conditions = conditions
+        pipeline.model_files["channel reference"] = [defaults.CHANNEL_REFERENCE]  # its scale
     result = pipeline.compare(enrollment, test)
+    result.population_conditions = (
+        conditions.record() if isinstance(conditions, PopulationConditions)
+        else {"applied": False, "reason": conditions}
+    )  # fmt: skip
     result.population = population.population
     result.population_adaptation = decision
     result.population_check = population_check(pipeline, result, population)

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from balr import defaults
 from balr.audio_identity import identify, same_recording
 from balr.audit import listed_files, population_files
+from balr.conditions.channel import ChannelReference, channel_profile
+from balr.conditions.jobs import usable_profiles
+from balr.conditions.population import (
+    PopulationConditions,
+    population_tested,
+    untested_reason,
+)
 from balr.data import AudioDataset
+from balr.data.channel_profiles import ChannelProfileLog, read_channel_profiles
 from balr.data.speech import find_speech_durations
 from balr.errors import AudioError, DataError
 from balr.population import Population, active_bits
@@ -45,6 +54,7 @@ class ComparisonPopulation:
     files: dict[str, list[Path]]  # role -> files read (the audit record's population part)
     given: Population  # before the case recordings were left out (its `fingerprint` is the
     #                    one a calibration fitted on population-adapted scores records)
+    profiles: dict[str, np.ndarray] = field(default_factory=dict)  # id -> channel profile
 
     def speaker_seconds(self) -> np.ndarray:
         """Net speech per population speaker (the sum of its recordings; NaN if one is
@@ -91,9 +101,13 @@ def read_comparison_population(
     if len(dataset) and all(dataset.has_vector(i, "ba") for i in range(len(dataset))):
         bits, speech = _stored(dataset, vectors_dir)
         files = population_files(dataset, [item.id for item in dataset.items], path)
+        profiles = _stored_profiles(dataset, vectors_dir)
+        if profiles:
+            folder = vectors_dir or dataset.root
+            files["population channel profiles"] = ChannelProfileLog.files(folder)
     else:
         dataset = dataset.subset([i for i, it in enumerate(dataset.items) if it.audio is not None])
-        bits, speech = _extracted(pipeline, dataset, path)
+        bits, speech, profiles = _extracted(pipeline, dataset, path)
         files = {"population": listed_files(path),
                  "population audio": [Path(item.audio) for item in dataset.items]}  # fmt: skip
     ids = [item.id for item in dataset.items]
@@ -111,7 +125,7 @@ def read_comparison_population(
         given.bits[keep],
         tuple(sorted(twins)),
     )
-    return ComparisonPopulation(population, speech[keep], files, given)
+    return ComparisonPopulation(population, speech[keep], files, given, profiles)
 
 
 def _stored(dataset: AudioDataset, vectors_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
@@ -123,15 +137,43 @@ def _stored(dataset: AudioDataset, vectors_dir: Path | None) -> tuple[np.ndarray
     return vectors, speech
 
 
+def _stored_profiles(dataset: AudioDataset, vectors_dir: Path | None) -> dict[str, np.ndarray]:
+    """The channel profiles `balr extract` wrote for the population's recordings (those of
+    their audio files only: `balr.conditions.jobs.usable_profiles`)."""
+    written = read_channel_profiles(vectors_dir or dataset.root) or {}
+    return usable_profiles(dataset, [item.id for item in dataset.items], written)[0]
+
+
 def _extracted(
     pipeline: ComparisonPipeline, dataset: AudioDataset, path: Path
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """`(bits, speech seconds, channel profiles)` of the population's recordings, extracted."""
     paths = [item.audio for item in dataset.items]
     if not paths:
         raise DataError(f"--population {path}: no recording with audio or BA vectors")
     logger.info("--population %s: extracting %d recordings", path, len(paths))
-    embeddings, speech = pipeline.embed_with_speech(paths)
-    return pipeline.encoder.binarize(embeddings), np.asarray(speech, dtype=np.float64)
+    waves: list[np.ndarray] = []
+    embeddings, speech = pipeline.embed_with_speech(paths, waves)
+    rate = pipeline.embedding_model.sample_rate
+    profiles = {item.id: channel_profile(wave, rate)
+                for item, wave in zip(dataset.items, waves, strict=True)}  # fmt: skip
+    return pipeline.encoder.binarize(embeddings), np.asarray(speech, dtype=np.float64), profiles
+
+
+def comparison_conditions(
+    pipeline: ComparisonPipeline, population: ComparisonPopulation, decision: AdaptationDecision
+) -> PopulationConditions | str:
+    """The population's conditions the case is checked against where its own comparisons
+    tested the calibration (`balr.conditions.population`), else why not."""
+    if pipeline.calibrator is None:
+        return "uncalibrated: no conditions to check"
+    if not population_tested(decision):
+        return untested_reason(decision)
+    low = None if pipeline.conditions is None else pipeline.conditions.speech_range_s_[0]
+    scale = ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
+    return PopulationConditions.fit(
+        population.population, population.profiles, population.speech_s, low, scale
+    )
 
 
 def comparison_adaptation(

@@ -45,6 +45,7 @@ class ComparisonResult:
     population_adaptation: AdaptationDecision | None = None  # whether the scorer adapted to it
     population_check: PopulationCheck | None = None  # the case LR among the population's
     population_files: dict = field(default_factory=dict)  # role -> files read (audit)
+    population_conditions: dict | None = None  # which conditions were checked (its record)
 
     def llr_lines(self) -> list[tuple[str, float]]:
         """The exactly additive parts of the LLR, as `(label, value)` lines: the attribute

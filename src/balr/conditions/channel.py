@@ -121,10 +121,14 @@ class ChannelReference(Estimator):
         profiles: np.ndarray,
         groups: Sequence[str],
         speakers: Sequence[str] | None = None,
+        standardised_as: ChannelReference | None = None,
     ) -> ChannelReference:
         """Keep `profiles` (`(n, 96)`, one per calibration recording of corpus `groups[i]`);
         each is scored against the others (of other speakers when `speakers` is given) and
-        the threshold is the highest per-corpus `percentile` of these distances."""
+        the threshold is the highest per-corpus `percentile` of these distances. The profile
+        values are standardised by their own mean and spread, or by those of
+        `standardised_as` (a reference of many channels: a few recordings of one channel
+        spread too little on some values to scale them)."""
         profiles = np.asarray(profiles, dtype=np.float64)
         groups = np.asarray(groups, dtype=str)
         if profiles.ndim != 2 or profiles.shape[1] != PROFILE_SIZE or len(groups) != len(profiles):
@@ -138,8 +142,11 @@ class ChannelReference(Estimator):
             )
         self.profiles_ = profiles.astype(np.float16)
         stored = self.profiles_.astype(np.float64)
-        self.shift_ = stored.mean(0).astype(np.float32)
-        self.scale_ = (stored.std(0) + 1e-6).astype(np.float32)
+        if standardised_as is not None:
+            self.shift_, self.scale_ = standardised_as.shift_, standardised_as.scale_
+        else:
+            self.shift_ = stored.mean(0).astype(np.float32)
+            self.scale_ = (stored.std(0) + 1e-6).astype(np.float32)
         owners = np.asarray(speakers if speakers is not None else np.arange(len(stored)))
         own = self._distances(stored, owners[:, None] == owners[None, :])
         self.group_thresholds_ = {

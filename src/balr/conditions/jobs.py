@@ -194,19 +194,9 @@ def check_trial_channels(
     profile (`{id: (audio path, profile)}`, `balr.data.channel_profiles`); a profile of
     another audio path than the dataset item's is stale (not used), and a recording without
     one is not checked. Trials are named as `balr compare` names them (`name_channel_problems`)."""
-    ids = sorted(
-        {i for t in np.flatnonzero(valid) for i in (*trials.enrollment[t], *trials.test[t])}
-    )
-    usable, missing, stale = [], 0, 0
-    for item_id in ids:
-        row = profiles.get(item_id)
-        audio = dataset.items[dataset.index_of(item_id)].audio
-        if row is None:
-            missing += 1
-        elif audio is None or not _same_path(row[0], audio):
-            stale += 1
-        else:
-            usable.append((item_id, row[1]))
+    ids = scored_ids(trials, valid)
+    found, missing, stale = usable_profiles(dataset, ids, profiles)
+    usable = list(found.items())
     problems = reference.problems(np.stack([p for _, p in usable])) if usable else []
     problem_of = {
         item_id: problem for (item_id, _), problem in zip(usable, problems, strict=True) if problem
@@ -219,6 +209,32 @@ def check_trial_channels(
         found = [problem_of.get(name, "") for name in names]
         reasons[t] = name_channel_problems(found, names, len(trials.enrollment[t]))
     return ChannelCheck(reasons, len(usable), len(problem_of), missing, stale, reference.threshold_)
+
+
+def scored_ids(trials: Trials, valid: np.ndarray) -> list[str]:
+    """The ids of the recordings of the scored (`valid`) trials, sorted."""
+    return sorted(
+        {i for t in np.flatnonzero(valid) for i in (*trials.enrollment[t], *trials.test[t])}
+    )
+
+
+def usable_profiles(
+    dataset: AudioDataset, ids: Sequence[str], profiles: dict[str, tuple[str, np.ndarray]]
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """`({id: profile}, missing, stale)`: the profiles (`{id: (audio path, profile)}`,
+    `balr.data.channel_profiles`) of `ids` (items of `dataset`) written for the item's
+    audio; one of another audio path is stale (not used), a recording without one missing."""
+    usable, missing, stale = {}, 0, 0
+    for item_id in ids:
+        row = profiles.get(item_id)
+        audio = dataset.items[dataset.index_of(item_id)].audio
+        if row is None:
+            missing += 1
+        elif audio is None or not _same_path(row[0], audio):
+            stale += 1
+        else:
+            usable[item_id] = row[1]
+    return usable, missing, stale
 
 
 def _same_path(written: str, audio: str | Path) -> bool:

@@ -59,6 +59,9 @@ class TrialPopulations:
     weights: np.ndarray | None = None  # (trials,) what each trial stands for (None: 1 each)
     per: str = "trial"  # what messages and records call a trial ("cell": `score matrix`)
     adaptation: AdaptationDecision | None = None  # whether the scorer adapts, and why
+    #: the population's conditions the trials are checked against where it tested the
+    #: calibration (`balr.conditions.population.PopulationConditions`), else why not (text)
+    conditions: object | None = None
 
     @classmethod
     def of_trials(

@@ -1,22 +1,29 @@
 """`score test`'s calibration and the checks of its trials: the calibration's conditions
 (`balr.conditions.check_trial_conditions`), the bound of calibrated LRs on the dataset's own
 different-speaker trials (`balr.conditions.bound`) and each recording's channel
-(`balr.conditions.jobs.trial_channel_check`)."""
+(`balr.conditions.jobs.trial_channel_check`); with a relevant population that tested the
+calibration, the population's conditions instead of the calibration's
+(`balr.conditions.population`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
-from balr.conditions import check_trial_conditions
+from balr.conditions import TrialConditions, check_trial_conditions
 from balr.conditions.bound import check_dataset_bound
 from balr.conditions.jobs import trial_channel_check
+from balr.conditions.population import PopulationConditions, check_against_population
 from balr.data import AudioDataset, Trials
+from balr.data.channel_profiles import read_channel_profiles
 from balr.data.speech import trial_seconds
 from balr.population_decision import retest_reason
 from balr.scoring.population_trials import TrialPopulations
 from balr.scoring.selection import CalibrationChoice
+
+log = logging.getLogger(__name__)
 
 
 def calibrate_and_check(
@@ -32,11 +39,14 @@ def calibrate_and_check(
     population: TrialPopulations | None = None,
 ) -> tuple:
     """`(raw scores, calibrated scores, conditions, checks)`: the scored trials checked
-    against the calibration's conditions, the bound of calibrated LRs by the dataset's
-    different-speaker trials (`sides`: each trial's speakers; scored (`valid`) trials not of a
-    recording against itself), with a relevant `population` the re-test of the scores
+    against the calibration's conditions, or against the conditions of the relevant
+    `population` where it tested the calibration (`TrialPopulations.conditions`,
+    `balr.conditions.population`), the bound of calibrated LRs by the dataset's
+    different-speaker trials (`sides`: each trial's speakers; scored (`valid`) trials not of
+    a recording against itself), with a relevant `population` the re-test of the scores
     adapted to it (`recheck_reasons`), and without one the channel profiles in `folder`;
-    `checks`: metrics.json's `bound_check` and `channel_check` (None: not run).
+    `checks`: metrics.json's `bound_check`,
+    `channel_check` (None: not run) and with a population `population_conditions`.
     `(None, scores, None, {})` when uncalibrated."""
     calibrator = calibrated.calibrator
     if calibrator is None:
@@ -46,14 +56,49 @@ def calibrate_and_check(
     conditions = check_trial_conditions(
         calibrated.conditions, dataset, trials, valid, durations, calibrator
     )
+    checks = {}
+    if population is not None and population.conditions is not None:
+        conditions, checks["population_conditions"] = population_checked(
+            population.conditions, dataset, trials, valid, durations, folder, conditions
+        )
     comparisons = valid & ~same_recording
     bound = check_dataset_bound(llrs, *sides, comparisons, population is not None)
     channel = trial_channel_check(calibrated, dataset, trials, valid, folder, population)
     conditions = conditions.with_reasons(bound.reasons())
     conditions = conditions.with_reasons(channel.reasons) if channel else conditions
     conditions = conditions.with_reasons(recheck_reasons(population, valid))
-    checks = {"bound_check": bound.record(), "channel_check": channel and channel.record()}
+    checks |= {"bound_check": bound.record(), "channel_check": channel and channel.record()}
     return scores, llrs, conditions, checks
+
+
+def population_checked(
+    population_conditions: PopulationConditions | str,
+    dataset: AudioDataset,
+    trials: Trials,
+    valid: np.ndarray,
+    durations: dict[str, float] | None,
+    folder: Path,
+    conditions: TrialConditions,
+) -> tuple[TrialConditions, dict]:
+    """`(conditions, record)`: the trials checked against the population's conditions
+    (`balr.conditions.population.check_against_population`, the recordings' channel
+    profiles from `folder`), or `conditions` as they are and why not."""
+    if isinstance(population_conditions, str):
+        log.info("trials checked against the calibration's conditions: %s", population_conditions)
+        return conditions, {"applied": False, "reason": population_conditions}
+    profiles = read_channel_profiles(folder)
+    conditions, record = check_against_population(
+        population_conditions, dataset, trials, valid, durations, profiles, conditions
+    )
+    log.info(
+        "trials checked against the conditions of the population %s (it tested the "
+        "calibration there): %d of %d recordings' channels unlike its, %d of %d trials out "
+        "of conditions by it; %d trials without every channel profile checked against the "
+        "calibration's conditions", population_conditions.source, record["recordings_flagged"],
+        record["recordings_checked"], record["trials_flagged"], record["trials_checked"],
+        int(np.count_nonzero(valid)) - record["trials_checked"],
+    )  # fmt: skip
+    return conditions, record
 
 
 def recheck_reasons(population: TrialPopulations | None, valid: np.ndarray) -> list[str]:

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from balr import defaults
+from balr.conditions.channel import ChannelReference
+from balr.conditions.jobs import usable_profiles
+from balr.conditions.population import PopulationConditions, population_tested, untested_reason
 from balr.data import AudioDataset, Trials
+from balr.data.channel_profiles import read_channel_profiles
 from balr.data.speech import load_speech_durations
 from balr.embedding_centring import EmbeddingCentring
 from balr.errors import ConfigError, DataError
@@ -86,9 +91,33 @@ def population_seconds(
     or the `--speech-durations` file (NaN where unknown, and all NaN uncalibrated)."""
     if calibrated.calibrator is None:
         return np.full(len(population.ids), np.nan)
-    root = run.vectors_dir or run.open_dataset(run.population).root
-    durations = load_speech_durations(getattr(run, "speech_durations", None), root) or {}
+    durations = (
+        load_speech_durations(getattr(run, "speech_durations", None), population_folder(run)) or {}
+    )
     return np.array([durations.get(i, np.nan) for i in population.ids])
+
+
+def population_folder(run: ScoringRun) -> Path:
+    """Where the population's vectors, speech durations and channel profiles are."""
+    return run.vectors_dir or run.open_dataset(run.population).root
+
+
+def population_conditions(
+    run: ScoringRun, pop: TrialPopulations, calibrated: CalibrationChoice
+) -> PopulationConditions | str:
+    """The conditions of the population that the trials are checked against where its own
+    comparisons tested the calibration (`balr.conditions.population`), else why not."""
+    if calibrated.calibrator is None:
+        return "uncalibrated scores: no conditions to check"
+    if not population_tested(pop.adaptation):
+        return untested_reason(pop.adaptation)
+    dataset = run.open_dataset(run.population)
+    profiles = read_channel_profiles(population_folder(run)) or {}
+    usable, _, _ = usable_profiles(dataset, pop.population.ids, profiles)
+    seconds = population_seconds(run, pop.population, calibrated)
+    low = None if calibrated.conditions is None else calibrated.conditions.speech_range_s_[0]
+    scale = ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
+    return PopulationConditions.fit(pop.population, usable, seconds, low, scale)
 
 
 def own_population(pop: TrialPopulations) -> Population:
@@ -204,7 +233,8 @@ def population_scorer(
     where the population shows that the calibration does not hold there, else the scorer as
     it is and the calibration offset as decided; the calibration's ELUB bounds narrowed to
     the population's own (the beta scorer); the populations with that decision
-    (`adaptation_decision`, `mode` as there). The size check comes first."""
+    (`adaptation_decision`, `mode` as there) and the conditions their trials are checked
+    against (`population_conditions`). The size check comes first."""
     adapted = trialwise_scorer(scorer, pop, trials, valid, calibrated)
     decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
     if decision.offset:
@@ -214,7 +244,9 @@ def population_scorer(
         decision, calibrated = checked_against_own_population(
             options, scorer, calibrated, scored, decision
         )
-    return (adapted if decision.adapt else scorer), replace(pop, adaptation=decision), calibrated
+    pop = replace(pop, adaptation=decision)
+    pop = replace(pop, conditions=population_conditions(options, pop, calibrated))
+    return (adapted if decision.adapt else scorer), pop, calibrated
 
 
 def scored_population(scores_csv: Path) -> dict | None:

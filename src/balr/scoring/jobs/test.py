@@ -38,6 +38,7 @@ from balr.scoring.finite import check_finite_scores
 from balr.scoring.jobs.checks import calibrate_and_check
 from balr.scoring.jobs.common import ScoringRun
 from balr.scoring.jobs.population import (
+    population_folder,
     population_scorer,
     trial_populations,
     warn_population_mismatch,
@@ -223,12 +224,17 @@ def _write_run_record(
     folder: Path,
 ) -> None:
     """The audit run record (`balr.audit`) of a `score test` run: the files it read
-    (`inputs`: `score_inputs`, and where the channel check ran (`checks`) the channel
-    profiles of `folder`), its models (with the channel reference where the check ran) and
+    (`inputs`: `score_inputs`, and where the channel check or the population's conditions
+    check ran (`checks`) the channel profiles of `folder` and the population's), its models
+    (with the channel reference, whose scale both use, where one ran) and
     population (its files, and as `population_record` what metrics.json says of it)."""
-    if checks.get("channel_check") is not None:
+    by_population = (checks.get("population_conditions") or {}).get("applied", False)
+    if checks.get("channel_check") is not None or by_population:
         models = models | {"channel reference": [defaults.CHANNEL_REFERENCE]}
         inputs = inputs | {"channel profiles": ChannelProfileLog.files(folder)}
+    if by_population:
+        pop_profiles = ChannelProfileLog.files(population_folder(options))
+        inputs = inputs | {"population channel profiles": pop_profiles}
     pop_files = None
     if pop is not None:
         pop_data = options.open_dataset(options.population)

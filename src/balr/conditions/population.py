@@ -1,0 +1,255 @@
+"""The conditions of a relevant population that tested the calibration.
+
+Where a labelled population's own comparisons have tested the calibration in the case's
+conditions (its different-speaker comparisons respect the bound of calibrated LRs, or, where
+the scorer adapted, its adapted comparisons pass the re-test: `balr.population_decision`),
+the LRs are validated in the conditions of *its* recordings. A trial is then out of
+conditions when its recordings are unlike the population's, not when they are unlike the
+calibration's (what the population has just answered for its conditions):
+
+- **channel**: each recording's channel profile (`balr.conditions.channel`) against the
+  population's: the mean distance to its `neighbours` nearest population profiles of other
+  speakers (never its own speaker's or itself), the values standardised as the shipped
+  channel reference standardises them; beyond the `percentile` (98 %) of the population
+  recordings' own distances (each to the other speakers' profiles), the channel is not the
+  population's;
+- **speech**: a side's net speech below both the population's shortest recording and the
+  calibration's range (the calibration's duration model was fitted there, the population's
+  test of it ran there).
+
+Measured (recipes/research/r22_population_conditions.log, held-out speakers as recorded and
+through a shared telephone / hall channel): a population of another channel than the trials
+flags 95-100 % of their trials, one of the same channel 0-23 %, where the calibration's
+similarity check flagged 3-62 %.
+
+A trial whose recordings do not all have a channel profile (vectors from elsewhere than
+`balr extract`) keeps the check against the calibration's conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from balr.conditions.channel import ChannelReference, knn_distance, name_channel_problems
+from balr.conditions.jobs import scored_ids, usable_profiles
+from balr.conditions.trials import TrialConditions, apart
+from balr.population import Population
+
+if TYPE_CHECKING:
+    from balr.data import AudioDataset, Trials
+
+#: % of the population recordings' own channel distances at or below the threshold
+POPULATION_PERCENTILE = 98.0
+#: nearest population profiles a recording's channel distance averages
+NEIGHBOURS = 10
+#: query recordings compared with the population's profiles at once
+CHUNK = 1024
+
+
+def population_tested(decision) -> bool:
+    """Whether the population's own comparisons tested the calibration and found it to hold
+    (an `AdaptationDecision`: the bound held, or the scorer adapted and its adapted LLRs
+    pass the re-test); False when untested (no labels, too few pairs, no calibration)."""
+    if decision is None or decision.bound is None:
+        return False
+    if not decision.adapt:
+        return True
+    return decision.recheck is not None and not decision.recheck.broken
+
+
+def untested_reason(decision) -> str:
+    """Why trials keep the calibration's conditions check with this population (an
+    `AdaptationDecision` that `population_tested` refuses)."""
+    if decision is None or decision.bound is None:
+        why = decision.reason if decision is not None else "no decision"
+        return f"the population did not test the calibration ({why})"
+    if decision.recheck is None:
+        return "too few of the population's own comparisons to re-test its adapted scores"
+    return "the scores adapted to the population still break the bound on its own comparisons"
+
+
+@dataclass(frozen=True)
+class PopulationConditions:
+    """The population's channel profiles and shortest speech, as a trial is checked
+    against them (`check_trials`)."""
+
+    source: str
+    reference: ChannelReference  # the population's profiles, standardised as the shipped
+    ids: np.ndarray  # the population recording of each reference profile
+    speakers: np.ndarray  # and its speaker
+    speech_floor_s: float  # a side below this is out (NaN: not checked)
+
+    @classmethod
+    def fit(
+        cls,
+        population: Population,
+        profiles: dict[str, np.ndarray],
+        speech_s: np.ndarray,
+        calibrated_low_s: float | None,
+        scale: ChannelReference,
+    ) -> PopulationConditions | str:
+        """The conditions of `population` from its recordings' channel `profiles`
+        (`{id: (96,)}`) and net speech `speech_s` (NaN: unknown), with the calibration's
+        lowest calibrated speech `calibrated_low_s` (None: none) and the values
+        standardised as `scale` (the shipped channel reference); why not, as text, when too
+        few recordings have a profile."""
+        rows = [k for k, i in enumerate(population.ids) if i in profiles]
+        if len(rows) <= NEIGHBOURS:
+            return (
+                f"{len(rows)} of its {len(population.ids)} recordings have a channel profile, "
+                f"more than {NEIGHBOURS} are needed (balr extract writes them)"
+            )
+        ids = np.array([population.ids[k] for k in rows])
+        speakers = np.array([population.speakers[k] or population.ids[k] for k in rows])
+        reference = ChannelReference(NEIGHBOURS, POPULATION_PERCENTILE).fit(
+            np.stack([profiles[i] for i in ids]), ["population"] * len(ids), speakers, scale
+        )
+        known = np.asarray(speech_s, dtype=np.float64)
+        known = known[np.isfinite(known)]
+        floor = float(known.min()) if len(known) else np.nan
+        if calibrated_low_s is not None and np.isfinite(floor):
+            floor = min(floor, float(calibrated_low_s))
+        return cls(population.source, reference, ids, speakers, floor)
+
+    @property
+    def threshold(self) -> float:
+        return self.reference.threshold_
+
+    def distances(
+        self, ids: Sequence[str], speakers: Sequence[str | None], profiles: np.ndarray
+    ) -> np.ndarray:
+        """Each recording's channel distance to the population's profiles, its own
+        recording and speaker's left out (`speakers[i]` None: unlabelled, only itself)."""
+        profiles = np.asarray(profiles, dtype=np.float64).reshape(len(ids), -1)
+        scale = self.reference
+        references = (scale.profiles_.astype(np.float64) - scale.shift_) / scale.scale_
+        queries = (profiles - scale.shift_) / scale.scale_
+        out = np.empty(len(ids))
+        for start in range(0, len(ids), CHUNK):
+            rows = slice(start, start + CHUNK)
+            own = np.array([s if s else i for i, s in zip(ids[rows], speakers[rows], strict=True)])
+            exclude = (own[:, None] == self.speakers[None, :]) | (
+                np.asarray(ids[rows])[:, None] == self.ids[None, :]
+            )
+            out[rows] = knn_distance(queries[rows], references, NEIGHBOURS, exclude)
+        return out
+
+    def channel_problem(self, distance: float) -> str:
+        """The out-of-conditions reason of one recording's distance ('' within)."""
+        if distance <= self.threshold:
+            return ""
+        value, bound = apart(float(distance), self.threshold, decimals=2)
+        return f"channel unlike the population's (profile distance {value} > {bound})"
+
+    def speech_problem(self, side: str, seconds: float) -> str:
+        """The reason a side's net speech puts a trial out ('' when it does not)."""
+        if not np.isfinite(self.speech_floor_s) or not seconds < self.speech_floor_s:
+            return ""
+        value, floor = apart(float(seconds), self.speech_floor_s)
+        return (
+            f"{side} speech {value} s below the population's and the calibration's shortest "
+            f"({floor} s)"
+        )
+
+    def trial_reason(
+        self, problems: Sequence[str], names: Sequence[str], n_enrollment: int, sides_s
+    ) -> str:
+        """Why one trial is out ('' when in): its sides' net speech (`sides_s`: enrollment,
+        test seconds) and its recordings' channel `problems` (rows before `n_enrollment` the
+        enrollment side's, named as `name_channel_problems` names them)."""
+        found = [self.speech_problem(side, sides_s[k])
+                 for k, side in enumerate(("enrollment", "test"))]  # fmt: skip
+        found.append(name_channel_problems(problems, names, n_enrollment))
+        return "; ".join(text for text in found if text)
+
+    def check_trials(
+        self,
+        enrollment: Sequence[Sequence[str]],
+        test: Sequence[Sequence[str]],
+        side_speech_s: np.ndarray,
+        problem_of: dict[str, str],
+    ) -> TrialConditions:
+        """Trials (each side's ids, net speech per side) from their recordings' channel
+        problems (`problem_of[id]`, '' within) and their sides' speech."""
+        reasons = []
+        for t, (enroll, tested) in enumerate(zip(enrollment, test, strict=True)):
+            names = [*enroll, *tested]
+            problems = [problem_of[n] for n in names]
+            reasons.append(self.trial_reason(problems, names, len(enroll), side_speech_s[t]))
+        inside = np.array([not reason for reason in reasons], bool)
+        return TrialConditions(inside, reasons, [""] * len(reasons))
+
+    def check_comparison(
+        self, profiles: np.ndarray, speech_s: Sequence[float], names: Sequence[str],
+        n_enrollment: int,
+    ) -> TrialConditions:  # fmt: skip
+        """One comparison (`balr compare`) as one trial: its recordings' channel `profiles`
+        and net speech (rows before `n_enrollment` the enrollment side's)."""
+        labels = np.full(len(names), None)  # the case's speakers are not the population's
+        distances = self.distances(np.array(names, object), labels, profiles)
+        speech_s = np.asarray(speech_s, dtype=np.float64)
+        sides = [speech_s[:n_enrollment].sum(), speech_s[n_enrollment:].sum()]
+        problems = [self.channel_problem(d) for d in distances]
+        reason = self.trial_reason(problems, names, n_enrollment, sides)
+        return TrialConditions(np.array([not reason]), [reason], [""])
+
+    def record(self) -> dict:
+        """What the check is (`population_conditions` of metrics.json and the audit record,
+        with counts where trials were checked)."""
+        return {
+            "applied": True,
+            "source": self.source,
+            "n_profiles": len(self.ids),
+            "channel_threshold": round(self.threshold, 4),
+            "speech_floor_s": None if np.isnan(self.speech_floor_s) else self.speech_floor_s,
+        }
+
+
+def check_against_population(
+    conditions: PopulationConditions,
+    dataset: AudioDataset,
+    trials: Trials,
+    valid: np.ndarray,
+    durations: dict[str, float] | None,
+    profiles: dict[str, tuple[str, np.ndarray]] | None,
+    calibration_check: TrialConditions,
+) -> tuple[TrialConditions, dict]:
+    """`(trials' conditions, metrics.json record)`: each scored (`valid`) trial whose
+    recordings all have a channel profile (`{id: (audio path, profile)}` of the vectors'
+    folder, `balr.data.channel_profiles`) checked against the population's `conditions`
+    instead of the calibration's (`calibration_check`, kept for the other trials, and its
+    notes for all)."""
+    from balr.data.speech import trial_seconds  # balr.data imports torch: on use
+
+    usable, _, _ = usable_profiles(dataset, scored_ids(trials, valid), profiles or {})
+    names = np.array(sorted(usable), dtype=object)
+    speakers = np.array([dataset.items[dataset.index_of(i)].speaker for i in names], object)
+    distances = (
+        conditions.distances(names, speakers, np.stack([usable[i] for i in names]))
+        if len(names) else np.zeros(0)
+    )  # fmt: skip
+    problem_of = {i: conditions.channel_problem(d) for i, d in zip(names, distances, strict=True)}
+    rows = np.flatnonzero(valid & np.array(
+        [all(i in usable for i in (*e, *t)) for e, t in zip(trials.enrollment, trials.test,
+                                                            strict=True)], bool))  # fmt: skip
+    checked = conditions.check_trials(
+        [trials.enrollment[t] for t in rows], [trials.test[t] for t in rows],
+        trial_seconds(trials, durations)[rows], problem_of,
+    )  # fmt: skip
+    inside, reasons = calibration_check.in_conditions.copy(), list(calibration_check.reasons)
+    inside[rows] = checked.in_conditions
+    for t, reason in zip(rows, checked.reasons, strict=True):
+        reasons[t] = reason
+    result = TrialConditions(inside, reasons, calibration_check.notes)
+    flagged = sum(bool(p) for p in problem_of.values())
+    counts = {
+        "recordings_checked": len(names),
+        "recordings_flagged": flagged,
+        "trials_checked": len(rows),
+        "trials_flagged": int((~checked.in_conditions).sum()),
+    }
+    return result, conditions.record() | counts
