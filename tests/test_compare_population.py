@@ -161,8 +161,9 @@ def test_the_case_is_checked_against_the_channel_of_a_population_that_tested_it(
 ):
     """A population of speakers with their own attributes (the calibration holds there):
     with the channel profiles of the bundled clips' recordings the case's recordings are in
-    its conditions; with those of its own generated noise they are not, and the warning
-    names the channel of both sides."""
+    its conditions (the enrollment clip, out of the calibration's without a population,
+    too); with those of its own generated noise, the recording out of the calibration's
+    conditions is out of both, and the warning says why."""
     rates = np.random.default_rng(2).uniform(0.05, 0.6, (N_SPEAKERS, len(test_bits)))
     rng = np.random.default_rng(3)
     population, vectors = write_population(
@@ -186,8 +187,13 @@ def test_the_case_is_checked_against_the_channel_of_a_population_that_tested_it(
     comparison = compare_files([ENROLL], [TEST], **options)
     assert comparison.result.in_conditions is False
     warning = comparison.result.conditions_warning
-    assert "enrollment recording's channel unlike the population's (profile distance" in warning
-    assert "test recording's channel unlike the population's (profile distance" in warning
+    # out of both: unlike the population's channel, and unlike the calibration population
+    # (the README's example says so of this enrollment clip without a population)
+    assert "(enrollment recording's channel unlike the population's (profile distance " in warning
+    assert "), and recording unlike the calibration population (similarity 0.50 < 0.51))" in (
+        warning
+    )
+    assert "test recording" not in warning  # in the calibration's conditions: not out
 
 
 def _calibration_of(population, vectors, path, sha256=None):

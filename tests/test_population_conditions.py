@@ -133,3 +133,12 @@ def test_trials_are_out_by_their_recordings_channel_and_their_sides_speech():
         "enrollment speech 1.46 s below the population's and the calibration's shortest (1.50 s)",
     ]
     assert isinstance(checked, TrialConditions) and checked.notes == ["", "", ""]
+
+
+def test_a_recording_is_out_only_when_out_of_the_populations_and_the_calibrations():
+    unlike = "channel unlike the population's (profile distance 9.00 > 1.00)"
+    calibration = ["recording unlike the calibration population (similarity 0.41 < 0.52)"]
+    assert PopulationConditions.combined_problem("", calibration) == ""  # like the population
+    assert PopulationConditions.combined_problem(unlike, []) == ""  # in the calibration's
+    both = PopulationConditions.combined_problem(unlike, [*calibration, "channel unlike X"])
+    assert both == f"{unlike}, and {calibration[0]}; channel unlike X"

@@ -294,8 +294,9 @@ POPULATION_CHANNEL = "channel unlike the population's (profile distance "
 def test_a_population_that_tested_the_calibration_checks_the_trials_against_its_channel(
     clips, tmp_path
 ):
-    """Telephone trials against a telephone population: its channel, none flagged by it;
-    against a population of the clips as recorded: every recording unlike it. The record
+    """Telephone trials against a telephone population: its channel, none flagged by it
+    (though the calibration's channel check flags every one); against a population of the
+    clips as recorded: every recording unlike it and unlike the calibration's. The record
     says which check ran, and run.json hashes both sets of profiles and the channel
     reference whose scale it uses."""
     csv, vectors, pop_csv = population_beside(clips, tmp_path / "phone", "telephone")
@@ -317,9 +318,10 @@ def test_a_population_that_tested_the_calibration_checks_the_trials_against_its_
     record = metrics["population_conditions"]
     assert (record["recordings_flagged"], record["trials_flagged"]) == (8, N_TRIALS)
     assert not scores.in_conditions.any()
-    for reason in scores.conditions_reason:
+    for reason in scores.conditions_reason:  # out of both: the calibration's channel too
         assert f"enrollment recording's {POPULATION_CHANNEL}" in reason
         assert f"test recording's {POPULATION_CHANNEL}" in reason
+        assert "), and " in reason and CHANNEL in reason
 
 
 def test_a_population_without_channel_profiles_keeps_the_calibrations_check(clips, tmp_path):

@@ -30,7 +30,7 @@ from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
-from balr.conditions import check_comparison
+from balr.conditions import NO_DESCRIPTION, check_comparison
 from balr.conditions.channel import ChannelReference, channel_profile, name_channel_problems
 from balr.conditions.population import PopulationConditions
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
@@ -202,16 +202,10 @@ class ComparisonPipeline(ComparisonModels):
         channels and the sides' speech are checked against those instead."""
         if self.calibrator is None:
             return None, "", []
-        if self.population_conditions is not None and waves is not None:
-            rate = self.embedding_model.sample_rate
-            profiles = np.stack([channel_profile(wave, rate) for wave in waves])
-            trial = self.population_conditions.check_comparison(
-                profiles, speech, names, n_enrollment
-            )
-            sides = np.array([[sum(speech[:n_enrollment]), sum(speech[n_enrollment:])]])
-            return self._conditions_result(trial.with_notes(self.calibrator.duration_notes(sides)))
         kind = self.conditions.vector_kind_ if self.conditions is not None else "emb"
         vectors = counts if kind == "ba" else embeddings
+        if self.population_conditions is not None and waves is not None:
+            return self._check_population_conditions(vectors, speech, names, n_enrollment, waves)
         trial = check_comparison(
             self.conditions, vectors, speech, n_enrollment, names, self.calibrator
         )
@@ -221,6 +215,28 @@ class ComparisonPipeline(ComparisonModels):
                 [channel_reasons(self.channel, waves, rate, names, n_enrollment)]
             )
         return self._conditions_result(trial)
+
+    def _check_population_conditions(
+        self, vectors: np.ndarray, speech: list[float], names: list[str], n_enrollment: int,
+        waves: list[np.ndarray],
+    ) -> tuple[bool, str, list[str]]:  # fmt: skip
+        """`_check_conditions` against the population's conditions or the calibration's:
+        each recording out only when its channel is unlike the population's and it is out
+        of the calibration's conditions too (its similarity, its channel)."""
+        rate = self.embedding_model.sample_rate
+        profiles = np.stack([channel_profile(wave, rate) for wave in waves])
+        if self.conditions is None:
+            problems = [[NO_DESCRIPTION] for _ in names]
+        else:
+            problems = [list(p) for p in self.conditions.check_recordings(vectors).problems]
+        if self.channel is not None:
+            for found, problem in zip(problems, self.channel.problems(profiles), strict=True):
+                found += [problem] if problem else []
+        trial = self.population_conditions.check_comparison(
+            profiles, speech, names, n_enrollment, problems
+        )
+        sides = np.array([[sum(speech[:n_enrollment]), sum(speech[n_enrollment:])]])
+        return self._conditions_result(trial.with_notes(self.calibrator.duration_notes(sides)))
 
     @staticmethod
     def _conditions_result(trial) -> tuple[bool, str, list[str]]:
@@ -363,10 +379,6 @@ def compare_with_population(
 
     population = read_comparison_population(pipeline, path, vectors_dir, [*enrollment, *test])
     check_population_size(population.population)
-    # as `score test`: recordings of the case's conditions test the calibration there, so the
-    # channel check (which can only say that a channel is new) does not run
-    pipeline.channel = None
-    pipeline.model_files.pop("channel reference", None)
     decision = comparison_adaptation(pipeline, population, adapt)
     if decision.adapt:
         pipeline.scorer = adapt_to_population(pipeline.scorer, population.population)[0]
@@ -377,6 +389,11 @@ def compare_with_population(
     if isinstance(conditions, PopulationConditions):
         pipeline.population_conditions = conditions
         pipeline.model_files["channel reference"] = [defaults.CHANNEL_REFERENCE]  # its scale
+    else:
+        # as `score test`: recordings of the case's conditions test the calibration there,
+        # so the channel check (which can only say that a channel is new) does not run
+        pipeline.channel = None
+        pipeline.model_files.pop("channel reference", None)
     result = pipeline.compare(enrollment, test)
     result.population_conditions = (
         conditions.record() if isinstance(conditions, PopulationConditions)

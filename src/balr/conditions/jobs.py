@@ -113,6 +113,35 @@ def check_trial_conditions(
     return result.with_notes(notes)
 
 
+def recording_problems(
+    description: ConditionsDescription | None,
+    dataset: AudioDataset,
+    ids: Sequence[str],
+    channel: ChannelReference | None,
+    profiles: dict[str, np.ndarray],
+) -> dict[str, list[str]]:
+    """Per recording id, what puts it out of the calibration's conditions on its own: its
+    similarity to the calibration population (`description`; none: `NO_DESCRIPTION`;
+    no vector: said) and, with the calibration's `channel` reference, its channel profile
+    (`profiles`, id -> profile; a recording without one is not checked by it)."""
+    if description is None:
+        return {i: [NO_DESCRIPTION] for i in ids}
+    found = {i: [f"no {description.vector_kind_} vector to check"] for i in ids}
+    present, vectors = dataset.stack_vectors(
+        description.vector_kind_, [dataset.index_of(i) for i in ids], bad=[]
+    )
+    if len(present):
+        checked = description.check_recordings(vectors)
+        for row, problems in zip(present, checked.problems, strict=True):
+            found[dataset.items[row].id] = list(problems)
+    profiled = [i for i in ids if i in profiles]
+    if channel is not None and profiled:
+        problems = channel.problems(np.stack([profiles[i] for i in profiled]))
+        for item_id, problem in zip(profiled, problems, strict=True):
+            found[item_id] += [problem] if problem else []
+    return found
+
+
 def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
     return np.array([all(i in rows for i in cell) for cell in cells], bool)
 

@@ -3,27 +3,29 @@
 Where a labelled population's own comparisons have tested the calibration in the case's
 conditions (its different-speaker comparisons respect the bound of calibrated LRs, or, where
 the scorer adapted, its adapted comparisons pass the re-test: `balr.population_decision`),
-the LRs are validated in the conditions of *its* recordings. A trial is then out of
-conditions when its recordings are unlike the population's, not when they are unlike the
-calibration's (what the population has just answered for its conditions):
+the LRs are validated in the conditions of *its* recordings as well as in the calibration's.
+A trial's recording is then out of conditions only when it is out of both (`combined_problem`):
 
-- **channel**: each recording's channel profile (`balr.conditions.channel`) against the
-  population's: the mean distance to its `neighbours` nearest population profiles of other
+- **the population's**: its channel profile (`balr.conditions.channel`) against the
+  population's: the mean distance to its `NEIGHBOURS` nearest population profiles of other
   speakers (never its own speaker's or itself), the values standardised as the shipped
-  channel reference standardises them; beyond the `percentile` (98 %) of the population
-  recordings' own distances (each to the other speakers' profiles), the channel is not the
-  population's;
-- **speech**: a side's net speech below both the population's shortest recording and the
-  calibration's range (the calibration's duration model was fitted there, the population's
-  test of it ran there).
+  channel reference standardises them; beyond the `POPULATION_PERCENTILE` (98 %) of the
+  population recordings' own distances (each to the other speakers' profiles), the channel
+  is not the population's;
+- **the calibration's**: what the check without a population finds of the recording alone
+  (its similarity to the calibration population, and with the shipped calibration its
+  channel: `balr.conditions.jobs.recording_problems`).
+
+A side's net speech puts a trial out when it is below both the population's shortest
+recording and the calibration's range. A trial whose recordings do not all have a channel
+profile (vectors from elsewhere than `balr extract`) keeps the calibration's check alone.
 
 Measured (recipes/research/r22_population_conditions.log, held-out speakers as recorded and
-through a shared telephone / hall channel): a population of another channel than the trials
-flags 95-100 % of their trials, one of the same channel 0-23 %, where the calibration's
-similarity check flagged 3-62 %.
-
-A trial whose recordings do not all have a channel profile (vectors from elsewhere than
-`balr extract`) keeps the check against the calibration's conditions.
+through a shared telephone / hall channel, populations of 5 and 20 speakers): a population of
+another channel than the trials leaves every telephone and hall trial out, where the
+calibration's check alone flagged 6-62 % of them; a population of the trials' channel
+leaves 0-22 % of its trials out (the population's channel alone: 0-55 %, Common Voice's many
+microphones against 5 speakers), where the calibration's check flagged 2-62 %.
 """
 
 from __future__ import annotations
@@ -145,6 +147,15 @@ class PopulationConditions:
         value, bound = apart(float(distance), self.threshold, decimals=2)
         return f"channel unlike the population's (profile distance {value} > {bound})"
 
+    @staticmethod
+    def combined_problem(population_problem: str, calibration_problems: Sequence[str]) -> str:
+        """A recording's reason to be out ('' when in): unlike the population's channel and
+        out of the calibration's conditions too (`calibration_problems`: what the check
+        without a population finds, none: in them)."""
+        if not population_problem or not calibration_problems:
+            return ""
+        return f"{population_problem}, and {'; '.join(calibration_problems)}"
+
     def speech_problem(self, side: str, seconds: float) -> str:
         """The reason a side's net speech puts a trial out ('' when it does not)."""
         if not np.isfinite(self.speech_floor_s) or not seconds < self.speech_floor_s:
@@ -185,15 +196,17 @@ class PopulationConditions:
 
     def check_comparison(
         self, profiles: np.ndarray, speech_s: Sequence[float], names: Sequence[str],
-        n_enrollment: int,
+        n_enrollment: int, calibration_problems: Sequence[Sequence[str]],
     ) -> TrialConditions:  # fmt: skip
-        """One comparison (`balr compare`) as one trial: its recordings' channel `profiles`
-        and net speech (rows before `n_enrollment` the enrollment side's)."""
+        """One comparison (`balr compare`) as one trial: its recordings' channel `profiles`,
+        net speech (rows before `n_enrollment` the enrollment side's) and problems with the
+        calibration's conditions (`combined_problem`)."""
         labels = np.full(len(names), None)  # the case's speakers are not the population's
         distances = self.distances(np.array(names, object), labels, profiles)
         speech_s = np.asarray(speech_s, dtype=np.float64)
         sides = [speech_s[:n_enrollment].sum(), speech_s[n_enrollment:].sum()]
-        problems = [self.channel_problem(d) for d in distances]
+        problems = [self.combined_problem(self.channel_problem(d), found)
+                    for d, found in zip(distances, calibration_problems, strict=True)]  # fmt: skip
         reason = self.trial_reason(problems, names, n_enrollment, sides)
         return TrialConditions(np.array([not reason]), [reason], [""])
 
@@ -217,12 +230,14 @@ def check_against_population(
     durations: dict[str, float] | None,
     profiles: dict[str, tuple[str, np.ndarray]] | None,
     calibration_check: TrialConditions,
+    calibration_problems: dict[str, list[str]],
 ) -> tuple[TrialConditions, dict]:
     """`(trials' conditions, metrics.json record)`: each scored (`valid`) trial whose
     recordings all have a channel profile (`{id: (audio path, profile)}` of the vectors'
-    folder, `balr.data.channel_profiles`) checked against the population's `conditions`
-    instead of the calibration's (`calibration_check`, kept for the other trials, and its
-    notes for all)."""
+    folder, `balr.data.channel_profiles`) checked against the population's `conditions` or
+    the calibration's (`calibration_problems`: per recording id, what the check without a
+    population finds; `combined_problem`), instead of the calibration's alone
+    (`calibration_check`, kept for the other trials, and its notes for all)."""
     from balr.data.speech import trial_seconds  # balr.data imports torch: on use
 
     usable, _, _ = usable_profiles(dataset, scored_ids(trials, valid), profiles or {})
@@ -232,7 +247,10 @@ def check_against_population(
         conditions.distances(names, speakers, np.stack([usable[i] for i in names]))
         if len(names) else np.zeros(0)
     )  # fmt: skip
-    problem_of = {i: conditions.channel_problem(d) for i, d in zip(names, distances, strict=True)}
+    problem_of = {
+        i: conditions.combined_problem(conditions.channel_problem(d), calibration_problems[i])
+        for i, d in zip(names, distances, strict=True)
+    }
     rows = np.flatnonzero(valid & np.array(
         [all(i in usable for i in (*e, *t)) for e, t in zip(trials.enrollment, trials.test,
                                                             strict=True)], bool))  # fmt: skip

@@ -14,7 +14,13 @@ import numpy as np
 
 from balr.conditions import TrialConditions, check_trial_conditions
 from balr.conditions.bound import check_dataset_bound
-from balr.conditions.jobs import trial_channel_check
+from balr.conditions.channel import shipped_channel_reference
+from balr.conditions.jobs import (
+    recording_problems,
+    scored_ids,
+    trial_channel_check,
+    usable_profiles,
+)
 from balr.conditions.population import PopulationConditions, check_against_population
 from balr.data import AudioDataset, Trials
 from balr.data.channel_profiles import read_channel_profiles
@@ -59,8 +65,9 @@ def calibrate_and_check(
     checks = {}
     if population is not None and population.conditions is not None:
         conditions, checks["population_conditions"] = population_checked(
-            population.conditions, dataset, trials, valid, durations, folder, conditions
-        )
+            population.conditions, dataset, trials, valid, durations, folder, conditions,
+            calibrated,
+        )  # fmt: skip
     comparisons = valid & ~same_recording
     bound = check_dataset_bound(llrs, *sides, comparisons, population is not None)
     channel = trial_channel_check(calibrated, dataset, trials, valid, folder, population)
@@ -79,23 +86,32 @@ def population_checked(
     durations: dict[str, float] | None,
     folder: Path,
     conditions: TrialConditions,
+    calibrated: CalibrationChoice,
 ) -> tuple[TrialConditions, dict]:
-    """`(conditions, record)`: the trials checked against the population's conditions
-    (`balr.conditions.population.check_against_population`, the recordings' channel
-    profiles from `folder`), or `conditions` as they are and why not."""
+    """`(conditions, record)`: the trials checked against the population's conditions or
+    the `calibrated` calibration's (`balr.conditions.population.check_against_population`,
+    the recordings' channel profiles from `folder`), or `conditions` as they are and why
+    not."""
     if isinstance(population_conditions, str):
         log.info("trials checked against the calibration's conditions: %s", population_conditions)
         return conditions, {"applied": False, "reason": population_conditions}
-    profiles = read_channel_profiles(folder)
-    conditions, record = check_against_population(
-        population_conditions, dataset, trials, valid, durations, profiles, conditions
+    profiles = read_channel_profiles(folder) or {}
+    ids = scored_ids(trials, valid)
+    usable = usable_profiles(dataset, ids, profiles)[0]
+    calibration_problems = recording_problems(
+        calibrated.conditions, dataset, ids, shipped_channel_reference(calibrated), usable
     )
+    conditions, record = check_against_population(
+        population_conditions, dataset, trials, valid, durations, profiles, conditions,
+        calibration_problems,
+    )  # fmt: skip
+    counts = [record[k] for k in ("recordings_flagged", "recordings_checked")]
+    counts += [record[k] for k in ("trials_flagged", "trials_checked")]
     log.info(
         "trials checked against the conditions of the population %s (it tested the "
-        "calibration there): %d of %d recordings' channels unlike its, %d of %d trials out "
-        "of conditions by it; %d trials without every channel profile checked against the "
-        "calibration's conditions", population_conditions.source, record["recordings_flagged"],
-        record["recordings_checked"], record["trials_flagged"], record["trials_checked"],
+        "calibration there) or the calibration's: %d of %d recordings out of both, %d of %d "
+        "trials out of conditions; %d trials without every channel profile checked against "
+        "the calibration's conditions alone", population_conditions.source, *counts,
         int(np.count_nonzero(valid)) - record["trials_checked"],
     )  # fmt: skip
     return conditions, record
