@@ -25,7 +25,7 @@ through a shared telephone / hall channel, populations of 5 and 20 speakers): a 
 another channel than the trials leaves every telephone and hall trial out, where the
 calibration's check alone flagged 6-62 % of them; a population of the trials' channel
 leaves 0-22 % of its trials out (the population's channel alone: 0-55 %, Common Voice's many
-microphones against 5 speakers), where the calibration's check flagged 2-62 %.
+microphones against 5 speakers), where the calibration's check flagged 0.6-62 %.
 """
 
 from __future__ import annotations
