@@ -126,6 +126,10 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     assert "<h2>Population check</h2>" in page and "The case LR is exceptional" in page
     assert "(24 recordings, 6 speakers; 2 left out as case recordings/speakers)" in page
     assert "the scorer was not adapted to the population: its 240 different-speaker" in page
+    assert (
+        "The case&#x27;s recordings were checked against the calibration&#x27;s conditions: "
+        "0 of its 24 recordings have a channel profile" in page
+    )
     audit = json.loads(report.with_suffix(".audit.json").read_text())
     assert audit["population_adaptation"]["adapted"] is False
     assert audit["population_adaptation"]["bound"]["n_pairs"] == 240
@@ -180,6 +184,11 @@ def test_the_case_is_checked_against_the_channel_of_a_population_that_tested_it(
     )  # the 2 case recordings left out
     assert comparison.result.in_conditions is True
     assert "channel reference" in comparison.pipeline.model_files
+    report = comparison.write_report(tmp_path / "case.html", 5)
+    assert (
+        "As it tested the calibration, the case&#x27;s recordings were checked against its "
+        "conditions (the channel of 24 of its recordings) and the calibration&#x27;s"
+    ) in report.read_text()
 
     items = pd.read_csv(population, dtype=str)
     noise = [channel_profile(load_audio(path, 16000)) for path in items.audio]

@@ -70,5 +70,6 @@ def write_comparison_report(
             population=result.population,
             population_check=result.population_check,
             population_adaptation=result.population_adaptation,
+            population_conditions=result.population_conditions,
         ),
     )

@@ -69,6 +69,7 @@ class ComparisonReport:
     population: object | None = None  # balr.population.Population adapted to, if any
     population_check: object | None = None  # balr.population_check.PopulationCheck
     population_adaptation: object | None = None  # balr.population.AdaptationDecision
+    population_conditions: dict | None = None  # the conditions the case was checked against
 
 
 def write_report(path: str | os.PathLike, report: ComparisonReport) -> Path:
@@ -156,7 +157,10 @@ def _population(report: ComparisonReport) -> str:
 
     check = report.population_check
     image = _img(_png(lambda p: plot_population_check(check, p)), "population check")
-    return population_section(report.population, check, image, report.population_adaptation)
+    return population_section(
+        report.population, check, image, report.population_adaptation,
+        report.population_conditions,
+    )  # fmt: skip
 
 
 def _inputs_section(report: ComparisonReport) -> str:

@@ -44,8 +44,11 @@ def population_section(
     check: PopulationCheck,
     image: str,
     adaptation: AdaptationDecision | None = None,
+    conditions: dict | None = None,
 ) -> str:
-    """The report section: what the population is, the check's figures and its plot."""
+    """The report section: what the population is, whether the scorer adapted to it, which
+    conditions the case was checked against (`conditions`: the `population_conditions`
+    record), the check's figures and its plot."""
     verdict = (
         "The case LR is exceptional among the population."
         if check.exceptional
@@ -54,12 +57,27 @@ def population_section(
     return (
         "<h2>Population check</h2>"
         f"<p>The {html.escape(population.describe())}: {html.escape(_adapted(adaptation))}. "
-        "The test "
+        f"{html.escape(conditions_sentence(conditions))}The test "
         "recording(s) and the enrollment were each scored against every population speaker: "
         f"{html.escape(check.summary())}, an empirical false-alarm rate for this case "
         f"(a case reached by {100 * NOT_EXCEPTIONAL_SHARE:g} % or more is not exceptional). "
         f"{verdict}</p>{image}"
     )
+
+
+def conditions_sentence(record: dict | None) -> str:
+    """Which conditions the case's recordings were checked against, from the
+    `population_conditions` record ('' without one)."""
+    if record is None:
+        return ""
+    if record.get("applied"):
+        return (
+            "As it tested the calibration, the case's recordings were checked against its "
+            f"conditions (the channel of {record['n_profiles']} of its recordings) and the "
+            "calibration's: a recording is out of conditions only when out of both. "
+        )
+    reason = record["reason"]
+    return f"The case's recordings were checked against the calibration's conditions: {reason}. "
 
 
 def _adapted(adaptation: AdaptationDecision | None) -> str:
