@@ -108,6 +108,18 @@ def test_the_threshold_is_the_98th_percentile_of_the_populations_own_distances()
     )
 
 
+def test_without_the_populations_speech_the_floor_is_the_calibrations():
+    population, profiles = population_of()
+    unknown = np.full(24, np.nan)
+    assert (
+        PopulationConditions.fit(population, profiles, unknown, 1.5, unit_scale()).speech_floor_s
+        == 1.5
+    )
+    assert np.isnan(
+        PopulationConditions.fit(population, profiles, unknown, None, unit_scale()).speech_floor_s
+    )
+
+
 def test_too_few_profiles_keep_the_calibrations_check_and_say_why():
     population, profiles = population_of(n_speakers=2, per_speaker=5)  # 10 profiles
     reason = PopulationConditions.fit(population, profiles, np.ones(10), None, unit_scale())
@@ -127,6 +139,8 @@ def test_trials_are_out_by_their_recordings_channel_and_their_sides_speech():
         np.array([[3.0, 3.0], [3.0, 3.0], [1.46, 1.5]]), problem_of,
     )  # fmt: skip
     assert checked.in_conditions.tolist() == [True, False, False]
+    unknown = conditions.check_trials([["a"]], [["c"]], np.array([[np.nan, 3.0]]), problem_of)
+    assert unknown.reasons == ["enrollment speech duration unknown (no speech_durations.tsv)"]
     assert checked.reasons == [
         "",
         f"test recording's {problem}",

@@ -16,9 +16,10 @@ A trial's recording is then out of conditions only when it is out of both (`comb
   (its similarity to the calibration population, and with the shipped calibration its
   channel: `balr.conditions.jobs.recording_problems`).
 
-A side's net speech puts a trial out when it is below both the population's shortest
-recording and the calibration's range. A trial whose recordings do not all have a channel
-profile (vectors from elsewhere than `balr extract`) keeps the calibration's check alone.
+A side's net speech puts a trial out when it is unknown, or below both the population's
+shortest recording (where its speech is known) and the calibration's range. A trial whose
+recordings do not all have a channel profile (vectors from elsewhere than `balr extract`)
+keeps the calibration's check alone.
 
 Measured (recipes/research/r22_population_conditions.log, held-out speakers as recorded and
 through a shared telephone / hall channel, populations of 5 and 20 speakers): a population of
@@ -38,7 +39,7 @@ import numpy as np
 
 from balr.conditions.channel import ChannelReference, knn_distance, name_channel_problems
 from balr.conditions.jobs import scored_ids, usable_profiles
-from balr.conditions.trials import TrialConditions, apart
+from balr.conditions.trials import UNKNOWN_SPEECH, TrialConditions, apart
 from balr.population import Population
 
 if TYPE_CHECKING:
@@ -112,9 +113,9 @@ class PopulationConditions:
         )
         known = np.asarray(speech_s, dtype=np.float64)
         known = known[np.isfinite(known)]
-        floor = float(known.min()) if len(known) else np.nan
-        if calibrated_low_s is not None and np.isfinite(floor):
-            floor = min(floor, float(calibrated_low_s))
+        floors = [float(known.min())] if len(known) else []  # unknown: it vouches for none
+        floors += [] if calibrated_low_s is None else [float(calibrated_low_s)]
+        floor = min(floors) if floors else np.nan
         return cls(population.source, reference, ids, speakers, floor)
 
     @property
@@ -158,6 +159,8 @@ class PopulationConditions:
 
     def speech_problem(self, side: str, seconds: float) -> str:
         """The reason a side's net speech puts a trial out ('' when it does not)."""
+        if np.isnan(seconds):
+            return f"{side} {UNKNOWN_SPEECH}"
         if not np.isfinite(self.speech_floor_s) or not seconds < self.speech_floor_s:
             return ""
         value, floor = apart(float(seconds), self.speech_floor_s)
