@@ -156,3 +156,15 @@ def test_a_recording_is_out_only_when_out_of_the_populations_and_the_calibration
     assert PopulationConditions.combined_problem(unlike, []) == ""  # in the calibration's
     both = PopulationConditions.combined_problem(unlike, [*calibration, "channel unlike X"])
     assert both == f"{unlike}, and {calibration[0]}; channel unlike X"
+
+
+def test_a_large_population_keeps_a_seeded_sample_of_its_profiles(monkeypatch):
+    import balr.conditions.population as module
+
+    monkeypatch.setattr(module, "MAX_PROFILES", 15)
+    population, profiles = population_of()  # 24 recordings
+    first = PopulationConditions.fit(population, profiles, np.ones(24), None, unit_scale())
+    again = PopulationConditions.fit(population, profiles, np.ones(24), None, unit_scale())
+    assert len(first.ids) == 15 and set(first.ids) <= set(population.ids)
+    assert first.ids.tolist() == again.ids.tolist()  # seeded: the same sample each run
+    assert first.record()["n_profiles"] == 15

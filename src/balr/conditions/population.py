@@ -8,10 +8,10 @@ A trial's recording is then out of conditions only when it is out of both (`comb
 
 - **the population's**: its channel profile (`balr.conditions.channel`) against the
   population's: the mean distance to its `NEIGHBOURS` nearest population profiles of other
-  speakers (never its own speaker's or itself), the values standardised as the shipped
-  channel reference standardises them; beyond the `POPULATION_PERCENTILE` (98 %) of the
-  population recordings' own distances (each to the other speakers' profiles), the channel
-  is not the population's;
+  speakers (never its own speaker's or itself; `MAX_PROFILES` of them at most, a seeded
+  sample beyond), the values standardised as the shipped channel reference standardises
+  them; beyond the `POPULATION_PERCENTILE` (98 %) of the population recordings' own
+  distances (each to the other speakers' profiles), the channel is not the population's;
 - **the calibration's**: what the check without a population finds of the recording alone
   (its similarity to the calibration population, and with the shipped calibration its
   channel: `balr.conditions.jobs.recording_problems`).
@@ -51,6 +51,9 @@ POPULATION_PERCENTILE = 98.0
 NEIGHBOURS = 10
 #: query recordings compared with the population's profiles at once
 CHUNK = 1024
+#: population profiles kept at most (a seeded sample beyond): the fit compares each with
+#: every other, and each query with every one
+MAX_PROFILES = 5000
 
 
 def population_tested(decision) -> bool:
@@ -106,6 +109,8 @@ class PopulationConditions:
                 f"{len(rows)} of its {len(population.ids)} recordings have a channel profile, "
                 f"more than {NEIGHBOURS} are needed (balr extract writes them)"
             )
+        if len(rows) > MAX_PROFILES:
+            rows = sorted(np.random.default_rng(0).choice(rows, MAX_PROFILES, replace=False))
         ids = np.array([population.ids[k] for k in rows])
         speakers = np.array([population.speakers[k] or population.ids[k] for k in rows])
         reference = ChannelReference(NEIGHBOURS, POPULATION_PERCENTILE).fit(
