@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: population recordings decoded and embedded at once when `compare` extracts them
+EXTRACTION_BATCH = 64
+
 
 @dataclass(frozen=True)
 class ComparisonPopulation:
@@ -152,12 +155,19 @@ def _extracted(
     if not paths:
         raise DataError(f"--population {path}: no recording with audio or BA vectors")
     logger.info("--population %s: extracting %d recordings", path, len(paths))
-    waves: list[np.ndarray] = []
-    embeddings, speech = pipeline.embed_with_speech(paths, waves)
     rate = pipeline.embedding_model.sample_rate
-    profiles = {item.id: channel_profile(wave, rate)
-                for item, wave in zip(dataset.items, waves, strict=True)}  # fmt: skip
-    return pipeline.encoder.binarize(embeddings), np.asarray(speech, dtype=np.float64), profiles
+    embeddings, speech, profiles = [], [], {}
+    for start in range(0, len(paths), EXTRACTION_BATCH):  # the decoded audio of one batch
+        waves: list[np.ndarray] = []
+        vectors, seconds = pipeline.embed_with_speech(
+            paths[start : start + EXTRACTION_BATCH], waves
+        )
+        embeddings.append(vectors)
+        speech += seconds
+        for item, wave in zip(dataset.items[start : start + EXTRACTION_BATCH], waves, strict=True):
+            profiles[item.id] = channel_profile(wave, rate)
+    bits = pipeline.encoder.binarize(np.concatenate(embeddings))
+    return bits, np.asarray(speech, dtype=np.float64), profiles
 
 
 def comparison_conditions(
