@@ -136,12 +136,20 @@ class PopulationConditions:
         scale = self.reference
         references = (scale.profiles_.astype(np.float64) - scale.shift_) / scale.scale_
         queries = (profiles - scale.shift_) / scale.scale_
+        # integer codes compare fast: a query's speaker (its id where unlabelled) and its
+        # own recording among the population's, -1 where it has none there
+        speaker_code = {name: code for code, name in enumerate(np.unique(self.speakers))}
+        references_speaker = np.array([speaker_code[s] for s in self.speakers])
+        row_of = {name: row for row, name in enumerate(self.ids)}
+        own_speaker = np.array([speaker_code.get(s if s else i, -1)
+                                for i, s in zip(ids, speakers, strict=True)])  # fmt: skip
+        own_row = np.array([row_of.get(i, -1) for i in ids])
+        every_row = np.arange(len(self.ids))
         out = np.empty(len(ids))
         for start in range(0, len(ids), CHUNK):
             rows = slice(start, start + CHUNK)
-            own = np.array([s if s else i for i, s in zip(ids[rows], speakers[rows], strict=True)])
-            exclude = (own[:, None] == self.speakers[None, :]) | (
-                np.asarray(ids[rows])[:, None] == self.ids[None, :]
+            exclude = (own_speaker[rows, None] == references_speaker[None, :]) | (
+                own_row[rows, None] == every_row[None, :]
             )
             out[rows] = knn_distance(queries[rows], references, NEIGHBOURS, exclude)
         return out
