@@ -47,8 +47,8 @@ class ComparisonModels:
     calibration_source: str | None = None  # the calibration file (None: uncalibrated)
     #: the channel profiles of the calibration's recordings (the shipped calibration's only)
     channel: ChannelReference | None = None
-    #: a relevant population that tested the calibration: its conditions are checked
-    #: instead of the calibration's (`balr.conditions.population`)
+    #: a relevant population that tested the calibration: a recording is out of conditions
+    #: only when out of its conditions and the calibration's (`balr.conditions.population`)
     population_conditions: PopulationConditions | None = None
 
 

@@ -30,8 +30,9 @@ from balr.compare.embed import embed_files
 from balr.compare.inputs import check_audio_files, same_recording_warnings
 from balr.compare.models import ComparisonModels, load_models
 from balr.compare.result import ComparisonResult
-from balr.conditions import NO_DESCRIPTION, check_comparison
+from balr.conditions import check_comparison
 from balr.conditions.channel import ChannelReference, channel_profile, name_channel_problems
+from balr.conditions.jobs import calibration_problems
 from balr.conditions.population import PopulationConditions
 from balr.data.provenance import EmbeddingProvenance, check_encoder_fits
 from balr.embeddings.ge2e_numpy import NAME as GE2E_NAME
@@ -225,13 +226,7 @@ class ComparisonPipeline(ComparisonModels):
         of the calibration's conditions too (its similarity, its channel)."""
         rate = self.embedding_model.sample_rate
         profiles = np.stack([channel_profile(wave, rate) for wave in waves])
-        if self.conditions is None:
-            problems = [[NO_DESCRIPTION] for _ in names]
-        else:
-            problems = [list(p) for p in self.conditions.check_recordings(vectors).problems]
-        if self.channel is not None:
-            for found, problem in zip(problems, self.channel.problems(profiles), strict=True):
-                found += [problem] if problem else []
+        problems = calibration_problems(self.conditions, vectors, self.channel, list(profiles))
         trial = self.population_conditions.check_comparison(
             profiles, speech, names, n_enrollment, problems
         )

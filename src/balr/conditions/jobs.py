@@ -120,25 +120,40 @@ def recording_problems(
     channel: ChannelReference | None,
     profiles: dict[str, np.ndarray],
 ) -> dict[str, list[str]]:
-    """Per recording id, what puts it out of the calibration's conditions on its own: its
-    similarity to the calibration population (`description`; none: `NO_DESCRIPTION`;
-    no vector: said) and, with the calibration's `channel` reference, its channel profile
-    (`profiles`, id -> profile; a recording without one is not checked by it)."""
+    """Per recording id (items of `dataset`), what puts it out of the calibration's
+    conditions on its own (`calibration_problems`; a recording without a vector: said)."""
     if description is None:
         return {i: [NO_DESCRIPTION] for i in ids}
     found = {i: [f"no {description.vector_kind_} vector to check"] for i in ids}
     present, vectors = dataset.stack_vectors(
         description.vector_kind_, [dataset.index_of(i) for i in ids], bad=[]
     )
-    if len(present):
-        checked = description.check_recordings(vectors)
-        for row, problems in zip(present, checked.problems, strict=True):
-            found[dataset.items[row].id] = list(problems)
-    profiled = [i for i in ids if i in profiles]
-    if channel is not None and profiled:
-        problems = channel.problems(np.stack([profiles[i] for i in profiled]))
-        for item_id, problem in zip(profiled, problems, strict=True):
-            found[item_id] += [problem] if problem else []
+    names = [dataset.items[row].id for row in present]
+    if names:
+        rows = [profiles.get(i) for i in names]
+        found |= dict(zip(names, calibration_problems(description, vectors, channel, rows),
+                          strict=True))  # fmt: skip
+    return found
+
+
+def calibration_problems(
+    description: ConditionsDescription | None,
+    vectors: np.ndarray,
+    channel: ChannelReference | None,
+    profiles: Sequence[np.ndarray | None],
+) -> list[list[str]]:
+    """Per recording (`vectors`, the kind `description` compares, and its channel profile,
+    None: not checked by the channel), what puts it out of the calibration's conditions on
+    its own: its similarity to the calibration population (`description`; none:
+    `NO_DESCRIPTION`) and, with the calibration's `channel` reference, its channel."""
+    if description is None:
+        return [[NO_DESCRIPTION] for _ in profiles]
+    found = [list(p) for p in description.check_recordings(vectors).problems]
+    rows = [k for k, profile in enumerate(profiles) if profile is not None]
+    if channel is not None and rows:
+        problems = channel.problems(np.stack([profiles[k] for k in rows]))
+        for k, problem in zip(rows, problems, strict=True):
+            found[k] += [problem] if problem else []
     return found
 
 

@@ -2,7 +2,7 @@
 (`balr.conditions.check_trial_conditions`), the bound of calibrated LRs on the dataset's own
 different-speaker trials (`balr.conditions.bound`) and each recording's channel
 (`balr.conditions.jobs.trial_channel_check`); with a relevant population that tested the
-calibration, the population's conditions instead of the calibration's
+calibration, the population's conditions or the calibration's
 (`balr.conditions.population`)."""
 
 from __future__ import annotations
