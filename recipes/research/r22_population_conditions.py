@@ -31,6 +31,7 @@ Measured on `benchmarks/population_robustness.py`'s cache, per corpus and varian
   the LRs as without one, up to an offset): the share the population check flags.
 
     PYTHONPATH=src python recipes/research/r22_population_conditions.py [--work DIR]
+        [--ratios | --speaker-bound]
 """
 
 from __future__ import annotations
@@ -159,13 +160,47 @@ def reason_shares(scores: pd.DataFrame) -> str:
     return " ".join(f"{k} {100 * np.mean(v & warned):.1f}" for k, v in kinds.items())
 
 
+def speaker_bound(work: Path) -> None:
+    """A threshold for few speakers: a speaker-level prediction bound, the mean plus
+    t(0.98, n-1) x sd x sqrt(1 + 1/n) of the population speakers' own 98th-percentile
+    distances, against the 98th percentile of all its recordings' (`t98`): the share of
+    trial recordings (of other speakers) flagged, per trial variant."""
+    from scipy import stats
+
+    for corpus in CORPORA:
+        folders = {v: read_folder(work / corpus / v) for v in VARIANTS}
+        for variant, data in folders.items():
+            for size, pop_ids in data["pops"].items():
+                rows = np.array([data["row"][i] for i in pop_ids])
+                spk = data["speaker"][rows]
+                ref = ChannelReference().fit(
+                    data["profile"][rows], ["pop"] * len(rows), spk, SHIPPED
+                )
+                own = ref.distances(data["profile"][rows], spk[:, None] == spk[None, :])
+                q = np.array([np.percentile(own[spk == s], 98) for s in np.unique(spk)])
+                t = stats.t.ppf(0.98, len(q) - 1)
+                bound = q.mean() + t * q.std(ddof=1) * np.sqrt(1 + 1 / len(q))
+                line = [f"{corpus:12s} {variant:9s} pop{size:<2d} t98 {ref.threshold_:5.2f} "
+                        f"bound {bound:5.2f}"]  # fmt: skip
+                for other, trial in folders.items():
+                    profiles = trial["profile"][~np.isin(trial["speaker"], spk)]
+                    d = ref.distances(profiles[~np.isnan(profiles).any(1)])
+                    line.append(f"{other}: t98 {100 * np.mean(d > ref.threshold_):5.1f} % "
+                                f"bound {100 * np.mean(d > bound):5.1f} %")  # fmt: skip
+                print(" | ".join(line), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("runs/population_robustness"))
     parser.add_argument("--ratios", action="store_true", help="the distance ratios only")
+    parser.add_argument("--speaker-bound", action="store_true", help="that threshold only")
     args = parser.parse_args()
     if args.ratios:
         distance_ratios(args.work)
+        return
+    if args.speaker_bound:
+        speaker_bound(args.work)
         return
     for corpus in CORPORA:
         scored_variants = [
