@@ -114,6 +114,11 @@ POPULATION_HELP = (
     "conditions, with BA vectors; the beta scorer adapts to it where its different-speaker "
     "comparisons show that the calibration does not hold there (docs/population.md)."
 )
+TEST_POPULATION_HELP = POPULATION_HELP + (
+    " The LRs stay within what its own comparisons support, and where it tested the "
+    "calibration a trial is out of conditions only when out of its conditions and the "
+    "calibration's."
+)
 CALIBRATE_POPULATION_HELP = (
     "The population SCORES_CSV was scored with (`score test --population`): checked, and "
     "recorded in the calibration so that `score test` warns when run without it."
@@ -156,7 +161,7 @@ def test(
     same_recording_by_id: bool = typer.Option(
         False, "--same-recording-by-id", help=SAME_RECORDING_BY_ID_HELP
     ),
-    population: Path | None = typer.Option(None, "--population", help=POPULATION_HELP),
+    population: Path | None = typer.Option(None, "--population", help=TEST_POPULATION_HELP),
     population_adapt: str = population_adapt_option(),
     config_path: Path | None = config_path_option(),
     config_name: str = config_name_option(),
