@@ -292,7 +292,7 @@ POPULATION_CHANNEL = "channel unlike the population's (profile distance "
 
 
 def test_a_population_that_tested_the_calibration_checks_the_trials_against_its_channel(
-    clips, tmp_path
+    clips, tmp_path, capsys
 ):
     """Telephone trials against a telephone population: its channel, none flagged by it
     (though the calibration's channel check flags every one); against a population of the
@@ -314,7 +314,12 @@ def test_a_population_that_tested_the_calibration_checks_the_trials_against_its_
     assert len(roles["channel reference"]["sha256"]) == 64
 
     csv, vectors, pop_csv = population_beside(clips, tmp_path / "clean", "clean")
+    capsys.readouterr()
     scores, metrics = score_test(csv, vectors, tmp_path / "out_clean", "--population", pop_csv)
+    printed = " ".join(capsys.readouterr().out.split())
+    assert f"{N_TRIALS} of {N_TRIALS} trials out of the population's and the calibration's" in (
+        printed
+    )
     record = metrics["population_conditions"]
     assert (record["recordings_flagged"], record["trials_flagged"]) == (8, N_TRIALS)
     assert not scores.in_conditions.any()

@@ -21,6 +21,7 @@ from balr.audit import (
     write_record,
 )
 from balr.conditions import TrialConditions
+from balr.conditions.population import PopulationConditions
 from balr.data import Trials, load_trials
 from balr.data.channel_profiles import ChannelProfileLog
 from balr.data.speech import load_speech_durations
@@ -140,10 +141,15 @@ class ScoredTrials:
         if self.conditions is None or self.conditions.in_conditions.all():
             return ""
         out = self.conditions.counts()["out_of_conditions"]
+        whose = "the calibration conditions"
+        if self.population is not None and isinstance(
+            self.population.conditions, PopulationConditions
+        ):
+            whose = "the population's and the calibration's conditions"
         if len(set(self.conditions.reasons)) == 1:  # one reason for all, e.g. no description
             reason = self.conditions.reasons[0]
-            return f"; {out} trials out of the calibration conditions ({reason})"
-        return f"; {out} of {self.n_trials} trials out of the calibration conditions"
+            return f"; {out} trials out of {whose} ({reason})"
+        return f"; {out} of {self.n_trials} trials out of {whose}"
 
 
 def score_trials_file(
