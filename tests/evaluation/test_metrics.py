@@ -344,3 +344,30 @@ def test_misleading_shares_count_strong_evidence_for_the_wrong_hypothesis():
     assert misleading_shares(llrs, labels) == pytest.approx(
         {"nontarget_lr_above_100": 1 / 3, "target_lr_below_0.01": 1 / 3}
     )
+
+
+def test_ece_curve_by_hand_and_as_lir_computes_it():
+    """ECE at even prior odds is Cllr's average of the two costs; at every prior it equals
+    lir's `calculate_ece` (which holds (priors, trials) arrays); the LR = 1 reference is the
+    prior's entropy; a wrong-side infinite LLR gives an infinite cross-entropy."""
+    from lir.plotting.expected_calibration_error import calculate_ece
+
+    from balr.evaluation.metrics import ece_curve, pav_llrs
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(300), np.zeros(2000)].astype(int)
+    llrs = np.r_[rng.normal(2, 2, 300), rng.normal(-3, 2, 2000)]
+    odds = np.arange(-3.0, 3.0, 0.25)
+    curve = ece_curve(llrs, labels, odds)
+    assert curve[odds == 0.0][0] == pytest.approx(cllr(llrs, labels))
+    priors = 1 / (1 + 10.0**-odds)
+    np.testing.assert_allclose(curve, calculate_ece(np.exp(llrs), labels, priors), rtol=1e-9)
+    entropy = -(priors * np.log2(priors) + (1 - priors) * np.log2(1 - priors))
+    np.testing.assert_allclose(ece_curve(np.zeros(2300), labels, odds), entropy, rtol=1e-12)
+    pav = pav_llrs(llrs, labels)
+    np.testing.assert_allclose(
+        ece_curve(pav, labels, odds), calculate_ece(np.exp(pav), labels, priors), rtol=1e-9
+    )
+    wrong = llrs.copy()
+    wrong[0] = -np.inf  # a target at LR 0
+    assert np.isinf(ece_curve(wrong, labels, odds)).all()

@@ -33,7 +33,8 @@ def write_evaluation(
     title: str = "",
 ) -> list[str]:
     """metrics.json (strict JSON; balr's metrics plus the reference library's keys) and DET,
-    Tippett, PAV and ECE plots (PAV and ECE drawn by lir); returns the file names written."""
+    Tippett, PAV and ECE plots (PAV drawn by lir, ECE in its layout); returns the file names
+    written."""
     save_dir = Path(save_dir)
     atomic_write_json(save_dir / "metrics.json", {**metrics, **with_reference_keys(scores, labels)})
     for name, plot in PLOTS.items():

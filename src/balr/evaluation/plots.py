@@ -10,7 +10,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from balr.evaluation.metrics import check_scores, eer_from_sweep, score_sweep
+from balr.evaluation.metrics import (
+    check_scores,
+    ece_curve,
+    eer_from_sweep,
+    pav_llrs,
+    score_sweep,
+)
 from balr.fileio import atomic_path
 
 MAX_PLOT_POINTS = 2000
@@ -183,17 +189,39 @@ def plot_pav(
     return _lir_plot(lir.plotting.pav, scores, labels, path, title)
 
 
+#: prior log10 odds of the ECE plot: lir's range and step
+ECE_PRIOR_LOG10_ODDS = np.arange(-3.0, 3.0, 0.01)
+
+
 def plot_ece(
     scores: np.ndarray,
     labels: np.ndarray,
     path: str | os.PathLike,
     title: str = "Empirical cross-entropy",
 ) -> Path:
-    """lir's ECE plot of natural-log LLRs: cross-entropy over prior log10 odds for the LRs,
-    the same after PAV, and a system that always says LR = 1."""
-    from lir.plotting.expected_calibration_error import plot_ece as lir_plot_ece
-
-    return _lir_plot(lir_plot_ece, scores, labels, path, title)
+    """The ECE plot of natural-log LLRs, drawn as lir draws it (its range, lines and labels):
+    cross-entropy over prior log10 odds for a system that always says LR = 1 (`reference`),
+    the LRs, and the same after PAV. The curves are balr's `ece_curve` (memory O(trials)):
+    lir's own computation took 3.8 GB and 16 s on 158,000 trials."""
+    llrs, is_target = check_scores(scores, labels)
+    odds = ECE_PRIOR_LOG10_ODDS
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    curves = (
+        ("reference", ":", np.zeros_like(llrs)),
+        ("LRs", "-", llrs),
+        ("PAV LRs", "--", pav_llrs(llrs, is_target)),
+    )
+    for label, style, values in curves:
+        axes.plot(odds, ece_curve(values, is_target, odds), linestyle=style, label=label)
+    axes.set_xlabel("prior log$_{10}$(odds)")
+    axes.set_ylabel("empirical cross-entropy")
+    axes.set_ylim((0, None))
+    axes.set_xlim((odds[0], 3.0))
+    axes.legend()
+    axes.grid(True, linestyle=":")
+    axes.set_title(title)
+    return _save_png(figure, path)
 
 
 def _lir_plot(draw, scores: np.ndarray, labels: np.ndarray, path, title: str) -> Path:
