@@ -138,9 +138,10 @@ def test_cli_prints_and_reports_the_population(test_bits, tmp_path):
     assert "; LRs within log10 LR [" in output
     roles = {entry["role"] for entry in audit["population"]}
     assert roles == {"population", "population ba vectors"}
-    # the population tests the calibration in the case's conditions: no channel check, and
-    # without channel profiles of its own, not its conditions either
-    assert "channel reference" not in {entry["role"] for entry in audit["models"]}
+    # without channel profiles of its own, the population cannot vouch for the case's
+    # channel: the channel check runs as without it (the bundled clips pass it)
+    assert "channel reference" in {entry["role"] for entry in audit["models"]}
+    assert not any("channel" in warning for warning in audit["warnings"])
     assert audit["population_conditions"] == {
         "applied": False,
         "reason": "0 of its 24 recordings have a channel profile, more than 10 are needed "

@@ -186,10 +186,13 @@ def test_the_run_record_hashes_what_the_channel_check_read(clips, tmp_path):
     assert all(len(e["sha256"]) == 64 for e in profiles + reference)
 
 
-def test_a_relevant_population_replaces_the_channel_check(clips, tmp_path, caplog):
-    """A population of the case's (telephone) conditions: the telephone copies' BA vectors
-    again 3 times under other ids and speaker names (24 recordings of 12 speakers). The
-    channel check does not run, says why, and is not in the audit record."""
+def test_a_population_that_cannot_vouch_for_the_channel_keeps_the_channel_check(
+    clips, tmp_path, caplog
+):
+    """A population of the case's (telephone) conditions without channel profiles of its
+    own: the telephone copies' BA vectors again 3 times under other ids and speaker names
+    (24 recordings of 12 speakers). It cannot vouch for the trials' channel, so the channel
+    check runs as without a population, says why, and is in the audit record."""
     caplog.set_level(logging.INFO, logger="balr.conditions.jobs")
     csv, vectors = clips["telephone"]
     items = pd.read_csv(csv, dtype=str)
@@ -210,11 +213,13 @@ def test_a_relevant_population_replaces_the_channel_check(clips, tmp_path, caplo
         for index in range(len(population.items)):
             writer.put(index, ba[index % len(ba)].astype(np.float32))
     scores, metrics = score_test(csv, dataset_vectors, tmp_path / "out", "--population", pop_csv)
-    assert metrics["channel_check"] is None
-    assert not scores.conditions_reason.str.contains(CHANNEL, regex=False).any()
-    assert "no channel check: the relevant population" in caplog.text
+    assert metrics["population_conditions"]["applied"] is False
+    check = metrics["channel_check"]
+    assert (check["recordings_flagged"], check["trials_flagged"]) == (8, N_TRIALS)
+    assert scores.conditions_reason.str.contains(CHANNEL, regex=False).all()
+    assert "cannot vouch for the trials' channel" in caplog.text
     record = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert "channel reference" not in [e["role"] for e in record["models"]]
+    assert "channel reference" in [e["role"] for e in record["models"]]
 
 
 def test_extract_profiles_recordings_whose_vectors_it_keeps(clips, tmp_path, caplog):

@@ -357,9 +357,9 @@ def compare_with_population(
 ) -> Comparison:
     """The comparison with the scorer adapted to the population at `path` where it shows
     that the calibration does not hold there, else offset as decided (`adapt`:
-    `balr.population_decision.decide_adaptation`), no channel check against the
-    calibration's recordings, the case's recordings checked against the population's
-    conditions where it tested the calibration (`balr.conditions.population`), its
+    `balr.population_decision.decide_adaptation`), the case's recordings checked against
+    the population's conditions or the calibration's where it tested the calibration
+    (`balr.conditions.population`; else as without a population), its
     population check, and a warning when the case LR is not exceptional among the
     population or when the calibration was fitted on scores adapted to a population with
     other vectors."""
@@ -384,11 +384,8 @@ def compare_with_population(
     if isinstance(conditions, PopulationConditions):
         pipeline.population_conditions = conditions
         pipeline.model_files["channel reference"] = [defaults.CHANNEL_REFERENCE]  # its scale
-    else:
-        # as `score test`: recordings of the case's conditions test the calibration there,
-        # so the channel check (which can only say that a channel is new) does not run
-        pipeline.channel = None
-        pipeline.model_files.pop("channel reference", None)
+    # else, as `score test`: a population that did not test the calibration cannot vouch
+    # for the case's channel, which is checked as without a population
     result = pipeline.compare(enrollment, test)
     result.population_conditions = (
         conditions.record() if isinstance(conditions, PopulationConditions)

@@ -204,17 +204,24 @@ def trial_channel_check(
 ) -> ChannelCheck | None:  # fmt: skip
     """The channel check of the scored (`valid`) trials when the calibration is a shipped one
     and `folder` (the vectors') holds `channel_profiles.tsv`; None otherwise, saying why in
-    the log (`check_trial_channels`). Not run with a relevant `population` (a
-    `TrialPopulations`): recordings of the case's conditions test the calibration there
-    directly (`balr.population_decision`), and the channel check, which can only say that
-    the channel is new, would flag every trial the population vouches for."""
+    the log (`check_trial_channels`). Not run where a relevant `population` (a
+    `TrialPopulations`) tested the calibration and its conditions are checked
+    (`balr.conditions.population`: a recording out of the population's channel and the
+    calibration's); run as without one where it did not (unlabelled, too few pairs, adapted
+    scores still breaking the bound, no channel profiles of its own): such a population
+    cannot vouch for the trials' channel."""
     from balr.data.channel_profiles import CHANNEL_FILE, read_channel_profiles  # balr.data: on use
 
     if calibrated.calibrator is None:
         return None
-    if population is not None:
-        log.info("no channel check: the relevant population %s tests the calibration in the "
-                 "case's conditions", population.population.source)  # fmt: skip
+    if population is not None and isinstance(getattr(population, "conditions", None), str):
+        log.info("the relevant population %s cannot vouch for the trials' channel (%s): "
+                 "channel check as without it", population.population.source,
+                 population.conditions)  # fmt: skip
+    elif population is not None:
+        log.info("no channel check alone: the trials are checked against the conditions of "
+                 "the relevant population %s or the calibration's",
+                 population.population.source)  # fmt: skip
         return None
     reference = shipped_channel_reference(calibrated)
     if reference is None:
