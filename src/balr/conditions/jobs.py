@@ -21,7 +21,12 @@ from balr.conditions.channel import (
     shipped_channel_reference,
 )
 from balr.conditions.description import DEFAULT_SIMILARITY_PERCENTILE, ConditionsDescription
-from balr.conditions.trials import NO_DESCRIPTION, TrialConditions, trial_conditions
+from balr.conditions.trials import (
+    NO_DESCRIPTION,
+    RecordingConditions,
+    TrialConditions,
+    trial_conditions,
+)
 
 if TYPE_CHECKING:
     from balr.calibration import Calibrator
@@ -73,12 +78,14 @@ def check_trial_conditions(
     valid: np.ndarray,
     durations: dict[str, float] | None,
     calibrator: Calibrator | None = None,
+    described: Described | None = None,
 ) -> TrialConditions:
     """Whether each trial of calibrated scores lies in the conditions its calibration was
     fitted in (`description`, None when the calibration has none: every trial is out, with
     that reason); out, with the reason, when a recording has no valid vector. Speech is
     checked per side (its recordings' total); the notes say where `calibrator` clamps a
-    duration (`Calibrator.duration_notes`) and where speech is longer than calibrated."""
+    duration (`Calibrator.duration_notes`) and where speech is longer than calibrated.
+    `described`: the trials' recordings already checked (`described_recordings`)."""
     from balr.data.speech import trial_seconds
 
     seconds = trial_seconds(trials, durations)
@@ -88,19 +95,16 @@ def check_trial_conditions(
             calibrator.duration_notes(seconds), valid, strict=True)]  # fmt: skip
     if description is None:
         return TrialConditions.unchecked(len(trials), NO_DESCRIPTION).with_notes(notes)
-    present, vectors = dataset.stack_vectors(
-        description.vector_kind_, [dataset.index_of(i) for i in trials.unique_ids()], bad=[]
-    )
-    names = [dataset.items[i].id for i in present]
+    names, recordings = described or described_recordings(description, dataset, trials.unique_ids())
     row_of = {name: row for row, name in enumerate(names)}
-    checkable = valid & _all_in(trials.enrollment, row_of) & _all_in(trials.test, row_of)
+    checkable = valid & cells_within(trials.enrollment, row_of) & cells_within(trials.test, row_of)
     result = TrialConditions.unchecked(len(trials), "not scored: a recording has no valid vector")
     for t in np.flatnonzero(valid & ~checkable):
         result.reasons[t] = f"a recording has no {description.vector_kind_} vector to check"
     keep = np.flatnonzero(checkable)
     if len(keep):  # then `names` holds every recording of these trials
         checked = trial_conditions(
-            description.check_recordings(vectors),
+            recordings,
             [[row_of[i] for i in trials.enrollment[t]] for t in keep],
             [[row_of[i] for i in trials.test[t]] for t in keep],
             seconds[keep],
@@ -113,27 +117,40 @@ def check_trial_conditions(
     return result.with_notes(notes)
 
 
+#: recordings checked against a conditions description: their ids and their results
+Described = tuple[list[str], RecordingConditions]
+
+
+def described_recordings(
+    description: ConditionsDescription, dataset: AudioDataset, ids: Sequence[str]
+) -> Described:
+    """The recordings `ids` (items of `dataset`) that have a vector of the kind
+    `description` compares, checked against it (`ConditionsDescription.check_recordings`)."""
+    present, vectors = dataset.stack_vectors(
+        description.vector_kind_, [dataset.index_of(i) for i in ids], bad=[]
+    )
+    if not len(present):
+        return [], RecordingConditions(np.zeros(0, bool), [], [])
+    return [dataset.items[i].id for i in present], description.check_recordings(vectors)
+
+
 def recording_problems(
     description: ConditionsDescription | None,
-    dataset: AudioDataset,
+    described: Described | None,
     ids: Sequence[str],
     channel: ChannelReference | None,
     profiles: dict[str, np.ndarray],
 ) -> dict[str, list[str]]:
-    """Per recording id (items of `dataset`), what puts it out of the calibration's
-    conditions on its own (`calibration_problems`; a recording without a vector: said)."""
-    if description is None:
+    """Per recording id, what puts it out of the calibration's conditions on its own
+    (`calibration_problems`, from the recordings `described` against `description`; a
+    recording without a vector: said)."""
+    if description is None or described is None:
         return {i: [NO_DESCRIPTION] for i in ids}
     found = {i: [f"no {description.vector_kind_} vector to check"] for i in ids}
-    present, vectors = dataset.stack_vectors(
-        description.vector_kind_, [dataset.index_of(i) for i in ids], bad=[]
-    )
-    names = [dataset.items[row].id for row in present]
-    if names:
-        rows = [profiles.get(i) for i in names]
-        found |= dict(zip(names, calibration_problems(description, vectors, channel, rows),
-                          strict=True))  # fmt: skip
-    return found
+    names, recordings = described
+    problems = [list(p) for p in recordings.problems]
+    rows = [profiles.get(i) for i in names]
+    return found | dict(zip(names, with_channel(problems, channel, rows), strict=True))
 
 
 def calibration_problems(
@@ -149,6 +166,14 @@ def calibration_problems(
     if description is None:
         return [[NO_DESCRIPTION] for _ in profiles]
     found = [list(p) for p in description.check_recordings(vectors).problems]
+    return with_channel(found, channel, profiles)
+
+
+def with_channel(
+    found: list[list[str]], channel: ChannelReference | None, profiles: Sequence
+) -> list[list[str]]:
+    """`found` (per recording, its problems) with its channel's against the calibration's
+    `channel` reference added (`profiles[k]` None: not checked)."""
     rows = [k for k, profile in enumerate(profiles) if profile is not None]
     if channel is not None and rows:
         problems = channel.problems(np.stack([profiles[k] for k in rows]))
@@ -157,8 +182,9 @@ def calibration_problems(
     return found
 
 
-def _all_in(cells: list[list[str]], rows: dict[str, int]) -> np.ndarray:
-    return np.array([all(i in rows for i in cell) for cell in cells], bool)
+def cells_within(cells: Sequence[Sequence[str]], known) -> np.ndarray:
+    """Per cell (a trial side's ids), whether every id is in `known` (a dict or set)."""
+    return np.array([all(i in known for i in cell) for cell in cells], bool)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from balr.conditions.channel import ChannelReference, knn_distance, name_channel_problems
-from balr.conditions.jobs import scored_ids, usable_profiles
+from balr.conditions.jobs import cells_within, scored_ids, usable_profiles
 from balr.conditions.trials import UNKNOWN_SPEECH, TrialConditions, apart
 from balr.population import Population
 
@@ -202,11 +202,17 @@ class PopulationConditions:
     ) -> TrialConditions:
         """Trials (each side's ids, net speech per side) from their recordings' channel
         problems (`problem_of[id]`, '' within) and their sides' speech."""
-        reasons = []
+        sides = np.asarray(side_speech_s, dtype=np.float64).reshape(-1, 2)
+        with np.errstate(invalid="ignore"):
+            speech = np.isnan(sides).any(axis=1) | (sides < self.speech_floor_s).any(axis=1)
+        flagged = {name for name, problem in problem_of.items() if problem}
+        reasons = [""] * len(sides)
         for t, (enroll, tested) in enumerate(zip(enrollment, test, strict=True)):
+            if not speech[t] and flagged.isdisjoint(enroll) and flagged.isdisjoint(tested):
+                continue  # most trials: nothing to name
             names = [*enroll, *tested]
             problems = [problem_of[n] for n in names]
-            reasons.append(self.trial_reason(problems, names, len(enroll), side_speech_s[t]))
+            reasons[t] = self.trial_reason(problems, names, len(enroll), sides[t])
         inside = np.array([not reason for reason in reasons], bool)
         return TrialConditions(inside, reasons, [""] * len(reasons))
 
@@ -267,9 +273,8 @@ def check_against_population(
         i: conditions.combined_problem(conditions.channel_problem(d), calibration_problems[i])
         for i, d in zip(names, distances, strict=True)
     }
-    rows = np.flatnonzero(valid & np.array(
-        [all(i in usable for i in (*e, *t)) for e, t in zip(trials.enrollment, trials.test,
-                                                            strict=True)], bool))  # fmt: skip
+    profiled = cells_within(trials.enrollment, usable) & cells_within(trials.test, usable)
+    rows = np.flatnonzero(valid & profiled)
     checked = conditions.check_trials(
         [trials.enrollment[t] for t in rows], [trials.test[t] for t in rows],
         trial_seconds(trials, durations)[rows], problem_of,

@@ -17,7 +17,7 @@ trial's speakers and recordings (tests/scoring/test_population_trials.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse
@@ -123,10 +123,7 @@ class TrialPopulations:
     def subset(self, rows: np.ndarray) -> TrialPopulations:
         """The populations of trials `rows` (a mask or indices) only."""
         weights = None if self.weights is None else self.weights[rows]
-        return TrialPopulations(
-            self.population, self.keys[rows], self.removed, self.n_recordings, self.n_speakers,
-            weights, self.per, self.adaptation,
-        )  # fmt: skip
+        return replace(self, keys=self.keys[rows], weights=weights)
 
     def trial_sizes(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Per trial: recordings left, labelled speakers left (None: no labels)."""

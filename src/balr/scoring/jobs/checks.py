@@ -16,6 +16,8 @@ from balr.conditions import TrialConditions, check_trial_conditions
 from balr.conditions.bound import check_dataset_bound
 from balr.conditions.channel import shipped_channel_reference
 from balr.conditions.jobs import (
+    Described,
+    described_recordings,
     recording_problems,
     scored_ids,
     trial_channel_check,
@@ -59,14 +61,17 @@ def calibrate_and_check(
         return None, scores, None, {}
     seconds = trial_seconds(trials, durations) if calibrator.uses_durations else None
     llrs = calibrator.transform(scores, seconds)  # NaN (no vector) stays NaN
+    described = None  # the recordings checked once against the calibration's description
+    if calibrated.conditions is not None:
+        described = described_recordings(calibrated.conditions, dataset, trials.unique_ids())
     conditions = check_trial_conditions(
-        calibrated.conditions, dataset, trials, valid, durations, calibrator
+        calibrated.conditions, dataset, trials, valid, durations, calibrator, described
     )
     checks = {}
     if population is not None and population.conditions is not None:
         conditions, checks["population_conditions"] = population_checked(
-            population.conditions, dataset, trials, valid, durations, folder, conditions,
-            calibrated,
+            population.conditions, dataset, trials, valid, durations, folder,
+            (conditions, described), calibrated,
         )  # fmt: skip
     comparisons = valid & ~same_recording
     bound = check_dataset_bound(llrs, *sides, comparisons, population is not None)
@@ -85,13 +90,15 @@ def population_checked(
     valid: np.ndarray,
     durations: dict[str, float] | None,
     folder: Path,
-    conditions: TrialConditions,
+    checked: tuple[TrialConditions, Described | None],
     calibrated: CalibrationChoice,
 ) -> tuple[TrialConditions, dict]:
     """`(conditions, record)`: the trials checked against the population's conditions or
     the `calibrated` calibration's (`balr.conditions.population.check_against_population`,
-    the recordings' channel profiles from `folder`), or `conditions` as they are and why
+    the recordings' channel profiles from `folder`), or as they were checked against the
+    calibration's alone (`checked`: those conditions, and the recordings described) and why
     not."""
+    conditions, described = checked
     if isinstance(population_conditions, str):
         log.info("trials checked against the calibration's conditions: %s", population_conditions)
         return conditions, {"applied": False, "reason": population_conditions}
@@ -99,7 +106,7 @@ def population_checked(
     ids = scored_ids(trials, valid)
     usable = usable_profiles(dataset, ids, profiles)[0]
     calibration_problems = recording_problems(
-        calibrated.conditions, dataset, ids, shipped_channel_reference(calibrated), usable
+        calibrated.conditions, described, ids, shipped_channel_reference(calibrated), usable
     )
     conditions, record = check_against_population(
         population_conditions, dataset, trials, valid, durations, profiles, conditions,

@@ -72,12 +72,10 @@ def trial_populations(
 
 
 def adaptation_decision(
-    run: ScoringRun, mode: str, scorer, calibrated: CalibrationChoice, population: Population
+    mode: str, scorer, calibrated: CalibrationChoice, population: Population, seconds
 ) -> AdaptationDecision:
     """Whether `scorer` adapts to `population` (`balr.population_decision.decide_for`), its
-    recordings' speech durations from beside the population's vectors or the
-    `--speech-durations` file."""
-    seconds = population_seconds(run, population, calibrated)
+    recordings' speech `seconds` (`population_seconds`)."""
     return decide_for(
         mode, population, scorer, calibrated.calibrator, seconds, calibrated.source,
         calibrated.population is not None,
@@ -103,10 +101,11 @@ def population_folder(run: ScoringRun) -> Path:
 
 
 def population_conditions(
-    run: ScoringRun, pop: TrialPopulations, calibrated: CalibrationChoice
+    run: ScoringRun, pop: TrialPopulations, calibrated: CalibrationChoice, seconds: np.ndarray
 ) -> PopulationConditions | str:
     """The conditions of the population that the trials are checked against where its own
-    comparisons tested the calibration (`balr.conditions.population`), else why not."""
+    comparisons tested the calibration (`balr.conditions.population`; `seconds`: its
+    recordings' speech), else why not."""
     if calibrated.calibrator is None:
         return "uncalibrated scores: no conditions to check"
     if not population_tested(pop.adaptation):
@@ -114,17 +113,15 @@ def population_conditions(
     dataset = run.open_dataset(run.population)
     profiles = read_channel_profiles(population_folder(run)) or {}
     usable, _, _ = usable_profiles(dataset, pop.population.ids, profiles)
-    seconds = population_seconds(run, pop.population, calibrated)
     low = None if calibrated.conditions is None else calibrated.conditions.speech_range_s_[0]
     scale = ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
     return PopulationConditions.fit(pop.population, usable, seconds, low, scale)
 
 
-def own_population(pop: TrialPopulations) -> Population:
-    """The population without the recordings that any of the trials leaves out (their own
-    speakers and recordings)."""
-    left_out = np.asarray(pop.removed[np.unique(pop.keys)].sum(axis=0)).ravel() > 0
-    return pop.population.only(~left_out)
+def own_rows(pop: TrialPopulations) -> np.ndarray:
+    """The population recordings that none of the trials leaves out (their own speakers
+    and recordings), as a mask."""
+    return ~(np.asarray(pop.removed[np.unique(pop.keys)].sum(axis=0)).ravel() > 0)
 
 
 def own_pair_scorer(scorer, own: Population, calibrated: CalibrationChoice, adapt: bool):
@@ -141,12 +138,14 @@ def own_pair_scorer(scorer, own: Population, calibrated: CalibrationChoice, adap
 
 
 def checked_against_own_population(
-    run: ScoringRun, scorer, calibrated: CalibrationChoice, pop: TrialPopulations, decision
+    scorer, calibrated: CalibrationChoice, pop: TrialPopulations, decision, seconds
 ) -> tuple[AdaptationDecision, CalibrationChoice]:
     """The decision with the population's own bounds (the cosine keeps the calibration's,
     `COSINE_BOUNDS`) and, where the scorer adapts, the re-test of its adapted LLRs
-    (`balr.population_bounds.checked_against_own`); the calibration narrowed to the bounds."""
-    own = own_population(pop)
+    (`balr.population_bounds.checked_against_own`; `seconds`: the population's speech);
+    the calibration narrowed to the bounds."""
+    rows = own_rows(pop)
+    own = pop.population.only(rows)
     if too_small(len(own.ids), own.n_speakers):
         reason = (
             f"{own.describe()} apart from the trials' speakers and recordings: too few for "
@@ -154,10 +153,9 @@ def checked_against_own_population(
         )
         return replace(decision, bounds=PopulationBounds(reason)), calibrated
     score = own_pair_scorer(scorer, own, calibrated, decision.adapt)
-    seconds = population_seconds(run, own, calibrated)
     given = COSINE_BOUNDS if isinstance(scorer, CosineScorer) else None
     bounds, narrowed, retest = checked_against_own(
-        own, score, calibrated.calibrator, seconds, decision.adapt, given
+        own, score, calibrated.calibrator, seconds[rows], decision.adapt, given
     )
     logger.info("--population %s: %s", pop.population.source, bounds.describe())
     if retest is not None and retest.broken:
@@ -236,16 +234,17 @@ def population_scorer(
     (`adaptation_decision`, `mode` as there) and the conditions their trials are checked
     against (`population_conditions`). The size check comes first."""
     adapted = trialwise_scorer(scorer, pop, trials, valid, calibrated)
-    decision = adaptation_decision(options, mode, scorer, calibrated, pop.population)
+    seconds = population_seconds(options, pop.population, calibrated)  # read once
+    decision = adaptation_decision(mode, scorer, calibrated, pop.population, seconds)
     if decision.offset:
         calibrated = replace(calibrated, calibrator=calibrated.calibrator.shifted(decision.offset))
     if calibrated.calibrator is not None:
         scored = pop.subset(valid)
         decision, calibrated = checked_against_own_population(
-            options, scorer, calibrated, scored, decision
+            scorer, calibrated, scored, decision, seconds
         )
     pop = replace(pop, adaptation=decision)
-    pop = replace(pop, conditions=population_conditions(options, pop, calibrated))
+    pop = replace(pop, conditions=population_conditions(options, pop, calibrated, seconds))
     return (adapted if decision.adapt else scorer), pop, calibrated
 
 
