@@ -160,6 +160,30 @@ def reason_shares(scores: pd.DataFrame) -> str:
     return " ".join(f"{k} {100 * np.mean(v & warned):.1f}" for k, v in kinds.items())
 
 
+def populations(work: Path, marker: str = "all.csv"):
+    """Per corpus, its variants' folders (those holding `marker`) read, then per population
+    of each: `(corpus, variant, size, its rows, that variant's data, every variant's)`."""
+    for corpus in CORPORA:
+        present = [v for v in VARIANTS if (work / corpus / v / marker).is_file()]
+        folders = {v: read_folder(work / corpus / v) for v in present}
+        for variant, data in folders.items():
+            for size, pop_ids in data["pops"].items():
+                rows = np.array([data["row"][i] for i in pop_ids])
+                yield corpus, variant, size, rows, data, folders
+
+
+def population_reference(data: dict, rows: np.ndarray) -> ChannelReference:
+    """The channel reference of the population `rows`, standardised as the shipped one."""
+    speakers = data["speaker"][rows]
+    return ChannelReference().fit(data["profile"][rows], ["pop"] * len(rows), speakers, SHIPPED)
+
+
+def trial_labels(scores: pd.DataFrame, data: dict) -> np.ndarray:
+    """Per trial of `scores`, whether both recordings are of one speaker."""
+    speaker = dict(zip(data["ids"], data["speaker"], strict=True))
+    return (scores["enrollment"].map(speaker) == scores["test"].map(speaker)).to_numpy()
+
+
 def speaker_bound(work: Path) -> None:
     """A threshold for few speakers: a speaker-level prediction bound, the mean plus
     t(0.98, n-1) x sd x sqrt(1 + 1/n) of the population speakers' own 98th-percentile
@@ -167,27 +191,53 @@ def speaker_bound(work: Path) -> None:
     trial recordings (of other speakers) flagged, per trial variant."""
     from scipy import stats
 
-    for corpus in CORPORA:
-        folders = {v: read_folder(work / corpus / v) for v in VARIANTS}
-        for variant, data in folders.items():
-            for size, pop_ids in data["pops"].items():
-                rows = np.array([data["row"][i] for i in pop_ids])
-                spk = data["speaker"][rows]
-                ref = ChannelReference().fit(
-                    data["profile"][rows], ["pop"] * len(rows), spk, SHIPPED
-                )
-                own = ref.distances(data["profile"][rows], spk[:, None] == spk[None, :])
-                q = np.array([np.percentile(own[spk == s], 98) for s in np.unique(spk)])
-                t = stats.t.ppf(0.98, len(q) - 1)
-                bound = q.mean() + t * q.std(ddof=1) * np.sqrt(1 + 1 / len(q))
-                line = [f"{corpus:12s} {variant:9s} pop{size:<2d} t98 {ref.threshold_:5.2f} "
-                        f"bound {bound:5.2f}"]  # fmt: skip
-                for other, trial in folders.items():
-                    profiles = trial["profile"][~np.isin(trial["speaker"], spk)]
-                    d = ref.distances(profiles[~np.isnan(profiles).any(1)])
-                    line.append(f"{other}: t98 {100 * np.mean(d > ref.threshold_):5.1f} % "
-                                f"bound {100 * np.mean(d > bound):5.1f} %")  # fmt: skip
-                print(" | ".join(line), flush=True)
+    for corpus, variant, size, rows, data, folders in populations(work):
+        spk = data["speaker"][rows]
+        ref = population_reference(data, rows)
+        own = ref.distances(data["profile"][rows], spk[:, None] == spk[None, :])
+        q = np.array([np.percentile(own[spk == s], 98) for s in np.unique(spk)])
+        t = stats.t.ppf(0.98, len(q) - 1)
+        bound = q.mean() + t * q.std(ddof=1) * np.sqrt(1 + 1 / len(q))
+        line = [f"{corpus:12s} {variant:9s} pop{size:<2d} t98 {ref.threshold_:5.2f} "
+                f"bound {bound:5.2f}"]  # fmt: skip
+        for other, trial in folders.items():
+            profiles = trial["profile"][~np.isin(trial["speaker"], spk)]
+            d = ref.distances(profiles[~np.isnan(profiles).any(1)])
+            line.append(f"{other}: t98 {100 * np.mean(d > ref.threshold_):5.1f} % "
+                        f"bound {100 * np.mean(d > bound):5.1f} %")  # fmt: skip
+        print(" | ".join(line), flush=True)
+
+
+def matched(corpus: str, variant: str, size: int, rows: np.ndarray, data: dict) -> None:
+    """The population against the trials of its own variant, scored with it by the CLI."""
+    scores = data["scores"].get(size)
+    if scores is None:
+        return
+    labels, llr = trial_labels(scores, data), scores["scores"].to_numpy(float)
+    now = ~scores["in_conditions"].astype(bool).to_numpy()
+    bound = scores["conditions_reason"].fillna("").str.contains("does not hold").to_numpy()
+    line = [
+        f"{corpus:12s} {variant:9s} pop{size:<2d} matched:",
+        f"CLI warned {100 * now.mean():5.1f} % ({reason_shares(scores)})",
+        misleading(llr, labels, ~now),
+    ]
+    for name, flagged in trial_flags(population_flags(data, rows, data), data, scores).items():
+        warned = flagged | bound  # the dataset's own bound check stays
+        line.append(f"{name} {100 * warned.mean():5.1f} % ({misleading(llr, labels, ~warned)})")
+    print(" | ".join(line), flush=True)
+
+
+def mismatched(corpus: str, variant: str, size: int, rows, data: dict, other: str, trial) -> None:
+    """The population against the trials of another variant (scored without a population)."""
+    base = trial["scores"][0]
+    labels, llr = trial_labels(base, trial), base["scores"].to_numpy(float)
+    out = [
+        f"{corpus:12s} pop {variant}{size} -> trials {other}:",
+        misleading(llr, labels, np.ones(len(llr), bool)),
+    ]
+    for name, flagged in trial_flags(population_flags(data, rows, trial), trial, base).items():
+        out.append(f"{name} {100 * flagged.mean():5.1f} % ({misleading(llr, labels, ~flagged)})")
+    print(" | ".join(out), flush=True)
 
 
 def main() -> None:
@@ -202,64 +252,14 @@ def main() -> None:
     if args.speaker_bound:
         speaker_bound(args.work)
         return
-    for corpus in CORPORA:
-        scored_variants = [
-            v for v in VARIANTS if (args.work / corpus / v / "scores_pop0" / "scores.csv").is_file()
-        ]
-        folders = {v: read_folder(args.work / corpus / v) for v in scored_variants}
-        for variant, data in folders.items():
-            speaker = data["speaker"]
-            for size, pop_ids in data["pops"].items():
-                scores = data["scores"].get(size)
-                if scores is None:
-                    continue
-                rows = np.array([data["row"][i] for i in pop_ids])
-                labels = (
-                    scores["enrollment"].map(dict(zip(data["ids"], speaker, strict=True)))
-                    == scores["test"].map(dict(zip(data["ids"], speaker, strict=True)))
-                ).to_numpy()
-                llr = scores["scores"].to_numpy(float)
-                now = ~scores["in_conditions"].astype(bool).to_numpy()
-                flags = trial_flags(population_flags(data, rows, data), data, scores)
-                line = [
-                    f"{corpus:12s} {variant:9s} pop{size:<2d} matched:",
-                    f"CLI warned {100 * now.mean():5.1f} % ({reason_shares(scores)})",
-                    misleading(llr, labels, ~now),
-                ]
-                for name, flagged in flags.items():
-                    warned = (
-                        flagged
-                        | scores["conditions_reason"]
-                        .fillna("")
-                        .str.contains("does not hold")
-                        .to_numpy()
-                    )  # the dataset's own bound check stays
-                    line.append(
-                        f"{name} {100 * warned.mean():5.1f} % ({misleading(llr, labels, ~warned)})"
-                    )
-                print(" | ".join(line), flush=True)
-                for other, trial in folders.items():
-                    if other == variant or 0 not in trial["scores"]:
-                        continue
-                    base = trial["scores"][0]
-                    tlabels = (
-                        base["enrollment"].map(
-                            dict(zip(trial["ids"], trial["speaker"], strict=True))
-                        )
-                        == base["test"].map(dict(zip(trial["ids"], trial["speaker"], strict=True)))
-                    ).to_numpy()
-                    tflags = trial_flags(population_flags(data, rows, trial), trial, base)
-                    tllr = base["scores"].to_numpy(float)
-                    out = [
-                        f"{corpus:12s} pop {variant}{size} -> trials {other}:",
-                        misleading(tllr, tlabels, np.ones(len(tllr), bool)),
-                    ]
-                    for name, flagged in tflags.items():
-                        out.append(
-                            f"{name} {100 * flagged.mean():5.1f} % "
-                            f"({misleading(tllr, tlabels, ~flagged)})"
-                        )
-                    print(" | ".join(out), flush=True)
+    marker = "scores_pop0/scores.csv"
+    for corpus, variant, size, rows, data, folders in populations(args.work, marker):
+        if size not in data["scores"]:
+            continue
+        matched(corpus, variant, size, rows, data)
+        for other, trial in folders.items():
+            if other != variant and 0 in trial["scores"]:
+                mismatched(corpus, variant, size, rows, data, other, trial)
 
 
 def distance_ratios(work: Path) -> None:
@@ -267,24 +267,17 @@ def distance_ratios(work: Path) -> None:
     scale, own speaker left out) over the population's 98th-percentile threshold: the 50th,
     90th, 98th percentiles on its own variant (new speakers of its conditions) and the 2nd,
     10th, 50th on every other variant (other conditions)."""
-    for corpus in CORPORA:
-        folders = {v: read_folder(work / corpus / v) for v in VARIANTS
-                   if (work / corpus / v / "all.csv").is_file()}  # fmt: skip
-        for variant, data in folders.items():
-            for size, pop_ids in data["pops"].items():
-                rows = np.array([data["row"][i] for i in pop_ids])
-                speakers = data["speaker"][rows]
-                reference = ChannelReference().fit(
-                    data["profile"][rows], ["pop"] * len(rows), speakers, SHIPPED
-                )
-                line = [f"{corpus:12s} pop {variant}{size:<2d} t98 {reference.threshold_:5.2f}"]
-                for other, trial in folders.items():
-                    outside = ~np.isin(trial["speaker"], speakers)
-                    ratio = reference.distances(trial["profile"][outside]) / reference.threshold_
-                    q = (50, 90, 98) if other == variant else (2, 10, 50)
-                    values = "/".join(f"{v:.2f}" for v in np.percentile(ratio, q))
-                    line.append(f"{other} p{'/'.join(map(str, q))} {values}")
-                print(" | ".join(line), flush=True)
+    for corpus, variant, size, rows, data, folders in populations(work):
+        speakers = data["speaker"][rows]
+        reference = population_reference(data, rows)
+        line = [f"{corpus:12s} pop {variant}{size:<2d} t98 {reference.threshold_:5.2f}"]
+        for other, trial in folders.items():
+            outside = ~np.isin(trial["speaker"], speakers)
+            ratio = reference.distances(trial["profile"][outside]) / reference.threshold_
+            q = (50, 90, 98) if other == variant else (2, 10, 50)
+            values = "/".join(f"{v:.2f}" for v in np.percentile(ratio, q))
+            line.append(f"{other} p{'/'.join(map(str, q))} {values}")
+        print(" | ".join(line), flush=True)
 
 
 if __name__ == "__main__":
