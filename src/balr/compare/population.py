@@ -18,16 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from balr import defaults
 from balr.audio_identity import identify, same_recording
 from balr.audit import listed_files, population_files
-from balr.conditions.channel import ChannelReference, channel_profile
+from balr.conditions.channel import channel_profile
 from balr.conditions.jobs import usable_profiles
-from balr.conditions.population import (
-    PopulationConditions,
-    population_tested,
-    untested_reason,
-)
+from balr.conditions.population import PopulationConditions, unchecked_reason
 from balr.data import AudioDataset
 from balr.data.channel_profiles import ChannelProfileLog, read_channel_profiles
 from balr.data.speech import find_speech_durations
@@ -175,14 +170,11 @@ def comparison_conditions(
 ) -> PopulationConditions | str:
     """The population's conditions the case is checked against where its own comparisons
     tested the calibration (`balr.conditions.population`), else why not."""
-    if pipeline.calibrator is None:
-        return "uncalibrated: no conditions to check"
-    if not population_tested(decision):
-        return untested_reason(decision)
-    low = None if pipeline.conditions is None else pipeline.conditions.speech_range_s_[0]
-    scale = ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
-    return PopulationConditions.fit(
-        population.population, population.profiles, population.speech_s, low, scale
+    why = unchecked_reason(pipeline.calibrator is not None, decision)
+    if why:
+        return why
+    return PopulationConditions.for_calibration(
+        population.population, population.profiles, population.speech_s, pipeline.conditions
     )
 
 

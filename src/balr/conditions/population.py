@@ -43,6 +43,7 @@ from balr.conditions.trials import UNKNOWN_SPEECH, TrialConditions, apart
 from balr.population import Population
 
 if TYPE_CHECKING:
+    from balr.conditions.description import ConditionsDescription
     from balr.data import AudioDataset, Trials
 
 #: % of the population recordings' own channel distances at or below the threshold
@@ -65,6 +66,14 @@ def population_tested(decision) -> bool:
     if not decision.adapt:
         return True
     return decision.recheck is not None and not decision.recheck.broken
+
+
+def unchecked_reason(calibrated: bool, decision) -> str | None:
+    """Why a case is not checked against its population's conditions (None: it is): its
+    scores are not calibrated, or the population did not test the calibration."""
+    if not calibrated:
+        return "uncalibrated scores: no conditions to check"
+    return None if population_tested(decision) else untested_reason(decision)
 
 
 def untested_reason(decision) -> str:
@@ -122,6 +131,24 @@ class PopulationConditions:
         floors += [] if calibrated_low_s is None else [float(calibrated_low_s)]
         floor = min(floors) if floors else np.nan
         return cls(population.source, reference, ids, speakers, floor)
+
+    @classmethod
+    def for_calibration(
+        cls,
+        population: Population,
+        profiles: dict[str, np.ndarray],
+        speech_s: np.ndarray,
+        description: ConditionsDescription | None,
+    ) -> PopulationConditions | str:
+        """`fit` with the lowest speech of the calibration's conditions `description` (None:
+        none) and the shipped channel reference's scale."""
+        from balr import defaults
+
+        low = None if description is None else description.speech_range_s_[0]
+        scale = ChannelReference.load(
+            defaults.require(defaults.CHANNEL_REFERENCE, "channel reference")
+        )
+        return cls.fit(population, profiles, speech_s, low, scale)
 
     @property
     def threshold(self) -> float:

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from balr import defaults
-from balr.conditions.channel import ChannelReference
 from balr.conditions.jobs import usable_profiles
-from balr.conditions.population import PopulationConditions, population_tested, untested_reason
+from balr.conditions.population import PopulationConditions, unchecked_reason
 from balr.data import AudioDataset, Trials
 from balr.data.channel_profiles import read_channel_profiles
 from balr.data.speech import load_speech_durations
@@ -106,16 +104,15 @@ def population_conditions(
     """The conditions of the population that the trials are checked against where its own
     comparisons tested the calibration (`balr.conditions.population`; `seconds`: its
     recordings' speech), else why not."""
-    if calibrated.calibrator is None:
-        return "uncalibrated scores: no conditions to check"
-    if not population_tested(pop.adaptation):
-        return untested_reason(pop.adaptation)
+    why = unchecked_reason(calibrated.calibrator is not None, pop.adaptation)
+    if why:
+        return why
     dataset = run.open_dataset(run.population)
     profiles = read_channel_profiles(population_folder(run)) or {}
     usable, _, _ = usable_profiles(dataset, pop.population.ids, profiles)
-    low = None if calibrated.conditions is None else calibrated.conditions.speech_range_s_[0]
-    scale = ChannelReference.load(defaults.require(defaults.CHANNEL_REFERENCE, "channel reference"))
-    return PopulationConditions.fit(pop.population, usable, seconds, low, scale)
+    return PopulationConditions.for_calibration(
+        pop.population, usable, seconds, calibrated.conditions
+    )
 
 
 def own_rows(pop: TrialPopulations) -> np.ndarray:
