@@ -35,6 +35,7 @@ from balr.population_decision import (
     MAX_BOUND_PAIRS,
     at_most,
     different_speaker_pairs,
+    pair_durations,
     retest_adapted,
 )
 
@@ -165,9 +166,7 @@ def scored_population_bounds(
     before any bound."""
 
     def unbounded(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        raw = score(i, j)
-        sides = np.column_stack([speech_s[i], speech_s[j]]) if calibrator.uses_durations else None
-        parts = calibrator.parts(raw, sides)
+        parts = calibrator.parts(score(i, j), pair_durations(calibrator, speech_s, i, j))
         return parts.llr - parts.bounding
 
     return population_bounds(population, unbounded, calibrator)

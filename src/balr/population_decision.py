@@ -171,11 +171,9 @@ def decide_for(
         pair_score = pair_scorer(scorer, population.vectors)
 
         def pair_llrs(i: np.ndarray, j: np.ndarray) -> np.ndarray:
-            raw = pair_score(i, j)
-            sides = None
-            if calibrator.uses_durations:
-                sides = np.column_stack([speech_s[i], speech_s[j]])
-            return calibrator.transform(raw, sides)
+            return calibrator.transform(
+                pair_score(i, j), pair_durations(calibrator, speech_s, i, j)
+            )
 
         reference = shipped_reference_median(calibration_source, calibrator.groups_)
     fitted = calibrator is not None and fitted_on_population
@@ -197,8 +195,14 @@ def retest_adapted(
     i, j = different_speaker_pairs(population)
     if not len(i):
         return None
-    sides = np.column_stack([speech_s[i], speech_s[j]]) if calibrator.uses_durations else None
+    sides = pair_durations(calibrator, speech_s, i, j)
     return bound_of_llrs(calibrator.transform(score(i, j), sides), population.n_speakers or 0)
+
+
+def pair_durations(calibrator, speech_s: np.ndarray, i: np.ndarray, j: np.ndarray):
+    """The `(pairs, 2)` net speech seconds of population rows i and j as `calibrator` takes
+    them (None when it uses no durations; NaN: the calibration's medians)."""
+    return np.column_stack([speech_s[i], speech_s[j]]) if calibrator.uses_durations else None
 
 
 def retest_reason(retest: BoundTest) -> str:
